@@ -1,0 +1,27 @@
+//===- QuadraOps.h - quadra operations --------------------------*- C++ -*-===//
+
+#ifndef QDSL_DIALECT_QUADRAOPS_H
+#define QDSL_DIALECT_QUADRAOPS_H
+
+#include "dialect/QuadraDialect.h"
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
+
+#include "dialect/QuadraEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialect/QuadraAttributes.h.inc"
+
+#include "dialect/QuadraInterfaces.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialect/QuadraOps.h.inc"
+
+#endif // QDSL_DIALECT_QUADRAOPS_H

@@ -1,0 +1,30 @@
+//===- Frontend.h - load, parse and check a .qd program ---------*- C++ -*-===//
+
+#ifndef QDSL_DSL_FRONTEND_H
+#define QDSL_DSL_FRONTEND_H
+
+#include "dsl/Sema.h"
+
+namespace qdsl::dsl {
+
+struct FrontendOptions {
+  /// Searched for imports after the importing file's own directory.
+  std::vector<std::string> includeDirs;
+  /// Files larger than this are refused (they are not models).
+  size_t maxFileBytes = 16 << 20;
+};
+
+/// Reads `path` ("-" for standard input) and every file it imports into
+/// `program`, parses them and runs semantic checks. Errors go to `diags`;
+/// false when there was any.
+bool loadProgram(llvm::StringRef path, const FrontendOptions &options,
+                 Diagnostics &diags, Program &program);
+
+/// Parses one buffer already in the source manager, without imports or
+/// checks (the fuzzer and the AST tests use it).
+std::unique_ptr<SourceFile> parseBuffer(unsigned bufferId, Diagnostics &diags,
+                                        bool &ok);
+
+} // namespace qdsl::dsl
+
+#endif // QDSL_DSL_FRONTEND_H

@@ -1,0 +1,58 @@
+//===- Passes.td - passes on the quadra dialect ------------*- tablegen -*-===//
+
+#ifndef QUADRA_PASSES_TD
+#define QUADRA_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def QuadraExpandQDWConv : Pass<"quadra-expand-qdwconv"> {
+  let summary = "Expand quadratic depthwise convolutions into linear primitives";
+  let description = [{
+    Rewrites every `quadra.qdwconv` into the computation it stands for: three
+    `quadra.dwconv` (with their biases), a `quadra.mul` of the first two and a
+    `quadra.add` of the third:
+
+    ```
+    y = qdwconv(x; wa, wb, wc)   ==>   y = dwconv(x; wa) ⊙ dwconv(x; wb) + dwconv(x; wc)
+    ```
+
+    The result materialises the four intermediate tensors (xa, xb, xa⊙xb, xc)
+    that the fused op avoids; it is the unfused baseline for benchmarks and for
+    targets without a fused kernel. `quadra-fuse-qdwconv` is its inverse.
+  }];
+  let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
+}
+
+def QuadraFuseQDWConv : Pass<"quadra-fuse-qdwconv"> {
+  let summary = "Recognise (Wa⊛x)⊙(Wb⊛x) + Wc⊛x and fuse it into quadra.qdwconv";
+  let description = [{
+    Finds `add(mul(dwconv(x; wa), dwconv(x; wb)), dwconv(x; wc))`, in either
+    operand order of the add and of the mul, and replaces it by one
+    `quadra.qdwconv`, so that a model written with primitives gets the fused
+    kernel and keeps no intermediate tensor.
+
+    The pattern is left alone when it would change what is computed or lose a
+    value that is still needed: when the three convolutions read different
+    inputs, when their filters differ in shape or their stride or padding
+    differ, when only some of them have a bias, or when xa, xb, xa⊙xb or xc
+    has a use outside the pattern.
+  }];
+  let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
+}
+
+def QuadraPrintStats : Pass<"quadra-print-stats", "::mlir::ModuleOp"> {
+  let summary = "Print parameters, MACs and activation memory of every model";
+  let description = [{
+    For every function of the module, prints one row per layer (the layer is
+    the first part of an op's name location, before a `/`) with its output
+    shape, parameters, multiply-accumulates and forward activation bytes, then
+    the totals. This is what `qdsl stats` prints; the pass exists so that the
+    counting rules are tested on hand-written IR.
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", /*default=*/"1",
+           "Batch size substituted for a dynamic leading dimension">,
+  ];
+}
+
+#endif // QUADRA_PASSES_TD

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package qdsl needs to build and test. Idempotent; run as root.
+# Later features add their packages to PACKAGES below, never anywhere else.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake ninja-build git python3
+  # MLIR/LLVM 19 and the compiler that builds qdsl (libFuzzer comes with clang's runtime)
+  llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
+  clang-19 lld-19 libclang-rt-19-dev
+  # libraries
+  libfmt-dev libgtest-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages: ${missing[*]}" >&2
+  echo "setup: run this script as root to install them" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
