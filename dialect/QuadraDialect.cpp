@@ -36,10 +36,7 @@ void QuadraDialect::initialize() {
 // InitializerAttr
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// The shortest decimal that reads back as `value`, always with a '.' or an
-/// exponent so that MLIR's lexer takes it as a float.
-std::string formatFloat(double value) {
+std::string qdsl::quadra::formatFloat(double value) {
   char buf[64];
   for (int precision = 1; precision <= 17; ++precision) {
     std::snprintf(buf, sizeof(buf), "%.*g", precision, value);
@@ -53,7 +50,6 @@ std::string formatFloat(double value) {
   }
   return s;
 }
-} // namespace
 
 bool InitializerAttr::kindHasValue(InitKind kind) {
   switch (kind) {

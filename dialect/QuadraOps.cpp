@@ -25,6 +25,23 @@ LogicalResult pushResult(FailureOr<RankedTensorType> type,
 
 Type typeOrNull(Value value) { return value ? value.getType() : Type(); }
 
+} // namespace
+
+// `eps 1.0e-06` rather than `eps 9.9999999999999995E-7`.
+static ParseResult parseShortFloat(OpAsmParser &parser, FloatAttr &attr) {
+  double value;
+  if (parser.parseFloat(value))
+    return failure();
+  attr = parser.getBuilder().getF64FloatAttr(value);
+  return success();
+}
+
+static void printShortFloat(OpAsmPrinter &p, Operation *, FloatAttr attr) {
+  p << formatFloat(attr.getValueAsDouble());
+}
+
+namespace {
+
 /// MACs of an op whose every output element costs `perElement`.
 FailureOr<uint64_t> macsPerOutput(Value result, int64_t batch,
                                   uint64_t perElement) {

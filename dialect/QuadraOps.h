@@ -14,6 +14,14 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 
+#include <string>
+
+namespace qdsl::quadra {
+/// The shortest decimal that reads back as `value`, with a '.' so that
+/// MLIR's lexer takes it as a float: 1.0e-06, 0.02.
+std::string formatFloat(double value);
+} // namespace qdsl::quadra
+
 #include "dialect/QuadraEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

@@ -197,7 +197,7 @@ def Quadra_LayerNormOp : Quadra_LayerOp<"layernorm"> {
                        Quadra_Tensor:$offset, F64Attr:$epsilon);
   let results = (outs Quadra_Tensor:$result);
   let assemblyFormat = [{
-    $input `,` $scale `,` $offset `eps` $epsilon attr-dict
+    $input `,` $scale `,` $offset `eps` custom<ShortFloat>($epsilon) attr-dict
     `:` functional-type(operands, results)
   }];
 }

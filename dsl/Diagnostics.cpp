@@ -13,11 +13,6 @@ void Diagnostics::print(SMLoc loc, SourceMgr::DiagKind kind,
                         const Twine &message, ArrayRef<SMRange> ranges) {
   if (kind == SourceMgr::DK_Error) {
     if (errors >= maxErrors) {
-      if (!limitReported) {
-        WithColor::error(errs(), "qdsl")
-            << "too many errors (" << maxErrors << "), stopping\n";
-        limitReported = true;
-      }
       ++errors;
       return;
     }
@@ -25,7 +20,15 @@ void Diagnostics::print(SMLoc loc, SourceMgr::DiagKind kind,
   } else if (errors > maxErrors) {
     return; // a note to an error that was not shown
   }
-  sourceMgr.PrintMessage(errs(), loc, kind, message, ranges);
+  if (handler)
+    handler(loc, kind, message);
+  else
+    sourceMgr.PrintMessage(os, loc, kind, message, ranges);
+  if (kind == SourceMgr::DK_Error && errors == maxErrors && !limitReported) {
+    WithColor::error(os, "qdsl")
+        << "too many errors (" << maxErrors << "), stopping\n";
+    limitReported = true;
+  }
 }
 
 void Diagnostics::error(SMLoc loc, const Twine &message) {
@@ -42,7 +45,7 @@ void Diagnostics::note(SMLoc loc, const Twine &message) {
 
 void Diagnostics::errorWithoutLocation(const Twine &message) {
   ++errors;
-  WithColor::error(errs(), "qdsl") << message << "\n";
+  WithColor::error(os, "qdsl") << message << "\n";
 }
 
 std::string closestMatch(StringRef name, ArrayRef<std::string> candidates) {

@@ -14,15 +14,18 @@
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/SMLoc.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
 
+#include <functional>
 #include <string>
 
 namespace qdsl::dsl {
 
 class Diagnostics {
 public:
-  explicit Diagnostics(llvm::SourceMgr &sourceMgr, unsigned maxErrors = 30)
-      : sourceMgr(sourceMgr), maxErrors(maxErrors) {}
+  explicit Diagnostics(llvm::SourceMgr &sourceMgr, unsigned maxErrors = 30,
+                       llvm::raw_ostream &os = llvm::errs())
+      : sourceMgr(sourceMgr), maxErrors(maxErrors), os(os) {}
 
   void error(llvm::SMLoc loc, const llvm::Twine &message);
   /// An error covering a span, underlined with tildes.
@@ -38,14 +41,23 @@ public:
 
   llvm::SourceMgr &getSourceMgr() { return sourceMgr; }
 
+  /// Sends every message (position, kind, text) to `handler` instead of
+  /// printing it: the qdsl driver forwards them to MLIR's diagnostic engine,
+  /// so that -verify-diagnostics checks front-end errors too.
+  using Handler = std::function<void(llvm::SMLoc, llvm::SourceMgr::DiagKind,
+                                     const llvm::Twine &)>;
+  void setHandler(Handler h) { handler = std::move(h); }
+
 private:
   void print(llvm::SMLoc loc, llvm::SourceMgr::DiagKind kind,
              const llvm::Twine &message, llvm::ArrayRef<llvm::SMRange> ranges);
 
   llvm::SourceMgr &sourceMgr;
   unsigned maxErrors;
+  llvm::raw_ostream &os;
   unsigned errors = 0;
   bool limitReported = false;
+  Handler handler;
 };
 
 /// The candidate closest to `name` by edit distance, if close enough to be a

@@ -37,7 +37,18 @@ public:
   bool load(std::unique_ptr<MemoryBuffer> buffer, std::string key) {
     if (!loaded.insert(key).second)
       return true;
-    unsigned id = diags.getSourceMgr().AddNewSourceBuffer(std::move(buffer), SMLoc());
+    return parse(
+        diags.getSourceMgr().AddNewSourceBuffer(std::move(buffer), SMLoc()));
+  }
+
+  /// Records a file read by other means, so that importing it is a no-op.
+  void markLoaded(StringRef path) {
+    SmallString<256> real;
+    loaded.insert(sys::fs::real_path(path, real) ? path : real.str());
+  }
+
+  /// Parses a buffer of the source manager and what it imports.
+  bool parse(unsigned id) {
     bool ok = true;
     program.files.push_back(parseBuffer(id, diags, ok));
     SourceFile &file = *program.files.back();
@@ -75,13 +86,16 @@ private:
 
   bool loadImport(const SourceFile &from, const ImportDecl &import) {
     std::vector<std::string> places;
-    if (from.path != "-" && !findStdLibraryFile(from.path)) {
+    if (!options.allowFileImports) {
+      // Only the standard library.
+    } else if (from.path != "-" && !findStdLibraryFile(from.path)) {
       SmallString<256> dir(from.path);
       sys::path::remove_filename(dir);
       places.push_back(dir.empty() ? "." : dir.str().str());
     }
-    for (const std::string &dir : options.includeDirs)
-      places.push_back(dir);
+    if (options.allowFileImports)
+      for (const std::string &dir : options.includeDirs)
+        places.push_back(dir);
     for (const std::string &dir : places) {
       SmallString<256> candidate(dir);
       sys::path::append(candidate, import.path);
@@ -134,6 +148,24 @@ bool loadProgram(StringRef path, const FrontendOptions &options,
   bool parsed = loader.load(std::move(buffer), key);
   // Checking a file that did not parse would mostly repeat its syntax errors.
   if (!parsed || diags.hasErrors())
+    return false;
+  return checkProgram(program, diags);
+}
+
+bool loadProgramFromBuffer(std::unique_ptr<MemoryBuffer> buffer,
+                           const FrontendOptions &options, Diagnostics &diags,
+                           Program &program) {
+  return loadProgramFromSourceMgr(
+      diags.getSourceMgr().AddNewSourceBuffer(std::move(buffer), SMLoc()),
+      options, diags, program);
+}
+
+bool loadProgramFromSourceMgr(unsigned bufferId, const FrontendOptions &options,
+                              Diagnostics &diags, Program &program) {
+  Loader loader(options, diags, program);
+  loader.markLoaded(
+      diags.getSourceMgr().getMemoryBuffer(bufferId)->getBufferIdentifier());
+  if (!loader.parse(bufferId) || diags.hasErrors())
     return false;
   return checkProgram(program, diags);
 }

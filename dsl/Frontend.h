@@ -5,6 +5,8 @@
 
 #include "dsl/Sema.h"
 
+#include "llvm/Support/MemoryBuffer.h"
+
 namespace qdsl::dsl {
 
 struct FrontendOptions {
@@ -12,6 +14,9 @@ struct FrontendOptions {
   std::vector<std::string> includeDirs;
   /// Files larger than this are refused (they are not models).
   size_t maxFileBytes = 16 << 20;
+  /// Whether imports may read files; without, only the standard library
+  /// can be imported (the fuzzer).
+  bool allowFileImports = true;
 };
 
 /// Reads `path` ("-" for standard input) and every file it imports into
@@ -19,6 +24,15 @@ struct FrontendOptions {
 /// false when there was any.
 bool loadProgram(llvm::StringRef path, const FrontendOptions &options,
                  Diagnostics &diags, Program &program);
+
+/// The same for a buffer already in memory, named by its identifier.
+bool loadProgramFromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
+                           const FrontendOptions &options, Diagnostics &diags,
+                           Program &program);
+
+/// The same for a buffer already added to the diagnostics' source manager.
+bool loadProgramFromSourceMgr(unsigned bufferId, const FrontendOptions &options,
+                              Diagnostics &diags, Program &program);
 
 /// Parses one buffer already in the source manager, without imports or
 /// checks (the fuzzer and the AST tests use it).

@@ -27,10 +27,10 @@ namespace qdsl::dsl {
 namespace {
 
 // Limits that keep a hostile or mistaken file from exhausting the machine.
-constexpr int64_t kMaxRepeat = 10000;
+constexpr int64_t kMaxRepeat = 1000;
 constexpr int64_t kMaxDim = 1 << 24;     // any tensor dimension or channel count
 constexpr int64_t kMaxWindow = 4096;     // kernel, stride, padding
-constexpr unsigned kMaxOps = 250000;     // ops in one model
+constexpr unsigned kMaxOps = 100000;     // ops in one model
 constexpr unsigned kMaxCallDepth = 64;   // nested block instantiations
 constexpr unsigned kMaxCandidates = 1024; // candidates of one choice
 
@@ -936,7 +936,9 @@ FailureOr<mlir::Value> Generator::buildChoice(const ChoiceExpr &choice,
   Type resultType;
   std::string firstName;
   llvm::StringSet<> names;
-  OpBuilder::InsertionGuard guard(builder);
+  // The candidates are built inside the regions; the choice itself goes where
+  // the builder stood before.
+  OpBuilder::InsertPoint outside = builder.saveInsertionPoint();
   for (auto [i, candidate] : llvm::enumerate(candidates)) {
     if (!names.insert(candidate.name).second)
       return emitError(fileLoc(candidate.call->getLoc()))
@@ -965,6 +967,7 @@ FailureOr<mlir::Value> Generator::buildChoice(const ChoiceExpr &choice,
     }
     builder.create<quadra::YieldOp>(layerLoc, *result);
   }
+  builder.restoreInsertionPoint(outside);
   auto &props = state.getOrAddProperties<quadra::ChoiceOp::Properties>();
   props.layer = builder.getStringAttr(layer);
   SmallVector<Attribute> nameAttrs;

@@ -150,10 +150,13 @@ bool Parser::parseFile() {
       break;
     }
     if (!ok) {
-      skipUntil(startsTopLevel);
-      // A stray closing bracket at the top level: drop it and go on.
-      if (!tok.is(TokenKind::Eof) && !startsTopLevel(tok))
-        consume();
+      // Resume at the next declaration, stepping over the rest of the broken
+      // one, brackets included.
+      while (!tok.is(TokenKind::Eof) && !startsTopLevel(tok)) {
+        skipUntil(startsTopLevel);
+        if (!tok.is(TokenKind::Eof) && !startsTopLevel(tok))
+          consume();
+      }
     }
   }
   return diags.errorCount() == errorsBefore;

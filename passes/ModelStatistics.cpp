@@ -187,6 +187,24 @@ std::string rowName(Operation *op, unsigned ordinal) {
     if (!layer.empty())
       return layer.str();
   }
+  if (auto choice = llvm::dyn_cast<ChoiceOp>(op))
+    return choice.getLayer().str();
+  // An unnamed weight belongs to the layer that first reads it.
+  if (auto weight = llvm::dyn_cast<WeightOp>(op)) {
+    Block *block = op->getBlock();
+    for (Operation *user : weight->getUsers()) {
+      Operation *ancestor = block->findAncestorOpInBlock(*user);
+      if (ancestor && ancestor != op) {
+        unsigned position = 1;
+        for (Operation &other : *block) {
+          if (&other == ancestor)
+            break;
+          ++position;
+        }
+        return rowName(ancestor, position);
+      }
+    }
+  }
   return (op->getName().getStringRef() + "#" + llvm::Twine(ordinal)).str();
 }
 

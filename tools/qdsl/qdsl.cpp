@@ -3,6 +3,11 @@
 //   qdsl compile FILE [--emit=ast|mlir] [-o OUT]   show a model as AST or MLIR
 //   qdsl stats FILE [--batch N] [--json]           parameters, MACs, memory
 //
+// Every diagnostic, from the parser to the dialect's verifiers, goes through
+// MLIR's diagnostic engine and is printed against the line it points into;
+// with --verify-diagnostics the `expected-error` comments of the input are
+// checked instead, as mlir-opt does.
+//
 //===----------------------------------------------------------------------===//
 
 #include "dsl/Frontend.h"
@@ -13,11 +18,13 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "llvm/Support/CommandLine.h"
+#include "mlir/Support/ToolUtilities.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
@@ -33,9 +40,11 @@ cl::SubCommand statsCommand("stats",
 
 cl::OptionCategory qdslCategory("qdsl options");
 
+#define QDSL_ALL_COMMANDS cl::sub(compileCommand), cl::sub(statsCommand)
+
 cl::opt<std::string> inputFile(cl::Positional, cl::desc("<file.qd>"),
-                               cl::Required, cl::sub(compileCommand),
-                               cl::sub(statsCommand), cl::cat(qdslCategory));
+                               cl::Required, QDSL_ALL_COMMANDS,
+                               cl::cat(qdslCategory));
 
 enum class Emit { AST, MLIR };
 cl::opt<Emit> emit("emit", cl::desc("What to produce"), cl::init(Emit::MLIR),
@@ -46,27 +55,33 @@ cl::opt<Emit> emit("emit", cl::desc("What to produce"), cl::init(Emit::MLIR),
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"),
-                                cl::sub(compileCommand), cl::sub(statsCommand),
-                                cl::cat(qdslCategory));
+                                QDSL_ALL_COMMANDS, cl::cat(qdslCategory));
 
 cl::list<std::string> modelNames(
     "model", cl::desc("Model or space to compile (default: all in the file)"),
-    cl::value_desc("name"), cl::sub(compileCommand), cl::sub(statsCommand),
-    cl::cat(qdslCategory));
+    cl::value_desc("name"), QDSL_ALL_COMMANDS, cl::cat(qdslCategory));
 
 cl::list<std::string> defines("D", cl::desc("Override a model parameter"),
                               cl::value_desc("name=value"), cl::Prefix,
-                              cl::sub(compileCommand), cl::sub(statsCommand),
-                              cl::cat(qdslCategory));
+                              QDSL_ALL_COMMANDS, cl::cat(qdslCategory));
 
 cl::list<std::string> includeDirs("I", cl::desc("Directory to search for imports"),
                                   cl::value_desc("dir"), cl::Prefix,
-                                  cl::sub(compileCommand), cl::sub(statsCommand),
-                                  cl::cat(qdslCategory));
+                                  QDSL_ALL_COMMANDS, cl::cat(qdslCategory));
 
 cl::opt<bool> debugInfo("debug-info",
                         cl::desc("Print source locations and layer names in MLIR"),
                         cl::sub(compileCommand), cl::cat(qdslCategory));
+
+cl::opt<bool> splitInputFile(
+    "split-input-file",
+    cl::desc("Compile each '// -----' separated chunk on its own"),
+    QDSL_ALL_COMMANDS, cl::cat(qdslCategory));
+
+cl::opt<bool> verifyDiagnostics(
+    "verify-diagnostics",
+    cl::desc("Check diagnostics against expected-* comments in the input"),
+    QDSL_ALL_COMMANDS, cl::cat(qdslCategory));
 
 cl::opt<int64_t> batch("batch", cl::desc("Batch size for the counts"),
                        cl::init(1), cl::sub(statsCommand), cl::cat(qdslCategory));
@@ -74,11 +89,176 @@ cl::opt<int64_t> batch("batch", cl::desc("Batch size for the counts"),
 cl::opt<bool> json("json", cl::desc("Print JSON instead of a table"),
                    cl::sub(statsCommand), cl::cat(qdslCategory));
 
-/// Writes through a temporary file and a rename, so an interrupted run never
-/// leaves half an output behind.
-int writeOutput(function_ref<void(raw_ostream &)> write) {
-  if (Error error = writeToOutput(outputFile, [&](raw_ostream &os) {
-        write(os);
+/// One compilation: a source buffer, its imports and every diagnostic about
+/// them.
+class Session {
+public:
+  explicit Session(std::unique_ptr<MemoryBuffer> buffer) : diags(sourceMgr) {
+    mainBuffer = sourceMgr.AddNewSourceBuffer(std::move(buffer), SMLoc());
+    // The handler must see the main buffer to collect its expectations.
+    if (verifyDiagnostics)
+      verifier = std::make_unique<mlir::SourceMgrDiagnosticVerifierHandler>(
+          sourceMgr, &context);
+    else
+      printer = std::make_unique<mlir::SourceMgrDiagnosticHandler>(
+          sourceMgr, &context, errs());
+    // Registered last, so called first: counts errors, then lets the
+    // handler above print or check them.
+    context.getDiagEngine().registerHandler([this](mlir::Diagnostic &d) {
+      if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
+        ++errors;
+      return mlir::failure();
+    });
+    diags.setHandler([this](SMLoc loc, SourceMgr::DiagKind kind,
+                            const Twine &message) {
+      auto severity = kind == SourceMgr::DK_Note
+                          ? mlir::DiagnosticSeverity::Note
+                          : mlir::DiagnosticSeverity::Error;
+      context.getDiagEngine().emit(locationOf(loc), severity) << message.str();
+    });
+  }
+
+  bool load() {
+    dsl::FrontendOptions options;
+    options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+    return dsl::loadProgramFromSourceMgr(mainBuffer, options, diags, program);
+  }
+
+  mlir::OwningOpRef<mlir::ModuleOp> generate() {
+    dsl::MLIRGenOptions options;
+    options.models.assign(modelNames.begin(), modelNames.end());
+    for (const std::string &define : defines) {
+      auto [name, value] = StringRef(define).split('=');
+      if (name.empty() || value.empty()) {
+        mlir::emitError(mlir::UnknownLoc::get(&context))
+            << "-D" << define << ": expected -D name=value";
+        return nullptr;
+      }
+      options.overrides.emplace_back(name.str(), value.str());
+    }
+    return dsl::generateMLIR(context, program, sourceMgr, options);
+  }
+
+  /// With --verify-diagnostics, whether the expectations were met; else
+  /// whether the compilation succeeded.
+  mlir::LogicalResult finish(bool compiled) {
+    if (verifier)
+      return verifier->verify();
+    if (!compiled && errors > 0)
+      errs() << errors << (errors == 1 ? " error" : " errors") << " in '"
+             << sourceMgr.getMemoryBuffer(mainBuffer)->getBufferIdentifier()
+             << "'\n";
+    return mlir::success(compiled);
+  }
+
+  SourceMgr sourceMgr;
+  dsl::Diagnostics diags;
+  mlir::MLIRContext context;
+  dsl::Program program;
+
+private:
+  mlir::Location locationOf(SMLoc loc) {
+    unsigned id = loc.isValid() ? sourceMgr.FindBufferContainingLoc(loc) : 0;
+    if (!id)
+      return mlir::UnknownLoc::get(&context);
+    auto [line, col] = sourceMgr.getLineAndColumn(loc, id);
+    return mlir::FileLineColLoc::get(
+        &context, sourceMgr.getMemoryBuffer(id)->getBufferIdentifier(), line,
+        col);
+  }
+
+  unsigned mainBuffer = 0;
+  unsigned errors = 0;
+  std::unique_ptr<mlir::SourceMgrDiagnosticVerifierHandler> verifier;
+  std::unique_ptr<mlir::SourceMgrDiagnosticHandler> printer;
+};
+
+mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
+                                 raw_ostream &os) {
+  Session session(std::move(buffer));
+  if (!session.load())
+    return session.finish(false);
+  if (emit == Emit::AST) {
+    for (const auto &file : session.program.files)
+      dsl::dumpAST(*file, session.sourceMgr, os);
+    return session.finish(true);
+  }
+  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
+  if (!module)
+    return session.finish(false);
+  mlir::OpPrintingFlags flags;
+  if (debugInfo)
+    flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
+  module->print(os, flags);
+  os << "\n";
+  return session.finish(true);
+}
+
+mlir::LogicalResult statsChunk(std::unique_ptr<MemoryBuffer> buffer,
+                               raw_ostream &os) {
+  Session session(std::move(buffer));
+  if (!session.load())
+    return session.finish(false);
+  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
+  if (!module)
+    return session.finish(false);
+  std::vector<quadra::ModelStatistics> all;
+  for (auto func : module->getOps<mlir::func::FuncOp>()) {
+    mlir::FailureOr<quadra::ModelStatistics> stats =
+        quadra::computeModelStatistics(func, batch);
+    if (failed(stats))
+      return session.finish(false);
+    all.push_back(std::move(*stats));
+  }
+  if (!json) {
+    for (auto [i, stats] : enumerate(all)) {
+      if (i > 0)
+        os << "\n";
+      quadra::printModelStatistics(stats, os);
+    }
+    return session.finish(true);
+  }
+  // One model: its object; several: {"models": [...]}.
+  json::Value value = nullptr;
+  if (all.size() == 1) {
+    value = quadra::modelStatisticsToJSON(all.front());
+  } else {
+    json::Array models;
+    for (const auto &stats : all)
+      models.push_back(quadra::modelStatisticsToJSON(stats));
+    value = json::Object{{"models", std::move(models)}};
+  }
+  os << formatv("{0:2}", value) << "\n";
+  return session.finish(true);
+}
+
+int run(mlir::ChunkBufferHandler handler) {
+  ErrorOr<std::unique_ptr<MemoryBuffer>> input =
+      MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/true);
+  if (!input) {
+    WithColor::error(errs(), "qdsl") << "cannot read '" << inputFile
+                                     << "': " << input.getError().message() << "\n";
+    return 1;
+  }
+  constexpr size_t maxBytes = 16 << 20;
+  if ((*input)->getBufferSize() > maxBytes) {
+    WithColor::error(errs(), "qdsl") << "'" << inputFile
+                                     << "' is larger than 16 MiB; a model file "
+                                        "is much smaller\n";
+    return 1;
+  }
+  // Build the whole output first and write it in one go: nothing is left
+  // half-written when compilation fails.
+  std::string output;
+  raw_string_ostream os(output);
+  mlir::LogicalResult result = mlir::splitAndProcessBuffer(
+      std::move(*input), handler, os,
+      splitInputFile ? mlir::kDefaultSplitMarker : "",
+      splitInputFile ? "// -----" : "");
+  if (failed(result))
+    return 1;
+  if (Error error = writeToOutput(outputFile, [&](raw_ostream &out) {
+        out << output;
         return Error::success();
       })) {
     WithColor::error(errs(), "qdsl")
@@ -89,123 +269,13 @@ int writeOutput(function_ref<void(raw_ostream &)> write) {
   return 0;
 }
 
-/// The front end and MLIR generation, with every diagnostic printed against
-/// the source it points into.
-class Session {
-public:
-  Session() : diags(sourceMgr), handler(sourceMgr, &context, errs()) {
-    // Counts MLIR's errors too, then lets the source manager handler print.
-    context.getDiagEngine().registerHandler([this](mlir::Diagnostic &d) {
-      if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
-        ++mlirErrors;
-      return mlir::failure();
-    });
-  }
-
-  bool load() {
-    dsl::FrontendOptions options;
-    options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-    return dsl::loadProgram(inputFile, options, diags, program);
-  }
-
-  mlir::OwningOpRef<mlir::ModuleOp> generate() {
-    dsl::MLIRGenOptions options;
-    options.models.assign(modelNames.begin(), modelNames.end());
-    for (const std::string &define : defines) {
-      auto [name, value] = StringRef(define).split('=');
-      if (name.empty() || value.empty() || !StringRef(define).contains('=')) {
-        WithColor::error(errs(), "qdsl")
-            << "-D" << define << ": expected -D name=value\n";
-        return nullptr;
-      }
-      options.overrides.emplace_back(name.str(), value.str());
-    }
-    return dsl::generateMLIR(context, program, sourceMgr, options);
-  }
-
-  SourceMgr sourceMgr;
-  dsl::Diagnostics diags;
-  mlir::MLIRContext context;
-  mlir::SourceMgrDiagnosticHandler handler;
-  dsl::Program program;
-  unsigned mlirErrors = 0;
-};
-
-int reportFailure(Session &session) {
-  unsigned errors = session.diags.errorCount() + session.mlirErrors;
-  if (errors > 0)
-    errs() << errors << (errors == 1 ? " error" : " errors") << " in '"
-           << inputFile << "'\n";
-  return 1;
-}
-
-int runCompile() {
-  Session session;
-  if (!session.load())
-    return reportFailure(session);
-  if (emit == Emit::AST) {
-    return writeOutput([&](raw_ostream &os) {
-      for (const auto &file : session.program.files)
-        dsl::dumpAST(*file, session.sourceMgr, os);
-    });
-  }
-  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
-  if (!module)
-    return reportFailure(session);
-  mlir::OpPrintingFlags flags;
-  if (debugInfo)
-    flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
-  return writeOutput([&](raw_ostream &os) { module->print(os, flags); });
-}
-
-int runStats() {
-  if (batch < 1) {
-    WithColor::error(errs(), "qdsl") << "--batch must be at least 1, got "
-                                     << batch << "\n";
-    return 1;
-  }
-  Session session;
-  if (!session.load())
-    return reportFailure(session);
-  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
-  if (!module)
-    return reportFailure(session);
-  std::vector<qdsl::quadra::ModelStatistics> all;
-  for (auto func : module->getOps<mlir::func::FuncOp>()) {
-    mlir::FailureOr<qdsl::quadra::ModelStatistics> stats =
-        qdsl::quadra::computeModelStatistics(func, batch);
-    if (failed(stats))
-      return reportFailure(session);
-    all.push_back(std::move(*stats));
-  }
-  return writeOutput([&](raw_ostream &os) {
-    if (!json) {
-      for (auto [i, stats] : enumerate(all)) {
-        if (i > 0)
-          os << "\n";
-        qdsl::quadra::printModelStatistics(stats, os);
-      }
-      return;
-    }
-    json::Value value = nullptr;
-    if (all.size() == 1) {
-      value = qdsl::quadra::modelStatisticsToJSON(all.front());
-    } else {
-      json::Array models;
-      for (const auto &stats : all)
-        models.push_back(qdsl::quadra::modelStatisticsToJSON(stats));
-      value = json::Object{{"models", std::move(models)}};
-    }
-    os << formatv("{0:2}", value) << "\n";
-  });
-}
-
 } // namespace
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::SetVersionPrinter(
-      [](raw_ostream &os) { os << "qdsl 0.1 (MLIR " << LLVM_VERSION_STRING << ")\n"; });
+  cl::SetVersionPrinter([](raw_ostream &os) {
+    os << "qdsl 0.1 (MLIR " << LLVM_VERSION_STRING << ")\n";
+  });
   cl::HideUnrelatedOptions(qdslCategory);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -213,9 +283,15 @@ int main(int argc, char **argv) {
       "  qdsl compile FILE.qd [--emit=ast|mlir] [-o OUT]\n"
       "  qdsl stats FILE.qd [--batch N] [--json]\n");
   if (compileCommand)
-    return runCompile();
-  if (statsCommand)
-    return runStats();
+    return run(compileChunk);
+  if (statsCommand) {
+    if (batch < 1) {
+      WithColor::error(errs(), "qdsl")
+          << "--batch must be at least 1, got " << batch << "\n";
+      return 1;
+    }
+    return run(statsChunk);
+  }
   errs() << "qdsl: expected a command: compile or stats (see qdsl --help)\n";
   return 1;
 }

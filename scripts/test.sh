@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what qdsl needs, builds everything and runs every test: unit tests,
+# the lit suite (front end, dialect, passes, tools, examples) and a bounded
+# fuzzing run of the front end. QDSL_FUZZ_SECONDS sets the fuzzing time.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/setup.sh"
+"$root/scripts/build.sh"
+if [ -n "${QDSL_FUZZ_SECONDS:-}" ]; then
+  cmake -DQDSL_FUZZ_SECONDS="$QDSL_FUZZ_SECONDS" "$root/build" >/dev/null
+fi
+cd "$root/build"
+ctest --output-on-failure --timeout 1800 "$@"
