@@ -15,7 +15,7 @@ namespace qdsl::dsl {
 namespace {
 /// Deeper nesting than this is no model anyone writes; refusing it keeps the
 /// parser's stack bounded on hostile input.
-constexpr unsigned kMaxNesting = 128;
+constexpr unsigned kMaxNesting = 256;
 
 bool startsTopLevel(const Token &t) {
   return t.is(TokenKind::KwImport) || t.is(TokenKind::KwBlock) ||
@@ -34,25 +34,21 @@ Parser::Parser(SourceFile &file, StringRef buffer, Diagnostics &diags)
 }
 
 void Parser::consume() {
+  prevEnd = tok.endLoc();
   if (hasPeek) {
     tok = peekTok;
     hasPeek = false;
     return;
   }
-  // The lexer reported its errors already; skip the bad token.
-  do
-    tok = lexer.next();
-  while (tok.is(TokenKind::Error) && !diags.tooMany());
-  if (tok.is(TokenKind::Error))
+  tok = lexer.next();
+  // Past the error limit nothing more is reported; stop reading.
+  if (tok.is(TokenKind::Error) && diags.tooMany())
     tok = Token{TokenKind::Eof, StringRef(tok.text.data(), 0)};
 }
 
 const Token &Parser::peek() {
   if (!hasPeek) {
-    Token saved = tok;
-    consume();
-    peekTok = tok;
-    tok = saved;
+    peekTok = lexer.next();
     hasPeek = true;
   }
   return peekTok;
@@ -83,15 +79,40 @@ std::string Parser::describeCurrent() const {
   }
 }
 
-bool Parser::fail(StringRef expected) {
-  diags.error(tok.loc(), "expected " + expected + ", got " + describeCurrent());
+bool Parser::fail(StringRef expected, bool missingAfterPrevious) {
+  // The lexer has reported a bad token already; one message is enough.
+  if (tok.is(TokenKind::Error))
+    return false;
+  // Something missing at the end of a line is reported where it is missing,
+  // not at the start of the next line.
+  SMLoc at = tok.loc();
+  if (missingAfterPrevious && prevEnd.isValid() &&
+      StringRef(prevEnd.getPointer(), tok.text.data() - prevEnd.getPointer())
+          .contains('\n'))
+    at = prevEnd;
+  diags.error(at, "expected " + expected + ", got " + describeCurrent());
   return false;
+}
+
+void Parser::recover(const char *start,
+                     function_ref<bool(const Token &)> isSync) {
+  skipUntil(isSync);
+  // Unmatched closing brackets are leftovers of the broken statement, and a
+  // statement that failed on its very first token must be stepped over;
+  // only '}' may close what the caller owns.
+  while (tok.is(TokenKind::RParen) || tok.is(TokenKind::RBracket) ||
+         (tok.text.data() == start && !tok.is(TokenKind::RBrace) &&
+          !tok.is(TokenKind::Eof))) {
+    consume();
+    skipUntil(isSync);
+  }
 }
 
 bool Parser::expect(TokenKind kind, StringRef context) {
   if (consumeIf(kind))
     return true;
-  return fail((describe(kind) + " " + context).str());
+  return fail((describe(kind) + " " + context).str(),
+              /*missingAfterPrevious=*/true);
 }
 
 void Parser::skipUntil(function_ref<bool(const Token &)> isSync) {
@@ -146,7 +167,6 @@ bool Parser::parseFile() {
       break;
     default:
       ok = fail("'import', 'block', 'model' or 'space' at the top level");
-      consume();
       break;
     }
     if (!ok) {
@@ -266,19 +286,16 @@ std::unique_ptr<BlockDecl> Parser::parseBlock() {
   bool ok = true;
   while (!tok.is(TokenKind::RBrace) && !tok.is(TokenKind::Eof) &&
          !diags.tooMany()) {
+    const char *before = tok.text.data();
     if (!parseStmt(*block)) {
       ok = false;
-      const char *before = tok.text.data();
-      skipUntil([](const Token &t) {
+      auto isSync = [](const Token &t) {
         return t.is(TokenKind::KwLet) || t.is(TokenKind::KwReturn) ||
                startsTopLevel(t);
-      });
+      };
+      recover(before, isSync);
       if (startsTopLevel(tok))
         return nullptr;
-      // A stray closing bracket stops the skip; step over it.
-      if (tok.text.data() == before && !tok.is(TokenKind::RBrace) &&
-          !tok.is(TokenKind::Eof))
-        consume();
     }
   }
   block->endLoc = tok.loc();
@@ -336,16 +353,15 @@ std::unique_ptr<ModelDecl> Parser::parseModel() {
   bool ok = true;
   while (!tok.is(TokenKind::RBrace) && !tok.is(TokenKind::Eof) &&
          !diags.tooMany()) {
+    const char *before = tok.text.data();
     if (!parseModelItem(*model)) {
       ok = false;
       // Resume at the next layer, or give up on this model at the next
       // top-level declaration.
-      if (!tok.is(TokenKind::Eof) && !startsTopLevel(tok) &&
-          !tok.is(TokenKind::RBrace))
-        consume();
-      skipUntil([](const Token &t) {
+      auto isSync = [](const Token &t) {
         return startsModelItem(t) || startsTopLevel(t);
-      });
+      };
+      recover(before, isSync);
       if (startsTopLevel(tok))
         return nullptr;
     }
@@ -660,15 +676,7 @@ std::unique_ptr<CallExpr> Parser::parseCall(bool parensOptional) {
     return nullptr;
   }
   consume();
-  if (depth >= kMaxNesting) {
-    diags.error(call->getLoc(), "expression nested too deeply (more than " +
-                                    Twine(kMaxNesting) + " levels)");
-    return nullptr;
-  }
-  ++depth;
-  bool ok = parseArgs(*call);
-  --depth;
-  if (!ok)
+  if (!parseArgs(*call))
     return nullptr;
   call->endLoc = tok.endLoc();
   if (!expect(TokenKind::RParen,

@@ -28,12 +28,18 @@ private:
   bool consumeIfIdentifier(llvm::StringRef word);
   /// Reports "expected <what> <context>, got <token>" and fails.
   bool expect(TokenKind kind, llvm::StringRef context);
-  bool fail(llvm::StringRef expected);
+  /// With `missingAfterPrevious`, a token missing at the end of a line is
+  /// reported there rather than at the start of the next line.
+  bool fail(llvm::StringRef expected, bool missingAfterPrevious = false);
   std::string describeCurrent() const;
 
   // Recovery: skips tokens up to one that can start something in `syncs`,
   // outside any brackets opened while skipping.
   void skipUntil(llvm::function_ref<bool(const Token &)> isSync);
+  /// After a statement that began at `start` failed: skips to the next
+  /// sync token, over stray closing brackets, always making progress.
+  void recover(const char *start,
+               llvm::function_ref<bool(const Token &)> isSync);
 
   // Declarations.
   bool parseImport();
@@ -62,6 +68,7 @@ private:
   Lexer lexer;
   Diagnostics &diags;
   Token tok;
+  llvm::SMLoc prevEnd; // just past the previous token
   Token peekTok;
   bool hasPeek = false;
   unsigned depth = 0;

@@ -246,8 +246,10 @@ ValueType Checker::checkParamDefaults(std::vector<Param> &params, Scope &scope,
                                       Context context, bool isModel) {
   StringSet<> seen;
   for (Param &param : params) {
-    if (!seen.insert(param.name).second)
+    if (!seen.insert(param.name).second) {
       diags.error(param.loc, "parameter '" + param.name + "' is declared twice");
+      continue;
+    }
     if (param.name == "name")
       diags.error(param.loc, "'name' is reserved: every call takes it to name "
                              "its layer; choose another parameter name");
@@ -263,7 +265,7 @@ ValueType Checker::checkParamDefaults(std::vector<Param> &params, Scope &scope,
           expectType(*param.defaultValue, param.type, got,
                      "the default of '" + param.name + "'");
       }
-    } else if (isModel) {
+    } else if (isModel && param.type != ValueType::Tensor) {
       diags.error(param.loc, "parameter '" + param.name +
                                  "' of a model needs a default value "
                                  "(override it with -D " +
