@@ -129,10 +129,14 @@ Token Lexer::next() {
   if (static_cast<unsigned char>(c) >= 0x80)
     while (cur < buffer.end() && (static_cast<unsigned char>(*cur) & 0xC0) == 0x80)
       ++cur;
-  std::string shown = isPrint(c) ? std::string("'") + c + "'"
-                                 : (static_cast<unsigned char>(c) >= 0x80
-                                        ? "a non-ASCII character"
-                                        : "a control character");
+  std::string shown;
+  if (isPrint(c))
+    shown = std::string("'") + c + "'";
+  else if (static_cast<unsigned char>(c) >= 0x80)
+    shown = "non-ASCII character '" + std::string(start, cur) +
+            "' (names and operators are ASCII)";
+  else
+    shown = "control character 0x" + utohexstr(static_cast<unsigned char>(c));
   diags.error(SMLoc::getFromPointer(start),
               "unexpected " + shown +
                   ": expected a name, a number, a string or punctuation");
