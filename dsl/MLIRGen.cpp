@@ -559,6 +559,42 @@ Generator::emitPrimitive(const Primitive &primitive, const CallExpr &call,
   auto inputOf = [&](StringRef name) { return a.tensor(name); };
   StringRef opName = primitive.name;
 
+  // One weight and an optional bias ("weight", "bias"), or the three of
+  // each of a quadratic layer ("wa", "wb", "wc", "ba", "bb", "bc").
+  struct LayerWeights {
+    SmallVector<mlir::Value, 3> weights, biases;
+    mlir::Value bias() const { return biases.empty() ? mlir::Value() : biases[0]; }
+  };
+  auto makeLayerWeights = [&](bool quadratic, ArrayRef<int64_t> shape,
+                              int64_t biasSize, double std,
+                              bool hasBias) -> FailureOr<LayerWeights> {
+    static const StringRef single[] = {"weight"}, singleBias[] = {"bias"};
+    static const StringRef triple[] = {"wa", "wb", "wc"},
+                           tripleBias[] = {"ba", "bb", "bc"};
+    ArrayRef<StringRef> names = quadratic ? ArrayRef(triple) : ArrayRef(single);
+    ArrayRef<StringRef> biasNames =
+        quadratic ? ArrayRef(tripleBias) : ArrayRef(singleBias);
+    LayerWeights result;
+    for (StringRef suffix : names) {
+      FailureOr<mlir::Value> w =
+          makeWeight(suffix, shape, quadra::InitKind::TruncNormal, std);
+      if (failed(w))
+        return failure();
+      result.weights.push_back(*w);
+    }
+    for (StringRef suffix : hasBias ? biasNames : ArrayRef<StringRef>()) {
+      FailureOr<mlir::Value> b =
+          makeWeight(suffix, {biasSize}, quadra::InitKind::Zeros, 0);
+      if (failed(b))
+        return failure();
+      result.biases.push_back(*b);
+    }
+    return result;
+  };
+  auto vectorType = [&](int64_t size) {
+    return RankedTensorType::get({size}, builder.getF32Type());
+  };
+
   switch (primitive.kind) {
   case PrimitiveKind::Conv: {
     mlir::Value x = inputOf("x");
@@ -579,28 +615,19 @@ Generator::emitPrimitive(const Primitive &primitive, const CallExpr &call,
              << "conv2d: groups = " << *groups << " must divide the " << *cin
              << " input and " << *out << " output channels";
     SmallVector<int64_t> filterShape = {*k, *k, *cin / *groups, *out};
-    Type biasType = a.flag("bias", true)
-                        ? RankedTensorType::get({*out}, builder.getF32Type())
-                        : Type();
+    bool hasBias = a.flag("bias", true);
     FailureOr<RankedTensorType> type = quadra::inferConv2DType(
         loc, x.getType(), RankedTensorType::get(filterShape, builder.getF32Type()),
-        biasType, {*stride, *stride}, {*padding, *padding}, *groups);
+        hasBias ? Type(vectorType(*out)) : Type(), {*stride, *stride},
+        {*padding, *padding}, *groups);
     if (failed(type))
       return failure();
-    FailureOr<mlir::Value> w = makeWeight("weight", filterShape,
-                                          quadra::InitKind::TruncNormal, *std);
+    FailureOr<LayerWeights> w =
+        makeLayerWeights(false, filterShape, *out, *std, hasBias);
     if (failed(w))
       return failure();
-    mlir::Value bias;
-    if (biasType) {
-      FailureOr<mlir::Value> b =
-          makeWeight("bias", {*out}, quadra::InitKind::Zeros, 0);
-      if (failed(b))
-        return failure();
-      bias = *b;
-    }
     return builder
-        .create<quadra::Conv2DOp>(loc, *type, x, *w, bias,
+        .create<quadra::Conv2DOp>(loc, *type, x, w->weights[0], w->bias(),
                                   builder.getDenseI64ArrayAttr({*stride, *stride}),
                                   builder.getDenseI64ArrayAttr({*padding, *padding}),
                                   builder.getI64IntegerAttr(*groups))
@@ -620,60 +647,34 @@ Generator::emitPrimitive(const Primitive &primitive, const CallExpr &call,
     if (failed(stride) || failed(padding) || failed(std) || failed(c))
       return failure();
     auto filterType = RankedTensorType::get({*k, *k, *c}, builder.getF32Type());
-    auto biasType = RankedTensorType::get({*c}, builder.getF32Type());
     bool hasBias = a.flag("bias", true);
-    auto strides = builder.getDenseI64ArrayAttr({*stride, *stride});
-    auto pads = builder.getDenseI64ArrayAttr({*padding, *padding});
-    if (!quadratic) {
-      FailureOr<RankedTensorType> type = quadra::inferDepthwiseConv2DType(
-          loc, x.getType(), filterType, hasBias ? Type(biasType) : Type(),
-          {*stride, *stride}, {*padding, *padding});
-      if (failed(type))
-        return failure();
-      FailureOr<mlir::Value> w = makeWeight("weight", filterType.getShape(),
-                                            quadra::InitKind::TruncNormal, *std);
-      if (failed(w))
-        return failure();
-      mlir::Value bias;
-      if (hasBias) {
-        FailureOr<mlir::Value> b =
-            makeWeight("bias", {*c}, quadra::InitKind::Zeros, 0);
-        if (failed(b))
-          return failure();
-        bias = *b;
-      }
-      return builder
-          .create<quadra::DepthwiseConv2DOp>(loc, *type, x, *w, bias, strides, pads)
-          .getResult();
-    }
-    SmallVector<Type, 3> biasTypes;
-    if (hasBias)
-      biasTypes.assign(3, biasType);
-    FailureOr<RankedTensorType> type = quadra::inferQuadraticDepthwiseConv2DType(
-        loc, x.getType(), filterType, filterType, filterType, biasTypes,
-        {*stride, *stride}, {*padding, *padding});
+    SmallVector<Type, 3> biasTypes(hasBias ? (quadratic ? 3 : 1) : 0,
+                                   vectorType(*c));
+    FailureOr<RankedTensorType> type =
+        quadratic ? quadra::inferQuadraticDepthwiseConv2DType(
+                        loc, x.getType(), filterType, filterType, filterType,
+                        biasTypes, {*stride, *stride}, {*padding, *padding})
+                  : quadra::inferDepthwiseConv2DType(
+                        loc, x.getType(), filterType,
+                        hasBias ? biasTypes[0] : Type(), {*stride, *stride},
+                        {*padding, *padding});
     if (failed(type))
       return failure();
-    SmallVector<mlir::Value, 3> filters, biases;
-    for (StringRef suffix : {"wa", "wb", "wc"}) {
-      FailureOr<mlir::Value> w = makeWeight(suffix, filterType.getShape(),
-                                            quadra::InitKind::TruncNormal, *std);
-      if (failed(w))
-        return failure();
-      filters.push_back(*w);
-    }
-    if (hasBias)
-      for (StringRef suffix : {"ba", "bb", "bc"}) {
-        FailureOr<mlir::Value> b =
-            makeWeight(suffix, {*c}, quadra::InitKind::Zeros, 0);
-        if (failed(b))
-          return failure();
-        biases.push_back(*b);
-      }
+    FailureOr<LayerWeights> w =
+        makeLayerWeights(quadratic, filterType.getShape(), *c, *std, hasBias);
+    if (failed(w))
+      return failure();
+    auto strides = builder.getDenseI64ArrayAttr({*stride, *stride});
+    auto pads = builder.getDenseI64ArrayAttr({*padding, *padding});
+    if (!quadratic)
+      return builder
+          .create<quadra::DepthwiseConv2DOp>(loc, *type, x, w->weights[0],
+                                             w->bias(), strides, pads)
+          .getResult();
     return builder
-        .create<quadra::QuadraticDepthwiseConv2DOp>(loc, *type, x, filters[0],
-                                                    filters[1], filters[2],
-                                                    biases, strides, pads)
+        .create<quadra::QuadraticDepthwiseConv2DOp>(
+            loc, *type, x, w->weights[0], w->weights[1], w->weights[2],
+            w->biases, strides, pads)
         .getResult();
   }
   case PrimitiveKind::Linear:
@@ -686,53 +687,29 @@ Generator::emitPrimitive(const Primitive &primitive, const CallExpr &call,
     if (failed(out) || failed(std) || failed(cin))
       return failure();
     auto weightType = RankedTensorType::get({*cin, *out}, builder.getF32Type());
-    auto biasType = RankedTensorType::get({*out}, builder.getF32Type());
     bool hasBias = a.flag("bias", true);
-    if (!quadratic) {
-      FailureOr<RankedTensorType> type = quadra::inferLinearType(
-          loc, x.getType(), weightType, hasBias ? Type(biasType) : Type());
-      if (failed(type))
-        return failure();
-      FailureOr<mlir::Value> w = makeWeight("weight", weightType.getShape(),
-                                            quadra::InitKind::TruncNormal, *std);
-      if (failed(w))
-        return failure();
-      mlir::Value bias;
-      if (hasBias) {
-        FailureOr<mlir::Value> b =
-            makeWeight("bias", {*out}, quadra::InitKind::Zeros, 0);
-        if (failed(b))
-          return failure();
-        bias = *b;
-      }
-      return builder.create<quadra::LinearOp>(loc, *type, x, *w, bias).getResult();
-    }
-    SmallVector<Type, 3> biasTypes;
-    if (hasBias)
-      biasTypes.assign(3, biasType);
-    FailureOr<RankedTensorType> type = quadra::inferQuadraticLinearType(
-        loc, x.getType(), weightType, weightType, weightType, biasTypes);
+    SmallVector<Type, 3> biasTypes(hasBias ? (quadratic ? 3 : 1) : 0,
+                                   vectorType(*out));
+    FailureOr<RankedTensorType> type =
+        quadratic ? quadra::inferQuadraticLinearType(loc, x.getType(), weightType,
+                                                     weightType, weightType,
+                                                     biasTypes)
+                  : quadra::inferLinearType(loc, x.getType(), weightType,
+                                            hasBias ? biasTypes[0] : Type());
     if (failed(type))
       return failure();
-    SmallVector<mlir::Value, 3> weights, biases;
-    for (StringRef suffix : {"wa", "wb", "wc"}) {
-      FailureOr<mlir::Value> w = makeWeight(suffix, weightType.getShape(),
-                                            quadra::InitKind::TruncNormal, *std);
-      if (failed(w))
-        return failure();
-      weights.push_back(*w);
-    }
-    if (hasBias)
-      for (StringRef suffix : {"ba", "bb", "bc"}) {
-        FailureOr<mlir::Value> b =
-            makeWeight(suffix, {*out}, quadra::InitKind::Zeros, 0);
-        if (failed(b))
-          return failure();
-        biases.push_back(*b);
-      }
+    FailureOr<LayerWeights> w =
+        makeLayerWeights(quadratic, weightType.getShape(), *out, *std, hasBias);
+    if (failed(w))
+      return failure();
+    if (!quadratic)
+      return builder
+          .create<quadra::LinearOp>(loc, *type, x, w->weights[0], w->bias())
+          .getResult();
     return builder
-        .create<quadra::QuadraticLinearOp>(loc, *type, x, weights[0], weights[1],
-                                           weights[2], biases)
+        .create<quadra::QuadraticLinearOp>(loc, *type, x, w->weights[0],
+                                           w->weights[1], w->weights[2],
+                                           w->biases)
         .getResult();
   }
   case PrimitiveKind::LayerNorm: {

@@ -31,6 +31,13 @@ struct Loaded {
   }
 };
 
+std::string print(mlir::ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.print(os);
+  return text;
+}
+
 std::vector<TokenKind> kinds(llvm::StringRef text) {
   llvm::SourceMgr sourceMgr;
   std::string sink;
@@ -142,9 +149,7 @@ TEST(MLIRGen, InstantiatesStagesWithTheirNames) {
   });
   auto module = generateMLIR(context, l.program, l.sourceMgr, {});
   ASSERT_TRUE(module) << errors;
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  module->print(os);
+  std::string text = print(*module);
   EXPECT_NE(text.find("\"stages.0.1.QuadraConv.wa\""), std::string::npos);
   EXPECT_NE(text.find("\"head.fc.weight\""), std::string::npos);
   EXPECT_EQ(text.find("stages.0.2"), std::string::npos);
@@ -159,9 +164,7 @@ TEST(MLIRGen, OverridesModelParameters) {
   options.overrides = {{"width", "7"}};
   auto module = generateMLIR(context, l.program, l.sourceMgr, options);
   ASSERT_TRUE(module);
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  module->print(os);
+  std::string text = print(*module);
   EXPECT_NE(text.find("tensor<3x7xf32>"), std::string::npos) << text;
 }
 
