@@ -11,6 +11,10 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+
 using namespace llvm;
 
 namespace qdsl::dsl {
@@ -24,6 +28,41 @@ std::unique_ptr<SourceFile> parseBuffer(unsigned bufferId, Diagnostics &diags,
   Parser parser(*file, buffer->getBuffer(), diags);
   ok = parser.parseFile();
   return file;
+}
+
+std::unique_ptr<MemoryBuffer> readSourceFile(StringRef path, size_t maxBytes,
+                                             std::string &error) {
+  if (path != "-" && sys::fs::is_directory(path)) {
+    error = "cannot read '" + path.str() + "': it is a directory";
+    return nullptr;
+  }
+  std::FILE *file = path == "-" ? stdin : std::fopen(path.str().c_str(), "rb");
+  if (!file) {
+    error = "cannot read '" + path.str() + "': " +
+            std::error_code(errno, std::generic_category()).message();
+    return nullptr;
+  }
+  std::string text;
+  char chunk[1 << 16];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof(chunk), file)) > 0) {
+    text.append(chunk, n);
+    if (text.size() > maxBytes)
+      break;
+  }
+  bool readError = std::ferror(file);
+  if (file != stdin)
+    std::fclose(file);
+  if (readError) {
+    error = "cannot read '" + path.str() + "'";
+    return nullptr;
+  }
+  if (text.size() > maxBytes) {
+    error = "'" + path.str() + "' is larger than " +
+            std::to_string(maxBytes >> 20) + " MiB; a model file is much smaller";
+    return nullptr;
+  }
+  return MemoryBuffer::getMemBufferCopy(text, path == "-" ? "<stdin>" : path);
 }
 
 namespace {
@@ -61,19 +100,12 @@ public:
 
   /// Opens a file from disk, refusing what cannot be a model.
   std::unique_ptr<MemoryBuffer> read(StringRef path, SMLoc where) {
-    ErrorOr<std::unique_ptr<MemoryBuffer>> buffer =
-        MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
-    if (!buffer) {
-      report(where, "cannot read '" + path + "': " + buffer.getError().message());
-      return nullptr;
-    }
-    if ((*buffer)->getBufferSize() > options.maxFileBytes) {
-      report(where, "'" + path + "' is larger than " +
-                        Twine(options.maxFileBytes >> 20) +
-                        " MiB; a model file is much smaller");
-      return nullptr;
-    }
-    return std::move(*buffer);
+    std::string error;
+    std::unique_ptr<MemoryBuffer> buffer =
+        readSourceFile(path, options.maxFileBytes, error);
+    if (!buffer)
+      report(where, error);
+    return buffer;
   }
 
 private:

@@ -19,6 +19,13 @@ struct FrontendOptions {
   bool allowFileImports = true;
 };
 
+/// Reads a source file ("-" for standard input), refusing directories and
+/// anything longer than `maxBytes` (such as /dev/zero) without reading it
+/// all. On failure, `error` says why.
+std::unique_ptr<llvm::MemoryBuffer> readSourceFile(llvm::StringRef path,
+                                                   size_t maxBytes,
+                                                   std::string &error);
+
 /// Reads `path` ("-" for standard input) and every file it imports into
 /// `program`, parses them and runs semantic checks. Errors go to `diags`;
 /// false when there was any.

@@ -233,18 +233,11 @@ mlir::LogicalResult statsChunk(std::unique_ptr<MemoryBuffer> buffer,
 }
 
 int run(mlir::ChunkBufferHandler handler) {
-  ErrorOr<std::unique_ptr<MemoryBuffer>> input =
-      MemoryBuffer::getFileOrSTDIN(inputFile, /*IsText=*/true);
+  std::string error;
+  std::unique_ptr<MemoryBuffer> input =
+      dsl::readSourceFile(inputFile, 16 << 20, error);
   if (!input) {
-    WithColor::error(errs(), "qdsl") << "cannot read '" << inputFile
-                                     << "': " << input.getError().message() << "\n";
-    return 1;
-  }
-  constexpr size_t maxBytes = 16 << 20;
-  if ((*input)->getBufferSize() > maxBytes) {
-    WithColor::error(errs(), "qdsl") << "'" << inputFile
-                                     << "' is larger than 16 MiB; a model file "
-                                        "is much smaller\n";
+    WithColor::error(errs(), "qdsl") << error << "\n";
     return 1;
   }
   // Build the whole output first and write it in one go: nothing is left
@@ -252,7 +245,7 @@ int run(mlir::ChunkBufferHandler handler) {
   std::string output;
   raw_string_ostream os(output);
   mlir::LogicalResult result = mlir::splitAndProcessBuffer(
-      std::move(*input), handler, os,
+      std::move(input), handler, os,
       splitInputFile ? mlir::kDefaultSplitMarker : "",
       splitInputFile ? "// -----" : "");
   if (failed(result))
