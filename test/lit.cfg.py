@@ -7,7 +7,7 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "qdsl"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir", ".qd"]
+config.suffixes = [".mlir", ".qd", ".test"]
 config.excludes = ["Inputs", "fuzz", "unit", "CMakeLists.txt", "lit.cfg.py",
                    "lit.site.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
@@ -26,5 +26,6 @@ llvm_config.add_tool_substitutions(tools, [config.qdsl_tools_dir])
 llvm_config.add_tool_substitutions(["FileCheck", "not", "count"],
                                    [config.llvm_tools_dir])
 
+config.substitutions.append(("%qdsl_src", config.qdsl_src_root))
 config.substitutions.append(("%examples", os.path.join(config.qdsl_src_root, "examples")))
 config.substitutions.append(("%python", config.python_executable))
