@@ -13,9 +13,10 @@
 #include "llvm/Support/Format.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <map>
-#include <cstdlib>
+#include <optional>
 
 using namespace mlir;
 using llvm::SMLoc;
@@ -91,8 +92,8 @@ struct Instance {
   std::string layer;  // stages.2.5
   std::string prefix; // local path inside the layer, "" at its root
   llvm::StringMap<unsigned> counters;
-  Location callerLoc = Location(UnknownLoc());
-  bool hasCaller = false;
+  /// Where the block was called from; none for a model's own expressions.
+  std::optional<Location> callerLoc;
   unsigned depth = 0;
 };
 
@@ -179,9 +180,9 @@ Location Generator::fileLoc(SMLoc loc) {
 
 Location Generator::locIn(const Instance &inst, SMLoc loc) {
   Location here = fileLoc(loc);
-  if (!inst.hasCaller)
+  if (!inst.callerLoc)
     return here;
-  return CallSiteLoc::get(here, inst.callerLoc);
+  return CallSiteLoc::get(here, *inst.callerLoc);
 }
 
 std::string Generator::opPath(const Instance &inst, StringRef local) {
@@ -425,11 +426,9 @@ Generator::emitCall(const CallExpr &call, Env &callerEnv, Instance &inst,
   const BlockDecl &block = *callee->block;
   Instance child;
   child.layer = inst.layer;
-  child.prefix = root ? inst.prefix : join(inst.prefix, local);
-  if (root && bound.nameArg)
-    child.prefix = join(inst.prefix, local);
+  // A layer's own block adds no name unless it is given one.
+  child.prefix = join(inst.prefix, local);
   child.callerLoc = callLoc;
-  child.hasCaller = true;
   child.depth = inst.depth + 1;
   Env env;
   for (auto [i, param] : llvm::enumerate(block.params)) {
