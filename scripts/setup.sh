@@ -10,7 +10,7 @@ PACKAGES=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   clang-19 lld-19 libclang-rt-19-dev
   # libraries
-  libfmt-dev libgtest-dev
+  libgtest-dev
 )
 
 missing=()
