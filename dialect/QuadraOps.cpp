@@ -77,6 +77,26 @@ FailureOr<uint64_t> windowMacs(Value filter, uint64_t depth, uint64_t copies,
 
 } // namespace
 
+std::string qdsl::quadra::getLocationName(Location loc) {
+  if (auto name = llvm::dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = llvm::dyn_cast<FusedLoc>(loc)) {
+    for (Location inner : fused.getLocations()) {
+      std::string found = getLocationName(inner);
+      if (!found.empty())
+        return found;
+    }
+  }
+  if (auto callSite = llvm::dyn_cast<CallSiteLoc>(loc))
+    return getLocationName(callSite.getCallee());
+  return "";
+}
+
+std::string qdsl::quadra::getLayerName(Location loc) {
+  std::string name = getLocationName(loc);
+  return name.substr(0, name.find('/'));
+}
+
 //===----------------------------------------------------------------------===//
 // WeightOp
 //===----------------------------------------------------------------------===//
@@ -383,6 +403,79 @@ struct InlineSingleCandidate : OpRewritePattern<ChoiceOp> {
 void ChoiceOp::getCanonicalizationPatterns(RewritePatternSet &results,
                                            MLIRContext *context) {
   results.add<InlineSingleCandidate>(context);
+}
+
+//===----------------------------------------------------------------------===//
+// KernelOp
+//===----------------------------------------------------------------------===//
+
+// quadra.kernel "name" family "f" (%a, %b) {attrs} : (A, B) -> R { ... }
+ParseResult KernelOp::parse(OpAsmParser &parser, OperationState &result) {
+  std::string name, family;
+  SmallVector<OpAsmParser::UnresolvedOperand> operands;
+  FunctionType type;
+  SMLoc operandsLoc;
+  if (parser.parseString(&name) || parser.parseKeyword("family") ||
+      parser.parseString(&family) ||
+      (operandsLoc = parser.getCurrentLocation(), false) ||
+      parser.parseOperandList(operands, OpAsmParser::Delimiter::Paren) ||
+      parser.parseOptionalAttrDict(result.attributes) || parser.parseColon() ||
+      parser.parseType(type) ||
+      parser.resolveOperands(operands, type.getInputs(), operandsLoc,
+                             result.operands))
+    return failure();
+  if (type.getNumResults() != 1)
+    return parser.emitError(operandsLoc, "a kernel has exactly one result");
+  Region *body = result.addRegion();
+  if (parser.parseRegion(*body, /*arguments=*/{}, /*enableNameShadowing=*/false))
+    return failure();
+  Builder &b = parser.getBuilder();
+  auto &props = result.getOrAddProperties<Properties>();
+  props.name = b.getStringAttr(name);
+  props.family = b.getStringAttr(family);
+  result.addTypes(type.getResults());
+  return success();
+}
+
+void KernelOp::print(OpAsmPrinter &p) {
+  p << " ";
+  p.printString(getName());
+  p << " family ";
+  p.printString(getFamily());
+  p << " (" << getInputs() << ")";
+  p.printOptionalAttrDict((*this)->getAttrs(), {"name", "family"});
+  p << " : ";
+  p.printFunctionalType(getInputs().getTypes(), getOperation()->getResultTypes());
+  p << " ";
+  p.printRegion(getBody(), /*printEntryBlockArgs=*/true,
+                /*printBlockTerminators=*/true);
+}
+
+LogicalResult KernelOp::verify() {
+  Block &block = getBody().front();
+  if (block.getArgumentTypes() != getInputs().getTypes())
+    return emitOpError("region arguments must match the operands' types");
+  auto yield = block.empty() ? YieldOp() : llvm::dyn_cast<YieldOp>(block.back());
+  if (!yield)
+    return emitOpError("must end with quadra.yield");
+  if (yield.getValue().getType() != getResult().getType())
+    return yield.emitOpError("yields ")
+           << describeType(yield.getValue().getType())
+           << " but the kernel's result is " << describeType(getResult().getType());
+  return success();
+}
+
+FailureOr<uint64_t> KernelOp::getMacs(int64_t batch) {
+  uint64_t total = 0;
+  for (Operation &op : getKernelOps()) {
+    auto cost = llvm::dyn_cast<CostOpInterface>(op);
+    if (!cost)
+      continue;
+    FailureOr<uint64_t> macs = cost.getMacs(batch);
+    if (failed(macs) || __builtin_add_overflow(total, *macs, &total))
+      return failure();
+  }
+  return total;
 }
 
 #define GET_OP_CLASSES

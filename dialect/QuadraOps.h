@@ -22,6 +22,18 @@ namespace qdsl::quadra {
 std::string formatFloat(double value);
 } // namespace qdsl::quadra
 
+namespace mlir {
+class Location;
+}
+
+namespace qdsl::quadra {
+/// The first name in a location tree ("stages.2.5/QuadraConv"), looking
+/// through fused and call-site locations; empty when there is none.
+std::string getLocationName(mlir::Location loc);
+/// The layer part of that name, before the '/' ("stages.2.5").
+std::string getLayerName(mlir::Location loc);
+} // namespace qdsl::quadra
+
 #include "dialect/QuadraEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

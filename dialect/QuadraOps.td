@@ -302,9 +302,48 @@ def Quadra_ChoiceOp : Quadra_Op<"choice", [RecursiveMemoryEffects]> {
   let hasCanonicalizer = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+def Quadra_KernelOp : Quadra_Op<"kernel", [
+    IsolatedFromAbove, RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<Quadra_CostOpInterface>]> {
+  let summary = "Ops fused into one generated function";
+  let description = [{
+    The unit of code generation and of latency cost: the ops of the region
+    run as one kernel that reads its inputs (activations and weights) once
+    and writes only its result, keeping every intermediate in registers or
+    cache. `family` names the fusion rule that formed it and selects its
+    code generator; `name` is unique in the model. The region's arguments
+    are the operands, in order; it ends with `quadra.yield`.
+
+    ```mlir
+    %3 = quadra.kernel "stages.0.0/ln_pwconv_gelu" family "ln_pwconv_gelu"
+        (%x, %g, %b, %w, %bias) : (...) -> tensor<?x56x56x256xf32> {
+    ^bb0(%a0: ..., ...):
+      ...
+      quadra.yield %r : tensor<?x56x56x256xf32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Quadra_Tensor>:$inputs, StrAttr:$name,
+                       StrAttr:$family);
+  let results = (outs Quadra_Tensor:$result);
+  let regions = (region SizedRegion<1>:$body);
+  let hasCustomAssemblyFormat = 1;
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The ops of the kernel, in order, without the terminator.
+    auto getKernelOps() {
+      return getBody().front().without_terminator();
+    }
+  }];
+}
+
 def Quadra_YieldOp : Quadra_Op<"yield", [
-    Pure, Terminator, ReturnLike, HasParent<"ChoiceOp">]> {
-  let summary = "Ends a candidate of quadra.choice with the layer's output";
+    Pure, Terminator, ReturnLike, ParentOneOf<["ChoiceOp", "KernelOp"]>]> {
+  let summary = "Ends a candidate of quadra.choice or the body of a quadra.kernel";
   let arguments = (ins Quadra_Tensor:$value);
   let assemblyFormat = "$value attr-dict `:` type($value)";
 }

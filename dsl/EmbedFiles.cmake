@@ -1,6 +1,8 @@
 # Writes OUTPUT: a C++ table of the files in FILES (paths relative to ROOT),
 # so that the standard library is part of the qdsl binary and an import of
 # "std/blocks.qd" works wherever qdsl is run from.
+# FILES may be separated by "," (a ";" would split the command line).
+string(REPLACE "," ";" FILES "${FILES}")
 set(body "")
 foreach(file ${FILES})
   file(READ "${ROOT}/${file}" content HEX)

@@ -15,20 +15,6 @@ namespace qdsl::quadra {
 
 namespace {
 
-/// The first name found in a location tree.
-std::optional<StringRef> findName(Location loc) {
-  if (auto name = llvm::dyn_cast<NameLoc>(loc))
-    return name.getName().getValue();
-  if (auto fused = llvm::dyn_cast<FusedLoc>(loc)) {
-    for (Location inner : fused.getLocations())
-      if (auto found = findName(inner))
-        return found;
-  }
-  if (auto callSite = llvm::dyn_cast<CallSiteLoc>(loc))
-    return findName(callSite.getCallee());
-  return std::nullopt;
-}
-
 std::string describeWithBatch(Type type, int64_t batch) {
   auto tensor = llvm::dyn_cast<RankedTensorType>(type);
   if (!tensor || tensor.getRank() == 0 || !tensor.isDynamicDim(0))
@@ -182,11 +168,9 @@ private:
 };
 
 std::string rowName(Operation *op, unsigned ordinal) {
-  if (std::optional<StringRef> name = findName(op->getLoc())) {
-    StringRef layer = name->split('/').first;
-    if (!layer.empty())
-      return layer.str();
-  }
+  std::string layer = getLayerName(op->getLoc());
+  if (!layer.empty())
+    return layer;
   if (auto choice = llvm::dyn_cast<ChoiceOp>(op))
     return choice.getLayer().str();
   // An unnamed weight belongs to the layer that first reads it.

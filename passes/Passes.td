@@ -40,6 +40,25 @@ def QuadraFuseQDWConv : Pass<"quadra-fuse-qdwconv"> {
   let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
 }
 
+def QuadraFormKernels : Pass<"quadra-form-kernels"> {
+  let summary = "Group ops into kernels by the target's fusion rules";
+  let description = [{
+    Walks each block in order and wraps every chain of ops that matches one
+    of the target's fusion rules (codegen/Targets.cpp), such as layernorm →
+    qdwconv → layerscale → add, into one `quadra.kernel`; every other layer
+    op becomes a kernel of its own. In a chain, each op's result must have
+    the next op as its only user, so no intermediate is needed outside the
+    kernel. Weights stay outside as kernel inputs; `quadra.identity` is
+    folded away. The result is what code generation and the latency model
+    work on.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"x86-64-avx2\"",
+           "Target whose fusion rules apply (x86-64-avx2, arm64-a76, opencl)">,
+  ];
+  let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
+}
+
 def QuadraPrintStats : Pass<"quadra-print-stats", "::mlir::ModuleOp"> {
   let summary = "Print parameters, MACs and activation memory of every model";
   let description = [{

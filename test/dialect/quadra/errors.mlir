@@ -286,6 +286,6 @@ func.func @choice_argument(%x: tensor<2x4xf32>) {
 // -----
 
 func.func @yield_outside(%x: tensor<2x4xf32>) {
-  // expected-error @+1 {{'quadra.yield' op expects parent op 'quadra.choice'}}
+  // expected-error @+1 {{'quadra.yield' op expects parent op to be one of 'quadra.choice, quadra.kernel'}}
   quadra.yield %x : tensor<2x4xf32>
 }

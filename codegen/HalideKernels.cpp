@@ -1,0 +1,429 @@
+//===- HalideKernels.cpp - how each kernel calls a Halide generator -------===//
+
+#include "codegen/HalideKernels.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+using namespace qdsl::quadra;
+
+namespace qdsl::codegen {
+
+std::string KernelCall::configuration() const {
+  std::string key = generator;
+  for (const auto &[name, value] : params)
+    key += " " + name + "=" + value;
+  return key;
+}
+
+int linearPanel(int64_t outChannels, bool quadratic, const Target &target) {
+  const int v = target.vectorFloats;
+  if (outChannels % v != 0)
+    return static_cast<int>(outChannels);
+  // 12 accumulators: 3 vectors × 4 rows or 2 vectors × 6 rows; the
+  // quadratic layer's three sums need one vector each.
+  for (int vectors : quadratic ? std::initializer_list<int>{1}
+                               : std::initializer_list<int>{3, 2, 1})
+    if (outChannels % (vectors * v) == 0)
+      return vectors * v;
+  return v;
+}
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+std::string str(bool v) { return v ? "true" : "false"; }
+std::string strFloat(double v) {
+  std::string s;
+  llvm::raw_string_ostream(s) << llvm::format("%.9g", v);
+  return s;
+}
+
+int64_t dim(Value v, int i) {
+  auto shape = llvm::cast<RankedTensorType>(v.getType()).getShape();
+  return shape[i < 0 ? shape.size() + i : i];
+}
+
+/// Reads a kernel's ops in order and resolves their operands to the
+/// kernel's inputs.
+class KernelReader {
+public:
+  KernelReader(KernelOp kernel) : kernel(kernel) {
+    for (Operation &op : kernel.getKernelOps())
+      ops.push_back(&op);
+  }
+
+  /// The next op if it has type T (and consumes it), else null.
+  template <typename T> T take() {
+    if (next < ops.size())
+      if (auto op = llvm::dyn_cast<T>(ops[next])) {
+        ++next;
+        return op;
+      }
+    return T();
+  }
+  bool done() const { return next == ops.size(); }
+
+  /// The kernel input an inner value comes from (null for a value computed
+  /// inside the kernel).
+  Value outer(Value inner) const {
+    if (auto arg = llvm::dyn_cast<BlockArgument>(inner))
+      if (arg.getOwner()->getParentOp() == kernel.getOperation())
+        return kernel.getInputs()[arg.getArgNumber()];
+    return Value();
+  }
+
+  KernelArgument activation(Value inner, View view) const {
+    return KernelArgument{view, outer(inner), "", 0};
+  }
+
+  /// A weight operand; fails (returns false) when it is not a weight.
+  bool weight(Value inner, View view, KernelArgument &arg, int panel = 0) const {
+    Value v = outer(inner);
+    auto w = v ? v.getDefiningOp<WeightOp>() : WeightOp();
+    if (!w)
+      return false;
+    arg = KernelArgument{view, Value(), w.getName().str(), panel};
+    return true;
+  }
+
+  std::string describe() const {
+    std::string s;
+    for (Operation *op : ops)
+      s += (s.empty() ? "" : ", ") + op->getName().getStringRef().str();
+    return s;
+  }
+
+  mutable KernelOp kernel;
+
+private:
+  std::vector<Operation *> ops;
+  size_t next = 0;
+};
+
+/// Accumulates a call; any weight that is not a quadra.weight fails it.
+struct CallBuilder {
+  KernelReader &reader;
+  KernelCall &call;
+  bool ok = true;
+
+  void param(const std::string &name, const std::string &value) {
+    call.params.push_back({name, value});
+  }
+  void input(Value inner, View view) {
+    KernelArgument arg = reader.activation(inner, view);
+    ok = ok && arg.activation;
+    call.inputs.push_back(arg);
+  }
+  void weight(Value inner, View view, int panel = 0) {
+    KernelArgument arg;
+    ok = ok && reader.weight(inner, view, arg, panel);
+    call.inputs.push_back(arg);
+  }
+};
+
+/// Depthwise family: [layernorm] (qdwconv | dwconv) [layerscale add].
+bool describeDepthwise(KernelReader &r, CallBuilder &b) {
+  auto ln = r.take<LayerNormOp>();
+  Value input = ln ? ln.getInput() : Value();
+  auto qdw = r.take<QuadraticDepthwiseConv2DOp>();
+  auto dw = qdw ? DepthwiseConv2DOp() : r.take<DepthwiseConv2DOp>();
+  if (!qdw && !dw)
+    return false;
+  Operation *conv = qdw ? qdw.getOperation() : dw.getOperation();
+  Value convInput = conv->getOperand(0);
+  if (ln && convInput != ln.getResult())
+    return false;
+  if (!ln)
+    input = convInput;
+  auto scale = r.take<LayerScaleOp>();
+  auto add = scale ? r.take<AddOp>() : AddOp();
+  if ((scale && !add) || !r.done())
+    return false;
+  if (scale && scale.getInput() != conv->getResult(0))
+    return false;
+  Value residual;
+  if (add) {
+    if (add.getLhs() == scale.getResult())
+      residual = add.getRhs();
+    else if (add.getRhs() == scale.getResult())
+      residual = add.getLhs();
+    else
+      return false;
+  }
+  auto filterShape =
+      llvm::cast<RankedTensorType>(conv->getOperand(1).getType()).getShape();
+  ArrayRef<int64_t> stride = qdw ? qdw.getStride() : dw.getStride();
+  ArrayRef<int64_t> padding = qdw ? qdw.getPadding() : dw.getPadding();
+  bool hasBias = qdw ? !qdw.getBiases().empty() : static_cast<bool>(dw.getBias());
+
+  b.call.generator = "depthwise";
+  b.param("channels", str(dim(input, -1)));
+  b.param("kernel_h", str(filterShape[0]));
+  b.param("kernel_w", str(filterShape[1]));
+  b.param("stride_h", str(stride[0]));
+  b.param("stride_w", str(stride[1]));
+  b.param("pad_h", str(padding[0]));
+  b.param("pad_w", str(padding[1]));
+  b.param("norm", str(static_cast<bool>(ln)));
+  if (ln)
+    b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
+  b.param("quadratic", str(static_cast<bool>(qdw)));
+  b.param("bias", str(hasBias));
+  b.param("scale_residual", str(static_cast<bool>(scale)));
+  b.param("height", str(dim(input, 1)));
+  b.param("width", str(dim(input, 2)));
+
+  b.input(input, View::Image);
+  if (ln) {
+    b.weight(ln.getScale(), View::Weight);
+    b.weight(ln.getOffset(), View::Weight);
+  }
+  if (qdw) {
+    b.weight(qdw.getWa(), View::Weight);
+    b.weight(qdw.getWb(), View::Weight);
+    b.weight(qdw.getWc(), View::Weight);
+    for (Value bias : qdw.getBiases())
+      b.weight(bias, View::Weight);
+  } else {
+    b.weight(dw.getFilter(), View::Weight);
+    if (dw.getBias())
+      b.weight(dw.getBias(), View::Weight);
+  }
+  if (scale) {
+    b.weight(scale.getScale(), View::Weight);
+    b.input(residual, View::Image);
+  }
+  b.call.outputView = View::Image;
+  return true;
+}
+
+/// Pointwise family: [layernorm] (linear | qlinear) [gelu | relu]
+/// [layerscale add].
+bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
+  auto ln = r.take<LayerNormOp>();
+  auto lin = r.take<LinearOp>();
+  auto qlin = lin ? QuadraticLinearOp() : r.take<QuadraticLinearOp>();
+  if (!lin && !qlin)
+    return false;
+  Operation *layer = lin ? lin.getOperation() : qlin.getOperation();
+  Value input = ln ? ln.getInput() : layer->getOperand(0);
+  if (ln && layer->getOperand(0) != ln.getResult())
+    return false;
+  Value last = layer->getResult(0);
+  int activation = 0;
+  if (auto gelu = r.take<GeluOp>()) {
+    activation = 1;
+    if (gelu.getInput() != last)
+      return false;
+    last = gelu.getResult();
+  } else if (auto relu = r.take<ReluOp>()) {
+    activation = 2;
+    if (relu.getInput() != last)
+      return false;
+    last = relu.getResult();
+  }
+  auto scale = r.take<LayerScaleOp>();
+  auto add = scale ? r.take<AddOp>() : AddOp();
+  if ((scale && !add) || !r.done() || (scale && scale.getInput() != last))
+    return false;
+  Value residual;
+  if (add)
+    residual = add.getLhs() == scale.getResult() ? add.getRhs() : add.getLhs();
+
+  int64_t cin = dim(input, -1), cout = dim(layer->getResult(0), -1);
+  bool quadratic = static_cast<bool>(qlin);
+  bool hasBias = lin ? static_cast<bool>(lin.getBias()) : !qlin.getBiases().empty();
+  int panel = linearPanel(cout, quadratic, target);
+  int64_t rows = 1;
+  auto shape = llvm::cast<RankedTensorType>(input.getType()).getShape();
+  for (size_t i = 1; i + 1 < shape.size(); ++i)
+    rows *= shape[i];
+
+  b.call.generator = "pointwise";
+  b.param("in_channels", str(cin));
+  b.param("out_channels", str(cout));
+  b.param("norm", str(static_cast<bool>(ln)));
+  if (ln)
+    b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
+  b.param("quadratic", str(quadratic));
+  b.param("bias", str(hasBias));
+  b.param("activation", str(static_cast<int64_t>(activation)));
+  b.param("scale_residual", str(static_cast<bool>(scale)));
+  b.param("panel", str(static_cast<int64_t>(panel)));
+  b.param("rows", str(rows * 8));
+
+  b.input(input, View::Rows);
+  if (ln) {
+    b.weight(ln.getScale(), View::Weight);
+    b.weight(ln.getOffset(), View::Weight);
+  }
+  if (lin) {
+    b.weight(lin.getWeight(), View::PackedWeight, panel);
+    if (lin.getBias())
+      b.weight(lin.getBias(), View::Weight);
+  } else {
+    b.weight(qlin.getWa(), View::PackedWeight, panel);
+    b.weight(qlin.getWb(), View::PackedWeight, panel);
+    b.weight(qlin.getWc(), View::PackedWeight, panel);
+    for (Value bias : qlin.getBiases())
+      b.weight(bias, View::Weight);
+  }
+  if (scale) {
+    b.weight(scale.getScale(), View::Weight);
+    b.input(residual, View::Rows);
+  }
+  b.call.outputView = View::Rows;
+  return true;
+}
+
+/// Convolution family: [layernorm] conv2d [layernorm].
+bool describeConv(KernelReader &r, CallBuilder &b) {
+  auto lnIn = r.take<LayerNormOp>();
+  auto conv = r.take<Conv2DOp>();
+  if (!conv || (lnIn && conv.getInput() != lnIn.getResult()))
+    return false;
+  auto lnOut = r.take<LayerNormOp>();
+  if (!r.done() || (lnOut && lnOut.getInput() != conv.getResult()))
+    return false;
+  Value input = lnIn ? lnIn.getInput() : conv.getInput();
+  auto filter = llvm::cast<RankedTensorType>(conv.getFilter().getType()).getShape();
+  b.call.generator = "conv";
+  b.param("in_channels", str(dim(input, -1)));
+  b.param("out_channels", str(filter[3]));
+  b.param("kernel_h", str(filter[0]));
+  b.param("kernel_w", str(filter[1]));
+  b.param("stride_h", str(conv.getStride()[0]));
+  b.param("stride_w", str(conv.getStride()[1]));
+  b.param("pad_h", str(conv.getPadding()[0]));
+  b.param("pad_w", str(conv.getPadding()[1]));
+  b.param("groups", str(static_cast<int64_t>(conv.getGroups())));
+  b.param("bias", str(static_cast<bool>(conv.getBias())));
+  b.param("norm_input", str(static_cast<bool>(lnIn)));
+  if (lnIn)
+    b.param("eps_input", strFloat(lnIn.getEpsilon().convertToDouble()));
+  b.param("norm_output", str(static_cast<bool>(lnOut)));
+  if (lnOut)
+    b.param("eps_output", strFloat(lnOut.getEpsilon().convertToDouble()));
+  b.param("height", str(dim(input, 1)));
+  b.param("width", str(dim(input, 2)));
+
+  b.input(input, View::Image);
+  if (lnIn) {
+    b.weight(lnIn.getScale(), View::Weight);
+    b.weight(lnIn.getOffset(), View::Weight);
+  }
+  b.weight(conv.getFilter(), View::Weight);
+  if (conv.getBias())
+    b.weight(conv.getBias(), View::Weight);
+  if (lnOut) {
+    b.weight(lnOut.getScale(), View::Weight);
+    b.weight(lnOut.getOffset(), View::Weight);
+  }
+  b.call.outputView = View::Image;
+  return true;
+}
+
+/// Head: avgpool layernorm linear.
+bool describeHead(KernelReader &r, CallBuilder &b) {
+  auto pool = r.take<GlobalAvgPoolOp>();
+  auto ln = pool ? r.take<LayerNormOp>() : LayerNormOp();
+  auto lin = ln ? r.take<LinearOp>() : LinearOp();
+  if (!lin || !r.done() || ln.getInput() != pool.getResult() ||
+      lin.getInput() != ln.getResult())
+    return false;
+  b.call.generator = "head";
+  b.param("channels", str(dim(pool.getInput(), -1)));
+  b.param("classes", str(dim(lin.getResult(), -1)));
+  b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
+  b.param("bias", str(static_cast<bool>(lin.getBias())));
+  b.input(pool.getInput(), View::Image);
+  b.weight(ln.getScale(), View::Weight);
+  b.weight(ln.getOffset(), View::Weight);
+  b.weight(lin.getWeight(), View::Weight);
+  if (lin.getBias())
+    b.weight(lin.getBias(), View::Weight);
+  b.call.outputView = View::Rows;
+  return true;
+}
+
+/// Single ops that touch each element once, and the global average pool.
+bool describeElementwise(KernelReader &r, CallBuilder &b) {
+  if (auto pool = r.take<GlobalAvgPoolOp>()) {
+    if (!r.done())
+      return false;
+    b.call.generator = "avgpool";
+    b.param("channels", str(dim(pool.getInput(), -1)));
+    b.input(pool.getInput(), View::Image);
+    b.call.outputView = View::Rows;
+    return true;
+  }
+  b.call.generator = "elementwise";
+  b.call.outputView = View::Rows;
+  if (auto ln = r.take<LayerNormOp>()) {
+    b.param("op", "layernorm");
+    b.param("channels", str(dim(ln.getInput(), -1)));
+    b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
+    b.input(ln.getInput(), View::Rows);
+    b.weight(ln.getScale(), View::Weight);
+    b.weight(ln.getOffset(), View::Weight);
+  } else if (auto gelu = r.take<GeluOp>()) {
+    b.param("op", "gelu");
+    b.param("channels", str(dim(gelu.getInput(), -1)));
+    b.input(gelu.getInput(), View::Rows);
+  } else if (auto relu = r.take<ReluOp>()) {
+    b.param("op", "relu");
+    b.param("channels", str(dim(relu.getInput(), -1)));
+    b.input(relu.getInput(), View::Rows);
+  } else if (auto scale = r.take<LayerScaleOp>()) {
+    b.param("op", "layerscale");
+    b.param("channels", str(dim(scale.getInput(), -1)));
+    b.input(scale.getInput(), View::Rows);
+    b.weight(scale.getScale(), View::Weight);
+  } else if (auto add = r.take<AddOp>()) {
+    b.param("op", "add");
+    b.param("channels", str(dim(add.getLhs(), -1)));
+    b.input(add.getLhs(), View::Rows);
+    b.input(add.getRhs(), View::Rows);
+  } else if (auto mul = r.take<MulOp>()) {
+    b.param("op", "mul");
+    b.param("channels", str(dim(mul.getLhs(), -1)));
+    b.input(mul.getLhs(), View::Rows);
+    b.input(mul.getRhs(), View::Rows);
+  } else {
+    return false;
+  }
+  return r.done();
+}
+
+} // namespace
+
+FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
+  KernelCall call;
+  call.name = kernel.getName().str();
+  call.family = kernel.getFamily().str();
+  call.result = kernel.getResult();
+  auto attempt = [&](auto describe) {
+    KernelReader reader(kernel);
+    KernelCall candidate = call;
+    CallBuilder builder{reader, candidate};
+    if (!describe(reader, builder) || !builder.ok)
+      return false;
+    call = candidate;
+    return true;
+  };
+  if (attempt([](KernelReader &r, CallBuilder &b) { return describeDepthwise(r, b); }) ||
+      attempt([&](KernelReader &r, CallBuilder &b) { return describePointwise(r, b, target); }) ||
+      attempt([](KernelReader &r, CallBuilder &b) { return describeConv(r, b); }) ||
+      attempt([](KernelReader &r, CallBuilder &b) { return describeHead(r, b); }) ||
+      attempt([](KernelReader &r, CallBuilder &b) { return describeElementwise(r, b); }))
+    return call;
+  return kernel.emitError("no Halide generator implements kernel '")
+         << kernel.getName() << "' of family '" << kernel.getFamily()
+         << "' (ops: " << KernelReader(kernel).describe()
+         << "); its inputs must be model activations and quadra.weight values";
+}
+
+} // namespace qdsl::codegen

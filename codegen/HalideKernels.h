@@ -1,0 +1,69 @@
+//===- HalideKernels.h - how each kernel calls a Halide generator -*- C++ -*-===//
+//
+// Maps a quadra.kernel onto one of the generators in codegen/halide/: which
+// generator, with which parameters (channel counts, kernel size, what is
+// fused), and which tensors to pass in which order and layout. Kernels with
+// the same generator and parameters share one compiled function.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QDSL_CODEGEN_HALIDEKERNELS_H
+#define QDSL_CODEGEN_HALIDEKERNELS_H
+
+#include "codegen/Targets.h"
+#include "dialect/QuadraOps.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qdsl::codegen {
+
+/// How a tensor is passed to a generated function.
+enum class View {
+  /// An activation as (c, x, y, n): NHWC with dimensions innermost first.
+  Image,
+  /// An activation as (c, rows): every leading dimension folded into rows.
+  Rows,
+  /// A weight with its dimensions reversed: [kh, kw, C] is (c, kx, ky).
+  Weight,
+  /// A linear weight [C_in, C_out] packed in panels of `panel` output
+  /// channels: [C_out / panel][C_in][panel], passed as (p, i, panel index).
+  PackedWeight,
+};
+
+struct KernelArgument {
+  View view;
+  /// An activation (a model input or another kernel's result) ...
+  mlir::Value activation;
+  /// ... or the name of a weight.
+  std::string weight;
+  int panel = 0;
+};
+
+struct KernelCall {
+  /// The kernel's name in the model, for errors and profiles.
+  std::string name;
+  std::string family;
+  std::string generator;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::vector<KernelArgument> inputs;
+  View outputView = View::Image;
+  mlir::Value result;
+
+  /// Identifies the compiled function: generator and parameters.
+  std::string configuration() const;
+};
+
+/// Describes `kernel` as a generator call for `target`; reports an error on
+/// the kernel and fails when no generator implements its ops.
+mlir::FailureOr<KernelCall> describeKernel(quadra::KernelOp kernel,
+                                           const Target &target);
+
+/// The weight panel width used for a linear layer with `outChannels`
+/// outputs on `target` (a multiple of its vector width, or all outputs).
+int linearPanel(int64_t outChannels, bool quadratic, const Target &target);
+
+} // namespace qdsl::codegen
+
+#endif // QDSL_CODEGEN_HALIDEKERNELS_H

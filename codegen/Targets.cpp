@@ -1,0 +1,57 @@
+//===- Targets.cpp - code generation targets and their fusion rules -------===//
+
+#include "codegen/Targets.h"
+
+namespace qdsl::codegen {
+
+namespace {
+
+// The kernels of a QuadraNet on a CPU: each residual half of a block is at
+// most two kernels, and nothing between them goes through memory twice.
+std::vector<FusionRule> cpuRules() {
+  return {
+      // x + γ ⊙ qdwconv(LN(x)): the spatial half of a QuadraBlock.
+      {"ln_qdwconv_scale_residual",
+       {"quadra.layernorm", "quadra.qdwconv", "quadra.layerscale", "quadra.add"}},
+      // The same with a plain depthwise convolution (ConvBlock).
+      {"ln_dwconv_scale_residual",
+       {"quadra.layernorm", "quadra.dwconv", "quadra.layerscale", "quadra.add"}},
+      // GELU(PW1(LN(x))): the expanding half of the channel MLP.
+      {"ln_pwconv_gelu", {"quadra.layernorm", "quadra.linear", "quadra.gelu"}},
+      // x + γ ⊙ PW2(h): the contracting half, with its residual.
+      {"pwconv_scale_residual",
+       {"quadra.linear", "quadra.layerscale", "quadra.add"}},
+      // Stem: patchifying convolution, then layer norm.
+      {"conv_ln", {"quadra.conv2d", "quadra.layernorm"}},
+      // Downsample: layer norm, then strided convolution.
+      {"ln_conv", {"quadra.layernorm", "quadra.conv2d"}},
+      // Head: global average pool, layer norm, linear classifier.
+      {"pool_ln_linear",
+       {"quadra.avgpool", "quadra.layernorm", "quadra.linear"}},
+  };
+}
+
+const std::vector<Target> &targets() {
+  static const std::vector<Target> all = {
+      {"x86-64-avx2", "x86-64-linux-avx2-fma-f16c-sse41", true, false, 8, cpuRules()},
+      // Cortex-A76: ARMv8.2-A with dot product and fp16 arithmetic.
+      {"arm64-a76", "arm-64-linux-arm_dot_prod-arm_fp16", false, false, 4, cpuRules()},
+      // The VPU stand-in: OpenCL kernels (run on PoCL here). The host code
+      // around them is x86.
+      {"opencl", "x86-64-linux-avx2-fma-f16c-sse41-opencl", true, true, 8, cpuRules()},
+  };
+  return all;
+}
+
+} // namespace
+
+llvm::ArrayRef<Target> allTargets() { return targets(); }
+
+const Target *lookupTarget(llvm::StringRef name) {
+  for (const Target &t : targets())
+    if (name == t.name)
+      return &t;
+  return nullptr;
+}
+
+} // namespace qdsl::codegen

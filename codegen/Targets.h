@@ -1,0 +1,55 @@
+//===- Targets.h - what qdsl knows about each code generation target -*- C++ -*-===//
+//
+// A target names the Halide target string its kernels are compiled for and
+// the table of fusion rules that decides which ops become one kernel. The
+// rules are data: kernel formation (passes/FormKernels.cpp), the code
+// generator and, later, the latency model read the same table, so they
+// always agree on what a kernel is.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QDSL_CODEGEN_TARGETS_H
+#define QDSL_CODEGEN_TARGETS_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <string>
+#include <vector>
+
+namespace qdsl::codegen {
+
+/// A chain of ops, each the only user of the previous one's result, that
+/// becomes one kernel. A chain ending in `quadra.add` takes the add's other
+/// operand (the residual) as an extra kernel input.
+struct FusionRule {
+  /// The kernel family; also selects the Halide generator.
+  std::string family;
+  /// Op names in dataflow order, e.g. {"quadra.layernorm", "quadra.linear"}.
+  std::vector<std::string> chain;
+};
+
+struct Target {
+  /// qdsl's name: x86-64-avx2, arm64-a76, opencl.
+  std::string name;
+  /// Halide target string (never `host`).
+  std::string halideTarget;
+  /// Whether kernels run on this machine (the ARM target is only built).
+  bool runnableHere;
+  /// Whether generated code uses Halide's GPU schedules.
+  bool gpu;
+  /// Floats in one vector register (register blocks are sized by it).
+  int vectorFloats;
+  /// Tried in order, first match wins; ops no rule covers become kernels of
+  /// their own, of family = the op's name without "quadra.".
+  std::vector<FusionRule> rules;
+};
+
+/// Every target, in the order `--target` lists them.
+llvm::ArrayRef<Target> allTargets();
+/// Null when `name` is not a target.
+const Target *lookupTarget(llvm::StringRef name);
+
+} // namespace qdsl::codegen
+
+#endif // QDSL_CODEGEN_TARGETS_H

@@ -1,0 +1,196 @@
+// Pointwise convolution (a matrix product over the channel axis), with the
+// layer norm before it and GELU, or the layer scale and residual add, after
+// it fused in; also the quadratic linear layer (Wa x)⊙(Wb x) + Wc x.
+//
+//   out[r, o] = epilogue(bias[o] + Σ_i prologue(x)[r, i] · w[i, o])
+//
+// Rows are pixels (N·H·W of an NHWC tensor) or examples; the caller passes
+// any tensor as a 2-D buffer (c, rows). The product is blocked in registers
+// (a few rows × three vectors of outputs) and tiled for the caches; the
+// normalised rows of a tile are computed once into a scratch buffer, and the
+// epilogue is applied to each accumulator block before it is stored.
+#include "qdsl_generator_common.h"
+
+using namespace Halide;
+
+namespace {
+
+class Pointwise : public Generator<Pointwise> {
+public:
+    GeneratorParam<int> in_channels{"in_channels", 64};
+    GeneratorParam<int> out_channels{"out_channels", 256};
+    GeneratorParam<bool> norm{"norm", false};
+    GeneratorParam<float> eps{"eps", 1e-6f};
+    GeneratorParam<bool> quadratic{"quadratic", false};
+    GeneratorParam<bool> bias{"bias", true};
+    // 0: none, 1: GELU, 2: ReLU.
+    GeneratorParam<int> activation{"activation", 0};
+    GeneratorParam<bool> scale_residual{"scale_residual", false};
+    // Output channels per register block; the weights come packed in panels
+    // of this width (see below). 0: one vector.
+    GeneratorParam<int> panel{"panel", 16};
+    // Typical number of rows, for the autoscheduler.
+    GeneratorParam<int> rows{"rows", 3136};
+
+    Input<Buffer<float, 2>> input{"input"};  // (i, r)
+    Output<Buffer<float, 2>> output{"output"};  // (o, r)
+
+    void configure() {
+        if (norm) {
+            norm_scale = add_input<Buffer<float, 1>>("norm_scale");
+            norm_offset = add_input<Buffer<float, 1>>("norm_offset");
+        }
+        int count = quadratic ? 3 : 1;
+        for (int k = 0; k < count; ++k)
+            weights.push_back(add_input<Buffer<float, 3>>("w" + std::string(1, "abc"[k])));
+        if (bias)
+            for (int k = 0; k < count; ++k)
+                biases.push_back(add_input<Buffer<float, 1>>("b" + std::string(1, "abc"[k])));
+        if (scale_residual) {
+            gamma = add_input<Buffer<float, 1>>("gamma");
+            residual = add_input<Buffer<float, 2>>("residual");
+        }
+    }
+
+    void generate() {
+        const int CI = in_channels;
+        Func source("source");
+        source(i, r) = input(i, r);
+        Func normed = source;
+        if (norm)
+            normed = qdsl_gen::layer_norm(source, CI, eps, *norm_scale, *norm_offset,
+                                          mean, inv_std, "normed");
+        lhs(i, r) = normed(i, r);
+
+        RDom k(0, CI, "k");
+        const int B = panel;
+        int count = quadratic ? 3 : 1;
+        for (int f = 0; f < count; ++f) {
+            Func p("product_" + std::to_string(f));
+            p(o, r) = bias ? Expr((*biases[f])(o)) : Expr(0.0f);
+            // The weight [C_in, C_out] arrives packed panel by panel,
+            // [C_out / B][C_in][B] (Halide (pi, i, po)): a register block
+            // then streams one contiguous panel instead of touching a new
+            // page for every input channel. The model packs it once, when
+            // it loads its weights.
+            p(o, r) += (*weights[f])(o % B, k, o / B) * lhs(k, r);
+            products.push_back(p);
+        }
+        Expr value = quadratic ? products[0](o, r) * products[1](o, r) + products[2](o, r)
+                               : products[0](o, r);
+        if (activation == 1)
+            value = qdsl_gen::gelu(value);
+        else if (activation == 2)
+            value = max(value, 0.0f);
+        if (scale_residual)
+            value = (*residual)(o, r) + (*gamma)(o) * value;
+        output(o, r) = value;
+        reduction = k;
+
+        declare_shapes();
+        if (auto_schedule)
+            return;
+        if (get_target().has_gpu_feature())
+            schedule_gpu();
+        else
+            schedule_cpu();
+    }
+
+private:
+    Var i{"i"}, o{"o"}, r{"r"};
+    Func lhs{"lhs"}, mean{"mean"}, inv_std{"inv_std"};
+    std::vector<Func> products;
+    RDom reduction;
+    std::vector<Input<Buffer<float, 3>> *> weights;
+    std::vector<Input<Buffer<float, 1>> *> biases;
+    Input<Buffer<float, 1>> *norm_scale = nullptr, *norm_offset = nullptr, *gamma = nullptr;
+    Input<Buffer<float, 2>> *residual = nullptr;
+
+    void declare_shapes() {
+        const int CI = in_channels, CO = out_channels;
+        input.dim(0).set_bounds(0, CI).set_stride(1);
+        input.dim(1).set_stride(CI);
+        output.dim(0).set_bounds(0, CO).set_stride(1);
+        output.dim(1).set_stride(CO);
+        input.set_estimates({{0, CI}, {0, rows}});
+        output.set_estimates({{0, CO}, {0, rows}});
+        const int B = panel;
+        for (auto *w : weights) {
+            w->dim(0).set_bounds(0, B).set_stride(1);
+            w->dim(1).set_bounds(0, CI).set_stride(B);
+            w->dim(2).set_bounds(0, CO / B).set_stride(B * CI);
+            w->set_estimates({{0, B}, {0, CI}, {0, CO / B}});
+        }
+        for (auto *b : biases) {
+            b->dim(0).set_bounds(0, CO);
+            b->set_estimates({{0, CO}});
+        }
+        if (norm_scale) {
+            for (auto *v : {norm_scale, norm_offset}) {
+                v->dim(0).set_bounds(0, CI);
+                v->set_estimates({{0, CI}});
+            }
+        }
+        if (gamma) {
+            gamma->dim(0).set_bounds(0, CO);
+            gamma->set_estimates({{0, CO}});
+            residual->dim(0).set_bounds(0, CO).set_stride(1);
+            residual->dim(1).set_stride(CO);
+            residual->set_estimates({{0, CO}, {0, rows}});
+        }
+    }
+
+    // A register block of `block_rows` rows × `block_vectors` vectors of
+    // outputs (12 accumulators for a linear layer on AVX2). For each tile of
+    // `tile_rows` rows (in parallel), the loop over output blocks is outside
+    // the loop over row blocks: one block's weight panel (C_in × 24 floats)
+    // stays in L1 while every row block of the tile uses it, and the tile's
+    // (normalised) inputs stay in L2.
+    void schedule_cpu() {
+        const int V = natural_vector_size<float>();
+        const bool quad = quadratic;
+        // 6 rows × 2 vectors (BLIS's Haswell shape) or 4 rows × 3 vectors:
+        // 12 accumulators either way.
+        const int block_o = panel;
+        const int block_rows = quad ? 4 : (block_o >= 3 * V ? 4 : 6);
+        const int tile_rows = 8 * block_rows;
+        Var ro("ro"), ri("ri"), rii("rii"), oo("oo"), oi("oi"), t("t");
+        output.compute_root()
+            .split(r, ro, ri, tile_rows, TailStrategy::GuardWithIf)
+            .split(ri, ri, rii, block_rows, TailStrategy::GuardWithIf)
+            .split(o, oo, oi, block_o, TailStrategy::GuardWithIf)
+            .reorder(oi, rii, ri, oo, ro)
+            .parallel(ro)
+            .vectorize(oi, std::min(V, block_o))
+            .unroll(rii);
+        for (Func &p : products) {
+            p.compute_at(output, ri).vectorize(o, std::min(V, block_o)).unroll(r);
+            p.update()
+                .reorder(o, r, reduction.x)
+                .vectorize(o, std::min(V, block_o))
+                .unroll(o)
+                .unroll(r);
+        }
+        if (norm) {
+            lhs.compute_at(output, ro).vectorize(i, V);
+            mean.compute_at(lhs, r);
+            inv_std.compute_at(lhs, r);
+        }
+    }
+
+    void schedule_gpu() {
+        Var oo("oo"), oi("oi"), ro("ro"), ri("ri");
+        output.compute_root().gpu_tile(o, r, oo, ro, oi, ri, 16, 16);
+        for (Func &p : products)
+            p.compute_at(output, oi);
+        if (norm) {
+            lhs.compute_root();
+            Var lo("lo"), li("li");
+            lhs.gpu_tile(r, lo, li, 64);
+        }
+    }
+};
+
+}  // namespace
+
+HALIDE_REGISTER_GENERATOR(Pointwise, pointwise)

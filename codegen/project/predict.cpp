@@ -1,0 +1,140 @@
+// predict: run a model compiled by qdsl on a NumPy array.
+//
+//   predict [--weights W.safetensors | --seed N] --input X.npy --output Y.npy
+//           [--threads N] [--repeat N] [--profile]
+//
+// X holds NHWC float32 examples (one example's shape, or a batch of them);
+// Y receives the outputs, batch first. Without --weights the model starts
+// from its declared initialisers with --seed (default 0).
+#include "qdsl_model.h"
+#include "runtime/TensorFiles.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+int usage(const char *message) {
+    if (message)
+        std::fprintf(stderr, "predict: %s\n", message);
+    std::fprintf(stderr,
+                 "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
+                 "--output Y.npy [--threads N] [--repeat N] [--profile]\n");
+    return 2;
+}
+
+bool parse_int(const char *text, long long min, long long &value) {
+    char *end = nullptr;
+    value = std::strtoll(text, &end, 10);
+    return end && *end == '\0' && end != text && value >= min;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    std::string weights, input_path, output_path;
+    long long seed = 0, threads = 0, repeat = 1;
+    bool profile = false, seed_given = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        auto value = [&](const char *what) -> const char * {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "predict: %s needs a value\n", what);
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (arg == "--weights") weights = value("--weights");
+        else if (arg == "--input") input_path = value("--input");
+        else if (arg == "--output") output_path = value("--output");
+        else if (arg == "--seed") {
+            seed_given = true;
+            if (!parse_int(value("--seed"), 0, seed)) return usage("--seed needs a non-negative integer");
+        } else if (arg == "--threads") {
+            if (!parse_int(value("--threads"), 0, threads)) return usage("--threads needs a non-negative integer");
+        } else if (arg == "--repeat") {
+            if (!parse_int(value("--repeat"), 1, repeat)) return usage("--repeat needs a positive integer");
+        } else if (arg == "--profile") profile = true;
+        else if (arg == "--help" || arg == "-h") {
+            usage(nullptr);
+            return 0;
+        }
+        else return usage(("unknown option '" + arg + "'").c_str());
+    }
+    if (input_path.empty() || output_path.empty())
+        return usage("--input and --output are required");
+    if (!weights.empty() && seed_given)
+        return usage("--weights and --seed exclude each other");
+
+    qdsl_model::Model model;
+    const qdsl_model::ModelInfo &info = model.info();
+    std::string error;
+    if (!weights.empty()) {
+        if (!model.loadWeights(weights, error)) {
+            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            return 1;
+        }
+    } else {
+        model.initialize(static_cast<uint64_t>(seed));
+    }
+    qdsl_model::Model::setThreads(static_cast<int>(threads));
+
+    qdsl::rt::Tensor x;
+    if (!qdsl::rt::readNpy(input_path, x, error)) {
+        std::fprintf(stderr, "predict: %s\n", error.c_str());
+        return 1;
+    }
+    // One example, or a batch of them.
+    std::vector<int64_t> one = info.input_shape, shape = x.shape;
+    int64_t batch = 0;
+    if (shape == one)
+        batch = 1;
+    else if (shape.size() == one.size() + 1 && std::equal(one.begin(), one.end(), shape.begin() + 1))
+        batch = shape[0];
+    if (batch < 1 || batch > (1 << 20)) {
+        std::fprintf(stderr,
+                     "predict: '%s' has shape %s; model %s takes %s or [N, ...] of it (NHWC float32)\n",
+                     input_path.c_str(), qdsl::rt::describeShape(shape).c_str(), info.name.c_str(),
+                     qdsl::rt::describeShape(one).c_str());
+        return 1;
+    }
+
+    std::vector<int64_t> out_shape = {batch};
+    out_shape.insert(out_shape.end(), info.output_shape.begin(), info.output_shape.end());
+    qdsl::rt::Tensor y(out_shape);
+    qdsl_model::Profile profile_data;
+    double best = 1e300, total = 0;
+    for (long long r = 0; r < repeat; ++r) {
+        auto start = std::chrono::steady_clock::now();
+        if (!model.forward(x.data.data(), static_cast<int>(batch), y.data.data(), error,
+                           profile ? &profile_data : nullptr)) {
+            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            return 1;
+        }
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best = std::min(best, seconds);
+        total += seconds;
+    }
+    if (!qdsl::rt::writeNpy(output_path, y, error)) {
+        std::fprintf(stderr, "predict: %s\n", error.c_str());
+        return 1;
+    }
+    if (repeat > 1 || profile)
+        std::fprintf(stderr, "%s: batch %lld, best %.3f ms, mean %.3f ms over %lld runs, %.2f examples/s\n",
+                     info.name.c_str(), static_cast<long long>(batch), best * 1e3, total / repeat * 1e3,
+                     repeat, batch / best);
+    if (profile) {
+        double sum = 0;
+        for (const auto &e : profile_data.entries)
+            sum += e.seconds;
+        std::fprintf(stderr, "%-48s %-28s %10s %7s\n", "kernel", "family", "ms/run", "share");
+        for (const auto &e : profile_data.entries)
+            std::fprintf(stderr, "%-48s %-28s %10.3f %6.1f%%\n", e.kernel.c_str(), e.family.c_str(),
+                         e.seconds / repeat * 1e3, sum > 0 ? 100 * e.seconds / sum : 0.0);
+    }
+    return 0;
+}

@@ -1,0 +1,270 @@
+// The parts of a compiled model that do not depend on the model: weights,
+// activation memory, error handling and profiling around the kernels that
+// model_kernels.cpp runs.
+#include "qdsl_model_internal.h"
+
+#include "runtime/TensorFiles.h"
+
+#include "HalideRuntime.h"
+
+#include <chrono>
+#include <mutex>
+#include <set>
+
+namespace qdsl_model {
+
+namespace {
+
+// Halide reports kernel errors through a global handler; keep the message of
+// the failing call for the error we return.
+thread_local std::string halide_message;
+std::once_flag handler_once;
+
+void capture_halide_error(void *, const char *message) {
+    halide_message = message ? message : "";
+    while (!halide_message.empty() && halide_message.back() == '\n')
+        halide_message.pop_back();
+}
+
+size_t product(const std::vector<int64_t> &shape) {
+    size_t n = 1;
+    for (int64_t d : shape)
+        n *= static_cast<size_t>(d);
+    return n;
+}
+
+}  // namespace
+
+size_t ModelInfo::input_size() const { return product(input_shape); }
+size_t ModelInfo::output_size() const { return product(output_shape); }
+
+void Profile::add(const std::string &kernel, const std::string &family, double seconds) {
+    for (Entry &e : entries)
+        if (e.kernel == kernel) {
+            e.seconds += seconds;
+            ++e.calls;
+            return;
+        }
+    entries.push_back({kernel, family, seconds, 1});
+}
+
+struct Model::State {
+    qdsl::rt::TensorMap weights;
+    std::map<std::string, Buffer<float>> weight_buffers;
+    std::map<std::string, std::vector<float>> packed;
+    std::map<std::string, Buffer<float>> packed_buffers;
+    // Activation memory kept between passes, reused by size.
+    std::vector<std::vector<float>> pool;
+    bool ready = false;
+
+    // Views every weight with its dimensions reversed (Halide's order) and
+    // packs linear weights into panels [C_out / p][C_in][p].
+    void prepare() {
+        weight_buffers.clear();
+        packed.clear();
+        packed_buffers.clear();
+        for (auto &[name, tensor] : weights) {
+            std::vector<int> dims(tensor.shape.rbegin(), tensor.shape.rend());
+            if (dims.empty())
+                dims.push_back(1);
+            Buffer<float> view(tensor.data.data(), dims);
+            view.set_host_dirty();
+            weight_buffers.emplace(name, std::move(view));
+        }
+        for (const PackSpec &spec : kPackSpecs) {
+            const qdsl::rt::Tensor &w = weights.at(spec.name);
+            int in = static_cast<int>(w.shape[0]), out = static_cast<int>(w.shape[1]);
+            int p = spec.panel, panels = out / p;
+            std::vector<float> data(static_cast<size_t>(in) * out);
+            for (int q = 0; q < panels; ++q)
+                for (int i = 0; i < in; ++i)
+                    for (int j = 0; j < p; ++j)
+                        data[(static_cast<size_t>(q) * in + i) * p + j] =
+                            w.data[static_cast<size_t>(i) * out + q * p + j];
+            Buffer<float> view(data.data(), {p, in, panels});
+            view.set_host_dirty();
+            packed[spec.name] = std::move(data);
+            packed_buffers.emplace(spec.name, std::move(view));
+        }
+        ready = true;
+    }
+};
+
+Model::Model() : state(new State) {
+    std::call_once(handler_once, [] { halide_set_error_handler(capture_halide_error); });
+}
+
+Model::~Model() = default;
+
+const ModelInfo &Model::info() const { return kModelInfo; }
+
+void Model::setThreads(int threads) { halide_set_num_threads(threads); }
+
+void Model::initialize(uint64_t seed) {
+    state->weights.clear();
+    for (const WeightSpec &spec : kWeightSpecs)
+        state->weights[spec.name] = qdsl::rt::initializeTensor(
+            spec.name, spec.shape, qdsl::rt::InitSpec{spec.init, spec.value}, seed);
+    state->prepare();
+}
+
+bool Model::loadWeights(const std::string &path, std::string &error) {
+    qdsl::rt::TensorMap loaded;
+    if (!qdsl::rt::readSafetensors(path, loaded, error))
+        return false;
+    std::vector<std::string> problems;
+    std::set<std::string> expected;
+    for (const WeightSpec &spec : kWeightSpecs) {
+        expected.insert(spec.name);
+        auto it = loaded.find(spec.name);
+        if (it == loaded.end())
+            problems.push_back("missing tensor '" + std::string(spec.name) + "' " +
+                               qdsl::rt::describeShape(spec.shape));
+        else if (it->second.shape != spec.shape)
+            problems.push_back("tensor '" + std::string(spec.name) + "' has shape " +
+                               qdsl::rt::describeShape(it->second.shape) + ", expected " +
+                               qdsl::rt::describeShape(spec.shape));
+    }
+    for (const auto &entry : loaded)
+        if (!expected.count(entry.first))
+            problems.push_back("unexpected tensor '" + entry.first + "'");
+    if (!problems.empty()) {
+        error = "'" + path + "' does not fit model " + kModelInfo.name + ":";
+        for (size_t i = 0; i < problems.size() && i < 8; ++i)
+            error += "\n  " + problems[i];
+        if (problems.size() > 8)
+            error += "\n  ... and " + std::to_string(problems.size() - 8) + " more";
+        return false;
+    }
+    state->weights = std::move(loaded);
+    state->prepare();
+    return true;
+}
+
+bool Model::saveWeights(const std::string &path, std::string &error) const {
+    qdsl::rt::Metadata metadata = {{"qdsl.model", kModelInfo.name}};
+    return qdsl::rt::writeSafetensors(path, state->weights, metadata, error);
+}
+
+bool Model::forward(const float *input, int batch, float *output, std::string &error,
+                    Profile *profile) {
+    if (!state->ready) {
+        error = "no weights: call initialize() or loadWeights() first";
+        return false;
+    }
+    if (batch < 1) {
+        error = "the batch must hold at least one example";
+        return false;
+    }
+    Pass pass(*state, batch, input, output, profile);
+    if (run_kernels(pass))
+        return true;
+    error = pass.error();
+    return false;
+}
+
+Pass::Pass(Model::State &state, int batch, const float *input, float *output,
+           Profile *profile)
+    : state(state), batch(batch), input(input), output(output), profile(profile) {}
+
+Pass::~Pass() {
+    for (auto &entry : live)
+        state.pool.push_back(std::move(entry.second));
+}
+
+float *Pass::storage(int id, size_t elements) {
+    if (id == 0)
+        return const_cast<float *>(input);
+    if (id < 0)
+        return output;
+    auto it = live.find(id);
+    if (it != live.end())
+        return it->second.data();
+    // The smallest free block that fits, else a new one.
+    size_t best = state.pool.size();
+    for (size_t i = 0; i < state.pool.size(); ++i)
+        if (state.pool[i].capacity() >= elements &&
+            (best == state.pool.size() || state.pool[i].capacity() < state.pool[best].capacity()))
+            best = i;
+    std::vector<float> block;
+    if (best < state.pool.size()) {
+        block = std::move(state.pool[best]);
+        state.pool.erase(state.pool.begin() + best);
+    }
+    block.resize(elements);
+    float *data = block.data();
+    live[id] = std::move(block);
+    return data;
+}
+
+void Pass::release(int id) {
+    auto it = live.find(id);
+    if (it == live.end())
+        return;
+    state.pool.push_back(std::move(it->second));
+    live.erase(it);
+}
+
+namespace {
+std::vector<int> image_dims(const std::vector<int64_t> &shape, int batch) {
+    // NHWC [H, W, C] → (c, x, y, n)
+    return {static_cast<int>(shape[2]), static_cast<int>(shape[1]),
+            static_cast<int>(shape[0]), batch};
+}
+std::vector<int> row_dims(const std::vector<int64_t> &shape, int batch) {
+    int rows = batch;
+    for (size_t i = 0; i + 1 < shape.size(); ++i)
+        rows *= static_cast<int>(shape[i]);
+    return {static_cast<int>(shape.back()), rows};
+}
+size_t elements(const std::vector<int64_t> &shape, int batch) {
+    return product(shape) * static_cast<size_t>(batch);
+}
+}  // namespace
+
+Buffer<float> Pass::image(int id, const std::vector<int64_t> &shape) {
+    Buffer<float> b(storage(id, elements(shape, batch)), image_dims(shape, batch));
+    b.set_host_dirty();
+    return b;
+}
+
+Buffer<float> Pass::rows(int id, const std::vector<int64_t> &shape) {
+    Buffer<float> b(storage(id, elements(shape, batch)), row_dims(shape, batch));
+    b.set_host_dirty();
+    return b;
+}
+
+Buffer<float> Pass::new_image(int id, const std::vector<int64_t> &shape) {
+    return Buffer<float>(storage(id, elements(shape, batch)), image_dims(shape, batch));
+}
+
+Buffer<float> Pass::new_rows(int id, const std::vector<int64_t> &shape) {
+    return Buffer<float>(storage(id, elements(shape, batch)), row_dims(shape, batch));
+}
+
+Buffer<float> &Pass::weight(const char *name) { return state.weight_buffers.at(name); }
+
+Buffer<float> &Pass::packed(const char *name) { return state.packed_buffers.at(name); }
+
+bool Pass::run(const char *kernel, const char *family, Buffer<float> &result,
+               const std::function<int()> &call) {
+    halide_message.clear();
+    auto start = std::chrono::steady_clock::now();
+    int status = call();
+    if (status == 0) {
+        // GPU targets leave the result on the device.
+        status = result.copy_to_host();
+    }
+    if (profile)
+        profile->add(kernel, family,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (status != 0) {
+        message = "kernel '" + std::string(kernel) + "' failed (Halide error " +
+                  std::to_string(status) + ")" +
+                  (halide_message.empty() ? "" : ": " + halide_message);
+        return false;
+    }
+    return true;
+}
+
+}  // namespace qdsl_model

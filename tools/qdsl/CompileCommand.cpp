@@ -1,0 +1,165 @@
+//===- CompileCommand.cpp - qdsl compile ----------------------------------===//
+
+#include "Options.h"
+#include "Session.h"
+
+#include "codegen/ProjectWriter.h"
+#include "codegen/Targets.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace llvm;
+
+namespace qdsl::tool {
+
+namespace {
+
+const codegen::Target *selectTarget(Session &session) {
+  std::string name = target.empty() ? "x86-64-avx2" : target.getValue();
+  if (const codegen::Target *t = codegen::lookupTarget(name))
+    return t;
+  std::string known;
+  for (const auto &t : codegen::allTargets())
+    known += (known.empty() ? "" : ", ") + t.name;
+  session.error() << "unknown target '" << name << "'; expected one of " << known;
+  return nullptr;
+}
+
+/// Canonicalises the module and forms kernels for `t`.
+mlir::LogicalResult formKernels(mlir::ModuleOp module, const codegen::Target &t) {
+  mlir::PassManager pm(module.getContext());
+  pm.addPass(mlir::createCanonicalizerPass());
+  quadra::QuadraFormKernelsOptions options;
+  options.target = t.name;
+  pm.addPass(quadra::createQuadraFormKernels(options));
+  return pm.run(module);
+}
+
+void printKernels(mlir::func::FuncOp model,
+                  const std::vector<codegen::KernelListing> &kernels,
+                  const codegen::Target &t, raw_ostream &os) {
+  size_t nameWidth = 6, familyWidth = 6;
+  for (const auto &k : kernels) {
+    nameWidth = std::max(nameWidth, k.name.size());
+    familyWidth = std::max(familyWidth, k.family.size());
+  }
+  std::map<std::string, int> uses;
+  for (const auto &k : kernels)
+    ++uses[k.library];
+  os << model.getSymName() << ": " << kernels.size() << " kernels, "
+     << uses.size() << " distinct configurations, target " << t.name << "\n";
+  os << left_justify("kernel", nameWidth) << "  " << left_justify("family", familyWidth)
+     << "  " << left_justify("function", 8) << "  " << right_justify("MACs", 12)
+     << "  output\n";
+  for (const auto &k : kernels)
+    os << left_justify(k.name, nameWidth) << "  " << left_justify(k.family, familyWidth)
+       << "  " << left_justify(k.library, 8) << "  "
+       << right_justify(std::to_string(k.macs), 12) << "  " << k.output << "\n";
+  os << "functions:\n";
+  std::set<std::string> printed;
+  for (const auto &k : kernels)
+    if (printed.insert(k.library).second)
+      os << "  " << k.library << " (" << uses[k.library] << "x): " << k.configuration
+         << "\n";
+}
+
+mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
+                                 raw_ostream &os) {
+  Session session(std::move(buffer));
+  if (!session.load())
+    return session.finish(false);
+  if (emit == Emit::AST) {
+    for (const auto &file : session.program.files)
+      dsl::dumpAST(*file, session.sourceMgr, os);
+    return session.finish(true);
+  }
+  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
+  if (!module)
+    return session.finish(false);
+  bool kernels = emit == Emit::Kernels || !target.empty();
+  const codegen::Target *t = nullptr;
+  if (kernels) {
+    t = selectTarget(session);
+    if (!t || failed(formKernels(*module, *t)))
+      return session.finish(false);
+  }
+  if (emit == Emit::Kernels) {
+    for (auto model : module->getOps<mlir::func::FuncOp>()) {
+      auto listing = codegen::listKernels(model, *t);
+      if (failed(listing))
+        return session.finish(false);
+      printKernels(model, *listing, *t, os);
+    }
+    return session.finish(true);
+  }
+  mlir::OpPrintingFlags flags;
+  if (debugInfo)
+    flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
+  module->print(os, flags);
+  os << "\n";
+  return session.finish(true);
+}
+
+/// Writes the CMake project of the selected model into -o.
+int compileProject() {
+  if (outputFile == "-" || outputFile.empty()) {
+    WithColor::error(errs(), "qdsl")
+        << "a project needs a directory: add -o DIR (or --emit=mlir to print)\n";
+    return 1;
+  }
+  std::string error;
+  std::unique_ptr<MemoryBuffer> input = dsl::readSourceFile(inputFile, 16 << 20, error);
+  if (!input) {
+    WithColor::error(errs(), "qdsl") << error << "\n";
+    return 1;
+  }
+  Session session(std::move(input));
+  if (!session.load())
+    return failed(session.finish(false)) ? 1 : 0;
+  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
+  if (!module)
+    return failed(session.finish(false)) ? 1 : 0;
+  const codegen::Target *t = selectTarget(session);
+  mlir::func::FuncOp model = t ? session.selectModel(*module) : nullptr;
+  if (!model || failed(formKernels(*module, *t)))
+    return failed(session.finish(false)) ? 1 : 0;
+  codegen::ProjectOptions options;
+  options.source = inputFile;
+  options.autoscheduler = autoschedule;
+  if (!autoschedule.empty() && autoschedule != "Mullapudi2016" &&
+      autoschedule != "Li2018" && autoschedule != "Adams2019") {
+    session.error() << "unknown autoscheduler '" << autoschedule
+                    << "'; expected Mullapudi2016, Li2018 or Adams2019";
+    return failed(session.finish(false)) ? 1 : 0;
+  }
+  if (failed(codegen::writeProject(model, *t, outputFile, options)))
+    return failed(session.finish(false)) ? 1 : 0;
+  // The kernelized module, for reading what was generated.
+  std::string text;
+  raw_string_ostream os(text);
+  model->print(os, mlir::OpPrintingFlags().enableDebugInfo(true, false));
+  if (writeOutputFile(outputFile + "/model.mlir", text))
+    return 1;
+  outs() << "wrote " << outputFile << " (model " << model.getSymName()
+         << ", target " << t->name << "); build it with: qdsl build "
+         << outputFile << "\n";
+  return 0;
+}
+
+} // namespace
+
+int runCompile() {
+  bool project = emit == Emit::Project ||
+                 (!target.empty() && emit.getNumOccurrences() == 0);
+  if (project)
+    return compileProject();
+  return processInput(compileChunk);
+}
+
+} // namespace qdsl::tool

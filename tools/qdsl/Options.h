@@ -1,0 +1,51 @@
+//===- Options.h - the command line of qdsl ---------------------*- C++ -*-===//
+
+#ifndef QDSL_TOOLS_QDSL_OPTIONS_H
+#define QDSL_TOOLS_QDSL_OPTIONS_H
+
+#include "llvm/Support/CommandLine.h"
+
+#include <string>
+
+namespace qdsl::tool {
+
+extern llvm::cl::SubCommand compileCommand, statsCommand, buildCommand,
+    runCommand, weightsCommand;
+
+extern llvm::cl::opt<std::string> inputFile;
+extern llvm::cl::opt<std::string> outputFile;
+extern llvm::cl::list<std::string> modelNames;
+extern llvm::cl::list<std::string> defines;
+extern llvm::cl::list<std::string> includeDirs;
+extern llvm::cl::opt<bool> splitInputFile;
+extern llvm::cl::opt<bool> verifyDiagnostics;
+
+enum class Emit { AST, MLIR, Kernels, Project };
+extern llvm::cl::opt<Emit> emit;
+extern llvm::cl::opt<std::string> target;
+extern llvm::cl::opt<std::string> autoschedule;
+extern llvm::cl::opt<bool> debugInfo;
+
+extern llvm::cl::opt<int64_t> batch;
+extern llvm::cl::opt<bool> json;
+
+extern llvm::cl::opt<std::string> buildDirectory;
+extern llvm::cl::opt<unsigned> jobs;
+
+extern llvm::cl::opt<std::string> weightsFile;
+extern llvm::cl::opt<uint64_t> seed;
+extern llvm::cl::opt<std::string> npyInput;
+
+extern llvm::cl::opt<std::string> weightsAction;
+extern llvm::cl::opt<std::string> weightsSource;
+extern llvm::cl::opt<std::string> weightsFormat;
+
+int runCompile();
+int runStats();
+int runBuild();
+int runReference();
+int runWeights();
+
+} // namespace qdsl::tool
+
+#endif // QDSL_TOOLS_QDSL_OPTIONS_H

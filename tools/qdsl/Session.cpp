@@ -1,0 +1,128 @@
+//===- Session.cpp - one compilation of a .qd buffer ----------------------===//
+
+#include "Session.h"
+#include "Options.h"
+
+#include "llvm/Support/Error.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace llvm;
+
+namespace qdsl::tool {
+
+Session::Session(std::unique_ptr<MemoryBuffer> buffer) : diags(sourceMgr) {
+  mainBuffer = sourceMgr.AddNewSourceBuffer(std::move(buffer), SMLoc());
+  // The handler must see the main buffer to collect its expectations.
+  if (verifyDiagnostics)
+    verifier = std::make_unique<mlir::SourceMgrDiagnosticVerifierHandler>(
+        sourceMgr, &context);
+  else
+    printer = std::make_unique<mlir::SourceMgrDiagnosticHandler>(sourceMgr,
+                                                                 &context, errs());
+  // Registered last, so called first: counts errors, then lets the handler
+  // above print or check them.
+  context.getDiagEngine().registerHandler([this](mlir::Diagnostic &d) {
+    if (d.getSeverity() == mlir::DiagnosticSeverity::Error)
+      ++errors;
+    return mlir::failure();
+  });
+  diags.setHandler([this](SMLoc loc, SourceMgr::DiagKind kind,
+                          const Twine &message) {
+    auto severity = kind == SourceMgr::DK_Note ? mlir::DiagnosticSeverity::Note
+                                               : mlir::DiagnosticSeverity::Error;
+    context.getDiagEngine().emit(locationOf(loc), severity) << message.str();
+  });
+}
+
+mlir::Location Session::locationOf(SMLoc loc) {
+  unsigned id = loc.isValid() ? sourceMgr.FindBufferContainingLoc(loc) : 0;
+  if (!id)
+    return mlir::UnknownLoc::get(&context);
+  auto [line, col] = sourceMgr.getLineAndColumn(loc, id);
+  return mlir::FileLineColLoc::get(
+      &context, sourceMgr.getMemoryBuffer(id)->getBufferIdentifier(), line, col);
+}
+
+mlir::InFlightDiagnostic Session::error() {
+  return mlir::emitError(locationOf(
+      SMLoc::getFromPointer(sourceMgr.getMemoryBuffer(mainBuffer)->getBufferStart())));
+}
+
+bool Session::load() {
+  dsl::FrontendOptions options;
+  options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
+  return dsl::loadProgramFromSourceMgr(mainBuffer, options, diags, program);
+}
+
+mlir::OwningOpRef<mlir::ModuleOp> Session::generate() {
+  dsl::MLIRGenOptions options;
+  options.models.assign(modelNames.begin(), modelNames.end());
+  for (const std::string &define : defines) {
+    auto [name, value] = StringRef(define).split('=');
+    if (name.empty() || value.empty()) {
+      mlir::emitError(mlir::UnknownLoc::get(&context))
+          << "-D" << define << ": expected -D name=value";
+      return nullptr;
+    }
+    options.overrides.emplace_back(name.str(), value.str());
+  }
+  return dsl::generateMLIR(context, program, sourceMgr, options);
+}
+
+mlir::func::FuncOp Session::selectModel(mlir::ModuleOp module) {
+  std::vector<mlir::func::FuncOp> models;
+  for (auto func : module.getOps<mlir::func::FuncOp>())
+    models.push_back(func);
+  if (models.size() == 1)
+    return models.front();
+  std::string names;
+  for (auto m : models)
+    names += (names.empty() ? "" : ", ") + m.getSymName().str();
+  error() << "this command works on one model, and the file defines "
+          << models.size() << " (" << names << "); choose one with --model";
+  return nullptr;
+}
+
+mlir::LogicalResult Session::finish(bool compiled) {
+  if (verifier)
+    return verifier->verify();
+  if (!compiled && errors > 0)
+    errs() << errors << (errors == 1 ? " error" : " errors") << " in '"
+           << sourceMgr.getMemoryBuffer(mainBuffer)->getBufferIdentifier() << "'\n";
+  return mlir::success(compiled);
+}
+
+int writeOutputFile(const std::string &path, const std::string &text) {
+  if (Error error = writeToOutput(path, [&](raw_ostream &out) {
+        out << text;
+        return Error::success();
+      })) {
+    WithColor::error(errs(), "qdsl")
+        << "cannot write '" << path << "': " << toString(std::move(error)) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int processInput(mlir::ChunkBufferHandler handler) {
+  std::string error;
+  std::unique_ptr<MemoryBuffer> input =
+      dsl::readSourceFile(inputFile, 16 << 20, error);
+  if (!input) {
+    WithColor::error(errs(), "qdsl") << error << "\n";
+    return 1;
+  }
+  // Build the whole output first and write it in one go: nothing is left
+  // half-written when compilation fails.
+  std::string output;
+  raw_string_ostream os(output);
+  mlir::LogicalResult result = mlir::splitAndProcessBuffer(
+      std::move(input), handler, os,
+      splitInputFile ? mlir::kDefaultSplitMarker : "",
+      splitInputFile ? "// -----" : "");
+  if (failed(result))
+    return 1;
+  return writeOutputFile(outputFile, output);
+}
+
+} // namespace qdsl::tool

@@ -1,0 +1,67 @@
+//===- Session.h - one compilation of a .qd buffer --------------*- C++ -*-===//
+//
+// Loads a program, generates its MLIR and reports every diagnostic —
+// front-end and MLIR — through MLIR's diagnostic engine, printed against
+// the source or, with --verify-diagnostics, checked like mlir-opt does.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QDSL_TOOLS_QDSL_SESSION_H
+#define QDSL_TOOLS_QDSL_SESSION_H
+
+#include "dsl/Frontend.h"
+#include "dsl/MLIRGen.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/ToolUtilities.h"
+#include "llvm/Support/SourceMgr.h"
+
+namespace qdsl::tool {
+
+class Session {
+public:
+  explicit Session(std::unique_ptr<llvm::MemoryBuffer> buffer);
+
+  /// Parses and checks the program.
+  bool load();
+  /// Builds the module of the selected models (--model, -D).
+  mlir::OwningOpRef<mlir::ModuleOp> generate();
+  /// The one model a command works on: --model, or the only model of the
+  /// file. Reports an error and returns null otherwise.
+  mlir::func::FuncOp selectModel(mlir::ModuleOp module);
+
+  /// With --verify-diagnostics, whether the expectations were met; else
+  /// whether the compilation succeeded (printing an error count if not).
+  mlir::LogicalResult finish(bool compiled);
+
+  /// An error at the start of the main file.
+  mlir::InFlightDiagnostic error();
+
+  llvm::SourceMgr sourceMgr;
+  dsl::Diagnostics diags;
+  mlir::MLIRContext context;
+  dsl::Program program;
+
+private:
+  mlir::Location locationOf(llvm::SMLoc loc);
+
+  unsigned mainBuffer = 0;
+  unsigned errors = 0;
+  std::unique_ptr<mlir::SourceMgrDiagnosticVerifierHandler> verifier;
+  std::unique_ptr<mlir::SourceMgrDiagnosticHandler> printer;
+};
+
+/// Reads the input file (bounded), splits it at `// -----` with
+/// --split-input-file, runs `handler` on each chunk and writes what they
+/// print to -o in one go. Returns the process exit code.
+int processInput(mlir::ChunkBufferHandler handler);
+
+/// Writes `text` to `path` ('-': stdout) through a temporary file and a
+/// rename; 0 on success, else prints an error and returns 1.
+int writeOutputFile(const std::string &path, const std::string &text);
+
+} // namespace qdsl::tool
+
+#endif // QDSL_TOOLS_QDSL_SESSION_H
