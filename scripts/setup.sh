@@ -10,7 +10,13 @@ PACKAGES=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   clang-19 lld-19 libclang-rt-19-dev
   # libraries
-  libgtest-dev
+  libgtest-dev nlohmann-json3-dev
+  # code generation: Halide 14 for the generated kernels, OpenCL on the CPU
+  # (PoCL) for the VPU stand-in target
+  libhalide14-0-dev pocl-opencl-icd ocl-icd-opencl-dev
+  # tests and benchmarks: NumPy, and PyTorch in its best CPU setting
+  # (OpenBLAS, tcmalloc) as the peer of every speed comparison
+  python3-numpy python3-torch libopenblas0-pthread libtcmalloc-minimal4
 )
 
 missing=()

@@ -157,13 +157,13 @@ private:
 
     void schedule_gpu() {
         Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
-        output.compute_root().gpu_tile(x, y, xo, yo, xi, yi, 8, 8);
+        output.compute_root().gpu_tile(x, y, xo, yo, xi, yi, 8, 8, TailStrategy::GuardWithIf);
         conv.compute_at(output, xi);
         if (norm_input) {
             in_mean.compute_root().gpu_tile(in_mean.args()[0], in_mean.args()[1],
-                                            Var("a"), Var("b"), Var("c"), Var("d"), 8, 8);
+                                            Var("a"), Var("b"), Var("c"), Var("d"), 8, 8, TailStrategy::GuardWithIf);
             in_inv_std.compute_root().gpu_tile(in_inv_std.args()[0], in_inv_std.args()[1],
-                                               Var("e"), Var("f"), Var("g"), Var("h"), 8, 8);
+                                               Var("e"), Var("f"), Var("g"), Var("h"), 8, 8, TailStrategy::GuardWithIf);
         }
     }
 };

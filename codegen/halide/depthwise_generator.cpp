@@ -189,13 +189,13 @@ private:
     void schedule_gpu() {
         Var xo("xo"), xi("xi"), yo("yo"), yi("yi");
         output.compute_root()
-            .gpu_tile(x, y, xo, yo, xi, yi, 8, 8)
+            .gpu_tile(x, y, xo, yo, xi, yi, 8, 8, TailStrategy::GuardWithIf)
             .reorder(c, xi, yi, xo, yo, n);
         acc.compute_at(output, xi);
         acc.update().unroll(r.x);
         if (norm) {
-            mean.compute_root().gpu_tile(x, y, Var("mxo"), Var("myo"), Var("mxi"), Var("myi"), 8, 8);
-            inv_std.compute_root().gpu_tile(x, y, Var("ixo"), Var("iyo"), Var("ixi"), Var("iyi"), 8, 8);
+            mean.compute_root().gpu_tile(x, y, Var("mxo"), Var("myo"), Var("mxi"), Var("myi"), 8, 8, TailStrategy::GuardWithIf);
+            inv_std.compute_root().gpu_tile(x, y, Var("ixo"), Var("iyo"), Var("ixi"), Var("iyi"), 8, 8, TailStrategy::GuardWithIf);
         }
     }
 };

@@ -4,6 +4,9 @@
 // the ops a model uses on their own.
 #include "qdsl_generator_common.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 using namespace Halide;
 
 namespace {
@@ -51,7 +54,8 @@ public:
         } else if (kind == "mul") {
             value = in(c, r) * (*other)(c, r);
         } else {
-            user_error << "elementwise: unknown op '" << kind << "'\n";
+            std::fprintf(stderr, "elementwise: unknown op '%s'\n", kind.c_str());
+            std::exit(1);
         }
         output(c, r) = value;
 
@@ -76,10 +80,10 @@ public:
         const int V = natural_vector_size<float>();
         Var ro("ro"), ri("ri");
         if (get_target().has_gpu_feature()) {
-            output.compute_root().gpu_tile(c, r, Var("co"), ro, Var("ci"), ri, 16, 16);
+            output.compute_root().gpu_tile(c, r, Var("co"), ro, Var("ci"), ri, 16, 16, TailStrategy::GuardWithIf);
             if (kind == "layernorm") {
-                mean.compute_root().gpu_tile(r, ro, ri, 64);
-                inv_std.compute_root().gpu_tile(r, ro, ri, 64);
+                mean.compute_root().gpu_tile(r, ro, ri, 64, TailStrategy::GuardWithIf);
+                inv_std.compute_root().gpu_tile(r, ro, ri, 64, TailStrategy::GuardWithIf);
             }
             return;
         }
@@ -123,7 +127,7 @@ public:
             return;
         const int V = natural_vector_size<float>();
         if (get_target().has_gpu_feature()) {
-            output.compute_root().gpu_tile(c, Var("co"), Var("ci"), 64);
+            output.compute_root().gpu_tile(c, Var("co"), Var("ci"), 64, TailStrategy::GuardWithIf);
             return;
         }
         output.compute_root().vectorize(c, C % V == 0 ? V : 1).parallel(n);

@@ -61,8 +61,8 @@ public:
         const int V = natural_vector_size<float>();
         if (get_target().has_gpu_feature()) {
             Var ko("ko"), ki("ki");
-            output.compute_root().gpu_tile(k, ko, ki, 64);
-            pooled.compute_root().gpu_tile(c, Var("co"), Var("ci"), 64);
+            output.compute_root().gpu_tile(k, ko, ki, 64, TailStrategy::GuardWithIf);
+            pooled.compute_root().gpu_tile(c, Var("co"), Var("ci"), 64, TailStrategy::GuardWithIf);
             normed.compute_root();
             mean.compute_root();
             inv_std.compute_root();

@@ -152,6 +152,10 @@ private:
         // 6 rows × 2 vectors (BLIS's Haswell shape) or 4 rows × 3 vectors:
         // 12 accumulators either way.
         const int block_o = panel;
+        // A panel that is not a whole number of vectors (a small output) is
+        // computed with scalars: a vector past its end would read the next
+        // panel's weights, or none.
+        const int vo = block_o % V == 0 ? V : 1;
         const int block_rows = quad ? 4 : (block_o >= 3 * V ? 4 : 6);
         const int tile_rows = 8 * block_rows;
         Var ro("ro"), ri("ri"), rii("rii"), oo("oo"), oi("oi"), t("t");
@@ -161,13 +165,13 @@ private:
             .split(o, oo, oi, block_o, TailStrategy::GuardWithIf)
             .reorder(oi, rii, ri, oo, ro)
             .parallel(ro)
-            .vectorize(oi, std::min(V, block_o))
+            .vectorize(oi, vo)
             .unroll(rii);
         for (Func &p : products) {
-            p.compute_at(output, ri).vectorize(o, std::min(V, block_o)).unroll(r);
+            p.compute_at(output, ri).vectorize(o, vo).unroll(r);
             p.update()
                 .reorder(o, r, reduction.x)
-                .vectorize(o, std::min(V, block_o))
+                .vectorize(o, vo)
                 .unroll(o)
                 .unroll(r);
         }
@@ -180,13 +184,13 @@ private:
 
     void schedule_gpu() {
         Var oo("oo"), oi("oi"), ro("ro"), ri("ri");
-        output.compute_root().gpu_tile(o, r, oo, ro, oi, ri, 16, 16);
+        output.compute_root().gpu_tile(o, r, oo, ro, oi, ri, 16, 16, TailStrategy::GuardWithIf);
         for (Func &p : products)
             p.compute_at(output, oi);
         if (norm) {
             lhs.compute_root();
             Var lo("lo"), li("li");
-            lhs.gpu_tile(r, lo, li, 64);
+            lhs.gpu_tile(r, lo, li, 64, TailStrategy::GuardWithIf);
         }
     }
 };

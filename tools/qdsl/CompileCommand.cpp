@@ -35,6 +35,8 @@ const codegen::Target *selectTarget(Session &session) {
 mlir::LogicalResult formKernels(mlir::ModuleOp module, const codegen::Target &t) {
   mlir::PassManager pm(module.getContext());
   pm.addPass(mlir::createCanonicalizerPass());
+  if (expandQDWConv)
+    pm.addPass(quadra::createQuadraExpandQDWConv());
   quadra::QuadraFormKernelsOptions options;
   options.target = t.name;
   pm.addPass(quadra::createQuadraFormKernels(options));

@@ -25,6 +25,7 @@ extern llvm::cl::opt<Emit> emit;
 extern llvm::cl::opt<std::string> target;
 extern llvm::cl::opt<std::string> autoschedule;
 extern llvm::cl::opt<bool> debugInfo;
+extern llvm::cl::opt<bool> expandQDWConv;
 
 extern llvm::cl::opt<int64_t> batch;
 extern llvm::cl::opt<bool> json;
@@ -39,6 +40,7 @@ extern llvm::cl::opt<std::string> npyInput;
 extern llvm::cl::opt<std::string> weightsAction;
 extern llvm::cl::opt<std::string> weightsSource;
 extern llvm::cl::opt<std::string> weightsFormat;
+extern llvm::cl::opt<double> randomStd;
 
 int runCompile();
 int runStats();

@@ -44,8 +44,17 @@ int runWeights() {
 
   rt::TensorMap result;
   rt::Metadata metadata = {{"qdsl.model", model.getSymName().str()}};
+  if (randomStd < 0 || (randomStd > 0 && action != "init"))
+    return fail("--random-std takes a positive value and goes with init");
   if (action == "init") {
-    result = rt::initializeWeights(model, seed);
+    if (randomStd > 0) {
+      for (const rt::WeightInfo &w : rt::listWeights(model))
+        result[w.name] = rt::initializeTensor(
+            w.name, w.shape, rt::InitSpec{rt::InitKind::Normal, randomStd}, seed);
+      metadata["qdsl.random_std"] = std::to_string(randomStd);
+    } else {
+      result = rt::initializeWeights(model, seed);
+    }
     metadata["qdsl.seed"] = std::to_string(seed);
   } else {
     rt::TensorMap loaded;

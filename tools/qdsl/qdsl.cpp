@@ -85,6 +85,12 @@ cl::list<std::string> includeDirs("I", cl::desc("Directory to search for imports
                                   cl::value_desc("dir"), cl::Prefix,
                                   QDSL_FRONTEND_COMMANDS, cl::cat(category));
 
+cl::opt<bool> expandQDWConv(
+    "expand-qdwconv",
+    cl::desc("Expand quadratic convolutions into three depthwise convolutions, "
+             "a product and a sum before forming kernels (the unfused baseline)"),
+    cl::sub(compileCommand), cl::cat(category));
+
 cl::opt<bool> debugInfo("debug-info",
                         cl::desc("Print source locations and layer names in MLIR"),
                         cl::sub(compileCommand), cl::cat(category));
@@ -122,6 +128,12 @@ cl::opt<std::string> npyInput("input", cl::desc("Input examples (.npy, NHWC floa
 cl::opt<std::string> weightsFormat(
     "format", cl::desc("Naming and layouts of the other file: pytorch"),
     cl::init("pytorch"), cl::sub(weightsCommand), cl::cat(category));
+
+cl::opt<double> randomStd(
+    "random-std",
+    cl::desc("weights init: draw every tensor from N(0, STD) instead of its "
+             "initialiser (for tests: no layer starts as the identity)"),
+    cl::init(0.0), cl::value_desc("std"), cl::sub(weightsCommand), cl::cat(category));
 
 } // namespace qdsl::tool
 

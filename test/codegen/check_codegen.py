@@ -1,0 +1,145 @@
+"""Compiles models to Halide projects, builds them, runs them and compares
+their outputs with qdsl's reference executor.
+
+    check_codegen.py --qdsl build/bin/qdsl --root REPO --work DIR CASE...
+
+Each case is compiled for its target, built with `qdsl build`, run by the
+generated `predict` on random NHWC input with random weights, and compared
+with `qdsl run` on the same input and weights. The error is normwise,
+max|y - ref| / max|ref|, and must stay within 1e-4. Cases whose target does
+not run here (ARM) are only built; the OpenCL case is skipped, with a
+message, when no OpenCL platform is installed.
+"""
+import argparse
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+TOLERANCE = 1e-4
+
+# name: (model file relative to the repository, model, target, batch,
+#        weight std for `qdsl weights init --random-std`, extra flags)
+CASES = {
+    "families": ("test/codegen/families.qd", "Families", "x86-64-avx2", 3, 0.5, []),
+    "head": ("test/codegen/families.qd", "Head", "x86-64-avx2", 5, 0.5, []),
+    "unfused": ("test/codegen/families.qd", "Families", "x86-64-avx2", 2, 0.5,
+                ["--expand-qdwconv"]),
+    "xor": ("examples/xor_neuron.qd", "XorNeuron", "x86-64-avx2", 9, 1.0, []),
+    "fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
+                      "x86-64-avx2", 4, 0.3, []),
+    "quadranet36_t": ("examples/quadranet36_t.qd", "QuadraNet36_T", "x86-64-avx2",
+                      1, 0.05, []),
+    "opencl": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "opencl", 2,
+               0.3, []),
+    "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 1,
+            0.3, []),
+}
+
+
+def run(cmd, **kw):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if result.returncode != 0:
+        raise RuntimeError("command failed (%d): %s\n%s%s" % (
+            result.returncode, " ".join(cmd), result.stdout[-4000:], result.stderr[-4000:]))
+    return result
+
+
+def input_shape(model_mlir):
+    # The model's input type, e.g. tensor<?x28x28x1xf32>, from model.mlir.
+    with open(model_mlir) as f:
+        for line in f:
+            if "func.func @" in line:
+                start = line.index("tensor<?x") + len("tensor<?x")
+                dims = line[start:line.index("xf32>", start)].split("x")
+                return [int(d) for d in dims]
+    raise RuntimeError("no model in " + model_mlir)
+
+
+def have_opencl():
+    vendors = "/etc/OpenCL/vendors"
+    return os.path.isdir(vendors) and any(f.endswith(".icd") for f in os.listdir(vendors))
+
+
+def check(name, args):
+    source, model, target, batch, std, flags = CASES[name]
+    work = os.path.join(args.work, name)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(args.work, exist_ok=True)
+    qd = os.path.join(args.root, source)
+    if target == "opencl" and not have_opencl():
+        print("%-14s SKIPPED: no OpenCL platform (install pocl-opencl-icd)" % name)
+        return True
+    start = time.time()
+    run([args.qdsl, "compile", qd, "--model", model, "--target", target, "-o", work] + flags)
+    run([args.qdsl, "build", work, "-j", str(args.jobs)])
+    built = time.time() - start
+    if target == "arm64-a76":
+        # Cross-compiled kernels come as static libraries qdsl_kN.a: check
+        # that each holds AArch64 object code (ELF e_machine 183).
+        build = os.path.join(work, "build")
+        libraries = sorted(f for f in os.listdir(build)
+                           if f.startswith("qdsl_k") and f.endswith(".a"))
+        if not libraries:
+            raise RuntimeError("no ARM kernel libraries were built")
+        for lib in libraries:
+            members = run(["ar", "t", os.path.join(build, lib)]).stdout.split()
+            code = subprocess.run(["ar", "p", os.path.join(build, lib), members[0]],
+                                  capture_output=True).stdout
+            if code[:4] != b"\x7fELF" or struct.unpack_from("<H", code, 18)[0] != 183:
+                raise RuntimeError(lib + " does not hold AArch64 code")
+        print("%-14s built %d AArch64 kernel libraries in %.0f s" % (name, len(libraries), built))
+        return True
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
+                            dtype=np.float32)
+    np.save(os.path.join(work, "x.npy"), x)
+    weights = os.path.join(work, "w.safetensors")
+    run([args.qdsl, "weights", "init", qd, "--model", model, "--seed", "1",
+         "--random-std", str(std), "-o", weights])
+    start = time.time()
+    run([os.path.join(work, "build", "predict"), "--weights", weights, "--input",
+         os.path.join(work, "x.npy"), "--output", os.path.join(work, "y.npy")])
+    ran = time.time() - start
+    run([args.qdsl, "run", qd, "--model", model, "--weights", weights, "--input",
+         os.path.join(work, "x.npy"), "-o", os.path.join(work, "ref.npy")])
+    y = np.load(os.path.join(work, "y.npy"))
+    ref = np.load(os.path.join(work, "ref.npy"))
+    if y.shape != ref.shape:
+        raise RuntimeError("output shape %s, reference %s" % (y.shape, ref.shape))
+    scale = float(np.abs(ref).max())
+    error = float(np.abs(y - ref).max()) / max(scale, 1e-30)
+    ok = np.isfinite(y).all() and error <= TOLERANCE
+    print("%-14s %-6s max|y-ref|/max|ref| = %.2e (max|ref| %.3g), build %.0f s, run %.2f s  %s"
+          % (name, target, error, scale, built, ran, "ok" if ok else "FAILED"))
+    return ok
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--qdsl", required=True)
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("cases", nargs="+", choices=sorted(CASES))
+    args = parser.parse_args()
+    failures = []
+    for name in args.cases:
+        try:
+            if not check(name, args):
+                failures.append(name)
+        except RuntimeError as error:
+            print("%-14s FAILED: %s" % (name, error))
+            failures.append(name)
+    if failures:
+        print("failed: " + ", ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
