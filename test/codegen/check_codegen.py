@@ -22,6 +22,10 @@ import numpy as np
 
 TOLERANCE = 1e-4
 
+# Cases also run in PyTorch (bench/pytorch_quadranet.py) on the same
+# weights, exported with `qdsl weights export` and imported back.
+PYTORCH = {"fashion_mnist": "fashion_mnist", "quadranet36_t": "quadranet36_t"}
+
 # name: (model file relative to the repository, model, target, batch,
 #        weight std for `qdsl weights init --random-std`, extra flags)
 CASES = {
@@ -63,6 +67,38 @@ def input_shape(model_mlir):
 def have_opencl():
     vendors = "/etc/OpenCL/vendors"
     return os.path.isdir(vendors) and any(f.endswith(".icd") for f in os.listdir(vendors))
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    size = struct.unpack("<Q", data[:8])[0]
+    header = __import__("json").loads(data[8:8 + size])
+    out = {}
+    for key, entry in header.items():
+        if key != "__metadata__":
+            begin, end = entry["data_offsets"]
+            out[key] = np.frombuffer(data[8 + size + begin:8 + size + end],
+                                     "<f4").reshape(entry["shape"])
+    return out
+
+
+def check_pytorch(name, qd, model, work, args):
+    """PyTorch on the same weights and input; weights survive export/import."""
+    weights = os.path.join(work, "w.safetensors")
+    torch_weights = os.path.join(work, "torch.safetensors")
+    back = os.path.join(work, "back.safetensors")
+    run([args.qdsl, "weights", "export", qd, "--model", model, weights, "-o", torch_weights])
+    run([args.qdsl, "weights", "import", qd, "--model", model, torch_weights, "-o", back])
+    original, imported = read_safetensors(weights), read_safetensors(back)
+    if original.keys() != imported.keys() or any(
+            not np.array_equal(original[k], imported[k]) for k in original):
+        raise RuntimeError("export then import does not give the same weights")
+    result = run([sys.executable, os.path.join(args.root, "bench", "pytorch_quadranet.py"),
+                  "compare", "--model", PYTORCH[name], "--weights", torch_weights,
+                  "--input", os.path.join(work, "x.npy"),
+                  "--expect", os.path.join(work, "y.npy"), "--tolerance", str(TOLERANCE)])
+    print("%-14s pytorch %s" % ("", result.stdout.strip()))
 
 
 def check(name, args):
@@ -116,6 +152,8 @@ def check(name, args):
     ok = np.isfinite(y).all() and error <= TOLERANCE
     print("%-14s %-6s max|y-ref|/max|ref| = %.2e (max|ref| %.3g), build %.0f s, run %.2f s  %s"
           % (name, target, error, scale, built, ran, "ok" if ok else "FAILED"))
+    if ok and name in PYTORCH and args.pytorch:
+        check_pytorch(name, qd, model, work, args)
     return ok
 
 
@@ -125,6 +163,8 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--pytorch", action="store_true",
+                        help="also compare with PyTorch where a case has a PyTorch twin")
     parser.add_argument("cases", nargs="+", choices=sorted(CASES))
     args = parser.parse_args()
     failures = []
