@@ -10,6 +10,9 @@ as the peer of qdsl's generated code.
     pytorch_quadranet.py bench --model quadranet36_t --batch 1 8
         Inference throughput in PyTorch's best CPU setting (see below).
 
+    pytorch_quadranet.py qdwconv --shape 8 256 14 [--kernel 7]
+        The quadratic depthwise convolution alone (N, C, H = W).
+
 PyTorch gets its best setting or the comparison means nothing: OpenBLAS
 (Debian's libblas alternative), 2 threads (it defaults to 1 here), tcmalloc
 preloaded (run through bench/run_pytorch.sh), channels-last memory layout,
@@ -197,6 +200,24 @@ def bench(args):
     return 0
 
 
+def bench_qdwconv(args):
+    """Three depthwise convolutions and addcmul, channels-last, per shape."""
+    best_setting(args.threads)
+    n, c, h = args.shape
+    conv = QuadraConv(c, args.kernel).to(memory_format=torch.channels_last).eval()
+    x = torch.randn(n, c, h, h).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        for _ in range(args.warmup):
+            conv(x)
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            conv(x)
+            times.append(time.perf_counter() - start)
+    print(json.dumps({"shape": args.shape, "kernel": args.kernel, "best_ms": min(times) * 1e3}))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,8 +235,14 @@ def main():
     b.add_argument("--repeat", type=int, default=5)
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--threads", type=int, default=2)
+    q = sub.add_parser("qdwconv")
+    q.add_argument("--shape", type=int, nargs=3, required=True, metavar=("N", "C", "HW"))
+    q.add_argument("--kernel", type=int, default=7)
+    q.add_argument("--repeat", type=int, default=20)
+    q.add_argument("--warmup", type=int, default=3)
+    q.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    return compare(args) if args.command == "compare" else bench(args)
+    return {"compare": compare, "bench": bench, "qdwconv": bench_qdwconv}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -157,12 +157,18 @@ private:
         // registers; each tap's input is loaded once for three FMAs and each
         // filter tap once for three pixels.
         const int cv = C % V == 0 ? V : 1;
-        const int px = block_pixels > 0 ? int(block_pixels) : (quadratic ? 3 : 6);
-        const int rows = tile_rows;
+        // Blocks never wider than the output: the last block of a row is
+        // shifted inwards (recomputing a few pixels) instead of guarded,
+        // which keeps the inner loop free of bounds checks.
+        const int out_w = (int(width) + 2 * pad_w - kernel_w) / stride_w + 1;
+        const int out_h = (int(height) + 2 * pad_h - kernel_h) / stride_h + 1;
+        const int px = std::max(1, std::min(block_pixels > 0 ? int(block_pixels)
+                                                             : (quadratic ? 3 : 6), out_w));
+        const int rows = std::max(1, std::min(int(tile_rows), out_h));
         Var xo("xo"), xi("xi"), yo("yo"), yi("yi"), co("co"), ci("ci"), t("t");
         output.compute_root()
-            .split(y, yo, yi, rows, TailStrategy::GuardWithIf)
-            .split(x, xo, xi, px, TailStrategy::GuardWithIf)
+            .split(y, yo, yi, rows, TailStrategy::ShiftInwards)
+            .split(x, xo, xi, px, TailStrategy::ShiftInwards)
             .split(c, co, ci, cv)
             .reorder(ci, xi, xo, yi, co, yo, n)
             .fuse(yo, n, t)

@@ -63,9 +63,12 @@ public:
             Var ko("ko"), ki("ki");
             output.compute_root().gpu_tile(k, ko, ki, 64, TailStrategy::GuardWithIf);
             pooled.compute_root().gpu_tile(c, Var("co"), Var("ci"), 64, TailStrategy::GuardWithIf);
-            normed.compute_root();
-            mean.compute_root();
-            inv_std.compute_root();
+            normed.compute_root().gpu_tile(normed.args()[0], Var("no"), Var("ni"), 64,
+                                           TailStrategy::GuardWithIf);
+            mean.compute_root().gpu_tile(mean.args()[0], Var("mo"), Var("mi"), 8,
+                                         TailStrategy::GuardWithIf);
+            inv_std.compute_root().gpu_tile(inv_std.args()[0], Var("io"), Var("ii"), 8,
+                                            TailStrategy::GuardWithIf);
             return;
         }
         // Vectorise only what divides evenly: a vector past the last class
@@ -74,6 +77,9 @@ public:
         pooled.compute_root().vectorize(c, vc).parallel(n);
         pooled.update().reorder(c, p.x, p.y, n).vectorize(c, vc).parallel(n);
         normed.compute_root().vectorize(normed.args()[0], vc);
+        // The statistics once per example, not once per channel.
+        mean.compute_at(normed, normed.args()[1]);
+        inv_std.compute_at(normed, normed.args()[1]);
         output.compute_root().vectorize(k, vk).parallel(n);
         logits.compute_at(output, n).vectorize(k, vk);
         logits.update().reorder(k, r, n).vectorize(k, vk);

@@ -1,0 +1,147 @@
+"""qdsl's generated code next to PyTorch, measured in the same run.
+
+    bench/run_benchmarks.py --qdsl build/bin/qdsl [--work DIR] [--rounds 3]
+                            [--json out.json] [--markdown out.md]
+
+Builds what it measures (a few minutes), then alternates qdsl and PyTorch
+measurements `rounds` times and keeps each one's best, so that a noisy
+shared machine hurts both alike. All on 2 threads. Prints a Markdown table
+(docs/PERFORMANCE.md holds the last one) and, with --json, the figures.
+
+  * the machine's FMA peak (bench/fma_peak.cpp);
+  * the quadratic depthwise convolution (k = 7): qdsl's fused kernel, the
+    unfused pipeline qdsl generates after --quadra-expand-qdwconv, and
+    PyTorch's three depthwise convolutions + addcmul;
+  * QuadraNet36-T, QuadraNet25-T and ConvBlock36-T inference at 224×224,
+    batch 1 and 8: images per second.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56), (1, 64, 56)]
+MODELS = [("quadranet36_t", "QuadraNet36-T"), ("quadranet25_t", "QuadraNet25-T"),
+          ("convblock36_t", "ConvBlock36-T")]
+
+
+def run(cmd, env=None):
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
+                                             result.stderr[-3000:]))
+    return result
+
+
+def build_project(qdsl, source, work, name, flags=()):
+    directory = os.path.join(work, name)
+    if not os.path.exists(os.path.join(directory, "build", "predict")):
+        run([qdsl, "compile", source, "--target", "x86-64-avx2", "-o", directory] + list(flags))
+        run([qdsl, "build", directory])
+    return os.path.join(directory, "build", "predict")
+
+
+def numpy_input(path, shape):
+    import numpy as np
+    if not os.path.exists(path):
+        np.save(path, np.random.default_rng(0).standard_normal(shape, dtype=np.float32))
+    return path
+
+
+def time_predict(predict, x, repeat):
+    out = run([predict, "--input", x, "--output", x + ".out.npy", "--threads", "2",
+               "--repeat", str(repeat)]).stderr
+    return float(re.search(r"best ([0-9.]+) ms", out).group(1))
+
+
+def pytorch(args):
+    env = dict(os.environ)
+    if os.path.exists(TCMALLOC):
+        env["LD_PRELOAD"] = TCMALLOC
+    return json.loads(run([sys.executable, os.path.join(ROOT, "bench", "pytorch_quadranet.py")]
+                          + args, env=env).stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--qdsl", required=True)
+    parser.add_argument("--work", default=os.path.join(ROOT, "build", "bench"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json")
+    parser.add_argument("--markdown")
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+
+    fma = os.path.join(args.work, "fma_peak")
+    run(["clang++-19", "-O2", "-mavx2", "-mfma", os.path.join(ROOT, "bench", "fma_peak.cpp"),
+         "-o", fma, "-lpthread"])
+    peak = max(json.loads(run([fma, "2"]).stdout)["gflops"] for _ in range(3))
+
+    results = {"fma_peak_gflops": peak, "qdwconv": [], "models": []}
+    for n, c, hw in QDWCONV_SHAPES:
+        source = os.path.join(args.work, "qdwconv_c%d_hw%d.qd" % (c, hw))
+        with open(source, "w") as f:
+            f.write("model QDW { input f32[%d, %d, %d] layer qdwconv(k = 7) }\n" % (hw, hw, c))
+        fused = build_project(args.qdsl, source, args.work, "qdw_c%d_hw%d" % (c, hw))
+        unfused = build_project(args.qdsl, source, args.work, "qdw_unfused_c%d_hw%d" % (c, hw),
+                                ["--expand-qdwconv"])
+        x = numpy_input(os.path.join(args.work, "x_%d_%d_%d.npy" % (n, c, hw)), (n, hw, hw, c))
+        best = {"fused": 1e9, "unfused": 1e9, "pytorch": 1e9}
+        for _ in range(args.rounds):
+            best["fused"] = min(best["fused"], time_predict(fused, x, 20))
+            best["unfused"] = min(best["unfused"], time_predict(unfused, x, 20))
+            best["pytorch"] = min(best["pytorch"], pytorch(
+                ["qdwconv", "--shape", str(n), str(c), str(hw)])["best_ms"])
+        flops = 2.0 * n * c * hw * hw * (3 * 49 + 1)
+        results["qdwconv"].append({"shape": [n, c, hw], "ms": best, "gflop": flops / 1e9})
+
+    for name, title in MODELS:
+        predict = build_project(args.qdsl, os.path.join(ROOT, "examples", name + ".qd"),
+                                args.work, name)
+        for batch in (1, 8):
+            x = numpy_input(os.path.join(args.work, "img_%d.npy" % batch), (batch, 224, 224, 3))
+            qdsl_ms, torch_ms = 1e9, 1e9
+            for _ in range(args.rounds):
+                qdsl_ms = min(qdsl_ms, time_predict(predict, x, 3 if batch == 8 else 5))
+                torch_ms = min(torch_ms, pytorch(["bench", "--model", name, "--batch", str(batch),
+                                                  "--repeat", "3"])["results"][0]["best_ms"])
+            results["models"].append({"model": title, "batch": batch, "qdsl_ms": qdsl_ms,
+                                      "pytorch_ms": torch_ms})
+
+    lines = ["Machine FMA peak (2 threads, `bench/fma_peak.cpp`): %.0f GFLOP/s." % peak, "",
+             "Quadratic depthwise convolution, k = 7 (ms; GFLOP/s; % of FMA peak):", "",
+             "| N·C·H² | qdsl fused | qdsl unfused | PyTorch 3 convs + addcmul | fused vs PyTorch |",
+             "|---|---|---|---|---|"]
+    for q in results["qdwconv"]:
+        n, c, hw = q["shape"]
+        cells = []
+        for key in ("fused", "unfused", "pytorch"):
+            ms = q["ms"][key]
+            gf = q["gflop"] / (ms / 1e3)
+            cells.append("%.3f ms; %.0f; %.0f%%" % (ms, gf, 100 * gf / peak))
+        lines.append("| %d·%d·%d² | %s | %.2f× |" % (n, c, hw, " | ".join(cells),
+                                                  q["ms"]["pytorch"] / q["ms"]["fused"]))
+    lines += ["", "Inference at 224×224 (images/s):", "",
+              "| model | batch | qdsl | PyTorch | qdsl vs PyTorch |", "|---|---|---|---|---|"]
+    for m in results["models"]:
+        lines.append("| %s | %d | %.2f | %.2f | %.2f× |" % (
+            m["model"], m["batch"], m["batch"] / (m["qdsl_ms"] / 1e3),
+            m["batch"] / (m["pytorch_ms"] / 1e3), m["pytorch_ms"] / m["qdsl_ms"]))
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table + "\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
