@@ -1,0 +1,95 @@
+// RUN: qdsl-opt %s --quadra-form-kernels --split-input-file | FileCheck %s
+// RUN: qdsl-opt %s --quadra-form-kernels=target=opencl --split-input-file | FileCheck %s
+// RUN: not qdsl-opt %s --quadra-form-kernels=target=tpu -o /dev/null 2>&1 | FileCheck %s --check-prefix=TARGET
+
+// TARGET: quadra-form-kernels: unknown target 'tpu'; expected one of x86-64-avx2, arm64-a76, opencl
+
+// The spatial half of a QuadraBlock is one kernel. Its inputs are the values
+// the chain reads from outside, each once: the block input (normalised and
+// added back), then the weights.
+// CHECK-LABEL: func.func @quadra_half
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x8x8x16xf32>)
+// CHECK: %[[K:.*]] = quadra.kernel "stages.0.0/ln_qdwconv_scale_residual" family "ln_qdwconv_scale_residual" (%[[X]], %s, %o, %w, %g)
+// CHECK-NEXT: ^bb0(%[[A0:[^:]*]]: tensor<?x8x8x16xf32>, %{{.*}}):
+// CHECK-NEXT: %[[N:.*]] = quadra.layernorm %[[A0]]
+// CHECK-NEXT: %[[Q:.*]] = quadra.qdwconv %[[N]]
+// CHECK-NEXT: %[[L:.*]] = quadra.layerscale %[[Q]]
+// CHECK-NEXT: %[[R:.*]] = quadra.add %[[A0]], %[[L]]
+// CHECK-NEXT: quadra.yield %[[R]]
+// CHECK: return %[[K]]
+func.func @quadra_half(%x: tensor<?x8x8x16xf32>) -> tensor<?x8x8x16xf32> {
+  %s = quadra.weight "s" ones : tensor<16xf32>
+  %o = quadra.weight "o" zeros : tensor<16xf32>
+  %w = quadra.weight "w" trunc_normal(0.02) : tensor<3x3x16xf32>
+  %g = quadra.weight "g" constant(1.0e-06) : tensor<16xf32>
+  %0 = quadra.layernorm %x, %s, %o eps 1.0e-06 : (tensor<?x8x8x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<?x8x8x16xf32> loc("stages.0.0/norm1")
+  %1 = quadra.qdwconv %0, %w, %w, %w stride [1, 1] pad [1, 1] : (tensor<?x8x8x16xf32>, tensor<3x3x16xf32>, tensor<3x3x16xf32>, tensor<3x3x16xf32>) -> tensor<?x8x8x16xf32> loc("stages.0.0/QuadraConv")
+  %2 = quadra.layerscale %1, %g : (tensor<?x8x8x16xf32>, tensor<16xf32>) -> tensor<?x8x8x16xf32> loc("stages.0.0/gamma1")
+  %3 = quadra.add %x, %2 : tensor<?x8x8x16xf32> loc("stages.0.0/add0")
+  return %3 : tensor<?x8x8x16xf32>
+}
+
+// -----
+
+// The MLP: layernorm → linear → gelu, then linear → layerscale → add with
+// the residual as an extra input.
+// CHECK-LABEL: func.func @mlp
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<2x8xf32>)
+// CHECK: %[[K1:.*]] = quadra.kernel "kernel/ln_pwconv_gelu" family "ln_pwconv_gelu" (%[[X]], %s, %o, %w1)
+// CHECK: %[[K2:.*]] = quadra.kernel "kernel/pwconv_scale_residual" family "pwconv_scale_residual" (%[[K1]], %w2, %g, %[[X]])
+// CHECK: return %[[K2]]
+func.func @mlp(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %s = quadra.weight "s" ones : tensor<8xf32>
+  %o = quadra.weight "o" zeros : tensor<8xf32>
+  %w1 = quadra.weight "w1" trunc_normal(0.02) : tensor<8x32xf32>
+  %w2 = quadra.weight "w2" trunc_normal(0.02) : tensor<32x8xf32>
+  %g = quadra.weight "g" constant(1.0e-06) : tensor<8xf32>
+  %0 = quadra.layernorm %x, %s, %o eps 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %1 = quadra.linear %0, %w1 : (tensor<2x8xf32>, tensor<8x32xf32>) -> tensor<2x32xf32>
+  %2 = quadra.gelu %1 : tensor<2x32xf32>
+  %3 = quadra.linear %2, %w2 : (tensor<2x32xf32>, tensor<32x8xf32>) -> tensor<2x8xf32>
+  %4 = quadra.layerscale %3, %g : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %5 = quadra.add %4, %x : tensor<2x8xf32>
+  return %5 : tensor<2x8xf32>
+}
+
+// -----
+
+// A chain whose middle value has another user is not fused: the gelu's
+// input is also returned, so linear and gelu become kernels of their own,
+// and the identity disappears.
+// CHECK-LABEL: func.func @shared
+// CHECK: %[[L:.*]] = quadra.kernel "kernel/linear" family "linear"
+// CHECK: %[[G:.*]] = quadra.kernel "kernel/gelu" family "gelu" (%[[L]])
+// CHECK-NOT: quadra.identity
+// CHECK: return %[[G]], %[[L]]
+func.func @shared(%x: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>) {
+  %w = quadra.weight "w" trunc_normal(0.02) : tensor<8x8xf32>
+  %0 = quadra.linear %x, %w : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
+  %1 = quadra.gelu %0 : tensor<2x8xf32>
+  %2 = quadra.identity %1 : tensor<2x8xf32>
+  return %2, %0 : tensor<2x8xf32>, tensor<2x8xf32>
+}
+
+// -----
+
+// Two singletons of one family in one layer get numbered names; the ops of
+// a search candidate form kernels inside their region.
+// CHECK-LABEL: func.func @names
+// CHECK: quadra.kernel "l/relu" family "relu"
+// CHECK: quadra.kernel "l/relu#1" family "relu"
+// CHECK: quadra.choice
+// CHECK: candidate "a"
+// CHECK: quadra.kernel "c/gelu" family "gelu"
+func.func @names(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %0 = quadra.relu %x : tensor<2x8xf32> loc("l/r0")
+  %1 = quadra.gelu %0 : tensor<2x8xf32> loc("l/g0")
+  %2 = quadra.relu %1 : tensor<2x8xf32> loc("l/r1")
+  %3 = quadra.choice "c" %2 : tensor<2x8xf32> -> tensor<2x8xf32>
+  candidate "a" {
+  ^bb0(%in: tensor<2x8xf32>):
+    %g = quadra.gelu %in : tensor<2x8xf32> loc("c/g")
+    quadra.yield %g : tensor<2x8xf32>
+  }
+  return %3 : tensor<2x8xf32>
+}
