@@ -105,13 +105,17 @@ bool writeFileAtomically(const std::string &path, const std::string &bytes,
 
 bool readSafetensors(const std::string &path, TensorMap &tensors,
                      std::string &error, Metadata *metadata) {
+  std::string bytes;
+  return readFile(path, bytes, error) &&
+         parseSafetensors(bytes, path, tensors, error, metadata);
+}
+
+bool parseSafetensors(const std::string &bytes, const std::string &path,
+                      TensorMap &tensors, std::string &error, Metadata *metadata) {
   if (!isLittleEndianHost()) {
     error = "safetensors data is little-endian; this machine is not";
     return false;
   }
-  std::string bytes;
-  if (!readFile(path, bytes, error))
-    return false;
   auto fail = [&](const std::string &message) {
     error = "'" + path + "': " + message;
     return false;
@@ -270,8 +274,11 @@ bool headerField(const std::string &header, const std::string &key,
 
 bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
   std::string bytes;
-  if (!readFile(path, bytes, error))
-    return false;
+  return readFile(path, bytes, error) && parseNpy(bytes, path, tensor, error);
+}
+
+bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
+              std::string &error) {
   auto fail = [&](const std::string &message) {
     error = "'" + path + "': " + message;
     return false;

@@ -22,10 +22,16 @@ using Metadata = std::map<std::string, std::string>;
 
 bool readSafetensors(const std::string &path, TensorMap &tensors,
                      std::string &error, Metadata *metadata = nullptr);
+/// The same for a file's bytes already in memory; `name` is used in errors.
+bool parseSafetensors(const std::string &bytes, const std::string &name,
+                      TensorMap &tensors, std::string &error,
+                      Metadata *metadata = nullptr);
 bool writeSafetensors(const std::string &path, const TensorMap &tensors,
                       const Metadata &metadata, std::string &error);
 
 bool readNpy(const std::string &path, Tensor &tensor, std::string &error);
+bool parseNpy(const std::string &bytes, const std::string &name, Tensor &tensor,
+              std::string &error);
 bool writeNpy(const std::string &path, const Tensor &tensor, std::string &error);
 
 /// Writes `bytes` to `path` through a temporary file in the same directory

@@ -158,13 +158,21 @@ private:
         const int vo = block_o % V == 0 ? V : 1;
         const int block_rows = quad ? 4 : (block_o >= 3 * V ? 4 : 6);
         const int tile_rows = 8 * block_rows;
-        Var ro("ro"), ri("ri"), rii("rii"), oo("oo"), oi("oi"), t("t");
+        // Tasks are tiles of rows × groups of about 128 output channels, so
+        // that a layer with few rows (a late stage at batch 1: 49 rows)
+        // still keeps every core busy.
+        const int CO = out_channels;
+        const int panels = CO / block_o;
+        const int group = std::max(1, std::min(panels, 128 / std::max(1, block_o)));
+        Var ro("ro"), ri("ri"), rii("rii"), oo("oo"), og("og"), oi("oi"), t("t");
         output.compute_root()
             .split(r, ro, ri, tile_rows, TailStrategy::GuardWithIf)
             .split(ri, ri, rii, block_rows, TailStrategy::GuardWithIf)
             .split(o, oo, oi, block_o, TailStrategy::GuardWithIf)
-            .reorder(oi, rii, ri, oo, ro)
-            .parallel(ro)
+            .split(oo, og, oo, group, TailStrategy::GuardWithIf)
+            .reorder(oi, rii, ri, oo, og, ro)
+            .fuse(og, ro, t)
+            .parallel(t)
             .vectorize(oi, vo)
             .unroll(rii);
         for (Func &p : products) {
@@ -176,7 +184,8 @@ private:
                 .unroll(r);
         }
         if (norm) {
-            lhs.compute_at(output, ro).vectorize(i, V);
+            // The tile's rows normalised once per task.
+            lhs.compute_at(output, t).vectorize(i, V);
             mean.compute_at(lhs, r);
             inv_std.compute_at(lhs, r);
         }

@@ -4,7 +4,7 @@
 file(REMOVE_RECURSE ${WORKDIR})
 file(MAKE_DIRECTORY ${WORKDIR}/corpus)
 foreach(dir ${SEEDS})
-  file(GLOB_RECURSE seeds ${dir}/*.qd ${dir}/*.txt)
+  file(GLOB_RECURSE seeds ${dir}/*)
   foreach(seed ${seeds})
     file(RELATIVE_PATH name ${dir} ${seed})
     string(MAKE_C_IDENTIFIER "${name}" name)

@@ -1,0 +1,148 @@
+//===- TensorFilesTest.cpp - safetensors, .npy and initial weights --------===//
+
+#include "runtime/TensorFiles.h"
+#include "runtime/WeightInit.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+using namespace qdsl::rt;
+
+namespace {
+
+std::string header(const std::string &json) {
+  std::string bytes(8, '\0');
+  uint64_t size = json.size();
+  std::memcpy(&bytes[0], &size, 8);
+  return bytes + json;
+}
+
+std::string floats(std::initializer_list<float> values) {
+  std::string bytes;
+  for (float v : values)
+    bytes.append(reinterpret_cast<const char *>(&v), 4);
+  return bytes;
+}
+
+TEST(Safetensors, RoundTripsThroughAFile) {
+  TensorMap tensors;
+  tensors["b.bias"] = Tensor({3});
+  tensors["a.weight"] = Tensor({2, 2});
+  tensors["a.weight"].data = {1, 2, 3, 4};
+  tensors["b.bias"].data = {-1, 0.5f, 7};
+  std::string path = ::testing::TempDir() + "/w.safetensors", error;
+  ASSERT_TRUE(writeSafetensors(path, tensors, {{"qdsl.model", "M"}}, error)) << error;
+  TensorMap back;
+  Metadata metadata;
+  ASSERT_TRUE(readSafetensors(path, back, error, &metadata)) << error;
+  EXPECT_EQ(metadata["qdsl.model"], "M");
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back["a.weight"].shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(back["a.weight"].data, tensors["a.weight"].data);
+  EXPECT_EQ(back["b.bias"].data, tensors["b.bias"].data);
+  std::remove(path.c_str());
+}
+
+TEST(Safetensors, RejectsMalformedFilesWithTheTensorName) {
+  TensorMap t;
+  std::string e;
+  EXPECT_FALSE(parseSafetensors("abc", "f", t, e));
+  EXPECT_NE(e.find("too short"), std::string::npos) << e;
+  std::string big(8, '\xff');
+  EXPECT_FALSE(parseSafetensors(big, "f", t, e));
+  EXPECT_NE(e.find("runs past the end"), std::string::npos) << e;
+  EXPECT_FALSE(parseSafetensors(header("[1, 2]"), "f", t, e));
+  EXPECT_NE(e.find("not a JSON object"), std::string::npos) << e;
+  EXPECT_FALSE(parseSafetensors(
+      header(R"({"w": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}})") + "xx",
+      "f", t, e));
+  EXPECT_NE(e.find("tensor 'w' has dtype F16"), std::string::npos) << e;
+  EXPECT_FALSE(parseSafetensors(
+      header(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})") +
+          floats({1}),
+      "f", t, e));
+  EXPECT_NE(e.find("tensor 'w': shape [2] needs 8 bytes but data_offsets give 4"),
+            std::string::npos)
+      << e;
+  EXPECT_FALSE(parseSafetensors(
+      header(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 400]}})") +
+          floats({1}),
+      "f", t, e));
+  EXPECT_NE(e.find("fall outside"), std::string::npos) << e;
+  EXPECT_FALSE(parseSafetensors(
+      header(R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}})"), "f", t, e));
+  EXPECT_NE(e.find("invalid shape"), std::string::npos) << e;
+  EXPECT_FALSE(parseSafetensors(
+      header(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})"),
+      "f", t, e));
+  EXPECT_NE(e.find("invalid shape"), std::string::npos) << e;
+}
+
+TEST(Npy, RoundTripsAndRejectsOtherTypes) {
+  Tensor x({2, 3});
+  for (size_t i = 0; i < x.data.size(); ++i)
+    x.data[i] = static_cast<float>(i) * 0.5f;
+  std::string path = ::testing::TempDir() + "/x.npy", error;
+  ASSERT_TRUE(writeNpy(path, x, error)) << error;
+  Tensor back;
+  ASSERT_TRUE(readNpy(path, back, error)) << error;
+  EXPECT_EQ(back.shape, x.shape);
+  EXPECT_EQ(back.data, x.data);
+  std::remove(path.c_str());
+
+  auto npy = [](const std::string &dict) {
+    std::string h = dict;
+    while ((10 + h.size() + 1) % 64)
+      h += ' ';
+    h += '\n';
+    std::string bytes = "\x93NUMPY\x01";
+    bytes += '\0';
+    bytes += static_cast<char>(h.size() & 0xff);
+    bytes += static_cast<char>(h.size() >> 8);
+    return bytes + h;
+  };
+  std::string e;
+  EXPECT_FALSE(parseNpy(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }") +
+                            std::string(8, '\0'),
+                        "x.npy", back, e));
+  EXPECT_NE(e.find("holds '<f8' data; qdsl needs float32"), std::string::npos) << e;
+  EXPECT_FALSE(parseNpy(npy("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }") +
+                            floats({1}),
+                        "x.npy", back, e));
+  EXPECT_NE(e.find("Fortran order"), std::string::npos) << e;
+  EXPECT_FALSE(parseNpy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }") +
+                            floats({1}),
+                        "x.npy", back, e));
+  EXPECT_NE(e.find("shape [3] needs 12 data bytes but the file has 4"), std::string::npos) << e;
+  EXPECT_FALSE(parseNpy("PK\x03\x04", "x.npy", back, e));
+  EXPECT_NE(e.find("not a NumPy .npy file"), std::string::npos) << e;
+}
+
+TEST(WeightInit, IsDeterministicPerNameAndMatchesItsDistribution) {
+  InitSpec spec{InitKind::TruncNormal, 0.02};
+  Tensor a = initializeTensor("w", {10000}, spec, 7);
+  Tensor b = initializeTensor("w", {10000}, spec, 7);
+  Tensor c = initializeTensor("v", {10000}, spec, 7);
+  Tensor d = initializeTensor("w", {10000}, spec, 8);
+  EXPECT_EQ(a.data, b.data);
+  EXPECT_NE(a.data, c.data);
+  EXPECT_NE(a.data, d.data);
+  double sum = 0, sq = 0, largest = 0;
+  for (float v : a.data) {
+    sum += v;
+    sq += double(v) * v;
+    largest = std::max(largest, std::fabs(double(v)));
+  }
+  double mean = sum / a.size(), std = std::sqrt(sq / a.size() - mean * mean);
+  EXPECT_NEAR(mean, 0.0, 0.001);
+  // A normal truncated at ±2σ has standard deviation 0.88σ.
+  EXPECT_NEAR(std, 0.02 * 0.8796, 0.0005);
+  EXPECT_LE(largest, 0.04 + 1e-7);
+  Tensor ones = initializeTensor("g", {4}, {InitKind::Constant, 1e-6}, 0);
+  EXPECT_EQ(ones.data, std::vector<float>(4, 1e-6f));
+}
+
+} // namespace
