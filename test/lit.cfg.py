@@ -28,4 +28,5 @@ llvm_config.add_tool_substitutions(["FileCheck", "not", "count"],
 
 config.substitutions.append(("%qdsl_src", config.qdsl_src_root))
 config.substitutions.append(("%examples", os.path.join(config.qdsl_src_root, "examples")))
-config.substitutions.append(("%python", config.python_executable))
+# The Python with NumPy (Debian's), whatever Python runs lit.
+config.substitutions.append(("%numpy_python", config.python_executable))

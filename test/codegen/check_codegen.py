@@ -101,6 +101,55 @@ def check_pytorch(name, qd, model, work, args):
     print("%-14s pytorch %s" % ("", result.stdout.strip()))
 
 
+def expect_failure(cmd, message):
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode == 0 or message not in result.stderr:
+        raise RuntimeError("expected %r to fail with %r; got exit %d and:\n%s"
+                           % (" ".join(cmd), message, result.returncode, result.stderr))
+
+
+def check_errors(work, args):
+    """predict refuses input and weights that do not fit, naming what is wrong."""
+    predict = os.path.join(work, "build", "predict")
+    out = os.path.join(work, "bad.npy")
+    wrong_shape = os.path.join(work, "wrong_shape.npy")
+    np.save(wrong_shape, np.zeros((2, 28, 28, 3), np.float32))
+    expect_failure([predict, "--input", wrong_shape, "--output", out],
+                   "has shape [2, 28, 28, 3]; model QuadraNet_FashionMNIST takes [28, 28, 1]")
+    doubles = os.path.join(work, "doubles.npy")
+    np.save(doubles, np.zeros((1, 28, 28, 1), np.float64))
+    expect_failure([predict, "--input", doubles, "--output", out], "holds '<f8' data")
+    weights = read_safetensors(os.path.join(work, "w.safetensors"))
+    partial = {k: v for k, v in weights.items() if k != "head.fc.bias"}
+    partial["extra"] = np.zeros(3, np.float32)
+    partial["stem.conv.bias"] = np.zeros(5, np.float32)
+    bad_weights = os.path.join(work, "bad.safetensors")
+    write_safetensors(bad_weights, partial)
+    x = os.path.join(work, "x.npy")
+    for message in ("missing tensor 'head.fc.bias' [10]", "unexpected tensor 'extra'",
+                    "tensor 'stem.conv.bias' has shape [5], expected [32]"):
+        expect_failure([predict, "--weights", bad_weights, "--input", x, "--output", out], message)
+    expect_failure([predict, "--weights", os.path.join(work, "missing.safetensors"),
+                    "--input", x, "--output", out], "cannot read")
+    expect_failure([predict, "--input", x], "--input and --output are required")
+    if os.path.exists(out):
+        raise RuntimeError("a failed predict left an output file behind")
+    print("%-14s predict rejects wrong shapes, dtypes and weights, naming them" % "")
+
+
+def write_safetensors(path, tensors):
+    header, data, offset = {}, b"", 0
+    for name, array in tensors.items():
+        raw = np.ascontiguousarray(array, "<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        data += raw
+    text = __import__("json").dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
 def check(name, args):
     source, model, target, batch, std, flags = CASES[name]
     work = os.path.join(args.work, name)
@@ -154,6 +203,8 @@ def check(name, args):
           % (name, target, error, scale, built, ran, "ok" if ok else "FAILED"))
     if ok and name in PYTORCH and args.pytorch:
         check_pytorch(name, qd, model, work, args)
+    if ok and name == "fashion_mnist":
+        check_errors(work, args)
     return ok
 
 
