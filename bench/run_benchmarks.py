@@ -113,6 +113,16 @@ def main():
             results["models"].append({"model": title, "batch": batch, "qdsl_ms": qdsl_ms,
                                       "pytorch_ms": torch_ms})
 
+    # Halide's autoscheduler instead of qdsl's schedules, same kernels.
+    auto = build_project(args.qdsl, os.path.join(ROOT, "examples", "quadranet36_t.qd"),
+                         args.work, "quadranet36_t_mullapudi",
+                         ["--autoschedule=Mullapudi2016"])
+    x = numpy_input(os.path.join(args.work, "img_1.npy"), (1, 224, 224, 3))
+    auto_ms = min(time_predict(auto, x, 2) for _ in range(args.rounds))
+    manual = next(m for m in results["models"] if m["model"] == "QuadraNet36-T" and m["batch"] == 1)
+    results["autoschedule"] = {"model": "QuadraNet36-T", "batch": 1, "mullapudi2016_ms": auto_ms,
+                               "qdsl_ms": manual["qdsl_ms"]}
+
     lines = ["Machine FMA peak (2 threads, `bench/fma_peak.cpp`): %.0f GFLOP/s." % peak, "",
              "Quadratic depthwise convolution, k = 7 (ms; GFLOP/s; % of FMA peak):", "",
              "| N·C·H² | qdsl fused | qdsl unfused | PyTorch 3 convs + addcmul | fused vs PyTorch |",
@@ -132,6 +142,9 @@ def main():
         lines.append("| %s | %d | %.2f | %.2f | %.2f× |" % (
             m["model"], m["batch"], m["batch"] / (m["qdsl_ms"] / 1e3),
             m["batch"] / (m["pytorch_ms"] / 1e3), m["pytorch_ms"] / m["qdsl_ms"]))
+    lines += ["", "QuadraNet36-T, batch 1, with Halide's Mullapudi2016 autoscheduler instead of "
+              "qdsl's schedules: %.1f ms against %.1f ms (%.1f× slower)." % (
+                  auto_ms, manual["qdsl_ms"], auto_ms / manual["qdsl_ms"])]
     table = "\n".join(lines)
     print(table)
     if args.markdown:

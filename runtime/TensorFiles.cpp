@@ -309,6 +309,8 @@ bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
     return fail("is in Fortran order; save a C-ordered array "
                 "(numpy.ascontiguousarray)");
   // shape is "(d0, d1, ...)" with an optional trailing comma.
+  if (shapeText.size() < 2 || shapeText.front() != '(' || shapeText.back() != ')')
+    return fail("cannot read the shape '" + shapeText + "': expected a tuple");
   std::vector<int64_t> shape;
   std::string inner = shapeText.substr(1, shapeText.size() - 2);
   std::stringstream parts(inner);

@@ -117,6 +117,11 @@ TEST(Npy, RoundTripsAndRejectsOtherTypes) {
                             floats({1}),
                         "x.npy", back, e));
   EXPECT_NE(e.find("shape [3] needs 12 data bytes but the file has 4"), std::string::npos) << e;
+  // Found by the fuzzer: a shape that is not a tuple.
+  EXPECT_FALSE(parseNpy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': ,2, 3), }") +
+                            floats({1}),
+                        "x.npy", back, e));
+  EXPECT_NE(e.find("cannot read the shape"), std::string::npos) << e;
   EXPECT_FALSE(parseNpy("PK\x03\x04", "x.npy", back, e));
   EXPECT_NE(e.find("not a NumPy .npy file"), std::string::npos) << e;
 }
