@@ -38,8 +38,11 @@ def run(cmd, env=None):
 
 
 def build_project(qdsl, source, work, name, flags=()):
+    """Compiles and builds once; again whenever qdsl is newer than the project."""
     directory = os.path.join(work, name)
-    if not os.path.exists(os.path.join(directory, "build", "predict")):
+    predict = os.path.join(directory, "build", "predict")
+    if (not os.path.exists(predict)
+            or os.path.getmtime(qdsl) > os.path.getmtime(os.path.join(directory, "model.mlir"))):
         run([qdsl, "compile", source, "--target", "x86-64-avx2", "-o", directory] + list(flags))
         run([qdsl, "build", directory])
     return os.path.join(directory, "build", "predict")

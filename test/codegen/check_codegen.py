@@ -45,6 +45,25 @@ CASES = {
 }
 
 
+def example_cases(root):
+    """Every model of examples/ on every target (search spaces excluded)."""
+    cases = {}
+    examples = os.path.join(root, "examples")
+    for name in sorted(os.listdir(examples)):
+        if not name.endswith(".qd"):
+            continue
+        text = open(os.path.join(examples, name)).read()
+        for line in text.splitlines():
+            if line.startswith("model "):
+                model = line.split()[1].split("(")[0].split("{")[0]
+                big = "224" in text
+                for target in ("x86-64-avx2", "opencl", "arm64-a76"):
+                    key = "%s@%s" % (name[:-3], target)
+                    cases[key] = ("examples/" + name, model, target, 1 if big else 2,
+                                  0.05 if big else 0.3, [])
+    return cases
+
+
 def run(cmd, **kw):
     result = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if result.returncode != 0:
@@ -199,7 +218,7 @@ def check(name, args):
     scale = float(np.abs(ref).max())
     error = float(np.abs(y - ref).max()) / max(scale, 1e-30)
     ok = np.isfinite(y).all() and error <= TOLERANCE
-    print("%-14s %-6s max|y-ref|/max|ref| = %.2e (max|ref| %.3g), build %.0f s, run %.2f s  %s"
+    print("%-28s %-6s max|y-ref|/max|ref| = %.2e (max|ref| %.3g), build %.0f s, run %.2f s  %s"
           % (name, target, error, scale, built, ran, "ok" if ok else "FAILED"))
     if ok and name in PYTORCH and args.pytorch:
         check_pytorch(name, qd, model, work, args)
@@ -216,8 +235,16 @@ def main():
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--pytorch", action="store_true",
                         help="also compare with PyTorch where a case has a PyTorch twin")
-    parser.add_argument("cases", nargs="+", choices=sorted(CASES))
+    parser.add_argument("--all-examples", action="store_true",
+                        help="also every example on every target (long: not part of CI)")
+    parser.add_argument("cases", nargs="*")
     args = parser.parse_args()
+    if args.all_examples:
+        CASES.update(example_cases(args.root))
+        args.cases += [c for c in sorted(CASES) if "@" in c]
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown or not args.cases:
+        parser.error("unknown or no cases: %s; known: %s" % (unknown, ", ".join(sorted(CASES))))
     failures = []
     for name in args.cases:
         try:
