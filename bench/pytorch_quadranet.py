@@ -155,6 +155,19 @@ def best_setting(threads):
     return config
 
 
+def best_time(run, warmup, repeat):
+    """The fastest of `repeat` timed calls of run(), in seconds, after `warmup` untimed ones."""
+    with torch.no_grad():
+        for _ in range(warmup):
+            run()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def compare(args):
     best_setting(args.threads)
     model = build(args.model)
@@ -183,15 +196,7 @@ def bench(args):
     for batch in args.batch:
         x = torch.randn(batch, spec["in_chans"], spec["size"], spec["size"])
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            for _ in range(args.warmup):
-                model(x)
-            times = []
-            for _ in range(args.repeat):
-                start = time.perf_counter()
-                model(x)
-                times.append(time.perf_counter() - start)
-        best = min(times)
+        best = best_time(lambda: model(x), args.warmup, args.repeat)
         results.append({"model": args.model, "batch": batch, "best_ms": best * 1e3,
                         "images_per_s": batch / best})
     print(json.dumps({"pytorch": torch.__version__, "threads": torch.get_num_threads(),
@@ -206,15 +211,8 @@ def bench_qdwconv(args):
     n, c, h = args.shape
     conv = QuadraConv(c, args.kernel).to(memory_format=torch.channels_last).eval()
     x = torch.randn(n, c, h, h).contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        for _ in range(args.warmup):
-            conv(x)
-        times = []
-        for _ in range(args.repeat):
-            start = time.perf_counter()
-            conv(x)
-            times.append(time.perf_counter() - start)
-    print(json.dumps({"shape": args.shape, "kernel": args.kernel, "best_ms": min(times) * 1e3}))
+    best = best_time(lambda: conv(x), args.warmup, args.repeat)
+    print(json.dumps({"shape": args.shape, "kernel": args.kernel, "best_ms": best * 1e3}))
     return 0
 
 

@@ -181,11 +181,7 @@ bool importPyTorch(func::FuncOp model, const TensorMap &state, TensorMap &weight
                          "' (no weight of the model maps to it)");
   if (problems.empty())
     return true;
-  error.clear();
-  for (size_t i = 0; i < problems.size() && i < 8; ++i)
-    error += (i ? "\n" : "") + problems[i];
-  if (problems.size() > 8)
-    error += "\n... and " + std::to_string(problems.size() - 8) + " more";
+  error = listProblems(problems);
   return false;
 }
 

@@ -57,34 +57,6 @@ Window windowOf(ArrayRef<int64_t> filterShape, ArrayRef<int64_t> stride,
   return w;
 }
 
-/// Depthwise window sum with double accumulation.
-Tensor depthwise(const Tensor &x, const Tensor &filter, const Tensor *bias,
-                 const Window &w) {
-  NHWC in(x);
-  Tensor y({in.n, w.outH, w.outW, in.c});
-  NHWC out(y);
-  for (int64_t i = 0; i < in.n; ++i)
-    for (int64_t oy = 0; oy < w.outH; ++oy)
-      for (int64_t ox = 0; ox < w.outW; ++ox)
-        for (int64_t c = 0; c < in.c; ++c) {
-          double sum = bias ? bias->data[c] : 0.0;
-          for (int64_t ky = 0; ky < w.kh; ++ky) {
-            int64_t iy = oy * w.sh - w.ph + ky;
-            if (iy < 0 || iy >= in.h)
-              continue;
-            for (int64_t kx = 0; kx < w.kw; ++kx) {
-              int64_t ix = ox * w.sw - w.pw + kx;
-              if (ix < 0 || ix >= in.w)
-                continue;
-              sum += double(x.data[in.at(i, iy, ix, c)]) *
-                     filter.data[(ky * w.kw + kx) * in.c + c];
-            }
-          }
-          y.data[out.at(i, oy, ox, c)] = static_cast<float>(sum);
-        }
-  return y;
-}
-
 /// y[..., o] = bias[o] + Σ_i x[..., i] · weight[i, o]
 Tensor linear(const Tensor &x, const Tensor &weight, const Tensor *bias) {
   int64_t cin = weight.shape[0], cout = weight.shape[1];
@@ -145,6 +117,15 @@ Tensor conv2d(const Tensor &x, const Tensor &filter, const Tensor *bias,
           y.data[out.at(i, oy, ox, co)] = static_cast<float>(sum);
         }
   return y;
+}
+
+/// A depthwise convolution is a grouped one with a group per channel; its
+/// [kh, kw, C] filter is the [kh, kw, 1, C] filter of that convolution.
+Tensor depthwise(const Tensor &x, const Tensor &filter, const Tensor *bias,
+                 const Window &w) {
+  Tensor grouped = filter;
+  grouped.shape = {filter.shape[0], filter.shape[1], 1, filter.shape[2]};
+  return conv2d(x, grouped, bias, w, filter.shape[2]);
 }
 
 Tensor layerNorm(const Tensor &x, const Tensor &scale, const Tensor &offset,
@@ -219,11 +200,7 @@ bool checkWeights(func::FuncOp model, const TensorMap &weights,
                          "such weight)");
   if (problems.empty())
     return true;
-  error.clear();
-  for (size_t i = 0; i < problems.size() && i < 8; ++i)
-    error += (i ? "\n" : "") + problems[i];
-  if (problems.size() > 8)
-    error += "\n... and " + std::to_string(problems.size() - 8) + " more";
+  error = listProblems(problems);
   return false;
 }
 

@@ -40,6 +40,11 @@ using TensorMap = std::map<std::string, Tensor>;
 /// `[2, 3, 4]`
 std::string describeShape(const std::vector<int64_t> &shape);
 
+/// Problems found checking a weights file, one a line: the first `limit`
+/// and a count of the rest, so a wrong file does not flood the terminal.
+std::string listProblems(const std::vector<std::string> &problems,
+                         size_t limit = 8);
+
 } // namespace qdsl::rt
 
 #endif // QDSL_RUNTIME_TENSOR_H

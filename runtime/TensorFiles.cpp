@@ -22,6 +22,16 @@ std::string describeShape(const std::vector<int64_t> &shape) {
   return s + "]";
 }
 
+std::string listProblems(const std::vector<std::string> &problems,
+                         size_t limit) {
+  std::string text;
+  for (size_t i = 0; i < problems.size() && i < limit; ++i)
+    text += (i ? "\n" : "") + problems[i];
+  if (problems.size() > limit)
+    text += "\n... and " + std::to_string(problems.size() - limit) + " more";
+  return text;
+}
+
 namespace {
 
 bool readFile(const std::string &path, std::string &bytes, std::string &error) {

@@ -44,12 +44,7 @@ public:
             norm_scale = add_input<Buffer<float, 1>>("norm_scale");
             norm_offset = add_input<Buffer<float, 1>>("norm_offset");
         }
-        int filters = quadratic ? 3 : 1;
-        for (int i = 0; i < filters; ++i)
-            weights.push_back(add_input<Buffer<float, 3>>("w" + std::string(1, "abc"[i])));
-        if (bias)
-            for (int i = 0; i < filters; ++i)
-                biases.push_back(add_input<Buffer<float, 1>>("b" + std::string(1, "abc"[i])));
+        qdsl_gen::add_filter_inputs(*this, quadratic, bias, weights, biases);
         if (scale_residual) {
             gamma = add_input<Buffer<float, 1>>("gamma");
             residual = add_input<Buffer<float, 4>>("residual");

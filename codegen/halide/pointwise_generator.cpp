@@ -40,12 +40,7 @@ public:
             norm_scale = add_input<Buffer<float, 1>>("norm_scale");
             norm_offset = add_input<Buffer<float, 1>>("norm_offset");
         }
-        int count = quadratic ? 3 : 1;
-        for (int k = 0; k < count; ++k)
-            weights.push_back(add_input<Buffer<float, 3>>("w" + std::string(1, "abc"[k])));
-        if (bias)
-            for (int k = 0; k < count; ++k)
-                biases.push_back(add_input<Buffer<float, 1>>("b" + std::string(1, "abc"[k])));
+        qdsl_gen::add_filter_inputs(*this, quadratic, bias, weights, biases);
         if (scale_residual) {
             gamma = add_input<Buffer<float, 1>>("gamma");
             residual = add_input<Buffer<float, 2>>("residual");

@@ -13,6 +13,21 @@ namespace qdsl_gen {
 
 using namespace Halide;
 
+// The filters of a layer as inputs named wa (and wb, wc for a quadratic
+// layer), with biases ba (bb, bc) when `bias` is set.
+template <typename Gen, typename WeightBuffer>
+void add_filter_inputs(Gen &gen, bool quadratic, bool bias,
+                       std::vector<GeneratorInput<WeightBuffer> *> &weights,
+                       std::vector<GeneratorInput<Buffer<float, 1>> *> &biases) {
+    const std::string names[] = {"a", "b", "c"};
+    int count = quadratic ? 3 : 1;
+    for (int k = 0; k < count; ++k)
+        weights.push_back(gen.template add_input<WeightBuffer>("w" + names[k]));
+    if (bias)
+        for (int k = 0; k < count; ++k)
+            biases.push_back(gen.template add_input<Buffer<float, 1>>("b" + names[k]));
+}
+
 // Layer normalisation over dimension 0 of `f` (the channels), as
 // (x - mean) / sqrt(var + eps) * scale + offset with the biased variance,
 // computed in two passes (mean, then squared deviations) so that a large

@@ -12,7 +12,6 @@
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
-#include "llvm/Support/WithColor.h"
 
 using namespace llvm;
 
@@ -111,16 +110,12 @@ mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
 /// Writes the CMake project of the selected model into -o.
 int compileProject() {
   if (outputFile == "-" || outputFile.empty()) {
-    WithColor::error(errs(), "qdsl")
-        << "a project needs a directory: add -o DIR (or --emit=mlir to print)\n";
-    return 1;
+    return reportError("a project needs a directory: add -o DIR (or --emit=mlir to print)");
   }
   std::string error;
   std::unique_ptr<MemoryBuffer> input = dsl::readSourceFile(inputFile, 16 << 20, error);
-  if (!input) {
-    WithColor::error(errs(), "qdsl") << error << "\n";
-    return 1;
-  }
+  if (!input)
+    return reportError(error);
   Session session(std::move(input));
   if (!session.load())
     return failed(session.finish(false)) ? 1 : 0;

@@ -92,14 +92,40 @@ mlir::LogicalResult Session::finish(bool compiled) {
   return mlir::success(compiled);
 }
 
+int reportError(const Twine &message) {
+  WithColor::error(errs(), "qdsl") << message << "\n";
+  return 1;
+}
+
+bool loadSelectedModel(SelectedModel &out, int &exitCode) {
+  std::string error;
+  std::unique_ptr<MemoryBuffer> source =
+      dsl::readSourceFile(inputFile, 16 << 20, error);
+  if (!source) {
+    exitCode = reportError(error);
+    return false;
+  }
+  out.session = std::make_unique<Session>(std::move(source));
+  Session &session = *out.session;
+  if (session.load()) {
+    out.module = session.generate();
+    if (out.module)
+      out.model = session.selectModel(*out.module);
+  }
+  if (!out.model) {
+    exitCode = failed(session.finish(false)) ? 1 : 0;
+    return false;
+  }
+  return true;
+}
+
 int writeOutputFile(const std::string &path, const std::string &text) {
   if (Error error = writeToOutput(path, [&](raw_ostream &out) {
         out << text;
         return Error::success();
       })) {
-    WithColor::error(errs(), "qdsl")
-        << "cannot write '" << path << "': " << toString(std::move(error)) << "\n";
-    return 1;
+    return reportError("cannot write '" + path +
+                       "': " + toString(std::move(error)));
   }
   return 0;
 }
@@ -108,10 +134,8 @@ int processInput(mlir::ChunkBufferHandler handler) {
   std::string error;
   std::unique_ptr<MemoryBuffer> input =
       dsl::readSourceFile(inputFile, 16 << 20, error);
-  if (!input) {
-    WithColor::error(errs(), "qdsl") << error << "\n";
-    return 1;
-  }
+  if (!input)
+    return reportError(error);
   // Build the whole output first and write it in one go: nothing is left
   // half-written when compilation fails.
   std::string output;

@@ -53,6 +53,21 @@ private:
   std::unique_ptr<mlir::SourceMgrDiagnosticHandler> printer;
 };
 
+/// Prints `message` as an error of the qdsl tool; returns the exit code 1.
+int reportError(const llvm::Twine &message);
+
+/// The one model a command works on, with the session and module that own it.
+struct SelectedModel {
+  std::unique_ptr<Session> session;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  mlir::func::FuncOp model;
+};
+
+/// Reads the input file, checks it and selects its model (--model, -D) into
+/// `out`. On failure, reports why and returns false with the process exit
+/// code in `exitCode` (0 when --verify-diagnostics saw what it expected).
+bool loadSelectedModel(SelectedModel &out, int &exitCode);
+
 /// Reads the input file (bounded), splits it at `// -----` with
 /// --split-input-file, runs `handler` on each chunk and writes what they
 /// print to -o in one go. Returns the process exit code.

@@ -7,7 +7,6 @@
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/WithColor.h"
 
 using namespace llvm;
 
@@ -56,10 +55,8 @@ mlir::LogicalResult statsChunk(std::unique_ptr<MemoryBuffer> buffer,
 } // namespace
 
 int runStats() {
-  if (batch < 1) {
-    WithColor::error(errs(), "qdsl") << "--batch must be at least 1, got " << batch << "\n";
-    return 1;
-  }
+  if (batch < 1)
+    return reportError("--batch must be at least 1, got " + Twine(batch));
   return processInput(statsChunk);
 }
 
