@@ -65,6 +65,9 @@ def pytorch(args):
     env = dict(os.environ)
     if os.path.exists(TCMALLOC):
         env["LD_PRELOAD"] = TCMALLOC
+    # OpenBLAS (the head) runs its own threads; PyTorch's OpenMP threads
+    # spinning between ops would take their cores.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return json.loads(run([sys.executable, os.path.join(ROOT, "bench", "pytorch_quadranet.py")]
                           + args, env=env).stdout.strip().splitlines()[-1])
 

@@ -236,12 +236,15 @@ def main():
     parser.add_argument("--pytorch", action="store_true",
                         help="also compare with PyTorch where a case has a PyTorch twin")
     parser.add_argument("--all-examples", action="store_true",
-                        help="also every example on every target (long: not part of CI)")
+                        help="every example on every target, or the named model@target cases "
+                             "(long: not part of CI)")
     parser.add_argument("cases", nargs="*")
     args = parser.parse_args()
     if args.all_examples:
+        # Every example on every target, or those named (model@target).
         CASES.update(example_cases(args.root))
-        args.cases += [c for c in sorted(CASES) if "@" in c]
+        if not args.cases:
+            args.cases = [c for c in sorted(CASES) if "@" in c]
     unknown = [c for c in args.cases if c not in CASES]
     if unknown or not args.cases:
         parser.error("unknown or no cases: %s; known: %s" % (unknown, ", ".join(sorted(CASES))))
