@@ -32,9 +32,7 @@ std::string listProblems(const std::vector<std::string> &problems,
   return text;
 }
 
-namespace {
-
-bool readFile(const std::string &path, std::string &bytes, std::string &error) {
+bool readFileBytes(const std::string &path, std::string &bytes, std::string &error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = "cannot read '" + path + "': " +
@@ -50,6 +48,8 @@ bool readFile(const std::string &path, std::string &bytes, std::string &error) {
   bytes = buffer.str();
   return true;
 }
+
+namespace {
 
 uint64_t readLittleEndian(const char *p, int bytes) {
   uint64_t v = 0;
@@ -116,7 +116,7 @@ bool writeFileAtomically(const std::string &path, const std::string &bytes,
 bool readSafetensors(const std::string &path, TensorMap &tensors,
                      std::string &error, Metadata *metadata) {
   std::string bytes;
-  return readFile(path, bytes, error) &&
+  return readFileBytes(path, bytes, error) &&
          parseSafetensors(bytes, path, tensors, error, metadata);
 }
 
@@ -284,7 +284,7 @@ bool headerField(const std::string &header, const std::string &key,
 
 bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
   std::string bytes;
-  return readFile(path, bytes, error) && parseNpy(bytes, path, tensor, error);
+  return readFileBytes(path, bytes, error) && parseNpy(bytes, path, tensor, error);
 }
 
 bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,

@@ -34,6 +34,9 @@ bool parseNpy(const std::string &bytes, const std::string &name, Tensor &tensor,
               std::string &error);
 bool writeNpy(const std::string &path, const Tensor &tensor, std::string &error);
 
+/// The whole of `path`; the error names it and says why it cannot be read.
+bool readFileBytes(const std::string &path, std::string &bytes, std::string &error);
+
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename.
 bool writeFileAtomically(const std::string &path, const std::string &bytes,

@@ -10,7 +10,9 @@ PACKAGES=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   clang-19 lld-19 libclang-rt-19-dev
   # libraries
-  libgtest-dev nlohmann-json3-dev
+  libgtest-dev nlohmann-json3-dev zlib1g-dev
+  # training data: Fashion-MNIST as gzip-compressed IDX files
+  dataset-fashion-mnist
   # code generation: Halide 14 for the generated kernels, OpenCL on the CPU
   # (PoCL) for the VPU stand-in target
   libhalide14-0-dev pocl-opencl-icd ocl-icd-opencl-dev

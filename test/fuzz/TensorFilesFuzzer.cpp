@@ -1,12 +1,14 @@
-//===- TensorFilesFuzzer.cpp - libFuzzer target for weights and arrays ----===//
+//===- TensorFilesFuzzer.cpp - libFuzzer target for the file readers ------===//
 //
 // Feeds arbitrary bytes to the safetensors and .npy readers that every
-// weights file and input goes through, in qdsl and in generated projects:
-// they must refuse malformed files with an error, never crash, hang or
-// allocate what the file merely claims.
+// weights file and input goes through, and to the data set readers (IDX,
+// gzip, CIFAR-10) that training goes through: they must refuse malformed
+// files with an error, never crash, hang or allocate what the file merely
+// claims.
 //
 //===----------------------------------------------------------------------===//
 
+#include "runtime/Datasets.h"
 #include "runtime/TensorFiles.h"
 
 #include <cstddef>
@@ -25,6 +27,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   qdsl::rt::Tensor tensor;
   if (qdsl::rt::parseNpy(bytes, "fuzz.npy", tensor, error) &&
       tensor.data.size() != qdsl::rt::Tensor::numElements(tensor.shape))
+    __builtin_trap();
+
+  std::string inflated;
+  const std::string &raw =
+      qdsl::rt::gunzip(bytes, "fuzz.gz", inflated, error) ? inflated : bytes;
+  qdsl::rt::Dataset images;
+  if (qdsl::rt::parseIdxImages(raw, "fuzz-images", images, error) &&
+      images.pixels.size() != size_t(images.count) * images.exampleBytes())
+    __builtin_trap();
+  std::vector<uint8_t> labels;
+  qdsl::rt::parseIdxLabels(raw, "fuzz-labels", labels, error);
+  qdsl::rt::Dataset cifar;
+  if (qdsl::rt::parseCifar10(raw, "fuzz.bin", cifar, error) &&
+      cifar.pixels.size() != size_t(cifar.count) * 3072)
     __builtin_trap();
   return 0;
 }
