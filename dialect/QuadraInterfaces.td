@@ -24,4 +24,27 @@ def Quadra_CostOpInterface : OpInterface<"CostOpInterface"> {
   ];
 }
 
+def Quadra_GradientOpInterface : OpInterface<"GradientOpInterface"> {
+  let cppNamespace = "::qdsl::quadra";
+  let description = [{
+    The op's gradient rule: how the gradient of a loss with respect to its
+    result becomes gradients with respect to its operands, built as quadra
+    ops. Each op declares the interface next to its definition and has its
+    rule in dialect/QuadraGradients.cpp; `--quadra-autodiff` chains the rules
+    backwards through a model and refuses a model holding an op without one.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Builds, at the builder's insertion point, the gradients of the
+        operands whose `wanted` flag is set, given `resultGradient` (of the
+        result's type). `operandGradients` receives one value per operand,
+        null where none is wanted.
+      }],
+      "::llvm::LogicalResult", "buildGradients",
+      (ins "::mlir::OpBuilder &":$builder, "::mlir::Value":$resultGradient,
+           "::llvm::ArrayRef<bool>":$wanted,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandGradients)>,
+  ];
+}
+
 #endif // QUADRA_INTERFACES_TD

@@ -238,6 +238,170 @@ LogicalResult GlobalAvgPoolOp::inferReturnTypes(
 
 
 //===----------------------------------------------------------------------===//
+// Loss and gradient ops
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+RankedTensorType tensorType(Type type) { return llvm::cast<RankedTensorType>(type); }
+
+/// `shape` with its last dimension replaced.
+RankedTensorType withLastDim(RankedTensorType type, int64_t last) {
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = last;
+  return RankedTensorType::get(shape, type.getElementType());
+}
+
+LogicalResult emitTypeError(std::optional<Location> loc, const Twine &message) {
+  if (loc)
+    return emitError(*loc, message);
+  return failure();
+}
+
+/// A gradient op whose result is a forward operand: the forward op run on
+/// that type must give back the gradient's type.
+LogicalResult checkAdjoint(Operation *op, FailureOr<RankedTensorType> forward,
+                           Type gradient, StringRef what) {
+  if (failed(forward))
+    return op->emitOpError("result type does not fit a forward ") << what;
+  if (*forward != gradient)
+    return op->emitOpError("the forward ")
+           << what << " of this result type gives " << *forward
+           << ", not the gradient's type " << gradient;
+  return success();
+}
+
+} // namespace
+
+LogicalResult SoftmaxCrossEntropyOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  auto logits = tensorType(adaptor.getLogits().getType());
+  auto labels = tensorType(adaptor.getLabels().getType());
+  if (logits.getRank() != 2)
+    return emitTypeError(loc, "softmax_cross_entropy expects [N, K] logits, got " +
+                                  describeType(logits));
+  if (labels.getDimSize(0) != logits.getDimSize(0))
+    return emitTypeError(loc, "softmax_cross_entropy: labels " + describeType(labels) +
+                                  " do not match the batch of logits " +
+                                  describeType(logits));
+  results.push_back(RankedTensorType::get({}, Float32Type::get(context)));
+  return success();
+}
+
+LogicalResult SoftmaxCrossEntropyOp::verify() {
+  double smoothing = getSmoothing().convertToDouble();
+  if (!(smoothing >= 0.0 && smoothing < 1.0))
+    return emitOpError("label smoothing must be in [0, 1), got ") << smoothing;
+  return success();
+}
+
+LogicalResult SoftmaxCrossEntropyGradOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location>, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  results.push_back(adaptor.getLogits().getType());
+  return success();
+}
+
+LogicalResult Conv2DGradInputOp::verify() {
+  return checkAdjoint(*this,
+                      inferConv2DType(std::nullopt, getResult().getType(),
+                                      getFilter().getType(), Type(), getStride(),
+                                      getPadding(), static_cast<int64_t>(getGroups())),
+                      getDy().getType(), "convolution");
+}
+
+LogicalResult Conv2DGradFilterOp::verify() {
+  return checkAdjoint(*this,
+                      inferConv2DType(std::nullopt, getInput().getType(),
+                                      getResult().getType(), Type(), getStride(),
+                                      getPadding(), static_cast<int64_t>(getGroups())),
+                      getDy().getType(), "convolution");
+}
+
+LogicalResult DepthwiseConv2DGradInputOp::verify() {
+  return checkAdjoint(*this,
+                      inferDepthwiseConv2DType(std::nullopt, getResult().getType(),
+                                               getFilter().getType(), Type(),
+                                               getStride(), getPadding()),
+                      getDy().getType(), "depthwise convolution");
+}
+
+LogicalResult DepthwiseConv2DGradFilterOp::verify() {
+  return checkAdjoint(*this,
+                      inferDepthwiseConv2DType(std::nullopt, getInput().getType(),
+                                               getResult().getType(), Type(),
+                                               getStride(), getPadding()),
+                      getDy().getType(), "depthwise convolution");
+}
+
+LogicalResult GlobalAvgPoolGradOp::verify() {
+  return checkAdjoint(*this, inferGlobalAvgPoolType(std::nullopt, getResult().getType()),
+                      getDy().getType(), "average pooling");
+}
+
+LogicalResult LinearGradInputOp::inferReturnTypes(MLIRContext *,
+                                                  std::optional<Location> loc,
+                                                  Adaptor adaptor,
+                                                  SmallVectorImpl<Type> &results) {
+  auto dy = tensorType(adaptor.getDy().getType());
+  auto weight = tensorType(adaptor.getWeight().getType());
+  if (weight.getRank() != 2 || dy.getRank() < 1 ||
+      dy.getDimSize(dy.getRank() - 1) != weight.getDimSize(1))
+    return emitTypeError(loc, "linear_grad_input: gradient " + describeType(dy) +
+                                  " does not fit weight " + describeType(weight));
+  results.push_back(withLastDim(dy, weight.getDimSize(0)));
+  return success();
+}
+
+LogicalResult LinearGradWeightOp::inferReturnTypes(MLIRContext *,
+                                                   std::optional<Location> loc,
+                                                   Adaptor adaptor,
+                                                   SmallVectorImpl<Type> &results) {
+  auto x = tensorType(adaptor.getInput().getType());
+  auto dy = tensorType(adaptor.getDy().getType());
+  if (x.getRank() < 1 || x.getRank() != dy.getRank() ||
+      x.getShape().drop_back() != dy.getShape().drop_back())
+    return emitTypeError(loc, "linear_grad_weight: input " + describeType(x) +
+                                  " and gradient " + describeType(dy) +
+                                  " differ in their leading axes");
+  results.push_back(RankedTensorType::get(
+      {x.getDimSize(x.getRank() - 1), dy.getDimSize(dy.getRank() - 1)},
+      x.getElementType()));
+  return success();
+}
+
+LogicalResult ChannelSumOp::inferReturnTypes(MLIRContext *,
+                                             std::optional<Location> loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &results) {
+  auto x = tensorType(adaptor.getInput().getType());
+  if (x.getRank() < 1 || x.isDynamicDim(x.getRank() - 1))
+    return emitTypeError(loc, "channel_sum needs a static last axis, got " +
+                                  describeType(x));
+  results.push_back(
+      RankedTensorType::get({x.getDimSize(x.getRank() - 1)}, x.getElementType()));
+  return success();
+}
+
+LogicalResult LayerNormGradOp::inferReturnTypes(MLIRContext *,
+                                                std::optional<Location> loc,
+                                                Adaptor adaptor,
+                                                SmallVectorImpl<Type> &results) {
+  Type input = adaptor.getInput().getType(), scale = adaptor.getScale().getType();
+  FailureOr<RankedTensorType> forward = inferLayerNormType(
+      loc, input, scale, scale, adaptor.getEpsilon().convertToDouble());
+  if (failed(forward))
+    return failure();
+  if (*forward != adaptor.getDy().getType())
+    return emitTypeError(loc, "layernorm_grad: gradient " +
+                                  describeType(adaptor.getDy().getType()) +
+                                  " is not of the input's type " + describeType(input));
+  results.append({input, scale, scale});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Costs
 //===----------------------------------------------------------------------===//
 

@@ -18,7 +18,8 @@ def Quadra_Tensor : RankedTensorOf<[AnyFloat]>;
 // QuadraShapes.cpp and are shared with the front end, so a .qd file and a
 // hand-written module get the same diagnostics.
 class Quadra_LayerOp<string mnemonic, list<Trait> traits = []>
-    : Quadra_Op<mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor])>;
+    : Quadra_Op<mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor,
+        DeclareOpInterfaceMethods<Quadra_GradientOpInterface>])>;
 
 // Ops that count multiply-accumulates.
 class Quadra_ComputeOp<string mnemonic, list<Trait> traits = []>
@@ -216,7 +217,8 @@ def Quadra_LayerScaleOp : Quadra_LayerOp<"layerscale"> {
 }
 
 class Quadra_UnaryOp<string mnemonic, list<Trait> traits = []>
-    : Quadra_Op<mnemonic, !listconcat(traits, [Pure, SameOperandsAndResultType])> {
+    : Quadra_Op<mnemonic, !listconcat(traits, [Pure, SameOperandsAndResultType,
+        DeclareOpInterfaceMethods<Quadra_GradientOpInterface>])> {
   let arguments = (ins Quadra_Tensor:$input);
   let results = (outs Quadra_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
@@ -244,7 +246,8 @@ def Quadra_IdentityOp : Quadra_UnaryOp<"identity"> {
 
 class Quadra_BinaryOp<string mnemonic, list<Trait> traits = []>
     : Quadra_Op<mnemonic, !listconcat(traits,
-        [Pure, SameOperandsAndResultType, Commutative])> {
+        [Pure, SameOperandsAndResultType, Commutative,
+         DeclareOpInterfaceMethods<Quadra_GradientOpInterface>])> {
   let arguments = (ins Quadra_Tensor:$lhs, Quadra_Tensor:$rhs);
   let results = (outs Quadra_Tensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
@@ -266,6 +269,212 @@ def Quadra_GlobalAvgPoolOp : Quadra_LayerOp<"avgpool"> {
   let arguments = (ins Quadra_Tensor:$input);
   let results = (outs Quadra_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Loss and gradients
+//
+// What --quadra-autodiff builds the backward pass from, besides the forward
+// ops themselves. Each op is the adjoint of a forward op (or a piece of it);
+// dialect/QuadraGradients.cpp holds the rules that use them.
+//===----------------------------------------------------------------------===//
+
+def Quadra_Labels : 1DTensorOf<[I32]>;
+def Quadra_Scalar : 0DTensorOf<[F32]>;
+
+// The root of every backward pass: --quadra-autodiff starts from
+// quadra.softmax_cross_entropy_grad rather than through a gradient rule.
+def Quadra_SoftmaxCrossEntropyOp : Quadra_Op<"softmax_cross_entropy", [
+    Pure, InferTypeOpAdaptor]> {
+  let summary = "Mean softmax cross-entropy of logits against class labels";
+  let description = [{
+    `logits` is [N, K], `labels` [N] class indices. With label smoothing ε
+    the target of an example is (1 − ε) on its label plus ε / K on every
+    class; the result is the mean over the batch of −Σ_k target_k ·
+    log softmax(logits)_k.
+
+    ```mlir
+    %loss = quadra.softmax_cross_entropy %logits, %labels smoothing 0.1
+        : (tensor<?x10xf32>, tensor<?xi32>) -> tensor<f32>
+    ```
+  }];
+  let arguments = (ins Quadra_Tensor:$logits, Quadra_Labels:$labels,
+                       F64Attr:$smoothing);
+  let results = (outs Quadra_Scalar:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels `smoothing` custom<ShortFloat>($smoothing) attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+// Gradient ops have no gradients of their own: qdsl differentiates once.
+class Quadra_GradOp<string mnemonic, list<Trait> traits = []>
+    : Quadra_Op<mnemonic, !listconcat(traits, [Pure])>;
+
+def Quadra_SoftmaxCrossEntropyGradOp
+    : Quadra_GradOp<"softmax_cross_entropy_grad", [InferTypeOpAdaptor]> {
+  let summary = "Gradient of quadra.softmax_cross_entropy for its logits";
+  let description = [{
+    `(softmax(logits) − target) / N`, with the smoothed target of
+    `quadra.softmax_cross_entropy`: the gradient of the mean loss.
+  }];
+  let arguments = (ins Quadra_Tensor:$logits, Quadra_Labels:$labels,
+                       F64Attr:$smoothing);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = [{
+    $logits `,` $labels `smoothing` custom<ShortFloat>($smoothing)
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Quadra_Conv2DGradInputOp : Quadra_GradOp<"conv2d_grad_input"> {
+  let summary = "Gradient of quadra.conv2d for its input";
+  let description = [{
+    The transposed convolution of `dy` with `filter`: each input position
+    receives the gradients of the outputs whose window covered it. The
+    result type is the forward input's, which a strided convolution does not
+    determine; the verifier checks that it is consistent.
+  }];
+  let arguments = (ins Quadra_Tensor:$dy, Quadra_Tensor:$filter,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       I64Attr:$groups);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = [{
+    $dy `,` $filter `stride` $stride `pad` $padding `groups` $groups attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Quadra_Conv2DGradFilterOp : Quadra_GradOp<"conv2d_grad_filter"> {
+  let summary = "Gradient of quadra.conv2d for its filter";
+  let description = [{
+    `dW[ky, kx, ci, co] = Σ_{n, y, x} x[n, y·s + ky − p, x·s + kx − p, g·Cin/g + ci] ·
+    dy[n, y, x, co]`; the result has the filter's type.
+  }];
+  let arguments = (ins Quadra_Tensor:$input, Quadra_Tensor:$dy,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding,
+                       I64Attr:$groups);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $dy `stride` $stride `pad` $padding `groups` $groups attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Quadra_DepthwiseConv2DGradInputOp : Quadra_GradOp<"dwconv_grad_input"> {
+  let summary = "Gradient of quadra.dwconv for its input";
+  let description = [{
+    The transposed depthwise convolution of `dy` with `filter` ([kh, kw, C]);
+    the result type is the forward input's (checked by the verifier).
+  }];
+  let arguments = (ins Quadra_Tensor:$dy, Quadra_Tensor:$filter,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = [{
+    $dy `,` $filter `stride` $stride `pad` $padding attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Quadra_DepthwiseConv2DGradFilterOp : Quadra_GradOp<"dwconv_grad_filter"> {
+  let summary = "Gradient of quadra.dwconv for its filter";
+  let description = [{
+    `dW[ky, kx, c] = Σ_{n, y, x} x[n, y·s + ky − p, x·s + kx − p, c] · dy[n, y, x, c]`.
+  }];
+  let arguments = (ins Quadra_Tensor:$input, Quadra_Tensor:$dy,
+                       DenseI64ArrayAttr:$stride, DenseI64ArrayAttr:$padding);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $dy `stride` $stride `pad` $padding attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Quadra_LinearGradInputOp
+    : Quadra_GradOp<"linear_grad_input", [InferTypeOpAdaptor]> {
+  let summary = "Gradient of quadra.linear for its input: dy · Wᵀ";
+  let arguments = (ins Quadra_Tensor:$dy, Quadra_Tensor:$weight);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = [{
+    $dy `,` $weight attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Quadra_LinearGradWeightOp
+    : Quadra_GradOp<"linear_grad_weight", [InferTypeOpAdaptor]> {
+  let summary = "Gradient of quadra.linear for its weight: Σ_rows xᵀ · dy";
+  let description = [{
+    `dW[i, o] = Σ_r x[r, i] · dy[r, o]` over every position r of the
+    leading axes; the result is [C_in, C_out].
+  }];
+  let arguments = (ins Quadra_Tensor:$input, Quadra_Tensor:$dy);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $dy attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Quadra_ChannelSumOp : Quadra_GradOp<"channel_sum", [InferTypeOpAdaptor]> {
+  let summary = "Sum over every axis but the last";
+  let description = [{
+    [..., C] → [C]: the gradient of a per-channel bias, scale or offset
+    from the gradient of the tensor it was broadcast over.
+  }];
+  let arguments = (ins Quadra_Tensor:$input);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def Quadra_LayerNormGradOp
+    : Quadra_GradOp<"layernorm_grad", [InferTypeOpAdaptor]> {
+  let summary = "Gradients of quadra.layernorm for its input, scale and offset";
+  let description = [{
+    With x̂ the normalised input and σ its standard deviation at each
+    position: `dx = (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)) / σ` where `ĝ = dy ⊙
+    scale`, `dscale = Σ dy ⊙ x̂`, `doffset = Σ dy` (sums over positions).
+    x̂ and σ are recomputed from `input`.
+  }];
+  let arguments = (ins Quadra_Tensor:$input, Quadra_Tensor:$scale,
+                       Quadra_Tensor:$dy, F64Attr:$epsilon);
+  let results = (outs Quadra_Tensor:$dinput, Quadra_Tensor:$dscale,
+                      Quadra_Tensor:$doffset);
+  let assemblyFormat = [{
+    $input `,` $scale `,` $dy `eps` custom<ShortFloat>($epsilon) attr-dict
+    `:` functional-type(operands, results)
+  }];
+}
+
+def Quadra_GeluGradOp
+    : Quadra_GradOp<"gelu_grad", [SameOperandsAndResultType]> {
+  let summary = "Gradient of quadra.gelu: dy · (Φ(x) + x · φ(x))";
+  let arguments = (ins Quadra_Tensor:$input, Quadra_Tensor:$dy);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = "$input `,` $dy attr-dict `:` type($result)";
+}
+
+def Quadra_ReluGradOp
+    : Quadra_GradOp<"relu_grad", [SameOperandsAndResultType]> {
+  let summary = "Gradient of quadra.relu: dy where the input is positive, else 0";
+  let arguments = (ins Quadra_Tensor:$input, Quadra_Tensor:$dy);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = "$input `,` $dy attr-dict `:` type($result)";
+}
+
+def Quadra_GlobalAvgPoolGradOp : Quadra_GradOp<"avgpool_grad"> {
+  let summary = "Gradient of quadra.avgpool: dy / (H·W) at every position";
+  let description = [{
+    [N, C] → [N, H, W, C]; the result type is the forward input's (checked
+    by the verifier).
+  }];
+  let arguments = (ins Quadra_Tensor:$dy);
+  let results = (outs Quadra_Tensor:$result);
+  let assemblyFormat = "$dy attr-dict `:` type($dy) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

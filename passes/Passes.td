@@ -74,4 +74,29 @@ def QuadraPrintStats : Pass<"quadra-print-stats", "::mlir::ModuleOp"> {
   ];
 }
 
+def QuadraAutodiff : Pass<"quadra-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Build each model's training step: loss, logits and weight gradients";
+  let description = [{
+    For every model `@M` (a function from an input batch to [N, K] logits)
+    adds `@M_train_step(%x, %labels)`, which runs the model, takes the mean
+    softmax cross-entropy of the logits against `%labels` (tensor<Nxi32>),
+    and returns the loss, the logits and the gradient of the loss with
+    respect to every weight, in the order the model declares its weights.
+    The function's `quadra.gradients` attribute names them.
+
+    The backward pass is built from each op's gradient rule
+    (`GradientOpInterface`, dialect/QuadraGradients.cpp), in reverse order,
+    summing the gradients of values with several uses. Only values that
+    depend on a weight get gradients: nothing flows back into the input.
+    A model holding an op without a rule (a search choice, a formed kernel)
+    is an error that names every such op; so is a weight that does not reach
+    the logits.
+  }];
+  let options = [
+    Option<"labelSmoothing", "label-smoothing", "double", /*default=*/"0.0",
+           "Label smoothing ε of the loss, in [0, 1)">,
+  ];
+  let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
+}
+
 #endif // QUADRA_PASSES_TD

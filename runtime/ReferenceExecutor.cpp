@@ -8,6 +8,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -35,125 +36,236 @@ InitSpec toSpec(InitializerAttr init) {
 /// Index helpers for an NHWC tensor.
 struct NHWC {
   int64_t n, h, w, c;
-  explicit NHWC(const Tensor &t)
-      : n(t.shape[0]), h(t.shape[1]), w(t.shape[2]), c(t.shape[3]) {}
+  explicit NHWC(const std::vector<int64_t> &shape)
+      : n(shape[0]), h(shape[1]), w(shape[2]), c(shape[3]) {}
+  explicit NHWC(const Array &t) : NHWC(t.shape) {}
   size_t at(int64_t i, int64_t y, int64_t x, int64_t ch) const {
     return ((static_cast<size_t>(i) * h + y) * w + x) * c + ch;
   }
 };
 
-/// A sliding-window layer: output size and the input position of a tap.
+/// A sliding-window layer: its filter size, stride, padding and output size.
 struct Window {
   int64_t kh, kw, sh, sw, ph, pw;
   int64_t outH, outW;
 };
 
 Window windowOf(ArrayRef<int64_t> filterShape, ArrayRef<int64_t> stride,
-                ArrayRef<int64_t> padding, const Tensor &input) {
+                ArrayRef<int64_t> padding, ArrayRef<int64_t> inputShape) {
   Window w{filterShape[0], filterShape[1], stride[0], stride[1],
            padding[0],     padding[1],     0,         0};
-  w.outH = (input.shape[1] + 2 * w.ph - w.kh) / w.sh + 1;
-  w.outW = (input.shape[2] + 2 * w.pw - w.kw) / w.sw + 1;
+  w.outH = (inputShape[1] + 2 * w.ph - w.kh) / w.sh + 1;
+  w.outW = (inputShape[2] + 2 * w.pw - w.kw) / w.sw + 1;
   return w;
 }
 
-/// y[..., o] = bias[o] + Σ_i x[..., i] · weight[i, o]
-Tensor linear(const Tensor &x, const Tensor &weight, const Tensor *bias) {
-  int64_t cin = weight.shape[0], cout = weight.shape[1];
-  std::vector<int64_t> shape = x.shape;
-  shape.back() = cout;
-  Tensor y(shape);
-  size_t rows = x.size() / cin;
-  std::vector<double> acc(cout);
-  for (size_t r = 0; r < rows; ++r) {
-    for (int64_t o = 0; o < cout; ++o)
-      acc[o] = bias ? bias->data[o] : 0.0;
-    const float *row = &x.data[r * cin];
-    for (int64_t i = 0; i < cin; ++i) {
-      double v = row[i];
-      const float *wrow = &weight.data[i * cout];
-      for (int64_t o = 0; o < cout; ++o)
-        acc[o] += v * wrow[o];
-    }
-    for (int64_t o = 0; o < cout; ++o)
-      y.data[r * cout + o] = static_cast<float>(acc[o]);
-  }
-  return y;
-}
-
-Tensor quadratic(const Tensor &a, const Tensor &b, const Tensor &c) {
-  Tensor y(a.shape);
-  for (size_t i = 0; i < y.size(); ++i)
-    y.data[i] = static_cast<float>(double(a.data[i]) * b.data[i] + c.data[i]);
-  return y;
-}
-
-Tensor conv2d(const Tensor &x, const Tensor &filter, const Tensor *bias,
-              const Window &w, int64_t groups) {
-  NHWC in(x);
-  int64_t cinPerGroup = filter.shape[2], cout = filter.shape[3];
-  int64_t coutPerGroup = cout / groups;
-  Tensor y({in.n, w.outH, w.outW, cout});
-  NHWC out(y);
+/// Visits every (output position, filter tap) pair of a convolution whose
+/// tap falls inside the input: f(inputIndex, filterIndex, outputIndex).
+/// The forward pass and both gradients are this one loop nest.
+template <typename F>
+void forEachTap(const NHWC &in, const Window &w, int64_t groups, int64_t cout, F f) {
+  int64_t cinPerGroup = in.c / groups, coutPerGroup = cout / groups;
   for (int64_t i = 0; i < in.n; ++i)
     for (int64_t oy = 0; oy < w.outH; ++oy)
       for (int64_t ox = 0; ox < w.outW; ++ox)
-        for (int64_t co = 0; co < cout; ++co) {
-          int64_t g = co / coutPerGroup;
-          double sum = bias ? bias->data[co] : 0.0;
-          for (int64_t ky = 0; ky < w.kh; ++ky) {
-            int64_t iy = oy * w.sh - w.ph + ky;
-            if (iy < 0 || iy >= in.h)
+        for (int64_t ky = 0; ky < w.kh; ++ky) {
+          int64_t iy = oy * w.sh - w.ph + ky;
+          if (iy < 0 || iy >= in.h)
+            continue;
+          for (int64_t kx = 0; kx < w.kw; ++kx) {
+            int64_t ix = ox * w.sw - w.pw + kx;
+            if (ix < 0 || ix >= in.w)
               continue;
-            for (int64_t kx = 0; kx < w.kw; ++kx) {
-              int64_t ix = ox * w.sw - w.pw + kx;
-              if (ix < 0 || ix >= in.w)
-                continue;
-              for (int64_t ci = 0; ci < cinPerGroup; ++ci)
-                sum += double(x.data[in.at(i, iy, ix, g * cinPerGroup + ci)]) *
-                       filter.data[((ky * w.kw + kx) * cinPerGroup + ci) * cout + co];
-            }
+            size_t outBase = ((size_t(i) * w.outH + oy) * w.outW + ox) * cout;
+            size_t inBase = in.at(i, iy, ix, 0);
+            size_t tapBase = size_t(ky * w.kw + kx) * cinPerGroup * cout;
+            for (int64_t g = 0, co = 0; g < groups; ++g)
+              for (int64_t k = 0; k < coutPerGroup; ++k, ++co)
+                for (int64_t ci = 0; ci < cinPerGroup; ++ci)
+                  f(inBase + g * cinPerGroup + ci, tapBase + size_t(ci) * cout + co,
+                    outBase + co);
           }
-          y.data[out.at(i, oy, ox, co)] = static_cast<float>(sum);
         }
+}
+
+Array conv2d(const Array &x, const Array &filter, const Array *bias, const Window &w,
+             int64_t groups) {
+  NHWC in(x);
+  int64_t cout = filter.shape[3];
+  Array y({in.n, w.outH, w.outW, cout});
+  if (bias)
+    for (size_t i = 0; i < y.size(); ++i)
+      y.data[i] = bias->data[i % cout];
+  forEachTap(in, w, groups, cout, [&](size_t xi, size_t fi, size_t yi) {
+    y.data[yi] += x.data[xi] * filter.data[fi];
+  });
   return y;
 }
 
-/// A depthwise convolution is a grouped one with a group per channel; its
-/// [kh, kw, C] filter is the [kh, kw, 1, C] filter of that convolution.
-Tensor depthwise(const Tensor &x, const Tensor &filter, const Tensor *bias,
-                 const Window &w) {
-  Tensor grouped = filter;
-  grouped.shape = {filter.shape[0], filter.shape[1], 1, filter.shape[2]};
+Array conv2dGradInput(const Array &dy, const Array &filter, const Window &w,
+                      int64_t groups, const std::vector<int64_t> &inputShape) {
+  Array dx(inputShape);
+  forEachTap(NHWC(inputShape), w, groups, filter.shape[3],
+             [&](size_t xi, size_t fi, size_t yi) {
+               dx.data[xi] += dy.data[yi] * filter.data[fi];
+             });
+  return dx;
+}
+
+Array conv2dGradFilter(const Array &x, const Array &dy, const Window &w, int64_t groups,
+                       const std::vector<int64_t> &filterShape) {
+  Array df(filterShape);
+  forEachTap(NHWC(x), w, groups, filterShape[3], [&](size_t xi, size_t fi, size_t yi) {
+    df.data[fi] += x.data[xi] * dy.data[yi];
+  });
+  return df;
+}
+
+/// A depthwise filter [kh, kw, C] is the [kh, kw, 1, C] filter of a
+/// convolution with one group per channel.
+std::vector<int64_t> groupedShape(const std::vector<int64_t> &depthwise) {
+  return {depthwise[0], depthwise[1], 1, depthwise[2]};
+}
+
+Array depthwise(const Array &x, const Array &filter, const Array *bias,
+                const Window &w) {
+  Array grouped = filter;
+  grouped.shape = groupedShape(filter.shape);
   return conv2d(x, grouped, bias, w, filter.shape[2]);
 }
 
-Tensor layerNorm(const Tensor &x, const Tensor &scale, const Tensor &offset,
-                 double eps) {
-  int64_t c = x.shape.back();
-  Tensor y(x.shape);
-  for (size_t r = 0; r < x.size() / c; ++r) {
-    const float *row = &x.data[r * c];
-    double mean = 0, var = 0;
-    for (int64_t i = 0; i < c; ++i)
-      mean += row[i];
-    mean /= c;
-    for (int64_t i = 0; i < c; ++i)
-      var += (row[i] - mean) * (row[i] - mean);
-    var /= c;
-    double inv = 1.0 / std::sqrt(var + eps);
-    for (int64_t i = 0; i < c; ++i)
-      y.data[r * c + i] =
-          static_cast<float>((row[i] - mean) * inv * scale.data[i] + offset.data[i]);
+/// y[..., o] = bias[o] + Σ_i x[..., i] · weight[i, o]
+Array linear(const Array &x, const Array &weight, const Array *bias) {
+  int64_t cin = weight.shape[0], cout = weight.shape[1];
+  std::vector<int64_t> shape = x.shape;
+  shape.back() = cout;
+  Array y(shape);
+  size_t rows = x.size() / cin;
+  for (size_t r = 0; r < rows; ++r) {
+    double *out = &y.data[r * cout];
+    for (int64_t o = 0; o < cout; ++o)
+      out[o] = bias ? bias->data[o] : 0.0;
+    for (int64_t i = 0; i < cin; ++i) {
+      double v = x.data[r * cin + i];
+      const double *wrow = &weight.data[i * cout];
+      for (int64_t o = 0; o < cout; ++o)
+        out[o] += v * wrow[o];
+    }
   }
   return y;
 }
 
-template <typename F> Tensor map(const Tensor &x, F f) {
-  Tensor y(x.shape);
-  for (size_t i = 0; i < x.size(); ++i)
-    y.data[i] = static_cast<float>(f(double(x.data[i]), i));
+Array quadratic(const Array &a, const Array &b, const Array &c) {
+  Array y(a.shape);
+  for (size_t i = 0; i < y.size(); ++i)
+    y.data[i] = a.data[i] * b.data[i] + c.data[i];
   return y;
+}
+
+/// Mean and 1 / sqrt(variance + eps) of each row of the last axis.
+void rowStatistics(const Array &x, double eps, std::vector<double> &mean,
+                   std::vector<double> &inv) {
+  int64_t c = x.shape.back();
+  size_t rows = x.size() / c;
+  mean.assign(rows, 0.0);
+  inv.assign(rows, 0.0);
+  for (size_t r = 0; r < rows; ++r) {
+    const double *row = &x.data[r * c];
+    double m = 0, var = 0;
+    for (int64_t i = 0; i < c; ++i)
+      m += row[i];
+    m /= c;
+    for (int64_t i = 0; i < c; ++i)
+      var += (row[i] - m) * (row[i] - m);
+    var /= c;
+    mean[r] = m;
+    inv[r] = 1.0 / std::sqrt(var + eps);
+  }
+}
+
+Array layerNorm(const Array &x, const Array &scale, const Array &offset, double eps) {
+  int64_t c = x.shape.back();
+  std::vector<double> mean, inv;
+  rowStatistics(x, eps, mean, inv);
+  Array y(x.shape);
+  for (size_t i = 0; i < x.size(); ++i) {
+    size_t r = i / c, k = i % c;
+    y.data[i] = (x.data[i] - mean[r]) * inv[r] * scale.data[k] + offset.data[k];
+  }
+  return y;
+}
+
+void layerNormGrad(const Array &x, const Array &scale, const Array &dy, double eps,
+                   Array &dx, Array &dscale, Array &doffset) {
+  int64_t c = x.shape.back();
+  std::vector<double> mean, inv;
+  rowStatistics(x, eps, mean, inv);
+  dx = Array(x.shape);
+  dscale = Array({c});
+  doffset = Array({c});
+  std::vector<double> xhat(c), g(c);
+  for (size_t r = 0; r < x.size() / c; ++r) {
+    double meanG = 0, meanGX = 0;
+    for (int64_t k = 0; k < c; ++k) {
+      size_t i = r * c + k;
+      xhat[k] = (x.data[i] - mean[r]) * inv[r];
+      g[k] = dy.data[i] * scale.data[k];
+      meanG += g[k];
+      meanGX += g[k] * xhat[k];
+      dscale.data[k] += dy.data[i] * xhat[k];
+      doffset.data[k] += dy.data[i];
+    }
+    meanG /= c;
+    meanGX /= c;
+    for (int64_t k = 0; k < c; ++k)
+      dx.data[r * c + k] = inv[r] * (g[k] - meanG - xhat[k] * meanGX);
+  }
+}
+
+template <typename F> Array map(const Array &x, F f) {
+  Array y(x.shape);
+  for (size_t i = 0; i < x.size(); ++i)
+    y.data[i] = f(x.data[i], i);
+  return y;
+}
+
+Array channelSum(const Array &x) {
+  int64_t c = x.shape.back();
+  Array y({c});
+  for (size_t i = 0; i < x.size(); ++i)
+    y.data[i % c] += x.data[i];
+  return y;
+}
+
+/// Softmax cross-entropy with label smoothing: the mean loss, and its
+/// gradient for the logits when `dlogits` is given.
+bool softmaxCrossEntropy(const Array &logits, const Array &labels, double smoothing,
+                         double &loss, Array *dlogits, std::string &error) {
+  int64_t n = logits.shape[0], k = logits.shape[1];
+  if (dlogits)
+    *dlogits = Array(logits.shape);
+  loss = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double label = labels.data[i];
+    if (!(label >= 0 && label < double(k)) || label != std::floor(label)) {
+      error = "label " + std::to_string(label) + " of example " + std::to_string(i) +
+              " is not a class of the " + std::to_string(k) + " logits";
+      return false;
+    }
+    const double *row = &logits.data[i * k];
+    double largest = *std::max_element(row, row + k), sum = 0;
+    for (int64_t j = 0; j < k; ++j)
+      sum += std::exp(row[j] - largest);
+    double logSum = largest + std::log(sum);
+    for (int64_t j = 0; j < k; ++j) {
+      double target = smoothing / k + (j == int64_t(label) ? 1.0 - smoothing : 0.0);
+      loss -= target * (row[j] - logSum);
+      if (dlogits)
+        dlogits->data[i * k + j] = (std::exp(row[j] - logSum) - target) / n;
+    }
+  }
+  loss /= n;
+  return true;
 }
 
 std::vector<int64_t> shapeOf(Type type) {
@@ -161,7 +273,29 @@ std::vector<int64_t> shapeOf(Type type) {
   return std::vector<int64_t>(tensor.getShape().begin(), tensor.getShape().end());
 }
 
+/// A result's shape: its static type with the batch of `like` where the
+/// type leaves it open.
+std::vector<int64_t> shapeOf(Type type, const Array &like) {
+  std::vector<int64_t> shape = shapeOf(type);
+  if (!shape.empty() && ShapedType::isDynamic(shape[0]))
+    shape[0] = like.shape[0];
+  return shape;
+}
+
 } // namespace
+
+Array toArray(const Tensor &t) {
+  Array a(t.shape);
+  std::copy(t.data.begin(), t.data.end(), a.data.begin());
+  return a;
+}
+
+Tensor toTensor(const Array &a) {
+  Tensor t(a.shape);
+  for (size_t i = 0; i < a.size(); ++i)
+    t.data[i] = static_cast<float>(a.data[i]);
+  return t;
+}
 
 std::vector<WeightInfo> listWeights(func::FuncOp model) {
   std::vector<WeightInfo> weights;
@@ -212,22 +346,52 @@ bool runReference(func::FuncOp model, const TensorMap &weights,
             "' is not a model: it must take one tensor and return one";
     return false;
   }
-  auto inputType = llvm::cast<RankedTensorType>(model.getArgument(0).getType());
-  bool fits = static_cast<int64_t>(input.shape.size()) == inputType.getRank();
-  for (int64_t i = 0; fits && i < inputType.getRank(); ++i)
-    fits = inputType.isDynamicDim(i) ? input.shape[i] >= 1
-                                     : input.shape[i] == inputType.getDimSize(i);
-  if (!fits) {
-    error = "the input has shape " + describeShape(input.shape) +
-            " but the model expects " + describeType(inputType) +
-            " (? is the batch)";
-    return false;
-  }
   if (!checkWeights(model, weights, error))
     return false;
+  ArrayMap exact;
+  for (const auto &[name, tensor] : weights)
+    exact[name] = toArray(tensor);
+  std::vector<Array> results;
+  if (!evaluate(model, exact, {toArray(input)}, results, error))
+    return false;
+  output = toTensor(results[0]);
+  return true;
+}
 
-  Block &body = model.getBody().front();
-  llvm::DenseMap<Value, Tensor> values;
+bool evaluate(func::FuncOp function, const ArrayMap &weights,
+              const std::vector<Array> &arguments, std::vector<Array> &results,
+              std::string &error) {
+  if (function.isExternal() || function.getNumArguments() != arguments.size()) {
+    error = "'" + function.getSymName().str() + "' takes " +
+            std::to_string(function.getNumArguments()) + " arguments, not " +
+            std::to_string(arguments.size());
+    return false;
+  }
+  int64_t batch = -1;
+  for (auto [i, argument] : llvm::enumerate(arguments)) {
+    auto type = llvm::cast<RankedTensorType>(function.getArgument(i).getType());
+    bool fits = static_cast<int64_t>(argument.shape.size()) == type.getRank();
+    for (int64_t d = 0; fits && d < type.getRank(); ++d)
+      fits = type.isDynamicDim(d) ? argument.shape[d] >= 1
+                                  : argument.shape[d] == type.getDimSize(d);
+    if (fits && type.getRank() > 0 && type.isDynamicDim(0)) {
+      fits = batch < 0 || argument.shape[0] == batch;
+      batch = argument.shape[0];
+    }
+    if (!fits) {
+      error = arguments.size() == 1
+                  ? "the input has shape " + describeShape(argument.shape) +
+                        " but the model expects " + describeType(type) + " (? is the batch)"
+                  : "argument " + std::to_string(i) + " has shape " +
+                        describeShape(argument.shape) + " but '" +
+                        function.getSymName().str() + "' expects " + describeType(type) +
+                        " (? is the batch, the same for every argument)";
+      return false;
+    }
+  }
+
+  Block &body = function.getBody().front();
+  llvm::DenseMap<Value, Array> values;
   llvm::DenseMap<Operation *, unsigned> position;
   unsigned index = 0;
   for (Operation &op : body)
@@ -241,16 +405,20 @@ bool runReference(func::FuncOp model, const TensorMap &weights,
     if (last)
       dying[last].push_back(v);
   };
-  values[model.getArgument(0)] = input;
-  noteLastUse(model.getArgument(0));
+  for (auto [i, argument] : llvm::enumerate(arguments)) {
+    values[function.getArgument(i)] = argument;
+    noteLastUse(function.getArgument(i));
+  }
 
-  auto get = [&](Value v) -> const Tensor & { return values.find(v)->second; };
-  auto optional = [&](Value v) -> const Tensor * {
+  auto get = [&](Value v) -> const Array & { return values.find(v)->second; };
+  auto optional = [&](Value v) -> const Array * {
     return v ? &values.find(v)->second : nullptr;
   };
   for (Operation &op : body) {
     if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
-      output = get(ret.getOperand(0));
+      results.clear();
+      for (Value v : ret.getOperands())
+        results.push_back(get(v));
       return true;
     }
     if (llvm::isa<ChoiceOp>(op)) {
@@ -258,27 +426,37 @@ bool runReference(func::FuncOp model, const TensorMap &weights,
               "' is a search choice; fix a candidate before running the model";
       return false;
     }
-    Tensor result;
-    bool known = true;
+    SmallVector<Array, 1> out(op.getNumResults());
+    Array &result = out.front();
+    bool known = true, failed = false;
+    auto window = [&](Value filter, ArrayRef<int64_t> stride, ArrayRef<int64_t> padding,
+                      const std::vector<int64_t> &input) {
+      return windowOf(shapeOf(filter.getType()), stride, padding, input);
+    };
     llvm::TypeSwitch<Operation *>(&op)
-        .Case([&](WeightOp w) { result = weights.at(w.getName().str()); })
+        .Case([&](WeightOp w) {
+          auto it = weights.find(w.getName().str());
+          if (it == weights.end()) {
+            error = "missing tensor '" + w.getName().str() + "'";
+            failed = true;
+          } else {
+            result = it->second;
+          }
+        })
         .Case([&](Conv2DOp c) {
-          const Tensor &x = get(c.getInput());
+          const Array &x = get(c.getInput());
           result = conv2d(x, get(c.getFilter()), optional(c.getBias()),
-                          windowOf(shapeOf(c.getFilter().getType()), c.getStride(),
-                                   c.getPadding(), x),
+                          window(c.getFilter(), c.getStride(), c.getPadding(), x.shape),
                           static_cast<int64_t>(c.getGroups()));
         })
         .Case([&](DepthwiseConv2DOp c) {
-          const Tensor &x = get(c.getInput());
+          const Array &x = get(c.getInput());
           result = depthwise(x, get(c.getFilter()), optional(c.getBias()),
-                             windowOf(shapeOf(c.getFilter().getType()),
-                                      c.getStride(), c.getPadding(), x));
+                             window(c.getFilter(), c.getStride(), c.getPadding(), x.shape));
         })
         .Case([&](QuadraticDepthwiseConv2DOp c) {
-          const Tensor &x = get(c.getInput());
-          Window w = windowOf(shapeOf(c.getWa().getType()), c.getStride(),
-                              c.getPadding(), x);
+          const Array &x = get(c.getInput());
+          Window w = window(c.getWa(), c.getStride(), c.getPadding(), x.shape);
           auto bias = [&](unsigned i) {
             return c.getBiases().empty() ? nullptr : &get(c.getBiases()[i]);
           };
@@ -287,24 +465,23 @@ bool runReference(func::FuncOp model, const TensorMap &weights,
                              depthwise(x, get(c.getWc()), bias(2), w));
         })
         .Case([&](LinearOp l) {
-          result = linear(get(l.getInput()), get(l.getWeight()),
-                          optional(l.getBias()));
+          result = linear(get(l.getInput()), get(l.getWeight()), optional(l.getBias()));
         })
         .Case([&](QuadraticLinearOp l) {
           auto bias = [&](unsigned i) {
             return l.getBiases().empty() ? nullptr : &get(l.getBiases()[i]);
           };
-          const Tensor &x = get(l.getInput());
+          const Array &x = get(l.getInput());
           result = quadratic(linear(x, get(l.getWa()), bias(0)),
                              linear(x, get(l.getWb()), bias(1)),
                              linear(x, get(l.getWc()), bias(2)));
         })
         .Case([&](LayerNormOp l) {
-          result = layerNorm(get(l.getInput()), get(l.getScale()),
-                             get(l.getOffset()), l.getEpsilon().convertToDouble());
+          result = layerNorm(get(l.getInput()), get(l.getScale()), get(l.getOffset()),
+                             l.getEpsilon().convertToDouble());
         })
         .Case([&](LayerScaleOp l) {
-          const Tensor &scale = get(l.getScale());
+          const Array &scale = get(l.getScale());
           int64_t c = scale.shape[0];
           result = map(get(l.getInput()),
                        [&](double v, size_t i) { return v * scale.data[i % c]; });
@@ -315,45 +492,133 @@ bool runReference(func::FuncOp model, const TensorMap &weights,
           });
         })
         .Case([&](ReluOp r) {
-          result = map(get(r.getInput()),
-                       [](double v, size_t) { return v > 0 ? v : 0.0; });
+          result = map(get(r.getInput()), [](double v, size_t) { return v > 0 ? v : 0.0; });
         })
         .Case([&](IdentityOp i) { result = get(i.getInput()); })
         .Case([&](AddOp a) {
-          const Tensor &rhs = get(a.getRhs());
-          result = map(get(a.getLhs()),
-                       [&](double v, size_t i) { return v + rhs.data[i]; });
+          const Array &rhs = get(a.getRhs());
+          result = map(get(a.getLhs()), [&](double v, size_t i) { return v + rhs.data[i]; });
         })
         .Case([&](MulOp m) {
-          const Tensor &rhs = get(m.getRhs());
-          result = map(get(m.getLhs()),
-                       [&](double v, size_t i) { return v * rhs.data[i]; });
+          const Array &rhs = get(m.getRhs());
+          result = map(get(m.getLhs()), [&](double v, size_t i) { return v * rhs.data[i]; });
         })
         .Case([&](GlobalAvgPoolOp p) {
-          const Tensor &x = get(p.getInput());
+          const Array &x = get(p.getInput());
           NHWC in(x);
-          result = Tensor({in.n, in.c});
-          for (int64_t i = 0; i < in.n; ++i)
-            for (int64_t c = 0; c < in.c; ++c) {
+          result = Array({in.n, in.c});
+          for (size_t i = 0; i < x.size(); ++i)
+            result.data[(i / (in.h * in.w * in.c)) * in.c + i % in.c] +=
+                x.data[i] / double(in.h * in.w);
+        })
+        // The backward pass.
+        .Case([&](SoftmaxCrossEntropyOp l) {
+          double loss;
+          result = Array(std::vector<int64_t>{});
+          failed = !softmaxCrossEntropy(get(l.getLogits()), get(l.getLabels()),
+                                        l.getSmoothing().convertToDouble(), loss, nullptr,
+                                        error);
+          result.data[0] = loss;
+        })
+        .Case([&](SoftmaxCrossEntropyGradOp l) {
+          double loss;
+          failed = !softmaxCrossEntropy(get(l.getLogits()), get(l.getLabels()),
+                                        l.getSmoothing().convertToDouble(), loss, &result,
+                                        error);
+        })
+        .Case([&](Conv2DGradInputOp c) {
+          const Array &dy = get(c.getDy());
+          std::vector<int64_t> shape = shapeOf(c.getType(), dy);
+          result = conv2dGradInput(dy, get(c.getFilter()),
+                                   window(c.getFilter(), c.getStride(), c.getPadding(), shape),
+                                   static_cast<int64_t>(c.getGroups()), shape);
+        })
+        .Case([&](Conv2DGradFilterOp c) {
+          const Array &x = get(c.getInput());
+          std::vector<int64_t> shape = shapeOf(c.getType());
+          result = conv2dGradFilter(x, get(c.getDy()),
+                                    windowOf(shape, c.getStride(), c.getPadding(), x.shape),
+                                    static_cast<int64_t>(c.getGroups()), shape);
+        })
+        .Case([&](DepthwiseConv2DGradInputOp c) {
+          const Array &dy = get(c.getDy());
+          std::vector<int64_t> shape = shapeOf(c.getType(), dy);
+          Array grouped = get(c.getFilter());
+          grouped.shape = groupedShape(grouped.shape);
+          result = conv2dGradInput(dy, grouped,
+                                   window(c.getFilter(), c.getStride(), c.getPadding(), shape),
+                                   shape.back(), shape);
+        })
+        .Case([&](DepthwiseConv2DGradFilterOp c) {
+          const Array &x = get(c.getInput());
+          std::vector<int64_t> shape = shapeOf(c.getType());
+          result = conv2dGradFilter(x, get(c.getDy()),
+                                    windowOf(shape, c.getStride(), c.getPadding(), x.shape),
+                                    shape.back(), groupedShape(shape));
+          result.shape = shape;
+        })
+        .Case([&](LinearGradInputOp l) {
+          const Array &dy = get(l.getDy()), &w = get(l.getWeight());
+          int64_t cin = w.shape[0], cout = w.shape[1];
+          result = Array(shapeOf(l.getType(), dy));
+          for (size_t r = 0; r < dy.size() / cout; ++r)
+            for (int64_t i = 0; i < cin; ++i) {
               double sum = 0;
-              for (int64_t y = 0; y < in.h; ++y)
-                for (int64_t xx = 0; xx < in.w; ++xx)
-                  sum += x.data[in.at(i, y, xx, c)];
-              result.data[i * in.c + c] = static_cast<float>(sum / (in.h * in.w));
+              for (int64_t o = 0; o < cout; ++o)
+                sum += dy.data[r * cout + o] * w.data[i * cout + o];
+              result.data[r * cin + i] = sum;
             }
+        })
+        .Case([&](LinearGradWeightOp l) {
+          const Array &x = get(l.getInput()), &dy = get(l.getDy());
+          result = Array(shapeOf(l.getType()));
+          int64_t cin = result.shape[0], cout = result.shape[1];
+          for (size_t r = 0; r < x.size() / cin; ++r)
+            for (int64_t i = 0; i < cin; ++i)
+              for (int64_t o = 0; o < cout; ++o)
+                result.data[i * cout + o] += x.data[r * cin + i] * dy.data[r * cout + o];
+        })
+        .Case([&](ChannelSumOp c) { result = channelSum(get(c.getInput())); })
+        .Case([&](LayerNormGradOp l) {
+          layerNormGrad(get(l.getInput()), get(l.getScale()), get(l.getDy()),
+                        l.getEpsilon().convertToDouble(), out[0], out[1], out[2]);
+        })
+        .Case([&](GeluGradOp g) {
+          const Array &dy = get(g.getDy());
+          result = map(get(g.getInput()), [&](double v, size_t i) {
+            double cdf = 0.5 * (1.0 + std::erf(v / std::sqrt(2.0)));
+            double pdf = std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+            return dy.data[i] * (cdf + v * pdf);
+          });
+        })
+        .Case([&](ReluGradOp r) {
+          const Array &dy = get(r.getDy());
+          result = map(get(r.getInput()),
+                       [&](double v, size_t i) { return v > 0 ? dy.data[i] : 0.0; });
+        })
+        .Case([&](GlobalAvgPoolGradOp p) {
+          const Array &dy = get(p.getDy());
+          result = Array(shapeOf(p.getType(), dy));
+          NHWC in(result);
+          for (size_t i = 0; i < result.size(); ++i)
+            result.data[i] = dy.data[(i / (in.h * in.w * in.c)) * in.c + i % in.c] /
+                             double(in.h * in.w);
         })
         .Default([&](Operation *) { known = false; });
     if (!known) {
-      error = "the reference executor cannot run '" +
-              op.getName().getStringRef().str() + "'";
+      error = "the reference executor cannot run '" + op.getName().getStringRef().str() + "'";
       return false;
     }
-    values[op.getResult(0)] = std::move(result);
-    noteLastUse(op.getResult(0));
+    if (failed)
+      return false;
+    for (auto [v, array] : llvm::zip(op.getResults(), out)) {
+      values[v] = std::move(array);
+      noteLastUse(v);
+    }
     for (Value v : dying.lookup(&op))
       values.erase(v);
   }
-  error = "'" + model.getSymName().str() + "' ends without a return";
+  error = "'" + function.getSymName().str() + "' ends without a return";
   return false;
 }
 

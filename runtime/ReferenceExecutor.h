@@ -1,8 +1,9 @@
 //===- ReferenceExecutor.h - run a quadra model op by op --------*- C++ -*-===//
 //
 // The definition of what a model computes: plain C++ loops over NHWC data,
-// one quadra op at a time, sums accumulated in double precision. Clear
-// rather than fast; generated kernels are tested against it.
+// one quadra op at a time, in double precision. Clear rather than fast;
+// generated kernels are tested against it, and its gradients against finite
+// differences.
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,6 +34,32 @@ std::vector<WeightInfo> listWeights(mlir::func::FuncOp model);
 /// few).
 bool checkWeights(mlir::func::FuncOp model, const TensorMap &weights,
                   std::string &error);
+
+/// A tensor in double precision: what the reference executor computes
+/// with, so that gradient checks by finite differences are meaningful.
+struct Array {
+  std::vector<int64_t> shape;
+  std::vector<double> data;
+
+  Array() = default;
+  explicit Array(std::vector<int64_t> shape)
+      : shape(std::move(shape)), data(Tensor::numElements(this->shape), 0.0) {}
+  size_t size() const { return data.size(); }
+};
+using ArrayMap = std::map<std::string, Array>;
+
+Array toArray(const Tensor &tensor);
+/// Rounds to float.
+Tensor toTensor(const Array &array);
+
+/// Runs any function of quadra ops — a model, or the training step that
+/// --quadra-autodiff builds from it — on `arguments`, in double precision.
+/// Labels are passed as arrays of whole numbers. Fails with a message when
+/// an argument does not fit, a weight is missing, a label is not a class
+/// or the function holds a search choice.
+bool evaluate(mlir::func::FuncOp function, const ArrayMap &weights,
+              const std::vector<Array> &arguments, std::vector<Array> &results,
+              std::string &error);
 
 /// Runs `model` on `input` (NHWC, batch first). Fails with a message when
 /// the input does not fit the model or the model holds a search choice.
