@@ -53,6 +53,12 @@ private:
   SmallVectorImpl<Value> &out;
 };
 
+/// A forward value the backward pass computes again rather than keeping:
+/// the memory policy decides whether it stays that way.
+void markRecomputed(Value v) {
+  v.getDefiningOp()->setAttr("quadra.recompute", UnitAttr::get(v.getContext()));
+}
+
 } // namespace
 
 LogicalResult Conv2DOp::buildGradients(OpBuilder &builder, Value g,
@@ -104,6 +110,8 @@ LogicalResult QuadraticDepthwiseConv2DOp::buildGradients(
                                        getPadding());
     };
     Value xa = response(0), xb = response(1);
+    markRecomputed(xa);
+    markRecomputed(xb);
     ga = r.mul(g, xb);
     gb = r.mul(g, xa);
   }
@@ -151,6 +159,8 @@ LogicalResult QuadraticLinearOp::buildGradients(OpBuilder &builder, Value g,
       return r.make<LinearOp>(getInput(), weights[i], biased ? getBiases()[i] : Value());
     };
     Value pa = product(0), pb = product(1);
+    markRecomputed(pa);
+    markRecomputed(pb);
     ga = r.mul(g, pb);
     gb = r.mul(g, pa);
   }

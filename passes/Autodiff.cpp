@@ -18,6 +18,8 @@ using namespace qdsl::quadra;
 
 namespace {
 
+constexpr llvm::StringLiteral kBackwardOf = "quadra.backward_of";
+
 /// Reports every kind of op in `model` that has no gradient rule, with the
 /// first place each occurs.
 LogicalResult checkRules(func::FuncOp model) {
@@ -93,9 +95,12 @@ LogicalResult differentiate(func::FuncOp model, double smoothing) {
   gradient[logits] = builder.create<SoftmaxCrossEntropyGradOp>(
       loc, logits, body->getArgument(1), smoothingAttr);
   SmallVector<Operation *> forwardOps;
+  llvm::DenseMap<Operation *, int64_t> position;
   for (Operation &op : *body)
-    if (&op != loss.getDefiningOp() && !isa<SoftmaxCrossEntropyGradOp>(op))
+    if (&op != loss.getDefiningOp() && !isa<SoftmaxCrossEntropyGradOp>(op)) {
+      position[&op] = forwardOps.size();
       forwardOps.push_back(&op);
+    }
   for (Operation *op : llvm::reverse(forwardOps)) {
     auto rule = dyn_cast<GradientOpInterface>(op);
     if (!rule)
@@ -107,6 +112,7 @@ LogicalResult differentiate(func::FuncOp model, double smoothing) {
     for (Value operand : op->getOperands())
       wanted.push_back(active.contains(operand));
     SmallVector<Value> operandGradients;
+    Operation *last = &body->back();
     if (failed(rule.buildGradients(builder, g, wanted, operandGradients)))
       return op->emitError("the gradient rule of '") << op->getName() << "' failed";
     for (auto [operand, dOperand] : llvm::zip(op->getOperands(), operandGradients)) {
@@ -115,6 +121,11 @@ LogicalResult differentiate(func::FuncOp model, double smoothing) {
       Value &sum = gradient[operand];
       sum = sum ? builder.create<AddOp>(op->getLoc(), sum, dOperand).getResult() : dOperand;
     }
+    // Which forward op each backward op serves: the memory planner keeps a
+    // tape's tensors until then, and kernel formation can group by it.
+    auto index = builder.getI64IntegerAttr(position.lookup(op));
+    for (Operation *made = last->getNextNode(); made; made = made->getNextNode())
+      made->setAttr(kBackwardOf, index);
   }
 
   SmallVector<Value> results = {loss, logits};

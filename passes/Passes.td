@@ -99,4 +99,49 @@ def QuadraAutodiff : Pass<"quadra-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
 }
 
+def QuadraMemoryPolicy : Pass<"quadra-memory-policy", "::mlir::func::FuncOp"> {
+  let summary = "Decide per saved tensor of a training step: keep it or recompute it";
+  let description = [{
+    Works on the training steps --quadra-autodiff builds. The gradient rules
+    mark the values they recompute (`quadra.recompute`: xa and xb of a
+    qdwconv or qlinear); the policy decides:
+
+    - `keep-all` and `paper`: each recomputed value is computed once in the
+      forward pass, right after its operands, and kept for the backward
+      pass. `keep-all` is meant for a model whose qdwconvs were expanded
+      (--quadra-expand-qdwconv) before --quadra-autodiff, as a tape of
+      primitive ops would store them; the planner then also keeps every op
+      output until that op's backward has run.
+    - `min-memory`: the recomputed values stay in the backward pass, and
+      the outputs of layer norms, GELUs and (q)dwconvs that the backward
+      pass reads are computed again just before it needs them, so the
+      forward copies die as soon as the forward pass is done with them.
+      These ops are a few percent of a QuadraBlock's MACs; the pointwise
+      layers' outputs are kept.
+
+    The step records the policy as `quadra.memory_policy`, which the
+    memory planner reads.
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", /*default=*/"\"paper\"",
+           "keep-all, paper or min-memory">,
+  ];
+}
+
+def QuadraPlanMemory : Pass<"quadra-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Print the static memory plan of every training step";
+  let description = [{
+    Gives every activation, gradient and loss tensor of each training step
+    an offset in one arena from its lifetime in program order (largest
+    first, each at the lowest offset free for its whole lifetime), and
+    prints the arena's size, the most bytes live at once (a bound no plan
+    beats), the parameters and AdamW's state. `qdsl stats --train` prints
+    the same per policy.
+  }];
+  let options = [
+    Option<"batch", "batch", "int64_t", /*default=*/"1",
+           "Batch size substituted for a dynamic leading dimension">,
+  ];
+}
+
 #endif // QUADRA_PASSES_TD

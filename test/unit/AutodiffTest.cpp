@@ -8,6 +8,7 @@
 
 #include "dsl/Frontend.h"
 #include "dsl/MLIRGen.h"
+#include "passes/MemoryPlan.h"
 #include "passes/Passes.h"
 #include "runtime/ReferenceExecutor.h"
 
@@ -56,7 +57,7 @@ struct TrainStep {
 /// Compiles `source` and runs --quadra-autodiff on it; `error` gets the
 /// pass's diagnostics when it fails.
 bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
-                    std::string &error) {
+                    std::string &error, const std::string &policy = "") {
   llvm::SourceMgr sourceMgr;
   dsl::Diagnostics diags(sourceMgr);
   dsl::FrontendOptions options;
@@ -75,9 +76,16 @@ bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
     return mlir::success();
   });
   mlir::PassManager pm(&t.context);
+  if (policy == "keep-all")
+    pm.addPass(quadra::createQuadraExpandQDWConv());
   quadra::QuadraAutodiffOptions autodiff;
   autodiff.labelSmoothing = smoothing;
   pm.addPass(quadra::createQuadraAutodiff(autodiff));
+  if (!policy.empty()) {
+    quadra::QuadraMemoryPolicyOptions memory;
+    memory.policy = policy;
+    pm.addNestedPass<mlir::func::FuncOp>(quadra::createQuadraMemoryPolicy(memory));
+  }
   if (mlir::failed(pm.run(*t.module)))
     return false;
   for (auto f : t.module->getOps<mlir::func::FuncOp>())
@@ -117,10 +125,11 @@ double lossOf(const TrainStep &t, const rt::ArrayMap &weights,
   return results.empty() ? NAN : results[0].data[0];
 }
 
-void checkGradients(const std::string &source, double smoothing) {
+void checkGradients(const std::string &source, double smoothing,
+                    const std::string &policy = "") {
   TrainStep t;
   std::string error;
-  ASSERT_TRUE(buildTrainStep(source, smoothing, t, error)) << error;
+  ASSERT_TRUE(buildTrainStep(source, smoothing, t, error, policy)) << error;
   std::mt19937_64 rng(11);
   rt::ArrayMap weights = randomWeights(t.step, rng);
   rt::Array input = randomArray({2, 8, 8, 2}, rng, 1.0);
@@ -157,6 +166,14 @@ void checkGradients(const std::string &source, double smoothing) {
 TEST(Autodiff, EveryOpMatchesFiniteDifferences) { checkGradients(kEveryOp, 0.0); }
 
 TEST(Autodiff, LabelSmoothingMatchesFiniteDifferences) { checkGradients(kEveryOp, 0.1); }
+
+// The memory policies move and copy ops; the gradients must not change.
+TEST(Autodiff, EveryMemoryPolicyMatchesFiniteDifferences) {
+  for (const char *policy : quadra::kMemoryPolicies) {
+    SCOPED_TRACE(policy);
+    checkGradients(kEveryOp, 0.0, policy);
+  }
+}
 
 TEST(Autodiff, TheTrainStepComputesTheModelsLogits) {
   TrainStep t;

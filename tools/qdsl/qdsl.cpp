@@ -111,6 +111,11 @@ cl::opt<int64_t> batch("batch", cl::desc("Batch size for the counts"), cl::init(
 cl::opt<bool> json("json", cl::desc("Print JSON instead of a table"),
                    cl::sub(statsCommand), cl::cat(category));
 
+cl::opt<bool> train("train",
+                    cl::desc("Also plan the memory of a training step (AdamW) per "
+                             "memory policy"),
+                    cl::sub(statsCommand), cl::cat(category));
+
 cl::opt<unsigned> jobs("j", cl::desc("Parallel build jobs (0: as many as cores)"),
                        cl::init(0), cl::sub(buildCommand), cl::cat(category));
 
@@ -150,7 +155,7 @@ int main(int argc, char **argv) {
       "  qdsl compile FILE.qd [--emit=ast|mlir|kernels] [-o OUT]\n"
       "  qdsl compile FILE.qd --target=x86-64-avx2|arm64-a76|opencl -o DIR\n"
       "  qdsl build DIR\n"
-      "  qdsl stats FILE.qd [--batch N] [--json]\n"
+      "  qdsl stats FILE.qd [--batch N] [--json] [--train]\n"
       "  qdsl run FILE.qd --input X.npy [--weights W.safetensors] -o Y.npy\n"
       "  qdsl weights init FILE.qd -o W.safetensors [--seed N]\n"
       "  qdsl weights import FILE.qd PYTORCH.safetensors -o W.safetensors\n"

@@ -1,0 +1,183 @@
+//===- MemoryPlan.cpp - one arena for a training step's tensors -----------===//
+
+#include "passes/MemoryPlan.h"
+
+#include "dialect/QuadraOps.h"
+#include "dialect/QuadraShapes.h"
+#include "passes/ModelStatistics.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <map>
+
+using namespace mlir;
+
+namespace qdsl::quadra {
+
+bool isMemoryPolicy(llvm::StringRef name) {
+  return llvm::is_contained(kMemoryPolicies, name);
+}
+
+namespace {
+
+constexpr uint64_t kAlignment = 64;
+
+uint64_t alignUp(uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+
+} // namespace
+
+std::vector<Operation *> forwardOps(func::FuncOp step) {
+  std::vector<Operation *> ops;
+  for (Operation &op : step.getBody().front())
+    if (!op.hasAttr("quadra.backward_of") &&
+        !isa<SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp, func::ReturnOp>(op))
+      ops.push_back(&op);
+  return ops;
+}
+
+FailureOr<MemoryPlan> planTrainingMemory(func::FuncOp step, int64_t batch) {
+  if (!step->hasAttr("quadra.gradients"))
+    return step.emitError("'") << step.getSymName()
+                               << "' is not a training step (run --quadra-autodiff first)";
+  MemoryPlan plan;
+  plan.function = step.getSymName().str();
+  plan.batch = batch;
+  if (auto policy = step->getAttrOfType<StringAttr>("quadra.memory_policy"))
+    plan.policy = policy.str();
+  bool tape = plan.policy == "keep-all";
+
+  Block &body = step.getBody().front();
+  llvm::DenseMap<Operation *, int64_t> position;
+  int64_t end = 1;
+  for (Operation &op : body)
+    position[&op] = end++;
+  // A tape keeps an op's output until that op's backward has run.
+  llvm::DenseMap<int64_t, int64_t> backwardEnds;
+  for (Operation &op : body)
+    if (auto of = op.getAttrOfType<IntegerAttr>("quadra.backward_of"))
+      backwardEnds[of.getInt()] = std::max(backwardEnds[of.getInt()], position[&op]);
+
+  auto add = [&](Value v, int64_t first) -> LogicalResult {
+    FailureOr<uint64_t> elements = countElements(v.getType(), batch);
+    if (failed(elements))
+      return step.emitError("cannot size ") << v.getType() << " at batch " << batch;
+    PlannedBuffer b;
+    b.value = v;
+    b.bytes = alignUp(*elements * 4);
+    b.first = b.last = first;
+    for (Operation *user : v.getUsers())
+      b.last = std::max(b.last, isa<func::ReturnOp>(user) ? end : position[user]);
+    plan.buffers.push_back(b);
+    return success();
+  };
+  for (BlockArgument arg : body.getArguments())
+    if (failed(add(arg, 0)))
+      return failure();
+  for (WeightOp weight : body.getOps<WeightOp>()) {
+    FailureOr<uint64_t> elements = countElements(weight.getType(), batch);
+    if (failed(elements))
+      return step.emitError("cannot size weight '") << weight.getName() << "'";
+    plan.parameterBytes += *elements * 4;
+  }
+  llvm::DenseMap<Operation *, int64_t> forwardIndex;
+  for (auto [i, op] : llvm::enumerate(forwardOps(step)))
+    forwardIndex[op] = i;
+  for (Operation &op : body) {
+    if (isa<WeightOp, func::ReturnOp>(op))
+      continue;
+    for (Value result : op.getResults()) {
+      if (failed(add(result, position[&op])))
+        return failure();
+      auto it = forwardIndex.find(&op);
+      if (tape && it != forwardIndex.end()) {
+        auto endOfBackward = backwardEnds.find(it->second);
+        if (endOfBackward != backwardEnds.end())
+          plan.buffers.back().last =
+              std::max(plan.buffers.back().last, endOfBackward->second);
+      }
+    }
+  }
+  plan.optimizerBytes = 2 * plan.parameterBytes;
+
+  // Largest first; each at the lowest offset free for its whole lifetime.
+  std::vector<size_t> order(plan.buffers.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (plan.buffers[a].bytes != plan.buffers[b].bytes)
+      return plan.buffers[a].bytes > plan.buffers[b].bytes;
+    return a < b;
+  });
+  std::vector<size_t> placed;
+  for (size_t i : order) {
+    PlannedBuffer &b = plan.buffers[i];
+    std::vector<std::pair<uint64_t, uint64_t>> taken;
+    for (size_t j : placed) {
+      const PlannedBuffer &o = plan.buffers[j];
+      if (o.first <= b.last && b.first <= o.last)
+        taken.push_back({o.offset, o.offset + o.bytes});
+    }
+    std::sort(taken.begin(), taken.end());
+    uint64_t offset = 0;
+    for (auto [begin, finish] : taken) {
+      if (offset + b.bytes <= begin)
+        break;
+      offset = std::max(offset, finish);
+    }
+    b.offset = offset;
+    plan.arenaBytes = std::max(plan.arenaBytes, offset + b.bytes);
+    placed.push_back(i);
+  }
+  std::map<int64_t, int64_t> delta;
+  for (const PlannedBuffer &b : plan.buffers) {
+    delta[b.first] += int64_t(b.bytes);
+    delta[b.last + 1] -= int64_t(b.bytes);
+  }
+  int64_t live = 0;
+  for (auto [at, change] : delta) {
+    live += change;
+    plan.liveBytesBound = std::max<uint64_t>(plan.liveBytesBound, uint64_t(live));
+  }
+  return plan;
+}
+
+FailureOr<MemoryPlan> planTrainingStep(func::FuncOp model, llvm::StringRef policy,
+                                       int64_t batch) {
+  OpBuilder builder(model.getContext());
+  OwningOpRef<ModuleOp> scratch = ModuleOp::create(model.getLoc());
+  builder.setInsertionPointToEnd(scratch->getBody());
+  builder.clone(*model);
+  PassManager pm(model.getContext());
+  if (policy == "keep-all")
+    pm.addPass(createQuadraExpandQDWConv());
+  pm.addPass(createQuadraAutodiff());
+  QuadraMemoryPolicyOptions options;
+  options.policy = policy.str();
+  pm.addNestedPass<func::FuncOp>(createQuadraMemoryPolicy(options));
+  if (failed(pm.run(*scratch)))
+    return failure();
+  for (auto step : scratch->getOps<func::FuncOp>())
+    if (step->hasAttr("quadra.gradients"))
+      return planTrainingMemory(step, batch);
+  return model.emitError("no training step was built");
+}
+
+void printMemoryPlan(const MemoryPlan &plan, llvm::raw_ostream &os) {
+  auto bytes = [](uint64_t n) { return llvm::formatv("{0} B ({1})", n, formatBytes(n)).str(); };
+  os << plan.function << " at batch " << plan.batch << ", policy "
+     << (plan.policy.empty() ? "none" : plan.policy) << ": " << plan.buffers.size()
+     << " tensors\n"
+     << "  arena " << bytes(plan.arenaBytes) << ", at least " << bytes(plan.liveBytesBound)
+     << " live at once\n"
+     << "  parameters " << bytes(plan.parameterBytes) << ", optimiser state "
+     << bytes(plan.optimizerBytes) << "\n"
+     << "  peak " << bytes(plan.peakBytes()) << "\n";
+}
+
+} // namespace qdsl::quadra
