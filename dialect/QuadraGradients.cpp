@@ -59,6 +59,47 @@ void markRecomputed(Value v) {
   v.getDefiningOp()->setAttr("quadra.recompute", UnitAttr::get(v.getContext()));
 }
 
+/// The rule shared by the quadratic ops, y = xa ⊙ xb + xc with each of
+/// xa, xb, xc a linear map of x (a depthwise convolution or a linear
+/// layer): G⊙xb flows into xa's weight and bias, G⊙xa into xb's, G into
+/// xc's, and all three back into x. Operands: x, wa, wb, wc, then the
+/// three biases if any.
+struct QuadraticBranches {
+  Value weights[3];
+  ValueRange biases;
+
+  /// `response(w, bias)` recomputes a branch; `gradInput(g, w)` and
+  /// `gradWeight(g, w)` are the map's adjoints.
+  template <typename Response, typename GradInput, typename GradWeight>
+  void build(Gradients &r, Value g, Response response, GradInput gradInput,
+             GradWeight gradWeight) {
+    bool biased = !biases.empty();
+    Value ga, gb;
+    if (r.wantsAny({0, 1, 2}) || (biased && r.wantsAny({4, 5}))) {
+      Value xa = response(weights[0], biased ? biases[0] : Value());
+      Value xb = response(weights[1], biased ? biases[1] : Value());
+      markRecomputed(xa);
+      markRecomputed(xb);
+      ga = r.mul(g, xb);
+      gb = r.mul(g, xa);
+    }
+    Value branch[3] = {ga, gb, g};
+    r.set(0, [&] {
+      Value dx;
+      for (unsigned i = 0; i < 3; ++i) {
+        Value part = gradInput(branch[i], weights[i]);
+        dx = dx ? r.sum(dx, part) : part;
+      }
+      return dx;
+    });
+    for (unsigned i = 0; i < 3; ++i) {
+      r.set(1 + i, [&] { return gradWeight(branch[i], weights[i]); });
+      if (biased)
+        r.set(4 + i, [&] { return r.channelSum(branch[i]); });
+    }
+  }
+};
+
 } // namespace
 
 LogicalResult Conv2DOp::buildGradients(OpBuilder &builder, Value g,
@@ -95,44 +136,24 @@ LogicalResult DepthwiseConv2DOp::buildGradients(OpBuilder &builder, Value g,
   return success();
 }
 
-// y = xa ⊙ xb + xc: G⊙xb flows into xa's filter and bias, G⊙xa into xb's,
-// G into xc's, and all three back into x through their filters.
 LogicalResult QuadraticDepthwiseConv2DOp::buildGradients(
     OpBuilder &builder, Value g, ArrayRef<bool> wanted, SmallVectorImpl<Value> &grads) {
   Gradients r(builder, *this, wanted, grads);
-  bool biased = !getBiases().empty();
-  Value filters[3] = {getWa(), getWb(), getWc()};
-  Value ga, gb;
-  if (r.wantsAny({0, 1, 2}) || (biased && r.wantsAny({4, 5}))) {
-    auto response = [&](unsigned i) {
-      return r.make<DepthwiseConv2DOp>(getInput(), filters[i],
-                                       biased ? getBiases()[i] : Value(), getStride(),
-                                       getPadding());
-    };
-    Value xa = response(0), xb = response(1);
-    markRecomputed(xa);
-    markRecomputed(xb);
-    ga = r.mul(g, xb);
-    gb = r.mul(g, xa);
-  }
-  Value branch[3] = {ga, gb, g};
-  r.set(0, [&] {
-    Value dx;
-    for (unsigned i = 0; i < 3; ++i) {
-      Value part = r.make<DepthwiseConv2DGradInputOp>(getInput().getType(), branch[i],
-                                                      filters[i], getStride(), getPadding());
-      dx = dx ? r.sum(dx, part) : part;
-    }
-    return dx;
-  });
-  for (unsigned i = 0; i < 3; ++i) {
-    r.set(1 + i, [&] {
-      return r.make<DepthwiseConv2DGradFilterOp>(filters[i].getType(), getInput(),
-                                                 branch[i], getStride(), getPadding());
-    });
-    if (biased)
-      r.set(4 + i, [&] { return r.channelSum(branch[i]); });
-  }
+  Value x = getInput();
+  QuadraticBranches q{{getWa(), getWb(), getWc()}, getBiases()};
+  q.build(
+      r, g,
+      [&](Value w, Value bias) {
+        return r.make<DepthwiseConv2DOp>(x, w, bias, getStride(), getPadding());
+      },
+      [&](Value gi, Value w) {
+        return r.make<DepthwiseConv2DGradInputOp>(x.getType(), gi, w, getStride(),
+                                                  getPadding());
+      },
+      [&](Value gi, Value w) {
+        return r.make<DepthwiseConv2DGradFilterOp>(w.getType(), x, gi, getStride(),
+                                                   getPadding());
+      });
   return success();
 }
 
@@ -151,33 +172,12 @@ LogicalResult QuadraticLinearOp::buildGradients(OpBuilder &builder, Value g,
                                                 ArrayRef<bool> wanted,
                                                 SmallVectorImpl<Value> &grads) {
   Gradients r(builder, *this, wanted, grads);
-  bool biased = !getBiases().empty();
-  Value weights[3] = {getWa(), getWb(), getWc()};
-  Value ga, gb;
-  if (r.wantsAny({0, 1, 2}) || (biased && r.wantsAny({4, 5}))) {
-    auto product = [&](unsigned i) {
-      return r.make<LinearOp>(getInput(), weights[i], biased ? getBiases()[i] : Value());
-    };
-    Value pa = product(0), pb = product(1);
-    markRecomputed(pa);
-    markRecomputed(pb);
-    ga = r.mul(g, pb);
-    gb = r.mul(g, pa);
-  }
-  Value branch[3] = {ga, gb, g};
-  r.set(0, [&] {
-    Value dx;
-    for (unsigned i = 0; i < 3; ++i) {
-      Value part = r.make<LinearGradInputOp>(branch[i], weights[i]);
-      dx = dx ? r.sum(dx, part) : part;
-    }
-    return dx;
-  });
-  for (unsigned i = 0; i < 3; ++i) {
-    r.set(1 + i, [&] { return r.make<LinearGradWeightOp>(getInput(), branch[i]); });
-    if (biased)
-      r.set(4 + i, [&] { return r.channelSum(branch[i]); });
-  }
+  Value x = getInput();
+  QuadraticBranches q{{getWa(), getWb(), getWc()}, getBiases()};
+  q.build(
+      r, g, [&](Value w, Value bias) { return r.make<LinearOp>(x, w, bias); },
+      [&](Value gi, Value w) { return r.make<LinearGradInputOp>(gi, w); },
+      [&](Value gi, Value) { return r.make<LinearGradWeightOp>(x, gi); });
   return success();
 }
 
