@@ -7,6 +7,13 @@ as the peer of qdsl's generated code.
         the model on X (NHWC float32) and reports the largest difference of
         its logits from Y (qdsl's), normwise: max|y - torch| / max|torch|.
 
+    pytorch_quadranet.py grad --model quadranet36_t --weights W.safetensors \
+        --input X.npy --labels L.npy --expect G.safetensors
+        One training step's loss and the gradient of every parameter, against
+        qdsl's (`qdsl run --train`, exported to PyTorch names with `qdsl
+        weights export`; the loss is in its metadata): the largest normwise
+        difference over the parameters, max|g - torch| / max|torch| each.
+
     pytorch_quadranet.py bench --model quadranet36_t --batch 1 8
         Inference throughput in PyTorch's best CPU setting (see below).
 
@@ -140,6 +147,12 @@ class QuadraNet(nn.Module):
         return self.head(self.norm(x.mean([-2, -1])))
 
 
+def read_metadata(path):
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(size)).get("__metadata__", {})
+
+
 def read_safetensors(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -202,6 +215,43 @@ def compare(args):
     return 0 if diff / max(scale, 1e-30) <= args.tolerance else 1
 
 
+def load_model(args):
+    model = build(args.model)
+    state = read_safetensors(args.weights)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise SystemExit("weights do not fit %s: missing %s, unexpected %s"
+                         % (args.model, missing[:5], unexpected[:5]))
+    return model.to(memory_format=torch.channels_last)
+
+
+def grad(args):
+    """Loss and parameter gradients of one step, against qdsl's."""
+    best_setting(args.threads)
+    model = load_model(args)
+    x = torch.from_numpy(np.load(args.input)).permute(0, 3, 1, 2)
+    x = x.contiguous(memory_format=torch.channels_last)
+    labels = torch.from_numpy(np.load(args.labels).astype(np.int64))
+    loss = F.cross_entropy(model(x), labels, label_smoothing=args.label_smoothing)
+    loss.backward()
+    expect = read_safetensors(args.expect)
+    qdsl_loss = float(read_metadata(args.expect)["qdsl.loss"])
+    worst, worst_name = 0.0, None
+    for name, p in model.named_parameters():
+        if name not in expect:
+            raise SystemExit("%s: no gradient for %s" % (args.expect, name))
+        g = p.grad.detach()
+        e = expect[name].reshape(g.shape)
+        error = float((g - e).abs().max()) / max(float(g.abs().max()), 1e-30)
+        if error > worst:
+            worst, worst_name = error, name
+    loss_error = abs(qdsl_loss - float(loss)) / abs(float(loss))
+    print("%s: loss qdsl %.7g torch %.7g (relative %.2e); %d gradients, worst normwise "
+          "%.2e (%s)" % (args.model, qdsl_loss, float(loss), loss_error,
+                         len(list(model.parameters())), worst, worst_name))
+    return 0 if max(worst, loss_error) <= args.tolerance else 1
+
+
 def bench(args):
     config = best_setting(args.threads)
     model = build(args.model).to(memory_format=torch.channels_last)
@@ -241,6 +291,15 @@ def main():
     c.add_argument("--expect", required=True)
     c.add_argument("--tolerance", type=float, default=1e-4)
     c.add_argument("--threads", type=int, default=2)
+    g = sub.add_parser("grad")
+    g.add_argument("--model", required=True)
+    g.add_argument("--weights", required=True)
+    g.add_argument("--input", required=True)
+    g.add_argument("--labels", required=True)
+    g.add_argument("--expect", required=True)
+    g.add_argument("--label-smoothing", type=float, default=0.0)
+    g.add_argument("--tolerance", type=float, default=1e-3)
+    g.add_argument("--threads", type=int, default=2)
     b = sub.add_parser("bench")
     b.add_argument("--model", required=True)
     b.add_argument("--batch", type=int, nargs="+", default=[1, 8])
@@ -254,7 +313,8 @@ def main():
     q.add_argument("--warmup", type=int, default=3)
     q.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    return {"compare": compare, "bench": bench, "qdwconv": bench_qdwconv}[args.command](args)
+    return {"compare": compare, "grad": grad, "bench": bench,
+            "qdwconv": bench_qdwconv}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,7 @@
 #include "dialect/QuadraOps.h"
 #include "dialect/QuadraShapes.h"
 #include "passes/ModelStatistics.h"
-#include "passes/Passes.h"
-
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/Pass/PassManager.h"
+#include "passes/TrainingStep.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -149,23 +146,10 @@ FailureOr<MemoryPlan> planTrainingMemory(func::FuncOp step, int64_t batch) {
 
 FailureOr<MemoryPlan> planTrainingStep(func::FuncOp model, llvm::StringRef policy,
                                        int64_t batch) {
-  OpBuilder builder(model.getContext());
-  OwningOpRef<ModuleOp> scratch = ModuleOp::create(model.getLoc());
-  builder.setInsertionPointToEnd(scratch->getBody());
-  builder.clone(*model);
-  PassManager pm(model.getContext());
-  if (policy == "keep-all")
-    pm.addPass(createQuadraExpandQDWConv());
-  pm.addPass(createQuadraAutodiff());
-  QuadraMemoryPolicyOptions options;
-  options.policy = policy.str();
-  pm.addNestedPass<func::FuncOp>(createQuadraMemoryPolicy(options));
-  if (failed(pm.run(*scratch)))
+  FailureOr<TrainingStep> training = buildTrainingStep(model, policy);
+  if (failed(training))
     return failure();
-  for (auto step : scratch->getOps<func::FuncOp>())
-    if (step->hasAttr("quadra.gradients"))
-      return planTrainingMemory(step, batch);
-  return model.emitError("no training step was built");
+  return planTrainingMemory(training->step, batch);
 }
 
 void printMemoryPlan(const MemoryPlan &plan, llvm::raw_ostream &os) {

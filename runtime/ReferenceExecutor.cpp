@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 using namespace mlir;
@@ -248,7 +249,9 @@ bool softmaxCrossEntropy(const Array &logits, const Array &labels, double smooth
   for (int64_t i = 0; i < n; ++i) {
     double label = labels.data[i];
     if (!(label >= 0 && label < double(k)) || label != std::floor(label)) {
-      error = "label " + std::to_string(label) + " of example " + std::to_string(i) +
+      char text[32];
+      std::snprintf(text, sizeof text, "%g", label);
+      error = "label " + std::string(text) + " of example " + std::to_string(i) +
               " is not a class of the " + std::to_string(k) + " logits";
       return false;
     }

@@ -25,6 +25,11 @@ TOLERANCE = 1e-4
 # Cases also run in PyTorch (bench/pytorch_quadranet.py) on the same
 # weights, exported with `qdsl weights export` and imported back.
 PYTORCH = {"fashion_mnist": "fashion_mnist", "quadranet36_t": "quadranet36_t"}
+# Cases whose training step (`qdsl run --train`, the reference executor) is
+# also compared with PyTorch's autograd: the loss and every parameter's
+# gradient, on the same weights, input and labels, with label smoothing.
+GRADIENTS = {"fashion_mnist", "quadranet36_t"}
+GRADIENT_TOLERANCE = 1e-3
 
 # name: (model file relative to the repository, model, target, batch,
 #        weight std for `qdsl weights init --random-std`, extra flags)
@@ -117,6 +122,27 @@ def check_pytorch(name, qd, model, work, args):
                   "compare", "--model", PYTORCH[name], "--weights", torch_weights,
                   "--input", os.path.join(work, "x.npy"),
                   "--expect", os.path.join(work, "y.npy"), "--tolerance", str(TOLERANCE)])
+    print("%-14s pytorch %s" % ("", result.stdout.strip()))
+    if name in GRADIENTS:
+        check_gradients(name, qd, model, work, args)
+
+
+def check_gradients(name, qd, model, work, args):
+    x = os.path.join(work, "x.npy")
+    classes = np.load(os.path.join(work, "y.npy")).shape[-1]
+    labels = os.path.join(work, "labels.npy")
+    np.save(labels, (np.arange(np.load(x).shape[0]) * 7 % classes).astype(np.float32))
+    grads = os.path.join(work, "g.safetensors")
+    torch_grads = os.path.join(work, "torch_g.safetensors")
+    run([args.qdsl, "run", qd, "--model", model, "--train", "--weights",
+         os.path.join(work, "w.safetensors"), "--input", x, "--labels", labels,
+         "--label-smoothing", "0.1", "-o", grads])
+    run([args.qdsl, "weights", "export", qd, "--model", model, grads, "-o", torch_grads])
+    result = run([sys.executable, os.path.join(args.root, "bench", "pytorch_quadranet.py"),
+                  "grad", "--model", PYTORCH[name], "--weights",
+                  os.path.join(work, "torch.safetensors"), "--input", x, "--labels", labels,
+                  "--expect", torch_grads, "--label-smoothing", "0.1",
+                  "--tolerance", str(GRADIENT_TOLERANCE)])
     print("%-14s pytorch %s" % ("", result.stdout.strip()))
 
 

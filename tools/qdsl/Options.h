@@ -37,6 +37,9 @@ extern llvm::cl::opt<unsigned> jobs;
 extern llvm::cl::opt<std::string> weightsFile;
 extern llvm::cl::opt<uint64_t> seed;
 extern llvm::cl::opt<std::string> npyInput;
+extern llvm::cl::opt<std::string> labelsFile;
+extern llvm::cl::opt<bool> trainStep;
+extern llvm::cl::opt<double> labelSmoothing;
 
 extern llvm::cl::opt<std::string> weightsAction;
 extern llvm::cl::opt<std::string> weightsSource;

@@ -3,12 +3,58 @@
 #include "Options.h"
 #include "Session.h"
 
+#include "passes/TrainingStep.h"
 #include "runtime/ReferenceExecutor.h"
 #include "runtime/TensorFiles.h"
 
 using namespace llvm;
 
 namespace qdsl::tool {
+
+namespace {
+
+/// One training step in the reference executor: the gradient of the loss
+/// for every weight, written under the weights' names (so `qdsl weights
+/// export` turns them into PyTorch's), with the loss in the metadata.
+int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
+                    const rt::Tensor &input) {
+  std::string error;
+  if (labelsFile.empty())
+    return reportError("qdsl run --train needs --labels L.npy, the class of each example");
+  rt::Tensor labels;
+  if (!rt::readNpy(labelsFile, labels, error))
+    return reportError(error);
+  if (labels.shape.size() != 1 || input.shape.empty() || labels.shape[0] != input.shape[0])
+    return reportError("'" + std::string(labelsFile) + "' has shape " +
+                       rt::describeShape(labels.shape) + "; expected one label per example: [" +
+                       std::to_string(input.shape.empty() ? 0 : input.shape[0]) + "]");
+  mlir::FailureOr<quadra::TrainingStep> training =
+      quadra::buildTrainingStep(model, "paper", labelSmoothing);
+  if (failed(training))
+    return 1;
+  rt::ArrayMap exact;
+  for (const auto &[name, tensor] : weights)
+    exact[name] = rt::toArray(tensor);
+  std::vector<rt::Array> results;
+  if (!rt::evaluate(training->step, exact, {rt::toArray(input), rt::toArray(labels)},
+                    results, error))
+    return reportError("'" + std::string(labelsFile) + "': " + error);
+  rt::TensorMap gradients;
+  auto names = training->step->getAttrOfType<mlir::ArrayAttr>("quadra.gradients");
+  for (auto [i, name] : llvm::enumerate(names.getAsValueRange<mlir::StringAttr>()))
+    gradients[name.str()] = rt::toTensor(results[2 + i]);
+  char loss[32];
+  std::snprintf(loss, sizeof loss, "%.17g", results[0].data[0]);
+  rt::Metadata metadata = {{"qdsl.model", model.getSymName().str()},
+                           {"qdsl.loss", loss},
+                           {"qdsl.label_smoothing", std::to_string(labelSmoothing)}};
+  if (!rt::writeSafetensors(outputFile, gradients, metadata, error))
+    return reportError(error);
+  llvm::outs() << "loss " << loss << "\n";
+  return 0;
+}
+
+} // namespace
 
 int runReference() {
   if (npyInput.empty() || outputFile == "-")
@@ -37,6 +83,8 @@ int runReference() {
   auto inputType = llvm::cast<mlir::RankedTensorType>(model.getArgument(0).getType());
   if (static_cast<int64_t>(input.shape.size()) + 1 == inputType.getRank())
     input.shape.insert(input.shape.begin(), 1);
+  if (trainStep)
+    return runTrainingStep(model, weights, input);
   if (!rt::runReference(model, weights, input, output, error))
     return reportError("'" + std::string(npyInput) + "': " + error);
   if (!rt::writeNpy(outputFile, output, error))

@@ -47,8 +47,13 @@ int runWeights() {
     metadata["qdsl.seed"] = std::to_string(seed);
   } else {
     rt::TensorMap loaded;
-    if (!rt::readSafetensors(weightsSource, loaded, error))
+    rt::Metadata carried;
+    if (!rt::readSafetensors(weightsSource, loaded, error, &carried))
       return reportError(error);
+    // qdsl's own notes (a seed, a training step's loss) travel with the tensors.
+    for (const auto &[key, value] : carried)
+      if (llvm::StringRef(key).starts_with("qdsl.") && !metadata.count(key))
+        metadata[key] = value;
     bool ok = action == "import" ? rt::importPyTorch(model, loaded, result, error)
                                  : rt::exportPyTorch(model, loaded, result, error);
     if (!ok)

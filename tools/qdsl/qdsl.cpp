@@ -130,6 +130,21 @@ cl::opt<std::string> npyInput("input", cl::desc("Input examples (.npy, NHWC floa
                               cl::value_desc("file"), cl::sub(runCommand),
                               cl::cat(category));
 
+cl::opt<std::string> labelsFile(
+    "labels",
+    cl::desc("With --train: class labels of the input batch (.npy float32 holding "
+             "whole numbers)"),
+    cl::value_desc("file"), cl::sub(runCommand), cl::cat(category));
+
+cl::opt<bool> trainStep("train",
+                        cl::desc("Run one training step instead: write the gradient "
+                                 "of the loss for every weight (loss in the metadata)"),
+                        cl::sub(runCommand), cl::cat(category));
+
+cl::opt<double> labelSmoothing("label-smoothing",
+                               cl::desc("With --train: label smoothing of the loss"),
+                               cl::init(0.0), cl::sub(runCommand), cl::cat(category));
+
 cl::opt<std::string> weightsFormat(
     "format", cl::desc("Naming and layouts of the other file: pytorch"),
     cl::init("pytorch"), cl::sub(weightsCommand), cl::cat(category));
@@ -157,6 +172,7 @@ int main(int argc, char **argv) {
       "  qdsl build DIR\n"
       "  qdsl stats FILE.qd [--batch N] [--json] [--train]\n"
       "  qdsl run FILE.qd --input X.npy [--weights W.safetensors] -o Y.npy\n"
+      "  qdsl run FILE.qd --train --input X.npy --labels L.npy -o G.safetensors\n"
       "  qdsl weights init FILE.qd -o W.safetensors [--seed N]\n"
       "  qdsl weights import FILE.qd PYTORCH.safetensors -o W.safetensors\n"
       "  qdsl weights export FILE.qd W.safetensors -o PYTORCH.safetensors\n");
