@@ -5,7 +5,9 @@
 
 #include "codegen/ProjectWriter.h"
 #include "codegen/Targets.h"
+#include "passes/MemoryPlan.h"
 #include "passes/Passes.h"
+#include "passes/TrainingStep.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/Pass/PassManager.h"
@@ -83,6 +85,21 @@ mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
   mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
   if (!module)
     return session.finish(false);
+  if (train) {
+    if (emit != Emit::MLIR) {
+      session.error() << "--train prints the training step as MLIR; kernels and "
+                         "projects for training are not generated yet";
+      return session.finish(false);
+    }
+    for (auto model : module->getOps<mlir::func::FuncOp>()) {
+      auto training = quadra::buildTrainingStep(model, memoryPolicy, labelSmoothing);
+      if (failed(training))
+        return session.finish(false);
+      training->module->print(os);
+      os << "\n";
+    }
+    return session.finish(true);
+  }
   bool kernels = emit == Emit::Kernels || !target.empty();
   const codegen::Target *t = nullptr;
   if (kernels) {
@@ -154,6 +171,12 @@ int compileProject() {
 int runCompile() {
   bool project = emit == Emit::Project ||
                  (!target.empty() && emit.getNumOccurrences() == 0);
+  if (train && !quadra::isMemoryPolicy(memoryPolicy))
+    return reportError("unknown --memory-policy '" + memoryPolicy +
+                       "'; expected keep-all, paper or min-memory");
+  if (project && train)
+    return reportError("training projects are not generated yet: qdsl compile --train "
+                       "prints the training step (docs/TRAINING.md)");
   if (project)
     return compileProject();
   return processInput(compileChunk);

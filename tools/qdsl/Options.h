@@ -30,6 +30,7 @@ extern llvm::cl::opt<bool> expandQDWConv;
 extern llvm::cl::opt<int64_t> batch;
 extern llvm::cl::opt<bool> json;
 extern llvm::cl::opt<bool> train;
+extern llvm::cl::opt<std::string> memoryPolicy;
 
 extern llvm::cl::opt<std::string> buildDirectory;
 extern llvm::cl::opt<unsigned> jobs;

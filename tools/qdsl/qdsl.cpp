@@ -112,9 +112,14 @@ cl::opt<bool> json("json", cl::desc("Print JSON instead of a table"),
                    cl::sub(statsCommand), cl::cat(category));
 
 cl::opt<bool> train("train",
-                    cl::desc("Also plan the memory of a training step (AdamW) per "
-                             "memory policy"),
-                    cl::sub(statsCommand), cl::cat(category));
+                    cl::desc("compile: print each model's training step (loss, logits, "
+                             "gradients); stats: also plan its memory per memory policy"),
+                    cl::sub(compileCommand), cl::sub(statsCommand), cl::cat(category));
+
+cl::opt<std::string> memoryPolicy(
+    "memory-policy",
+    cl::desc("With compile --train: keep-all, paper or min-memory (docs/TRAINING.md)"),
+    cl::init("paper"), cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<unsigned> jobs("j", cl::desc("Parallel build jobs (0: as many as cores)"),
                        cl::init(0), cl::sub(buildCommand), cl::cat(category));
@@ -143,7 +148,8 @@ cl::opt<bool> trainStep("train",
 
 cl::opt<double> labelSmoothing("label-smoothing",
                                cl::desc("With --train: label smoothing of the loss"),
-                               cl::init(0.0), cl::sub(runCommand), cl::cat(category));
+                               cl::init(0.0), cl::sub(runCommand), cl::sub(compileCommand),
+                               cl::cat(category));
 
 cl::opt<std::string> weightsFormat(
     "format", cl::desc("Naming and layouts of the other file: pytorch"),
@@ -169,6 +175,7 @@ int main(int argc, char **argv) {
       "qdsl: a compiler for quadratic neural networks\n\n"
       "  qdsl compile FILE.qd [--emit=ast|mlir|kernels] [-o OUT]\n"
       "  qdsl compile FILE.qd --target=x86-64-avx2|arm64-a76|opencl -o DIR\n"
+      "  qdsl compile FILE.qd --train [--memory-policy=P] [--label-smoothing=E]\n"
       "  qdsl build DIR\n"
       "  qdsl stats FILE.qd [--batch N] [--json] [--train]\n"
       "  qdsl run FILE.qd --input X.npy [--weights W.safetensors] -o Y.npy\n"
