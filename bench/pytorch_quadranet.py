@@ -195,26 +195,6 @@ def best_time(run, warmup, repeat):
     return min(times)
 
 
-def compare(args):
-    best_setting(args.threads)
-    model = build(args.model)
-    state = read_safetensors(args.weights)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise SystemExit("weights do not fit %s: missing %s, unexpected %s"
-                         % (args.model, missing[:5], unexpected[:5]))
-    x = torch.from_numpy(np.load(args.input)).permute(0, 3, 1, 2)
-    x = x.contiguous(memory_format=torch.channels_last)
-    with torch.no_grad():
-        logits = model.to(memory_format=torch.channels_last)(x).numpy()
-    expect = np.load(args.expect)
-    scale = float(np.abs(logits).max())
-    diff = float(np.abs(logits - expect).max())
-    print("%s: max|qdsl - torch| = %.3e, max|torch| = %.3g, normwise %.3e"
-          % (args.model, diff, scale, diff / max(scale, 1e-30)))
-    return 0 if diff / max(scale, 1e-30) <= args.tolerance else 1
-
-
 def load_model(args):
     model = build(args.model)
     state = read_safetensors(args.weights)
@@ -223,6 +203,21 @@ def load_model(args):
         raise SystemExit("weights do not fit %s: missing %s, unexpected %s"
                          % (args.model, missing[:5], unexpected[:5]))
     return model.to(memory_format=torch.channels_last)
+
+
+def compare(args):
+    best_setting(args.threads)
+    model = load_model(args)
+    x = torch.from_numpy(np.load(args.input)).permute(0, 3, 1, 2)
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        logits = model(x).numpy()
+    expect = np.load(args.expect)
+    scale = float(np.abs(logits).max())
+    diff = float(np.abs(logits - expect).max())
+    print("%s: max|qdsl - torch| = %.3e, max|torch| = %.3g, normwise %.3e"
+          % (args.model, diff, scale, diff / max(scale, 1e-30)))
+    return 0 if diff / max(scale, 1e-30) <= args.tolerance else 1
 
 
 def grad(args):
