@@ -14,6 +14,7 @@
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace llvm;
 
@@ -171,6 +172,9 @@ int compileProject() {
 int runCompile() {
   bool project = emit == Emit::Project ||
                  (!target.empty() && emit.getNumOccurrences() == 0);
+  if (train && !(labelSmoothing >= 0 && labelSmoothing < 1))
+    return reportError("--label-smoothing must be in [0, 1), got " +
+                       formatv("{0}", labelSmoothing.getValue()).str());
   if (train && !quadra::isMemoryPolicy(memoryPolicy))
     return reportError("unknown --memory-policy '" + memoryPolicy +
                        "'; expected keep-all, paper or min-memory");

@@ -7,6 +7,8 @@
 #include "runtime/ReferenceExecutor.h"
 #include "runtime/TensorFiles.h"
 
+#include "llvm/Support/FormatVariadic.h"
+
 using namespace llvm;
 
 namespace qdsl::tool {
@@ -21,6 +23,9 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
   std::string error;
   if (labelsFile.empty())
     return reportError("qdsl run --train needs --labels L.npy, the class of each example");
+  if (!(labelSmoothing >= 0 && labelSmoothing < 1))
+    return reportError("--label-smoothing must be in [0, 1), got " +
+                       llvm::formatv("{0}", labelSmoothing.getValue()).str());
   rt::Tensor labels;
   if (!rt::readNpy(labelsFile, labels, error))
     return reportError(error);

@@ -12,6 +12,9 @@ namespace qdsl::tool {
 
 Session::Session(std::unique_ptr<MemoryBuffer> buffer) : diags(sourceMgr) {
   mainBuffer = sourceMgr.AddNewSourceBuffer(std::move(buffer), SMLoc());
+  // A user reads errors against the .qd file; a dump of the IR a pass was
+  // working on would bury them.
+  context.printOpOnDiagnostic(false);
   // The handler must see the main buffer to collect its expectations.
   if (verifyDiagnostics)
     verifier = std::make_unique<mlir::SourceMgrDiagnosticVerifierHandler>(
