@@ -56,7 +56,7 @@ private:
 /// A forward value the backward pass computes again rather than keeping:
 /// the memory policy decides whether it stays that way.
 void markRecomputed(Value v) {
-  v.getDefiningOp()->setAttr("quadra.recompute", UnitAttr::get(v.getContext()));
+  v.getDefiningOp()->setAttr(kRecomputeAttr, UnitAttr::get(v.getContext()));
 }
 
 /// The rule shared by the quadratic ops, y = xa ⊙ xb + xc with each of

@@ -34,6 +34,21 @@ std::string getLocationName(mlir::Location loc);
 std::string getLayerName(mlir::Location loc);
 } // namespace qdsl::quadra
 
+namespace qdsl::quadra {
+/// Attributes of the training step --quadra-autodiff builds, shared by the
+/// passes and tools that read it (docs/TRAINING.md):
+/// on the step function, the weight names of its gradient results, the
+/// model it was built from and the memory policy applied to it;
+inline constexpr llvm::StringLiteral kGradientsAttr = "quadra.gradients";
+inline constexpr llvm::StringLiteral kTrainStepOfAttr = "quadra.train_step_of";
+inline constexpr llvm::StringLiteral kMemoryPolicyAttr = "quadra.memory_policy";
+/// on an op of its backward pass, the position of the forward op it serves
+/// (see passes/MemoryPlan.h, forwardOps), and on a value the backward pass
+/// computes again instead of keeping it.
+inline constexpr llvm::StringLiteral kBackwardOfAttr = "quadra.backward_of";
+inline constexpr llvm::StringLiteral kRecomputeAttr = "quadra.recompute";
+} // namespace qdsl::quadra
+
 #include "dialect/QuadraEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

@@ -16,16 +16,25 @@ using namespace qdsl::quadra;
 
 namespace {
 
-constexpr llvm::StringLiteral kRecompute = "quadra.recompute";
-constexpr llvm::StringLiteral kBackwardOf = "quadra.backward_of";
-
 /// Computes a recomputed value in the forward pass instead, next to the
 /// forward op whose backward reads it (the fused kernel that computes xa
 /// and xb anyway), so the backward reads it from there.
-void keep(Operation *op, ArrayRef<Operation *> forward) {
-  auto of = op->getAttrOfType<IntegerAttr>(kBackwardOf);
-  op->moveBefore(forward[of.getInt()]);
-  op->removeAttr(kRecompute);
+LogicalResult keep(Operation *op, ArrayRef<Operation *> forward) {
+  auto of = op->getAttrOfType<IntegerAttr>(kBackwardOfAttr);
+  if (!of || of.getInt() < 0 || of.getInt() >= int64_t(forward.size()))
+    return op->emitError("a recomputed value needs '")
+           << kBackwardOfAttr << "', the position of one of the "
+           << forward.size() << " forward ops";
+  Operation *target = forward[of.getInt()];
+  for (Value operand : op->getOperands())
+    if (Operation *def = operand.getDefiningOp();
+        def && def->getBlock() == target->getBlock() && !def->isBeforeInBlock(target))
+      return op->emitError("cannot compute this value in the forward pass: an operand is "
+                           "defined after forward op ")
+             << of.getInt();
+  op->moveBefore(target);
+  op->removeAttr(kRecomputeAttr);
+  return success();
 }
 
 /// Gives the backward pass its own copy of a forward op's result, computed
@@ -33,7 +42,7 @@ void keep(Operation *op, ArrayRef<Operation *> forward) {
 void recompute(Operation *op) {
   SmallVector<OpOperand *> backwardUses;
   for (OpOperand &use : op->getResult(0).getUses())
-    if (use.getOwner()->hasAttr(kBackwardOf))
+    if (use.getOwner()->hasAttr(kBackwardOfAttr))
       backwardUses.push_back(&use);
   if (backwardUses.empty())
     return;
@@ -43,8 +52,8 @@ void recompute(Operation *op) {
       first = use->getOwner();
   OpBuilder builder(first);
   Operation *copy = builder.clone(*op);
-  copy->setAttr(kRecompute, builder.getUnitAttr());
-  copy->setAttr(kBackwardOf, first->getAttr(kBackwardOf));
+  copy->setAttr(kRecomputeAttr, builder.getUnitAttr());
+  copy->setAttr(kBackwardOfAttr, first->getAttr(kBackwardOfAttr));
   for (OpOperand *use : backwardUses)
     use->set(copy->getResult(0));
 }
@@ -55,7 +64,7 @@ struct QuadraMemoryPolicy
 
   void runOnOperation() override {
     func::FuncOp step = getOperation();
-    if (!step->hasAttr("quadra.gradients"))
+    if (!step->hasAttr(kGradientsAttr))
       return;
     if (!isMemoryPolicy(policy)) {
       step.emitError("unknown memory policy '")
@@ -64,22 +73,24 @@ struct QuadraMemoryPolicy
     }
     SmallVector<Operation *> recomputed, cheap;
     for (Operation &op : step.getBody().front()) {
-      if (op.hasAttr(kRecompute))
+      if (op.hasAttr(kRecomputeAttr))
         recomputed.push_back(&op);
-      else if (!op.hasAttr(kBackwardOf) &&
+      else if (!op.hasAttr(kBackwardOfAttr) &&
                isa<LayerNormOp, GeluOp, DepthwiseConv2DOp, QuadraticDepthwiseConv2DOp>(op))
         cheap.push_back(&op);
     }
     std::vector<Operation *> forward = forwardOps(step);
-    if (policy != "min-memory")
+    if (policy != "min-memory") {
       for (Operation *op : recomputed)
-        keep(op, forward);
-    else
+        if (failed(keep(op, forward)))
+          return signalPassFailure();
+    } else {
       // Last first: a copy that reads another recomputed value then reads
       // that value's copy, not the forward one.
       for (Operation *op : llvm::reverse(cheap))
         recompute(op);
-    step->setAttr("quadra.memory_policy", StringAttr::get(&getContext(), policy));
+    }
+    step->setAttr(kMemoryPolicyAttr, StringAttr::get(&getContext(), policy));
   }
 };
 

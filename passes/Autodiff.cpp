@@ -18,7 +18,6 @@ using namespace qdsl::quadra;
 
 namespace {
 
-constexpr llvm::StringLiteral kBackwardOf = "quadra.backward_of";
 
 /// Reports every kind of op in `model` that has no gradient rule, with the
 /// first place each occurs.
@@ -125,7 +124,7 @@ LogicalResult differentiate(func::FuncOp model, double smoothing) {
     // tape's tensors until then, and kernel formation can group by it.
     auto index = builder.getI64IntegerAttr(position.lookup(op));
     for (Operation *made = last->getNextNode(); made; made = made->getNextNode())
-      made->setAttr(kBackwardOf, index);
+      made->setAttr(kBackwardOfAttr, index);
   }
 
   SmallVector<Value> results = {loss, logits};
@@ -142,8 +141,8 @@ LogicalResult differentiate(func::FuncOp model, double smoothing) {
   builder.create<func::ReturnOp>(loc, results);
   step.setFunctionType(FunctionType::get(context, {type.getInput(0), labelsType},
                                          TypeRange(ValueRange(results))));
-  step->setAttr("quadra.gradients", builder.getArrayAttr(names));
-  step->setAttr("quadra.train_step_of", builder.getStringAttr(model.getSymName()));
+  step->setAttr(kGradientsAttr, builder.getArrayAttr(names));
+  step->setAttr(kTrainStepOfAttr, builder.getStringAttr(model.getSymName()));
   return success();
 }
 
@@ -157,7 +156,7 @@ struct QuadraAutodiff : qdsl::quadra::impl::QuadraAutodiffBase<QuadraAutodiff> {
     }
     SmallVector<func::FuncOp> models;
     for (auto f : getOperation().getOps<func::FuncOp>())
-      if (!f.isExternal() && !f->hasAttr("quadra.gradients"))
+      if (!f.isExternal() && !f->hasAttr(kGradientsAttr))
         models.push_back(f);
     bool ok = true;
     for (func::FuncOp model : models)

@@ -32,20 +32,20 @@ uint64_t alignUp(uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlign
 std::vector<Operation *> forwardOps(func::FuncOp step) {
   std::vector<Operation *> ops;
   for (Operation &op : step.getBody().front())
-    if (!op.hasAttr("quadra.backward_of") &&
+    if (!op.hasAttr(kBackwardOfAttr) &&
         !isa<SoftmaxCrossEntropyOp, SoftmaxCrossEntropyGradOp, func::ReturnOp>(op))
       ops.push_back(&op);
   return ops;
 }
 
 FailureOr<MemoryPlan> planTrainingMemory(func::FuncOp step, int64_t batch) {
-  if (!step->hasAttr("quadra.gradients"))
+  if (!step->hasAttr(kGradientsAttr))
     return step.emitError("'") << step.getSymName()
                                << "' is not a training step (run --quadra-autodiff first)";
   MemoryPlan plan;
   plan.function = step.getSymName().str();
   plan.batch = batch;
-  if (auto policy = step->getAttrOfType<StringAttr>("quadra.memory_policy"))
+  if (auto policy = step->getAttrOfType<StringAttr>(kMemoryPolicyAttr))
     plan.policy = policy.str();
   bool tape = plan.policy == "keep-all";
 
@@ -57,7 +57,7 @@ FailureOr<MemoryPlan> planTrainingMemory(func::FuncOp step, int64_t batch) {
   // A tape keeps an op's output until that op's backward has run.
   llvm::DenseMap<int64_t, int64_t> backwardEnds;
   for (Operation &op : body)
-    if (auto of = op.getAttrOfType<IntegerAttr>("quadra.backward_of"))
+    if (auto of = op.getAttrOfType<IntegerAttr>(kBackwardOfAttr))
       backwardEnds[of.getInt()] = std::max(backwardEnds[of.getInt()], position[&op]);
 
   auto add = [&](Value v, int64_t first) -> LogicalResult {

@@ -20,7 +20,7 @@ struct QuadraPlanMemory : qdsl::quadra::impl::QuadraPlanMemoryBase<QuadraPlanMem
 
   void runOnOperation() override {
     for (auto step : getOperation().getOps<func::FuncOp>()) {
-      if (!step->hasAttr("quadra.gradients"))
+      if (!step->hasAttr(kGradientsAttr))
         continue;
       FailureOr<MemoryPlan> plan = planTrainingMemory(step, batch);
       if (failed(plan))

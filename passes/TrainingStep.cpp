@@ -30,7 +30,7 @@ FailureOr<TrainingStep> buildTrainingStep(func::FuncOp model, llvm::StringRef po
   if (failed(pm.run(*result.module)))
     return failure();
   for (auto f : result.module->getOps<func::FuncOp>())
-    if (f->hasAttr("quadra.gradients"))
+    if (f->hasAttr(kGradientsAttr))
       result.step = f;
   if (!result.step)
     return model.emitError("no training step was built for '") << model.getSymName() << "'";

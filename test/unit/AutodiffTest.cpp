@@ -89,7 +89,7 @@ bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
   if (mlir::failed(pm.run(*t.module)))
     return false;
   for (auto f : t.module->getOps<mlir::func::FuncOp>())
-    if (auto names = f->getAttrOfType<mlir::ArrayAttr>("quadra.gradients")) {
+    if (auto names = f->getAttrOfType<mlir::ArrayAttr>(quadra::kGradientsAttr)) {
       t.step = f;
       for (auto name : names.getAsValueRange<mlir::StringAttr>())
         t.names.push_back(name.str());

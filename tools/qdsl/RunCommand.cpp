@@ -3,6 +3,7 @@
 #include "Options.h"
 #include "Session.h"
 
+#include "dialect/QuadraOps.h"
 #include "passes/TrainingStep.h"
 #include "runtime/ReferenceExecutor.h"
 #include "runtime/TensorFiles.h"
@@ -45,7 +46,7 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
                     results, error))
     return reportError("'" + std::string(labelsFile) + "': " + error);
   rt::TensorMap gradients;
-  auto names = training->step->getAttrOfType<mlir::ArrayAttr>("quadra.gradients");
+  auto names = training->step->getAttrOfType<mlir::ArrayAttr>(quadra::kGradientsAttr);
   for (auto [i, name] : llvm::enumerate(names.getAsValueRange<mlir::StringAttr>()))
     gradients[name.str()] = rt::toTensor(results[2 + i]);
   char loss[32];
