@@ -31,6 +31,11 @@ int linearPanel(int64_t outChannels, bool quadratic, const Target &target) {
   return v;
 }
 
+bool isBatched(Value value) {
+  auto type = llvm::cast<RankedTensorType>(value.getType());
+  return type.getRank() >= 1 && type.isDynamicDim(0);
+}
+
 namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
@@ -39,6 +44,16 @@ std::string strFloat(double v) {
   std::string s;
   llvm::raw_string_ostream(s) << llvm::format("%.9g", v);
   return s;
+}
+
+/// Product of all but the last dimension of an example (or of the tensor
+/// when it has no batch).
+int64_t rowsPerExample(Value v) {
+  auto shape = llvm::cast<RankedTensorType>(v.getType()).getShape();
+  int64_t rows = 1;
+  for (size_t i = isBatched(v) ? 1 : 0; i + 1 < shape.size(); ++i)
+    rows *= shape[i];
+  return rows;
 }
 
 int64_t dim(Value v, int i) {
@@ -117,9 +132,10 @@ struct CallBuilder {
     ok = ok && arg.activation;
     call.inputs.push_back(arg);
   }
-  void weight(Value inner, View view, int panel = 0) {
+  void weight(Value inner, View view, int panel = 0, bool transposed = false) {
     KernelArgument arg;
     ok = ok && reader.weight(inner, view, arg, panel);
+    arg.transposed = transposed;
     call.inputs.push_back(arg);
   }
 };
@@ -196,7 +212,7 @@ bool describeDepthwise(KernelReader &r, CallBuilder &b) {
     b.weight(scale.getScale(), View::Weight);
     b.input(residual, View::Image);
   }
-  b.call.outputView = View::Image;
+  b.call.outputViews = {View::Image};
   return true;
 }
 
@@ -237,11 +253,6 @@ bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
   bool quadratic = static_cast<bool>(qlin);
   bool hasBias = lin ? static_cast<bool>(lin.getBias()) : !qlin.getBiases().empty();
   int panel = linearPanel(cout, quadratic, target);
-  int64_t rows = 1;
-  auto shape = llvm::cast<RankedTensorType>(input.getType()).getShape();
-  for (size_t i = 1; i + 1 < shape.size(); ++i)
-    rows *= shape[i];
-
   b.call.generator = "pointwise";
   b.param("in_channels", str(cin));
   b.param("out_channels", str(cout));
@@ -253,7 +264,7 @@ bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
   b.param("activation", str(static_cast<int64_t>(activation)));
   b.param("scale_residual", str(static_cast<bool>(scale)));
   b.param("panel", str(static_cast<int64_t>(panel)));
-  b.param("rows", str(rows * 8));
+  b.param("rows", str(rowsPerExample(input) * 8));
 
   b.input(input, View::Rows);
   if (ln) {
@@ -275,7 +286,7 @@ bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
     b.weight(scale.getScale(), View::Weight);
     b.input(residual, View::Rows);
   }
-  b.call.outputView = View::Rows;
+  b.call.outputViews = {View::Rows};
   return true;
 }
 
@@ -322,7 +333,7 @@ bool describeConv(KernelReader &r, CallBuilder &b) {
     b.weight(lnOut.getScale(), View::Weight);
     b.weight(lnOut.getOffset(), View::Weight);
   }
-  b.call.outputView = View::Image;
+  b.call.outputViews = {View::Image};
   return true;
 }
 
@@ -345,7 +356,7 @@ bool describeHead(KernelReader &r, CallBuilder &b) {
   b.weight(lin.getWeight(), View::Weight);
   if (lin.getBias())
     b.weight(lin.getBias(), View::Weight);
-  b.call.outputView = View::Rows;
+  b.call.outputViews = {View::Rows};
   return true;
 }
 
@@ -357,11 +368,11 @@ bool describeElementwise(KernelReader &r, CallBuilder &b) {
     b.call.generator = "avgpool";
     b.param("channels", str(dim(pool.getInput(), -1)));
     b.input(pool.getInput(), View::Image);
-    b.call.outputView = View::Rows;
+    b.call.outputViews = {View::Rows};
     return true;
   }
   b.call.generator = "elementwise";
-  b.call.outputView = View::Rows;
+  b.call.outputViews = {View::Rows};
   if (auto ln = r.take<LayerNormOp>()) {
     b.param("op", "layernorm");
     b.param("channels", str(dim(ln.getInput(), -1)));
@@ -398,18 +409,156 @@ bool describeElementwise(KernelReader &r, CallBuilder &b) {
   return r.done();
 }
 
+/// The backward pass: one generator call per gradient op (a linear layer's
+/// input gradient is a pointwise product with the transposed weight).
+bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
+  auto window = [&](ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+                    ArrayRef<int64_t> padding, Value image) {
+    b.param("kernel_h", str(kernel[0]));
+    b.param("kernel_w", str(kernel[1]));
+    b.param("stride_h", str(stride[0]));
+    b.param("stride_w", str(stride[1]));
+    b.param("pad_h", str(padding[0]));
+    b.param("pad_w", str(padding[1]));
+    b.param("height", str(dim(image, 1)));
+    b.param("width", str(dim(image, 2)));
+  };
+  auto shapeOf = [](Value v) {
+    return llvm::cast<RankedTensorType>(v.getType()).getShape();
+  };
+  if (auto ln = r.take<LayerNormGradOp>()) {
+    b.call.generator = "layernorm_grad";
+    b.param("channels", str(dim(ln.getInput(), -1)));
+    b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
+    b.input(ln.getInput(), View::Rows);
+    b.weight(ln.getScale(), View::Weight);
+    b.input(ln.getDy(), View::Rows);
+    b.call.outputViews = {View::Rows, View::Tensor, View::Tensor};
+  } else if (auto gelu = r.take<GeluGradOp>()) {
+    b.call.generator = "activation_grad";
+    b.param("op", "gelu");
+    b.param("channels", str(dim(gelu.getInput(), -1)));
+    b.input(gelu.getInput(), View::Rows);
+    b.input(gelu.getDy(), View::Rows);
+    b.call.outputViews = {View::Rows};
+  } else if (auto relu = r.take<ReluGradOp>()) {
+    b.call.generator = "activation_grad";
+    b.param("op", "relu");
+    b.param("channels", str(dim(relu.getInput(), -1)));
+    b.input(relu.getInput(), View::Rows);
+    b.input(relu.getDy(), View::Rows);
+    b.call.outputViews = {View::Rows};
+  } else if (auto sum = r.take<ChannelSumOp>()) {
+    b.call.generator = "channel_sum";
+    b.param("channels", str(dim(sum.getInput(), -1)));
+    b.input(sum.getInput(), View::Rows);
+    b.call.outputViews = {View::Tensor};
+  } else if (auto lw = r.take<LinearGradWeightOp>()) {
+    b.call.generator = "linear_grad_weight";
+    b.param("in_channels", str(dim(lw.getInput(), -1)));
+    b.param("out_channels", str(dim(lw.getDy(), -1)));
+    b.input(lw.getInput(), View::Rows);
+    b.input(lw.getDy(), View::Rows);
+    b.call.outputViews = {View::Tensor};
+  } else if (auto li = r.take<LinearGradInputOp>()) {
+    // dx = dy · Wᵀ: the forward product with the transposed weight.
+    int64_t cin = dim(li.getResult(), -1), cout = dim(li.getDy(), -1);
+    int panel = linearPanel(cin, false, target);
+    b.call.generator = "pointwise";
+    b.param("in_channels", str(cout));
+    b.param("out_channels", str(cin));
+    b.param("norm", str(false));
+    b.param("quadratic", str(false));
+    b.param("bias", str(false));
+    b.param("activation", str(int64_t(0)));
+    b.param("scale_residual", str(false));
+    b.param("panel", str(int64_t(panel)));
+    b.param("rows", str(rowsPerExample(li.getDy()) * 8));
+    b.input(li.getDy(), View::Rows);
+    b.weight(li.getWeight(), View::PackedWeight, panel, /*transposed=*/true);
+    b.call.outputViews = {View::Rows};
+  } else if (auto dwi = r.take<DepthwiseConv2DGradInputOp>()) {
+    b.call.generator = "conv_grad_input";
+    b.param("depthwise", str(true));
+    b.param("in_channels", str(dim(dwi.getResult(), -1)));
+    b.param("out_channels", str(dim(dwi.getDy(), -1)));
+    window(shapeOf(dwi.getFilter()), dwi.getStride(), dwi.getPadding(), dwi.getResult());
+    b.input(dwi.getDy(), View::Image);
+    b.weight(dwi.getFilter(), View::Weight);
+    b.call.outputViews = {View::Image};
+  } else if (auto ci = r.take<Conv2DGradInputOp>()) {
+    if (ci.getGroups() != 1)
+      return false;
+    b.call.generator = "conv_grad_input";
+    b.param("depthwise", str(false));
+    b.param("in_channels", str(dim(ci.getResult(), -1)));
+    b.param("out_channels", str(dim(ci.getDy(), -1)));
+    window(shapeOf(ci.getFilter()), ci.getStride(), ci.getPadding(), ci.getResult());
+    b.input(ci.getDy(), View::Image);
+    b.weight(ci.getFilter(), View::Weight);
+    b.call.outputViews = {View::Image};
+  } else if (auto dwf = r.take<DepthwiseConv2DGradFilterOp>()) {
+    b.call.generator = "conv_grad_filter";
+    b.param("depthwise", str(true));
+    b.param("in_channels", str(dim(dwf.getInput(), -1)));
+    b.param("out_channels", str(dim(dwf.getDy(), -1)));
+    window(shapeOf(dwf.getResult()), dwf.getStride(), dwf.getPadding(), dwf.getInput());
+    b.input(dwf.getInput(), View::Image);
+    b.input(dwf.getDy(), View::Image);
+    b.call.outputViews = {View::Tensor};
+  } else if (auto cf = r.take<Conv2DGradFilterOp>()) {
+    if (cf.getGroups() != 1)
+      return false;
+    b.call.generator = "conv_grad_filter";
+    b.param("depthwise", str(false));
+    b.param("in_channels", str(dim(cf.getInput(), -1)));
+    b.param("out_channels", str(dim(cf.getDy(), -1)));
+    window(shapeOf(cf.getResult()), cf.getStride(), cf.getPadding(), cf.getInput());
+    b.input(cf.getInput(), View::Image);
+    b.input(cf.getDy(), View::Image);
+    b.call.outputViews = {View::Tensor};
+  } else if (auto pool = r.take<GlobalAvgPoolGradOp>()) {
+    b.call.generator = "avgpool_grad";
+    b.param("channels", str(dim(pool.getResult(), -1)));
+    b.param("height", str(dim(pool.getResult(), 1)));
+    b.param("width", str(dim(pool.getResult(), 2)));
+    b.input(pool.getDy(), View::Rows);
+    b.call.outputViews = {View::Image};
+  } else if (auto loss = r.take<SoftmaxCrossEntropyOp>()) {
+    b.call.generator = "softmax_cross_entropy";
+    b.param("classes", str(dim(loss.getLogits(), -1)));
+    b.param("smoothing", strFloat(loss.getSmoothing().convertToDouble()));
+    b.param("gradient", str(false));
+    b.input(loss.getLogits(), View::Rows);
+    b.input(loss.getLabels(), View::Labels);
+    b.call.outputViews = {View::Tensor};
+  } else if (auto grad = r.take<SoftmaxCrossEntropyGradOp>()) {
+    b.call.generator = "softmax_cross_entropy";
+    b.param("classes", str(dim(grad.getLogits(), -1)));
+    b.param("smoothing", strFloat(grad.getSmoothing().convertToDouble()));
+    b.param("gradient", str(true));
+    b.input(grad.getLogits(), View::Rows);
+    b.input(grad.getLabels(), View::Labels);
+    b.call.outputViews = {View::Rows};
+  } else {
+    return false;
+  }
+  return r.done();
+}
+
 } // namespace
 
 FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
   KernelCall call;
   call.name = kernel.getName().str();
   call.family = kernel.getFamily().str();
-  call.result = kernel.getResult();
+  call.results.assign(kernel.getOutputs().begin(), kernel.getOutputs().end());
   auto attempt = [&](auto describe) {
     KernelReader reader(kernel);
     KernelCall candidate = call;
     CallBuilder builder{reader, candidate};
-    if (!describe(reader, builder) || !builder.ok)
+    if (!describe(reader, builder) || !builder.ok ||
+        candidate.outputViews.size() != candidate.results.size())
       return false;
     call = candidate;
     return true;
@@ -418,7 +567,8 @@ FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
       attempt([&](KernelReader &r, CallBuilder &b) { return describePointwise(r, b, target); }) ||
       attempt([](KernelReader &r, CallBuilder &b) { return describeConv(r, b); }) ||
       attempt([](KernelReader &r, CallBuilder &b) { return describeHead(r, b); }) ||
-      attempt([](KernelReader &r, CallBuilder &b) { return describeElementwise(r, b); }))
+      attempt([](KernelReader &r, CallBuilder &b) { return describeElementwise(r, b); }) ||
+      attempt([&](KernelReader &r, CallBuilder &b) { return describeGradient(r, b, target); }))
     return call;
   return kernel.emitError("no Halide generator implements kernel '")
          << kernel.getName() << "' of family '" << kernel.getFamily()

@@ -28,8 +28,15 @@ enum class View {
   /// A weight with its dimensions reversed: [kh, kw, C] is (c, kx, ky).
   Weight,
   /// A linear weight [C_in, C_out] packed in panels of `panel` output
-  /// channels: [C_out / panel][C_in][panel], passed as (p, i, panel index).
+  /// channels: [C_out / panel][C_in][panel], passed as (p, i, panel index);
+  /// `transposed`: the same of its transpose [C_out, C_in] (the gradient of
+  /// the layer's input is a product with it).
   PackedWeight,
+  /// A tensor without a batch dimension (a weight's gradient, the loss)
+  /// with its dimensions reversed.
+  Tensor,
+  /// A training step's labels: int32, one per example.
+  Labels,
 };
 
 struct KernelArgument {
@@ -39,6 +46,7 @@ struct KernelArgument {
   /// ... or the name of a weight.
   std::string weight;
   int panel = 0;
+  bool transposed = false;
 };
 
 struct KernelCall {
@@ -48,8 +56,9 @@ struct KernelCall {
   std::string generator;
   std::vector<std::pair<std::string, std::string>> params;
   std::vector<KernelArgument> inputs;
-  View outputView = View::Image;
-  mlir::Value result;
+  /// The kernel's results and how each is passed, in order.
+  std::vector<View> outputViews;
+  std::vector<mlir::Value> results;
 
   /// Identifies the compiled function: generator and parameters.
   std::string configuration() const;
@@ -59,6 +68,9 @@ struct KernelCall {
 /// the kernel and fails when no generator implements its ops.
 mlir::FailureOr<KernelCall> describeKernel(quadra::KernelOp kernel,
                                            const Target &target);
+
+/// Whether `value` has the dynamic batch as its first dimension.
+bool isBatched(mlir::Value value);
 
 /// The weight panel width used for a linear layer with `outChannels`
 /// outputs on `target` (a multiple of its vector width, or all outputs).

@@ -9,6 +9,7 @@
 #include "runtime/TensorFiles.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -37,9 +38,22 @@ std::string projectPath(llvm::StringRef repoPath) {
   return repoPath.str(); // runtime/...
 }
 
+/// Files only a training project needs.
+bool isTrainingFile(llvm::StringRef repoPath) {
+  return repoPath == "codegen/project/train.cpp" ||
+         repoPath.starts_with("runtime/Datasets.") ||
+         repoPath.starts_with("runtime/Optimizer.") ||
+         repoPath.starts_with("runtime/Progress.");
+}
+
 std::string generatorSource(llvm::StringRef generator) {
   if (generator == "elementwise" || generator == "avgpool")
     return "elementwise_generator.cpp";
+  if (generator == "layernorm_grad" || generator == "activation_grad" ||
+      generator == "channel_sum" || generator == "linear_grad_weight" ||
+      generator == "conv_grad_input" || generator == "conv_grad_filter" ||
+      generator == "avgpool_grad" || generator == "softmax_cross_entropy")
+    return "gradient_generator.cpp";
   return (generator + "_generator.cpp").str();
 }
 
@@ -78,36 +92,49 @@ const char *initName(rt::InitKind kind) {
   return "Zeros";
 }
 
-/// The kernels of a model, with library names shared by configuration.
-struct Plan {
+/// The kernels of one function (the model, or its training step) in order.
+struct FunctionPlan {
+  func::FuncOp function;
   std::vector<KernelCall> calls;
-  std::vector<std::string> library;           // per call
-  std::vector<const KernelCall *> libraries;  // first call of each library
-  llvm::DenseMap<Value, int> ids;             // activation ids; 0 = input
-  Value output;
+  std::vector<std::string> library;  // per call
+  /// Activation ids: 0 is the images argument, -1 the model's output; the
+  /// labels of a training step have none (View::Labels).
+  llvm::DenseMap<Value, int> ids;
+  std::vector<Value> returned;
 };
 
-FailureOr<Plan> plan(func::FuncOp model, const Target &target) {
-  Plan p;
-  if (model.isExternal() || model.getNumArguments() != 1 ||
-      model.getNumResults() != 1)
-    return model.emitError("'") << model.getSymName()
-                                << "' is not a model: it must take one tensor "
-                                   "and return one";
-  auto inputType = llvm::cast<RankedTensorType>(model.getArgument(0).getType());
+/// A project: the model's kernels, its training step's if compiled with
+/// --train, and the compiled functions they share by configuration.
+struct Plan {
+  FunctionPlan forward;
+  std::optional<FunctionPlan> train;
+  std::vector<const KernelCall *> libraries;  // first call of each library
+};
+
+LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
+                           const Target &target,
+                           llvm::StringMap<std::string> &byConfiguration,
+                           FunctionPlan &p) {
+  p.function = function;
+  unsigned arguments = isTrainStep ? 2 : 1;
+  if (function.isExternal() || function.getNumArguments() != arguments ||
+      (!isTrainStep && function.getNumResults() != 1))
+    return function.emitError("'") << function.getSymName()
+                                   << "' is not a model: it must take one tensor "
+                                      "and return one";
+  auto inputType = llvm::cast<RankedTensorType>(function.getArgument(0).getType());
   if (inputType.getRank() < 1 || !inputType.isDynamicDim(0) ||
       inputType.getNumDynamicDims() != 1)
-    return model.emitError("the input of '")
-           << model.getSymName() << "' must be " << describeType(inputType)
+    return function.emitError("the input of '")
+           << function.getSymName() << "' must be " << describeType(inputType)
            << " with only a dynamic batch";
-  p.ids[model.getArgument(0)] = 0;
-  llvm::StringMap<std::string> byConfiguration;
+  p.ids[function.getArgument(0)] = 0;
   int next = 1;
-  for (Operation &op : model.getBody().front()) {
+  for (Operation &op : function.getBody().front()) {
     if (llvm::isa<WeightOp>(op))
       continue;
     if (auto ret = llvm::dyn_cast<func::ReturnOp>(op)) {
-      p.output = ret.getOperand(0);
+      p.returned.assign(ret.getOperands().begin(), ret.getOperands().end());
       break;
     }
     if (auto choice = llvm::dyn_cast<ChoiceOp>(op))
@@ -122,24 +149,40 @@ FailureOr<Plan> plan(func::FuncOp model, const Target &target) {
     FailureOr<KernelCall> call = describeKernel(kernel, target);
     if (failed(call))
       return failure();
-    std::string key = call->configuration();
     auto [it, inserted] = byConfiguration.try_emplace(
-        key, "qdsl_k" + std::to_string(p.libraries.size()));
+        call->configuration(), "qdsl_k" + std::to_string(byConfiguration.size()));
     p.calls.push_back(*call);
     p.library.push_back(it->second);
-    if (inserted)
-      p.libraries.push_back(&p.calls.back());
-    p.ids[kernel.getResult()] = next++;
+    for (Value result : kernel.getOutputs())
+      p.ids[result] = next++;
   }
-  // libraries holds pointers into calls; rebuild them now that calls is final.
-  p.libraries.clear();
+  for (Value v : p.returned)
+    if (!p.ids.count(v) || (!isTrainStep && v == function.getArgument(0)))
+      return function.emitError("'") << function.getSymName()
+                                     << "' returns a value no kernel computes";
+  if (!isTrainStep)
+    p.ids[p.returned[0]] = -1;
+  return success();
+}
+
+FailureOr<Plan> plan(func::FuncOp model, func::FuncOp trainStep,
+                     const Target &target) {
+  Plan p;
+  llvm::StringMap<std::string> byConfiguration;
+  if (failed(planFunction(model, false, target, byConfiguration, p.forward)))
+    return failure();
+  if (trainStep) {
+    p.train.emplace();
+    if (failed(planFunction(trainStep, true, target, byConfiguration, *p.train)))
+      return failure();
+  }
   llvm::StringMap<bool> seen;
-  for (auto [i, call] : llvm::enumerate(p.calls))
-    if (seen.try_emplace(p.library[i], true).second)
-      p.libraries.push_back(&call);
-  if (!p.output || p.output == model.getArgument(0))
-    return model.emitError("'") << model.getSymName()
-                                << "' computes nothing to generate code for";
+  for (FunctionPlan *f : {&p.forward, p.train ? &*p.train : nullptr})
+    if (f)
+      for (auto [i, call] : llvm::enumerate(f->calls))
+        if (seen.try_emplace(f->library[i], true).second)
+          p.libraries.push_back(&call);
+  // Library names were numbered in this same order of first use.
   return p;
 }
 
@@ -148,18 +191,101 @@ bool writeFile(const std::string &path, const std::string &text,
   return rt::writeFileAtomically(path, text, error);
 }
 
-std::string kernelsSource(func::FuncOp model, const Plan &p,
-                          const Target &target, const ProjectOptions &options) {
+/// `{28, 28, 1}` for an activation (one example), the whole shape
+/// otherwise, and whether it carries the batch.
+std::string viewShape(Value v) {
+  if (isBatched(v))
+    return shapeList(exampleShape(v.getType()));
+  return shapeList(llvm::cast<RankedTensorType>(v.getType()).getShape());
+}
+
+/// The body of run_kernels or run_train_kernels.
+void emitKernelCalls(const FunctionPlan &p, raw_ostream &os) {
+  // Where each activation is last read, to give its memory back; returned
+  // values live to the end of the pass.
+  llvm::DenseMap<Value, size_t> lastUse;
+  for (auto [i, call] : llvm::enumerate(p.calls))
+    for (const KernelArgument &arg : call.inputs)
+      if (arg.activation)
+        lastUse[arg.activation] = i;
+  llvm::DenseSet<Value> kept(p.returned.begin(), p.returned.end());
+
+  auto access = [&](View view, Value v, bool fresh) {
+    std::string batched = isBatched(v) ? "" : ", false";
+    std::string prefix = fresh ? "new_" : "";
+    switch (view) {
+    case View::Image:
+      return "pass." + prefix + "image(" + std::to_string(p.ids.lookup(v)) + ", " +
+             viewShape(v) + ")";
+    case View::Rows:
+      return "pass." + prefix + "rows(" + std::to_string(p.ids.lookup(v)) + ", " +
+             viewShape(v) + batched + ")";
+    case View::Tensor:
+      return "pass." + prefix + "tensor(" + std::to_string(p.ids.lookup(v)) + ", " +
+             viewShape(v) + ")";
+    default:
+      return std::string("pass.labels()");
+    }
+  };
+  for (auto [i, call] : llvm::enumerate(p.calls)) {
+    os << "    {  // " << call.name << " (" << call.family << ")\n";
+    std::vector<std::string> args;
+    for (auto [j, arg] : llvm::enumerate(call.inputs)) {
+      std::string name = "a" + std::to_string(j);
+      switch (arg.view) {
+      case View::Weight:
+        args.push_back("pass.weight(" + cString(arg.weight) + ")");
+        break;
+      case View::PackedWeight:
+        args.push_back("pass.packed(" + cString(arg.weight) + ", " +
+                       (arg.transposed ? "true" : "false") + ")");
+        break;
+      case View::Labels:
+        os << "        auto " << name << " = pass.labels();\n";
+        args.push_back(name);
+        break;
+      default:
+        os << "        auto " << name << " = " << access(arg.view, arg.activation, false)
+           << ";\n";
+        args.push_back(name);
+        break;
+      }
+    }
+    std::string outputs;
+    for (auto [j, result] : llvm::enumerate(call.results)) {
+      std::string name = "out" + std::to_string(j);
+      os << "        auto " << name << " = " << access(call.outputViews[j], result, true)
+         << ";\n";
+      args.push_back(name);
+      outputs += (j ? ", &" : "&") + name;
+    }
+    os << "        if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
+       << ", {" << outputs << "}, [&] { return " << p.library[i] << "(";
+    for (auto [j, a] : llvm::enumerate(args))
+      os << (j ? ", " : "") << a;
+    os << "); }))\n            return false;\n";
+    for (const KernelArgument &arg : call.inputs)
+      if (arg.activation && lastUse.lookup(arg.activation) == i &&
+          p.ids.lookup(arg.activation) > 0 && !kept.count(arg.activation))
+        os << "        pass.release(" << p.ids.lookup(arg.activation) << ");\n";
+    os << "    }\n";
+  }
+  os << "    return true;\n";
+}
+
+std::string kernelsSource(const Plan &p, const Target &target,
+                          const ProjectOptions &options) {
+  func::FuncOp model = p.forward.function;
   std::string s;
   llvm::raw_string_ostream os(s);
   os << "// Generated by qdsl from " << options.source << ": model "
      << model.getSymName() << ", target " << target.name << ".\n"
-     << "// The model's weights and its kernels in order; the rest of the\n"
+     << "// The model's weights and its kernels in order";
+  if (p.train)
+    os << ", and its training step's";
+  os << "; the rest of the\n"
      << "// model is qdsl_model.cpp. Do not edit: recompile the model.\n\n"
      << "#include \"qdsl_model_internal.h\"\n\n";
-  for (const KernelCall *call : p.libraries) {
-    (void)call;
-  }
   for (size_t i = 0; i < p.libraries.size(); ++i)
     os << "#include \"qdsl_k" << i << ".h\"\n";
   os << "\nnamespace qdsl_model {\n\n";
@@ -177,65 +303,49 @@ std::string kernelsSource(func::FuncOp model, const Plan &p,
   os << "};\n\n";
 
   os << "const std::vector<PackSpec> kPackSpecs = {\n";
-  llvm::StringMap<int> packs;
-  for (const KernelCall &call : p.calls)
-    for (const KernelArgument &arg : call.inputs)
-      if (arg.view == View::PackedWeight && packs.try_emplace(arg.weight, arg.panel).second)
-        os << "    {" << cString(arg.weight) << ", " << arg.panel << "},\n";
+  std::set<std::pair<std::string, bool>> packs;
+  for (const FunctionPlan *f : {&p.forward, p.train ? &*p.train : nullptr})
+    if (f)
+      for (const KernelCall &call : f->calls)
+        for (const KernelArgument &arg : call.inputs)
+          if (arg.view == View::PackedWeight &&
+              packs.insert({arg.weight, arg.transposed}).second)
+            os << "    {" << cString(arg.weight) << ", " << arg.panel << ", "
+               << (arg.transposed ? "true" : "false") << "},\n";
   os << "};\n\n";
 
-  // Where each activation is last read, to give its memory back.
-  llvm::DenseMap<Value, size_t> lastUse;
-  for (auto [i, call] : llvm::enumerate(p.calls))
-    for (const KernelArgument &arg : call.inputs)
-      if (arg.activation)
-        lastUse[arg.activation] = i;
-
   os << "bool run_kernels(Pass &pass) {\n";
-  for (auto [i, call] : llvm::enumerate(p.calls)) {
-    os << "    {  // " << call.name << " (" << call.family << ")\n";
-    std::vector<std::string> args;
-    for (auto [j, arg] : llvm::enumerate(call.inputs)) {
-      std::string name = "a" + std::to_string(j);
-      switch (arg.view) {
-      case View::Image:
-      case View::Rows:
-        os << "        auto " << name << " = pass."
-           << (arg.view == View::Image ? "image" : "rows") << "("
-           << p.ids.lookup(arg.activation) << ", "
-           << shapeList(exampleShape(arg.activation.getType())) << ");\n";
-        args.push_back(name);
-        break;
-      case View::Weight:
-        args.push_back("pass.weight(" + cString(arg.weight) + ")");
-        break;
-      case View::PackedWeight:
-        args.push_back("pass.packed(" + cString(arg.weight) + ")");
-        break;
-      }
-    }
-    int id = call.result == p.output ? -1 : p.ids.lookup(call.result);
-    os << "        auto out = pass."
-       << (call.outputView == View::Image ? "new_image" : "new_rows") << "(" << id
-       << ", " << shapeList(exampleShape(call.result.getType())) << ");\n";
-    os << "        if (!pass.run(" << cString(call.name) << ", "
-       << cString(call.family) << ", out, [&] { return " << p.library[i] << "(";
-    for (const std::string &a : args)
-      os << a << ", ";
-    os << "out); }))\n            return false;\n";
-    for (const KernelArgument &arg : call.inputs)
-      if (arg.activation && lastUse.lookup(arg.activation) == i &&
-          p.ids.lookup(arg.activation) > 0)
-        os << "        pass.release(" << p.ids.lookup(arg.activation) << ");\n";
-    os << "    }\n";
-  }
-  os << "    return true;\n}\n\n}  // namespace qdsl_model\n";
+  emitKernelCalls(p.forward, os);
+  os << "}\n\n";
+
+  os << "// The training step: its results are the loss, the logits and one\n"
+     << "// gradient per weight of kGradientNames.\n"
+     << "const std::vector<int> kTrainResults = {";
+  if (p.train)
+    for (auto [i, v] : llvm::enumerate(p.train->returned))
+      os << (i ? ", " : "") << p.train->ids.lookup(v);
+  os << "};\n";
+  os << "const std::vector<std::string> kGradientNames = {";
+  if (p.train)
+    if (auto names = p.train->function->getAttrOfType<ArrayAttr>(kGradientsAttr))
+      for (auto [i, name] : llvm::enumerate(names.getAsValueRange<StringAttr>()))
+        os << (i ? ", " : "") << cString(name);
+  os << "};\n";
+  os << "const char *const kTrainingSetup = "
+     << cString(p.train ? options.trainingSetup : std::string()) << ";\n\n";
+  os << "bool run_train_kernels(Pass &pass) {\n";
+  if (p.train)
+    emitKernelCalls(*p.train, os);
+  else
+    os << "    (void)pass;\n    return false;\n";
+  os << "}\n\n}  // namespace qdsl_model\n";
   return s;
 }
 
-std::string cmakeSource(func::FuncOp model, const Plan &p, const Target &target,
+std::string cmakeSource(const Plan &p, const Target &target,
                         const ProjectOptions &options,
                         const std::vector<std::string> &generators) {
+  func::FuncOp model = p.forward.function;
   std::string s;
   llvm::raw_string_ostream os(s);
   os << "# Generated by qdsl from " << options.source << ": model "
@@ -247,8 +357,10 @@ std::string cmakeSource(func::FuncOp model, const Plan &p, const Target &target,
      << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
      << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
      << "find_package(Halide 14 REQUIRED)\n"
-     << "find_package(nlohmann_json 3 REQUIRED)\n\n"
-     << "# Halide target: explicit, never `host`.\n"
+     << "find_package(nlohmann_json 3 REQUIRED)\n";
+  if (p.train)
+    os << "find_package(ZLIB REQUIRED)\n";
+  os << "\n# Halide target: explicit, never `host`.\n"
      << "set(QDSL_HALIDE_TARGET \"" << target.halideTarget << "\")\n\n"
      << "add_halide_generator(qdsl_generators SOURCES";
   for (const std::string &g : generators)
@@ -279,6 +391,11 @@ std::string cmakeSource(func::FuncOp model, const Plan &p, const Target &target,
           "nlohmann_json::nlohmann_json)\n\n"
        << "add_executable(predict predict.cpp)\n"
        << "target_link_libraries(predict PRIVATE qdsl_model)\n";
+    if (p.train)
+      os << "\n# The training program: data, AdamW, checkpoints, progress.\n"
+         << "add_executable(train train.cpp runtime/Datasets.cpp runtime/Optimizer.cpp\n"
+         << "               runtime/Progress.cpp)\n"
+         << "target_link_libraries(train PRIVATE qdsl_model ZLIB::ZLIB)\n";
   } else {
     os << "# The kernels are object code for another machine: build them, link "
           "nothing here.\n"
@@ -289,24 +406,27 @@ std::string cmakeSource(func::FuncOp model, const Plan &p, const Target &target,
 
 } // namespace
 
-FailureOr<std::vector<KernelListing>> listKernels(func::FuncOp model,
+FailureOr<std::vector<KernelListing>> listKernels(func::FuncOp function,
                                                   const Target &target) {
-  FailureOr<Plan> p = plan(model, target);
-  if (failed(p))
+  FunctionPlan p;
+  llvm::StringMap<std::string> byConfiguration;
+  bool isTrainStep = function->hasAttr(kTrainStepOfAttr);
+  if (failed(planFunction(function, isTrainStep, target, byConfiguration, p)))
     return failure();
   std::vector<KernelListing> listing;
-  for (auto [i, call] : llvm::enumerate(p->calls)) {
+  for (auto [i, call] : llvm::enumerate(p.calls)) {
     KernelListing entry;
     entry.name = call.name;
     entry.family = call.family;
     entry.configuration = call.configuration();
-    entry.library = p->library[i];
+    entry.library = p.library[i];
     for (const KernelArgument &arg : call.inputs)
       if (arg.activation)
         entry.inputs += (entry.inputs.empty() ? "" : ", ") +
                         describeType(arg.activation.getType());
-    entry.output = describeType(call.result.getType());
-    auto kernel = call.result.getDefiningOp<KernelOp>();
+    for (Value result : call.results)
+      entry.output += (entry.output.empty() ? "" : ", ") + describeType(result.getType());
+    auto kernel = call.results[0].getDefiningOp<KernelOp>();
     FailureOr<uint64_t> macs = kernel.getMacs(1);
     entry.macs = succeeded(macs) ? *macs : 0;
     listing.push_back(entry);
@@ -314,10 +434,10 @@ FailureOr<std::vector<KernelListing>> listKernels(func::FuncOp model,
   return listing;
 }
 
-LogicalResult writeProject(func::FuncOp model, const Target &target,
-                           const std::string &directory,
+LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
+                           const Target &target, const std::string &directory,
                            const ProjectOptions &options) {
-  FailureOr<Plan> p = plan(model, target);
+  FailureOr<Plan> p = plan(model, trainStep, target);
   if (failed(p))
     return failure();
   std::set<std::string> used;
@@ -338,13 +458,15 @@ LogicalResult writeProject(func::FuncOp model, const Target &target,
         llvm::StringRef(relative).ends_with(".cpp") &&
         !used.count(llvm::sys::path::filename(relative).str()))
       continue;
+    if (!trainStep && isTrainingFile(file.path))
+      continue;
     if (!writeFile(directory + "/" + relative, std::string(file.data, file.size), error))
       return fail(error);
   }
   if (!writeFile(directory + "/model_kernels.cpp",
-                 kernelsSource(model, *p, target, options), error) ||
+                 kernelsSource(*p, target, options), error) ||
       !writeFile(directory + "/CMakeLists.txt",
-                 cmakeSource(model, *p, target, options, generators), error))
+                 cmakeSource(*p, target, options, generators), error))
     return fail(error);
   return success();
 }

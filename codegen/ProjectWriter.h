@@ -25,11 +25,18 @@ struct ProjectOptions {
   /// Empty for qdsl's own schedules, else a Halide autoscheduler
   /// (Mullapudi2016, Li2018, Adams2019).
   std::string autoscheduler;
+  /// For a training project: how its step was built (memory policy, label
+  /// smoothing), recorded in the checkpoints it writes.
+  std::string trainingSetup;
 };
 
 /// Writes the project for `model`, whose body must already be formed into
-/// kernels for `target`. Errors are emitted on the model and fail.
-mlir::LogicalResult writeProject(mlir::func::FuncOp model, const Target &target,
+/// kernels for `target`; with `trainStep` (its training step, formed into
+/// kernels too) also the `train` program. Errors are emitted on the
+/// function at fault and fail.
+mlir::LogicalResult writeProject(mlir::func::FuncOp model,
+                                 mlir::func::FuncOp trainStep,
+                                 const Target &target,
                                  const std::string &directory,
                                  const ProjectOptions &options);
 
@@ -41,7 +48,7 @@ struct KernelListing {
   uint64_t macs = 0;
 };
 mlir::FailureOr<std::vector<KernelListing>>
-listKernels(mlir::func::FuncOp model, const Target &target);
+listKernels(mlir::func::FuncOp function, const Target &target);
 
 } // namespace qdsl::codegen
 

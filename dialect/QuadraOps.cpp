@@ -536,9 +536,11 @@ LogicalResult ChoiceOp::verify() {
       return emitOpError("candidate '")
              << llvm::cast<StringAttr>(getCandidates()[i]).getValue()
              << "' must end with quadra.yield";
-    if (yield.getValue().getType() != getResult().getType())
+    if (yield.getValues().size() != 1)
+      return yield.emitOpError("must yield exactly one value in a candidate");
+    if (yield.getValues()[0].getType() != getResult().getType())
       return yield.emitOpError("yields ")
-             << describeType(yield.getValue().getType())
+             << describeType(yield.getValues()[0].getType())
              << " but the layer's result is "
              << describeType(getResult().getType());
   }
@@ -556,7 +558,7 @@ struct InlineSingleCandidate : OpRewritePattern<ChoiceOp> {
     Block &body = op.getAlternatives().front().front();
     auto yield = llvm::cast<YieldOp>(body.getTerminator());
     rewriter.inlineBlockBefore(&body, op, op.getInput());
-    Value result = yield.getValue();
+    Value result = yield.getValues()[0];
     rewriter.eraseOp(yield);
     rewriter.replaceOp(op, result);
     return success();
@@ -588,8 +590,8 @@ ParseResult KernelOp::parse(OpAsmParser &parser, OperationState &result) {
       parser.resolveOperands(operands, type.getInputs(), operandsLoc,
                              result.operands))
     return failure();
-  if (type.getNumResults() != 1)
-    return parser.emitError(operandsLoc, "a kernel has exactly one result");
+  if (type.getNumResults() < 1)
+    return parser.emitError(operandsLoc, "a kernel has at least one result");
   Region *body = result.addRegion();
   if (parser.parseRegion(*body, /*arguments=*/{}, /*enableNameShadowing=*/false))
     return failure();
@@ -622,10 +624,17 @@ LogicalResult KernelOp::verify() {
   auto yield = block.empty() ? YieldOp() : llvm::dyn_cast<YieldOp>(block.back());
   if (!yield)
     return emitOpError("must end with quadra.yield");
-  if (yield.getValue().getType() != getResult().getType())
-    return yield.emitOpError("yields ")
-           << describeType(yield.getValue().getType())
-           << " but the kernel's result is " << describeType(getResult().getType());
+  if (getOutputs().empty())
+    return emitOpError("must have at least one result");
+  if (yield.getValues().getTypes() != getOutputs().getTypes()) {
+    std::string yielded, results;
+    for (Type t : yield.getValues().getTypes())
+      yielded += (yielded.empty() ? "" : ", ") + describeType(t);
+    for (Type t : getOutputs().getTypes())
+      results += (results.empty() ? "" : ", ") + describeType(t);
+    return yield.emitOpError("yields (")
+           << yielded << ") but the kernel's results are (" << results << ")";
+  }
   return success();
 }
 

@@ -536,9 +536,11 @@ def Quadra_KernelOp : Quadra_Op<"kernel", [
     }
     ```
   }];
-  let arguments = (ins Variadic<Quadra_Tensor>:$inputs, StrAttr:$name,
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, StrAttr:$name,
                        StrAttr:$family);
-  let results = (outs Quadra_Tensor:$result);
+  // Most kernels have one result; a backward kernel may have several (a
+  // layer norm's gradient for its input, scale and offset).
+  let results = (outs Variadic<AnyRankedTensor>:$outputs);
   let regions = (region SizedRegion<1>:$body);
   let hasCustomAssemblyFormat = 1;
   let hasVerifier = 1;
@@ -553,8 +555,12 @@ def Quadra_KernelOp : Quadra_Op<"kernel", [
 def Quadra_YieldOp : Quadra_Op<"yield", [
     Pure, Terminator, ReturnLike, ParentOneOf<["ChoiceOp", "KernelOp"]>]> {
   let summary = "Ends a candidate of quadra.choice or the body of a quadra.kernel";
-  let arguments = (ins Quadra_Tensor:$value);
-  let assemblyFormat = "$value attr-dict `:` type($value)";
+  let description = [{
+    A candidate yields exactly one value; a kernel yields one value per
+    result.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let assemblyFormat = "$values attr-dict `:` type($values)";
 }
 
 #endif // QUADRA_OPS_TD

@@ -19,15 +19,18 @@ using namespace qdsl::quadra;
 
 namespace {
 
-/// Whether `op` is a layer op that belongs in some kernel.
+/// Whether `op` is a layer op (forward or backward) that belongs in some
+/// kernel.
 bool isLayerOp(Operation &op) {
   return op.getDialect() && llvm::isa<QuadraDialect>(op.getDialect()) &&
          !llvm::isa<WeightOp, ChoiceOp, YieldOp, KernelOp, IdentityOp>(op) &&
-         op.getNumResults() == 1;
+         op.getNumResults() >= 1;
 }
 
-/// The only user of `op`'s result, if it uses it exactly once.
+/// The only user of `op`'s only result, if it uses it exactly once.
 Operation *soleUser(Operation *op) {
+  if (op->getNumResults() != 1)
+    return nullptr;
   Value result = op->getResult(0);
   if (!result.hasOneUse())
     return nullptr;
@@ -103,7 +106,7 @@ private:
     OpBuilder builder(last);
     Location loc = builder.getFusedLoc(locs);
     auto kernel = builder.create<KernelOp>(
-        loc, last->getResult(0).getType(), inputs.getArrayRef(),
+        loc, last->getResultTypes(), inputs.getArrayRef(),
         uniqueName(getLayerName(last->getLoc()), family), family);
     Block *body = builder.createBlock(&kernel.getBody());
     IRMapping mapping;
@@ -111,8 +114,11 @@ private:
       mapping.map(input, body->addArgument(input.getType(), input.getLoc()));
     for (Operation *op : ops)
       builder.clone(*op, mapping);
-    builder.create<YieldOp>(last->getLoc(), mapping.lookup(last->getResult(0)));
-    last->getResult(0).replaceAllUsesWith(kernel.getResult());
+    SmallVector<Value> yielded;
+    for (Value result : last->getResults())
+      yielded.push_back(mapping.lookup(result));
+    builder.create<YieldOp>(last->getLoc(), yielded);
+    last->replaceAllUsesWith(kernel.getOutputs());
     for (Operation *op : llvm::reverse(ops))
       op->erase();
   }

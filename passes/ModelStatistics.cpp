@@ -89,7 +89,7 @@ public:
     if (walk.wasInterrupted())
       return failure();
     if (auto yield = llvm::dyn_cast<YieldOp>(region.front().back()))
-      row.output = describeWithBatch(yield.getValue().getType(), batch);
+      row.output = describeWithBatch(yield.getValues()[0].getType(), batch);
     return success();
   }
 

@@ -7,6 +7,7 @@
 
 #include "HalideRuntime.h"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -51,6 +52,7 @@ void Profile::add(const std::string &kernel, const std::string &family, double s
 struct Model::State {
     qdsl::rt::TensorMap weights;
     std::map<std::string, Buffer<float>> weight_buffers;
+    // Packed linear weights by name, "^T" appended for a transpose.
     std::map<std::string, std::vector<float>> packed;
     std::map<std::string, Buffer<float>> packed_buffers;
     // Activation memory kept between passes, reused by size.
@@ -71,22 +73,42 @@ struct Model::State {
             view.set_host_dirty();
             weight_buffers.emplace(name, std::move(view));
         }
+        pack();
+        ready = true;
+    }
+
+    // (Re)packs the linear weights: after loading, and after every
+    // optimiser step.
+    void pack() {
         for (const PackSpec &spec : kPackSpecs) {
             const qdsl::rt::Tensor &w = weights.at(spec.name);
-            int in = static_cast<int>(w.shape[0]), out = static_cast<int>(w.shape[1]);
+            // A transposed pack reads w[i, o] as the weight [out, in] of
+            // the gradient's product.
+            const size_t rows = static_cast<size_t>(w.shape[0]), cols = static_cast<size_t>(w.shape[1]);
+            int in = static_cast<int>(spec.transposed ? cols : rows);
+            int out = static_cast<int>(spec.transposed ? rows : cols);
             int p = spec.panel, panels = out / p;
-            std::vector<float> data(static_cast<size_t>(in) * out);
+            std::string key = packed_key(spec.name, spec.transposed);
+            std::vector<float> &data = packed[key];
+            data.resize(static_cast<size_t>(in) * out);
             for (int q = 0; q < panels; ++q)
                 for (int i = 0; i < in; ++i)
-                    for (int j = 0; j < p; ++j)
+                    for (int j = 0; j < p; ++j) {
+                        size_t o = static_cast<size_t>(q) * p + j;
                         data[(static_cast<size_t>(q) * in + i) * p + j] =
-                            w.data[static_cast<size_t>(i) * out + q * p + j];
-            Buffer<float> view(data.data(), {p, in, panels});
-            view.set_host_dirty();
-            packed[spec.name] = std::move(data);
-            packed_buffers.emplace(spec.name, std::move(view));
+                            spec.transposed ? w.data[o * cols + i] : w.data[i * cols + o];
+                    }
+            auto it = packed_buffers.find(key);
+            if (it == packed_buffers.end())
+                it = packed_buffers.emplace(key, Buffer<float>(data.data(), {p, in, panels})).first;
+            it->second.set_host_dirty();
         }
-        ready = true;
+        for (auto &entry : weight_buffers)
+            entry.second.set_host_dirty();
+    }
+
+    static std::string packed_key(const std::string &name, bool transposed) {
+        return transposed ? name + "^T" : name;
     }
 };
 
@@ -112,6 +134,11 @@ bool Model::loadWeights(const std::string &path, std::string &error) {
     qdsl::rt::TensorMap loaded;
     if (!qdsl::rt::readSafetensors(path, loaded, error))
         return false;
+    return setWeights(std::move(loaded), path, error);
+}
+
+bool Model::setWeights(qdsl::rt::TensorMap loaded, const std::string &path,
+                       std::string &error) {
     std::vector<std::string> problems;
     std::set<std::string> expected;
     for (const WeightSpec &spec : kWeightSpecs) {
@@ -163,9 +190,61 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
     return false;
 }
 
+qdsl::rt::TensorMap &Model::weights() { return state->weights; }
+
+void Model::weightsChanged() { state->pack(); }
+
+bool Model::canTrain() { return !kTrainResults.empty(); }
+
+const char *Model::trainingSetup() { return kTrainingSetup; }
+
+const std::vector<std::string> &Model::gradientNames() { return kGradientNames; }
+
+bool Model::trainStep(const float *input, const int32_t *labels, int batch, float &loss,
+                      float *logits, qdsl::rt::TensorMap &gradients, std::string &error,
+                      Profile *profile) {
+    if (!canTrain()) {
+        error = "this project has no training step: compile the model with qdsl compile --train";
+        return false;
+    }
+    if (!state->ready) {
+        error = "no weights: call initialize() or loadWeights() first";
+        return false;
+    }
+    if (batch < 1) {
+        error = "the batch must hold at least one example";
+        return false;
+    }
+    const int64_t classes = kModelInfo.output_shape.empty() ? 1 : kModelInfo.output_shape.back();
+    for (int i = 0; i < batch; ++i)
+        if (labels[i] < 0 || labels[i] >= classes) {
+            error = "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) +
+                    " is not a class of " + kModelInfo.name + " (0 to " +
+                    std::to_string(classes - 1) + ")";
+            return false;
+        }
+    Pass pass(*state, batch, input, nullptr, profile, labels);
+    if (!run_train_kernels(pass)) {
+        error = pass.error();
+        return false;
+    }
+    loss = pass.data(kTrainResults[0])[0];
+    const float *out = pass.data(kTrainResults[1]);
+    std::copy(out, out + kModelInfo.output_size() * static_cast<size_t>(batch), logits);
+    for (size_t g = 0; g < kGradientNames.size(); ++g) {
+        const qdsl::rt::Tensor &w = state->weights.at(kGradientNames[g]);
+        qdsl::rt::Tensor &grad = gradients[kGradientNames[g]];
+        grad.shape = w.shape;
+        const float *data = pass.data(kTrainResults[g + 2]);
+        grad.data.assign(data, data + w.data.size());
+    }
+    return true;
+}
+
 Pass::Pass(Model::State &state, int batch, const float *input, float *output,
-           Profile *profile)
-    : state(state), batch(batch), input(input), output(output), profile(profile) {}
+           Profile *profile, const int32_t *labels)
+    : state(state), batch(batch), input(input), output(output), profile(profile),
+      label_data(labels) {}
 
 Pass::~Pass() {
     for (auto &entry : live)
@@ -197,6 +276,8 @@ float *Pass::storage(int id, size_t elements) {
     return data;
 }
 
+const float *Pass::data(int id) const { return live.at(id).data(); }
+
 void Pass::release(int id) {
     auto it = live.find(id);
     if (it == live.end())
@@ -217,6 +298,9 @@ std::vector<int> row_dims(const std::vector<int64_t> &shape, int batch) {
         rows *= static_cast<int>(shape[i]);
     return {static_cast<int>(shape.back()), rows};
 }
+std::vector<int> tensor_dims(const std::vector<int64_t> &shape) {
+    return std::vector<int>(shape.rbegin(), shape.rend());
+}
 size_t elements(const std::vector<int64_t> &shape, int batch) {
     return product(shape) * static_cast<size_t>(batch);
 }
@@ -228,8 +312,21 @@ Buffer<float> Pass::image(int id, const std::vector<int64_t> &shape) {
     return b;
 }
 
-Buffer<float> Pass::rows(int id, const std::vector<int64_t> &shape) {
-    Buffer<float> b(storage(id, elements(shape, batch)), row_dims(shape, batch));
+Buffer<float> Pass::rows(int id, const std::vector<int64_t> &shape, bool batched) {
+    int n = batched ? batch : 1;
+    Buffer<float> b(storage(id, elements(shape, n)), row_dims(shape, n));
+    b.set_host_dirty();
+    return b;
+}
+
+Buffer<float> Pass::tensor(int id, const std::vector<int64_t> &shape) {
+    Buffer<float> b(storage(id, elements(shape, 1)), tensor_dims(shape));
+    b.set_host_dirty();
+    return b;
+}
+
+Buffer<int32_t> Pass::labels() {
+    Buffer<int32_t> b(const_cast<int32_t *>(label_data), {batch});
     b.set_host_dirty();
     return b;
 }
@@ -238,23 +335,31 @@ Buffer<float> Pass::new_image(int id, const std::vector<int64_t> &shape) {
     return Buffer<float>(storage(id, elements(shape, batch)), image_dims(shape, batch));
 }
 
-Buffer<float> Pass::new_rows(int id, const std::vector<int64_t> &shape) {
-    return Buffer<float>(storage(id, elements(shape, batch)), row_dims(shape, batch));
+Buffer<float> Pass::new_rows(int id, const std::vector<int64_t> &shape, bool batched) {
+    int n = batched ? batch : 1;
+    return Buffer<float>(storage(id, elements(shape, n)), row_dims(shape, n));
+}
+
+Buffer<float> Pass::new_tensor(int id, const std::vector<int64_t> &shape) {
+    return Buffer<float>(storage(id, elements(shape, 1)), tensor_dims(shape));
 }
 
 Buffer<float> &Pass::weight(const char *name) { return state.weight_buffers.at(name); }
 
-Buffer<float> &Pass::packed(const char *name) { return state.packed_buffers.at(name); }
+Buffer<float> &Pass::packed(const char *name, bool transposed) {
+    return state.packed_buffers.at(Model::State::packed_key(name, transposed));
+}
 
-bool Pass::run(const char *kernel, const char *family, Buffer<float> &result,
+bool Pass::run(const char *kernel, const char *family,
+               std::initializer_list<Buffer<float> *> outputs,
                const std::function<int()> &call) {
     halide_message.clear();
     auto start = std::chrono::steady_clock::now();
     int status = call();
-    if (status == 0) {
-        // GPU targets leave the result on the device.
-        status = result.copy_to_host();
-    }
+    // GPU targets leave the results on the device.
+    for (Buffer<float> *result : outputs)
+        if (status == 0)
+            status = result->copy_to_host();
     if (profile)
         profile->add(kernel, family,
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

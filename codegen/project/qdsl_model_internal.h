@@ -21,42 +21,60 @@ struct WeightSpec {
     double value;
 };
 
-/// A linear weight the kernels read in panels (see codegen/HalideKernels.h).
+/// A linear weight the kernels read in panels (see codegen/HalideKernels.h),
+/// or its transpose in panels (for the gradient of the layer's input).
 struct PackSpec {
     const char *name;
     int panel;
+    bool transposed;
 };
 
 /// Defined by model_kernels.cpp.
 extern const ModelInfo kModelInfo;
 extern const std::vector<WeightSpec> kWeightSpecs;
 extern const std::vector<PackSpec> kPackSpecs;
+/// The training step's results by activation id (loss, logits, then the
+/// gradients of kGradientNames in order); empty without --train.
+extern const std::vector<int> kTrainResults;
+extern const std::vector<std::string> kGradientNames;
+extern const char *const kTrainingSetup;
 
-/// One forward pass: the activations it allocates and the kernels it runs.
+/// One forward pass or training step: the activations it allocates and the
+/// kernels it runs.
 class Pass {
 public:
     Pass(Model::State &state, int batch, const float *input, float *output,
-         Profile *profile);
+         Profile *profile, const int32_t *labels = nullptr);
     ~Pass();
 
     /// Activation `id` (0 is the model input) as (c, x, y, n), or as
     /// (c, rows) with every leading dimension folded into rows. `shape` is
-    /// one example's shape, channels last.
+    /// one example's shape, channels last, or the whole shape of a tensor
+    /// without a batch (`batched` false).
     Buffer<float> image(int id, const std::vector<int64_t> &shape);
-    Buffer<float> rows(int id, const std::vector<int64_t> &shape);
+    Buffer<float> rows(int id, const std::vector<int64_t> &shape, bool batched = true);
+    /// A tensor without a batch (a gradient of a weight, the loss), its
+    /// dimensions reversed.
+    Buffer<float> tensor(int id, const std::vector<int64_t> &shape);
     /// Allocates activation `id` (-1: the model output) and views it.
     Buffer<float> new_image(int id, const std::vector<int64_t> &shape);
-    Buffer<float> new_rows(int id, const std::vector<int64_t> &shape);
+    Buffer<float> new_rows(int id, const std::vector<int64_t> &shape, bool batched = true);
+    Buffer<float> new_tensor(int id, const std::vector<int64_t> &shape);
+    /// The training step's labels, one per example.
+    Buffer<int32_t> labels();
     /// Gives activation `id`'s memory back for reuse.
     void release(int id);
+    /// Activation `id`'s memory (for the training step's results).
+    const float *data(int id) const;
 
-    /// A weight, and a linear weight packed in panels.
+    /// A weight, and a linear weight (or its transpose) packed in panels.
     Buffer<float> &weight(const char *name);
-    Buffer<float> &packed(const char *name);
+    Buffer<float> &packed(const char *name, bool transposed);
 
     /// Runs one kernel, timing it when profiling; false (with the error
     /// set) when it fails.
-    bool run(const char *kernel, const char *family, Buffer<float> &output,
+    bool run(const char *kernel, const char *family,
+             std::initializer_list<Buffer<float> *> outputs,
              const std::function<int()> &call);
 
     const std::string &error() const { return message; }
@@ -68,12 +86,15 @@ private:
     const float *input;
     float *output;
     Profile *profile;
+    const int32_t *label_data;
     std::map<int, std::vector<float>> live;
     std::string message;
 };
 
-/// Defined by model_kernels.cpp: every kernel of the model in order.
+/// Defined by model_kernels.cpp: every kernel of the model in order, and of
+/// its training step (false at once without --train).
 bool run_kernels(Pass &pass);
+bool run_train_kernels(Pass &pass);
 
 }  // namespace qdsl_model
 

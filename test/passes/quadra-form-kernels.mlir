@@ -93,3 +93,24 @@ func.func @names(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   }
   return %3 : tensor<2x8xf32>
 }
+
+// -----
+
+// Backward ops become kernels too; a layer norm's gradient is one kernel
+// with its three results, and the forward output the backward pass reads
+// (%n) keeps its layer norm out of the pointwise kernel.
+// CHECK-LABEL: func.func @backward
+func.func @backward(%x: tensor<?x4xf32>, %dy: tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?x8xf32>) {
+  %s = quadra.weight "n.weight" ones : tensor<4xf32>
+  %o = quadra.weight "n.bias" zeros : tensor<4xf32>
+  %w = quadra.weight "fc.weight" trunc_normal(0.02) : tensor<4x8xf32>
+  // CHECK: quadra.kernel "kernel/layernorm" family "layernorm"
+  %n = quadra.layernorm %x, %s, %o eps 1.0e-06 : (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<?x4xf32>
+  // CHECK: quadra.kernel "kernel/linear" family "linear"
+  %y = quadra.linear %n, %w : (tensor<?x4xf32>, tensor<4x8xf32>) -> tensor<?x8xf32>
+  // CHECK: %[[G:.*]]:3 = quadra.kernel "kernel/layernorm_grad" family "layernorm_grad" {{.*}} -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>)
+  // CHECK: quadra.yield %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>
+  %dx, %ds, %do = quadra.layernorm_grad %n, %s, %dy eps 1.0e-06 : (tensor<?x4xf32>, tensor<4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>)
+  // CHECK: return %[[G]]#0, %[[G]]#1, %[[G]]#2
+  return %dx, %ds, %do, %y : tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?x8xf32>
+}

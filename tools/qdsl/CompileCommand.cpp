@@ -87,15 +87,21 @@ mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
   if (!module)
     return session.finish(false);
   if (train) {
-    if (emit != Emit::MLIR) {
-      session.error() << "--train prints the training step as MLIR; kernels and "
-                         "projects for training are not generated yet";
+    bool kernels = emit == Emit::Kernels || !target.empty();
+    const codegen::Target *t = kernels ? selectTarget(session) : nullptr;
+    if (kernels && !t)
       return session.finish(false);
-    }
     for (auto model : module->getOps<mlir::func::FuncOp>()) {
       auto training = quadra::buildTrainingStep(model, memoryPolicy, labelSmoothing);
-      if (failed(training))
+      if (failed(training) || (kernels && failed(formKernels(*training->module, *t))))
         return session.finish(false);
+      if (emit == Emit::Kernels) {
+        auto listing = codegen::listKernels(training->step, *t);
+        if (failed(listing))
+          return session.finish(false);
+        printKernels(training->step, *listing, *t, os);
+        continue;
+      }
       training->module->print(os);
       os << "\n";
     }
@@ -142,9 +148,32 @@ int compileProject() {
     return failed(session.finish(false)) ? 1 : 0;
   const codegen::Target *t = selectTarget(session);
   mlir::func::FuncOp model = t ? session.selectModel(*module) : nullptr;
-  if (!model || failed(formKernels(*module, *t)))
+  if (!model)
+    return failed(session.finish(false)) ? 1 : 0;
+  // With --train the project is built from the training step's module,
+  // which holds a copy of the model next to its step.
+  std::optional<quadra::TrainingStep> training;
+  mlir::func::FuncOp step;
+  if (train) {
+    if (!t->runnableHere) {
+      session.error() << "--train needs a target this machine runs (x86-64-avx2 or "
+                         "opencl); " << t->name << " kernels can only be built here";
+      return failed(session.finish(false)) ? 1 : 0;
+    }
+    auto built = quadra::buildTrainingStep(model, memoryPolicy, labelSmoothing);
+    if (failed(built))
+      return failed(session.finish(false)) ? 1 : 0;
+    training = std::move(*built);
+    step = training->step;
+    model = training->module->lookupSymbol<mlir::func::FuncOp>(model.getSymName());
+  }
+  if (failed(formKernels(training ? *training->module : *module, *t)))
     return failed(session.finish(false)) ? 1 : 0;
   codegen::ProjectOptions options;
+  if (train)
+    options.trainingSetup = formatv("memory policy {0}, label smoothing {1}",
+                                    memoryPolicy.getValue(), labelSmoothing.getValue())
+                                .str();
   options.source = inputFile;
   options.autoscheduler = autoschedule;
   if (!autoschedule.empty() && autoschedule != "Mullapudi2016" &&
@@ -153,17 +182,21 @@ int compileProject() {
                     << "'; expected Mullapudi2016, Li2018 or Adams2019";
     return failed(session.finish(false)) ? 1 : 0;
   }
-  if (failed(codegen::writeProject(model, *t, outputFile, options)))
+  if (failed(codegen::writeProject(model, step, *t, outputFile, options)))
     return failed(session.finish(false)) ? 1 : 0;
-  // The kernelized module, for reading what was generated.
+  // The kernelized functions, for reading what was generated.
   std::string text;
   raw_string_ostream os(text);
   model->print(os, mlir::OpPrintingFlags().enableDebugInfo(true, false));
+  if (step) {
+    os << "\n";
+    step->print(os, mlir::OpPrintingFlags().enableDebugInfo(true, false));
+  }
   if (writeOutputFile(outputFile + "/model.mlir", text))
     return 1;
   outs() << "wrote " << outputFile << " (model " << model.getSymName()
-         << ", target " << t->name << "); build it with: qdsl build "
-         << outputFile << "\n";
+         << (step ? " and its training step" : "") << ", target " << t->name
+         << "); build it with: qdsl build " << outputFile << "\n";
   return 0;
 }
 
@@ -178,9 +211,6 @@ int runCompile() {
   if (train && !quadra::isMemoryPolicy(memoryPolicy))
     return reportError("unknown --memory-policy '" + memoryPolicy +
                        "'; expected keep-all, paper or min-memory");
-  if (project && train)
-    return reportError("training projects are not generated yet: qdsl compile --train "
-                       "prints the training step (docs/TRAINING.md)");
   if (project)
     return compileProject();
   return processInput(compileChunk);

@@ -289,3 +289,26 @@ func.func @yield_outside(%x: tensor<2x4xf32>) {
   // expected-error @+1 {{'quadra.yield' op expects parent op to be one of 'quadra.choice, quadra.kernel'}}
   quadra.yield %x : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @kernel_yields_fewer(%x: tensor<?x4xf32>, %s: tensor<4xf32>) -> tensor<?x4xf32> {
+  %0:2 = quadra.kernel "k" family "f" (%x, %s) : (tensor<?x4xf32>, tensor<4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4xf32>):
+    // expected-error @+1 {{'quadra.yield' op yields (f32[?, 4]) but the kernel's results are (f32[?, 4], f32[4])}}
+    quadra.yield %a : tensor<?x4xf32>
+  }
+  return %0#0 : tensor<?x4xf32>
+}
+
+// -----
+
+func.func @candidate_yields_two(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  %0 = quadra.choice "l" %x : tensor<2x4xf32> -> tensor<2x4xf32>
+  candidate "a" {
+  ^bb0(%in: tensor<2x4xf32>):
+    // expected-error @+1 {{'quadra.yield' op must yield exactly one value in a candidate}}
+    quadra.yield %in, %in : tensor<2x4xf32>, tensor<2x4xf32>
+  }
+  return %0 : tensor<2x4xf32>
+}

@@ -88,3 +88,29 @@ func.func @choice(%x: tensor<?x8x8x4xf32>) -> tensor<?x8x8x4xf32> {
 func.func @attribute() attributes {init = #quadra.init<trunc_normal(0.02)>} {
   return
 }
+
+// A backward kernel with several results: a layer norm's gradient for its
+// input, scale and offset; its labels operand is an integer tensor.
+// CHECK-LABEL: func.func @kernel_results
+func.func @kernel_results(%x: tensor<?x4xf32>, %s: tensor<4xf32>, %dy: tensor<?x4xf32>)
+    -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  // CHECK: %{{.*}}:3 = quadra.kernel "n/layernorm_grad" family "layernorm_grad" (%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<?x4xf32>, tensor<4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>)
+  // CHECK: quadra.yield %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>
+  %0:3 = quadra.kernel "n/layernorm_grad" family "layernorm_grad" (%x, %s, %dy) : (tensor<?x4xf32>, tensor<4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  ^bb0(%a: tensor<?x4xf32>, %b: tensor<4xf32>, %c: tensor<?x4xf32>):
+    %dx, %ds, %do = quadra.layernorm_grad %a, %b, %c eps 1.0e-06 : (tensor<?x4xf32>, tensor<4xf32>, tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>)
+    quadra.yield %dx, %ds, %do : tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>
+  }
+  return %0#0, %0#1, %0#2 : tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @kernel_labels
+func.func @kernel_labels(%logits: tensor<?x3xf32>, %labels: tensor<?xi32>) -> tensor<f32> {
+  // CHECK: quadra.kernel "loss" family "softmax_cross_entropy" (%{{.*}}, %{{.*}}) : (tensor<?x3xf32>, tensor<?xi32>) -> tensor<f32>
+  %0 = quadra.kernel "loss" family "softmax_cross_entropy" (%logits, %labels) : (tensor<?x3xf32>, tensor<?xi32>) -> tensor<f32> {
+  ^bb0(%a: tensor<?x3xf32>, %b: tensor<?xi32>):
+    %l = quadra.softmax_cross_entropy %a, %b smoothing 0.1 : (tensor<?x3xf32>, tensor<?xi32>) -> tensor<f32>
+    quadra.yield %l : tensor<f32>
+  }
+  return %0 : tensor<f32>
+}

@@ -1,0 +1,521 @@
+// The backward pass of a training step: one generator per gradient op that
+// the forward generators do not already compute (the gradient of a linear
+// layer's input is a pointwise product with the transposed weight, and the
+// elementwise generator serves the sums and products of the chain rule).
+//
+// Layouts as in qdsl_generator_common.h. Every reduction over the batch
+// (weight gradients, channel sums) is split into `kChunks` slices of rows
+// or examples summed in parallel, then added up in a fixed order, so a
+// gradient does not depend on the number of threads.
+#include "qdsl_generator_common.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+using namespace Halide;
+
+namespace {
+
+constexpr int kChunks = 16;
+
+// The largest of `options` that divides `extent`, else 1.
+int block_of(int extent, std::initializer_list<int> options) {
+    for (int b : options)
+        if (b > 0 && extent % b == 0)
+            return b;
+    return 1;
+}
+
+// A (c, rows) buffer of `channels` densely packed channels.
+template <typename B>
+void dense_rows(B &b, int channels) {
+    b.dim(0).set_bounds(0, channels).set_stride(1);
+    b.dim(1).set_stride(channels);
+    b.set_estimates({{0, channels}, {0, 3136}});
+}
+
+// A (c, x, y, n) buffer of a dense NHWC tensor.
+template <typename B>
+void dense_image(B &b, int channels, int width, int height) {
+    b.dim(0).set_bounds(0, channels).set_stride(1);
+    b.dim(1).set_bounds(0, width).set_stride(channels);
+    b.dim(2).set_bounds(0, height).set_stride(channels * width);
+    b.set_estimates({{0, channels}, {0, width}, {0, height}, {0, 8}});
+}
+
+// Σ over rows of f(c, r) for r < rows, as `kChunks` partial sums computed
+// in parallel and then added in order.
+struct RowSum {
+    Func partial, total;
+    Var c{"c"}, chunk{"chunk"};
+    RDom r, k;
+
+    RowSum(Func f, Expr rows, const std::string &name)
+        : partial(name + "_partial"), total(name) {
+        Expr per_chunk = (rows + kChunks - 1) / kChunks;
+        r = RDom(0, per_chunk, name + "_r");
+        r.where(chunk * per_chunk + r < rows);
+        partial(c, chunk) = 0.0f;
+        // The clamp only tells bounds inference what `where` guarantees.
+        partial(c, chunk) += f(c, min(chunk * per_chunk + r, rows - 1));
+        k = RDom(0, kChunks, name + "_k");
+        total(c) = 0.0f;
+        total(c) += partial(c, k);
+    }
+
+    void schedule(int channels, const Target &t) {
+        const int V = t.natural_vector_size<float>();
+        const int vec = channels % V == 0 ? V : 1;
+        partial.compute_root().parallel(chunk).vectorize(c, vec);
+        partial.update().reorder(c, r, chunk).parallel(chunk).vectorize(c, vec);
+        total.compute_root().vectorize(c, vec);
+        total.update().reorder(c, k).vectorize(c, vec);
+    }
+};
+
+// dx, dscale and doffset of a layer norm over the channels, from its input
+// x (not its output: the statistics are recomputed, which costs one read)
+// and dy:
+//   dx = inv_std · (g − mean(g) − x̂ · mean(g ⊙ x̂)),  g = dy ⊙ scale
+//   dscale = Σ_rows dy ⊙ x̂,  doffset = Σ_rows dy
+class LayerNormGrad : public Generator<LayerNormGrad> {
+public:
+    GeneratorParam<int> channels{"channels", 64};
+    GeneratorParam<float> eps{"eps", 1e-6f};
+
+    Input<Buffer<float, 2>> input{"input"};  // (c, r)
+    Input<Buffer<float, 1>> scale{"scale"};
+    Input<Buffer<float, 2>> dy{"dy"};
+    Output<Buffer<float, 2>> dinput{"dinput"};
+    Output<Buffer<float, 1>> dscale{"dscale"};
+    Output<Buffer<float, 1>> doffset{"doffset"};
+
+    void generate() {
+        const int C = channels;
+        Func x("x"), g("g");
+        x(c, r) = input(c, r);
+        Func mean, inv_std;
+        Func unit_scale("unit_scale"), zero("zero");
+        unit_scale(c) = 1.0f;
+        zero(c) = 0.0f;
+        Func xhat = qdsl_gen::layer_norm(x, C, eps, unit_scale, zero, mean, inv_std, "xhat");
+        g(c, r) = dy(c, r) * scale(c);
+        RDom k(0, C, "k");
+        Func sum_g("sum_g"), sum_gx("sum_gx");
+        sum_g(r) = 0.0f;
+        sum_g(r) += g(k, r);
+        sum_gx(r) = 0.0f;
+        sum_gx(r) += g(k, r) * xhat(k, r);
+        dinput(c, r) = inv_std(r) * (g(c, r) - sum_g(r) / C - xhat(c, r) * (sum_gx(r) / C));
+
+        Expr rows = input.dim(1).extent();
+        Func dy_xhat("dy_xhat"), dy_f("dy_f");
+        dy_xhat(c, r) = dy(c, r) * xhat(c, r);
+        dy_f(c, r) = dy(c, r);
+        RowSum scale_sum(dy_xhat, rows, "scale_sum"), offset_sum(dy_f, rows, "offset_sum");
+        dscale(c) = scale_sum.total(c);
+        doffset(c) = offset_sum.total(c);
+
+        dense_rows(input, C);
+        dense_rows(dy, C);
+        dense_rows(dinput, C);
+        scale.dim(0).set_bounds(0, C);
+        scale.set_estimates({{0, C}});
+        for (auto *o : {&dscale, &doffset}) {
+            o->dim(0).set_bounds(0, C);
+            o->set_estimates({{0, C}});
+        }
+        if (auto_schedule)
+            return;
+        const int V = natural_vector_size<float>();
+        const int vec = C % V == 0 ? V : 1;
+        Var ro("ro"), ri("ri");
+        // The row statistics once (two floats a row), for dx and dscale.
+        for (Func f : {mean, inv_std})
+            f.compute_root().split(r, ro, ri, 64, TailStrategy::GuardWithIf).parallel(ro);
+        dinput.compute_root().split(r, ro, ri, 16, TailStrategy::GuardWithIf).parallel(ro).vectorize(c, vec);
+        sum_g.compute_at(dinput, ri);
+        sum_gx.compute_at(dinput, ri);
+        scale_sum.schedule(C, get_target());
+        offset_sum.schedule(C, get_target());
+        dscale.compute_root();
+        doffset.compute_root();
+    }
+
+private:
+    Var c{"c"}, r{"r"};
+};
+
+// dy ⊙ f'(x) for GELU (exact: Φ(x) + x·φ(x)) or ReLU.
+class ActivationGrad : public Generator<ActivationGrad> {
+public:
+    GeneratorParam<std::string> op{"op", "gelu"};
+    GeneratorParam<int> channels{"channels", 64};
+
+    Input<Buffer<float, 2>> input{"input"};
+    Input<Buffer<float, 2>> dy{"dy"};
+    Output<Buffer<float, 2>> output{"output"};
+
+    void generate() {
+        const std::string kind = op;
+        const int C = channels;
+        Expr x = input(c, r);
+        Expr derivative;
+        if (kind == "gelu") {
+            Expr cdf = 0.5f * (1.0f + qdsl_gen::erf_approx(x * 0.70710678118654752f));
+            Expr pdf = exp(-0.5f * x * x) * 0.39894228040143268f;
+            derivative = cdf + x * pdf;
+        } else if (kind == "relu") {
+            derivative = select(x > 0.0f, 1.0f, 0.0f);
+        } else {
+            std::fprintf(stderr, "activation_grad: unknown op '%s'\n", kind.c_str());
+            std::exit(1);
+        }
+        output(c, r) = dy(c, r) * derivative;
+        dense_rows(input, C);
+        dense_rows(dy, C);
+        dense_rows(output, C);
+        if (auto_schedule)
+            return;
+        const int V = natural_vector_size<float>();
+        Var ro("ro"), ri("ri");
+        output.compute_root()
+            .split(r, ro, ri, 64, TailStrategy::GuardWithIf)
+            .parallel(ro)
+            .vectorize(c, C % V == 0 ? V : 1);
+    }
+
+private:
+    Var c{"c"}, r{"r"};
+};
+
+// Σ over every row: the gradient of a bias or of a layer norm's offset.
+class ChannelSum : public Generator<ChannelSum> {
+public:
+    GeneratorParam<int> channels{"channels", 64};
+
+    Input<Buffer<float, 2>> input{"input"};
+    Output<Buffer<float, 1>> output{"output"};
+
+    void generate() {
+        const int C = channels;
+        Func in("in");
+        in(c, r) = input(c, r);
+        RowSum total(in, input.dim(1).extent(), "total");
+        output(c) = total.total(c);
+        dense_rows(input, C);
+        output.dim(0).set_bounds(0, C);
+        output.set_estimates({{0, C}});
+        if (auto_schedule)
+            return;
+        total.schedule(C, get_target());
+        output.compute_root();
+    }
+
+private:
+    Var c{"c"}, r{"r"};
+};
+
+// dW[i, o] = Σ_rows x[r, i] · dy[r, o]: a matrix product over the rows,
+// blocked in registers (4 inputs × 2 vectors of outputs) per chunk of rows.
+class LinearGradWeight : public Generator<LinearGradWeight> {
+public:
+    GeneratorParam<int> in_channels{"in_channels", 64};
+    GeneratorParam<int> out_channels{"out_channels", 256};
+
+    Input<Buffer<float, 2>> input{"input"};  // (i, r)
+    Input<Buffer<float, 2>> dy{"dy"};        // (o, r)
+    Output<Buffer<float, 2>> output{"output"};  // (o, i)
+
+    void generate() {
+        const int CI = in_channels, CO = out_channels;
+        Expr rows = input.dim(1).extent();
+        Expr per_chunk = (rows + kChunks - 1) / kChunks;
+        RDom k(0, per_chunk, "k");
+        k.where(chunk * per_chunk + k < rows);
+        Func acc("acc"), partial("partial");
+        acc(o, i, chunk) = 0.0f;
+        // The clamp only tells bounds inference what `where` guarantees.
+        Expr row = min(chunk * per_chunk + k, rows - 1);
+        acc(o, i, chunk) += input(i, row) * dy(o, row);
+        partial(o, i, chunk) = acc(o, i, chunk);
+        RDom q(0, kChunks, "q");
+        Func total("total");
+        total(o, i) = 0.0f;
+        total(o, i) += partial(o, i, q);
+        output(o, i) = total(o, i);
+
+        dense_rows(input, CI);
+        dense_rows(dy, CO);
+        output.dim(0).set_bounds(0, CO).set_stride(1);
+        output.dim(1).set_bounds(0, CI).set_stride(CO);
+        output.set_estimates({{0, CO}, {0, CI}});
+        if (auto_schedule)
+            return;
+        const int V = natural_vector_size<float>();
+        const int ob = block_of(CO, {2 * V, V});
+        const int ib = block_of(CI, {4, 2});
+        const int vec = ob % V == 0 ? V : 1;
+        Var oo("oo"), oi("oi"), io("io"), ii("ii");
+        partial.compute_root()
+            .tile(o, i, oo, io, oi, ii, ob, ib)
+            .reorder(oi, ii, oo, io, chunk)
+            .vectorize(oi, vec)
+            .unroll(ii)
+            .parallel(chunk);
+        acc.compute_at(partial, oo).vectorize(o, vec).unroll(i);
+        acc.update().reorder(o, i, k).vectorize(o, vec).unroll(i);
+        output.compute_root().parallel(i).vectorize(o, block_of(CO, {V}));
+        total.compute_at(output, i).vectorize(o, block_of(CO, {V}));
+        total.update().reorder(o, q).vectorize(o, block_of(CO, {V}));
+    }
+
+private:
+    Var o{"o"}, i{"i"}, chunk{"chunk"};
+};
+
+// The gradient of a convolution's input: every output position scatters
+// back through the taps that read it. Written as a gather: input position
+// (x, y) receives dy at ((x + pad − k) / stride, …) for each tap k where
+// that divides evenly and lands inside dy. Depthwise (`depthwise`: one
+// filter per channel, (c, kx, ky)) or dense ((o, i, kx, ky), one group).
+class ConvGradInput : public Generator<ConvGradInput> {
+public:
+    GeneratorParam<bool> depthwise{"depthwise", true};
+    GeneratorParam<int> in_channels{"in_channels", 64};
+    GeneratorParam<int> out_channels{"out_channels", 64};
+    GeneratorParam<int> kernel_h{"kernel_h", 3}, kernel_w{"kernel_w", 3};
+    GeneratorParam<int> stride_h{"stride_h", 1}, stride_w{"stride_w", 1};
+    GeneratorParam<int> pad_h{"pad_h", 1}, pad_w{"pad_w", 1};
+    // The input's (and so the result's) spatial size.
+    GeneratorParam<int> height{"height", 56}, width{"width", 56};
+
+    Input<Buffer<float, 4>> dy{"dy"};  // (o, ox, oy, n)
+    Output<Buffer<float, 4>> output{"output"};  // (i, x, y, n)
+
+    void configure() {
+        filter = depthwise ? add_input<Buffer<float>>("filter", 3)
+                           : add_input<Buffer<float>>("filter", 4);
+    }
+
+    void generate() {
+        const int CI = in_channels, CO = out_channels, KH = kernel_h, KW = kernel_w;
+        const int SH = stride_h, SW = stride_w, PH = pad_h, PW = pad_w;
+        const int H = height, W = width;
+        const int OH = (H + 2 * PH - KH) / SH + 1, OW = (W + 2 * PW - KW) / SW + 1;
+        Func d = BoundaryConditions::constant_exterior(dy, 0.0f, {{0, CO}, {0, OW}, {0, OH}});
+        Func sum("sum");
+        Expr tx, ty, ok;
+        if (depthwise) {
+            RDom t(0, KW, 0, KH, "t");
+            tx = x + PW - t.x;
+            ty = y + PH - t.y;
+            ok = (tx % SW == 0) && (ty % SH == 0);
+            sum(c, x, y, n) = 0.0f;
+            sum(c, x, y, n) += select(ok, d(c, tx / SW, ty / SH, n) * (*filter)(c, t.x, t.y), 0.0f);
+        } else {
+            RDom t(0, CO, 0, KW, 0, KH, "t");
+            tx = x + PW - t.y;
+            ty = y + PH - t.z;
+            ok = (tx % SW == 0) && (ty % SH == 0);
+            sum(c, x, y, n) = 0.0f;
+            sum(c, x, y, n) += select(ok, d(t.x, tx / SW, ty / SH, n) * (*filter)(t.x, c, t.y, t.z), 0.0f);
+        }
+        output(c, x, y, n) = sum(c, x, y, n);
+
+        dense_image(dy, CO, OW, OH);
+        dense_image(output, CI, W, H);
+        if (depthwise) {
+            filter->dim(0).set_bounds(0, CI).set_stride(1);
+            filter->set_estimates({{0, CI}, {0, KW}, {0, KH}});
+        } else {
+            filter->dim(0).set_bounds(0, CO).set_stride(1);
+            filter->set_estimates({{0, CO}, {0, CI}, {0, KW}, {0, KH}});
+        }
+        if (auto_schedule)
+            return;
+        const int V = natural_vector_size<float>();
+        const int vec = CI % V == 0 ? V : 1;
+        Var yn("yn");
+        output.compute_root().vectorize(c, vec).fuse(y, n, yn).parallel(yn);
+        sum.compute_at(output, x).vectorize(c, vec);
+        sum.update().vectorize(c, vec);
+    }
+
+private:
+    Var c{"c"}, x{"x"}, y{"y"}, n{"n"};
+    Input<Buffer<float>> *filter = nullptr;
+};
+
+// The gradient of a convolution's filter: Σ over examples and output
+// positions of input tap × dy, per example in parallel, then over examples.
+class ConvGradFilter : public Generator<ConvGradFilter> {
+public:
+    GeneratorParam<bool> depthwise{"depthwise", true};
+    GeneratorParam<int> in_channels{"in_channels", 64};
+    GeneratorParam<int> out_channels{"out_channels", 64};
+    GeneratorParam<int> kernel_h{"kernel_h", 3}, kernel_w{"kernel_w", 3};
+    GeneratorParam<int> stride_h{"stride_h", 1}, stride_w{"stride_w", 1};
+    GeneratorParam<int> pad_h{"pad_h", 1}, pad_w{"pad_w", 1};
+    GeneratorParam<int> height{"height", 56}, width{"width", 56};
+
+    Input<Buffer<float, 4>> input{"input"};  // (i, x, y, n)
+    Input<Buffer<float, 4>> dy{"dy"};        // (o, ox, oy, n)
+
+    void configure() {
+        output = depthwise ? add_output<Buffer<float>>("output", 3)
+                           : add_output<Buffer<float>>("output", 4);
+    }
+
+    void generate() {
+        const int CI = in_channels, CO = out_channels, KH = kernel_h, KW = kernel_w;
+        const int SH = stride_h, SW = stride_w, PH = pad_h, PW = pad_w;
+        const int H = height, W = width;
+        const int OH = (H + 2 * PH - KH) / SH + 1, OW = (W + 2 * PW - KW) / SW + 1;
+        Func xin = BoundaryConditions::constant_exterior(input, 0.0f, {{0, CI}, {0, W}, {0, H}});
+        RDom p(0, OW, 0, OH, "p");
+        Expr batch = input.dim(3).extent();
+        RDom e(0, batch, "e");
+        Func partial("partial"), total("total");
+        if (depthwise) {
+            partial(c, kx, ky, n) = 0.0f;
+            partial(c, kx, ky, n) += xin(c, p.x * SW + kx - PW, p.y * SH + ky - PH, n) * dy(c, p.x, p.y, n);
+            total(c, kx, ky) = 0.0f;
+            total(c, kx, ky) += partial(c, kx, ky, e);
+            (*output)(c, kx, ky) = total(c, kx, ky);
+        } else {
+            partial(c, i, kx, ky, n) = 0.0f;
+            partial(c, i, kx, ky, n) += xin(i, p.x * SW + kx - PW, p.y * SH + ky - PH, n) * dy(c, p.x, p.y, n);
+            total(c, i, kx, ky) = 0.0f;
+            total(c, i, kx, ky) += partial(c, i, kx, ky, e);
+            (*output)(c, i, kx, ky) = total(c, i, kx, ky);
+        }
+
+        dense_image(input, CI, W, H);
+        dense_image(dy, CO, OW, OH);
+        if (depthwise) {
+            output->dim(0).set_bounds(0, CI).set_stride(1);
+            output->dim(1).set_bounds(0, KW).set_stride(CI);
+            output->dim(2).set_bounds(0, KH).set_stride(CI * KW);
+            output->set_estimates({{0, CI}, {0, KW}, {0, KH}});
+        } else {
+            output->dim(0).set_bounds(0, CO).set_stride(1);
+            output->dim(1).set_bounds(0, CI).set_stride(CO);
+            output->dim(2).set_bounds(0, KW).set_stride(CO * CI);
+            output->dim(3).set_bounds(0, KH).set_stride(CO * CI * KW);
+            output->set_estimates({{0, CO}, {0, CI}, {0, KW}, {0, KH}});
+        }
+        if (auto_schedule)
+            return;
+        const int V = natural_vector_size<float>();
+        const int vec = (depthwise ? CI : CO) % V == 0 ? V : 1;
+        partial.compute_root().parallel(n).vectorize(c, vec);
+        if (depthwise)
+            partial.update().reorder(c, kx, ky, p.x, p.y, n).parallel(n).vectorize(c, vec);
+        else
+            partial.update().reorder(c, i, kx, ky, p.x, p.y, n).parallel(n).vectorize(c, vec);
+        total.compute_root().vectorize(c, vec);
+        total.update().vectorize(c, vec);
+    }
+
+private:
+    Var c{"c"}, i{"i"}, kx{"kx"}, ky{"ky"}, n{"n"};
+    Output<Buffer<float>> *output = nullptr;
+};
+
+// The global average pool's gradient: dy spread evenly over the positions.
+class AvgPoolGrad : public Generator<AvgPoolGrad> {
+public:
+    GeneratorParam<int> channels{"channels", 64};
+    GeneratorParam<int> height{"height", 7}, width{"width", 7};
+
+    Input<Buffer<float, 2>> dy{"dy"};  // (c, n)
+    Output<Buffer<float, 4>> output{"output"};  // (c, x, y, n)
+
+    void generate() {
+        const int C = channels, H = height, W = width;
+        output(c, x, y, n) = dy(c, n) * (1.0f / (H * W));
+        dy.dim(0).set_bounds(0, C).set_stride(1);
+        dy.set_estimates({{0, C}, {0, 8}});
+        dense_image(output, C, W, H);
+        if (auto_schedule)
+            return;
+        const int V = natural_vector_size<float>();
+        output.compute_root().vectorize(c, C % V == 0 ? V : 1).parallel(n);
+    }
+
+private:
+    Var c{"c"}, x{"x"}, y{"y"}, n{"n"};
+};
+
+// Mean softmax cross-entropy of logits (k, n) against labels (n) with label
+// smoothing ε, or (with `gradient`) its gradient (softmax − target) / N.
+// Labels are checked by the caller; an index outside [0, K) is clamped.
+class SoftmaxCrossEntropy : public Generator<SoftmaxCrossEntropy> {
+public:
+    GeneratorParam<int> classes{"classes", 10};
+    GeneratorParam<float> smoothing{"smoothing", 0.0f};
+    GeneratorParam<bool> gradient{"gradient", false};
+
+    Input<Buffer<float, 2>> logits{"logits"};
+    Input<Buffer<int32_t, 1>> labels{"labels"};
+
+    void configure() {
+        output = gradient ? add_output<Buffer<float>>("output", 2)
+                          : add_output<Buffer<float>>("output", 0);
+    }
+
+    void generate() {
+        const int K = classes;
+        const float eps = smoothing;
+        Expr N = logits.dim(1).extent();
+        RDom k(0, K, "k");
+        Func top("top"), sum_exp("sum_exp"), sum_logits("sum_logits");
+        top(n) = maximum(logits(k, n));
+        sum_exp(n) = 0.0f;
+        sum_exp(n) += exp(logits(k, n) - top(n));
+        sum_logits(n) = 0.0f;
+        sum_logits(n) += logits(k, n);
+        Expr label = clamp(labels(n), 0, K - 1);
+        if (gradient) {
+            Expr target = select(c == label, 1.0f - eps, 0.0f) + eps / K;
+            (*output)(c, n) = (exp(logits(c, n) - top(n)) / sum_exp(n) - target) / cast<float>(N);
+        } else {
+            Func row_loss("row_loss");
+            Expr lse = top(n) + log(sum_exp(n));
+            row_loss(n) = lse - (1.0f - eps) * logits(label, n) - (eps / K) * sum_logits(n);
+            RDom e(0, N, "e");
+            Func total("total");
+            total() = 0.0f;
+            total() += row_loss(e);
+            (*output)() = total() / cast<float>(N);
+        }
+        logits.dim(0).set_bounds(0, K).set_stride(1);
+        logits.set_estimates({{0, K}, {0, 64}});
+        labels.set_estimates({{0, 64}});
+        if (gradient) {
+            output->dim(0).set_bounds(0, K).set_stride(1);
+            output->set_estimates({{0, K}, {0, 64}});
+        }
+        if (auto_schedule)
+            return;
+        top.compute_root();
+        sum_exp.compute_root();
+        sum_logits.compute_root();
+    }
+
+private:
+    Var c{"c"}, n{"n"};
+    Output<Buffer<float>> *output = nullptr;
+};
+
+}  // namespace
+
+HALIDE_REGISTER_GENERATOR(LayerNormGrad, layernorm_grad)
+HALIDE_REGISTER_GENERATOR(ActivationGrad, activation_grad)
+HALIDE_REGISTER_GENERATOR(ChannelSum, channel_sum)
+HALIDE_REGISTER_GENERATOR(LinearGradWeight, linear_grad_weight)
+HALIDE_REGISTER_GENERATOR(ConvGradInput, conv_grad_input)
+HALIDE_REGISTER_GENERATOR(ConvGradFilter, conv_grad_filter)
+HALIDE_REGISTER_GENERATOR(AvgPoolGrad, avgpool_grad)
+HALIDE_REGISTER_GENERATOR(SoftmaxCrossEntropy, softmax_cross_entropy)
