@@ -487,10 +487,9 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
     b.weight(dwi.getFilter(), View::Weight);
     b.call.outputViews = {View::Image};
   } else if (auto ci = r.take<Conv2DGradInputOp>()) {
-    if (ci.getGroups() != 1)
-      return false;
     b.call.generator = "conv_grad_input";
     b.param("depthwise", str(false));
+    b.param("groups", str(static_cast<int64_t>(ci.getGroups())));
     b.param("in_channels", str(dim(ci.getResult(), -1)));
     b.param("out_channels", str(dim(ci.getDy(), -1)));
     window(shapeOf(ci.getFilter()), ci.getStride(), ci.getPadding(), ci.getResult());
@@ -507,10 +506,9 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
     b.input(dwf.getDy(), View::Image);
     b.call.outputViews = {View::Tensor};
   } else if (auto cf = r.take<Conv2DGradFilterOp>()) {
-    if (cf.getGroups() != 1)
-      return false;
     b.call.generator = "conv_grad_filter";
     b.param("depthwise", str(false));
+    b.param("groups", str(static_cast<int64_t>(cf.getGroups())));
     b.param("in_channels", str(dim(cf.getInput(), -1)));
     b.param("out_channels", str(dim(cf.getDy(), -1)));
     window(shapeOf(cf.getResult()), cf.getStride(), cf.getPadding(), cf.getInput());

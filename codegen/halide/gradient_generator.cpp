@@ -278,10 +278,12 @@ private:
 // back through the taps that read it. Written as a gather: input position
 // (x, y) receives dy at ((x + pad − k) / stride, …) for each tap k where
 // that divides evenly and lands inside dy. Depthwise (`depthwise`: one
-// filter per channel, (c, kx, ky)) or dense ((o, i, kx, ky), one group).
+// filter per channel, (c, kx, ky)) or dense in `groups` groups
+// ((o, i mod C_in/groups, kx, ky)).
 class ConvGradInput : public Generator<ConvGradInput> {
 public:
     GeneratorParam<bool> depthwise{"depthwise", true};
+    GeneratorParam<int> groups{"groups", 1};
     GeneratorParam<int> in_channels{"in_channels", 64};
     GeneratorParam<int> out_channels{"out_channels", 64};
     GeneratorParam<int> kernel_h{"kernel_h", 3}, kernel_w{"kernel_w", 3};
@@ -314,12 +316,14 @@ public:
             sum(c, x, y, n) = 0.0f;
             sum(c, x, y, n) += select(ok, d(c, tx / SW, ty / SH, n) * (*filter)(c, t.x, t.y), 0.0f);
         } else {
-            RDom t(0, CO, 0, KW, 0, KH, "t");
+            const int G = groups, in_per_group = CI / G, out_per_group = CO / G;
+            RDom t(0, out_per_group, 0, KW, 0, KH, "t");
             tx = x + PW - t.y;
             ty = y + PH - t.z;
             ok = (tx % SW == 0) && (ty % SH == 0);
+            Expr o = (c / in_per_group) * out_per_group + t.x;
             sum(c, x, y, n) = 0.0f;
-            sum(c, x, y, n) += select(ok, d(t.x, tx / SW, ty / SH, n) * (*filter)(t.x, c, t.y, t.z), 0.0f);
+            sum(c, x, y, n) += select(ok, d(o, tx / SW, ty / SH, n) * (*filter)(o, c % in_per_group, t.y, t.z), 0.0f);
         }
         output(c, x, y, n) = sum(c, x, y, n);
 
@@ -330,7 +334,7 @@ public:
             filter->set_estimates({{0, CI}, {0, KW}, {0, KH}});
         } else {
             filter->dim(0).set_bounds(0, CO).set_stride(1);
-            filter->set_estimates({{0, CO}, {0, CI}, {0, KW}, {0, KH}});
+            filter->set_estimates({{0, CO}, {0, CI / static_cast<int>(groups)}, {0, KW}, {0, KH}});
         }
         if (auto_schedule)
             return;
@@ -349,9 +353,12 @@ private:
 
 // The gradient of a convolution's filter: Σ over examples and output
 // positions of input tap × dy, per example in parallel, then over examples.
+// Dense filters (o, i, kx, ky) in `groups` groups read input channel
+// (o / (C_out/groups)) · C_in/groups + i.
 class ConvGradFilter : public Generator<ConvGradFilter> {
 public:
     GeneratorParam<bool> depthwise{"depthwise", true};
+    GeneratorParam<int> groups{"groups", 1};
     GeneratorParam<int> in_channels{"in_channels", 64};
     GeneratorParam<int> out_channels{"out_channels", 64};
     GeneratorParam<int> kernel_h{"kernel_h", 3}, kernel_w{"kernel_w", 3};
@@ -384,8 +391,10 @@ public:
             total(c, kx, ky) += partial(c, kx, ky, e);
             (*output)(c, kx, ky) = total(c, kx, ky);
         } else {
+            const int G = groups, in_per_group = CI / G, out_per_group = CO / G;
+            Expr channel = (c / out_per_group) * in_per_group + i;
             partial(c, i, kx, ky, n) = 0.0f;
-            partial(c, i, kx, ky, n) += xin(i, p.x * SW + kx - PW, p.y * SH + ky - PH, n) * dy(c, p.x, p.y, n);
+            partial(c, i, kx, ky, n) += xin(channel, p.x * SW + kx - PW, p.y * SH + ky - PH, n) * dy(c, p.x, p.y, n);
             total(c, i, kx, ky) = 0.0f;
             total(c, i, kx, ky) += partial(c, i, kx, ky, e);
             (*output)(c, i, kx, ky) = total(c, i, kx, ky);
@@ -399,11 +408,12 @@ public:
             output->dim(2).set_bounds(0, KH).set_stride(CI * KW);
             output->set_estimates({{0, CI}, {0, KW}, {0, KH}});
         } else {
+            const int IG = CI / static_cast<int>(groups);
             output->dim(0).set_bounds(0, CO).set_stride(1);
-            output->dim(1).set_bounds(0, CI).set_stride(CO);
-            output->dim(2).set_bounds(0, KW).set_stride(CO * CI);
-            output->dim(3).set_bounds(0, KH).set_stride(CO * CI * KW);
-            output->set_estimates({{0, CO}, {0, CI}, {0, KW}, {0, KH}});
+            output->dim(1).set_bounds(0, IG).set_stride(CO);
+            output->dim(2).set_bounds(0, KW).set_stride(CO * IG);
+            output->dim(3).set_bounds(0, KH).set_stride(CO * IG * KW);
+            output->set_estimates({{0, CO}, {0, IG}, {0, KW}, {0, KH}});
         }
         if (auto_schedule)
             return;

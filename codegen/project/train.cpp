@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -50,6 +51,7 @@ const char *const kUsage =
     "  --out DIR (train-out): checkpoint.safetensors every epoch, weights.safetensors\n"
     "             at the end, metrics.jsonl\n"
     "  --resume   continue from DIR/checkpoint.safetensors\n"
+    "  --profile  time per kernel family, data and optimiser, printed at the end\n"
     "checking the step (no training): --gradients G.safetensors --input X.npy\n"
     "  --labels L.npy [--weights W.safetensors]   one step's loss and gradients,\n"
     "  as qdsl run --train writes them\n";
@@ -67,7 +69,7 @@ struct Options {
     long long epochs = 10, batch = 64, steps = 0, warmup = -1, seed = 0, threads = 0;
     double lr = 4e-3, min_lr = 1e-6, weight_decay = 0.05, clip = 5.0;
     std::string out = "train-out";
-    bool resume = false;
+    bool resume = false, profile = false;
     std::string gradients, input, labels, weights;
 };
 
@@ -93,6 +95,7 @@ int parse(int argc, char **argv, Options &o) {
         }
         if (arg == "--flip") { o.flip = true; continue; }
         if (arg == "--resume") { o.resume = true; continue; }
+        if (arg == "--profile") { o.profile = true; continue; }
         if (i + 1 >= argc)
             return usage(arg + " needs a value");
         std::string v = argv[++i];
@@ -218,6 +221,26 @@ bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
     result.top1 = double(top1) / examples.size();
     result.top5 = double(top5) / examples.size();
     return true;
+}
+
+// Where a run's time went: kernels by family, then the rest of a step.
+void print_profile(const qdsl_model::Profile &kernels, double data, double optimizer) {
+    std::map<std::string, double> families;
+    double total = data + optimizer;
+    for (const auto &e : kernels.entries) {
+        families[e.family] += e.seconds;
+        total += e.seconds;
+    }
+    families["(data: assembling batches)"] = data;
+    families["(AdamW, clipping, repacking)"] = optimizer;
+    std::vector<std::pair<double, std::string>> sorted;
+    for (const auto &[family, seconds] : families)
+        sorted.push_back({seconds, family});
+    std::sort(sorted.rbegin(), sorted.rend());
+    std::printf("%-32s %10s %7s\n", "kernel family", "seconds", "share");
+    for (const auto &[seconds, family] : sorted)
+        std::printf("%-32s %10.3f %6.1f%%\n", family.c_str(), seconds,
+                    total > 0 ? 100 * seconds / total : 0.0);
 }
 
 std::string fixed(double v, int digits) {
@@ -372,14 +395,19 @@ int main(int argc, char **argv) {
     augment.pad = static_cast<int>(o.crop);
     augment.flip = o.flip;
     const bool terminal = isatty(fileno(stderr));
+    qdsl_model::Profile kernel_time;
+    double data_time = 0, optimizer_time = 0;
+    auto now = qdsl::rt::steadyClock();
     int64_t step = state.step;
     Evaluation eval;
+    bool ran_epoch = false;
     for (int64_t epoch = state.epoch; epoch < o.epochs && step < total_steps; ++epoch) {
         // This epoch's order and augmentation: from the seed and the epoch alone.
         std::mt19937_64 rng(static_cast<uint64_t>(o.seed) * 1000003ULL + epoch);
         std::vector<size_t> order = train_ids;
         std::shuffle(order.begin(), order.end(), rng);
         int64_t epoch_steps = std::min(steps_per_epoch, total_steps - step);
+        ran_epoch = true;
         qdsl::rt::ProgressBar bar(std::cerr, terminal,
                                   "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                                   epoch_steps);
@@ -387,12 +415,16 @@ int main(int argc, char **argv) {
         size_t correct = 0;
         for (int64_t s = 0; s < epoch_steps; ++s, ++step) {
             std::vector<size_t> ids(order.begin() + s * o.batch, order.begin() + (s + 1) * o.batch);
+            double t0 = now();
             qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augment, rng, images.data(),
                                     labels.data());
+            data_time += now() - t0;
             float loss = 0;
             if (!model.trainStep(images.data(), labels.data(), static_cast<int>(o.batch), loss,
-                                 logits.data(), gradients, error))
+                                 logits.data(), gradients, error,
+                                 o.profile ? &kernel_time : nullptr))
                 return fail("step " + std::to_string(step + 1) + ": " + error);
+            double t1 = now();
             double norm = qdsl::rt::clipGradientNorm(gradients, o.clip);
             if (!std::isfinite(loss) || !std::isfinite(norm)) {
                 bar.finish();
@@ -416,6 +448,7 @@ int main(int argc, char **argv) {
             double lr = schedule.at(step);
             state.optimizer.step(model.weights(), gradients, lr);
             model.weightsChanged();
+            optimizer_time += now() - t1;
             loss_sum += loss;
             for (int64_t i = 0; i < o.batch; ++i) {
                 const float *row = &logits[i * info.output_size()];
@@ -454,6 +487,11 @@ int main(int argc, char **argv) {
             return fail(error);
     }
 
+    if (!ran_epoch &&
+        !evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean, stddev, eval, error))
+        return fail("evaluating: " + error);
+    if (o.profile)
+        print_profile(kernel_time, data_time, optimizer_time);
     qdsl::rt::Metadata metadata = {{"qdsl.model", info.name},
                                    {"qdsl.test_top1", fixed(eval.top1, 6)},
                                    {"qdsl.steps", std::to_string(step)}};

@@ -45,6 +45,14 @@ CASES = {
                       1, 0.05, []),
     "opencl": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "opencl", 2,
                0.3, []),
+    # Training projects: the generated step's loss and gradients against the
+    # reference executor's; the Fashion-MNIST one is also trained.
+    "train_families": ("test/codegen/families.qd", "Families", "x86-64-avx2", 3, 0.5,
+                       ["--train", "--label-smoothing", "0.1"]),
+    "train_min_memory": ("test/codegen/families.qd", "Families", "x86-64-avx2", 2, 0.5,
+                         ["--train", "--memory-policy", "min-memory"]),
+    "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
+                            "x86-64-avx2", 4, 0.3, ["--train"]),
     "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 1,
             0.3, []),
 }
@@ -144,6 +152,110 @@ def check_gradients(name, qd, model, work, args):
                   "--expect", torch_grads, "--label-smoothing", "0.1",
                   "--tolerance", str(GRADIENT_TOLERANCE)])
     print("%-14s pytorch %s" % ("", result.stdout.strip()))
+
+
+def flag_value(flags, name, default):
+    return flags[flags.index(name) + 1] if name in flags else default
+
+
+def safetensors_metadata(path):
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        return __import__("json").loads(f.read(size)).get("__metadata__", {})
+
+
+def check_training_step(name, qd, model, work, flags, args):
+    """The generated training step against `qdsl run --train`: the loss and
+    every weight's gradient, on the same weights, batch and labels (the
+    reference's gradients do not depend on the memory policy)."""
+    x = os.path.join(work, "x.npy")
+    classes = np.load(os.path.join(work, "y.npy")).shape[-1]
+    labels = os.path.join(work, "labels.npy")
+    np.save(labels, (np.arange(np.load(x).shape[0]) * 7 % classes).astype(np.float32))
+    weights = os.path.join(work, "w.safetensors")
+    grads, ref = os.path.join(work, "g.safetensors"), os.path.join(work, "g_ref.safetensors")
+    smoothing = flag_value(flags, "--label-smoothing", "0")
+    start = time.time()
+    run([os.path.join(work, "build", "train"), "--gradients", grads, "--input", x,
+         "--labels", labels, "--weights", weights])
+    ran = time.time() - start
+    run([args.qdsl, "run", qd, "--model", model, "--train", "--weights", weights, "--input", x,
+         "--labels", labels, "--label-smoothing", smoothing, "-o", ref])
+    got, want = read_safetensors(grads), read_safetensors(ref)
+    if got.keys() != want.keys():
+        raise RuntimeError("gradients of %s, expected %s" % (sorted(got), sorted(want)))
+    loss = float(safetensors_metadata(grads)["qdsl.loss"])
+    ref_loss = float(safetensors_metadata(ref)["qdsl.loss"])
+    loss_error = abs(loss - ref_loss) / max(abs(ref_loss), 1e-30)
+    worst, where = 0.0, ""
+    for key in want:
+        error = float(np.abs(got[key] - want[key]).max()) / max(float(np.abs(want[key]).max()), 1e-30)
+        if not np.isfinite(got[key]).all():
+            error = float("inf")
+        if error > worst:
+            worst, where = error, key
+    ok = loss_error <= TOLERANCE and worst <= TOLERANCE
+    print("%-28s train step: loss %.6g vs %.6g (%.1e), %d gradients, worst %.2e (%s), "
+          "step %.2f s  %s" % ("", loss, ref_loss, loss_error, len(want), worst, where, ran,
+                               "ok" if ok else "FAILED"))
+    if not ok:
+        raise RuntimeError("the generated training step does not match the reference")
+
+
+def read_metrics(path):
+    return [__import__("json").loads(line) for line in open(path)]
+
+
+def check_trainer(work, args):
+    """Trains Fashion-MNIST to >= 85% test top-1 in a bounded run; checks that
+    --resume continues exactly and that a diverging run stops naming the step."""
+    train = os.path.join(work, "build", "train")
+    out = os.path.join(work, "run")
+    start = time.time()
+    result = run([train, "--train-subset", str(args.train_examples),
+                  "--epochs", str(args.train_epochs), "--batch", "64", "--out", out])
+    seconds = time.time() - start
+    epochs = [m for m in read_metrics(os.path.join(out, "metrics.jsonl")) if m["event"] == "epoch"]
+    top1 = epochs[-1]["test_top1"]
+    print("%-28s trained %d examples x %d epochs in %.0f s: test top-1 %.2f%% (goal 85%%)  %s"
+          % ("", args.train_examples, args.train_epochs, seconds, 100 * top1,
+             "ok" if top1 >= 0.85 else "FAILED"))
+    if top1 < 0.85:
+        raise RuntimeError("Fashion-MNIST reached %.2f%% test top-1, below 85%%:\n%s"
+                           % (100 * top1, result.stdout[-2000:]))
+    weights = os.path.join(out, "weights.safetensors")
+    run([os.path.join(work, "build", "predict"), "--weights", weights, "--input",
+         os.path.join(work, "x.npy"), "--output", os.path.join(work, "trained.npy")])
+
+    # Two epochs straight, and one epoch then --resume: the same curve.
+    small = ["--train-subset", "256", "--test-subset", "64", "--batch", "32", "--seed", "3"]
+    straight, split = os.path.join(work, "straight"), os.path.join(work, "split")
+    run([train] + small + ["--epochs", "2", "--out", straight])
+    run([train] + small + ["--epochs", "2", "--steps", "8", "--out", split])
+    run([train] + small + ["--epochs", "2", "--resume", "--out", split])
+    a = [m for m in read_metrics(os.path.join(straight, "metrics.jsonl")) if m["event"] == "epoch"]
+    b = [m for m in read_metrics(os.path.join(split, "metrics.jsonl")) if m["event"] == "epoch"]
+    keys = ("train_loss", "test_loss", "test_top1")
+    if [[m[k] for k in keys] for m in a] != [[m[k] for k in keys] for m in b]:
+        raise RuntimeError("--resume did not continue exactly:\n%s\n%s" % (a, b))
+    print("%-28s --resume after epoch 1 gives the same losses as a straight run" % "")
+
+    # A learning rate that blows the weights up: stopped at the step, with
+    # the last checkpoint left as it was.
+    diverge = os.path.join(work, "diverge")
+    run([train] + small + ["--epochs", "1", "--out", diverge])
+    checkpoint = os.path.join(diverge, "checkpoint.safetensors")
+    before = open(checkpoint, "rb").read()
+    expect_failure([train] + small + ["--epochs", "3", "--lr", "1e30", "--warmup-steps", "0",
+                                      "--resume", "--out", diverge],
+                   "step 10 (epoch 2): the ")
+    if open(checkpoint, "rb").read() != before:
+        raise RuntimeError("a stopped run changed the last checkpoint")
+    expect_failure([train, "--dataset", "idx", "--train-images", os.path.join(work, "x.npy"),
+                    "--train-labels", os.path.join(work, "labels.npy"), "--test-images", "none",
+                    "--test-labels", "none", "--out", os.path.join(work, "bad")],
+                   "x.npy")
+    print("%-28s a diverging run stops naming its step; a bad data file is named" % "")
 
 
 def expect_failure(cmd, message):
@@ -250,6 +362,10 @@ def check(name, args):
         check_pytorch(name, qd, model, work, args)
     if ok and name == "fashion_mnist":
         check_errors(work, args)
+    if ok and "--train" in flags:
+        check_training_step(name, qd, model, work, flags, args)
+        if name == "train_fashion_mnist":
+            check_trainer(work, args)
     return ok
 
 
@@ -264,6 +380,9 @@ def main():
     parser.add_argument("--all-examples", action="store_true",
                         help="every example on every target, or the named model@target cases "
                              "(long: not part of CI)")
+    parser.add_argument("--train-examples", type=int, default=30000,
+                        help="training examples of the Fashion-MNIST training check")
+    parser.add_argument("--train-epochs", type=int, default=4)
     parser.add_argument("cases", nargs="*")
     args = parser.parse_args()
     if args.all_examples:
