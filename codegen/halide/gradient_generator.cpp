@@ -274,13 +274,10 @@ private:
     Var o{"o"}, i{"i"}, chunk{"chunk"};
 };
 
-// The gradient of a convolution's input: every output position scatters
-// back through the taps that read it. Written as a gather: input position
-// (x, y) receives dy at ((x + pad − k) / stride, …) for each tap k where
-// that divides evenly and lands inside dy. Depthwise (`depthwise`: one
-// filter per channel, (c, kx, ky)) or dense in `groups` groups
-// ((o, i mod C_in/groups, kx, ky)).
-class ConvGradInput : public Generator<ConvGradInput> {
+// The parameters both convolution gradients share: the forward
+// convolution's channels, groups and window, and its input's size.
+template <typename T>
+class ConvGradient : public Generator<T> {
 public:
     GeneratorParam<bool> depthwise{"depthwise", true};
     GeneratorParam<int> groups{"groups", 1};
@@ -289,9 +286,32 @@ public:
     GeneratorParam<int> kernel_h{"kernel_h", 3}, kernel_w{"kernel_w", 3};
     GeneratorParam<int> stride_h{"stride_h", 1}, stride_w{"stride_w", 1};
     GeneratorParam<int> pad_h{"pad_h", 1}, pad_w{"pad_w", 1};
-    // The input's (and so the result's) spatial size.
+    // The forward input's spatial size.
     GeneratorParam<int> height{"height", 56}, width{"width", 56};
 
+protected:
+    struct Window {
+        int CI, CO, KH, KW, SH, SW, PH, PW, H, W, OH, OW;
+    };
+    Window window() const {
+        Window w;
+        w.CI = in_channels, w.CO = out_channels, w.KH = kernel_h, w.KW = kernel_w;
+        w.SH = stride_h, w.SW = stride_w, w.PH = pad_h, w.PW = pad_w;
+        w.H = height, w.W = width;
+        w.OH = (w.H + 2 * w.PH - w.KH) / w.SH + 1;
+        w.OW = (w.W + 2 * w.PW - w.KW) / w.SW + 1;
+        return w;
+    }
+};
+
+// The gradient of a convolution's input: every output position scatters
+// back through the taps that read it. Written as a gather: input position
+// (x, y) receives dy at ((x + pad − k) / stride, …) for each tap k where
+// that divides evenly and lands inside dy. Depthwise (`depthwise`: one
+// filter per channel, (c, kx, ky)) or dense in `groups` groups
+// ((o, i mod C_in/groups, kx, ky)).
+class ConvGradInput : public ConvGradient<ConvGradInput> {
+public:
     Input<Buffer<float, 4>> dy{"dy"};  // (o, ox, oy, n)
     Output<Buffer<float, 4>> output{"output"};  // (i, x, y, n)
 
@@ -301,10 +321,9 @@ public:
     }
 
     void generate() {
-        const int CI = in_channels, CO = out_channels, KH = kernel_h, KW = kernel_w;
-        const int SH = stride_h, SW = stride_w, PH = pad_h, PW = pad_w;
-        const int H = height, W = width;
-        const int OH = (H + 2 * PH - KH) / SH + 1, OW = (W + 2 * PW - KW) / SW + 1;
+        const Window w = window();
+        const int CI = w.CI, CO = w.CO, KH = w.KH, KW = w.KW, SH = w.SH, SW = w.SW;
+        const int PH = w.PH, PW = w.PW, H = w.H, W = w.W, OH = w.OH, OW = w.OW;
         Func d = BoundaryConditions::constant_exterior(dy, 0.0f, {{0, CO}, {0, OW}, {0, OH}});
         Func sum("sum");
         Expr tx, ty, ok;
@@ -355,16 +374,8 @@ private:
 // positions of input tap × dy, per example in parallel, then over examples.
 // Dense filters (o, i, kx, ky) in `groups` groups read input channel
 // (o / (C_out/groups)) · C_in/groups + i.
-class ConvGradFilter : public Generator<ConvGradFilter> {
+class ConvGradFilter : public ConvGradient<ConvGradFilter> {
 public:
-    GeneratorParam<bool> depthwise{"depthwise", true};
-    GeneratorParam<int> groups{"groups", 1};
-    GeneratorParam<int> in_channels{"in_channels", 64};
-    GeneratorParam<int> out_channels{"out_channels", 64};
-    GeneratorParam<int> kernel_h{"kernel_h", 3}, kernel_w{"kernel_w", 3};
-    GeneratorParam<int> stride_h{"stride_h", 1}, stride_w{"stride_w", 1};
-    GeneratorParam<int> pad_h{"pad_h", 1}, pad_w{"pad_w", 1};
-    GeneratorParam<int> height{"height", 56}, width{"width", 56};
 
     Input<Buffer<float, 4>> input{"input"};  // (i, x, y, n)
     Input<Buffer<float, 4>> dy{"dy"};        // (o, ox, oy, n)
@@ -375,10 +386,9 @@ public:
     }
 
     void generate() {
-        const int CI = in_channels, CO = out_channels, KH = kernel_h, KW = kernel_w;
-        const int SH = stride_h, SW = stride_w, PH = pad_h, PW = pad_w;
-        const int H = height, W = width;
-        const int OH = (H + 2 * PH - KH) / SH + 1, OW = (W + 2 * PW - KW) / SW + 1;
+        const Window w = window();
+        const int CI = w.CI, CO = w.CO, KH = w.KH, KW = w.KW, SH = w.SH, SW = w.SW;
+        const int PH = w.PH, PW = w.PW, H = w.H, W = w.W, OH = w.OH, OW = w.OW;
         Func xin = BoundaryConditions::constant_exterior(input, 0.0f, {{0, CI}, {0, W}, {0, H}});
         RDom p(0, OW, 0, OH, "p");
         Expr batch = input.dim(3).extent();

@@ -107,6 +107,14 @@ struct Model::State {
             entry.second.set_host_dirty();
     }
 
+    bool can_run(int batch, std::string &error) const {
+        if (!ready)
+            error = "no weights: call initialize() or loadWeights() first";
+        else if (batch < 1)
+            error = "the batch must hold at least one example";
+        return ready && batch >= 1;
+    }
+
     static std::string packed_key(const std::string &name, bool transposed) {
         return transposed ? name + "^T" : name;
     }
@@ -175,14 +183,8 @@ bool Model::saveWeights(const std::string &path, std::string &error) const {
 
 bool Model::forward(const float *input, int batch, float *output, std::string &error,
                     Profile *profile) {
-    if (!state->ready) {
-        error = "no weights: call initialize() or loadWeights() first";
+    if (!state->can_run(batch, error))
         return false;
-    }
-    if (batch < 1) {
-        error = "the batch must hold at least one example";
-        return false;
-    }
     Pass pass(*state, batch, input, output, profile);
     if (run_kernels(pass))
         return true;
@@ -207,14 +209,8 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
         error = "this project has no training step: compile the model with qdsl compile --train";
         return false;
     }
-    if (!state->ready) {
-        error = "no weights: call initialize() or loadWeights() first";
+    if (!state->can_run(batch, error))
         return false;
-    }
-    if (batch < 1) {
-        error = "the batch must hold at least one example";
-        return false;
-    }
     const int64_t classes = kModelInfo.output_shape.empty() ? 1 : kModelInfo.output_shape.back();
     for (int i = 0; i < batch; ++i)
         if (labels[i] < 0 || labels[i] >= classes) {

@@ -44,7 +44,8 @@ const char *const kUsage =
     "  --train-subset N --test-subset N   use N examples (a seeded random subset)\n"
     "  --crop PAD --flip      augmentation: random crop after zero padding, flips\n"
     "optimisation:\n"
-    "  --epochs N (10) --batch N (64) --steps N (stop after N steps; 0: no limit)\n"
+    "  --epochs N (10) --batch N (64) --steps N (stop after step N, with a checkpoint\n"
+    "             to --resume from; the schedule still spans the epochs; 0: no limit)\n"
     "  --lr X (4e-3) --min-lr X (1e-6) --warmup-steps N (5% of the steps)\n"
     "  --weight-decay X (0.05) --clip X (5; 0: off) --seed N (0) --threads N (0: all)\n"
     "output:\n"
@@ -339,9 +340,9 @@ int main(int argc, char **argv) {
 
     // Whole batches only: every step sees the same batch size.
     const int64_t steps_per_epoch = static_cast<int64_t>(train_ids.size()) / o.batch;
-    int64_t total_steps = steps_per_epoch * o.epochs;
-    if (o.steps > 0)
-        total_steps = std::min<int64_t>(total_steps, o.steps);
+    // The schedule spans every epoch; --steps only stops the run early.
+    const int64_t total_steps = steps_per_epoch * o.epochs;
+    const int64_t stop_at = o.steps > 0 ? std::min<int64_t>(total_steps, o.steps) : total_steps;
     qdsl::rt::LearningRateSchedule schedule;
     schedule.peak = o.lr;
     schedule.minimum = std::min(o.min_lr, o.lr);
@@ -365,6 +366,13 @@ int main(int argc, char **argv) {
         if (state.seed != static_cast<uint64_t>(o.seed))
             return fail("'" + checkpoint_path + "' was trained with --seed " +
                         std::to_string(state.seed) + "; resume with the same seed");
+        if (state.step < state.epoch * steps_per_epoch ||
+            state.step >= (state.epoch + 1) * steps_per_epoch)
+            return fail("'" + checkpoint_path + "' stopped at step " + std::to_string(state.step) +
+                        " after " + std::to_string(state.epoch) + " epochs, which does not fit " +
+                        std::to_string(steps_per_epoch) +
+                        " steps per epoch: resume with the --batch and --train-subset it was "
+                        "trained with");
         if (!model.setWeights(state.weights, checkpoint_path, error))
             return fail(error);
     } else {
@@ -379,7 +387,7 @@ int main(int argc, char **argv) {
     std::printf("train: %s (%s), %zu training and %zu test examples, batch %lld, %lld steps "
                 "(%lld per epoch), %s\n",
                 info.name.c_str(), info.source.c_str(), train_ids.size(), test_ids.size(),
-                o.batch, static_cast<long long>(total_steps),
+                o.batch, static_cast<long long>(stop_at),
                 static_cast<long long>(steps_per_epoch), qdsl_model::Model::trainingSetup());
     if (o.resume)
         std::printf("train: resumed from %s after epoch %lld, step %lld\n",
@@ -400,22 +408,27 @@ int main(int argc, char **argv) {
     auto now = qdsl::rt::steadyClock();
     int64_t step = state.step;
     Evaluation eval;
-    bool ran_epoch = false;
-    for (int64_t epoch = state.epoch; epoch < o.epochs && step < total_steps; ++epoch) {
-        // This epoch's order and augmentation: from the seed and the epoch alone.
-        std::mt19937_64 rng(static_cast<uint64_t>(o.seed) * 1000003ULL + epoch);
+    bool evaluated = false;
+    for (int64_t epoch = state.epoch; epoch < o.epochs && step < stop_at; ++epoch) {
+        // This epoch's order, and each step's augmentation, from the seed,
+        // the epoch and the step alone: a resumed run draws the same.
+        std::mt19937_64 shuffle_rng(static_cast<uint64_t>(o.seed) * 1000003ULL + epoch);
         std::vector<size_t> order = train_ids;
-        std::shuffle(order.begin(), order.end(), rng);
-        int64_t epoch_steps = std::min(steps_per_epoch, total_steps - step);
-        ran_epoch = true;
+        std::shuffle(order.begin(), order.end(), shuffle_rng);
+        const int64_t first = step - epoch * steps_per_epoch;
+        const int64_t last = std::min(steps_per_epoch, stop_at - epoch * steps_per_epoch);
+        const int64_t epoch_steps = last - first;
         qdsl::rt::ProgressBar bar(std::cerr, terminal,
                                   "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                                   epoch_steps);
         double loss_sum = 0, start = qdsl::rt::steadyClock()();
         size_t correct = 0;
-        for (int64_t s = 0; s < epoch_steps; ++s, ++step) {
+        for (int64_t s = first; s < last; ++s, ++step) {
             std::vector<size_t> ids(order.begin() + s * o.batch, order.begin() + (s + 1) * o.batch);
             double t0 = now();
+            std::seed_seq seeds{uint32_t(o.seed), uint32_t(uint64_t(o.seed) >> 32), uint32_t(epoch),
+                                uint32_t(s)};
+            std::mt19937_64 rng(seeds);
             qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augment, rng, images.data(),
                                     labels.data());
             data_time += now() - t0;
@@ -427,10 +440,11 @@ int main(int argc, char **argv) {
             double t1 = now();
             double norm = qdsl::rt::clipGradientNorm(gradients, o.clip);
             if (!std::isfinite(loss) || !std::isfinite(norm)) {
-                bar.finish();
+                if (terminal)
+                    std::cerr << "\n";  // leave the bar where it stopped
                 std::string what;
                 if (!std::isfinite(loss))
-                    what = "the loss is " + fixed(loss, 3);
+                    what = std::string("the loss is ") + (std::isnan(loss) ? "NaN" : "infinite");
                 else
                     for (const auto &[name, g] : gradients)
                         if (std::any_of(g.data.begin(), g.data.end(),
@@ -454,13 +468,28 @@ int main(int argc, char **argv) {
                 const float *row = &logits[i * info.output_size()];
                 correct += std::max_element(row, row + info.output_size()) - row == labels[i];
             }
-            bar.update(s + 1, "loss " + fixed(loss_sum / (s + 1), 4) + " lr " + fixed(lr * 1e3, 3) + "e-3");
+            bar.update(s + 1 - first,
+                       "loss " + fixed(loss_sum / (s + 1 - first), 4) + " lr " + fixed(lr * 1e3, 3) + "e-3");
             if ((step + 1) % 50 == 0)
                 metrics.write("step", {{"step", double(step + 1)}, {"loss", loss}, {"lr", lr},
                                        {"grad_norm", norm}});
         }
         double seconds = qdsl::rt::steadyClock()() - start;
         bar.finish("loss " + fixed(loss_sum / std::max<int64_t>(epoch_steps, 1), 4));
+        state.weights = model.weights();
+        state.step = step;
+        if (last < steps_per_epoch) {
+            // Stopped by --steps inside the epoch: a checkpoint that
+            // --resume continues from this step.
+            if (!qdsl::rt::saveCheckpoint(checkpoint_path, state, error))
+                return fail(error);
+            std::printf("stopped after step %lld (--steps), in epoch %lld; --resume continues "
+                        "from %s\n",
+                        static_cast<long long>(step), static_cast<long long>(epoch + 1),
+                        checkpoint_path.c_str());
+            break;
+        }
+        evaluated = true;
         if (!evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean, stddev, eval, error))
             return fail("evaluating after epoch " + std::to_string(epoch + 1) + ": " + error);
         double train_loss = loss_sum / std::max<int64_t>(epoch_steps, 1);
@@ -480,14 +509,12 @@ int main(int argc, char **argv) {
             numbers["test_top5"] = eval.top5;
         metrics.write("epoch", numbers);
 
-        state.weights = model.weights();
         state.epoch = epoch + 1;
-        state.step = step;
         if (!qdsl::rt::saveCheckpoint(checkpoint_path, state, error))
             return fail(error);
     }
 
-    if (!ran_epoch &&
+    if (!evaluated &&
         !evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean, stddev, eval, error))
         return fail("evaluating: " + error);
     if (o.profile)
