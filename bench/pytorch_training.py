@@ -12,6 +12,12 @@ peer of qdsl's training memory and speed, measured on this machine.
         map) at each batch size, and the memory per image: the slope of peak
         memory over the batch sizes.
 
+    pytorch_training.py qdwconv --shape 8 256 14
+        Forward and backward of one quadratic depthwise convolution (k = 7,
+        three depthwise convolutions and addcmul) under a pooled 10-way
+        linear head, with AdamW: the peer of a qdsl training step of
+        `model { input f32[H, W, C]  layer qdwconv(k = 7)  head … }`.
+
 Each measurement runs in a process of its own, so that one peak does not
 hide another. Run it with tcmalloc preloaded and OMP_WAIT_POLICY=PASSIVE, as
 bench/run_benchmarks.py runs PyTorch:
@@ -32,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_quadranet import MODELS, Block, best_setting, build  # noqa: E402
+from pytorch_quadranet import MODELS, Block, QuadraConv, best_setting, build  # noqa: E402
 
 
 def resident_mb():
@@ -59,6 +65,18 @@ class Stack(nn.Module):
         return self.head(self.blocks(x).mean((2, 3)))
 
 
+class QuadraConvHead(nn.Module):
+    """One quadratic depthwise convolution, then a pooled linear head."""
+
+    def __init__(self, dim, k=7, classes=10):
+        super().__init__()
+        self.conv = QuadraConv(dim, k)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean((2, 3)))
+
+
 def measure(model, shape, classes, steps):
     """Best step time (s) and peak memory over the process before (MB)."""
     model = model.to(memory_format=torch.channels_last).train()
@@ -80,7 +98,11 @@ def measure(model, shape, classes, steps):
 
 def one(args):
     best_setting(args.threads)
-    if args.block:
+    if args.qdwconv:
+        n, c, hw = args.qdwconv
+        model, classes, shape = QuadraConvHead(c), 10, (n, c, hw, hw)
+        args.model = "qdwconv-%d-%d-%d" % (n, c, hw)
+    elif args.block:
         model, classes = Stack(args.block), 10
         shape = (args.batch, 64, 56, 56)
     else:
@@ -104,6 +126,14 @@ def spawn(extra):
 def step(args):
     r = spawn(["--model", args.model, "--batch", str(args.batch), "--steps", str(args.steps),
                "--threads", str(args.threads)])
+    print(json.dumps(r))
+    return 0
+
+
+def qdwconv(args):
+    n, c, hw = args.shape
+    r = spawn(["--qdwconv", str(n), str(c), str(hw), "--batch", str(n), "--steps",
+               str(args.steps), "--threads", str(args.threads)])
     print(json.dumps(r))
     return 0
 
@@ -132,14 +162,19 @@ def main():
     t.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     t.add_argument("--steps", type=int, default=2)
     t.add_argument("--threads", type=int, default=2)
+    q = sub.add_parser("qdwconv")
+    q.add_argument("--shape", type=int, nargs=3, required=True, metavar=("N", "C", "HW"))
+    q.add_argument("--steps", type=int, default=5)
+    q.add_argument("--threads", type=int, default=2)
     o = sub.add_parser("one")
+    o.add_argument("--qdwconv", type=int, nargs=3)
     o.add_argument("--model")
     o.add_argument("--block")
     o.add_argument("--batch", type=int, required=True)
     o.add_argument("--steps", type=int, default=2)
     o.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    return {"step": step, "stack": stack, "one": one}[args.command](args)
+    return {"step": step, "stack": stack, "qdwconv": qdwconv, "one": one}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 // gradient does not depend on the number of threads.
 #include "qdsl_generator_common.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -216,8 +217,11 @@ private:
     Var c{"c"}, r{"r"};
 };
 
-// dW[i, o] = Σ_rows x[r, i] · dy[r, o]: a matrix product over the rows,
-// blocked in registers (4 inputs × 2 vectors of outputs) per chunk of rows.
+// dW[i, o] = Σ_rows x[r, i] · dy[r, o]: a matrix product over the rows.
+// Each of the `kChunks` slices of rows is walked in blocks of `kBlock` rows
+// small enough to stay in L1; within a block a register tile (4 inputs ×
+// 2–3 vectors of outputs) sums the block's rows, then adds into the
+// slice's partial result.
 class LinearGradWeight : public Generator<LinearGradWeight> {
 public:
     GeneratorParam<int> in_channels{"in_channels", 64};
@@ -229,16 +233,21 @@ public:
 
     void generate() {
         const int CI = in_channels, CO = out_channels;
+        // Rows per block: the block of x and dy in about 24 KiB.
+        const int KB = std::max(8, std::min(128, 6144 / (CI + CO)));
         Expr rows = input.dim(1).extent();
-        Expr per_chunk = (rows + kChunks - 1) / kChunks;
-        RDom k(0, per_chunk, "k");
-        k.where(chunk * per_chunk + k < rows);
-        Func acc("acc"), partial("partial");
-        acc(o, i, chunk) = 0.0f;
+        Expr blocks_per_chunk = ((rows + kChunks - 1) / kChunks + KB - 1) / KB;
+        RDom k(0, KB, "k");
+        Expr row = (chunk * blocks_per_chunk + block) * KB + k;
+        k.where(row < rows);
         // The clamp only tells bounds inference what `where` guarantees.
-        Expr row = min(chunk * per_chunk + k, rows - 1);
-        acc(o, i, chunk) += input(i, row) * dy(o, row);
-        partial(o, i, chunk) = acc(o, i, chunk);
+        Expr at = min(row, rows - 1);
+        Func block_sum("block_sum"), partial("partial");
+        block_sum(o, i, chunk, block) = 0.0f;
+        block_sum(o, i, chunk, block) += input(i, at) * dy(o, at);
+        RDom b(0, blocks_per_chunk, "b");
+        partial(o, i, chunk) = 0.0f;
+        partial(o, i, chunk) += block_sum(o, i, chunk, b);
         RDom q(0, kChunks, "q");
         Func total("total");
         total(o, i) = 0.0f;
@@ -253,25 +262,26 @@ public:
         if (auto_schedule)
             return;
         const int V = natural_vector_size<float>();
-        const int ob = block_of(CO, {2 * V, V});
+        const int ob = block_of(CO, {3 * V, 2 * V, V});
         const int ib = block_of(CI, {4, 2});
         const int vec = ob % V == 0 ? V : 1;
         Var oo("oo"), oi("oi"), io("io"), ii("ii");
-        partial.compute_root()
+        partial.compute_root().parallel(chunk).vectorize(o, block_of(CO, {V}));
+        partial.update()
             .tile(o, i, oo, io, oi, ii, ob, ib)
-            .reorder(oi, ii, oo, io, chunk)
+            .reorder(oi, ii, oo, io, b, chunk)
             .vectorize(oi, vec)
             .unroll(ii)
             .parallel(chunk);
-        acc.compute_at(partial, oo).vectorize(o, vec).unroll(i);
-        acc.update().reorder(o, i, k).vectorize(o, vec).unroll(i);
+        block_sum.compute_at(partial, oo).vectorize(o, vec).unroll(i);
+        block_sum.update().reorder(o, i, k).vectorize(o, vec).unroll(i);
         output.compute_root().parallel(i).vectorize(o, block_of(CO, {V}));
         total.compute_at(output, i).vectorize(o, block_of(CO, {V}));
         total.update().reorder(o, q).vectorize(o, block_of(CO, {V}));
     }
 
 private:
-    Var o{"o"}, i{"i"}, chunk{"chunk"};
+    Var o{"o"}, i{"i"}, chunk{"chunk"}, block{"block"};
 };
 
 // The parameters both convolution gradients share: the forward
@@ -336,13 +346,27 @@ public:
             sum(c, x, y, n) += select(ok, d(c, tx / SW, ty / SH, n) * (*filter)(c, t.x, t.y), 0.0f);
         } else {
             const int G = groups, in_per_group = CI / G, out_per_group = CO / G;
-            RDom t(0, out_per_group, 0, KW, 0, KH, "t");
-            tx = x + PW - t.y;
-            ty = y + PH - t.z;
-            ok = (tx % SW == 0) && (ty % SH == 0);
-            Expr o = (c / in_per_group) * out_per_group + t.x;
+            // The filter with its input channel innermost, so that a vector
+            // of input channels reads it contiguously.
+            transposed(c, o, kx, ky) = (*filter)(o, c, kx, ky);
+            Expr group_base = (c / in_per_group) * out_per_group;
             sum(c, x, y, n) = 0.0f;
-            sum(c, x, y, n) += select(ok, d(o, tx / SW, ty / SH, n) * (*filter)(o, c % in_per_group, t.y, t.z), 0.0f);
+            if (SW == KW && SH == KH && PW == 0 && PH == 0 && W % SW == 0 && H % SH == 0) {
+                // Non-overlapping windows (a patchifying or downsampling
+                // convolution): each input position has exactly one tap.
+                RDom t(0, out_per_group, "t");
+                Expr oc = group_base + t.x;
+                sum(c, x, y, n) += dy(oc, x / SW, y / SH, n) *
+                                   transposed(c % in_per_group, oc, x % SW, y % SH);
+            } else {
+                RDom t(0, out_per_group, 0, KW, 0, KH, "t");
+                tx = x + PW - t.y;
+                ty = y + PH - t.z;
+                ok = (tx % SW == 0) && (ty % SH == 0);
+                Expr oc = group_base + t.x;
+                sum(c, x, y, n) += select(ok, d(oc, tx / SW, ty / SH, n) *
+                                                  transposed(c % in_per_group, oc, t.y, t.z), 0.0f);
+            }
         }
         output(c, x, y, n) = sum(c, x, y, n);
 
@@ -363,10 +387,13 @@ public:
         output.compute_root().vectorize(c, vec).fuse(y, n, yn).parallel(yn);
         sum.compute_at(output, x).vectorize(c, vec);
         sum.update().vectorize(c, vec);
+        if (!depthwise)
+            transposed.compute_root();
     }
 
 private:
-    Var c{"c"}, x{"x"}, y{"y"}, n{"n"};
+    Var c{"c"}, x{"x"}, y{"y"}, n{"n"}, o{"o"}, kx{"kx"}, ky{"ky"};
+    Func transposed{"transposed"};
     Input<Buffer<float>> *filter = nullptr;
 };
 

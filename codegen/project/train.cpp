@@ -53,6 +53,9 @@ const char *const kUsage =
     "             at the end, metrics.jsonl\n"
     "  --resume   continue from DIR/checkpoint.safetensors\n"
     "  --profile  time per kernel family, data and optimiser, printed at the end\n"
+    "measuring the step: --benchmark [--batch N --steps N (3)]: steps of forward,\n"
+    "  backward, clipping and AdamW on random data; prints the best step time and\n"
+    "  the peak resident memory above the process's before the first step (JSON)\n"
     "checking the step (no training): --gradients G.safetensors --input X.npy\n"
     "  --labels L.npy [--weights W.safetensors]   one step's loss and gradients,\n"
     "  as qdsl run --train writes them\n";
@@ -70,7 +73,7 @@ struct Options {
     long long epochs = 10, batch = 64, steps = 0, warmup = -1, seed = 0, threads = 0;
     double lr = 4e-3, min_lr = 1e-6, weight_decay = 0.05, clip = 5.0;
     std::string out = "train-out";
-    bool resume = false, profile = false;
+    bool resume = false, profile = false, benchmark = false;
     std::string gradients, input, labels, weights;
 };
 
@@ -97,6 +100,7 @@ int parse(int argc, char **argv, Options &o) {
         if (arg == "--flip") { o.flip = true; continue; }
         if (arg == "--resume") { o.resume = true; continue; }
         if (arg == "--profile") { o.profile = true; continue; }
+        if (arg == "--benchmark") { o.benchmark = true; continue; }
         if (i + 1 >= argc)
             return usage(arg + " needs a value");
         std::string v = argv[++i];
@@ -297,6 +301,66 @@ int one_step(const Options &o, qdsl_model::Model &model) {
     return 0;
 }
 
+// Resident memory now and at its peak, in MB (Linux /proc).
+double memory_mb(const char *key) {
+    std::FILE *f = std::fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    double kb = 0;
+    size_t n = std::strlen(key);
+    while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, key, n) == 0)
+            kb = std::atof(line + n);
+    std::fclose(f);
+    return kb / 1024;
+}
+
+// The peer of bench/pytorch_training.py's step: the same work (forward,
+// loss, backward, clipping, AdamW) on random data, timed and measured the
+// same way.
+int benchmark(const Options &o, qdsl_model::Model &model) {
+    const qdsl_model::ModelInfo &info = model.info();
+    const int batch = static_cast<int>(o.batch);
+    const int64_t classes = info.output_shape.empty() ? 1 : info.output_shape.back();
+    model.initialize(static_cast<uint64_t>(o.seed));
+    std::mt19937_64 rng(static_cast<uint64_t>(o.seed));
+    std::normal_distribution<float> normal;
+    std::vector<float> images(info.input_size() * batch), logits(info.output_size() * batch);
+    for (float &v : images)
+        v = normal(rng);
+    std::vector<int32_t> labels(batch);
+    for (int32_t &l : labels)
+        l = static_cast<int32_t>(rng() % static_cast<uint64_t>(classes));
+    qdsl::rt::AdamWOptions adam;
+    adam.learningRate = o.lr;
+    adam.weightDecay = o.weight_decay;
+    qdsl::rt::AdamW optimizer(adam);
+    qdsl::rt::TensorMap gradients;
+    std::string error;
+    const double before = memory_mb("VmRSS:");
+    double best = 1e300;
+    const long long steps = o.steps > 0 ? o.steps : 3;
+    auto clock = qdsl::rt::steadyClock();
+    for (long long s = 0; s < steps; ++s) {
+        double start = clock();
+        float loss = 0;
+        if (!model.trainStep(images.data(), labels.data(), batch, loss, logits.data(), gradients,
+                             error)) {
+            std::fprintf(stderr, "train: %s\n", error.c_str());
+            return 1;
+        }
+        qdsl::rt::clipGradientNorm(gradients, o.clip);
+        optimizer.step(model.weights(), gradients, o.lr);
+        model.weightsChanged();
+        best = std::min(best, clock() - start);
+    }
+    std::printf("{\"model\": \"%s\", \"batch\": %d, \"steps\": %lld, \"step_s\": %.6f, "
+                "\"peak_over_start_mb\": %.1f}\n",
+                info.name.c_str(), batch, steps, best, memory_mb("VmHWM:") - before);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -316,6 +380,8 @@ int main(int argc, char **argv) {
     qdsl_model::Model::setThreads(static_cast<int>(o.threads));
     if (!o.gradients.empty())
         return one_step(o, model);
+    if (o.benchmark)
+        return benchmark(o, model);
 
     std::string error;
     qdsl::rt::Dataset train_set, test_set;

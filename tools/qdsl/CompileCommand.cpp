@@ -203,8 +203,10 @@ int compileProject() {
 } // namespace
 
 int runCompile() {
+  // A project by default with a target, or for training with a directory.
+  bool toDirectory = !outputFile.empty() && outputFile != "-";
   bool project = emit == Emit::Project ||
-                 (!target.empty() && emit.getNumOccurrences() == 0);
+                 (emit.getNumOccurrences() == 0 && (!target.empty() || (train && toDirectory)));
   if (train && !(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
                        formatv("{0}", labelSmoothing.getValue()).str());

@@ -54,7 +54,7 @@ cl::opt<Emit> emit(
     cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
                clEnumValN(Emit::MLIR, "mlir", "the quadra dialect (in kernels with --target)"),
                clEnumValN(Emit::Kernels, "kernels", "the kernels of each model and their configurations"),
-               clEnumValN(Emit::Project, "project", "a CMake project in the directory -o (the default with --target)")),
+               clEnumValN(Emit::Project, "project", "a CMake project in the directory -o (the default with --target, and with --train -o)")),
     cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<std::string> target("target",
@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
       "  qdsl compile FILE.qd [--emit=ast|mlir|kernels] [-o OUT]\n"
       "  qdsl compile FILE.qd --target=x86-64-avx2|arm64-a76|opencl -o DIR\n"
       "  qdsl compile FILE.qd --train [--memory-policy=P] [--label-smoothing=E]\n"
-      "  qdsl compile FILE.qd --train --target=x86-64-avx2 -o DIR   (a train program)\n"
+      "  qdsl compile FILE.qd --train [--target=x86-64-avx2] -o DIR   (a train program)\n"
       "  qdsl build DIR\n"
       "  qdsl stats FILE.qd [--batch N] [--json] [--train]\n"
       "  qdsl run FILE.qd --input X.npy [--weights W.safetensors] -o Y.npy\n"

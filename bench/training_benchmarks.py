@@ -1,0 +1,153 @@
+"""qdsl's generated training step next to PyTorch's, measured in the same run.
+
+    bench/training_benchmarks.py --qdsl build/bin/qdsl [--work DIR] [--rounds 2]
+                                 [--json out.json] [--markdown out.md] [--skip-large]
+
+Builds what it measures (minutes: QuadraNet36-T's training project has
+about 120 kernel configurations), then alternates qdsl and PyTorch
+`rounds` times and keeps each one's best. All on 2 threads; PyTorch in its
+best setting (OpenBLAS, tcmalloc, channels-last; bench/pytorch_training.py).
+
+  * one training step (forward, loss, backward, gradient clipping, AdamW):
+    the Fashion-MNIST example at batch 64 and QuadraNet36-T at 224x224,
+    batch 16 — best step time, and peak resident memory above the process's
+    before the first step; qdsl with the paper policy (its default) and
+    min-memory (`train --benchmark`);
+  * the quadratic depthwise convolution (k = 7) forward and backward under a
+    pooled 10-way linear head, at N8·C256·14² and N8·C64·56².
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56)]
+
+
+def run(cmd, env=None):
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
+                                             result.stderr[-3000:]))
+    return result
+
+
+def build_training(qdsl, source, work, name, flags=()):
+    """Compiles and builds the training project once; again when qdsl is newer."""
+    directory = os.path.join(work, name)
+    train = os.path.join(directory, "build", "train")
+    stamp = os.path.join(directory, "model.mlir")
+    if not os.path.exists(train) or os.path.getmtime(qdsl) > os.path.getmtime(stamp):
+        run([qdsl, "compile", source, "--train", "--target", "x86-64-avx2", "-o", directory]
+            + list(flags))
+        run([qdsl, "build", directory])
+    return train
+
+
+def qdsl_step(train, batch, steps):
+    out = run([train, "--benchmark", "--batch", str(batch), "--steps", str(steps),
+               "--threads", "2"]).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def pytorch(args):
+    env = dict(os.environ)
+    if os.path.exists(TCMALLOC):
+        env["LD_PRELOAD"] = TCMALLOC
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    out = run([sys.executable, os.path.join(ROOT, "bench", "pytorch_training.py")] + args,
+              env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def best(current, new):
+    """Keeps the best time and the smallest peak seen so far."""
+    if current is None:
+        return dict(new)
+    current["step_s"] = min(current["step_s"], new["step_s"])
+    current["peak_over_start_mb"] = min(current["peak_over_start_mb"], new["peak_over_start_mb"])
+    return current
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--qdsl", required=True)
+    parser.add_argument("--work", default=os.path.join(ROOT, "build", "bench-training"))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-large", action="store_true",
+                        help="leave out QuadraNet36-T (its build and steps take the longest)")
+    parser.add_argument("--json")
+    parser.add_argument("--markdown")
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+
+    cases = []  # (title, batch, {policy: train binary}, pytorch args, steps)
+    fm = os.path.join(ROOT, "examples", "fashion_mnist.qd")
+    cases.append(("Fashion-MNIST example", 64, {
+        "paper": build_training(args.qdsl, fm, args.work, "fm_paper"),
+        "min-memory": build_training(args.qdsl, fm, args.work, "fm_min",
+                                     ["--memory-policy", "min-memory"])},
+        ["step", "--model", "fashion_mnist", "--batch", "64", "--steps", "5"], 5))
+    if not args.skip_large:
+        q36 = os.path.join(ROOT, "examples", "quadranet36_t.qd")
+        cases.append(("QuadraNet36-T 224²", 16, {
+            "paper": build_training(args.qdsl, q36, args.work, "q36_paper"),
+            "min-memory": build_training(args.qdsl, q36, args.work, "q36_min",
+                                         ["--memory-policy", "min-memory"])},
+            ["step", "--model", "quadranet36_t", "--batch", "16", "--steps", "2"], 2))
+    for n, c, hw in QDWCONV_SHAPES:
+        source = os.path.join(args.work, "qdwconv_c%d_hw%d.qd" % (c, hw))
+        with open(source, "w") as f:
+            f.write("block qdw_head(x: tensor) {\n"
+                    "  return linear(avgpool(qdwconv(x, k = 7)), out = 10)\n}\n"
+                    "model QDWHead { input f32[%d, %d, %d]  layer qdw_head }\n" % (hw, hw, c))
+        cases.append(("qdwconv k7 fwd+bwd %d·%d·%d²" % (n, c, hw), n, {
+            "paper": build_training(args.qdsl, source, args.work, "qdw_c%d_hw%d" % (c, hw))},
+            ["qdwconv", "--shape", str(n), str(c), str(hw), "--steps", "5"], 5))
+
+    results = []
+    for title, batch, trains, torch_args, steps in cases:
+        entry = {"case": title, "batch": batch, "qdsl": {}, "pytorch": None}
+        for _ in range(args.rounds):
+            for policy, train in trains.items():
+                entry["qdsl"][policy] = best(entry["qdsl"].get(policy),
+                                             qdsl_step(train, batch, steps))
+            entry["pytorch"] = best(entry["pytorch"], pytorch(torch_args))
+        results.append(entry)
+        print(json.dumps(entry), flush=True)
+
+    lines = ["One training step (forward, loss, backward, clipping, AdamW), best of %d rounds, "
+             "2 threads; memory: peak resident set above the process's before the first step."
+             % args.rounds, "",
+             "| case | batch | qdsl paper | qdsl min-memory | PyTorch | speed vs PyTorch "
+             "| memory vs PyTorch (paper; min-memory) |",
+             "|---|---|---|---|---|---|---|"]
+    for e in results:
+        torch = e["pytorch"]
+        cells = []
+        for policy in ("paper", "min-memory"):
+            q = e["qdsl"].get(policy)
+            cells.append("%.3f s, %.0f MB" % (q["step_s"], q["peak_over_start_mb"]) if q else "–")
+        paper = e["qdsl"]["paper"]
+        mem = ["%.2f×" % (e["qdsl"][p]["peak_over_start_mb"] / torch["peak_over_start_mb"])
+               for p in ("paper", "min-memory") if p in e["qdsl"]]
+        lines.append("| %s | %d | %s | %s | %.3f s, %.0f MB | %.2f× | %s |" % (
+            e["case"], e["batch"], cells[0], cells[1], torch["step_s"],
+            torch["peak_over_start_mb"], torch["step_s"] / paper["step_s"], "; ".join(mem)))
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table + "\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
