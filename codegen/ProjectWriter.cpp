@@ -10,6 +10,8 @@
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+
+#include <map>
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -199,17 +201,46 @@ std::string viewShape(Value v) {
   return shapeList(llvm::cast<RankedTensorType>(v.getType()).getShape());
 }
 
+/// The activations of a function with their sizes and lifetimes (kernel
+/// positions; returned values live to the end), for the arena planner.
+void emitBufferTable(const FunctionPlan &p, llvm::StringRef name, raw_ostream &os) {
+  struct Entry {
+    uint64_t exampleBytes = 0, fixedBytes = 0;
+    int64_t first = 0, last = 0;
+  };
+  std::map<int, Entry> entries;
+  auto bytes = [](Value v) {
+    auto shape = llvm::cast<RankedTensorType>(v.getType()).getShape();
+    uint64_t n = 4;
+    for (size_t i = isBatched(v) ? 1 : 0; i < shape.size(); ++i)
+      n *= static_cast<uint64_t>(shape[i]);
+    return n;
+  };
+  for (auto [i, call] : llvm::enumerate(p.calls)) {
+    for (Value result : call.results) {
+      int id = p.ids.lookup(result);
+      if (id <= 0)
+        continue;
+      Entry &e = entries[id];
+      (isBatched(result) ? e.exampleBytes : e.fixedBytes) = bytes(result);
+      e.first = e.last = static_cast<int64_t>(i);
+    }
+    for (const KernelArgument &arg : call.inputs)
+      if (arg.activation && p.ids.lookup(arg.activation) > 0)
+        entries[p.ids.lookup(arg.activation)].last = static_cast<int64_t>(i);
+  }
+  for (Value v : p.returned)
+    if (p.ids.lookup(v) > 0)
+      entries[p.ids.lookup(v)].last = static_cast<int64_t>(p.calls.size());
+  os << "const std::vector<BufferSpec> " << name << " = {\n";
+  for (const auto &[id, e] : entries)
+    os << "    {" << id << ", " << e.exampleBytes << ", " << e.fixedBytes << ", " << e.first
+       << ", " << e.last << "},\n";
+  os << "};\n\n";
+}
+
 /// The body of run_kernels or run_train_kernels.
 void emitKernelCalls(const FunctionPlan &p, raw_ostream &os) {
-  // Where each activation is last read, to give its memory back; returned
-  // values live to the end of the pass.
-  llvm::DenseMap<Value, size_t> lastUse;
-  for (auto [i, call] : llvm::enumerate(p.calls))
-    for (const KernelArgument &arg : call.inputs)
-      if (arg.activation)
-        lastUse[arg.activation] = i;
-  llvm::DenseSet<Value> kept(p.returned.begin(), p.returned.end());
-
   auto access = [&](View view, Value v, bool fresh) {
     std::string batched = isBatched(v) ? "" : ", false";
     std::string prefix = fresh ? "new_" : "";
@@ -264,10 +295,6 @@ void emitKernelCalls(const FunctionPlan &p, raw_ostream &os) {
     for (auto [j, a] : llvm::enumerate(args))
       os << (j ? ", " : "") << a;
     os << "); }))\n            return false;\n";
-    for (const KernelArgument &arg : call.inputs)
-      if (arg.activation && lastUse.lookup(arg.activation) == i &&
-          p.ids.lookup(arg.activation) > 0 && !kept.count(arg.activation))
-        os << "        pass.release(" << p.ids.lookup(arg.activation) << ");\n";
     os << "    }\n";
   }
   os << "    return true;\n";
@@ -314,6 +341,13 @@ std::string kernelsSource(const Plan &p, const Target &target,
                << (arg.transposed ? "true" : "false") << "},\n";
   os << "};\n\n";
 
+  os << "// Activation sizes (per example, fixed) and lifetimes (first and last\n"
+     << "// kernel) by id: qdsl_model.cpp lays them out in one arena.\n";
+  emitBufferTable(p.forward, "kForwardBuffers", os);
+  if (p.train)
+    emitBufferTable(*p.train, "kTrainBuffers", os);
+  else
+    os << "const std::vector<BufferSpec> kTrainBuffers = {};\n\n";
   os << "bool run_kernels(Pass &pass) {\n";
   emitKernelCalls(p.forward, os);
   os << "}\n\n";
@@ -385,7 +419,7 @@ std::string cmakeSource(const Plan &p, const Target &target,
   os << ")\n\n";
   if (target.runnableHere) {
     os << "add_library(qdsl_model STATIC model_kernels.cpp qdsl_model.cpp\n"
-       << "            runtime/TensorFiles.cpp runtime/WeightInit.cpp)\n"
+       << "            runtime/TensorFiles.cpp runtime/WeightInit.cpp runtime/ArenaPlanner.cpp)\n"
        << "target_include_directories(qdsl_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
        << "target_link_libraries(qdsl_model PUBLIC ${QDSL_KERNELS} "
           "nlohmann_json::nlohmann_json)\n\n"

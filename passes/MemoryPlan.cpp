@@ -6,6 +6,7 @@
 #include "dialect/QuadraShapes.h"
 #include "passes/ModelStatistics.h"
 #include "passes/TrainingStep.h"
+#include "runtime/ArenaPlanner.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -20,14 +21,6 @@ namespace qdsl::quadra {
 bool isMemoryPolicy(llvm::StringRef name) {
   return llvm::is_contained(kMemoryPolicies, name);
 }
-
-namespace {
-
-constexpr uint64_t kAlignment = 64;
-
-uint64_t alignUp(uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
-
-} // namespace
 
 std::vector<Operation *> forwardOps(func::FuncOp step) {
   std::vector<Operation *> ops;
@@ -66,7 +59,7 @@ FailureOr<MemoryPlan> planTrainingMemory(func::FuncOp step, int64_t batch) {
       return step.emitError("cannot size ") << v.getType() << " at batch " << batch;
     PlannedBuffer b;
     b.value = v;
-    b.bytes = alignUp(*elements * 4);
+    b.bytes = rt::alignToArena(*elements * 4);
     b.first = b.last = first;
     for (Operation *user : v.getUsers())
       b.last = std::max(b.last, isa<func::ReturnOp>(user) ? end : position[user]);
@@ -102,45 +95,13 @@ FailureOr<MemoryPlan> planTrainingMemory(func::FuncOp step, int64_t batch) {
   }
   plan.optimizerBytes = 2 * plan.parameterBytes;
 
-  // Largest first; each at the lowest offset free for its whole lifetime.
-  std::vector<size_t> order(plan.buffers.size());
-  for (size_t i = 0; i < order.size(); ++i)
-    order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (plan.buffers[a].bytes != plan.buffers[b].bytes)
-      return plan.buffers[a].bytes > plan.buffers[b].bytes;
-    return a < b;
-  });
-  std::vector<size_t> placed;
-  for (size_t i : order) {
-    PlannedBuffer &b = plan.buffers[i];
-    std::vector<std::pair<uint64_t, uint64_t>> taken;
-    for (size_t j : placed) {
-      const PlannedBuffer &o = plan.buffers[j];
-      if (o.first <= b.last && b.first <= o.last)
-        taken.push_back({o.offset, o.offset + o.bytes});
-    }
-    std::sort(taken.begin(), taken.end());
-    uint64_t offset = 0;
-    for (auto [begin, finish] : taken) {
-      if (offset + b.bytes <= begin)
-        break;
-      offset = std::max(offset, finish);
-    }
-    b.offset = offset;
-    plan.arenaBytes = std::max(plan.arenaBytes, offset + b.bytes);
-    placed.push_back(i);
-  }
-  std::map<int64_t, int64_t> delta;
-  for (const PlannedBuffer &b : plan.buffers) {
-    delta[b.first] += int64_t(b.bytes);
-    delta[b.last + 1] -= int64_t(b.bytes);
-  }
-  int64_t live = 0;
-  for (auto [at, change] : delta) {
-    live += change;
-    plan.liveBytesBound = std::max<uint64_t>(plan.liveBytesBound, uint64_t(live));
-  }
+  std::vector<rt::ArenaBuffer> layout;
+  for (const PlannedBuffer &b : plan.buffers)
+    layout.push_back({b.bytes, b.first, b.last, 0});
+  plan.arenaBytes = rt::placeBuffers(layout);
+  plan.liveBytesBound = rt::liveBytesBound(layout);
+  for (auto [b, placed] : llvm::zip(plan.buffers, layout))
+    b.offset = placed.offset;
   return plan;
 }
 

@@ -3,12 +3,15 @@
 // model_kernels.cpp runs.
 #include "qdsl_model_internal.h"
 
+#include "runtime/ArenaPlanner.h"
 #include "runtime/TensorFiles.h"
 
 #include "HalideRuntime.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 
@@ -55,8 +58,9 @@ struct Model::State {
     // Packed linear weights by name, "^T" appended for a transpose.
     std::map<std::string, std::vector<float>> packed;
     std::map<std::string, Buffer<float>> packed_buffers;
-    // Activation memory kept between passes, reused by size.
-    std::vector<std::vector<float>> pool;
+    // Activation memory kept between passes: the model's and its training
+    // step's.
+    Arena forward_arena, train_arena;
     bool ready = false;
 
     // Views every weight with its dimensions reversed (Halide's order) and
@@ -185,7 +189,8 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
                     Profile *profile) {
     if (!state->can_run(batch, error))
         return false;
-    Pass pass(*state, batch, input, output, profile);
+    state->forward_arena.prepare(kForwardBuffers, batch);
+    Pass pass(*state, state->forward_arena, batch, input, output, profile);
     if (run_kernels(pass))
         return true;
     error = pass.error();
@@ -195,6 +200,8 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
 qdsl::rt::TensorMap &Model::weights() { return state->weights; }
 
 void Model::weightsChanged() { state->pack(); }
+
+uint64_t Model::trainingArenaBytes() const { return state->train_arena.size; }
 
 bool Model::canTrain() { return !kTrainResults.empty(); }
 
@@ -219,7 +226,8 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
                     std::to_string(classes - 1) + ")";
             return false;
         }
-    Pass pass(*state, batch, input, nullptr, profile, labels);
+    state->train_arena.prepare(kTrainBuffers, batch);
+    Pass pass(*state, state->train_arena, batch, input, nullptr, profile, labels);
     if (!run_train_kernels(pass)) {
         error = pass.error();
         return false;
@@ -237,50 +245,56 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
     return true;
 }
 
-Pass::Pass(Model::State &state, int batch, const float *input, float *output,
-           Profile *profile, const int32_t *labels)
-    : state(state), batch(batch), input(input), output(output), profile(profile),
-      label_data(labels) {}
-
-Pass::~Pass() {
-    for (auto &entry : live)
-        state.pool.push_back(std::move(entry.second));
+void Arena::prepare(const std::vector<BufferSpec> &specs, int n) {
+    if (table == &specs && batch == n)
+        return;
+    std::vector<qdsl::rt::ArenaBuffer> buffers;
+    int most = 0;
+    for (const BufferSpec &b : specs) {
+        buffers.push_back({qdsl::rt::alignToArena(b.example_bytes * static_cast<uint64_t>(n) +
+                                                  b.fixed_bytes),
+                           b.first, b.last, 0});
+        most = std::max(most, b.id);
+    }
+    size = qdsl::rt::placeBuffers(buffers);
+    offset.assign(most + 1, 0);
+    bytes.assign(most + 1, 0);
+    for (size_t i = 0; i < specs.size(); ++i) {
+        offset[specs[i].id] = buffers[i].offset;
+        bytes[specs[i].id] = buffers[i].bytes;
+    }
+    // Over-allocated by an alignment so that every buffer starts on one.
+    const size_t align = qdsl::rt::kArenaAlignment / sizeof(float);
+    memory.clear();
+    memory.shrink_to_fit();
+    memory.resize(size / sizeof(float) + align);
+    uintptr_t start = reinterpret_cast<uintptr_t>(memory.data());
+    base = reinterpret_cast<float *>((start + qdsl::rt::kArenaAlignment - 1) /
+                                     qdsl::rt::kArenaAlignment * qdsl::rt::kArenaAlignment);
+    table = &specs;
+    batch = n;
 }
 
-float *Pass::storage(int id, size_t elements) {
+Pass::Pass(Model::State &state, Arena &arena, int batch, const float *input, float *output,
+           Profile *profile, const int32_t *labels)
+    : state(state), arena(arena), batch(batch), input(input), output(output), profile(profile),
+      label_data(labels) {}
+
+float *Pass::storage(int id, size_t elements) const {
     if (id == 0)
         return const_cast<float *>(input);
     if (id < 0)
         return output;
-    auto it = live.find(id);
-    if (it != live.end())
-        return it->second.data();
-    // The smallest free block that fits, else a new one.
-    size_t best = state.pool.size();
-    for (size_t i = 0; i < state.pool.size(); ++i)
-        if (state.pool[i].capacity() >= elements &&
-            (best == state.pool.size() || state.pool[i].capacity() < state.pool[best].capacity()))
-            best = i;
-    std::vector<float> block;
-    if (best < state.pool.size()) {
-        block = std::move(state.pool[best]);
-        state.pool.erase(state.pool.begin() + best);
+    // The generated tables and calls agree by construction; a mismatch is
+    // a bug in qdsl, not in the model.
+    if (static_cast<size_t>(id) >= arena.bytes.size() || elements * sizeof(float) > arena.bytes[id]) {
+        std::fprintf(stderr, "qdsl_model: activation %d does not fit its planned buffer\n", id);
+        std::abort();
     }
-    block.resize(elements);
-    float *data = block.data();
-    live[id] = std::move(block);
-    return data;
+    return arena.base + arena.offset[id] / sizeof(float);
 }
 
-const float *Pass::data(int id) const { return live.at(id).data(); }
-
-void Pass::release(int id) {
-    auto it = live.find(id);
-    if (it == live.end())
-        return;
-    state.pool.push_back(std::move(it->second));
-    live.erase(it);
-}
+const float *Pass::data(int id) const { return arena.base + arena.offset.at(id) / sizeof(float); }
 
 namespace {
 std::vector<int> image_dims(const std::vector<int64_t> &shape, int batch) {

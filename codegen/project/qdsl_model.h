@@ -99,6 +99,10 @@ public:
     bool forward(const float *input, int batch, float *output, std::string &error,
                  Profile *profile = nullptr);
 
+    /// Bytes of the activation arena of the last training step (0 before
+    /// the first): what the memory plan laid out for its batch.
+    uint64_t trainingArenaBytes() const;
+
     /// Worker threads for the kernels (0: one per core).
     static void setThreads(int threads);
 

@@ -33,6 +33,30 @@ struct PackSpec {
 extern const ModelInfo kModelInfo;
 extern const std::vector<WeightSpec> kWeightSpecs;
 extern const std::vector<PackSpec> kPackSpecs;
+/// An activation of a pass: bytes per example (or fixed, without a batch)
+/// and the first and last kernel that use it.
+struct BufferSpec {
+    int id;
+    uint64_t example_bytes, fixed_bytes;
+    int64_t first, last;
+};
+extern const std::vector<BufferSpec> kForwardBuffers;
+extern const std::vector<BufferSpec> kTrainBuffers;
+
+/// Activation memory for one function at one batch size: the offsets the
+/// arena planner (runtime/ArenaPlanner.h) gives its buffers, in one block.
+struct Arena {
+    const std::vector<BufferSpec> *table = nullptr;
+    int batch = 0;
+    std::vector<float> memory;
+    float *base = nullptr;
+    std::vector<uint64_t> offset, bytes;  // by id
+    uint64_t size = 0;
+
+    /// Lays `table` out for `batch` unless it already is.
+    void prepare(const std::vector<BufferSpec> &table, int batch);
+};
+
 /// The training step's results by activation id (loss, logits, then the
 /// gradients of kGradientNames in order); empty without --train.
 extern const std::vector<int> kTrainResults;
@@ -43,9 +67,8 @@ extern const char *const kTrainingSetup;
 /// kernels it runs.
 class Pass {
 public:
-    Pass(Model::State &state, int batch, const float *input, float *output,
+    Pass(Model::State &state, Arena &arena, int batch, const float *input, float *output,
          Profile *profile, const int32_t *labels = nullptr);
-    ~Pass();
 
     /// Activation `id` (0 is the model input) as (c, x, y, n), or as
     /// (c, rows) with every leading dimension folded into rows. `shape` is
@@ -62,8 +85,6 @@ public:
     Buffer<float> new_tensor(int id, const std::vector<int64_t> &shape);
     /// The training step's labels, one per example.
     Buffer<int32_t> labels();
-    /// Gives activation `id`'s memory back for reuse.
-    void release(int id);
     /// Activation `id`'s memory (for the training step's results).
     const float *data(int id) const;
 
@@ -80,14 +101,14 @@ public:
     const std::string &error() const { return message; }
 
 private:
-    float *storage(int id, size_t elements);
+    float *storage(int id, size_t elements) const;
     Model::State &state;
+    Arena &arena;
     int batch;
     const float *input;
     float *output;
     Profile *profile;
     const int32_t *label_data;
-    std::map<int, std::vector<float>> live;
     std::string message;
 };
 

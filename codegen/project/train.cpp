@@ -356,8 +356,9 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
         best = std::min(best, clock() - start);
     }
     std::printf("{\"model\": \"%s\", \"batch\": %d, \"steps\": %lld, \"step_s\": %.6f, "
-                "\"peak_over_start_mb\": %.1f}\n",
-                info.name.c_str(), batch, steps, best, memory_mb("VmHWM:") - before);
+                "\"peak_over_start_mb\": %.1f, \"arena_mb\": %.1f}\n",
+                info.name.c_str(), batch, steps, best, memory_mb("VmHWM:") - before,
+                model.trainingArenaBytes() / 1048576.0);
     return 0;
 }
 
