@@ -14,6 +14,7 @@
 #include <map>
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -162,8 +163,19 @@ LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
     if (!p.ids.count(v) || (!isTrainStep && v == function.getArgument(0)))
       return function.emitError("'") << function.getSymName()
                                      << "' returns a value no kernel computes";
-  if (!isTrainStep)
+  if (!isTrainStep) {
     p.ids[p.returned[0]] = -1;
+    return success();
+  }
+  // The gradients go straight into the caller's tensors (ids -2, -3, ...
+  // in order): no arena space, no copy. A value returned twice stays in
+  // the arena and is copied.
+  llvm::DenseMap<Value, int> returns;
+  for (Value v : p.returned)
+    ++returns[v];
+  for (size_t g = 2; g < p.returned.size(); ++g)
+    if (returns[p.returned[g]] == 1)
+      p.ids[p.returned[g]] = -static_cast<int>(g);
   return success();
 }
 
@@ -188,8 +200,14 @@ FailureOr<Plan> plan(func::FuncOp model, func::FuncOp trainStep,
   return p;
 }
 
+/// Writes `path` unless it already holds `text`: recompiling a project
+/// leaves unchanged files alone, so its build redoes only what changed.
 bool writeFile(const std::string &path, const std::string &text,
                std::string &error) {
+  if (auto existing = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                                  /*RequiresNullTerminator=*/false))
+    if ((*existing)->getBuffer() == text)
+      return true;
   return rt::writeFileAtomically(path, text, error);
 }
 

@@ -227,7 +227,15 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
             return false;
         }
     state->train_arena.prepare(kTrainBuffers, batch);
-    Pass pass(*state, state->train_arena, batch, input, nullptr, profile, labels);
+    std::vector<float *> outputs;
+    for (const std::string &name : kGradientNames) {
+        const qdsl::rt::Tensor &w = state->weights.at(name);
+        qdsl::rt::Tensor &grad = gradients[name];
+        grad.shape = w.shape;
+        grad.data.resize(w.data.size());
+        outputs.push_back(grad.data.data());
+    }
+    Pass pass(*state, state->train_arena, batch, input, nullptr, profile, labels, outputs);
     if (!run_train_kernels(pass)) {
         error = pass.error();
         return false;
@@ -235,13 +243,11 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
     loss = pass.data(kTrainResults[0])[0];
     const float *out = pass.data(kTrainResults[1]);
     std::copy(out, out + kModelInfo.output_size() * static_cast<size_t>(batch), logits);
-    for (size_t g = 0; g < kGradientNames.size(); ++g) {
-        const qdsl::rt::Tensor &w = state->weights.at(kGradientNames[g]);
-        qdsl::rt::Tensor &grad = gradients[kGradientNames[g]];
-        grad.shape = w.shape;
-        const float *data = pass.data(kTrainResults[g + 2]);
-        grad.data.assign(data, data + w.data.size());
-    }
+    for (size_t g = 0; g < kGradientNames.size(); ++g)
+        if (kTrainResults[g + 2] >= 0) {
+            const float *data = pass.data(kTrainResults[g + 2]);
+            std::copy(data, data + gradients[kGradientNames[g]].data.size(), outputs[g]);
+        }
     return true;
 }
 
@@ -276,15 +282,17 @@ void Arena::prepare(const std::vector<BufferSpec> &specs, int n) {
 }
 
 Pass::Pass(Model::State &state, Arena &arena, int batch, const float *input, float *output,
-           Profile *profile, const int32_t *labels)
+           Profile *profile, const int32_t *labels, std::vector<float *> gradients)
     : state(state), arena(arena), batch(batch), input(input), output(output), profile(profile),
-      label_data(labels) {}
+      label_data(labels), gradients(std::move(gradients)) {}
 
 float *Pass::storage(int id, size_t elements) const {
     if (id == 0)
         return const_cast<float *>(input);
-    if (id < 0)
+    if (id == -1)
         return output;
+    if (id < -1)
+        return gradients.at(static_cast<size_t>(-id - 2));
     // The generated tables and calls agree by construction; a mismatch is
     // a bug in qdsl, not in the model.
     if (static_cast<size_t>(id) >= arena.bytes.size() || elements * sizeof(float) > arena.bytes[id]) {
@@ -294,7 +302,10 @@ float *Pass::storage(int id, size_t elements) const {
     return arena.base + arena.offset[id] / sizeof(float);
 }
 
-const float *Pass::data(int id) const { return arena.base + arena.offset.at(id) / sizeof(float); }
+const float *Pass::data(int id) const {
+    return id < -1 ? gradients.at(static_cast<size_t>(-id - 2))
+                   : arena.base + arena.offset.at(id) / sizeof(float);
+}
 
 namespace {
 std::vector<int> image_dims(const std::vector<int64_t> &shape, int batch) {

@@ -58,7 +58,9 @@ struct Arena {
 };
 
 /// The training step's results by activation id (loss, logits, then the
-/// gradients of kGradientNames in order); empty without --train.
+/// gradients of kGradientNames in order); empty without --train. A
+/// gradient with id -2 - g is written straight into the caller's tensor
+/// for kGradientNames[g].
 extern const std::vector<int> kTrainResults;
 extern const std::vector<std::string> kGradientNames;
 extern const char *const kTrainingSetup;
@@ -68,7 +70,8 @@ extern const char *const kTrainingSetup;
 class Pass {
 public:
     Pass(Model::State &state, Arena &arena, int batch, const float *input, float *output,
-         Profile *profile, const int32_t *labels = nullptr);
+         Profile *profile, const int32_t *labels = nullptr,
+         std::vector<float *> gradients = {});
 
     /// Activation `id` (0 is the model input) as (c, x, y, n), or as
     /// (c, rows) with every leading dimension folded into rows. `shape` is
@@ -109,6 +112,7 @@ private:
     float *output;
     Profile *profile;
     const int32_t *label_data;
+    std::vector<float *> gradients;
     std::string message;
 };
 
