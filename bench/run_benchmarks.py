@@ -19,22 +19,15 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from benchlib import pytorch_env, run, write_outputs  # noqa: E402
+
 QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56), (1, 64, 56)]
 MODELS = [("quadranet36_t", "QuadraNet36-T"), ("quadranet25_t", "QuadraNet25-T"),
           ("convblock36_t", "ConvBlock36-T")]
-
-
-def run(cmd, env=None):
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
-                                             result.stderr[-3000:]))
-    return result
 
 
 def build_project(qdsl, source, work, name, flags=()):
@@ -62,14 +55,8 @@ def time_predict(predict, x, repeat):
 
 
 def pytorch(args):
-    env = dict(os.environ)
-    if os.path.exists(TCMALLOC):
-        env["LD_PRELOAD"] = TCMALLOC
-    # OpenBLAS (the head) runs its own threads; PyTorch's OpenMP threads
-    # spinning between ops would take their cores.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return json.loads(run([sys.executable, os.path.join(ROOT, "bench", "pytorch_quadranet.py")]
-                          + args, env=env).stdout.strip().splitlines()[-1])
+                          + args, env=pytorch_env()).stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -151,14 +138,7 @@ def main():
     lines += ["", "QuadraNet36-T, batch 1, with Halide's Mullapudi2016 autoscheduler instead of "
               "qdsl's schedules: %.1f ms against %.1f ms (%.1f× slower)." % (
                   auto_ms, manual["qdsl_ms"], auto_ms / manual["qdsl_ms"])]
-    table = "\n".join(lines)
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table + "\n")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_outputs("\n".join(lines), results, args.markdown, args.json)
     return 0
 
 

@@ -19,20 +19,13 @@ best setting (OpenBLAS, tcmalloc, channels-last; bench/pytorch_training.py).
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from benchlib import pytorch_env, run, write_outputs  # noqa: E402
+
 QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56)]
-
-
-def run(cmd, env=None):
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
-                                             result.stderr[-3000:]))
-    return result
 
 
 def build_training(qdsl, source, work, name, flags=()):
@@ -54,12 +47,8 @@ def qdsl_step(train, batch, steps):
 
 
 def pytorch(args):
-    env = dict(os.environ)
-    if os.path.exists(TCMALLOC):
-        env["LD_PRELOAD"] = TCMALLOC
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     out = run([sys.executable, os.path.join(ROOT, "bench", "pytorch_training.py")] + args,
-              env=env).stdout
+              env=pytorch_env()).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -85,20 +74,18 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
 
+    def both_policies(example, name):
+        source = os.path.join(ROOT, "examples", example + ".qd")
+        return {"paper": build_training(args.qdsl, source, args.work, name + "_paper"),
+                "min-memory": build_training(args.qdsl, source, args.work, name + "_min",
+                                             ["--memory-policy", "min-memory"])}
+
     cases = []  # (title, batch, {policy: train binary}, pytorch args, steps)
-    fm = os.path.join(ROOT, "examples", "fashion_mnist.qd")
-    cases.append(("Fashion-MNIST example", 64, {
-        "paper": build_training(args.qdsl, fm, args.work, "fm_paper"),
-        "min-memory": build_training(args.qdsl, fm, args.work, "fm_min",
-                                     ["--memory-policy", "min-memory"])},
-        ["step", "--model", "fashion_mnist", "--batch", "64", "--steps", "5"], 5))
+    cases.append(("Fashion-MNIST example", 64, both_policies("fashion_mnist", "fm"),
+                  ["step", "--model", "fashion_mnist", "--batch", "64", "--steps", "5"], 5))
     if not args.skip_large:
-        q36 = os.path.join(ROOT, "examples", "quadranet36_t.qd")
-        cases.append(("QuadraNet36-T 224²", 16, {
-            "paper": build_training(args.qdsl, q36, args.work, "q36_paper"),
-            "min-memory": build_training(args.qdsl, q36, args.work, "q36_min",
-                                         ["--memory-policy", "min-memory"])},
-            ["step", "--model", "quadranet36_t", "--batch", "16", "--steps", "2"], 2))
+        cases.append(("QuadraNet36-T 224²", 16, both_policies("quadranet36_t", "q36"),
+                      ["step", "--model", "quadranet36_t", "--batch", "16", "--steps", "2"], 2))
     for n, c, hw in QDWCONV_SHAPES:
         source = os.path.join(args.work, "qdwconv_c%d_hw%d.qd" % (c, hw))
         with open(source, "w") as f:
@@ -138,14 +125,7 @@ def main():
         lines.append("| %s | %d | %s | %s | %.3f s, %.0f MB | %.2f× | %s |" % (
             e["case"], e["batch"], cells[0], cells[1], torch["step_s"],
             torch["peak_over_start_mb"], torch["step_s"] / paper["step_s"], "; ".join(mem)))
-    table = "\n".join(lines)
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table + "\n")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    write_outputs("\n".join(lines), results, args.markdown, args.json)
     return 0
 
 

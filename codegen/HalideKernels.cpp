@@ -461,9 +461,23 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
     b.input(lw.getDy(), View::Rows);
     b.call.outputViews = {View::Tensor};
   } else if (auto li = r.take<LinearGradInputOp>()) {
-    // dx = dy · Wᵀ: the forward product with the transposed weight.
+    // dx = dy · Wᵀ: the forward product with the transposed weight, times
+    // the activation's derivative when its gradient follows.
     int64_t cin = dim(li.getResult(), -1), cout = dim(li.getDy(), -1);
     int panel = linearPanel(cin, false, target);
+    Value pre;
+    int64_t activation = 0;
+    if (auto gelu = r.take<GeluGradOp>()) {
+      if (gelu.getDy() != li.getResult())
+        return false;
+      pre = gelu.getInput();
+      activation = 1;
+    } else if (auto relu = r.take<ReluGradOp>()) {
+      if (relu.getDy() != li.getResult())
+        return false;
+      pre = relu.getInput();
+      activation = 2;
+    }
     b.call.generator = "pointwise";
     b.param("in_channels", str(cout));
     b.param("out_channels", str(cin));
@@ -472,10 +486,13 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
     b.param("bias", str(false));
     b.param("activation", str(int64_t(0)));
     b.param("scale_residual", str(false));
+    b.param("activation_grad", str(activation));
     b.param("panel", str(int64_t(panel)));
     b.param("rows", str(rowsPerExample(li.getDy()) * 8));
     b.input(li.getDy(), View::Rows);
     b.weight(li.getWeight(), View::PackedWeight, panel, /*transposed=*/true);
+    if (pre)
+      b.input(pre, View::Rows);
     b.call.outputViews = {View::Rows};
   } else if (auto dwi = r.take<DepthwiseConv2DGradInputOp>()) {
     b.call.generator = "conv_grad_input";

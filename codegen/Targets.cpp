@@ -25,6 +25,10 @@ std::vector<FusionRule> cpuRules() {
       {"conv_ln", {"quadra.conv2d", "quadra.layernorm"}},
       // Downsample: layer norm, then strided convolution.
       {"ln_conv", {"quadra.layernorm", "quadra.conv2d"}},
+      // Backward: the gradient of a linear layer's input, times the
+      // derivative of the activation before the layer.
+      {"pwconv_grad_gelu", {"quadra.linear_grad_input", "quadra.gelu_grad"}},
+      {"pwconv_grad_relu", {"quadra.linear_grad_input", "quadra.relu_grad"}},
       // Head: global average pool, layer norm, linear classifier.
       {"pool_ln_linear",
        {"quadra.avgpool", "quadra.layernorm", "quadra.linear"}},

@@ -163,9 +163,7 @@ public:
         Expr x = input(c, r);
         Expr derivative;
         if (kind == "gelu") {
-            Expr cdf = 0.5f * (1.0f + qdsl_gen::erf_approx(x * 0.70710678118654752f));
-            Expr pdf = exp(-0.5f * x * x) * 0.39894228040143268f;
-            derivative = cdf + x * pdf;
+            derivative = qdsl_gen::gelu_derivative(x);
         } else if (kind == "relu") {
             derivative = select(x > 0.0f, 1.0f, 0.0f);
         } else {

@@ -26,6 +26,10 @@ public:
     // 0: none, 1: GELU, 2: ReLU.
     GeneratorParam<int> activation{"activation", 0};
     GeneratorParam<bool> scale_residual{"scale_residual", false};
+    // The backward pass: the product times f′(pre) for the activation f
+    // whose input `pre` was (1: GELU, 2: ReLU), fusing an activation's
+    // gradient into the gradient of the next layer's input.
+    GeneratorParam<int> activation_grad{"activation_grad", 0};
     // Output channels per register block; the weights come packed in panels
     // of this width (see below). 0: one vector.
     GeneratorParam<int> panel{"panel", 16};
@@ -45,6 +49,8 @@ public:
             gamma = add_input<Buffer<float, 1>>("gamma");
             residual = add_input<Buffer<float, 2>>("residual");
         }
+        if (activation_grad)
+            pre = add_input<Buffer<float, 2>>("pre");
     }
 
     void generate() {
@@ -79,6 +85,10 @@ public:
             value = max(value, 0.0f);
         if (scale_residual)
             value = (*residual)(o, r) + (*gamma)(o) * value;
+        if (activation_grad == 1)
+            value = value * qdsl_gen::gelu_derivative((*pre)(o, r));
+        else if (activation_grad == 2)
+            value = select((*pre)(o, r) > 0.0f, value, 0.0f);
         output(o, r) = value;
         reduction = k;
 
@@ -99,7 +109,7 @@ private:
     std::vector<Input<Buffer<float, 3>> *> weights;
     std::vector<Input<Buffer<float, 1>> *> biases;
     Input<Buffer<float, 1>> *norm_scale = nullptr, *norm_offset = nullptr, *gamma = nullptr;
-    Input<Buffer<float, 2>> *residual = nullptr;
+    Input<Buffer<float, 2>> *residual = nullptr, *pre = nullptr;
 
     void declare_shapes() {
         const int CI = in_channels, CO = out_channels;
@@ -132,6 +142,11 @@ private:
             residual->dim(0).set_bounds(0, CO).set_stride(1);
             residual->dim(1).set_stride(CO);
             residual->set_estimates({{0, CO}, {0, rows}});
+        }
+        if (pre) {
+            pre->dim(0).set_bounds(0, CO).set_stride(1);
+            pre->dim(1).set_stride(CO);
+            pre->set_estimates({{0, CO}, {0, rows}});
         }
     }
 

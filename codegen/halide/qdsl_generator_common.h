@@ -72,6 +72,13 @@ inline Expr gelu(Expr x) {
     return 0.5f * x * (1.0f + erf_approx(x * 0.70710678118654752f));
 }
 
+// GELU′(x) = Φ(x) + x·φ(x), for the backward pass.
+inline Expr gelu_derivative(Expr x) {
+    Expr cdf = 0.5f * (1.0f + erf_approx(x * 0.70710678118654752f));
+    Expr pdf = exp(-0.5f * x * x) * 0.39894228040143268f;
+    return cdf + x * pdf;
+}
+
 }  // namespace qdsl_gen
 
 #endif  // QDSL_GENERATOR_COMMON_H

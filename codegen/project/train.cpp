@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -443,8 +444,10 @@ int main(int argc, char **argv) {
         if (!model.setWeights(state.weights, checkpoint_path, error))
             return fail(error);
     } else {
-        if (std::system(("mkdir -p '" + o.out + "'").c_str()) != 0)
-            return fail("cannot create '" + o.out + "'");
+        std::error_code ec;
+        std::filesystem::create_directories(o.out, ec);
+        if (ec)
+            return fail("cannot create '" + o.out + "': " + ec.message());
         model.initialize(static_cast<uint64_t>(o.seed));
     }
     qdsl::rt::MetricsLog metrics;
