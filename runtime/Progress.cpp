@@ -42,7 +42,7 @@ std::string ProgressBar::line(int64_t done, const std::string &status) const {
   double rate = elapsed > 0 ? done / elapsed : 0;
   double left = rate > 0 ? (total - done) / rate : NAN;
   char numbers[96];
-  std::snprintf(numbers, sizeof numbers, "%lld/%lld %.2f it/s %s left %s",
+  std::snprintf(numbers, sizeof numbers, "%lld/%lld %.2f it/s, %s left, %s elapsed",
                 (long long)done, (long long)total, rate, formatDuration(left).c_str(),
                 formatDuration(elapsed).c_str());
   std::string text = label + " ";

@@ -27,8 +27,8 @@ TEST(Progress, ATerminalLineIsRedrawnWithRateAndTimeLeft) {
   now = 10;
   bar.update(25, "loss 0.5");
   // 25 steps in 10 s: 2.5 it/s, 75 to go: 30 s.
-  EXPECT_EQ(out.str(), "\r\033[Kepoch 1 [######..................] 25/100 2.50 it/s 0:30 left "
-                       "0:10  loss 0.5");
+  EXPECT_EQ(out.str(), "\r\033[Kepoch 1 [######..................] 25/100 2.50 it/s, 0:30 left, "
+                       "0:10 elapsed  loss 0.5");
   now = 10.05;
   bar.update(26);
   EXPECT_EQ(out.str().find("26/100"), std::string::npos) << "redrawn within 0.1 s";
@@ -50,7 +50,7 @@ TEST(Progress, ALogGetsAPlainLineEveryTenth) {
   std::string text = out.str();
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 10);
   EXPECT_EQ(text.find('\r'), std::string::npos);
-  EXPECT_NE(text.find("train 5/50 1.00 it/s 0:45 left 0:05\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("train 5/50 1.00 it/s, 0:45 left, 0:05 elapsed\n"), std::string::npos) << text;
   EXPECT_NE(text.find("train 50/50"), std::string::npos);
 }
 
