@@ -412,16 +412,26 @@ bool describeElementwise(KernelReader &r, CallBuilder &b) {
 /// The backward pass: one generator call per gradient op (a linear layer's
 /// input gradient is a pointwise product with the transposed weight).
 bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
-  auto window = [&](ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
-                    ArrayRef<int64_t> padding, Value image) {
+  // The parameters both convolution gradients take: depthwise (groups 0)
+  // or dense in groups, the forward convolution's channels and window, and
+  // its input's size.
+  auto convolution = [&](const char *generator, int64_t groups, Value in, Value out,
+                         ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+                         ArrayRef<int64_t> padding) {
+    b.call.generator = generator;
+    b.param("depthwise", str(groups == 0));
+    if (groups != 0)
+      b.param("groups", str(groups));
+    b.param("in_channels", str(dim(in, -1)));
+    b.param("out_channels", str(dim(out, -1)));
     b.param("kernel_h", str(kernel[0]));
     b.param("kernel_w", str(kernel[1]));
     b.param("stride_h", str(stride[0]));
     b.param("stride_w", str(stride[1]));
     b.param("pad_h", str(padding[0]));
     b.param("pad_w", str(padding[1]));
-    b.param("height", str(dim(image, 1)));
-    b.param("width", str(dim(image, 2)));
+    b.param("height", str(dim(in, 1)));
+    b.param("width", str(dim(in, 2)));
   };
   auto shapeOf = [](Value v) {
     return llvm::cast<RankedTensorType>(v.getType()).getShape();
@@ -495,40 +505,26 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
       b.input(pre, View::Rows);
     b.call.outputViews = {View::Rows};
   } else if (auto dwi = r.take<DepthwiseConv2DGradInputOp>()) {
-    b.call.generator = "conv_grad_input";
-    b.param("depthwise", str(true));
-    b.param("in_channels", str(dim(dwi.getResult(), -1)));
-    b.param("out_channels", str(dim(dwi.getDy(), -1)));
-    window(shapeOf(dwi.getFilter()), dwi.getStride(), dwi.getPadding(), dwi.getResult());
+    convolution("conv_grad_input", 0, dwi.getResult(), dwi.getDy(),
+                shapeOf(dwi.getFilter()), dwi.getStride(), dwi.getPadding());
     b.input(dwi.getDy(), View::Image);
     b.weight(dwi.getFilter(), View::Weight);
     b.call.outputViews = {View::Image};
   } else if (auto ci = r.take<Conv2DGradInputOp>()) {
-    b.call.generator = "conv_grad_input";
-    b.param("depthwise", str(false));
-    b.param("groups", str(static_cast<int64_t>(ci.getGroups())));
-    b.param("in_channels", str(dim(ci.getResult(), -1)));
-    b.param("out_channels", str(dim(ci.getDy(), -1)));
-    window(shapeOf(ci.getFilter()), ci.getStride(), ci.getPadding(), ci.getResult());
+    convolution("conv_grad_input", ci.getGroups(), ci.getResult(), ci.getDy(),
+                shapeOf(ci.getFilter()), ci.getStride(), ci.getPadding());
     b.input(ci.getDy(), View::Image);
     b.weight(ci.getFilter(), View::Weight);
     b.call.outputViews = {View::Image};
   } else if (auto dwf = r.take<DepthwiseConv2DGradFilterOp>()) {
-    b.call.generator = "conv_grad_filter";
-    b.param("depthwise", str(true));
-    b.param("in_channels", str(dim(dwf.getInput(), -1)));
-    b.param("out_channels", str(dim(dwf.getDy(), -1)));
-    window(shapeOf(dwf.getResult()), dwf.getStride(), dwf.getPadding(), dwf.getInput());
+    convolution("conv_grad_filter", 0, dwf.getInput(), dwf.getDy(),
+                shapeOf(dwf.getResult()), dwf.getStride(), dwf.getPadding());
     b.input(dwf.getInput(), View::Image);
     b.input(dwf.getDy(), View::Image);
     b.call.outputViews = {View::Tensor};
   } else if (auto cf = r.take<Conv2DGradFilterOp>()) {
-    b.call.generator = "conv_grad_filter";
-    b.param("depthwise", str(false));
-    b.param("groups", str(static_cast<int64_t>(cf.getGroups())));
-    b.param("in_channels", str(dim(cf.getInput(), -1)));
-    b.param("out_channels", str(dim(cf.getDy(), -1)));
-    window(shapeOf(cf.getResult()), cf.getStride(), cf.getPadding(), cf.getInput());
+    convolution("conv_grad_filter", cf.getGroups(), cf.getInput(), cf.getDy(),
+                shapeOf(cf.getResult()), cf.getStride(), cf.getPadding());
     b.input(cf.getInput(), View::Image);
     b.input(cf.getDy(), View::Image);
     b.call.outputViews = {View::Tensor};
