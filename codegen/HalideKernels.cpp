@@ -140,6 +140,19 @@ struct CallBuilder {
   }
 };
 
+/// The depthwise generator's channels and window.
+void depthwiseWindow(CallBuilder &b, Value input, ArrayRef<int64_t> filterShape,
+                     ArrayRef<int64_t> stride, ArrayRef<int64_t> padding) {
+  b.call.generator = "depthwise";
+  b.param("channels", str(dim(input, -1)));
+  b.param("kernel_h", str(filterShape[0]));
+  b.param("kernel_w", str(filterShape[1]));
+  b.param("stride_h", str(stride[0]));
+  b.param("stride_w", str(stride[1]));
+  b.param("pad_h", str(padding[0]));
+  b.param("pad_w", str(padding[1]));
+}
+
 /// Depthwise family: [layernorm] (qdwconv | dwconv) [layerscale add].
 bool describeDepthwise(KernelReader &r, CallBuilder &b) {
   auto ln = r.take<LayerNormOp>();
@@ -175,14 +188,7 @@ bool describeDepthwise(KernelReader &r, CallBuilder &b) {
   ArrayRef<int64_t> padding = qdw ? qdw.getPadding() : dw.getPadding();
   bool hasBias = qdw ? !qdw.getBiases().empty() : static_cast<bool>(dw.getBias());
 
-  b.call.generator = "depthwise";
-  b.param("channels", str(dim(input, -1)));
-  b.param("kernel_h", str(filterShape[0]));
-  b.param("kernel_w", str(filterShape[1]));
-  b.param("stride_h", str(stride[0]));
-  b.param("stride_w", str(stride[1]));
-  b.param("pad_h", str(padding[0]));
-  b.param("pad_w", str(padding[1]));
+  depthwiseWindow(b, input, filterShape, stride, padding);
   b.param("norm", str(static_cast<bool>(ln)));
   if (ln)
     b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
@@ -505,8 +511,21 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
       b.input(pre, View::Rows);
     b.call.outputViews = {View::Rows};
   } else if (auto dwi = r.take<DepthwiseConv2DGradInputOp>()) {
-    convolution("conv_grad_input", 0, dwi.getResult(), dwi.getDy(),
-                shapeOf(dwi.getFilter()), dwi.getStride(), dwi.getPadding());
+    ArrayRef<int64_t> kernel = shapeOf(dwi.getFilter());
+    ArrayRef<int64_t> stride = dwi.getStride(), padding = dwi.getPadding();
+    if (stride[0] == 1 && stride[1] == 1 && padding[0] < kernel[0] && padding[1] < kernel[1]) {
+      // With stride 1 the input gradient is dy convolved with the filter
+      // turned by 180° and padded by k − 1 − pad: the forward generator.
+      int64_t flippedPadding[2] = {kernel[0] - 1 - padding[0], kernel[1] - 1 - padding[1]};
+      depthwiseWindow(b, dwi.getDy(), kernel, stride, flippedPadding);
+      for (const char *off : {"norm", "quadratic", "bias", "scale_residual"})
+        b.param(off, str(false));
+      b.param("flip_filter", str(true));
+      b.param("height", str(dim(dwi.getDy(), 1)));
+      b.param("width", str(dim(dwi.getDy(), 2)));
+    } else {
+      convolution("conv_grad_input", 0, dwi.getResult(), dwi.getDy(), kernel, stride, padding);
+    }
     b.input(dwi.getDy(), View::Image);
     b.weight(dwi.getFilter(), View::Weight);
     b.call.outputViews = {View::Image};

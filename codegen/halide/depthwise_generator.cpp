@@ -28,6 +28,9 @@ public:
     GeneratorParam<bool> quadratic{"quadratic", true};
     GeneratorParam<bool> bias{"bias", true};
     GeneratorParam<bool> scale_residual{"scale_residual", false};
+    // Taps read turned by 180°: with stride 1 this convolution of dy is
+    // the input gradient of the forward one.
+    GeneratorParam<bool> flip_filter{"flip_filter", false};
     // Typical spatial size, for the schedule and the autoscheduler.
     GeneratorParam<int> height{"height", 56};
     GeneratorParam<int> width{"width", 56};
@@ -70,7 +73,10 @@ public:
         int filters = quadratic ? 3 : 1;
         for (int i = 0; i < filters; ++i) {
             Func w("filter_" + std::to_string(i));
-            w(c, x, y) = (*weights[i])(c, x, y);
+            if (flip_filter)
+                w(c, x, y) = (*weights[i])(c, kernel_w - 1 - x, kernel_h - 1 - y);
+            else
+                w(c, x, y) = (*weights[i])(c, x, y);
             filter.push_back(w);
         }
         RDom r(0, kernel_w, 0, kernel_h, "r");

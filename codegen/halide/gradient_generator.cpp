@@ -216,10 +216,15 @@ private:
 };
 
 // dW[i, o] = Σ_rows x[r, i] · dy[r, o]: a matrix product over the rows.
-// Each of the `kChunks` slices of rows is walked in blocks of `kBlock` rows
-// small enough to stay in L1; within a block a register tile (4 inputs ×
-// 2–3 vectors of outputs) sums the block's rows, then adds into the
-// slice's partial result.
+// Two shapes of schedule, both summing every output's rows in a fixed
+// order, so the result does not depend on the number of threads:
+//  * enough output tiles to share among threads (the wide layers of an
+//    ImageNet-sized model): each thread owns (o, i) tiles of about 24 KiB
+//    and walks all rows in blocks of `KB`, a register tile (4 inputs × 2–3
+//    vectors of outputs) summing a block's rows before adding them into
+//    the tile; no partial copies of dW.
+//  * few outputs and many rows (a small model): `kChunks` slices of rows
+//    summed in parallel into partial copies of dW, then added in order.
 class LinearGradWeight : public Generator<LinearGradWeight> {
 public:
     GeneratorParam<int> in_channels{"in_channels", 64};
@@ -231,6 +236,81 @@ public:
 
     void generate() {
         const int CI = in_channels, CO = out_channels;
+        const int V = natural_vector_size<float>();
+        const int ob = block_of(CO, {3 * V, 2 * V, V});
+        const int ib = block_of(CI, {4, 2});
+        // Output tiles of about 24 KiB: whole register tiles.
+        const int OT = ob % V == 0 ? ob * block_of(CO / ob, {4, 3, 2}) : CO;
+        const int IT = ib * block_of(CI / ib, {16, 12, 8, 6, 4, 3, 2});
+        const bool tiled = ob % V == 0 && ib > 1 && (CO / OT) * (CI / IT) >= 8;
+        if (tiled)
+            by_output_tiles(ob, ib, OT, IT);
+        else
+            by_row_slices(ob, ib);
+    }
+
+private:
+    void constrain_layouts() {
+        const int CI = in_channels, CO = out_channels;
+        dense_rows(input, CI);
+        dense_rows(dy, CO);
+        output.dim(0).set_bounds(0, CO).set_stride(1);
+        output.dim(1).set_bounds(0, CI).set_stride(CO);
+        output.set_estimates({{0, CO}, {0, CI}});
+    }
+
+    void by_output_tiles(int ob, int ib, int OT, int IT) {
+        const int KB = 64;
+        Expr rows = input.dim(1).extent();
+        RDom k(0, KB, "k");
+        Expr row = block * KB + k;
+        k.where(row < rows);
+        // The clamp only tells bounds inference what `where` guarantees.
+        Expr at = min(row, rows - 1);
+        Func block_sum("block_sum"), total("total");
+        block_sum(o, i, block) = 0.0f;
+        block_sum(o, i, block) += input(i, at) * dy(o, at);
+        RDom b(0, (rows + KB - 1) / KB, "b");
+        total(o, i) = 0.0f;
+        total(o, i) += block_sum(o, i, b);
+        output(o, i) = total(o, i);
+        constrain_layouts();
+        if (auto_schedule)
+            return;
+        const int V = natural_vector_size<float>();
+        Var to("to"), ti("ti"), ot("ot"), it("it"), tile("tile");
+        Var oo("oo"), oi("oi"), ov("ov"), ol("ol"), io("io"), ii("ii");
+        output.compute_root()
+            .tile(o, i, to, ti, ot, it, OT, IT)
+            .fuse(to, ti, tile)
+            .parallel(tile)
+            .vectorize(ot, V);
+        total.compute_at(output, tile).vectorize(o, V);
+        total.update()
+            .split(o, oo, oi, ob)
+            .split(oi, ol, ov, V)
+            .split(i, io, ii, ib)
+            .reorder(ov, ol, ii, oo, io, b)
+            .vectorize(ov)
+            .unroll(ol)
+            .unroll(ii);
+        // Rows of x and dy lie a multiple of 4 KiB apart in wide layers
+        // and would share L1 sets: copy the block's rows of the tile close
+        // together first.
+        Func x_block = input.in(block_sum), dy_block = dy.in(block_sum);
+        x_block.compute_at(total, b).vectorize(x_block.args()[0], block_of(IT, {V, 4}));
+        dy_block.compute_at(total, b).vectorize(dy_block.args()[0], V);
+        block_sum.compute_at(total, oo).vectorize(o, V).unroll(i);
+        block_sum.update()
+            .split(o, ol, ov, V)
+            .reorder(ov, ol, i, k)
+            .vectorize(ov)
+            .unroll(ol)
+            .unroll(i);
+    }
+
+    void by_row_slices(int ob, int ib) {
+        const int CI = in_channels, CO = out_channels;
         // Rows per block: the block of x and dy in about 24 KiB.
         const int KB = std::max(8, std::min(128, 6144 / (CI + CO)));
         Expr rows = input.dim(1).extent();
@@ -238,7 +318,6 @@ public:
         RDom k(0, KB, "k");
         Expr row = (chunk * blocks_per_chunk + block) * KB + k;
         k.where(row < rows);
-        // The clamp only tells bounds inference what `where` guarantees.
         Expr at = min(row, rows - 1);
         Func block_sum("block_sum"), partial("partial");
         block_sum(o, i, chunk, block) = 0.0f;
@@ -251,17 +330,10 @@ public:
         total(o, i) = 0.0f;
         total(o, i) += partial(o, i, q);
         output(o, i) = total(o, i);
-
-        dense_rows(input, CI);
-        dense_rows(dy, CO);
-        output.dim(0).set_bounds(0, CO).set_stride(1);
-        output.dim(1).set_bounds(0, CI).set_stride(CO);
-        output.set_estimates({{0, CO}, {0, CI}});
+        constrain_layouts();
         if (auto_schedule)
             return;
         const int V = natural_vector_size<float>();
-        const int ob = block_of(CO, {3 * V, 2 * V, V});
-        const int ib = block_of(CI, {4, 2});
         const int vec = ob % V == 0 ? V : 1;
         Var oo("oo"), oi("oi"), io("io"), ii("ii");
         partial.compute_root().parallel(chunk).vectorize(o, block_of(CO, {V}));
@@ -278,7 +350,6 @@ public:
         total.update().reorder(o, q).vectorize(o, block_of(CO, {V}));
     }
 
-private:
     Var o{"o"}, i{"i"}, chunk{"chunk"}, block{"block"};
 };
 
@@ -419,9 +490,18 @@ public:
         Expr batch = input.dim(3).extent();
         RDom e(0, batch, "e");
         Func partial("partial"), total("total");
+        const int V = natural_vector_size<float>();
+        const int vec = (depthwise ? CI : CO) % V == 0 ? V : 1;
         if (depthwise) {
-            partial(c, kx, ky, n) = 0.0f;
-            partial(c, kx, ky, n) += xin(c, p.x * SW + kx - PW, p.y * SH + ky - PH, n) * dy(c, p.x, p.y, n);
+            // Per example, the input zero-padded (no bounds checks on the
+            // taps) and dy, both stored as planes of one vector of
+            // channels, so that one vector's taps lie close together.
+            padded(ci, co, x, y, n) = xin(co * vec + ci, x, y, n);
+            dy_planes(ci, co, x, y, n) = dy(co * vec + ci, x, y, n);
+            tap_sum(ci, co, kx, ky, n) = 0.0f;
+            tap_sum(ci, co, kx, ky, n) += padded(ci, co, p.x * SW + kx - PW, p.y * SH + ky - PH, n) *
+                                          dy_planes(ci, co, p.x, p.y, n);
+            partial(c, kx, ky, n) = tap_sum(c % vec, c / vec, kx, ky, n);
             total(c, kx, ky) = 0.0f;
             total(c, kx, ky) += partial(c, kx, ky, e);
             (*output)(c, kx, ky) = total(c, kx, ky);
@@ -452,19 +532,31 @@ public:
         }
         if (auto_schedule)
             return;
-        const int V = natural_vector_size<float>();
-        const int vec = (depthwise ? CI : CO) % V == 0 ? V : 1;
-        partial.compute_root().parallel(n).vectorize(c, vec);
-        if (depthwise)
-            partial.update().reorder(c, kx, ky, p.x, p.y, n).parallel(n).vectorize(c, vec);
-        else
+        if (depthwise) {
+            // Per example, vector of channels and filter row: the row's
+            // taps sum in registers over every output position, each dy
+            // vector loaded once for the whole row.
+            partial.compute_root()
+                .split(c, co, ci, vec)
+                .reorder(ci, kx, ky, co, n)
+                .parallel(n)
+                .vectorize(ci)
+                .unroll(kx);
+            tap_sum.compute_at(partial, ky).vectorize(ci).unroll(kx);
+            tap_sum.update().reorder(ci, kx, p.x, p.y).vectorize(ci).unroll(kx);
+            for (Func f : {padded, dy_planes})
+                f.compute_at(partial, n).reorder_storage(ci, x, y, co, n).reorder(ci, x, y, co).vectorize(ci);
+        } else {
+            partial.compute_root().parallel(n).vectorize(c, vec);
             partial.update().reorder(c, i, kx, ky, p.x, p.y, n).parallel(n).vectorize(c, vec);
+        }
         total.compute_root().vectorize(c, vec);
         total.update().vectorize(c, vec);
     }
 
 private:
-    Var c{"c"}, i{"i"}, kx{"kx"}, ky{"ky"}, n{"n"};
+    Var c{"c"}, i{"i"}, kx{"kx"}, ky{"ky"}, n{"n"}, x{"x"}, y{"y"}, co{"co"}, ci{"ci"};
+    Func padded{"padded"}, dy_planes{"dy_planes"}, tap_sum{"tap_sum"};
     Output<Buffer<float>> *output = nullptr;
 };
 

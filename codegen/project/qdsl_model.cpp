@@ -4,6 +4,7 @@
 #include "qdsl_model_internal.h"
 
 #include "runtime/ArenaPlanner.h"
+#include "runtime/Parallel.h"
 #include "runtime/TensorFiles.h"
 
 #include "HalideRuntime.h"
@@ -95,13 +96,19 @@ struct Model::State {
             std::string key = packed_key(spec.name, spec.transposed);
             std::vector<float> &data = packed[key];
             data.resize(static_cast<size_t>(in) * out);
-            for (int q = 0; q < panels; ++q)
-                for (int i = 0; i < in; ++i)
-                    for (int j = 0; j < p; ++j) {
-                        size_t o = static_cast<size_t>(q) * p + j;
-                        data[(static_cast<size_t>(q) * in + i) * p + j] =
-                            spec.transposed ? w.data[o * cols + i] : w.data[i * cols + o];
-                    }
+            const float *from = w.data.data();
+            float *to = data.data();
+            auto pack_panels = [&, p, in](size_t first, size_t last) {
+                for (size_t q = first; q < last; ++q)
+                    for (int i = 0; i < in; ++i)
+                        for (int j = 0; j < p; ++j) {
+                            size_t o = q * p + j;
+                            to[(q * in + i) * p + j] =
+                                spec.transposed ? from[o * cols + i] : from[i * cols + o];
+                        }
+            };
+            qdsl::rt::forEachRange(static_cast<size_t>(panels), pack_panels,
+                                   std::max<size_t>(1, (size_t(1) << 16) / (size_t(in) * p)));
             auto it = packed_buffers.find(key);
             if (it == packed_buffers.end())
                 it = packed_buffers.emplace(key, Buffer<float>(data.data(), {p, in, panels})).first;
@@ -132,7 +139,10 @@ Model::~Model() = default;
 
 const ModelInfo &Model::info() const { return kModelInfo; }
 
-void Model::setThreads(int threads) { halide_set_num_threads(threads); }
+void Model::setThreads(int threads) {
+    halide_set_num_threads(threads);
+    qdsl::rt::setWorkerThreads(threads);
+}
 
 void Model::initialize(uint64_t seed) {
     state->weights.clear();

@@ -343,23 +343,29 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
     double best = 1e300;
     const long long steps = o.steps > 0 ? o.steps : 3;
     auto clock = qdsl::rt::steadyClock();
+    qdsl_model::Profile kernel_time;
+    double optimizer_time = 0;
     for (long long s = 0; s < steps; ++s) {
         double start = clock();
         float loss = 0;
         if (!model.trainStep(images.data(), labels.data(), batch, loss, logits.data(), gradients,
-                             error)) {
+                             error, o.profile ? &kernel_time : nullptr)) {
             std::fprintf(stderr, "train: %s\n", error.c_str());
             return 1;
         }
+        const double kernels_done = clock();
         qdsl::rt::clipGradientNorm(gradients, o.clip);
         optimizer.step(model.weights(), gradients, o.lr);
         model.weightsChanged();
+        optimizer_time += clock() - kernels_done;
         best = std::min(best, clock() - start);
     }
     std::printf("{\"model\": \"%s\", \"batch\": %d, \"steps\": %lld, \"step_s\": %.6f, "
                 "\"peak_over_start_mb\": %.1f, \"arena_mb\": %.1f}\n",
                 info.name.c_str(), batch, steps, best, memory_mb("VmHWM:") - before,
                 model.trainingArenaBytes() / 1048576.0);
+    if (o.profile)
+        print_profile(kernel_time, 0, optimizer_time);
     return 0;
 }
 
