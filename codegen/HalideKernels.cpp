@@ -576,6 +576,47 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
   return r.done();
 }
 
+/// The whole backward pass of a stride-1 qdwconv, as --quadra-form-kernels
+/// groups it: inputs x, dy, xa, xb, wa, wb, wc; outputs dx (when its body
+/// has input gradients), the three filter gradients, then the three bias
+/// gradients (when it has channel sums).
+bool describeQDWConvGrad(KernelReader &r, CallBuilder &b) {
+  KernelOp kernel = r.kernel;
+  if (kernel.getFamily() != "qdwconv_grad" || kernel.getInputs().size() != 7)
+    return false;
+  DepthwiseConv2DGradFilterOp filterGrad;
+  bool inputGrad = false, bias = false;
+  for (Operation &op : kernel.getKernelOps()) {
+    if (auto gf = llvm::dyn_cast<DepthwiseConv2DGradFilterOp>(op))
+      filterGrad = gf;
+    inputGrad |= llvm::isa<DepthwiseConv2DGradInputOp>(op);
+    bias |= llvm::isa<ChannelSumOp>(op);
+  }
+  if (!filterGrad)
+    return false;
+  Block &body = kernel.getBody().front();
+  Value x = body.getArgument(0);
+  auto filterShape = llvm::cast<RankedTensorType>(filterGrad.getType()).getShape();
+  b.call.generator = "qdwconv_grad";
+  b.param("channels", str(dim(x, -1)));
+  b.param("kernel_h", str(filterShape[0]));
+  b.param("kernel_w", str(filterShape[1]));
+  b.param("pad_h", str(filterGrad.getPadding()[0]));
+  b.param("pad_w", str(filterGrad.getPadding()[1]));
+  b.param("height", str(dim(x, 1)));
+  b.param("width", str(dim(x, 2)));
+  b.param("bias", str(bias));
+  b.param("input_grad", str(inputGrad));
+  for (unsigned i = 0; i < 4; ++i)
+    b.input(body.getArgument(i), View::Image);
+  for (unsigned i = 4; i < 7; ++i)
+    b.weight(body.getArgument(i), View::Weight);
+  if (inputGrad)
+    b.call.outputViews.push_back(View::Image);
+  b.call.outputViews.insert(b.call.outputViews.end(), bias ? 6 : 3, View::Tensor);
+  return true;
+}
+
 } // namespace
 
 FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
@@ -593,7 +634,8 @@ FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
     call = candidate;
     return true;
   };
-  if (attempt([](KernelReader &r, CallBuilder &b) { return describeDepthwise(r, b); }) ||
+  if (attempt([](KernelReader &r, CallBuilder &b) { return describeQDWConvGrad(r, b); }) ||
+      attempt([](KernelReader &r, CallBuilder &b) { return describeDepthwise(r, b); }) ||
       attempt([&](KernelReader &r, CallBuilder &b) { return describePointwise(r, b, target); }) ||
       attempt([](KernelReader &r, CallBuilder &b) { return describeConv(r, b); }) ||
       attempt([](KernelReader &r, CallBuilder &b) { return describeHead(r, b); }) ||

@@ -55,7 +55,8 @@ std::string generatorSource(llvm::StringRef generator) {
   if (generator == "layernorm_grad" || generator == "activation_grad" ||
       generator == "channel_sum" || generator == "linear_grad_weight" ||
       generator == "conv_grad_input" || generator == "conv_grad_filter" ||
-      generator == "avgpool_grad" || generator == "softmax_cross_entropy")
+      generator == "avgpool_grad" || generator == "softmax_cross_entropy" ||
+      generator == "qdwconv_grad")
     return "gradient_generator.cpp";
   return (generator + "_generator.cpp").str();
 }

@@ -1,13 +1,18 @@
 //===- FormKernels.cpp - group ops into kernels by fusion rules -----------===//
 
 #include "codegen/Targets.h"
+#include "passes/MemoryPlan.h"
 #include "passes/Passes.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringMap.h"
+
+#include <map>
+#include <optional>
 
 namespace qdsl::quadra {
 #define GEN_PASS_DEF_QUADRAFORMKERNELS
@@ -37,9 +42,143 @@ Operation *soleUser(Operation *op) {
   return *result.getUsers().begin();
 }
 
+/// The backward ops of one stride-1 quadratic depthwise convolution, when
+/// they are exactly what its gradient rule builds (QuadraGradients.cpp):
+/// ga = g ⊙ xb and gb = g ⊙ xa; per branch j (a, b, c; gc = g) a filter
+/// gradient, a channel sum when the conv has biases, and an input gradient
+/// when x needs one, the three summed by two adds. They become one kernel
+/// of family `qdwconv_grad` whose inputs are x, g, xa, xb, wa, wb, wc and
+/// whose outputs are dx (if any), dwa, dwb, dwc, then dba, dbb, dbc (if
+/// any): the order codegen/halide/gradient_generator.cpp's qdwconv_grad
+/// takes and returns them in.
+struct QDWConvBackward {
+  SmallVector<Value> inputs, outputs;
+  SmallVector<Operation *> ops;
+};
+
+std::optional<QDWConvBackward> matchQDWConvBackward(QuadraticDepthwiseConv2DOp conv,
+                                                    ArrayRef<Operation *> group) {
+  if (llvm::any_of(conv.getStride(), [](int64_t s) { return s != 1; }))
+    return std::nullopt;
+  Value w[3] = {conv.getWa(), conv.getWb(), conv.getWc()};
+  SmallVector<MulOp> muls;
+  SmallVector<AddOp> adds;
+  SmallVector<DepthwiseConv2DGradInputOp> gradInputs;
+  SmallVector<DepthwiseConv2DGradFilterOp> gradFilters;
+  SmallVector<ChannelSumOp> sums;
+  for (Operation *op : group) {
+    if (auto m = dyn_cast<MulOp>(op))
+      muls.push_back(m);
+    else if (auto a = dyn_cast<AddOp>(op))
+      adds.push_back(a);
+    else if (auto gi = dyn_cast<DepthwiseConv2DGradInputOp>(op))
+      gradInputs.push_back(gi);
+    else if (auto gf = dyn_cast<DepthwiseConv2DGradFilterOp>(op))
+      gradFilters.push_back(gf);
+    else if (auto cs = dyn_cast<ChannelSumOp>(op))
+      sums.push_back(cs);
+    else if (!op->hasAttr(kRecomputeAttr) && !isa<DepthwiseConv2DOp>(op))
+      return std::nullopt;  // recomputed values (x, xa, xb) stay kernels of their own
+  }
+  bool biased = !conv.getBiases().empty();
+  if (muls.size() != 2 || gradFilters.size() != 3 || sums.size() != (biased ? 3u : 0u) ||
+      !(gradInputs.size() == 3 && adds.size() == 2) && !(gradInputs.empty() && adds.empty()))
+    return std::nullopt;
+  // The conv's input, or its copy when the memory policy recomputes it.
+  Value x = gradFilters[0].getInput();
+  // The rule builds g ⊙ xb first, then g ⊙ xa.
+  Value g = muls[0].getLhs();
+  if (muls[1].getLhs() != g)
+    return std::nullopt;
+  Value xb = muls[0].getRhs(), xa = muls[1].getRhs();
+  auto isResponse = [&](Value v, Value filter) {
+    auto dw = v.getDefiningOp<DepthwiseConv2DOp>();
+    return dw && dw.getInput() == x && dw.getFilter() == filter;
+  };
+  if (!isResponse(xa, w[0]) || !isResponse(xb, w[1]))
+    return std::nullopt;
+  Value branch[3] = {muls[0].getResult(), muls[1].getResult(), g};
+
+  QDWConvBackward match;
+  match.inputs = {x, g, xa, xb, w[0], w[1], w[2]};
+  SmallVector<Value> dw, db, dx;
+  for (int j = 0; j < 3; ++j) {
+    auto gf = llvm::find_if(gradFilters, [&](DepthwiseConv2DGradFilterOp op) {
+      return op.getInput() == x && op.getDy() == branch[j];
+    });
+    if (gf == gradFilters.end() || gf->getPadding() != conv.getPadding())
+      return std::nullopt;
+    dw.push_back(gf->getResult());
+    if (biased) {
+      auto cs = llvm::find_if(sums, [&](ChannelSumOp op) { return op.getInput() == branch[j]; });
+      if (cs == sums.end())
+        return std::nullopt;
+      db.push_back(cs->getResult());
+    }
+  }
+  if (!gradInputs.empty()) {
+    Value part[3];
+    for (int j = 0; j < 3; ++j) {
+      auto gi = llvm::find_if(gradInputs, [&](DepthwiseConv2DGradInputOp op) {
+        return op.getDy() == branch[j] && op.getFilter() == w[j];
+      });
+      if (gi == gradInputs.end() || gi->getPadding() != conv.getPadding())
+        return std::nullopt;
+      part[j] = gi->getResult();
+    }
+    auto sumOf = [](AddOp add, Value a, Value b) {
+      return (add.getLhs() == a && add.getRhs() == b) || (add.getLhs() == b && add.getRhs() == a);
+    };
+    AddOp first = sumOf(adds[0], part[0], part[1]) ? adds[0] : adds[1];
+    AddOp second = first == adds[0] ? adds[1] : adds[0];
+    if (!sumOf(first, part[0], part[1]) || !sumOf(second, first.getResult(), part[2]))
+      return std::nullopt;
+    dx.push_back(second.getResult());
+  }
+  match.outputs.append(dx);
+  match.outputs.append(dw);
+  match.outputs.append(db);
+  for (Operation *op : group)
+    if (isa<MulOp, AddOp, DepthwiseConv2DGradInputOp, DepthwiseConv2DGradFilterOp, ChannelSumOp>(op))
+      match.ops.push_back(op);
+  llvm::sort(match.ops, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+
+  // Nothing but the outputs leaves the kernel, and nothing uses them before
+  // the kernel's place (its last op).
+  llvm::DenseSet<Operation *> inside(match.ops.begin(), match.ops.end());
+  llvm::DenseSet<Value> outputs(match.outputs.begin(), match.outputs.end());
+  Operation *last = match.ops.back();
+  for (Operation *op : match.ops)
+    for (Value result : op->getResults())
+      for (Operation *user : result.getUsers())
+        if (!inside.count(user) &&
+            (!outputs.count(result) || user->getBlock() != last->getBlock() ||
+             user->isBeforeInBlock(last)))
+          return std::nullopt;
+  return match;
+}
+
 class KernelFormer {
 public:
   KernelFormer(const qdsl::codegen::Target &target) : target(target) {}
+
+  /// Fuses the backward ops of each stride-1 qdwconv of a training step.
+  void formQDWConvBackward(func::FuncOp step) {
+    std::vector<Operation *> forward = forwardOps(step);
+    std::map<int64_t, SmallVector<Operation *>> groups;
+    for (Operation &op : step.getBody().front())
+      if (auto of = op.getAttrOfType<IntegerAttr>(kBackwardOfAttr))
+        groups[of.getInt()].push_back(&op);
+    for (auto &[index, group] : groups) {
+      if (index < 0 || index >= int64_t(forward.size()))
+        continue;
+      auto conv = dyn_cast<QuadraticDepthwiseConv2DOp>(forward[index]);
+      if (!conv)
+        continue;
+      if (std::optional<QDWConvBackward> match = matchQDWConvBackward(conv, group))
+        outline(match->ops, "qdwconv_grad", match->inputs, match->outputs);
+    }
+  }
 
   void run(Block &block) {
     // Identity is no computation: its users read its input directly.
@@ -91,11 +230,21 @@ private:
     return true;
   }
 
-  /// Moves `ops` into a new kernel placed where the last of them was.
-  void outline(ArrayRef<Operation *> ops, StringRef family) {
+  /// Moves `ops` into a new kernel placed where the last of them was. Its
+  /// inputs are the values from outside, `firstInputs` first; its outputs
+  /// `outputs`, or by default the last op's results.
+  void outline(ArrayRef<Operation *> ops, StringRef family, ArrayRef<Value> firstInputs = {},
+               ArrayRef<Value> outputs = {}) {
     Operation *last = ops.back();
     llvm::DenseSet<Operation *> inside(ops.begin(), ops.end());
     llvm::SetVector<Value> inputs;
+    inputs.insert(firstInputs.begin(), firstInputs.end());
+    SmallVector<Value> results(outputs);
+    if (results.empty())
+      results.assign(last->getResults().begin(), last->getResults().end());
+    SmallVector<Type> resultTypes;
+    for (Value v : results)
+      resultTypes.push_back(v.getType());
     SmallVector<Location> locs;
     for (Operation *op : ops) {
       locs.push_back(op->getLoc());
@@ -106,7 +255,7 @@ private:
     OpBuilder builder(last);
     Location loc = builder.getFusedLoc(locs);
     auto kernel = builder.create<KernelOp>(
-        loc, last->getResultTypes(), inputs.getArrayRef(),
+        loc, resultTypes, inputs.getArrayRef(),
         uniqueName(getLayerName(last->getLoc()), family), family);
     Block *body = builder.createBlock(&kernel.getBody());
     IRMapping mapping;
@@ -115,10 +264,11 @@ private:
     for (Operation *op : ops)
       builder.clone(*op, mapping);
     SmallVector<Value> yielded;
-    for (Value result : last->getResults())
+    for (Value result : results)
       yielded.push_back(mapping.lookup(result));
     builder.create<YieldOp>(last->getLoc(), yielded);
-    last->replaceAllUsesWith(kernel.getOutputs());
+    for (auto [result, output] : llvm::zip(results, kernel.getOutputs()))
+      result.replaceAllUsesWith(output);
     for (Operation *op : llvm::reverse(ops))
       op->erase();
   }
@@ -150,6 +300,13 @@ struct QuadraFormKernels
       return signalPassFailure();
     }
     KernelFormer former(*found);
+    SmallVector<func::FuncOp> steps;
+    getOperation()->walk([&](func::FuncOp f) {
+      if (f->hasAttr(kGradientsAttr))
+        steps.push_back(f);
+    });
+    for (func::FuncOp step : steps)
+      former.formQDWConvBackward(step);
     // Blocks of choices too; kernels never nest.
     SmallVector<Block *> blocks;
     getOperation()->walk([&](Block *block) {

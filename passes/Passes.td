@@ -49,7 +49,11 @@ def QuadraFormKernels : Pass<"quadra-form-kernels"> {
     op becomes a kernel of its own. In a chain, each op's result must have
     the next op as its only user, so no intermediate is needed outside the
     kernel. Weights stay outside as kernel inputs; `quadra.identity` is
-    folded away. The result is what code generation and the latency model
+    folded away. In a training step, the backward ops of each stride-1
+    qdwconv (products, input and filter gradients, their sums and channel
+    sums: what its gradient rule builds) become one `qdwconv_grad` kernel
+    with inputs x, dy, xa, xb and the three filters and one output per
+    gradient. The result is what code generation and the latency model
     work on.
   }];
   let options = [

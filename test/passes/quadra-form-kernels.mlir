@@ -114,3 +114,63 @@ func.func @backward(%x: tensor<?x4xf32>, %dy: tensor<?x4xf32>) -> (tensor<?x4xf3
   // CHECK: return %[[G]]#0, %[[G]]#1, %[[G]]#2
   return %dx, %ds, %do, %y : tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?x8xf32>
 }
+
+// -----
+
+// In a training step the backward ops of a stride-1 qdwconv become one
+// kernel: inputs x, dy, xa, xb and the three filters; outputs dx, the
+// three filter gradients, then the three bias gradients.
+// CHECK-LABEL: func.func @qdwconv_backward
+// CHECK: %[[B:.*]]:7 = quadra.kernel "kernel/qdwconv_grad" family "qdwconv_grad" (%{{.*}}, %{{.*}}, %[[XA:[a-z0-9]+]], %[[XB:[a-z0-9]+]], %[[WA:[a-z0-9.]+]], %[[WB:[a-z0-9.]+]], %[[WC:[a-z0-9.]+]])
+// CHECK-COUNT-2: quadra.mul
+// CHECK-COUNT-3: quadra.dwconv_grad_input
+// CHECK: quadra.yield
+// CHECK: return %[[B]]#0, %[[B]]#1, %[[B]]#2, %[[B]]#3, %[[B]]#4, %[[B]]#5, %[[B]]#6
+func.func @qdwconv_backward(%x: tensor<?x4x4x8xf32>, %g: tensor<?x4x4x8xf32>) -> (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<?x4x4x8xf32>) attributes {quadra.gradients = ["wa", "wb", "wc", "ba", "bb", "bc"]} {
+  %wa = quadra.weight "wa" trunc_normal(0.02) : tensor<3x3x8xf32>
+  %wb = quadra.weight "wb" trunc_normal(0.02) : tensor<3x3x8xf32>
+  %wc = quadra.weight "wc" trunc_normal(0.02) : tensor<3x3x8xf32>
+  %ba = quadra.weight "ba" zeros : tensor<8xf32>
+  %bb = quadra.weight "bb" zeros : tensor<8xf32>
+  %bc = quadra.weight "bc" zeros : tensor<8xf32>
+  %xa = quadra.dwconv %x, %wa, %ba stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>) -> tensor<?x4x4x8xf32>
+  %xb = quadra.dwconv %x, %wb, %bb stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>) -> tensor<?x4x4x8xf32>
+  %y = quadra.qdwconv %x, %wa, %wb, %wc bias(%ba, %bb, %bc) stride [1, 1] pad [1, 1] : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<?x4x4x8xf32>
+  %ga = quadra.mul %g, %xb {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32>
+  %gb = quadra.mul %g, %xa {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32>
+  %ia = quadra.dwconv_grad_input %ga, %wa stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>) -> tensor<?x4x4x8xf32>
+  %ib = quadra.dwconv_grad_input %gb, %wb stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>) -> tensor<?x4x4x8xf32>
+  %s = quadra.add %ia, %ib {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32>
+  %ic = quadra.dwconv_grad_input %g, %wc stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>) -> tensor<?x4x4x8xf32>
+  %dx = quadra.add %s, %ic {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32>
+  %dwa = quadra.dwconv_grad_filter %x, %ga stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<?x4x4x8xf32>) -> tensor<3x3x8xf32>
+  %dba = quadra.channel_sum %ga {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32> -> tensor<8xf32>
+  %dwb = quadra.dwconv_grad_filter %x, %gb stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<?x4x4x8xf32>) -> tensor<3x3x8xf32>
+  %dbb = quadra.channel_sum %gb {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32> -> tensor<8xf32>
+  %dwc = quadra.dwconv_grad_filter %x, %g stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<?x4x4x8xf32>) -> tensor<3x3x8xf32>
+  %dbc = quadra.channel_sum %g {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32> -> tensor<8xf32>
+  return %dx, %dwa, %dwb, %dwc, %dba, %dbb, %dbc, %y : tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<?x4x4x8xf32>
+}
+
+// -----
+
+// When a product escapes (here it is returned), the ops stay kernels of
+// their own: the fused kernel never writes ga.
+// CHECK-LABEL: func.func @qdwconv_backward_escapes
+// CHECK-NOT: qdwconv_grad
+// CHECK: family "mul"
+// CHECK: family "dwconv_grad_filter"
+func.func @qdwconv_backward_escapes(%x: tensor<?x4x4x8xf32>, %g: tensor<?x4x4x8xf32>) -> (tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<?x4x4x8xf32>) attributes {quadra.gradients = ["wa", "wb", "wc"]} {
+  %wa = quadra.weight "wa" trunc_normal(0.02) : tensor<3x3x8xf32>
+  %wb = quadra.weight "wb" trunc_normal(0.02) : tensor<3x3x8xf32>
+  %wc = quadra.weight "wc" trunc_normal(0.02) : tensor<3x3x8xf32>
+  %xa = quadra.dwconv %x, %wa stride [1, 1] pad [1, 1] {quadra.backward_of = 3 : i64} : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>) -> tensor<?x4x4x8xf32>
+  %xb = quadra.dwconv %x, %wb stride [1, 1] pad [1, 1] {quadra.backward_of = 3 : i64} : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>) -> tensor<?x4x4x8xf32>
+  %y = quadra.qdwconv %x, %wa, %wb, %wc stride [1, 1] pad [1, 1] : (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>) -> tensor<?x4x4x8xf32>
+  %ga = quadra.mul %g, %xb {quadra.backward_of = 3 : i64} : tensor<?x4x4x8xf32>
+  %gb = quadra.mul %g, %xa {quadra.backward_of = 3 : i64} : tensor<?x4x4x8xf32>
+  %dwa = quadra.dwconv_grad_filter %x, %ga stride [1, 1] pad [1, 1] {quadra.backward_of = 3 : i64} : (tensor<?x4x4x8xf32>, tensor<?x4x4x8xf32>) -> tensor<3x3x8xf32>
+  %dwb = quadra.dwconv_grad_filter %x, %gb stride [1, 1] pad [1, 1] {quadra.backward_of = 3 : i64} : (tensor<?x4x4x8xf32>, tensor<?x4x4x8xf32>) -> tensor<3x3x8xf32>
+  %dwc = quadra.dwconv_grad_filter %x, %g stride [1, 1] pad [1, 1] {quadra.backward_of = 3 : i64} : (tensor<?x4x4x8xf32>, tensor<?x4x4x8xf32>) -> tensor<3x3x8xf32>
+  return %dwa, %dwb, %dwc, %ga : tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<?x4x4x8xf32>
+}
