@@ -130,14 +130,8 @@ private:
         output.dim(1).set_stride(C);
         input.set_estimates({{0, C}, {0, width}, {0, height}, {0, 8}});
         output.set_estimates({{0, C}, {0, out_w}, {0, out_h}, {0, 8}});
-        // Weights are dense [kh, kw, C]: constant strides keep every tap's
-        // address a compile-time offset.
-        for (auto *w : weights) {
-            w->dim(0).set_bounds(0, C).set_stride(1);
-            w->dim(1).set_bounds(0, kernel_w).set_stride(C);
-            w->dim(2).set_bounds(0, kernel_h).set_stride(C * kernel_w);
-            w->set_estimates({{0, C}, {0, kernel_w}, {0, kernel_h}});
-        }
+        for (auto *w : weights)
+            qdsl_gen::dense_depthwise_filter(*w, C, kernel_w, kernel_h);
         for (auto *b : biases) {
             b->dim(0).set_bounds(0, C);
             b->set_estimates({{0, C}});

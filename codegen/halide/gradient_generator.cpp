@@ -518,10 +518,7 @@ public:
         dense_image(input, CI, W, H);
         dense_image(dy, CO, OW, OH);
         if (depthwise) {
-            output->dim(0).set_bounds(0, CI).set_stride(1);
-            output->dim(1).set_bounds(0, KW).set_stride(CI);
-            output->dim(2).set_bounds(0, KH).set_stride(CI * KW);
-            output->set_estimates({{0, CI}, {0, KW}, {0, KH}});
+            qdsl_gen::dense_depthwise_filter(*output, CI, KW, KH);
         } else {
             const int IG = CI / static_cast<int>(groups);
             output->dim(0).set_bounds(0, CO).set_stride(1);
@@ -667,18 +664,10 @@ public:
         dense_image(input, C, W, H);
         for (auto *b : {&dy, &xa, &xb})
             dense_image(*b, C, OW, OH);
-        for (auto *f : w) {
-            f->dim(0).set_bounds(0, C).set_stride(1);
-            f->dim(1).set_bounds(0, KW).set_stride(C);
-            f->dim(2).set_bounds(0, KH).set_stride(C * KW);
-            f->set_estimates({{0, C}, {0, KW}, {0, KH}});
-        }
-        for (auto *o : dw) {
-            o->dim(0).set_bounds(0, C).set_stride(1);
-            o->dim(1).set_bounds(0, KW).set_stride(C);
-            o->dim(2).set_bounds(0, KH).set_stride(C * KW);
-            o->set_estimates({{0, C}, {0, KW}, {0, KH}});
-        }
+        for (auto *f : w)
+            qdsl_gen::dense_depthwise_filter(*f, C, KW, KH);
+        for (auto *o : dw)
+            qdsl_gen::dense_depthwise_filter(*o, C, KW, KH);
         for (auto *o : db) {
             o->dim(0).set_bounds(0, C).set_stride(1);
             o->set_estimates({{0, C}});

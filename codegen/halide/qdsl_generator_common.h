@@ -79,6 +79,16 @@ inline Expr gelu_derivative(Expr x) {
     return cdf + x * pdf;
 }
 
+// A depthwise filter (or its gradient) stored dense as [kh, kw, C]:
+// constant strides keep every tap's address a compile-time offset.
+template <typename B>
+void dense_depthwise_filter(B &b, int channels, int kernel_w, int kernel_h) {
+    b.dim(0).set_bounds(0, channels).set_stride(1);
+    b.dim(1).set_bounds(0, kernel_w).set_stride(channels);
+    b.dim(2).set_bounds(0, kernel_h).set_stride(channels * kernel_w);
+    b.set_estimates({{0, channels}, {0, kernel_w}, {0, kernel_h}});
+}
+
 }  // namespace qdsl_gen
 
 #endif  // QDSL_GENERATOR_COMMON_H

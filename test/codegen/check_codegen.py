@@ -49,8 +49,8 @@ CASES = {
     # reference executor's; the Fashion-MNIST one is also trained.
     "train_families": ("test/codegen/families.qd", "Families", "x86-64-avx2", 3, 0.5,
                        ["--train", "--label-smoothing", "0.1"]),
-    "train_min_memory": ("test/codegen/families.qd", "Families", "x86-64-avx2", 2, 0.5,
-                         ["--train", "--memory-policy", "min-memory"]),
+    "train_paper": ("test/codegen/families.qd", "Families", "x86-64-avx2", 2, 0.5,
+                    ["--train", "--memory-policy", "paper"]),
     "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
                             "x86-64-avx2", 4, 0.3, ["--train"]),
     "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 1,

@@ -118,8 +118,9 @@ cl::opt<bool> train("train",
 
 cl::opt<std::string> memoryPolicy(
     "memory-policy",
-    cl::desc("With compile --train: keep-all, paper or min-memory (docs/TRAINING.md)"),
-    cl::init("paper"), cl::sub(compileCommand), cl::cat(category));
+    cl::desc("With compile --train: keep-all, paper or min-memory (the default; "
+             "docs/TRAINING.md)"),
+    cl::init("min-memory"), cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<unsigned> jobs("j", cl::desc("Parallel build jobs (0: as many as cores)"),
                        cl::init(0), cl::sub(buildCommand), cl::cat(category));
