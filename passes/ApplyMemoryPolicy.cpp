@@ -58,6 +58,22 @@ void recompute(Operation *op) {
     use->set(copy->getResult(0));
 }
 
+/// An expanding pointwise layer that costs no more per output element than
+/// a 7×7 qdwconv (3 · 49 MACs), which min-memory recomputes anyway: the
+/// first pointwise layer of a block in a QuadraNet's early stages, whose
+/// output (4C wide) is the largest tensor the block keeps. Contracting
+/// layers are kept: their outputs are 4× smaller for the same cost.
+bool isNarrowLinear(Operation &op) {
+  constexpr int64_t kQDWConvMacsPerElement = 3 * 7 * 7;
+  auto linear = dyn_cast<LinearOp>(op);
+  if (!linear)
+    return false;
+  int64_t in = cast<RankedTensorType>(linear.getInput().getType()).getShape().back();
+  int64_t out = cast<RankedTensorType>(linear.getResult().getType()).getShape().back();
+  return !ShapedType::isDynamic(in) && !ShapedType::isDynamic(out) && out > in &&
+         in <= kQDWConvMacsPerElement;
+}
+
 struct QuadraMemoryPolicy
     : qdsl::quadra::impl::QuadraMemoryPolicyBase<QuadraMemoryPolicy> {
   using QuadraMemoryPolicyBase::QuadraMemoryPolicyBase;
@@ -76,7 +92,8 @@ struct QuadraMemoryPolicy
       if (op.hasAttr(kRecomputeAttr))
         recomputed.push_back(&op);
       else if (!op.hasAttr(kBackwardOfAttr) &&
-               isa<LayerNormOp, GeluOp, DepthwiseConv2DOp, QuadraticDepthwiseConv2DOp>(op))
+               (isa<LayerNormOp, GeluOp, DepthwiseConv2DOp, QuadraticDepthwiseConv2DOp>(op) ||
+                isNarrowLinear(op)))
         cheap.push_back(&op);
     }
     std::vector<Operation *> forward = forwardOps(step);

@@ -117,11 +117,12 @@ def QuadraMemoryPolicy : Pass<"quadra-memory-policy", "::mlir::func::FuncOp"> {
       primitive ops would store them; the planner then also keeps every op
       output until that op's backward has run.
     - `min-memory`: the recomputed values stay in the backward pass, and
-      the outputs of layer norms, GELUs and (q)dwconvs that the backward
-      pass reads are computed again just before it needs them, so the
-      forward copies die as soon as the forward pass is done with them.
-      These ops are a few percent of a QuadraBlock's MACs; the pointwise
-      layers' outputs are kept.
+      the outputs of layer norms, GELUs, (q)dwconvs and expanding linear
+      layers of at most 147 input channels (no more MACs per element than
+      a 7×7 qdwconv) that the backward pass reads are computed again just before
+      it needs them, so the forward copies die as soon as the forward pass
+      is done with them. These ops are a few percent of a QuadraBlock's
+      MACs; other pointwise layers' outputs are kept.
 
     The step records the policy as `quadra.memory_policy`, which the
     memory planner reads.
