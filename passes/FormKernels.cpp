@@ -46,7 +46,9 @@ Operation *soleUser(Operation *op) {
 /// they are exactly what its gradient rule builds (QuadraGradients.cpp):
 /// ga = g ⊙ xb and gb = g ⊙ xa; per branch j (a, b, c; gc = g) a filter
 /// gradient, a channel sum when the conv has biases, and an input gradient
-/// when x needs one, the three summed by two adds. They become one kernel
+/// when x needs one, the three summed by two adds. Other ops of the group
+/// (the sum of x's gradient with that of x's other uses) stay outside.
+/// They become one kernel
 /// of family `qdwconv_grad` whose inputs are x, g, xa, xb, wa, wb, wc and
 /// whose outputs are dx (if any), dwa, dwb, dwc, then dba, dbb, dbc (if
 /// any): the order codegen/halide/gradient_generator.cpp's qdwconv_grad
@@ -82,7 +84,7 @@ std::optional<QDWConvBackward> matchQDWConvBackward(QuadraticDepthwiseConv2DOp c
   }
   bool biased = !conv.getBiases().empty();
   if (muls.size() != 2 || gradFilters.size() != 3 || sums.size() != (biased ? 3u : 0u) ||
-      !(gradInputs.size() == 3 && adds.size() == 2) && !(gradInputs.empty() && adds.empty()))
+      (gradInputs.size() != 3 && !gradInputs.empty()))
     return std::nullopt;
   // The conv's input, or its copy when the memory policy recomputes it.
   Value x = gradFilters[0].getInput();
@@ -101,6 +103,7 @@ std::optional<QDWConvBackward> matchQDWConvBackward(QuadraticDepthwiseConv2DOp c
 
   QDWConvBackward match;
   match.inputs = {x, g, xa, xb, w[0], w[1], w[2]};
+  match.ops = {muls[0], muls[1]};
   SmallVector<Value> dw, db, dx;
   for (int j = 0; j < 3; ++j) {
     auto gf = llvm::find_if(gradFilters, [&](DepthwiseConv2DGradFilterOp op) {
@@ -109,11 +112,13 @@ std::optional<QDWConvBackward> matchQDWConvBackward(QuadraticDepthwiseConv2DOp c
     if (gf == gradFilters.end() || gf->getPadding() != conv.getPadding())
       return std::nullopt;
     dw.push_back(gf->getResult());
+    match.ops.push_back(*gf);
     if (biased) {
       auto cs = llvm::find_if(sums, [&](ChannelSumOp op) { return op.getInput() == branch[j]; });
       if (cs == sums.end())
         return std::nullopt;
       db.push_back(cs->getResult());
+      match.ops.push_back(*cs);
     }
   }
   if (!gradInputs.empty()) {
@@ -125,22 +130,24 @@ std::optional<QDWConvBackward> matchQDWConvBackward(QuadraticDepthwiseConv2DOp c
       if (gi == gradInputs.end() || gi->getPadding() != conv.getPadding())
         return std::nullopt;
       part[j] = gi->getResult();
+      match.ops.push_back(*gi);
     }
-    auto sumOf = [](AddOp add, Value a, Value b) {
-      return (add.getLhs() == a && add.getRhs() == b) || (add.getLhs() == b && add.getRhs() == a);
+    auto sumOf = [&](Value a, Value b) -> AddOp {
+      auto add = llvm::find_if(adds, [&](AddOp op) {
+        return (op.getLhs() == a && op.getRhs() == b) || (op.getLhs() == b && op.getRhs() == a);
+      });
+      return add == adds.end() ? AddOp() : *add;
     };
-    AddOp first = sumOf(adds[0], part[0], part[1]) ? adds[0] : adds[1];
-    AddOp second = first == adds[0] ? adds[1] : adds[0];
-    if (!sumOf(first, part[0], part[1]) || !sumOf(second, first.getResult(), part[2]))
+    AddOp first = sumOf(part[0], part[1]);
+    AddOp second = first ? sumOf(first.getResult(), part[2]) : AddOp();
+    if (!second)
       return std::nullopt;
+    match.ops.append({first, second});
     dx.push_back(second.getResult());
   }
   match.outputs.append(dx);
   match.outputs.append(dw);
   match.outputs.append(db);
-  for (Operation *op : group)
-    if (isa<MulOp, AddOp, DepthwiseConv2DGradInputOp, DepthwiseConv2DGradFilterOp, ChannelSumOp>(op))
-      match.ops.push_back(op);
   llvm::sort(match.ops, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
 
   // Nothing but the outputs leaves the kernel, and nothing uses them before

@@ -51,6 +51,8 @@ CASES = {
                        ["--train", "--label-smoothing", "0.1"]),
     "train_paper": ("test/codegen/families.qd", "Families", "x86-64-avx2", 2, 0.5,
                     ["--train", "--memory-policy", "paper"]),
+    "train_input_qdwconv": ("test/codegen/families.qd", "InputQDWConv", "x86-64-avx2", 3,
+                            0.5, ["--train"]),
     "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
                             "x86-64-avx2", 4, 0.3, ["--train"]),
     "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 1,

@@ -119,13 +119,16 @@ func.func @backward(%x: tensor<?x4xf32>, %dy: tensor<?x4xf32>) -> (tensor<?x4xf3
 
 // In a training step the backward ops of a stride-1 qdwconv become one
 // kernel: inputs x, dy, xa, xb and the three filters; outputs dx, the
-// three filter gradients, then the three bias gradients.
+// three filter gradients, then the three bias gradients. The sum of dx
+// with the gradient of x's other use, tagged with the same forward op,
+// stays outside.
 // CHECK-LABEL: func.func @qdwconv_backward
 // CHECK: %[[B:.*]]:7 = quadra.kernel "kernel/qdwconv_grad" family "qdwconv_grad" (%{{.*}}, %{{.*}}, %[[XA:[a-z0-9]+]], %[[XB:[a-z0-9]+]], %[[WA:[a-z0-9.]+]], %[[WB:[a-z0-9.]+]], %[[WC:[a-z0-9.]+]])
 // CHECK-COUNT-2: quadra.mul
 // CHECK-COUNT-3: quadra.dwconv_grad_input
 // CHECK: quadra.yield
-// CHECK: return %[[B]]#0, %[[B]]#1, %[[B]]#2, %[[B]]#3, %[[B]]#4, %[[B]]#5, %[[B]]#6
+// CHECK: %[[SUM:.*]] = quadra.kernel "kernel/add" family "add" (%[[B]]#0, %{{.*}})
+// CHECK: return %[[SUM]], %[[B]]#1, %[[B]]#2, %[[B]]#3, %[[B]]#4, %[[B]]#5, %[[B]]#6
 func.func @qdwconv_backward(%x: tensor<?x4x4x8xf32>, %g: tensor<?x4x4x8xf32>) -> (tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<?x4x4x8xf32>) attributes {quadra.gradients = ["wa", "wb", "wc", "ba", "bb", "bc"]} {
   %wa = quadra.weight "wa" trunc_normal(0.02) : tensor<3x3x8xf32>
   %wb = quadra.weight "wb" trunc_normal(0.02) : tensor<3x3x8xf32>
@@ -149,7 +152,8 @@ func.func @qdwconv_backward(%x: tensor<?x4x4x8xf32>, %g: tensor<?x4x4x8xf32>) ->
   %dbb = quadra.channel_sum %gb {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32> -> tensor<8xf32>
   %dwc = quadra.dwconv_grad_filter %x, %g stride [1, 1] pad [1, 1] {quadra.backward_of = 6 : i64} : (tensor<?x4x4x8xf32>, tensor<?x4x4x8xf32>) -> tensor<3x3x8xf32>
   %dbc = quadra.channel_sum %g {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32> -> tensor<8xf32>
-  return %dx, %dwa, %dwb, %dwc, %dba, %dbb, %dbc, %y : tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<?x4x4x8xf32>
+  %dx_total = quadra.add %dx, %g {quadra.backward_of = 6 : i64} : tensor<?x4x4x8xf32>
+  return %dx_total, %dwa, %dwb, %dwc, %dba, %dbb, %dbc, %y : tensor<?x4x4x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<3x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<?x4x4x8xf32>
 }
 
 // -----
