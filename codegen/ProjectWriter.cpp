@@ -14,6 +14,7 @@
 #include <map>
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
@@ -59,6 +60,38 @@ std::string generatorSource(llvm::StringRef generator) {
       generator == "qdwconv_grad")
     return "gradient_generator.cpp";
   return (generator + "_generator.cpp").str();
+}
+
+llvm::StringRef embeddedFile(llvm::StringRef repoPath) {
+  for (const EmbeddedFile &file : embeddedFiles)
+    if (repoPath == file.path)
+      return llvm::StringRef(file.data, file.size);
+  return {};
+}
+
+std::string hexDigest(llvm::StringRef text) {
+  std::array<uint8_t, 32> hash = llvm::SHA256::hash(
+      llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(text.data()), text.size()));
+  static const char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (size_t i = 0; i < 8; ++i) {
+    hex += digits[hash[i] >> 4];
+    hex += digits[hash[i] & 15];
+  }
+  return hex;
+}
+
+/// The compiled function of `call`: named after a hash of everything that
+/// determines its object code, so that equal names mean equal code in any
+/// project and the kernel cache (qdsl_kernels.cmake) can share it.
+std::string kernelFunctionName(const KernelCall &call, const Target &target,
+                               llvm::StringRef autoscheduler) {
+  std::string key = "qdsl kernel v1\n";
+  key += target.halideTarget + "\n" + autoscheduler.str() + "\n" +
+         call.configuration() + "\n";
+  key += embeddedFile("codegen/halide/qdsl_generator_common.h");
+  key += embeddedFile("codegen/halide/" + generatorSource(call.generator));
+  return "qk_" + hexDigest(key);
 }
 
 std::string cString(llvm::StringRef s) {
@@ -116,7 +149,7 @@ struct Plan {
 };
 
 LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
-                           const Target &target,
+                           const Target &target, llvm::StringRef autoscheduler,
                            llvm::StringMap<std::string> &byConfiguration,
                            FunctionPlan &p) {
   p.function = function;
@@ -154,7 +187,7 @@ LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
     if (failed(call))
       return failure();
     auto [it, inserted] = byConfiguration.try_emplace(
-        call->configuration(), "qdsl_k" + std::to_string(byConfiguration.size()));
+        call->configuration(), kernelFunctionName(*call, target, autoscheduler));
     p.calls.push_back(*call);
     p.library.push_back(it->second);
     for (Value result : kernel.getOutputs())
@@ -181,14 +214,14 @@ LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
 }
 
 FailureOr<Plan> plan(func::FuncOp model, func::FuncOp trainStep,
-                     const Target &target) {
+                     const Target &target, llvm::StringRef autoscheduler) {
   Plan p;
   llvm::StringMap<std::string> byConfiguration;
-  if (failed(planFunction(model, false, target, byConfiguration, p.forward)))
+  if (failed(planFunction(model, false, target, autoscheduler, byConfiguration, p.forward)))
     return failure();
   if (trainStep) {
     p.train.emplace();
-    if (failed(planFunction(trainStep, true, target, byConfiguration, *p.train)))
+    if (failed(planFunction(trainStep, true, target, autoscheduler, byConfiguration, *p.train)))
       return failure();
   }
   llvm::StringMap<bool> seen;
@@ -197,7 +230,6 @@ FailureOr<Plan> plan(func::FuncOp model, func::FuncOp trainStep,
       for (auto [i, call] : llvm::enumerate(f->calls))
         if (seen.try_emplace(f->library[i], true).second)
           p.libraries.push_back(&call);
-  // Library names were numbered in this same order of first use.
   return p;
 }
 
@@ -332,8 +364,9 @@ std::string kernelsSource(const Plan &p, const Target &target,
   os << "; the rest of the\n"
      << "// model is qdsl_model.cpp. Do not edit: recompile the model.\n\n"
      << "#include \"qdsl_model_internal.h\"\n\n";
-  for (size_t i = 0; i < p.libraries.size(); ++i)
-    os << "#include \"qdsl_k" << i << ".h\"\n";
+  for (const KernelCall *call : p.libraries)
+    os << "#include \"" << kernelFunctionName(*call, target, options.autoscheduler)
+       << ".h\"\n";
   os << "\nnamespace qdsl_model {\n\n";
   auto outputType = model.getResultTypes()[0];
   os << "const ModelInfo kModelInfo = {" << cString(model.getSymName()) << ", "
@@ -405,7 +438,7 @@ std::string cmakeSource(const Plan &p, const Target &target,
      << model.getSymName() << ", target " << target.name << ".\n"
      << "# Build with `qdsl build DIR`, or cmake -S DIR -B DIR/build -G Ninja "
         "&& cmake --build DIR/build.\n"
-     << "cmake_minimum_required(VERSION 3.20)\n"
+     << "cmake_minimum_required(VERSION 3.21)\n"
      << "project(" << model.getSymName() << " C CXX)\n\n"
      << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
      << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
@@ -419,22 +452,31 @@ std::string cmakeSource(const Plan &p, const Target &target,
   for (const std::string &g : generators)
     os << " generators/" << g;
   os << ")\ntarget_include_directories(qdsl_generators PRIVATE generators)\n\n";
-  os << "# One function per distinct kernel configuration, sharing one runtime.\n";
-  for (auto [i, call] : llvm::enumerate(p.libraries)) {
-    os << "add_halide_library(qdsl_k" << i << " FROM qdsl_generators GENERATOR "
-       << call->generator << "\n  TARGETS ${QDSL_HALIDE_TARGET}";
-    if (i > 0)
-      os << " USE_RUNTIME qdsl_k0.runtime";
+  os << "set_target_properties(qdsl_generators PROPERTIES EXCLUDE_FROM_ALL ON)\n\n";
+  os << "# Compiled kernels come from (and go to) this per-user cache; empty\n"
+     << "# disables it. See qdsl_kernels.cmake.\n"
+     << "set(QDSL_KERNEL_CACHE " << cString(options.kernelCache)
+     << " CACHE PATH \"Cache of compiled qdsl kernels\")\n"
+     << "include(qdsl_kernels.cmake)\n\n";
+  std::string runtime = "qk_runtime_" + hexDigest("qdsl runtime v1\n" + target.halideTarget);
+  os << "# One function per distinct kernel configuration, sharing one runtime.\n"
+     << "qdsl_halide_runtime(" << runtime << " ${QDSL_HALIDE_TARGET})\n";
+  std::vector<std::string> names;
+  for (const KernelCall *call : p.libraries) {
+    names.push_back(kernelFunctionName(*call, target, options.autoscheduler));
+    os << "qdsl_kernel(" << names.back() << " GENERATOR " << call->generator
+       << " TARGET ${QDSL_HALIDE_TARGET} RUNTIME " << runtime;
     if (!options.autoscheduler.empty())
-      os << " AUTOSCHEDULER Halide::" << options.autoscheduler;
+      os << " AUTOSCHEDULER " << options.autoscheduler;
     os << "\n  PARAMS";
     for (const auto &[name, value] : call->params)
       os << " " << name << "=" << value;
     os << ")\n";
   }
+  os << "qdsl_report_kernels()\n";
   os << "set(QDSL_KERNELS";
-  for (size_t i = 0; i < p.libraries.size(); ++i)
-    os << " qdsl_k" << i;
+  for (const std::string &name : names)
+    os << " " << name;
   os << ")\n\n";
   if (target.runnableHere) {
     os << "add_library(qdsl_model STATIC model_kernels.cpp qdsl_model.cpp\n"
@@ -452,19 +494,38 @@ std::string cmakeSource(const Plan &p, const Target &target,
   } else {
     os << "# The kernels are object code for another machine: build them, link "
           "nothing here.\n"
-       << "add_custom_target(qdsl_kernels ALL DEPENDS ${QDSL_KERNELS})\n";
+       << "add_custom_target(qdsl_kernels ALL)\n"
+       << "foreach(kernel IN LISTS QDSL_KERNELS)\n"
+       << "  if(TARGET ${kernel}.update)\n"
+       << "    add_dependencies(qdsl_kernels ${kernel}.update)\n"
+       << "  endif()\n"
+       << "endforeach()\n";
   }
   return s;
 }
 
 } // namespace
 
+std::string defaultKernelCache() {
+  if (const char *dir = std::getenv("QDSL_KERNEL_CACHE"))
+    return dir;
+  llvm::SmallString<256> path;
+  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    path = xdg;
+  else if (const char *home = std::getenv("HOME"); home && *home)
+    llvm::sys::path::append(path, home, ".cache");
+  else
+    return "";
+  llvm::sys::path::append(path, "qdsl", "kernels");
+  return std::string(path);
+}
+
 FailureOr<std::vector<KernelListing>> listKernels(func::FuncOp function,
                                                   const Target &target) {
   FunctionPlan p;
   llvm::StringMap<std::string> byConfiguration;
   bool isTrainStep = function->hasAttr(kTrainStepOfAttr);
-  if (failed(planFunction(function, isTrainStep, target, byConfiguration, p)))
+  if (failed(planFunction(function, isTrainStep, target, "", byConfiguration, p)))
     return failure();
   std::vector<KernelListing> listing;
   for (auto [i, call] : llvm::enumerate(p.calls)) {
@@ -490,7 +551,7 @@ FailureOr<std::vector<KernelListing>> listKernels(func::FuncOp function,
 LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
                            const Target &target, const std::string &directory,
                            const ProjectOptions &options) {
-  FailureOr<Plan> p = plan(model, trainStep, target);
+  FailureOr<Plan> p = plan(model, trainStep, target, options.autoscheduler);
   if (failed(p))
     return failure();
   std::set<std::string> used;

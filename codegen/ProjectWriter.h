@@ -28,7 +28,13 @@ struct ProjectOptions {
   /// For a training project: how its step was built (memory policy, label
   /// smoothing), recorded in the checkpoints it writes.
   std::string trainingSetup;
+  /// Directory of the per-user cache of compiled kernels; empty: none.
+  std::string kernelCache;
 };
+
+/// The default kernel cache: $QDSL_KERNEL_CACHE if set (empty disables it),
+/// else $XDG_CACHE_HOME/qdsl/kernels, else ~/.cache/qdsl/kernels.
+std::string defaultKernelCache();
 
 /// Writes the project for `model`, whose body must already be formed into
 /// kernels for `target`; with `trainStep` (its training step, formed into

@@ -63,6 +63,26 @@ def QuadraFormKernels : Pass<"quadra-form-kernels"> {
   let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
 }
 
+def QuadraFixChoices : Pass<"quadra-fix-choices", "::mlir::ModuleOp"> {
+  let summary = "Turn a search space into one architecture by fixing every choice";
+  let description = [{
+    Replaces each `quadra.choice` by the ops of one of its candidates, so
+    that the space becomes a model code can be generated for. Choices are
+    numbered in the order they appear in the module (the order of
+    `qdsl stats`' search-space table): `picks` gives one candidate index per
+    choice; with `seed` instead, every candidate is drawn uniformly from a
+    generator seeded with it (the same seed always gives the same
+    architecture). The wrong number of picks or an index out of range is an
+    error on the choice, naming its layer and candidates.
+  }];
+  let options = [
+    ListOption<"picks", "picks", "int64_t", "Candidate index of each choice, in order">,
+    Option<"seed", "seed", "int64_t", /*default=*/"-1",
+           "Draw every candidate at random from this seed (when >= 0)">,
+  ];
+  let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
+}
+
 def QuadraPrintStats : Pass<"quadra-print-stats", "::mlir::ModuleOp"> {
   let summary = "Print parameters, MACs and activation memory of every model";
   let description = [{

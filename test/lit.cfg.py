@@ -30,3 +30,5 @@ config.substitutions.append(("%qdsl_src", config.qdsl_src_root))
 config.substitutions.append(("%examples", os.path.join(config.qdsl_src_root, "examples")))
 # The Python with NumPy (Debian's), whatever Python runs lit.
 config.substitutions.append(("%numpy_python", config.python_executable))
+# The C++ compiler that built qdsl, for tests that compile what it emits.
+config.substitutions.append(("%cxx", config.cxx_compiler))

@@ -1,13 +1,20 @@
 // predict: run a model compiled by qdsl on a NumPy array.
 //
 //   predict [--weights W.safetensors | --seed N] --input X.npy --output Y.npy
-//           [--threads N] [--repeat N] [--profile]
+//           [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]
+//           [--profile-json P.json]
 //
 // X holds NHWC float32 examples (one example's shape, or a batch of them);
 // Y receives the outputs, batch first. Without --weights the model starts
-// from its declared initialisers with --seed (default 0).
+// from its declared initialisers with --seed (default 0). --profile-json
+// writes every run's end-to-end and per-kernel times (what `qdsl profile`
+// reads); --warmup runs that many passes first, untimed; --pin keeps the
+// process (and so Halide's workers) on the first --threads CPUs.
 #include "qdsl_model.h"
 #include "runtime/TensorFiles.h"
+
+#include <nlohmann/json.hpp>
+#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,7 +30,8 @@ int usage(const char *message) {
         std::fprintf(stderr, "predict: %s\n", message);
     std::fprintf(stderr,
                  "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
-                 "--output Y.npy [--threads N] [--repeat N] [--profile]\n");
+                 "--output Y.npy [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]\n"
+                 "               [--profile-json P.json]\n");
     return 2;
 }
 
@@ -36,9 +44,9 @@ bool parse_int(const char *text, long long min, long long &value) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    std::string weights, input_path, output_path;
-    long long seed = 0, threads = 0, repeat = 1;
-    bool profile = false, seed_given = false;
+    std::string weights, input_path, output_path, profile_json;
+    long long seed = 0, threads = 0, repeat = 1, warmup = 0;
+    bool profile = false, seed_given = false, pin = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         auto value = [&](const char *what) -> const char * {
@@ -58,7 +66,11 @@ int main(int argc, char **argv) {
             if (!parse_int(value("--threads"), 0, threads)) return usage("--threads needs a non-negative integer");
         } else if (arg == "--repeat") {
             if (!parse_int(value("--repeat"), 1, repeat)) return usage("--repeat needs a positive integer");
+        } else if (arg == "--warmup") {
+            if (!parse_int(value("--warmup"), 0, warmup)) return usage("--warmup needs a non-negative integer");
         } else if (arg == "--profile") profile = true;
+        else if (arg == "--profile-json") profile_json = value("--profile-json");
+        else if (arg == "--pin") pin = true;
         else if (arg == "--help" || arg == "-h") {
             usage(nullptr);
             return 0;
@@ -82,6 +94,15 @@ int main(int argc, char **argv) {
         model.initialize(static_cast<uint64_t>(seed));
     }
     qdsl_model::Model::setThreads(static_cast<int>(threads));
+    if (pin) {
+        if (threads < 1) return usage("--pin needs --threads N");
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (long long c = 0; c < threads && c < CPU_SETSIZE; ++c)
+            CPU_SET(static_cast<int>(c), &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            std::fprintf(stderr, "predict: cannot pin to CPUs 0-%lld; running unpinned\n", threads - 1);
+    }
 
     qdsl::rt::Tensor x;
     if (!qdsl::rt::readNpy(input_path, x, error)) {
@@ -106,18 +127,25 @@ int main(int argc, char **argv) {
     std::vector<int64_t> out_shape = {batch};
     out_shape.insert(out_shape.end(), info.output_shape.begin(), info.output_shape.end());
     qdsl::rt::Tensor y(out_shape);
+    for (long long r = 0; r < warmup; ++r)
+        if (!model.forward(x.data.data(), static_cast<int>(batch), y.data.data(), error)) {
+            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            return 1;
+        }
     qdsl_model::Profile profile_data;
+    std::vector<double> runs;
     double best = 1e300, total = 0;
     for (long long r = 0; r < repeat; ++r) {
         auto start = std::chrono::steady_clock::now();
         if (!model.forward(x.data.data(), static_cast<int>(batch), y.data.data(), error,
-                           profile ? &profile_data : nullptr)) {
+                           profile || !profile_json.empty() ? &profile_data : nullptr)) {
             std::fprintf(stderr, "predict: %s\n", error.c_str());
             return 1;
         }
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         best = std::min(best, seconds);
         total += seconds;
+        runs.push_back(seconds);
     }
     if (!qdsl::rt::writeNpy(output_path, y, error)) {
         std::fprintf(stderr, "predict: %s\n", error.c_str());
@@ -127,6 +155,17 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "%s: batch %lld, best %.3f ms, mean %.3f ms over %lld runs, %.2f examples/s\n",
                      info.name.c_str(), static_cast<long long>(batch), best * 1e3, total / repeat * 1e3,
                      repeat, batch / best);
+    if (!profile_json.empty()) {
+        nlohmann::json kernels = nlohmann::json::array();
+        for (const auto &e : profile_data.entries)
+            kernels.push_back({{"kernel", e.kernel}, {"family", e.family}, {"seconds", e.samples}});
+        nlohmann::json doc = {{"model", info.name}, {"target", info.target}, {"batch", batch},
+                              {"threads", threads}, {"runs", runs}, {"kernels", kernels}};
+        if (!qdsl::rt::writeFileAtomically(profile_json, doc.dump(1) + "\n", error)) {
+            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            return 1;
+        }
+    }
     if (profile) {
         double sum = 0;
         for (const auto &e : profile_data.entries)

@@ -48,9 +48,10 @@ void Profile::add(const std::string &kernel, const std::string &family, double s
         if (e.kernel == kernel) {
             e.seconds += seconds;
             ++e.calls;
+            e.samples.push_back(seconds);
             return;
         }
-    entries.push_back({kernel, family, seconds, 1});
+    entries.push_back({kernel, family, seconds, 1, {seconds}});
 }
 
 struct Model::State {

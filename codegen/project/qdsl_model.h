@@ -41,6 +41,7 @@ struct Profile {
         std::string family;
         double seconds = 0;
         int calls = 0;
+        std::vector<double> samples;  // seconds of each call
     };
     std::vector<Entry> entries;
     void add(const std::string &kernel, const std::string &family, double seconds);

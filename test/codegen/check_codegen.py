@@ -324,11 +324,12 @@ def check(name, args):
     run([args.qdsl, "build", work, "-j", str(args.jobs)])
     built = time.time() - start
     if target == "arm64-a76":
-        # Cross-compiled kernels come as static libraries qdsl_kN.a: check
-        # that each holds AArch64 object code (ELF e_machine 183).
-        build = os.path.join(work, "build")
-        libraries = sorted(f for f in os.listdir(build)
-                           if f.startswith("qdsl_k") and f.endswith(".a"))
+        # Cross-compiled kernels come as static libraries
+        # build/kernels/qk_*/qk_*.a: check that each holds AArch64 object
+        # code (ELF e_machine 183).
+        build = os.path.join(work, "build", "kernels")
+        libraries = sorted(os.path.join(d, d + ".a") for d in os.listdir(build)
+                           if d.startswith("qk_") and not d.startswith("qk_runtime"))
         if not libraries:
             raise RuntimeError("no ARM kernel libraries were built")
         for lib in libraries:

@@ -2,7 +2,9 @@
 
 #include "Options.h"
 #include "Session.h"
+#include "Latency.h"
 
+#include "codegen/CostModelEmitter.h"
 #include "codegen/ProjectWriter.h"
 #include "codegen/Targets.h"
 #include "passes/MemoryPlan.h"
@@ -13,6 +15,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -33,25 +36,26 @@ const codegen::Target *selectTarget(Session &session) {
   return nullptr;
 }
 
-/// Canonicalises the module and forms kernels for `t`.
-mlir::LogicalResult formKernels(mlir::ModuleOp module, const codegen::Target &t) {
-  mlir::PassManager pm(module.getContext());
-  pm.addPass(mlir::createCanonicalizerPass());
-  if (expandQDWConv)
+/// Canonicalises the module and forms kernels for `t` (first expanding
+/// every qdwconv with --expand-qdwconv).
+mlir::LogicalResult formKernelsFor(mlir::ModuleOp module, const codegen::Target &t) {
+  if (expandQDWConv) {
+    mlir::PassManager pm(module.getContext());
     pm.addPass(quadra::createQuadraExpandQDWConv());
-  quadra::QuadraFormKernelsOptions options;
-  options.target = t.name;
-  pm.addPass(quadra::createQuadraFormKernels(options));
-  return pm.run(module);
+    if (failed(pm.run(module)))
+      return mlir::failure();
+  }
+  return formKernels(module, t);
 }
 
 void printKernels(mlir::func::FuncOp model,
                   const std::vector<codegen::KernelListing> &kernels,
                   const codegen::Target &t, raw_ostream &os) {
-  size_t nameWidth = 6, familyWidth = 6;
+  size_t nameWidth = 6, familyWidth = 6, functionWidth = 8;
   for (const auto &k : kernels) {
     nameWidth = std::max(nameWidth, k.name.size());
     familyWidth = std::max(familyWidth, k.family.size());
+    functionWidth = std::max(functionWidth, k.library.size());
   }
   std::map<std::string, int> uses;
   for (const auto &k : kernels)
@@ -59,11 +63,11 @@ void printKernels(mlir::func::FuncOp model,
   os << model.getSymName() << ": " << kernels.size() << " kernels, "
      << uses.size() << " distinct configurations, target " << t.name << "\n";
   os << left_justify("kernel", nameWidth) << "  " << left_justify("family", familyWidth)
-     << "  " << left_justify("function", 8) << "  " << right_justify("MACs", 12)
+     << "  " << left_justify("function", functionWidth) << "  " << right_justify("MACs", 12)
      << "  output\n";
   for (const auto &k : kernels)
     os << left_justify(k.name, nameWidth) << "  " << left_justify(k.family, familyWidth)
-       << "  " << left_justify(k.library, 8) << "  "
+       << "  " << left_justify(k.library, functionWidth) << "  "
        << right_justify(std::to_string(k.macs), 12) << "  " << k.output << "\n";
   os << "functions:\n";
   std::set<std::string> printed;
@@ -93,7 +97,7 @@ mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
       return session.finish(false);
     for (auto model : module->getOps<mlir::func::FuncOp>()) {
       auto training = quadra::buildTrainingStep(model, memoryPolicy, labelSmoothing);
-      if (failed(training) || (kernels && failed(formKernels(*training->module, *t))))
+      if (failed(training) || (kernels && failed(formKernelsFor(*training->module, *t))))
         return session.finish(false);
       if (emit == Emit::Kernels) {
         auto listing = codegen::listKernels(training->step, *t);
@@ -111,7 +115,7 @@ mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
   const codegen::Target *t = nullptr;
   if (kernels) {
     t = selectTarget(session);
-    if (!t || failed(formKernels(*module, *t)))
+    if (!t || failed(formKernelsFor(*module, *t)))
       return session.finish(false);
   }
   if (emit == Emit::Kernels) {
@@ -129,6 +133,35 @@ mlir::LogicalResult compileChunk(std::unique_ptr<MemoryBuffer> buffer,
   module->print(os, flags);
   os << "\n";
   return session.finish(true);
+}
+
+/// Writes the expected latency of the selected space as C++ (-o or stdout).
+int compileCostModel() {
+  cost::DeviceProfile profile;
+  if (!loadDeviceProfile(profile))
+    return 1;
+  if (batch < 1)
+    return reportError("--batch must be at least 1");
+  SelectedModel selected;
+  int exitCode = 0;
+  if (!loadSelectedModel(selected, exitCode))
+    return exitCode;
+  mlir::FailureOr<SpaceLatency> space =
+      estimateSpace(*selected.module, selected.model, profile, batch);
+  if (failed(space))
+    return failed(selected.session->finish(false)) ? 1 : 0;
+  codegen::CostModelSource source;
+  source.sourceFile = sys::path::filename(inputFile).str();
+  source.space = space->space;
+  source.device = profile.device.name;
+  source.calibrated = profile.calibrated;
+  source.batch = batch;
+  source.fixedSeconds = space->fixed;
+  for (const SpaceLatency::Layer &layer : space->layers)
+    source.layers.push_back({layer.name, layer.candidates, layer.seconds});
+  if (failed(selected.session->finish(true)))
+    return 1;
+  return writeOutputFile(outputFile, codegen::emitCostModel(source));
 }
 
 /// Writes the CMake project of the selected model into -o.
@@ -167,7 +200,7 @@ int compileProject() {
     step = training->step;
     model = training->module->lookupSymbol<mlir::func::FuncOp>(model.getSymName());
   }
-  if (failed(formKernels(training ? *training->module : *module, *t)))
+  if (failed(formKernelsFor(training ? *training->module : *module, *t)))
     return failed(session.finish(false)) ? 1 : 0;
   codegen::ProjectOptions options;
   if (train)
@@ -176,6 +209,14 @@ int compileProject() {
                                 .str();
   options.source = inputFile;
   options.autoscheduler = autoschedule;
+  options.kernelCache = kernelCache.getNumOccurrences() == 0 ? codegen::defaultKernelCache()
+                        : kernelCache == "none"              ? std::string()
+                                                             : kernelCache.getValue();
+  if (!options.kernelCache.empty()) {
+    SmallString<256> absolute(options.kernelCache);
+    sys::fs::make_absolute(absolute);
+    options.kernelCache = std::string(absolute);
+  }
   if (!autoschedule.empty() && autoschedule != "Mullapudi2016" &&
       autoschedule != "Li2018" && autoschedule != "Adams2019") {
     session.error() << "unknown autoscheduler '" << autoschedule
@@ -213,6 +254,8 @@ int runCompile() {
   if (train && !quadra::isMemoryPolicy(memoryPolicy))
     return reportError("unknown --memory-policy '" + memoryPolicy +
                        "'; expected keep-all, paper or min-memory");
+  if (emit == Emit::CostModel)
+    return compileCostModel();
   if (project)
     return compileProject();
   return processInput(compileChunk);

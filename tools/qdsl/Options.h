@@ -10,7 +10,7 @@
 namespace qdsl::tool {
 
 extern llvm::cl::SubCommand compileCommand, statsCommand, buildCommand,
-    runCommand, weightsCommand;
+    runCommand, weightsCommand, estimateCommand, profileCommand;
 
 extern llvm::cl::opt<std::string> inputFile;
 extern llvm::cl::opt<std::string> outputFile;
@@ -20,15 +20,26 @@ extern llvm::cl::list<std::string> includeDirs;
 extern llvm::cl::opt<bool> splitInputFile;
 extern llvm::cl::opt<bool> verifyDiagnostics;
 
-enum class Emit { AST, MLIR, Kernels, Project };
+enum class Emit { AST, MLIR, Kernels, Project, CostModel };
 extern llvm::cl::opt<Emit> emit;
 extern llvm::cl::opt<std::string> target;
 extern llvm::cl::opt<std::string> autoschedule;
+extern llvm::cl::opt<std::string> kernelCache;
+extern llvm::cl::opt<std::string> choices;
 extern llvm::cl::opt<bool> debugInfo;
 extern llvm::cl::opt<bool> expandQDWConv;
 
 extern llvm::cl::opt<int64_t> batch;
 extern llvm::cl::opt<bool> json;
+extern llvm::cl::opt<std::string> deviceProfile;
+extern llvm::cl::opt<bool> fittedOnly;
+extern llvm::cl::opt<std::string> profileWork;
+extern llvm::cl::opt<unsigned> profileArchitectures;
+extern llvm::cl::opt<std::string> profileBatches;
+extern llvm::cl::opt<unsigned> profileRepeat;
+extern llvm::cl::opt<unsigned> profileThreads;
+extern llvm::cl::opt<unsigned> profileRounds;
+extern llvm::cl::opt<unsigned> profileRefine;
 extern llvm::cl::opt<bool> train;
 extern llvm::cl::opt<std::string> memoryPolicy;
 
@@ -52,6 +63,12 @@ int runStats();
 int runBuild();
 int runReference();
 int runWeights();
+int runEstimate();
+/// Configures (once) and builds the generated project in `directory` with
+/// `jobs` jobs (0: ninja's default); with `logFile`, CMake's and the
+/// compilers' output goes there. Returns 0 or reports an error and 1.
+int buildProject(llvm::StringRef directory, unsigned jobs, llvm::StringRef logFile);
+int runProfile();
 
 } // namespace qdsl::tool
 

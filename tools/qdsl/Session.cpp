@@ -1,6 +1,10 @@
 //===- Session.cpp - one compilation of a .qd buffer ----------------------===//
 
 #include "Session.h"
+
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassManager.h"
 #include "Options.h"
 
 #include "llvm/Support/Error.h"
@@ -69,7 +73,38 @@ mlir::OwningOpRef<mlir::ModuleOp> Session::generate() {
     }
     options.overrides.emplace_back(name.str(), value.str());
   }
-  return dsl::generateMLIR(context, program, sourceMgr, options);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      dsl::generateMLIR(context, program, sourceMgr, options);
+  if (!module || choices.empty())
+    return module;
+  // One architecture of a search space: --choices=0,3,1,... or seed:N.
+  quadra::QuadraFixChoicesOptions fix;
+  SmallVector<int64_t> picks;
+  StringRef spec = choices.getValue();
+  if (spec.consume_front("seed:")) {
+    if (spec.getAsInteger(10, fix.seed) || fix.seed < 0) {
+      error() << "--choices=seed:N needs a non-negative integer N, got '" << spec << "'";
+      return nullptr;
+    }
+  } else {
+    SmallVector<StringRef> parts;
+    spec.split(parts, ',');
+    for (StringRef part : parts) {
+      int64_t pick;
+      if (part.trim().getAsInteger(10, pick)) {
+        error() << "--choices expects candidate indices separated by commas (or "
+                   "seed:N), got '" << choices.getValue() << "'";
+        return nullptr;
+      }
+      picks.push_back(pick);
+    }
+    fix.picks = picks;
+  }
+  mlir::PassManager pm(&context);
+  pm.addPass(quadra::createQuadraFixChoices(fix));
+  if (failed(pm.run(*module)))
+    return nullptr;
+  return module;
 }
 
 mlir::func::FuncOp Session::selectModel(mlir::ModuleOp module) {

@@ -26,12 +26,16 @@ cl::SubCommand buildCommand("build", "Build a project written by qdsl compile");
 cl::SubCommand runCommand("run", "Run a model with the reference executor");
 cl::SubCommand weightsCommand(
     "weights", "Initialise, import or export weights (init, import, export)");
+cl::SubCommand estimateCommand("estimate",
+                               "Predict a model's latency on a device from its profile");
+cl::SubCommand profileCommand(
+    "profile", "Measure kernels of a search space on this machine and fit a device profile");
 
 static cl::OptionCategory category("qdsl options");
 
 #define QDSL_FRONTEND_COMMANDS                                                 \
   cl::sub(compileCommand), cl::sub(statsCommand), cl::sub(runCommand),         \
-      cl::sub(weightsCommand)
+      cl::sub(weightsCommand), cl::sub(estimateCommand), cl::sub(profileCommand)
 
 cl::opt<std::string> weightsAction(cl::Positional, cl::desc("<init|import|export>"),
                                    cl::Required, cl::sub(weightsCommand),
@@ -54,19 +58,33 @@ cl::opt<Emit> emit(
     cl::values(clEnumValN(Emit::AST, "ast", "the syntax tree"),
                clEnumValN(Emit::MLIR, "mlir", "the quadra dialect (in kernels with --target)"),
                clEnumValN(Emit::Kernels, "kernels", "the kernels of each model and their configurations"),
-               clEnumValN(Emit::Project, "project", "a CMake project in the directory -o (the default with --target, and with --train -o)")),
+               clEnumValN(Emit::Project, "project", "a CMake project in the directory -o (the default with --target, and with --train -o)"),
+               clEnumValN(Emit::CostModel, "cost-model", "C++ source of a search space's expected latency and its gradient (needs --device)")),
     cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<std::string> target("target",
                             cl::desc("Code generation target: x86-64-avx2, arm64-a76, opencl"),
                             cl::value_desc("name"), cl::sub(compileCommand),
-                            cl::cat(category));
+                            cl::sub(profileCommand), cl::cat(category));
 
 cl::opt<std::string> autoschedule(
     "autoschedule",
     cl::desc("Schedule kernels with a Halide autoscheduler instead of qdsl's "
              "schedules (Mullapudi2016, Li2018, Adams2019)"),
     cl::value_desc("name"), cl::sub(compileCommand), cl::cat(category));
+
+cl::opt<std::string> choices(
+    "choices",
+    cl::desc("Fix every choice of a search space: one candidate index per "
+             "choice in order (0,3,1,...), or seed:N for a random draw"),
+    cl::value_desc("picks"), QDSL_FRONTEND_COMMANDS, cl::cat(category));
+
+cl::opt<std::string> kernelCache(
+    "kernel-cache",
+    cl::desc("Directory of the per-user cache of compiled kernels ('none' "
+             "disables it; default $QDSL_KERNEL_CACHE, else ~/.cache/qdsl/kernels)"),
+    cl::value_desc("dir"), cl::sub(compileCommand), cl::sub(profileCommand),
+    cl::cat(category));
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout) or project directory"),
                                 cl::value_desc("path"), cl::init("-"),
@@ -105,11 +123,45 @@ cl::opt<bool> verifyDiagnostics(
     cl::desc("Check diagnostics against expected-* comments in the input"),
     cl::sub(compileCommand), cl::sub(statsCommand), cl::cat(category));
 
-cl::opt<int64_t> batch("batch", cl::desc("Batch size for the counts"), cl::init(1),
-                       cl::sub(statsCommand), cl::cat(category));
+cl::opt<int64_t> batch("batch", cl::desc("Batch size for the counts or the latency"),
+                       cl::init(1), cl::sub(statsCommand), cl::sub(estimateCommand),
+                       cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<bool> json("json", cl::desc("Print JSON instead of a table"),
-                   cl::sub(statsCommand), cl::cat(category));
+                   cl::sub(statsCommand), cl::sub(estimateCommand), cl::cat(category));
+
+cl::opt<std::string> deviceProfile(
+    "device", cl::desc("Device profile (JSON, e.g. profiles/host-x86-64-avx2.json)"),
+    cl::value_desc("profile.json"), cl::sub(estimateCommand), cl::sub(compileCommand),
+    cl::cat(category));
+
+cl::opt<bool> fittedOnly(
+    "fitted-only",
+    cl::desc("Predict every kernel with its family's fitted predictor, ignoring the "
+             "profile's measured medians of the same configuration"),
+    cl::sub(estimateCommand), cl::sub(compileCommand), cl::cat(category));
+
+cl::opt<std::string> profileWork(
+    "work", cl::desc("Directory for the projects profiling builds (default: a fresh "
+                     "temporary directory, removed afterwards)"),
+    cl::value_desc("dir"), cl::sub(profileCommand), cl::cat(category));
+cl::opt<unsigned> profileArchitectures(
+    "architectures", cl::desc("Random architectures of the space to time, beyond "
+                              "the ones that cover every candidate"),
+    cl::init(8), cl::sub(profileCommand), cl::cat(category));
+cl::opt<std::string> profileBatches("batches", cl::desc("Batch sizes to time, e.g. 1,8"),
+                                    cl::init("1,8"), cl::sub(profileCommand),
+                                    cl::cat(category));
+cl::opt<unsigned> profileRepeat("repeat", cl::desc("Timed runs per architecture, batch and round"),
+                                cl::init(5), cl::sub(profileCommand), cl::cat(category));
+cl::opt<unsigned> profileRounds(
+    "rounds", cl::desc("Rounds over all architectures; each times every one --repeat times"),
+    cl::init(3), cl::sub(profileCommand), cl::cat(category));
+cl::opt<unsigned> profileThreads("threads", cl::desc("Worker threads (pinned to CPUs 0..N-1)"),
+                                 cl::init(2), cl::sub(profileCommand), cl::cat(category));
+cl::opt<unsigned> profileRefine(
+    "refine", cl::desc("Architectures added where the fit is worst (adaptive sampling)"),
+    cl::init(4), cl::sub(profileCommand), cl::cat(category));
 
 cl::opt<bool> train("train",
                     cl::desc("compile: print each model's training step (loss, logits, "
@@ -129,8 +181,9 @@ cl::opt<std::string> weightsFile("weights", cl::desc("Weights file (safetensors)
                                  cl::value_desc("file"), cl::sub(runCommand),
                                  cl::cat(category));
 
-cl::opt<uint64_t> seed("seed", cl::desc("Seed of the initial weights"), cl::init(0),
-                       cl::sub(runCommand), cl::sub(weightsCommand), cl::cat(category));
+cl::opt<uint64_t> seed("seed", cl::desc("Seed of the initial weights (profile: of the sampled architectures)"), cl::init(0),
+                       cl::sub(runCommand), cl::sub(weightsCommand), cl::sub(profileCommand),
+                       cl::cat(category));
 
 cl::opt<std::string> npyInput("input", cl::desc("Input examples (.npy, NHWC float32)"),
                               cl::value_desc("file"), cl::sub(runCommand),
@@ -184,7 +237,10 @@ int main(int argc, char **argv) {
       "  qdsl run FILE.qd --train --input X.npy --labels L.npy -o G.safetensors\n"
       "  qdsl weights init FILE.qd -o W.safetensors [--seed N]\n"
       "  qdsl weights import FILE.qd PYTORCH.safetensors -o W.safetensors\n"
-      "  qdsl weights export FILE.qd W.safetensors -o PYTORCH.safetensors\n");
+      "  qdsl weights export FILE.qd W.safetensors -o PYTORCH.safetensors\n"
+      "  qdsl profile SPACE.qd --target=x86-64-avx2 -o PROFILE.json\n"
+      "  qdsl estimate FILE.qd --device PROFILE.json [--batch N] [--json] [--choices P]\n"
+      "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n");
   if (compileCommand)
     return runCompile();
   if (statsCommand)
@@ -195,7 +251,12 @@ int main(int argc, char **argv) {
     return runReference();
   if (weightsCommand)
     return runWeights();
-  errs() << "qdsl: expected a command: compile, build, stats, run or weights "
+  if (estimateCommand)
+    return runEstimate();
+  if (profileCommand)
+    return runProfile();
+  errs() << "qdsl: expected a command: compile, build, stats, run, weights, "
+            "profile or estimate "
             "(see qdsl --help)\n";
   return 1;
 }

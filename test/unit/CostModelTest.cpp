@@ -1,0 +1,249 @@
+//===- CostModelTest.cpp - latency predictors and device profiles ---------===//
+//
+// The predictors on synthetic measurements whose answer is known, the
+// selection by leave-one-out error, and device profiles: round trip and
+// the error of every kind of malformed file.
+
+#include "codegen/CostModel.h"
+#include "codegen/DeviceProfile.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace qdsl::cost;
+
+namespace {
+
+DeviceFigures device() {
+  DeviceFigures d;
+  d.name = "synthetic";
+  d.target = "x86-64-avx2";
+  d.peakGflops = 200;
+  d.bandwidthGBs = 30;
+  d.cores = 2;
+  d.threads = 2;
+  d.vectorFloats = 8;
+  return d;
+}
+
+/// Kernels of one family over a grid of sizes: some compute bound, some
+/// memory bound under `device()`.
+std::vector<KernelSample> grid() {
+  std::vector<KernelSample> samples;
+  for (double channels : {32, 64, 128, 256})
+    for (double pixels : {49, 196, 784, 3136})
+      for (int64_t batch : {1, 8}) {
+        KernelSample k;
+        k.family = "f";
+        k.batch = batch;
+        k.macs = batch * pixels * channels * channels * (channels < 100 ? 0.05 : 4);
+        k.bytes = 4 * (2 * batch * pixels * channels + channels * channels);
+        k.params = {{"channels", channels}, {"pixels", pixels}};
+        k.configuration = "f channels=" + std::to_string(channels) +
+                          " pixels=" + std::to_string(pixels);
+        samples.push_back(k);
+      }
+  return samples;
+}
+
+TEST(CostModelTest, MedianAndAccuracy) {
+  EXPECT_EQ(median({3, 1, 2}), 2);
+  EXPECT_EQ(median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(median({}), 0);
+  Accuracy a = accuracy({1.05, 0.8, 2.0}, {1.0, 1.0, 2.0});
+  EXPECT_EQ(a.count, 3u);
+  EXPECT_NEAR(a.within10, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(a.rmspe, std::sqrt((0.05 * 0.05 + 0.2 * 0.2) / 3), 1e-12);
+}
+
+TEST(CostModelTest, RooflineFitRecoversItsParameters) {
+  DeviceFigures d = device();
+  FamilyModel truth = rooflineModel(20e-6, 0.6, 0.45);
+  std::vector<KernelSample> samples = grid();
+  for (KernelSample &k : samples)
+    k.seconds = predictWith(truth, d, k);
+  FamilyModel fit = fitForm(Form::Roofline, samples, d);
+  ASSERT_EQ(fit.form, Form::Roofline);
+  EXPECT_NEAR(fit.coefficients[0], 20e-6, 1e-6);
+  EXPECT_NEAR(fit.coefficients[1], 0.6, 0.01);
+  EXPECT_NEAR(fit.coefficients[2], 0.45, 0.01);
+  // And it wins the leave-one-out comparison on roofline-shaped data.
+  FamilyModel chosen = fitFamily(samples, d);
+  EXPECT_EQ(chosen.form, Form::Roofline);
+  EXPECT_LT(chosen.looRmspe, 0.02);
+  EXPECT_EQ(chosen.samples, samples.size());
+}
+
+TEST(CostModelTest, LinearFitIsExactAndNonNegative) {
+  DeviceFigures d = device();
+  std::vector<KernelSample> samples = grid();
+  for (KernelSample &k : samples)
+    k.seconds = 5e-6 + 2e-11 * k.macs + 1e-10 * k.bytes;
+  FamilyModel fit = fitForm(Form::Linear, samples, d);
+  ASSERT_EQ(fit.coefficients.size(), 3u);
+  EXPECT_NEAR(fit.coefficients[0] / 5e-6, 1, 1e-6);
+  EXPECT_NEAR(fit.coefficients[1] / 2e-11, 1, 1e-6);
+  EXPECT_NEAR(fit.coefficients[2] / 1e-10, 1, 1e-6);
+  // Data that wants a negative intercept gets zero instead.
+  for (KernelSample &k : samples)
+    k.seconds = std::max(1e-7, -1e-5 + 3e-11 * k.macs + 2e-10 * k.bytes);
+  FamilyModel clamped = fitForm(Form::Linear, samples, d);
+  for (double c : clamped.coefficients)
+    EXPECT_GE(c, 0);
+}
+
+TEST(CostModelTest, LogLinearFitFollowsAPowerLaw) {
+  DeviceFigures d = device();
+  std::vector<KernelSample> samples = grid();
+  std::mt19937 random(1);
+  std::uniform_real_distribution<double> noise(0.98, 1.02);
+  for (KernelSample &k : samples)
+    k.seconds = 3e-9 * std::pow(k.macs + 1, 0.7) * std::pow(k.params[0].second, 0.3) *
+                noise(random);
+  FamilyModel fit = fitForm(Form::LogLinear, samples, d);
+  EXPECT_EQ(fit.form, Form::LogLinear);
+  EXPECT_EQ(fit.features.front(), "macs");
+  EXPECT_EQ(fit.coefficients.size(), fit.features.size() + 1);
+  std::vector<double> predicted, measured;
+  for (const KernelSample &k : samples) {
+    predicted.push_back(predictWith(fit, d, k));
+    measured.push_back(k.seconds);
+  }
+  Accuracy a = accuracy(predicted, measured);
+  EXPECT_LT(a.rmspe, 0.03);
+  EXPECT_EQ(fitFamily(samples, d).form, Form::LogLinear);
+}
+
+TEST(CostModelTest, FewSamplesGetARoofline) {
+  std::vector<KernelSample> samples = grid();
+  samples.resize(2);
+  for (KernelSample &k : samples)
+    k.seconds = 1e-4;
+  EXPECT_EQ(fitFamily(samples, device()).form, Form::Roofline);
+}
+
+DeviceProfile sampleProfile() {
+  DeviceProfile p;
+  p.device = device();
+  p.calibrated = true;
+  p.source = "unit test";
+  p.passOverhead = 50e-6;
+  p.exampleOverhead = 2e-6;
+  p.fallback = rooflineModel(1e-6, 0.5, 0.5);
+  FamilyModel log;
+  log.form = Form::LogLinear;
+  log.features = {"macs", "channels"};
+  log.coefficients = {-20, 0.9, 0.1};
+  log.samples = 10;
+  log.rmspe = 0.05;
+  log.within10 = 0.9;
+  log.looRmspe = 0.07;
+  log.looWithin10 = 0.8;
+  p.families["f"] = log;
+  std::vector<KernelSample> g = grid();
+  for (size_t i = 0; i < 3; ++i) {
+    g[0].seconds = 1e-3 * (i + 1);  // medians: 2e-3
+    p.measurements.push_back(g[0]);
+  }
+  p.passes.push_back({"0,1", 8, 1e-2, 9e-3});
+  indexMeasurements(p);
+  return p;
+}
+
+TEST(CostModelTest, ProfileRoundTrip) {
+  DeviceProfile p = sampleProfile();
+  std::string text = formatProfile(p);
+  DeviceProfile q;
+  std::string error;
+  ASSERT_TRUE(parseProfile(text, "p.json", q, error)) << error;
+  EXPECT_EQ(q.device.name, "synthetic");
+  EXPECT_EQ(q.device.peakGflops, 200);
+  EXPECT_TRUE(q.calibrated);
+  EXPECT_NEAR(q.passOverhead, 50e-6, 1e-12);
+  EXPECT_NEAR(q.exampleOverhead, 2e-6, 1e-12);
+  ASSERT_EQ(q.families.count("f"), 1u);
+  EXPECT_EQ(q.families["f"].form, Form::LogLinear);
+  EXPECT_EQ(q.families["f"].features, p.families["f"].features);
+  EXPECT_EQ(q.families["f"].coefficients, p.families["f"].coefficients);
+  EXPECT_EQ(q.families["f"].looWithin10, 0.8);
+  ASSERT_EQ(q.measurements.size(), 3u);
+  EXPECT_EQ(q.measurements[0].params, p.measurements[0].params);
+  ASSERT_EQ(q.passes.size(), 1u);
+  EXPECT_EQ(q.passes[0].batch, 8);
+  EXPECT_EQ(formatProfile(q), text);
+
+  // A measured configuration takes its median; others the family's fit,
+  // an unknown family the fallback.
+  std::vector<KernelSample> g = grid();
+  EXPECT_NEAR(predictKernel(q, g[0]), 2e-3, 1e-15);
+  q.useMeasured = false;
+  EXPECT_NEAR(predictKernel(q, g[0]), predictWith(q.families["f"], q.device, g[0]), 1e-15);
+  q.useMeasured = true;
+  EXPECT_NEAR(predictKernel(q, g[5]), predictWith(q.families["f"], q.device, g[5]), 1e-15);
+  g[5].family = "other";
+  EXPECT_NEAR(predictKernel(q, g[5]), predictWith(q.fallback, q.device, g[5]), 1e-15);
+  EXPECT_NEAR(predictPass(q, {g[5]}, 8),
+              50e-6 + 16e-6 + predictWith(q.fallback, q.device, g[5]), 1e-12);
+}
+
+/// Parses `text` and returns the error ("" when it parses).
+std::string parseError(const std::string &text) {
+  DeviceProfile p;
+  std::string error;
+  return parseProfile(text, "bad.json", p, error) ? "" : error;
+}
+
+/// The sample profile's text with `from` replaced by `to` (once).
+std::string edited(const std::string &from, const std::string &to) {
+  std::string text = formatProfile(sampleProfile());
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
+TEST(CostModelTest, MalformedProfilesNameTheFieldAtFault) {
+  EXPECT_EQ(parseError(formatProfile(sampleProfile())), "");
+  EXPECT_NE(parseError("{").find("'bad.json': not valid JSON"), std::string::npos);
+  EXPECT_NE(parseError("[]").find("the top level: expected an object"), std::string::npos);
+  EXPECT_NE(parseError(edited("\"version\": 1", "\"version\": 2"))
+                .find("version: this qdsl reads version 1 profiles, the file is version 2"),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("qdsl-device-profile", "something-else")).find("format: expected"),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("\"peak_gflops\": 200", "\"peak_gflops\": \"fast\""))
+                .find("device.peak_gflops: expected a number"),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("\"peak_gflops\": 200", "\"peak_gflops\": -1"))
+                .find("device.peak_gflops: expected a number >="),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("\"peak_gflops\": 200,", "")).find("device.peak_gflops: missing"),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("\"loglinear\"", "\"forest\""))
+                .find("families.f.form: unknown predictor form 'forest'"),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("\"macs\",", "")).find("families.f.coefficients: a loglinear "
+                                                    "predictor with 1 features has 2 "
+                                                    "coefficients, got 3"),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("\"calibrated\": true", "\"calibrated\": 1"))
+                .find("calibrated: expected true or false"),
+            std::string::npos);
+  EXPECT_NE(parseError(edited("\"batch\": 1,", "\"batch\": 0,"))
+                .find("measurements[0].batch: expected a number >= 1"),
+            std::string::npos);
+  // A roofline needs positive efficiencies.
+  DeviceProfile p = sampleProfile();
+  p.fallback = rooflineModel(0, 0, 1);
+  EXPECT_NE(parseError(formatProfile(p)).find("fallback.coefficients: a roofline's "
+                                              "efficiencies must be positive"),
+            std::string::npos);
+  DeviceProfile missing;
+  std::string error;
+  EXPECT_FALSE(readProfile("/nonexistent/profile.json", missing, error));
+  EXPECT_NE(error.find("cannot read device profile '/nonexistent/profile.json'"),
+            std::string::npos);
+}
+
+} // namespace

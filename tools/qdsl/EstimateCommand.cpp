@@ -1,0 +1,179 @@
+//===- EstimateCommand.cpp - qdsl estimate --------------------------------===//
+//
+// Predicted latency of a model on a device: one row per kernel (as formed
+// for the profile's target) with its MACs, bytes, predicted time, the
+// roofline bound and the predictor that gave it. A search space (choices
+// not fixed with --choices) gets the latency of every candidate instead.
+
+#include "Latency.h"
+#include "Options.h"
+#include "Session.h"
+
+#include "codegen/DeviceProfile.h"
+#include "dialect/QuadraOps.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+
+using namespace llvm;
+
+namespace qdsl::tool {
+
+namespace {
+
+std::string predictorOf(const cost::DeviceProfile &profile, const cost::KernelSample &k) {
+  if (profile.useMeasured &&
+      profile.measuredMedians.count(k.family + "|" + k.configuration + "|" +
+                                    std::to_string(k.batch)))
+    return "measured";
+  const std::string &family = k.family;
+  auto it = profile.families.find(family);
+  return it == profile.families.end()
+             ? std::string("fallback roofline")
+             : std::string(cost::formName(it->second.form));
+}
+
+void printModel(const std::string &name, const cost::DeviceProfile &profile,
+                const ModelLatency &latency, raw_ostream &os) {
+  size_t width = 6, familyWidth = 6;
+  for (const cost::KernelSample &k : latency.kernels) {
+    width = std::max(width, k.name.size());
+    familyWidth = std::max(familyWidth, k.family.size());
+  }
+  os << name << " on " << profile.device.name << " ("
+     << (profile.calibrated ? "measured profile" : "uncalibrated: published figures only")
+     << ", target " << profile.device.target << "), batch " << batch << "\n";
+  os << left_justify("kernel", width) << "  " << left_justify("family", familyWidth)
+     << formatv("  {0,14}  {1,12}  {2,10}  {3,-7}  predictor\n", "MACs", "bytes", "ms",
+                "bound");
+  for (auto [k, seconds] : llvm::zip(latency.kernels, latency.seconds))
+    os << left_justify(k.name, width) << "  " << left_justify(k.family, familyWidth)
+       << formatv("  {0,14}  {1,12}  {2,10:f4}  {3,-7}  {4}\n", static_cast<uint64_t>(k.macs),
+                  static_cast<uint64_t>(k.bytes), seconds * 1e3,
+                  cost::isComputeBound(profile.device, k) ? "compute" : "memory",
+                  predictorOf(profile, k));
+  os << formatv("overhead per pass {0:f4} ms\n", latency.overhead * 1e3);
+  os << formatv("total {0:f3} ms ({1} kernels)\n", latency.total * 1e3, latency.kernels.size());
+}
+
+json::Object modelToJSON(const std::string &name, const cost::DeviceProfile &profile,
+                         const ModelLatency &latency) {
+  json::Array kernels;
+  for (auto [k, seconds] : llvm::zip(latency.kernels, latency.seconds))
+    kernels.push_back(json::Object{
+        {"name", k.name},
+        {"family", k.family},
+        {"configuration", k.configuration},
+        {"macs", k.macs},
+        {"bytes", k.bytes},
+        {"predicted_ms", seconds * 1e3},
+        {"bound", cost::isComputeBound(profile.device, k) ? "compute" : "memory"},
+        {"predictor", predictorOf(profile, k)}});
+  return json::Object{{"model", name},
+                      {"device", profile.device.name},
+                      {"calibrated", profile.calibrated},
+                      {"target", profile.device.target},
+                      {"batch", static_cast<int64_t>(batch)},
+                      {"kernels", std::move(kernels)},
+                      {"overhead_ms", latency.overhead * 1e3},
+                      {"total_ms", latency.total * 1e3}};
+}
+
+void printSpace(const SpaceLatency &space, const cost::DeviceProfile &profile,
+                raw_ostream &os) {
+  os << space.space << " (search space) on " << profile.device.name << ", batch "
+     << space.batch << ": latency of each candidate in ms\n";
+  os << formatv("fixed layers {0:f3} ms\n", space.fixed * 1e3);
+  double lo = space.fixed, hi = space.fixed, uniform = space.fixed;
+  for (const SpaceLatency::Layer &layer : space.layers) {
+    os << "  " << layer.name << ":";
+    for (auto [c, seconds] : llvm::zip(layer.candidates, layer.seconds))
+      os << formatv("  {0} {1:f3}", c, seconds * 1e3);
+    os << "\n";
+    lo += *std::min_element(layer.seconds.begin(), layer.seconds.end());
+    hi += *std::max_element(layer.seconds.begin(), layer.seconds.end());
+    double sum = 0;
+    for (double s : layer.seconds)
+      sum += s;
+    uniform += sum / static_cast<double>(layer.seconds.size());
+  }
+  os << formatv("fastest architecture {0:f3} ms, slowest {1:f3} ms, expected under "
+                "uniform choices {2:f3} ms\n",
+                lo * 1e3, hi * 1e3, uniform * 1e3);
+}
+
+json::Object spaceToJSON(const SpaceLatency &space, const cost::DeviceProfile &profile) {
+  json::Array layers;
+  for (const SpaceLatency::Layer &layer : space.layers) {
+    json::Array candidates;
+    for (auto [c, seconds] : llvm::zip(layer.candidates, layer.seconds))
+      candidates.push_back(json::Object{{"candidate", c}, {"ms", seconds * 1e3}});
+    layers.push_back(json::Object{{"layer", layer.name}, {"candidates", std::move(candidates)}});
+  }
+  return json::Object{{"space", space.space},        {"device", profile.device.name},
+                      {"calibrated", profile.calibrated},
+                      {"batch", space.batch},        {"fixed_ms", space.fixed * 1e3},
+                      {"layers", std::move(layers)}};
+}
+
+} // namespace
+
+bool loadDeviceProfile(cost::DeviceProfile &profile) {
+  if (deviceProfile.empty()) {
+    reportError("a latency estimate needs a device profile: add --device PROFILE.json "
+                "(profiles/ holds the shipped ones; qdsl profile measures this machine)");
+    return false;
+  }
+  std::string error;
+  if (!cost::readProfile(deviceProfile, profile, error)) {
+    reportError(error);
+    return false;
+  }
+  profile.useMeasured = !fittedOnly;
+  return true;
+}
+
+int runEstimate() {
+  if (batch < 1)
+    return reportError("--batch must be at least 1");
+  cost::DeviceProfile profile;
+  if (!loadDeviceProfile(profile))
+    return 1;
+  SelectedModel selected;
+  int exitCode = 0;
+  if (!loadSelectedModel(selected, exitCode))
+    return exitCode;
+  Session &session = *selected.session;
+  mlir::func::FuncOp model = selected.model;
+  std::string text;
+  raw_string_ostream os(text);
+  bool isSpace = false;
+  model.walk([&](quadra::ChoiceOp) { isSpace = true; });
+  if (isSpace) {
+    mlir::FailureOr<SpaceLatency> space =
+        estimateSpace(*selected.module, model, profile, batch);
+    if (failed(space))
+      return failed(session.finish(false)) ? 1 : 0;
+    if (json)
+      os << formatv("{0:2}", json::Value(spaceToJSON(*space, profile))) << "\n";
+    else
+      printSpace(*space, profile, os);
+  } else {
+    const codegen::Target *target = profileTarget(profile, model);
+    if (!target || failed(formKernels(*selected.module, *target)))
+      return failed(session.finish(false)) ? 1 : 0;
+    mlir::FailureOr<ModelLatency> latency = estimateModel(model, *target, profile, batch);
+    if (failed(latency))
+      return failed(session.finish(false)) ? 1 : 0;
+    std::string name = model.getSymName().str();
+    if (json)
+      os << formatv("{0:2}", json::Value(modelToJSON(name, profile, *latency))) << "\n";
+    else
+      printModel(name, profile, *latency, os);
+  }
+  if (failed(session.finish(true)))
+    return 1;
+  return writeOutputFile(outputFile, text);
+}
+
+} // namespace qdsl::tool
