@@ -1,6 +1,7 @@
 //===- CostModelEmitter.cpp - a search space's latency as C++ -------------===//
 
 #include "codegen/CostModelEmitter.h"
+#include "codegen/CString.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -11,16 +12,6 @@
 namespace qdsl::codegen {
 
 namespace {
-
-std::string quoted(const std::string &s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 /// An identifier made of `name`'s letters and digits.
 std::string identifier(const std::string &name) {
@@ -76,7 +67,7 @@ std::string emitCostModel(const CostModelSource &m) {
   }
   os << "};\n\nconstexpr const char *kLayerName[kLayers] = {\n";
   for (const auto &layer : m.layers)
-    os << "    " << quoted(layer.name) << ",\n";
+    os << "    " << cString(layer.name) << ",\n";
   os << "};\n\n// Latency of each candidate (seconds), and its name.\n";
   os << "constexpr double kLatencySeconds[kCandidates] = {\n";
   for (const auto &layer : m.layers) {
@@ -88,7 +79,7 @@ std::string emitCostModel(const CostModelSource &m) {
   os << "};\nconstexpr const char *kCandidateName[kCandidates] = {\n";
   for (const auto &layer : m.layers)
     for (const auto &c : layer.candidates)
-      os << "    " << quoted(c) << ",\n";
+      os << "    " << cString(c) << ",\n";
   os << "};\n\n";
   os << R"(/// E[LAT] for probabilities p[kCandidates]; with `gradient`, also writes
 /// dE/dp (which is kLatencySeconds: E is linear in p).

@@ -2,6 +2,7 @@
 
 #include "codegen/ProjectWriter.h"
 
+#include "codegen/CString.h"
 #include "codegen/HalideKernels.h"
 #include "dialect/QuadraOps.h"
 #include "dialect/QuadraShapes.h"
@@ -92,16 +93,6 @@ std::string kernelFunctionName(const KernelCall &call, const Target &target,
   key += embeddedFile("codegen/halide/qdsl_generator_common.h");
   key += embeddedFile("codegen/halide/" + generatorSource(call.generator));
   return "qk_" + hexDigest(key);
-}
-
-std::string cString(llvm::StringRef s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "\"";
 }
 
 std::string shapeList(ArrayRef<int64_t> shape) {

@@ -11,7 +11,11 @@ not run here (ARM) are only built; the OpenCL case is skipped, with a
 message, when no OpenCL platform is installed.
 """
 import argparse
+import glob
+import hashlib
+import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -310,7 +314,129 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(text)) + text + data)
 
 
+def cache_report(build_output):
+    """(from cache, to generate) as CMake printed them at configure time."""
+    match = re.search(r"qdsl kernels: (\d+) from the cache .*, (\d+) to generate", build_output)
+    if not match:
+        raise RuntimeError("the build did not report the kernel cache:\n" + build_output[-2000:])
+    return int(match.group(1)), int(match.group(2))
+
+
+def check_kernel_cache(args):
+    """Projects share compiled kernels through the cache: the second build of
+    a model takes every kernel from it (and never builds the generator), a
+    damaged entry is regenerated and replaced, and the results are equal."""
+    work = os.path.join(args.work, "kernel_cache")
+    shutil.rmtree(work, ignore_errors=True)
+    cache = os.path.join(work, "cache")
+    qd = os.path.join(args.root, "examples/fashion_mnist.qd")
+    start = time.time()
+
+    def build(name, cache_dir=cache):
+        directory = os.path.join(work, name)
+        run([args.qdsl, "compile", qd, "--target", "x86-64-avx2", "-o", directory,
+             "--kernel-cache", cache_dir])
+        output = run([args.qdsl, "build", directory, "-j", str(args.jobs)]).stdout
+        return directory, output
+
+    first, output = build("first")
+    hits, misses = cache_report(output)
+    if hits != 0 or misses == 0:
+        raise RuntimeError("a fresh cache gave %d hits, %d misses" % (hits, misses))
+    second, output = build("second")
+    if cache_report(output) != (misses, 0):
+        raise RuntimeError("the second build reported %s, expected (%d, 0)"
+                           % (cache_report(output), misses))
+    if os.path.exists(os.path.join(second, "build", "qdsl_generators")):
+        raise RuntimeError("the generator was built although every kernel was cached")
+    # Damage one entry: it is ignored, regenerated and replaced.
+    entries = sorted(glob.glob(os.path.join(cache, "halide-*", "qk_[0-9a-f]*")))
+    damaged = os.path.join(entries[0], os.path.basename(entries[0]) + ".a")
+    with open(damaged, "ab") as f:
+        f.write(b"damage")
+    third, output = build("third")
+    if cache_report(output) != (misses - 1, 1):
+        raise RuntimeError("after damaging one entry: %s" % (cache_report(output),))
+    manifest = dict(line.split() for line in open(os.path.join(entries[0], "manifest.txt")))
+    with open(damaged, "rb") as f:
+        if hashlib.sha256(f.read()).hexdigest() != manifest[os.path.basename(damaged)]:
+            raise RuntimeError("the damaged entry was not replaced")
+    _, output = build("uncached", "none")
+    if "no kernel cache" not in output:
+        raise RuntimeError("--kernel-cache none still used a cache")
+    x = np.random.default_rng(0).standard_normal([4, 28, 28, 1], dtype=np.float32)
+    np.save(os.path.join(work, "x.npy"), x)
+    outputs = []
+    for directory in (first, second, third):
+        y = os.path.join(directory, "y.npy")
+        run([os.path.join(directory, "build", "predict"), "--input", os.path.join(work, "x.npy"),
+             "--output", y])
+        outputs.append(np.load(y))
+    if not all(np.array_equal(outputs[0], o) for o in outputs[1:]):
+        raise RuntimeError("projects built from the cache compute something else")
+    print("%-28s %d kernels cached and reused, a damaged entry replaced, outputs equal, %.0f s  ok"
+          % ("kernel_cache", misses, time.time() - start))
+    return True
+
+
+def check_profile(args):
+    """qdsl profile measures a small space and writes a profile that qdsl
+    estimate reads; the configurations it timed are estimated by their
+    medians, and the emitted cost model agrees with estimate."""
+    work = os.path.join(args.work, "profile")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    space = os.path.join(args.root, "test/codegen/tiny_space.qd")
+    profile = os.path.join(work, "tiny.json")
+    start = time.time()
+    out = run([args.qdsl, "profile", space, "--target", "x86-64-avx2", "-o", profile,
+               "--architectures", "1", "--refine", "1", "--rounds", "2", "--repeat", "5",
+               "--batches", "1,2", "--work", os.path.join(work, "projects")]).stdout
+    for expected in ("building the cover architectures", "refining where the error is largest",
+                     "end to end on the profiling architectures", "wrote " + profile):
+        if expected not in out:
+            raise RuntimeError("qdsl profile did not print '%s':\n%s" % (expected, out))
+    with open(profile) as f:
+        data = json.load(f)
+    families = set(data["families"])
+    needed = {"conv_ln", "ln_qdwconv_scale_residual", "ln_pwconv_gelu",
+              "pwconv_scale_residual", "pool_ln_linear"}
+    if not needed <= families or not data["calibrated"] or not data["measurements"]:
+        raise RuntimeError("profile lacks families %s" % sorted(needed - families))
+    if {p["batch"] for p in data["passes"]} != {1, 2} or len(data["passes"]) < 8:
+        raise RuntimeError("profile passes: %s" % data["passes"])
+    estimate = json.loads(run([args.qdsl, "estimate", space, "--choices=1,2", "--device",
+                               profile, "--json"]).stdout)
+    if any(k["predictor"] != "measured" for k in estimate["kernels"]):
+        raise RuntimeError("a profiled configuration was not estimated by its median")
+    fitted = json.loads(run([args.qdsl, "estimate", space, "--choices=1,2", "--device",
+                             profile, "--json", "--fitted-only"]).stdout)
+    if any(k["predictor"] == "measured" for k in fitted["kernels"]):
+        raise RuntimeError("--fitted-only still used measured medians")
+    # Batch 4 was not profiled: every kernel comes from a fitted predictor.
+    other = json.loads(run([args.qdsl, "estimate", space, "--choices=0,0", "--device",
+                            profile, "--json", "--batch", "4"]).stdout)
+    if any(k["predictor"] == "measured" for k in other["kernels"]) or other["total_ms"] <= 0:
+        raise RuntimeError("batch 4 estimate: %s" % other)
+    # A damaged profile is refused with the field at fault.
+    data["device"]["peak_gflops"] = "fast"
+    bad = os.path.join(work, "bad.json")
+    with open(bad, "w") as f:
+        json.dump(data, f)
+    expect_failure([args.qdsl, "estimate", space, "--device", bad],
+                   "device.peak_gflops: expected a number")
+    print("%-28s %d measurements, %d families, estimate at batch 1 %.3f ms, %.0f s  ok"
+          % ("profile", len(data["measurements"]), len(families), estimate["total_ms"],
+             time.time() - start))
+    return True
+
+
+SPECIAL = {"kernel_cache": check_kernel_cache, "profile": check_profile}
+
+
 def check(name, args):
+    if name in SPECIAL:
+        return SPECIAL[name](args)
     source, model, target, batch, std, flags = CASES[name]
     work = os.path.join(args.work, name)
     shutil.rmtree(work, ignore_errors=True)
@@ -394,9 +520,9 @@ def main():
         CASES.update(example_cases(args.root))
         if not args.cases:
             args.cases = [c for c in sorted(CASES) if "@" in c]
-    unknown = [c for c in args.cases if c not in CASES]
+    unknown = [c for c in args.cases if c not in CASES and c not in SPECIAL]
     if unknown or not args.cases:
-        parser.error("unknown or no cases: %s; known: %s" % (unknown, ", ".join(sorted(CASES))))
+        parser.error("unknown or no cases: %s; known: %s" % (unknown, ", ".join(sorted(CASES) + sorted(SPECIAL))))
     failures = []
     for name in args.cases:
         try:

@@ -6,10 +6,12 @@
 //     layer takes candidate c, for each c), so that every kernel
 //     configuration of the space is timed; then random ones (--seed), which
 //     put the same kernels in other neighbourhoods.
-//  2. Each is generated into one reused project (kernels from the kernel
-//     cache after their first build), built, and run by its `predict` at
-//     each batch size: pinned threads, a warm-up pass, then --repeat timed
-//     passes; every kernel's time is the median over the passes.
+//  2. Each is generated into a project of its own (kernels from the kernel
+//     cache after their first build) and built; then --rounds rounds visit
+//     every architecture at every batch size in turn, each visit running
+//     its `predict` (pinned threads, a warm-up pass, --repeat timed passes).
+//     A visit gives medians, end to end and per kernel; the visit with the
+//     fastest end-to-end median is kept (see Timing).
 //  3. Each family's predictor is fitted (codegen/CostModel.cpp), and the
 //     per-pass overhead from the end-to-end times.
 //  4. Adaptive sampling: --refine more architectures, drawing each layer's
@@ -60,14 +62,18 @@ struct Choice {
   size_t candidates = 0;
 };
 
-/// One timed architecture at one batch: every run's end-to-end and
-/// per-kernel times over all rounds, and the kernels with their medians.
+/// One timed architecture at one batch. Each round gives the median of
+/// its runs, end to end and per kernel; the figures kept are those of the
+/// round with the fastest end-to-end median: other tenants of a shared
+/// machine only ever slow a round down, so the least disturbed round is
+/// the closest to what the code itself costs.
 struct Timing {
   std::vector<int64_t> picks;
   std::string predict;  // the built program
   int64_t batch = 1;
-  std::vector<double> runs;
-  std::vector<std::vector<double>> kernelRuns;  // per kernel
+  std::vector<double> roundSeconds;                  // per round
+  std::vector<std::vector<double>> roundKernels;     // per round, per kernel
+  size_t runs = 0;
   std::vector<cost::KernelSample> kernels;
   double seconds = 0;
 };
@@ -203,28 +209,36 @@ bool Profiler::runOnce(Timing &t) {
     reportError("'" + result + "' is not a profile written by predict --profile-json");
     return false;
   }
+  std::vector<double> passRuns;
   for (const json::Value &x : *runs)
     if (auto d = x.getAsNumber())
-      t.runs.push_back(*d);
+      passRuns.push_back(*d);
+  t.runs += passRuns.size();
+  t.roundSeconds.push_back(cost::median(passRuns));
   std::map<std::string, const json::Array *> byName;
   for (const json::Value &k : *measured)
     if (const json::Object *o = k.getAsObject())
       if (auto name = o->getString("kernel"))
         byName[name->str()] = o->getArray("seconds");
-  t.kernelRuns.resize(t.kernels.size());
-  for (auto [i, k] : llvm::enumerate(t.kernels)) {
+  std::vector<double> kernelMedians;
+  for (const cost::KernelSample &k : t.kernels) {
     const json::Array *seconds = byName[k.name];
     if (!seconds) {
       reportError("'" + result + "' has no time for kernel '" + k.name + "'");
       return false;
     }
+    std::vector<double> values;
     for (const json::Value &x : *seconds)
       if (auto d = x.getAsNumber())
-        t.kernelRuns[i].push_back(*d);
+        values.push_back(*d);
+    kernelMedians.push_back(cost::median(values));
   }
-  t.seconds = cost::median(t.runs);
+  t.roundKernels.push_back(std::move(kernelMedians));
+  size_t best = std::min_element(t.roundSeconds.begin(), t.roundSeconds.end()) -
+                t.roundSeconds.begin();
+  t.seconds = t.roundSeconds[best];
   for (auto [i, k] : llvm::enumerate(t.kernels))
-    k.seconds = cost::median(t.kernelRuns[i]);
+    k.seconds = t.roundKernels[best][i];
   return true;
 }
 
@@ -234,9 +248,10 @@ bool Profiler::timeRounds(size_t first) {
       if (!runOnce(timings[i]))
         return false;
   for (size_t i = first; i < timings.size(); ++i)
-    outs() << formatv("  {0,-40} batch {1,3}: {2,9:f3} ms  ({3} kernels, median of {4} runs)\n",
+    outs() << formatv("  {0,-40} batch {1,3}: {2,9:f3} ms  ({3} kernels; {4} runs, best "
+                      "round median)\n",
                       describe(timings[i].picks), timings[i].batch, timings[i].seconds * 1e3,
-                      timings[i].kernels.size(), timings[i].runs.size());
+                      timings[i].kernels.size(), timings[i].runs);
   outs().flush();
   return true;
 }
@@ -297,7 +312,10 @@ std::vector<int64_t> Profiler::adaptivePicks(const cost::DeviceProfile &profile,
     for (const cost::KernelSample &k : t.kernels)
       for (size_t l = 0; l < choices.size(); ++l)
         if (StringRef(k.name).starts_with(choices[l].layer + "/")) {
-          double e = std::fabs(cost::predictKernel(profile, k) - k.seconds) / k.seconds;
+          // Capped: one tiny kernel off by 50× must not make every draw
+          // the same architecture.
+          double e = std::min(
+              1.0, std::fabs(cost::predictKernel(profile, k) - k.seconds) / k.seconds);
           error[l][t.picks[l]] += e;
           count[l][t.picks[l]] += 1;
         }
@@ -305,7 +323,7 @@ std::vector<int64_t> Profiler::adaptivePicks(const cost::DeviceProfile &profile,
   for (size_t l = 0; l < choices.size(); ++l) {
     std::vector<double> weights;
     for (size_t c = 0; c < choices[l].candidates; ++c)
-      weights.push_back(0.02 + (count[l][c] > 0 ? error[l][c] / count[l][c] : 0.1));
+      weights.push_back(0.05 + (count[l][c] > 0 ? error[l][c] / count[l][c] : 0.1));
     std::discrete_distribution<int64_t> draw(weights.begin(), weights.end());
     picks.push_back(draw(random));
   }
@@ -374,8 +392,11 @@ bool Profiler::run(cost::DeviceProfile &profile) {
     outs() << "first fit:\n";
     printFit(profile, outs());
     outs() << "refining where the error is largest:\n";
-    size_t first = timings.size();
-    for (unsigned i = 0; i < profileRefine; ++i)
+    size_t first = timings.size(), built = timedArchitectures.size();
+    // Draws that repeat an architecture already timed are drawn again.
+    for (unsigned draw = 0; draw < 50 * profileRefine &&
+                            timedArchitectures.size() < built + profileRefine;
+         ++draw)
       if (!buildArchitecture(adaptivePicks(profile, random)))
         return false;
     if (!timeRounds(first))
@@ -400,10 +421,12 @@ bool Profiler::run(cost::DeviceProfile &profile) {
                     passes.count, passes.rmspe * 100, passes.within10 * 100, fits.rmspe * 100,
                     fits.within10 * 100);
   profile.source = formatv("measured by qdsl profile on {0} architectures of {1} ({2}), "
-                           "{3} pinned threads, median of {4} runs, in {5:f0} s",
+                           "{3} pinned threads, {4} rounds of {5} runs (the fastest round's "
+                           "medians kept), in {6:f0} s",
                            timedArchitectures.size(), selected.model.getSymName(),
                            inputFile.getValue(), profileThreads.getValue(),
-                           profileRepeat.getValue(), secondsSince(started))
+                           profileRounds.getValue(), profileRepeat.getValue(),
+                           secondsSince(started))
                        .str();
   outs() << formatv("profiled in {0:f0} s\n", secondsSince(started));
   return true;
@@ -438,8 +461,9 @@ int runProfile() {
                        "the device itself, or use a shipped profile from profiles/");
   if (outputFile.empty() || outputFile == "-")
     return reportError("qdsl profile needs -o PROFILE.json");
-  if (profileRepeat < 3)
-    return reportError("--repeat must be at least 3 (the median of the runs is kept)");
+  if (profileRepeat < 5 || profileRounds < 1)
+    return reportError("--repeat must be at least 5 (each round keeps the median of its runs) "
+                       "and --rounds at least 1");
   if (profileThreads < 1)
     return reportError("--threads must be at least 1");
   std::vector<int64_t> batches;

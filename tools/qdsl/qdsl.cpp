@@ -152,11 +152,12 @@ cl::opt<unsigned> profileArchitectures(
 cl::opt<std::string> profileBatches("batches", cl::desc("Batch sizes to time, e.g. 1,8"),
                                     cl::init("1,8"), cl::sub(profileCommand),
                                     cl::cat(category));
-cl::opt<unsigned> profileRepeat("repeat", cl::desc("Timed runs per architecture, batch and round"),
+cl::opt<unsigned> profileRepeat("repeat", cl::desc("Timed runs per architecture, batch and round (at least 5)"),
                                 cl::init(5), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> profileRounds(
-    "rounds", cl::desc("Rounds over all architectures; each times every one --repeat times"),
-    cl::init(3), cl::sub(profileCommand), cl::cat(category));
+    "rounds", cl::desc("Rounds over all architectures; each times every one --repeat times "
+                       "and the round with the fastest median is kept"),
+    cl::init(8), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> profileThreads("threads", cl::desc("Worker threads (pinned to CPUs 0..N-1)"),
                                  cl::init(2), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> profileRefine(
