@@ -7,6 +7,7 @@
 #include "codegen/CostModelEmitter.h"
 #include "codegen/ProjectWriter.h"
 #include "codegen/Targets.h"
+#include "dialect/QuadraOps.h"
 #include "passes/MemoryPlan.h"
 #include "passes/Passes.h"
 #include "passes/TrainingStep.h"
@@ -146,6 +147,14 @@ int compileCostModel() {
   int exitCode = 0;
   if (!loadSelectedModel(selected, exitCode))
     return exitCode;
+  bool hasChoice = false;
+  selected.model.walk([&](quadra::ChoiceOp) { hasChoice = true; });
+  if (!hasChoice) {
+    selected.session->error() << "'" << selected.model.getSymName()
+                              << "' has no choices: a cost model is for a search "
+                                 "space (qdsl estimate predicts a model)";
+    return failed(selected.session->finish(false)) ? 1 : 0;
+  }
   mlir::FailureOr<SpaceLatency> space =
       estimateSpace(*selected.module, selected.model, profile, batch);
   if (failed(space))
