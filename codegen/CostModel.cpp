@@ -330,6 +330,13 @@ void indexMeasurements(DeviceProfile &profile) {
     profile.measuredMedians[key] = median(values);
 }
 
+std::string predictorUsed(const DeviceProfile &profile, const KernelSample &kernel) {
+  if (profile.useMeasured && profile.measuredMedians.count(measuredKey(kernel)))
+    return "measured";
+  auto it = profile.families.find(kernel.family);
+  return it == profile.families.end() ? "fallback roofline" : formName(it->second.form);
+}
+
 double predictKernel(const DeviceProfile &profile, const KernelSample &kernel) {
   if (profile.useMeasured) {
     auto measured = profile.measuredMedians.find(measuredKey(kernel));

@@ -117,6 +117,10 @@ FamilyModel rooflineModel(double overheadSeconds, double computeEfficiency,
 double predictWith(const FamilyModel &model, const DeviceFigures &device,
                    const KernelSample &kernel);
 
+/// Which predictor predictKernel uses for `kernel`: "measured", its
+/// family's form, or "fallback roofline".
+std::string predictorUsed(const DeviceProfile &profile, const KernelSample &kernel);
+
 /// Predicted seconds of `kernel`: its family's predictor, or the fallback.
 double predictKernel(const DeviceProfile &profile, const KernelSample &kernel);
 

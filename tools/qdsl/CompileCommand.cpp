@@ -218,14 +218,7 @@ int compileProject() {
                                 .str();
   options.source = inputFile;
   options.autoscheduler = autoschedule;
-  options.kernelCache = kernelCache.getNumOccurrences() == 0 ? codegen::defaultKernelCache()
-                        : kernelCache == "none"              ? std::string()
-                                                             : kernelCache.getValue();
-  if (!options.kernelCache.empty()) {
-    SmallString<256> absolute(options.kernelCache);
-    sys::fs::make_absolute(absolute);
-    options.kernelCache = std::string(absolute);
-  }
+  options.kernelCache = kernelCacheDirectory();
   if (!autoschedule.empty() && autoschedule != "Mullapudi2016" &&
       autoschedule != "Li2018" && autoschedule != "Adams2019") {
     session.error() << "unknown autoscheduler '" << autoschedule

@@ -21,18 +21,6 @@ namespace qdsl::tool {
 
 namespace {
 
-std::string predictorOf(const cost::DeviceProfile &profile, const cost::KernelSample &k) {
-  if (profile.useMeasured &&
-      profile.measuredMedians.count(k.family + "|" + k.configuration + "|" +
-                                    std::to_string(k.batch)))
-    return "measured";
-  const std::string &family = k.family;
-  auto it = profile.families.find(family);
-  return it == profile.families.end()
-             ? std::string("fallback roofline")
-             : std::string(cost::formName(it->second.form));
-}
-
 void printModel(const std::string &name, const cost::DeviceProfile &profile,
                 const ModelLatency &latency, raw_ostream &os) {
   size_t width = 6, familyWidth = 6;
@@ -51,7 +39,7 @@ void printModel(const std::string &name, const cost::DeviceProfile &profile,
        << formatv("  {0,14}  {1,12}  {2,10:f4}  {3,-7}  {4}\n", static_cast<uint64_t>(k.macs),
                   static_cast<uint64_t>(k.bytes), seconds * 1e3,
                   cost::isComputeBound(profile.device, k) ? "compute" : "memory",
-                  predictorOf(profile, k));
+                  cost::predictorUsed(profile, k));
   os << formatv("overhead per pass {0:f4} ms\n", latency.overhead * 1e3);
   os << formatv("total {0:f3} ms ({1} kernels)\n", latency.total * 1e3, latency.kernels.size());
 }
@@ -68,7 +56,7 @@ json::Object modelToJSON(const std::string &name, const cost::DeviceProfile &pro
         {"bytes", k.bytes},
         {"predicted_ms", seconds * 1e3},
         {"bound", cost::isComputeBound(profile.device, k) ? "compute" : "memory"},
-        {"predictor", predictorOf(profile, k)}});
+        {"predictor", cost::predictorUsed(profile, k)}});
   return json::Object{{"model", name},
                       {"device", profile.device.name},
                       {"calibrated", profile.calibrated},

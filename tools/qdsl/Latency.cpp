@@ -24,6 +24,22 @@ LogicalResult formKernels(ModuleOp module, const codegen::Target &target) {
   return pm.run(module);
 }
 
+FailureOr<OwningOpRef<ModuleOp>> formArchitecture(ModuleOp module, ArrayRef<int64_t> picks,
+                                                   const codegen::Target &target) {
+  OwningOpRef<ModuleOp> copy(module.clone());
+  if (!picks.empty()) {
+    PassManager pm(module.getContext());
+    quadra::QuadraFixChoicesOptions fix;
+    fix.picks = picks;
+    pm.addPass(quadra::createQuadraFixChoices(fix));
+    if (failed(pm.run(*copy)))
+      return failure();
+  }
+  if (failed(formKernels(*copy, target)))
+    return failure();
+  return copy;
+}
+
 const codegen::Target *profileTarget(const cost::DeviceProfile &profile, Operation *anchor) {
   if (const codegen::Target *t = codegen::lookupTarget(profile.device.target))
     return t;
@@ -81,14 +97,10 @@ FailureOr<SpaceLatency> estimateSpace(ModuleOp module, func::FuncOp model,
   // the kernels of each choice layer.
   auto predict = [&](const std::vector<int64_t> &picks, std::vector<double> &perLayer,
                      double &total) -> LogicalResult {
-    OwningOpRef<ModuleOp> copy(module.clone());
-    PassManager pm(module.getContext());
-    quadra::QuadraFixChoicesOptions fix;
-    fix.picks = picks;
-    pm.addPass(quadra::createQuadraFixChoices(fix));
-    if (failed(pm.run(*copy)) || failed(formKernels(*copy, *target)))
+    FailureOr<OwningOpRef<ModuleOp>> copy = formArchitecture(module, picks, *target);
+    if (failed(copy))
       return failure();
-    auto formed = copy->lookupSymbol<func::FuncOp>(model.getSymName());
+    auto formed = (*copy)->lookupSymbol<func::FuncOp>(model.getSymName());
     FailureOr<ModelLatency> latency = estimateModel(formed, *target, profile, batch);
     if (failed(latency))
       return failure();

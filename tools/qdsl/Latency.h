@@ -24,6 +24,12 @@ namespace qdsl::tool {
 /// Canonicalises `module` and forms its kernels for `target`.
 mlir::LogicalResult formKernels(mlir::ModuleOp module, const codegen::Target &target);
 
+/// A copy of `module` with each choice fixed to its candidate in `picks`
+/// (none: the module has no choices) and its kernels formed for `target`.
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+formArchitecture(mlir::ModuleOp module, llvm::ArrayRef<int64_t> picks,
+                 const codegen::Target &target);
+
 /// The target of `profile`'s device; an error on `anchor` if qdsl has none.
 const codegen::Target *profileTarget(const cost::DeviceProfile &profile,
                                      mlir::Operation *anchor);

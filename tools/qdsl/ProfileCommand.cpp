@@ -43,6 +43,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 using namespace llvm;
@@ -105,7 +106,7 @@ private:
   std::vector<int64_t> batches;
   std::vector<Choice> choices;
   std::vector<Timing> timings;
-  std::map<std::string, bool> timedArchitectures;
+  std::set<std::string> timedArchitectures;
 };
 
 std::string Profiler::describe(const std::vector<int64_t> &picks) {
@@ -120,25 +121,15 @@ bool Profiler::buildArchitecture(const std::vector<int64_t> &picks) {
   if (timedArchitectures.count(key))
     return true;
   std::string project = work + "/arch-" + std::to_string(timedArchitectures.size());
-  timedArchitectures[key] = true;
-  mlir::ModuleOp module = *selected.module;
-  mlir::OwningOpRef<mlir::ModuleOp> copy(module.clone());
-  if (!choices.empty()) {
-    mlir::PassManager pm(module.getContext());
-    quadra::QuadraFixChoicesOptions fix;
-    fix.picks = picks;
-    pm.addPass(quadra::createQuadraFixChoices(fix));
-    if (failed(pm.run(*copy)))
-      return false;
-  }
-  if (failed(formKernels(*copy, target)))
+  timedArchitectures.insert(key);
+  mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> copy =
+      formArchitecture(*selected.module, picks, target);
+  if (failed(copy))
     return false;
-  auto model = copy->lookupSymbol<mlir::func::FuncOp>(selected.model.getSymName());
+  auto model = (*copy)->lookupSymbol<mlir::func::FuncOp>(selected.model.getSymName());
   codegen::ProjectOptions options;
   options.source = inputFile;
-  options.kernelCache = kernelCache.getNumOccurrences() == 0 ? codegen::defaultKernelCache()
-                        : kernelCache == "none"              ? std::string()
-                                                             : kernelCache.getValue();
+  options.kernelCache = kernelCacheDirectory();
   if (failed(codegen::writeProject(model, nullptr, target, project, options)))
     return false;
   auto started = Clock::now();

@@ -2,12 +2,14 @@
 
 #include "Session.h"
 
+#include "codegen/ProjectWriter.h"
 #include "passes/Passes.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "Options.h"
 
 #include "llvm/Support/Error.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/WithColor.h"
 
 using namespace llvm;
@@ -155,6 +157,17 @@ bool loadSelectedModel(SelectedModel &out, int &exitCode) {
     return false;
   }
   return true;
+}
+
+std::string kernelCacheDirectory() {
+  std::string dir = kernelCache.getNumOccurrences() == 0 ? codegen::defaultKernelCache()
+                    : kernelCache == "none"              ? std::string()
+                                                         : kernelCache.getValue();
+  if (dir.empty())
+    return dir;
+  SmallString<256> absolute(dir);
+  sys::fs::make_absolute(absolute);
+  return std::string(absolute);
 }
 
 int writeOutputFile(const std::string &path, const std::string &text) {

@@ -73,6 +73,11 @@ bool loadSelectedModel(SelectedModel &out, int &exitCode);
 /// print to -o in one go. Returns the process exit code.
 int processInput(mlir::ChunkBufferHandler handler);
 
+/// The kernel cache to write into generated projects, as an absolute path
+/// (a relative one would be read relative to each project): --kernel-cache
+/// ('none': no cache), else codegen::defaultKernelCache().
+std::string kernelCacheDirectory();
+
 /// Writes `text` to `path` ('-': stdout) through a temporary file and a
 /// rename; 0 on success, else prints an error and returns 1.
 int writeOutputFile(const std::string &path, const std::string &text);
