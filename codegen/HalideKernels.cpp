@@ -2,12 +2,15 @@
 
 #include "codegen/HalideKernels.h"
 
+#include "codegen/KernelFamilies.h"
+
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 using namespace qdsl::quadra;
+using qdsl::contract::Activation;
 
 namespace qdsl::codegen {
 
@@ -40,6 +43,8 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 std::string str(bool v) { return v ? "true" : "false"; }
+/// A generator's `activation` or `activation_grad` parameter.
+std::string str(Activation a) { return std::to_string(static_cast<int>(a)); }
 std::string strFloat(double v) {
   std::string s;
   llvm::raw_string_ostream(s) << llvm::format("%.9g", v);
@@ -60,6 +65,10 @@ int64_t dim(Value v, int i) {
   auto shape = llvm::cast<RankedTensorType>(v.getType()).getShape();
   return shape[i < 0 ? shape.size() + i : i];
 }
+
+} // namespace
+
+namespace halide {
 
 /// Reads a kernel's ops in order and resolves their operands to the
 /// kernel's inputs.
@@ -122,6 +131,7 @@ private:
 struct CallBuilder {
   KernelReader &reader;
   KernelCall &call;
+  const Target &target;
   bool ok = true;
 
   void param(const std::string &name, const std::string &value) {
@@ -140,6 +150,7 @@ struct CallBuilder {
   }
 };
 
+namespace {
 /// The depthwise generator's channels and window.
 void depthwiseWindow(CallBuilder &b, Value input, ArrayRef<int64_t> filterShape,
                      ArrayRef<int64_t> stride, ArrayRef<int64_t> padding) {
@@ -152,8 +163,9 @@ void depthwiseWindow(CallBuilder &b, Value input, ArrayRef<int64_t> filterShape,
   b.param("pad_h", str(padding[0]));
   b.param("pad_w", str(padding[1]));
 }
+} // namespace
 
-/// Depthwise family: [layernorm] (qdwconv | dwconv) [layerscale add].
+/// [layernorm] (qdwconv | dwconv) [layerscale add].
 bool describeDepthwise(KernelReader &r, CallBuilder &b) {
   auto ln = r.take<LayerNormOp>();
   Value input = ln ? ln.getInput() : Value();
@@ -222,9 +234,8 @@ bool describeDepthwise(KernelReader &r, CallBuilder &b) {
   return true;
 }
 
-/// Pointwise family: [layernorm] (linear | qlinear) [gelu | relu]
-/// [layerscale add].
-bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
+/// [layernorm] (linear | qlinear) [gelu | relu] [layerscale add].
+bool describePointwise(KernelReader &r, CallBuilder &b) {
   auto ln = r.take<LayerNormOp>();
   auto lin = r.take<LinearOp>();
   auto qlin = lin ? QuadraticLinearOp() : r.take<QuadraticLinearOp>();
@@ -235,14 +246,14 @@ bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
   if (ln && layer->getOperand(0) != ln.getResult())
     return false;
   Value last = layer->getResult(0);
-  int activation = 0;
+  Activation activation = Activation::None;
   if (auto gelu = r.take<GeluOp>()) {
-    activation = 1;
+    activation = Activation::Gelu;
     if (gelu.getInput() != last)
       return false;
     last = gelu.getResult();
   } else if (auto relu = r.take<ReluOp>()) {
-    activation = 2;
+    activation = Activation::Relu;
     if (relu.getInput() != last)
       return false;
     last = relu.getResult();
@@ -258,7 +269,7 @@ bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
   int64_t cin = dim(input, -1), cout = dim(layer->getResult(0), -1);
   bool quadratic = static_cast<bool>(qlin);
   bool hasBias = lin ? static_cast<bool>(lin.getBias()) : !qlin.getBiases().empty();
-  int panel = linearPanel(cout, quadratic, target);
+  int panel = linearPanel(cout, quadratic, b.target);
   b.call.generator = "pointwise";
   b.param("in_channels", str(cin));
   b.param("out_channels", str(cout));
@@ -267,7 +278,7 @@ bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
     b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
   b.param("quadratic", str(quadratic));
   b.param("bias", str(hasBias));
-  b.param("activation", str(static_cast<int64_t>(activation)));
+  b.param("activation", str(activation));
   b.param("scale_residual", str(static_cast<bool>(scale)));
   b.param("panel", str(static_cast<int64_t>(panel)));
   b.param("rows", str(rowsPerExample(input) * 8));
@@ -296,7 +307,7 @@ bool describePointwise(KernelReader &r, CallBuilder &b, const Target &target) {
   return true;
 }
 
-/// Convolution family: [layernorm] conv2d [layernorm].
+/// [layernorm] conv2d [layernorm].
 bool describeConv(KernelReader &r, CallBuilder &b) {
   auto lnIn = r.take<LayerNormOp>();
   auto conv = r.take<Conv2DOp>();
@@ -343,7 +354,7 @@ bool describeConv(KernelReader &r, CallBuilder &b) {
   return true;
 }
 
-/// Head: avgpool layernorm linear.
+/// avgpool layernorm linear.
 bool describeHead(KernelReader &r, CallBuilder &b) {
   auto pool = r.take<GlobalAvgPoolOp>();
   auto ln = pool ? r.take<LayerNormOp>() : LayerNormOp();
@@ -366,17 +377,20 @@ bool describeHead(KernelReader &r, CallBuilder &b) {
   return true;
 }
 
-/// Single ops that touch each element once, and the global average pool.
+/// The global average pool on its own.
+bool describeAvgPool(KernelReader &r, CallBuilder &b) {
+  auto pool = r.take<GlobalAvgPoolOp>();
+  if (!pool || !r.done())
+    return false;
+  b.call.generator = "avgpool";
+  b.param("channels", str(dim(pool.getInput(), -1)));
+  b.input(pool.getInput(), View::Image);
+  b.call.outputViews = {View::Rows};
+  return true;
+}
+
+/// One op that touches each element once.
 bool describeElementwise(KernelReader &r, CallBuilder &b) {
-  if (auto pool = r.take<GlobalAvgPoolOp>()) {
-    if (!r.done())
-      return false;
-    b.call.generator = "avgpool";
-    b.param("channels", str(dim(pool.getInput(), -1)));
-    b.input(pool.getInput(), View::Image);
-    b.call.outputViews = {View::Rows};
-    return true;
-  }
   b.call.generator = "elementwise";
   b.call.outputViews = {View::Rows};
   if (auto ln = r.take<LayerNormOp>()) {
@@ -415,165 +429,234 @@ bool describeElementwise(KernelReader &r, CallBuilder &b) {
   return r.done();
 }
 
-/// The backward pass: one generator call per gradient op (a linear layer's
-/// input gradient is a pointwise product with the transposed weight).
-bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
-  // The parameters both convolution gradients take: depthwise (groups 0)
-  // or dense in groups, the forward convolution's channels and window, and
-  // its input's size.
-  auto convolution = [&](const char *generator, int64_t groups, Value in, Value out,
-                         ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
+namespace {
+/// The parameters both convolution gradients take: depthwise (groups 0)
+/// or dense in groups, the forward convolution's channels and window, and
+/// its input's size.
+void convolutionGradient(CallBuilder &b, const char *generator, int64_t groups, Value in,
+                         Value out, ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
                          ArrayRef<int64_t> padding) {
-    b.call.generator = generator;
-    b.param("depthwise", str(groups == 0));
-    if (groups != 0)
-      b.param("groups", str(groups));
-    b.param("in_channels", str(dim(in, -1)));
-    b.param("out_channels", str(dim(out, -1)));
-    b.param("kernel_h", str(kernel[0]));
-    b.param("kernel_w", str(kernel[1]));
-    b.param("stride_h", str(stride[0]));
-    b.param("stride_w", str(stride[1]));
-    b.param("pad_h", str(padding[0]));
-    b.param("pad_w", str(padding[1]));
-    b.param("height", str(dim(in, 1)));
-    b.param("width", str(dim(in, 2)));
-  };
-  auto shapeOf = [](Value v) {
-    return llvm::cast<RankedTensorType>(v.getType()).getShape();
-  };
-  if (auto ln = r.take<LayerNormGradOp>()) {
-    b.call.generator = "layernorm_grad";
-    b.param("channels", str(dim(ln.getInput(), -1)));
-    b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
-    b.input(ln.getInput(), View::Rows);
-    b.weight(ln.getScale(), View::Weight);
-    b.input(ln.getDy(), View::Rows);
-    b.call.outputViews = {View::Rows, View::Tensor, View::Tensor};
-  } else if (auto gelu = r.take<GeluGradOp>()) {
-    b.call.generator = "activation_grad";
-    b.param("op", "gelu");
-    b.param("channels", str(dim(gelu.getInput(), -1)));
-    b.input(gelu.getInput(), View::Rows);
-    b.input(gelu.getDy(), View::Rows);
-    b.call.outputViews = {View::Rows};
-  } else if (auto relu = r.take<ReluGradOp>()) {
-    b.call.generator = "activation_grad";
-    b.param("op", "relu");
-    b.param("channels", str(dim(relu.getInput(), -1)));
-    b.input(relu.getInput(), View::Rows);
-    b.input(relu.getDy(), View::Rows);
-    b.call.outputViews = {View::Rows};
-  } else if (auto sum = r.take<ChannelSumOp>()) {
-    b.call.generator = "channel_sum";
-    b.param("channels", str(dim(sum.getInput(), -1)));
-    b.input(sum.getInput(), View::Rows);
-    b.call.outputViews = {View::Tensor};
-  } else if (auto lw = r.take<LinearGradWeightOp>()) {
-    b.call.generator = "linear_grad_weight";
-    b.param("in_channels", str(dim(lw.getInput(), -1)));
-    b.param("out_channels", str(dim(lw.getDy(), -1)));
-    b.input(lw.getInput(), View::Rows);
-    b.input(lw.getDy(), View::Rows);
-    b.call.outputViews = {View::Tensor};
-  } else if (auto li = r.take<LinearGradInputOp>()) {
-    // dx = dy · Wᵀ: the forward product with the transposed weight, times
-    // the activation's derivative when its gradient follows.
-    int64_t cin = dim(li.getResult(), -1), cout = dim(li.getDy(), -1);
-    int panel = linearPanel(cin, false, target);
-    Value pre;
-    int64_t activation = 0;
-    if (auto gelu = r.take<GeluGradOp>()) {
-      if (gelu.getDy() != li.getResult())
-        return false;
-      pre = gelu.getInput();
-      activation = 1;
-    } else if (auto relu = r.take<ReluGradOp>()) {
-      if (relu.getDy() != li.getResult())
-        return false;
-      pre = relu.getInput();
-      activation = 2;
-    }
-    b.call.generator = "pointwise";
-    b.param("in_channels", str(cout));
-    b.param("out_channels", str(cin));
-    b.param("norm", str(false));
-    b.param("quadratic", str(false));
-    b.param("bias", str(false));
-    b.param("activation", str(int64_t(0)));
-    b.param("scale_residual", str(false));
-    b.param("activation_grad", str(activation));
-    b.param("panel", str(int64_t(panel)));
-    b.param("rows", str(rowsPerExample(li.getDy()) * 8));
-    b.input(li.getDy(), View::Rows);
-    b.weight(li.getWeight(), View::PackedWeight, panel, /*transposed=*/true);
-    if (pre)
-      b.input(pre, View::Rows);
-    b.call.outputViews = {View::Rows};
-  } else if (auto dwi = r.take<DepthwiseConv2DGradInputOp>()) {
-    ArrayRef<int64_t> kernel = shapeOf(dwi.getFilter());
-    ArrayRef<int64_t> stride = dwi.getStride(), padding = dwi.getPadding();
-    if (stride[0] == 1 && stride[1] == 1 && padding[0] < kernel[0] && padding[1] < kernel[1]) {
-      // With stride 1 the input gradient is dy convolved with the filter
-      // turned by 180° and padded by k − 1 − pad: the forward generator.
-      int64_t flippedPadding[2] = {kernel[0] - 1 - padding[0], kernel[1] - 1 - padding[1]};
-      depthwiseWindow(b, dwi.getDy(), kernel, stride, flippedPadding);
-      for (const char *off : {"norm", "quadratic", "bias", "scale_residual"})
-        b.param(off, str(false));
-      b.param("flip_filter", str(true));
-      b.param("height", str(dim(dwi.getDy(), 1)));
-      b.param("width", str(dim(dwi.getDy(), 2)));
-    } else {
-      convolution("conv_grad_input", 0, dwi.getResult(), dwi.getDy(), kernel, stride, padding);
-    }
-    b.input(dwi.getDy(), View::Image);
-    b.weight(dwi.getFilter(), View::Weight);
-    b.call.outputViews = {View::Image};
-  } else if (auto ci = r.take<Conv2DGradInputOp>()) {
-    convolution("conv_grad_input", ci.getGroups(), ci.getResult(), ci.getDy(),
-                shapeOf(ci.getFilter()), ci.getStride(), ci.getPadding());
-    b.input(ci.getDy(), View::Image);
-    b.weight(ci.getFilter(), View::Weight);
-    b.call.outputViews = {View::Image};
-  } else if (auto dwf = r.take<DepthwiseConv2DGradFilterOp>()) {
-    convolution("conv_grad_filter", 0, dwf.getInput(), dwf.getDy(),
-                shapeOf(dwf.getResult()), dwf.getStride(), dwf.getPadding());
-    b.input(dwf.getInput(), View::Image);
-    b.input(dwf.getDy(), View::Image);
-    b.call.outputViews = {View::Tensor};
-  } else if (auto cf = r.take<Conv2DGradFilterOp>()) {
-    convolution("conv_grad_filter", cf.getGroups(), cf.getInput(), cf.getDy(),
-                shapeOf(cf.getResult()), cf.getStride(), cf.getPadding());
-    b.input(cf.getInput(), View::Image);
-    b.input(cf.getDy(), View::Image);
-    b.call.outputViews = {View::Tensor};
-  } else if (auto pool = r.take<GlobalAvgPoolGradOp>()) {
-    b.call.generator = "avgpool_grad";
-    b.param("channels", str(dim(pool.getResult(), -1)));
-    b.param("height", str(dim(pool.getResult(), 1)));
-    b.param("width", str(dim(pool.getResult(), 2)));
-    b.input(pool.getDy(), View::Rows);
-    b.call.outputViews = {View::Image};
-  } else if (auto loss = r.take<SoftmaxCrossEntropyOp>()) {
-    b.call.generator = "softmax_cross_entropy";
-    b.param("classes", str(dim(loss.getLogits(), -1)));
-    b.param("smoothing", strFloat(loss.getSmoothing().convertToDouble()));
-    b.param("gradient", str(false));
-    b.input(loss.getLogits(), View::Rows);
-    b.input(loss.getLabels(), View::Labels);
-    b.call.outputViews = {View::Tensor};
-  } else if (auto grad = r.take<SoftmaxCrossEntropyGradOp>()) {
-    b.call.generator = "softmax_cross_entropy";
-    b.param("classes", str(dim(grad.getLogits(), -1)));
-    b.param("smoothing", strFloat(grad.getSmoothing().convertToDouble()));
-    b.param("gradient", str(true));
-    b.input(grad.getLogits(), View::Rows);
-    b.input(grad.getLabels(), View::Labels);
-    b.call.outputViews = {View::Rows};
-  } else {
+  b.call.generator = generator;
+  b.param("depthwise", str(groups == 0));
+  if (groups != 0)
+    b.param("groups", str(groups));
+  b.param("in_channels", str(dim(in, -1)));
+  b.param("out_channels", str(dim(out, -1)));
+  b.param("kernel_h", str(kernel[0]));
+  b.param("kernel_w", str(kernel[1]));
+  b.param("stride_h", str(stride[0]));
+  b.param("stride_w", str(stride[1]));
+  b.param("pad_h", str(padding[0]));
+  b.param("pad_w", str(padding[1]));
+  b.param("height", str(dim(in, 1)));
+  b.param("width", str(dim(in, 2)));
+}
+
+ArrayRef<int64_t> shapeOf(Value v) { return llvm::cast<RankedTensorType>(v.getType()).getShape(); }
+} // namespace
+
+/// layernorm_grad: dx, dscale and doffset.
+bool describeLayerNormGrad(KernelReader &r, CallBuilder &b) {
+  auto ln = r.take<LayerNormGradOp>();
+  if (!ln || !r.done())
     return false;
+  b.call.generator = "layernorm_grad";
+  b.param("channels", str(dim(ln.getInput(), -1)));
+  b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
+  b.input(ln.getInput(), View::Rows);
+  b.weight(ln.getScale(), View::Weight);
+  b.input(ln.getDy(), View::Rows);
+  b.call.outputViews = {View::Rows, View::Tensor, View::Tensor};
+  return true;
+}
+
+/// gelu_grad or relu_grad on its own.
+bool describeActivationGrad(KernelReader &r, CallBuilder &b) {
+  Value input, dy;
+  const char *op = nullptr;
+  if (auto gelu = r.take<GeluGradOp>())
+    op = "gelu", input = gelu.getInput(), dy = gelu.getDy();
+  else if (auto relu = r.take<ReluGradOp>())
+    op = "relu", input = relu.getInput(), dy = relu.getDy();
+  if (!op || !r.done())
+    return false;
+  b.call.generator = "activation_grad";
+  b.param("op", op);
+  b.param("channels", str(dim(input, -1)));
+  b.input(input, View::Rows);
+  b.input(dy, View::Rows);
+  b.call.outputViews = {View::Rows};
+  return true;
+}
+
+bool describeChannelSum(KernelReader &r, CallBuilder &b) {
+  auto sum = r.take<ChannelSumOp>();
+  if (!sum || !r.done())
+    return false;
+  b.call.generator = "channel_sum";
+  b.param("channels", str(dim(sum.getInput(), -1)));
+  b.input(sum.getInput(), View::Rows);
+  b.call.outputViews = {View::Tensor};
+  return true;
+}
+
+bool describeLinearGradWeight(KernelReader &r, CallBuilder &b) {
+  auto lw = r.take<LinearGradWeightOp>();
+  if (!lw || !r.done())
+    return false;
+  b.call.generator = "linear_grad_weight";
+  b.param("in_channels", str(dim(lw.getInput(), -1)));
+  b.param("out_channels", str(dim(lw.getDy(), -1)));
+  b.input(lw.getInput(), View::Rows);
+  b.input(lw.getDy(), View::Rows);
+  b.call.outputViews = {View::Tensor};
+  return true;
+}
+
+/// linear_grad_input [gelu_grad | relu_grad]: dx = dy · Wᵀ, the forward
+/// product with the transposed weight, times the derivative of the
+/// activation before the layer when its gradient follows.
+bool describeLinearGradInput(KernelReader &r, CallBuilder &b) {
+  auto li = r.take<LinearGradInputOp>();
+  if (!li)
+    return false;
+  int64_t cin = dim(li.getResult(), -1), cout = dim(li.getDy(), -1);
+  int panel = linearPanel(cin, false, b.target);
+  Value pre;
+  Activation activation = Activation::None;
+  if (auto gelu = r.take<GeluGradOp>()) {
+    if (gelu.getDy() != li.getResult())
+      return false;
+    pre = gelu.getInput();
+    activation = Activation::Gelu;
+  } else if (auto relu = r.take<ReluGradOp>()) {
+    if (relu.getDy() != li.getResult())
+      return false;
+    pre = relu.getInput();
+    activation = Activation::Relu;
   }
-  return r.done();
+  if (!r.done())
+    return false;
+  b.call.generator = "pointwise";
+  b.param("in_channels", str(cout));
+  b.param("out_channels", str(cin));
+  b.param("norm", str(false));
+  b.param("quadratic", str(false));
+  b.param("bias", str(false));
+  b.param("activation", str(Activation::None));
+  b.param("scale_residual", str(false));
+  b.param("activation_grad", str(activation));
+  b.param("panel", str(int64_t(panel)));
+  b.param("rows", str(rowsPerExample(li.getDy()) * 8));
+  b.input(li.getDy(), View::Rows);
+  b.weight(li.getWeight(), View::PackedWeight, panel, /*transposed=*/true);
+  if (pre)
+    b.input(pre, View::Rows);
+  b.call.outputViews = {View::Rows};
+  return true;
+}
+
+/// dwconv_grad_input: with stride 1 the input gradient is dy convolved with
+/// the filter turned by 180° and padded by k − 1 − pad, which the forward
+/// depthwise generator computes; otherwise the convolution gradient
+/// generator.
+bool describeDepthwiseGradInput(KernelReader &r, CallBuilder &b) {
+  auto dwi = r.take<DepthwiseConv2DGradInputOp>();
+  if (!dwi || !r.done())
+    return false;
+  ArrayRef<int64_t> kernel = shapeOf(dwi.getFilter());
+  ArrayRef<int64_t> stride = dwi.getStride(), padding = dwi.getPadding();
+  if (stride[0] == 1 && stride[1] == 1 && padding[0] < kernel[0] && padding[1] < kernel[1]) {
+    int64_t flippedPadding[2] = {kernel[0] - 1 - padding[0], kernel[1] - 1 - padding[1]};
+    depthwiseWindow(b, dwi.getDy(), kernel, stride, flippedPadding);
+    for (const char *off : {"norm", "quadratic", "bias", "scale_residual"})
+      b.param(off, str(false));
+    b.param("flip_filter", str(true));
+    b.param("height", str(dim(dwi.getDy(), 1)));
+    b.param("width", str(dim(dwi.getDy(), 2)));
+  } else {
+    convolutionGradient(b, "conv_grad_input", 0, dwi.getResult(), dwi.getDy(), kernel, stride,
+                        padding);
+  }
+  b.input(dwi.getDy(), View::Image);
+  b.weight(dwi.getFilter(), View::Weight);
+  b.call.outputViews = {View::Image};
+  return true;
+}
+
+bool describeConvGradInput(KernelReader &r, CallBuilder &b) {
+  auto ci = r.take<Conv2DGradInputOp>();
+  if (!ci || !r.done())
+    return false;
+  convolutionGradient(b, "conv_grad_input", ci.getGroups(), ci.getResult(), ci.getDy(),
+                      shapeOf(ci.getFilter()), ci.getStride(), ci.getPadding());
+  b.input(ci.getDy(), View::Image);
+  b.weight(ci.getFilter(), View::Weight);
+  b.call.outputViews = {View::Image};
+  return true;
+}
+
+bool describeDepthwiseGradFilter(KernelReader &r, CallBuilder &b) {
+  auto dwf = r.take<DepthwiseConv2DGradFilterOp>();
+  if (!dwf || !r.done())
+    return false;
+  convolutionGradient(b, "conv_grad_filter", 0, dwf.getInput(), dwf.getDy(),
+                      shapeOf(dwf.getResult()), dwf.getStride(), dwf.getPadding());
+  b.input(dwf.getInput(), View::Image);
+  b.input(dwf.getDy(), View::Image);
+  b.call.outputViews = {View::Tensor};
+  return true;
+}
+
+bool describeConvGradFilter(KernelReader &r, CallBuilder &b) {
+  auto cf = r.take<Conv2DGradFilterOp>();
+  if (!cf || !r.done())
+    return false;
+  convolutionGradient(b, "conv_grad_filter", cf.getGroups(), cf.getInput(), cf.getDy(),
+                      shapeOf(cf.getResult()), cf.getStride(), cf.getPadding());
+  b.input(cf.getInput(), View::Image);
+  b.input(cf.getDy(), View::Image);
+  b.call.outputViews = {View::Tensor};
+  return true;
+}
+
+bool describeAvgPoolGrad(KernelReader &r, CallBuilder &b) {
+  auto pool = r.take<GlobalAvgPoolGradOp>();
+  if (!pool || !r.done())
+    return false;
+  b.call.generator = "avgpool_grad";
+  b.param("channels", str(dim(pool.getResult(), -1)));
+  b.param("height", str(dim(pool.getResult(), 1)));
+  b.param("width", str(dim(pool.getResult(), 2)));
+  b.input(pool.getDy(), View::Rows);
+  b.call.outputViews = {View::Image};
+  return true;
+}
+
+/// softmax_cross_entropy (the loss) or softmax_cross_entropy_grad (its
+/// gradient for the logits): one generator.
+bool describeSoftmaxCrossEntropy(KernelReader &r, CallBuilder &b) {
+  Value logits, labels;
+  double smoothing = 0;
+  bool gradient = false;
+  if (auto loss = r.take<SoftmaxCrossEntropyOp>()) {
+    logits = loss.getLogits(), labels = loss.getLabels();
+    smoothing = loss.getSmoothing().convertToDouble();
+  } else if (auto grad = r.take<SoftmaxCrossEntropyGradOp>()) {
+    logits = grad.getLogits(), labels = grad.getLabels();
+    smoothing = grad.getSmoothing().convertToDouble();
+    gradient = true;
+  }
+  if (!logits || !r.done())
+    return false;
+  b.call.generator = "softmax_cross_entropy";
+  b.param("classes", str(dim(logits, -1)));
+  b.param("smoothing", strFloat(smoothing));
+  b.param("gradient", str(gradient));
+  b.input(logits, View::Rows);
+  b.input(labels, View::Labels);
+  b.call.outputViews = {gradient ? View::Rows : View::Tensor};
+  return true;
 }
 
 /// The whole backward pass of a stride-1 qdwconv, as --quadra-form-kernels
@@ -582,7 +665,7 @@ bool describeGradient(KernelReader &r, CallBuilder &b, const Target &target) {
 /// gradients (when it has channel sums).
 bool describeQDWConvGrad(KernelReader &r, CallBuilder &b) {
   KernelOp kernel = r.kernel;
-  if (kernel.getFamily() != "qdwconv_grad" || kernel.getInputs().size() != 7)
+  if (kernel.getInputs().size() != 7)
     return false;
   DepthwiseConv2DGradFilterOp filterGrad;
   bool inputGrad = false, bias = false;
@@ -617,35 +700,30 @@ bool describeQDWConvGrad(KernelReader &r, CallBuilder &b) {
   return true;
 }
 
-} // namespace
+} // namespace halide
 
 FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
+  const KernelFamily *family = lookupKernelFamily(kernel.getFamily());
+  if (!family || !family->halide.describe)
+    return kernel.emitError("no Halide generator implements kernel '")
+           << kernel.getName() << "' of family '" << kernel.getFamily()
+           << "' (codegen/KernelFamilies.cpp lists the families each back end implements)";
   KernelCall call;
   call.name = kernel.getName().str();
   call.family = kernel.getFamily().str();
   call.results.assign(kernel.getOutputs().begin(), kernel.getOutputs().end());
-  auto attempt = [&](auto describe) {
-    KernelReader reader(kernel);
-    KernelCall candidate = call;
-    CallBuilder builder{reader, candidate};
-    if (!describe(reader, builder) || !builder.ok ||
-        candidate.outputViews.size() != candidate.results.size())
-      return false;
-    call = candidate;
-    return true;
-  };
-  if (attempt([](KernelReader &r, CallBuilder &b) { return describeQDWConvGrad(r, b); }) ||
-      attempt([](KernelReader &r, CallBuilder &b) { return describeDepthwise(r, b); }) ||
-      attempt([&](KernelReader &r, CallBuilder &b) { return describePointwise(r, b, target); }) ||
-      attempt([](KernelReader &r, CallBuilder &b) { return describeConv(r, b); }) ||
-      attempt([](KernelReader &r, CallBuilder &b) { return describeHead(r, b); }) ||
-      attempt([](KernelReader &r, CallBuilder &b) { return describeElementwise(r, b); }) ||
-      attempt([&](KernelReader &r, CallBuilder &b) { return describeGradient(r, b, target); }))
-    return call;
-  return kernel.emitError("no Halide generator implements kernel '")
-         << kernel.getName() << "' of family '" << kernel.getFamily()
-         << "' (ops: " << KernelReader(kernel).describe()
-         << "); its inputs must be model activations and quadra.weight values";
+  halide::KernelReader reader(kernel);
+  halide::CallBuilder builder{reader, call, target};
+  if (!family->halide.describe(reader, builder) || !builder.ok ||
+      call.outputViews.size() != call.results.size())
+    return kernel.emitError("kernel '")
+           << kernel.getName() << "' of family '" << kernel.getFamily()
+           << "' does not hold the ops its Halide generator implements (ops: "
+           << halide::KernelReader(kernel).describe()
+           << "); its inputs must be model activations and quadra.weight values";
+  assert(llvm::is_contained(family->halide.generators, call.generator) &&
+         "a describer chose a generator its family does not list");
+  return call;
 }
 
 } // namespace qdsl::codegen

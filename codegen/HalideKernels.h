@@ -1,9 +1,11 @@
 //===- HalideKernels.h - how each kernel calls a Halide generator -*- C++ -*-===//
 //
-// Maps a quadra.kernel onto one of the generators in codegen/halide/: which
-// generator, with which parameters (channel counts, kernel size, what is
-// fused), and which tensors to pass in which order and layout. Kernels with
-// the same generator and parameters share one compiled function.
+// The Halide back end's column of the kernel family table
+// (codegen/KernelFamilies.cpp): for each family, a describer that reads a
+// quadra.kernel into a call of one of the generators in codegen/halide/ —
+// which generator, with which parameters (channel counts, kernel size, what
+// is fused), and which tensors to pass in which order and layout. Kernels
+// with the same generator and parameters share one compiled function.
 //
 //===----------------------------------------------------------------------===//
 
@@ -64,8 +66,10 @@ struct KernelCall {
   std::string configuration() const;
 };
 
-/// Describes `kernel` as a generator call for `target`; reports an error on
-/// the kernel and fails when no generator implements its ops.
+/// Describes `kernel` as a generator call for `target`, by the describer
+/// its family names in the family table; reports an error on the kernel and
+/// fails when the family has no Halide generator or the kernel does not
+/// hold the ops its describer expects.
 mlir::FailureOr<KernelCall> describeKernel(quadra::KernelOp kernel,
                                            const Target &target);
 
@@ -75,6 +79,36 @@ bool isBatched(mlir::Value value);
 /// The weight panel width used for a linear layer with `outChannels`
 /// outputs on `target` (a multiple of its vector width, or all outputs).
 int linearPanel(int64_t outChannels, bool quadratic, const Target &target);
+
+namespace halide {
+class KernelReader;
+struct CallBuilder;
+
+/// A family's parameter describer: reads the kernel's ops in order into the
+/// call; false when they are not the ops it expects.
+using Describer = bool (*)(KernelReader &, CallBuilder &);
+
+// One describer per generator (and per way of calling it); the family table
+// says which families each serves.
+bool describeDepthwise(KernelReader &, CallBuilder &);
+bool describePointwise(KernelReader &, CallBuilder &);
+bool describeConv(KernelReader &, CallBuilder &);
+bool describeHead(KernelReader &, CallBuilder &);
+bool describeAvgPool(KernelReader &, CallBuilder &);
+bool describeElementwise(KernelReader &, CallBuilder &);
+bool describeLayerNormGrad(KernelReader &, CallBuilder &);
+bool describeActivationGrad(KernelReader &, CallBuilder &);
+bool describeChannelSum(KernelReader &, CallBuilder &);
+bool describeLinearGradWeight(KernelReader &, CallBuilder &);
+bool describeLinearGradInput(KernelReader &, CallBuilder &);
+bool describeDepthwiseGradInput(KernelReader &, CallBuilder &);
+bool describeConvGradInput(KernelReader &, CallBuilder &);
+bool describeDepthwiseGradFilter(KernelReader &, CallBuilder &);
+bool describeConvGradFilter(KernelReader &, CallBuilder &);
+bool describeAvgPoolGrad(KernelReader &, CallBuilder &);
+bool describeSoftmaxCrossEntropy(KernelReader &, CallBuilder &);
+bool describeQDWConvGrad(KernelReader &, CallBuilder &);
+} // namespace halide
 
 } // namespace qdsl::codegen
 

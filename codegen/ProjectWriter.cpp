@@ -6,8 +6,8 @@
 #include "codegen/HalideKernels.h"
 #include "dialect/QuadraOps.h"
 #include "dialect/QuadraShapes.h"
-#include "runtime/ReferenceExecutor.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/reference/ReferenceExecutor.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
@@ -27,39 +27,26 @@ namespace qdsl::codegen {
 
 namespace {
 
-struct EmbeddedFile {
-  const char *path;
-  const char *data;
-  size_t size;
-};
 #include "codegen/ProjectFiles.inc"
+
+// The embedded files are the three folders whose code runs in (or builds)
+// a generated project; each keeps its place there:
+//   codegen/halide/X   -> generators/X   (the Halide generators)
+//   codegen/project/X  -> X              (model library, predict, train)
+//   runtime/shipped/X  -> runtime/shipped/X
+constexpr llvm::StringLiteral kGeneratorFolder = "codegen/halide/";
 
 /// Where a repository file goes in a generated project.
 std::string projectPath(llvm::StringRef repoPath) {
-  if (repoPath.consume_front("codegen/halide/"))
+  if (repoPath.consume_front(kGeneratorFolder))
     return ("generators/" + repoPath).str();
   if (repoPath.consume_front("codegen/project/"))
     return repoPath.str();
-  return repoPath.str(); // runtime/...
+  return repoPath.str();
 }
 
-/// Files only a training project needs.
-bool isTrainingFile(llvm::StringRef repoPath) {
-  return repoPath == "codegen/project/train.cpp" ||
-         repoPath.starts_with("runtime/Datasets.") ||
-         repoPath.starts_with("runtime/Optimizer.") ||
-         repoPath.starts_with("runtime/Progress.");
-}
-
+/// One generator per file, named after it.
 std::string generatorSource(llvm::StringRef generator) {
-  if (generator == "elementwise" || generator == "avgpool")
-    return "elementwise_generator.cpp";
-  if (generator == "layernorm_grad" || generator == "activation_grad" ||
-      generator == "channel_sum" || generator == "linear_grad_weight" ||
-      generator == "conv_grad_input" || generator == "conv_grad_filter" ||
-      generator == "avgpool_grad" || generator == "softmax_cross_entropy" ||
-      generator == "qdwconv_grad")
-    return "gradient_generator.cpp";
   return (generator + "_generator.cpp").str();
 }
 
@@ -68,6 +55,29 @@ llvm::StringRef embeddedFile(llvm::StringRef repoPath) {
     if (repoPath == file.path)
       return llvm::StringRef(file.data, file.size);
   return {};
+}
+
+/// A generator source and every project header it includes, directly or
+/// not ("x.h" next to it, or "runtime/shipped/x.h"): what its object code
+/// depends on besides its parameters.
+std::vector<std::string> generatorFiles(llvm::StringRef generator) {
+  std::vector<std::string> files = {(kGeneratorFolder + generatorSource(generator)).str()};
+  for (size_t i = 0; i < files.size(); ++i) {
+    llvm::SmallVector<llvm::StringRef> lines;
+    embeddedFile(files[i]).split(lines, '\n');
+    for (llvm::StringRef line : lines) {
+      if (!line.consume_front("#include \""))
+        continue;
+      llvm::StringRef header = line.take_until([](char c) { return c == '"'; });
+      for (std::string candidate : {(kGeneratorFolder + header).str(), header.str()})
+        if (!embeddedFile(candidate).empty()) {
+          if (!llvm::is_contained(files, candidate))
+            files.push_back(candidate);
+          break;
+        }
+    }
+  }
+  return files;
 }
 
 std::string hexDigest(llvm::StringRef text) {
@@ -87,11 +97,11 @@ std::string hexDigest(llvm::StringRef text) {
 /// project and the kernel cache (qdsl_kernels.cmake) can share it.
 std::string kernelFunctionName(const KernelCall &call, const Target &target,
                                llvm::StringRef autoscheduler) {
-  std::string key = "qdsl kernel v1\n";
+  std::string key = "qdsl kernel v2\n";
   key += target.halideTarget + "\n" + autoscheduler.str() + "\n" +
          call.configuration() + "\n";
-  key += embeddedFile("codegen/halide/qdsl_generator_common.h");
-  key += embeddedFile("codegen/halide/" + generatorSource(call.generator));
+  for (const std::string &file : generatorFiles(call.generator))
+    key += file + "\n" + embeddedFile(file).str();
   return "qk_" + hexDigest(key);
 }
 
@@ -125,8 +135,9 @@ struct FunctionPlan {
   func::FuncOp function;
   std::vector<KernelCall> calls;
   std::vector<std::string> library;  // per call
-  /// Activation ids: 0 is the images argument, -1 the model's output; the
-  /// labels of a training step have none (View::Labels).
+  /// Activation ids (runtime/shipped/Contract.h: the images argument, the
+  /// model's output, the gradients); the labels of a training step have
+  /// none (View::Labels).
   llvm::DenseMap<Value, int> ids;
   std::vector<Value> returned;
 };
@@ -156,7 +167,7 @@ LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
     return function.emitError("the input of '")
            << function.getSymName() << "' must be " << describeType(inputType)
            << " with only a dynamic batch";
-  p.ids[function.getArgument(0)] = 0;
+  p.ids[function.getArgument(0)] = contract::kInputActivation;
   int next = 1;
   for (Operation &op : function.getBody().front()) {
     if (llvm::isa<WeightOp>(op))
@@ -189,18 +200,18 @@ LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
       return function.emitError("'") << function.getSymName()
                                      << "' returns a value no kernel computes";
   if (!isTrainStep) {
-    p.ids[p.returned[0]] = -1;
+    p.ids[p.returned[0]] = contract::kOutputActivation;
     return success();
   }
-  // The gradients go straight into the caller's tensors (ids -2, -3, ...
-  // in order): no arena space, no copy. A value returned twice stays in
-  // the arena and is copied.
+  // The gradients go straight into the caller's tensors (their own ids, in
+  // order): no arena space, no copy. A value returned twice stays in the
+  // arena and is copied.
   llvm::DenseMap<Value, int> returns;
   for (Value v : p.returned)
     ++returns[v];
   for (size_t g = 2; g < p.returned.size(); ++g)
     if (returns[p.returned[g]] == 1)
-      p.ids[p.returned[g]] = -static_cast<int>(g);
+      p.ids[p.returned[g]] = contract::gradientActivation(g - 2);
   return success();
 }
 
@@ -433,16 +444,17 @@ std::string cmakeSource(const Plan &p, const Target &target,
      << "project(" << model.getSymName() << " C CXX)\n\n"
      << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
      << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
-     << "find_package(Halide 14 REQUIRED)\n"
-     << "find_package(nlohmann_json 3 REQUIRED)\n";
-  if (p.train)
-    os << "find_package(ZLIB REQUIRED)\n";
+     << "find_package(Halide 14 REQUIRED)\n";
   os << "\n# Halide target: explicit, never `host`.\n"
      << "set(QDSL_HALIDE_TARGET \"" << target.halideTarget << "\")\n\n"
      << "add_halide_generator(qdsl_generators SOURCES";
   for (const std::string &g : generators)
     os << " generators/" << g;
-  os << ")\ntarget_include_directories(qdsl_generators PRIVATE generators)\n\n";
+  os << ")\n# Generators include their helpers and runtime/shipped/Contract.h.\n"
+     << "target_include_directories(qdsl_generators PRIVATE generators "
+        "${CMAKE_CURRENT_SOURCE_DIR})\n"
+     << "# One generator per file: Halide.h is parsed once for all of them.\n"
+     << "target_precompile_headers(qdsl_generators PRIVATE <Halide.h>)\n\n";
   os << "set_target_properties(qdsl_generators PROPERTIES EXCLUDE_FROM_ALL ON)\n\n";
   os << "# Compiled kernels come from (and go to) this per-user cache; empty\n"
      << "# disables it. See qdsl_kernels.cmake.\n"
@@ -470,18 +482,23 @@ std::string cmakeSource(const Plan &p, const Target &target,
     os << " " << name;
   os << ")\n\n";
   if (target.runnableHere) {
-    os << "add_library(qdsl_model STATIC model_kernels.cpp qdsl_model.cpp\n"
-       << "            runtime/TensorFiles.cpp runtime/WeightInit.cpp runtime/ArenaPlanner.cpp)\n"
+    os << "# The runtime: tensor files, initial weights, arena planner";
+    if (p.train)
+      os << "; data sets,\n# AdamW, checkpoints and progress for train.\n"
+         << "set(QDSL_RUNTIME_TRAINING ON)\n";
+    else
+      os << ".\n";
+    os << "include(runtime/shipped/qdsl_runtime.cmake)\n"
+       << "find_package(fmt REQUIRED)\n\n"
+       << "add_library(qdsl_model STATIC model_kernels.cpp qdsl_model.cpp)\n"
        << "target_include_directories(qdsl_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
-       << "target_link_libraries(qdsl_model PUBLIC ${QDSL_KERNELS} "
-          "nlohmann_json::nlohmann_json)\n\n"
+       << "target_link_libraries(qdsl_model PUBLIC ${QDSL_KERNELS} qdsl_runtime fmt::fmt)\n\n"
        << "add_executable(predict predict.cpp)\n"
        << "target_link_libraries(predict PRIVATE qdsl_model)\n";
     if (p.train)
-      os << "\n# The training program: data, AdamW, checkpoints, progress.\n"
-         << "add_executable(train train.cpp runtime/Datasets.cpp runtime/Optimizer.cpp\n"
-         << "               runtime/Progress.cpp)\n"
-         << "target_link_libraries(train PRIVATE qdsl_model ZLIB::ZLIB)\n";
+      os << "\n# The training program.\n"
+         << "add_executable(train train.cpp)\n"
+         << "target_link_libraries(train PRIVATE qdsl_model qdsl_training_runtime)\n";
   } else {
     os << "# The kernels are object code for another machine: build them, link "
           "nothing here.\n"
@@ -553,17 +570,16 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
   auto fail = [&](const std::string &message) {
     return model.emitError(message);
   };
-  for (const char *sub : {"", "/generators", "/runtime"})
+  for (const char *sub : {"", "/generators", "/runtime/shipped"})
     if (std::error_code ec = llvm::sys::fs::create_directories(directory + sub))
       return fail("cannot create '" + directory + sub + "': " + ec.message());
   std::string error;
   for (const EmbeddedFile &file : embeddedFiles) {
     std::string relative = projectPath(file.path);
+    // Only the generators the model's kernels call (their headers go too).
     if (llvm::StringRef(relative).starts_with("generators/") &&
         llvm::StringRef(relative).ends_with(".cpp") &&
         !used.count(llvm::sys::path::filename(relative).str()))
-      continue;
-    if (!trainStep && isTrainingFile(file.path))
       continue;
     if (!writeFile(directory + "/" + relative, std::string(file.data, file.size), error))
       return fail(error);

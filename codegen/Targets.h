@@ -2,9 +2,12 @@
 //
 // A target names the Halide target string its kernels are compiled for and
 // the table of fusion rules that decides which ops become one kernel. The
-// rules are data: kernel formation (passes/FormKernels.cpp), the code
-// generator and, later, the latency model read the same table, so they
-// always agree on what a kernel is.
+// rules are data: kernel formation (passes/FormKernels.cpp) reads them and
+// names each kernel after its rule's family; code generation and the
+// latency model take the family from the kernel and look it up in
+// codegen/KernelFamilies.cpp, so they never work out again which ops a
+// kernel holds. This file and the family names are all of codegen/ that
+// passes/ may use.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,7 +26,8 @@ namespace qdsl::codegen {
 /// becomes one kernel. A chain ending in `quadra.add` takes the add's other
 /// operand (the residual) as an extra kernel input.
 struct FusionRule {
-  /// The kernel family; also selects the Halide generator.
+  /// The kernel family (an entry of codegen/KernelFamilies.cpp, which maps
+  /// it to each back end's generator).
   std::string family;
   /// Op names in dataflow order, e.g. {"quadra.layernorm", "quadra.linear"}.
   std::vector<std::string> chain;

@@ -4,6 +4,7 @@
 #define QDSL_DIALECT_QUADRAOPS_H
 
 #include "dialect/QuadraDialect.h"
+#include "runtime/shipped/Contract.h"
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -35,18 +36,13 @@ std::string getLayerName(mlir::Location loc);
 } // namespace qdsl::quadra
 
 namespace qdsl::quadra {
-/// Attributes of the training step --quadra-autodiff builds, shared by the
-/// passes and tools that read it (docs/TRAINING.md):
-/// on the step function, the weight names of its gradient results, the
-/// model it was built from and the memory policy applied to it;
-inline constexpr llvm::StringLiteral kGradientsAttr = "quadra.gradients";
-inline constexpr llvm::StringLiteral kTrainStepOfAttr = "quadra.train_step_of";
-inline constexpr llvm::StringLiteral kMemoryPolicyAttr = "quadra.memory_policy";
-/// on an op of its backward pass, the position of the forward op it serves
-/// (see passes/MemoryPlan.h, forwardOps), and on a value the backward pass
-/// computes again instead of keeping it.
-inline constexpr llvm::StringLiteral kBackwardOfAttr = "quadra.backward_of";
-inline constexpr llvm::StringLiteral kRecomputeAttr = "quadra.recompute";
+/// Attributes of the training step --quadra-autodiff builds, shared with
+/// generated code (runtime/shipped/Contract.h, docs/TRAINING.md).
+using contract::kBackwardOfAttr;
+using contract::kGradientsAttr;
+using contract::kMemoryPolicyAttr;
+using contract::kRecomputeAttr;
+using contract::kTrainStepOfAttr;
 } // namespace qdsl::quadra
 
 #include "dialect/QuadraEnums.h.inc"

@@ -1,9 +1,11 @@
 # Writes OUTPUT: a C++ table of the files in FILES (paths relative to ROOT),
-# so that the standard library is part of the qdsl binary and an import of
-# "std/blocks.qd" works wherever qdsl is run from.
+# `embeddedFiles` of `EmbeddedFile {path, data, size}`, to include inside an
+# anonymous namespace. The standard library (so that an import of
+# "std/blocks.qd" works wherever qdsl is run from) and the files of
+# generated projects are part of the qdsl binary this way.
 # FILES may be separated by "," (a ";" would split the command line).
 string(REPLACE "," ";" FILES "${FILES}")
-set(body "")
+set(body "struct EmbeddedFile {\n  const char *path;\n  const char *data;\n  size_t size;\n};\n")
 foreach(file ${FILES})
   file(READ "${ROOT}/${file}" content HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," content "${content}")

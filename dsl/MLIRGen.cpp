@@ -29,8 +29,6 @@ namespace {
 
 // Limits that keep a hostile or mistaken file from exhausting the machine.
 constexpr int64_t kMaxRepeat = 1000;
-constexpr int64_t kMaxDim = 1 << 24;     // any tensor dimension or channel count
-constexpr int64_t kMaxWindow = 4096;     // kernel, stride, padding
 constexpr unsigned kMaxOps = 100000;     // ops in one model
 constexpr unsigned kMaxCallDepth = 64;   // nested block instantiations
 constexpr unsigned kMaxCandidates = 1024; // candidates of one choice
@@ -459,7 +457,9 @@ Generator::emitCall(const CallExpr &call, Env &callerEnv, Instance &inst,
 }
 
 namespace {
-/// The arguments of one primitive call, checked for range as they are read.
+/// The arguments of one primitive call, checked for range as they are read;
+/// an argument left out takes its default from the primitive's table
+/// (dsl/Primitives.cpp).
 class PrimitiveArgs {
 public:
   PrimitiveArgs(const Primitive &primitive, const BoundCall &bound,
@@ -474,6 +474,7 @@ public:
         return static_cast<int>(i);
     llvm_unreachable("primitive parameter missing from the table");
   }
+  const PrimitiveParam &param(StringRef name) const { return primitive.params[index(name)]; }
   bool given(StringRef name) const { return args[index(name)].has_value(); }
   /// Where an argument is written, or the call when it was defaulted.
   Location where(StringRef name) const {
@@ -481,29 +482,36 @@ public:
     return e ? locOf(e->getLoc()) : callLoc;
   }
   mlir::Value tensor(StringRef name) const { return args[index(name)]->tensor; }
-  bool flag(StringRef name, bool dflt) const {
-    return given(name) ? args[index(name)]->b : dflt;
+  bool flag(StringRef name) const {
+    return given(name) ? args[index(name)]->b : param(name).defaultValue.boolValue;
   }
-  FailureOr<int64_t> integer(StringRef name, int64_t dflt, int64_t lo,
-                             int64_t hi) const {
-    int64_t v = given(name) ? args[index(name)]->i : dflt;
-    if (v < lo || v > hi)
+  FailureOr<int64_t> integer(StringRef name) const {
+    const PrimitiveParam &p = param(name);
+    int64_t v = given(name) ? args[index(name)]->i : defaultInteger(p.defaultValue);
+    if (v < p.min || v > p.max)
       return emitError(where(name))
-             << primitive.name << ": '" << name << "' must be between " << lo
-             << " and " << hi << ", got " << v;
+             << primitive.name << ": '" << name << "' must be between " << p.min
+             << " and " << p.max << ", got " << v;
     return v;
   }
-  FailureOr<double> real(StringRef name, double dflt, bool positive) const {
-    double v = given(name) ? args[index(name)]->asFloat() : dflt;
-    if (!std::isfinite(v) || (positive && !(v > 0)))
+  FailureOr<double> real(StringRef name) const {
+    const PrimitiveParam &p = param(name);
+    double v = given(name) ? args[index(name)]->asFloat() : p.defaultValue.floatValue;
+    if (!std::isfinite(v) || (p.positive && !(v > 0)))
       return emitError(where(name))
              << primitive.name << ": '" << name << "' must be "
-             << (positive ? "a positive number" : "a finite number") << ", got "
+             << (p.positive ? "a positive number" : "a finite number") << ", got "
              << v;
     return v;
   }
 
 private:
+  int64_t defaultInteger(const PrimitiveDefault &d) const {
+    if (d.kind == PrimitiveDefault::Kind::SamePadding)
+      return (args[index("k")]->i - 1) / 2;  // k is required and checked first
+    return d.intValue;
+  }
+
   const Primitive &primitive;
   const BoundCall &bound;
   std::vector<std::optional<EvalValue>> &args;
@@ -526,6 +534,245 @@ FailureOr<int64_t> channelsOf(Location loc, StringRef primitive, mlir::Value x,
                           << quadra::describeType(type) << " must be known";
   return c;
 }
+
+/// Builds the op (and weights) of one checked primitive call: one method
+/// per primitive.
+class PrimitiveEmitter {
+public:
+  /// Creates a weight named after the layer and `suffix`, or fails (a name
+  /// taken twice, too many ops).
+  using WeightMaker = std::function<FailureOr<mlir::Value>(
+      StringRef suffix, ArrayRef<int64_t> shape, quadra::InitKind kind, double value)>;
+
+  PrimitiveEmitter(OpBuilder &builder, Location loc, const Primitive &primitive,
+                   const PrimitiveArgs &a, WeightMaker makeWeight)
+      : builder(builder), loc(loc), name(primitive.name), a(a),
+        makeWeight(std::move(makeWeight)) {}
+
+  FailureOr<mlir::Value> conv();
+  FailureOr<mlir::Value> depthwise(bool quadratic);
+  FailureOr<mlir::Value> linear(bool quadratic);
+  FailureOr<mlir::Value> layerNorm();
+  FailureOr<mlir::Value> layerScale();
+  FailureOr<mlir::Value> elementwise(PrimitiveKind kind);
+  FailureOr<mlir::Value> globalAvgPool();
+
+private:
+  /// One weight and an optional bias ("weight", "bias"), or the three of
+  /// each of a quadratic layer ("wa", "wb", "wc", "ba", "bb", "bc").
+  struct LayerWeights {
+    SmallVector<mlir::Value, 3> weights, biases;
+    mlir::Value bias() const { return biases.empty() ? mlir::Value() : biases[0]; }
+  };
+  FailureOr<LayerWeights> layerWeights(bool quadratic, ArrayRef<int64_t> shape,
+                                       int64_t biasSize, double std, bool hasBias);
+  RankedTensorType vectorType(int64_t size) {
+    return RankedTensorType::get({size}, builder.getF32Type());
+  }
+
+  OpBuilder &builder;
+  Location loc;
+  StringRef name;
+  const PrimitiveArgs &a;
+  WeightMaker makeWeight;
+};
+
+FailureOr<PrimitiveEmitter::LayerWeights>
+PrimitiveEmitter::layerWeights(bool quadratic, ArrayRef<int64_t> shape, int64_t biasSize,
+                               double std, bool hasBias) {
+  static const StringRef single[] = {"weight"}, singleBias[] = {"bias"};
+  static const StringRef triple[] = {"wa", "wb", "wc"}, tripleBias[] = {"ba", "bb", "bc"};
+  ArrayRef<StringRef> names = quadratic ? ArrayRef(triple) : ArrayRef(single);
+  ArrayRef<StringRef> biasNames = quadratic ? ArrayRef(tripleBias) : ArrayRef(singleBias);
+  LayerWeights result;
+  for (StringRef suffix : names) {
+    FailureOr<mlir::Value> w = makeWeight(suffix, shape, quadra::InitKind::TruncNormal, std);
+    if (failed(w))
+      return failure();
+    result.weights.push_back(*w);
+  }
+  for (StringRef suffix : hasBias ? biasNames : ArrayRef<StringRef>()) {
+    FailureOr<mlir::Value> b = makeWeight(suffix, {biasSize}, quadra::InitKind::Zeros, 0);
+    if (failed(b))
+      return failure();
+    result.biases.push_back(*b);
+  }
+  return result;
+}
+
+FailureOr<mlir::Value> PrimitiveEmitter::conv() {
+  mlir::Value x = a.tensor("x");
+  FailureOr<int64_t> out = a.integer("out");
+  FailureOr<int64_t> k = a.integer("k");
+  if (failed(out) || failed(k))
+    return failure();
+  FailureOr<int64_t> stride = a.integer("stride");
+  FailureOr<int64_t> padding = a.integer("padding");
+  FailureOr<int64_t> groups = a.integer("groups");
+  FailureOr<double> std = a.real("std");
+  FailureOr<int64_t> cin = channelsOf(loc, name, x, 4);
+  if (failed(stride) || failed(padding) || failed(groups) || failed(std) || failed(cin))
+    return failure();
+  if (*cin % *groups != 0 || *out % *groups != 0)
+    return emitError(a.where("groups"))
+           << "conv2d: groups = " << *groups << " must divide the " << *cin
+           << " input and " << *out << " output channels";
+  SmallVector<int64_t> filterShape = {*k, *k, *cin / *groups, *out};
+  bool hasBias = a.flag("bias");
+  FailureOr<RankedTensorType> type = quadra::inferConv2DType(
+      loc, x.getType(), RankedTensorType::get(filterShape, builder.getF32Type()),
+      hasBias ? Type(vectorType(*out)) : Type(), {*stride, *stride}, {*padding, *padding},
+      *groups);
+  if (failed(type))
+    return failure();
+  FailureOr<LayerWeights> w = layerWeights(false, filterShape, *out, *std, hasBias);
+  if (failed(w))
+    return failure();
+  return builder
+      .create<quadra::Conv2DOp>(loc, *type, x, w->weights[0], w->bias(),
+                                builder.getDenseI64ArrayAttr({*stride, *stride}),
+                                builder.getDenseI64ArrayAttr({*padding, *padding}),
+                                builder.getI64IntegerAttr(*groups))
+      .getResult();
+}
+
+FailureOr<mlir::Value> PrimitiveEmitter::depthwise(bool quadratic) {
+  mlir::Value x = a.tensor("x");
+  FailureOr<int64_t> k = a.integer("k");
+  if (failed(k))
+    return failure();
+  FailureOr<int64_t> stride = a.integer("stride");
+  FailureOr<int64_t> padding = a.integer("padding");
+  FailureOr<double> std = a.real("std");
+  FailureOr<int64_t> c = channelsOf(loc, name, x, 4);
+  if (failed(stride) || failed(padding) || failed(std) || failed(c))
+    return failure();
+  auto filterType = RankedTensorType::get({*k, *k, *c}, builder.getF32Type());
+  bool hasBias = a.flag("bias");
+  SmallVector<Type, 3> biasTypes(hasBias ? (quadratic ? 3 : 1) : 0, vectorType(*c));
+  FailureOr<RankedTensorType> type =
+      quadratic ? quadra::inferQuadraticDepthwiseConv2DType(
+                      loc, x.getType(), filterType, filterType, filterType, biasTypes,
+                      {*stride, *stride}, {*padding, *padding})
+                : quadra::inferDepthwiseConv2DType(loc, x.getType(), filterType,
+                                                   hasBias ? biasTypes[0] : Type(),
+                                                   {*stride, *stride}, {*padding, *padding});
+  if (failed(type))
+    return failure();
+  FailureOr<LayerWeights> w = layerWeights(quadratic, filterType.getShape(), *c, *std, hasBias);
+  if (failed(w))
+    return failure();
+  auto strides = builder.getDenseI64ArrayAttr({*stride, *stride});
+  auto pads = builder.getDenseI64ArrayAttr({*padding, *padding});
+  if (!quadratic)
+    return builder
+        .create<quadra::DepthwiseConv2DOp>(loc, *type, x, w->weights[0], w->bias(), strides,
+                                           pads)
+        .getResult();
+  return builder
+      .create<quadra::QuadraticDepthwiseConv2DOp>(loc, *type, x, w->weights[0], w->weights[1],
+                                                  w->weights[2], w->biases, strides, pads)
+      .getResult();
+}
+
+FailureOr<mlir::Value> PrimitiveEmitter::linear(bool quadratic) {
+  mlir::Value x = a.tensor("x");
+  FailureOr<int64_t> out = a.integer("out");
+  FailureOr<double> std = a.real("std");
+  FailureOr<int64_t> cin = channelsOf(loc, name, x, -1);
+  if (failed(out) || failed(std) || failed(cin))
+    return failure();
+  auto weightType = RankedTensorType::get({*cin, *out}, builder.getF32Type());
+  bool hasBias = a.flag("bias");
+  SmallVector<Type, 3> biasTypes(hasBias ? (quadratic ? 3 : 1) : 0, vectorType(*out));
+  FailureOr<RankedTensorType> type =
+      quadratic ? quadra::inferQuadraticLinearType(loc, x.getType(), weightType, weightType,
+                                                   weightType, biasTypes)
+                : quadra::inferLinearType(loc, x.getType(), weightType,
+                                          hasBias ? biasTypes[0] : Type());
+  if (failed(type))
+    return failure();
+  FailureOr<LayerWeights> w =
+      layerWeights(quadratic, weightType.getShape(), *out, *std, hasBias);
+  if (failed(w))
+    return failure();
+  if (!quadratic)
+    return builder.create<quadra::LinearOp>(loc, *type, x, w->weights[0], w->bias())
+        .getResult();
+  return builder
+      .create<quadra::QuadraticLinearOp>(loc, *type, x, w->weights[0], w->weights[1],
+                                         w->weights[2], w->biases)
+      .getResult();
+}
+
+FailureOr<mlir::Value> PrimitiveEmitter::layerNorm() {
+  mlir::Value x = a.tensor("x");
+  FailureOr<double> eps = a.real("eps");
+  FailureOr<int64_t> c = channelsOf(loc, name, x, -1);
+  if (failed(eps) || failed(c))
+    return failure();
+  auto vector = vectorType(*c);
+  FailureOr<RankedTensorType> type =
+      quadra::inferLayerNormType(a.where("eps"), x.getType(), vector, vector, *eps);
+  if (failed(type))
+    return failure();
+  FailureOr<mlir::Value> scale = makeWeight("weight", {*c}, quadra::InitKind::Ones, 0);
+  if (failed(scale))
+    return failure();
+  FailureOr<mlir::Value> offset = makeWeight("bias", {*c}, quadra::InitKind::Zeros, 0);
+  if (failed(offset))
+    return failure();
+  return builder
+      .create<quadra::LayerNormOp>(loc, *type, x, *scale, *offset,
+                                   builder.getF64FloatAttr(*eps))
+      .getResult();
+}
+
+FailureOr<mlir::Value> PrimitiveEmitter::layerScale() {
+  mlir::Value x = a.tensor("x");
+  FailureOr<double> init = a.real("init");
+  FailureOr<int64_t> c = channelsOf(loc, name, x, -1);
+  if (failed(init) || failed(c))
+    return failure();
+  FailureOr<RankedTensorType> type =
+      quadra::inferLayerScaleType(loc, x.getType(), vectorType(*c));
+  if (failed(type))
+    return failure();
+  // The scale vector is the layer's only weight: it takes the layer's name.
+  FailureOr<mlir::Value> scale = makeWeight("", {*c}, quadra::InitKind::Constant, *init);
+  if (failed(scale))
+    return failure();
+  return builder.create<quadra::LayerScaleOp>(loc, *type, x, *scale).getResult();
+}
+
+FailureOr<mlir::Value> PrimitiveEmitter::elementwise(PrimitiveKind kind) {
+  switch (kind) {
+  case PrimitiveKind::Gelu:
+    return builder.create<quadra::GeluOp>(loc, a.tensor("x")).getResult();
+  case PrimitiveKind::Relu:
+    return builder.create<quadra::ReluOp>(loc, a.tensor("x")).getResult();
+  case PrimitiveKind::Identity:
+    return builder.create<quadra::IdentityOp>(loc, a.tensor("x")).getResult();
+  default:
+    break;
+  }
+  mlir::Value lhs = a.tensor("a"), rhs = a.tensor("b");
+  FailureOr<RankedTensorType> type =
+      quadra::inferElementwiseType(loc, name, lhs.getType(), rhs.getType());
+  if (failed(type))
+    return failure();
+  if (kind == PrimitiveKind::Add)
+    return builder.create<quadra::AddOp>(loc, *type, lhs, rhs).getResult();
+  return builder.create<quadra::MulOp>(loc, *type, lhs, rhs).getResult();
+}
+
+FailureOr<mlir::Value> PrimitiveEmitter::globalAvgPool() {
+  mlir::Value x = a.tensor("x");
+  FailureOr<RankedTensorType> type = quadra::inferGlobalAvgPoolType(loc, x.getType());
+  if (failed(type))
+    return failure();
+  return builder.create<quadra::GlobalAvgPoolOp>(loc, *type, x).getResult();
+}
 } // namespace
 
 FailureOr<mlir::Value>
@@ -538,246 +785,41 @@ Generator::emitPrimitive(const Primitive &primitive, const CallExpr &call,
     return failure();
   PrimitiveArgs a(primitive, bound, args, locIn(inst, call.getLoc()),
                   [&](SMLoc l) { return locIn(inst, l); });
-  auto weightName = [&](StringRef suffix) -> FailureOr<std::string> {
-    std::string base = join(inst.layer, join(inst.prefix, local));
-    std::string name = join(base, suffix);
+  auto makeWeight = [&](StringRef suffix, ArrayRef<int64_t> shape, quadra::InitKind kind,
+                        double value) -> FailureOr<mlir::Value> {
+    std::string name = join(join(inst.layer, join(inst.prefix, local)), suffix);
     if (!weightNames.insert(name).second)
       return emitError(loc) << "two weights are named '" << name
                             << "': give the calls different names with "
                                "name = \"...\"";
-    return name;
-  };
-  auto makeWeight = [&](StringRef suffix, ArrayRef<int64_t> shape,
-                        quadra::InitKind kind,
-                        double value) -> FailureOr<mlir::Value> {
-    FailureOr<std::string> name = weightName(suffix);
-    if (failed(name) || failed(countOp(loc)))
+    if (failed(countOp(loc)))
       return failure();
-    return weight(loc, *name, shape, kind, value);
+    return weight(loc, name, shape, kind, value);
   };
-  auto inputOf = [&](StringRef name) { return a.tensor(name); };
-  StringRef opName = primitive.name;
-
-  // One weight and an optional bias ("weight", "bias"), or the three of
-  // each of a quadratic layer ("wa", "wb", "wc", "ba", "bb", "bc").
-  struct LayerWeights {
-    SmallVector<mlir::Value, 3> weights, biases;
-    mlir::Value bias() const { return biases.empty() ? mlir::Value() : biases[0]; }
-  };
-  auto makeLayerWeights = [&](bool quadratic, ArrayRef<int64_t> shape,
-                              int64_t biasSize, double std,
-                              bool hasBias) -> FailureOr<LayerWeights> {
-    static const StringRef single[] = {"weight"}, singleBias[] = {"bias"};
-    static const StringRef triple[] = {"wa", "wb", "wc"},
-                           tripleBias[] = {"ba", "bb", "bc"};
-    ArrayRef<StringRef> names = quadratic ? ArrayRef(triple) : ArrayRef(single);
-    ArrayRef<StringRef> biasNames =
-        quadratic ? ArrayRef(tripleBias) : ArrayRef(singleBias);
-    LayerWeights result;
-    for (StringRef suffix : names) {
-      FailureOr<mlir::Value> w =
-          makeWeight(suffix, shape, quadra::InitKind::TruncNormal, std);
-      if (failed(w))
-        return failure();
-      result.weights.push_back(*w);
-    }
-    for (StringRef suffix : hasBias ? biasNames : ArrayRef<StringRef>()) {
-      FailureOr<mlir::Value> b =
-          makeWeight(suffix, {biasSize}, quadra::InitKind::Zeros, 0);
-      if (failed(b))
-        return failure();
-      result.biases.push_back(*b);
-    }
-    return result;
-  };
-  auto vectorType = [&](int64_t size) {
-    return RankedTensorType::get({size}, builder.getF32Type());
-  };
-
+  PrimitiveEmitter emit(builder, loc, primitive, a, makeWeight);
   switch (primitive.kind) {
-  case PrimitiveKind::Conv: {
-    mlir::Value x = inputOf("x");
-    FailureOr<int64_t> out = a.integer("out", 0, 1, kMaxDim);
-    FailureOr<int64_t> k = a.integer("k", 0, 1, kMaxWindow);
-    if (failed(out) || failed(k))
-      return failure();
-    FailureOr<int64_t> stride = a.integer("stride", 1, 1, kMaxWindow);
-    FailureOr<int64_t> padding = a.integer("padding", (*k - 1) / 2, 0, kMaxWindow);
-    FailureOr<int64_t> groups = a.integer("groups", 1, 1, kMaxDim);
-    FailureOr<double> std = a.real("std", 0.02, true);
-    FailureOr<int64_t> cin = channelsOf(loc, opName, x, 4);
-    if (failed(stride) || failed(padding) || failed(groups) || failed(std) ||
-        failed(cin))
-      return failure();
-    if (*cin % *groups != 0 || *out % *groups != 0)
-      return emitError(a.where("groups"))
-             << "conv2d: groups = " << *groups << " must divide the " << *cin
-             << " input and " << *out << " output channels";
-    SmallVector<int64_t> filterShape = {*k, *k, *cin / *groups, *out};
-    bool hasBias = a.flag("bias", true);
-    FailureOr<RankedTensorType> type = quadra::inferConv2DType(
-        loc, x.getType(), RankedTensorType::get(filterShape, builder.getF32Type()),
-        hasBias ? Type(vectorType(*out)) : Type(), {*stride, *stride},
-        {*padding, *padding}, *groups);
-    if (failed(type))
-      return failure();
-    FailureOr<LayerWeights> w =
-        makeLayerWeights(false, filterShape, *out, *std, hasBias);
-    if (failed(w))
-      return failure();
-    return builder
-        .create<quadra::Conv2DOp>(loc, *type, x, w->weights[0], w->bias(),
-                                  builder.getDenseI64ArrayAttr({*stride, *stride}),
-                                  builder.getDenseI64ArrayAttr({*padding, *padding}),
-                                  builder.getI64IntegerAttr(*groups))
-        .getResult();
-  }
+  case PrimitiveKind::Conv:
+    return emit.conv();
   case PrimitiveKind::DepthwiseConv:
-  case PrimitiveKind::QuadraticDepthwiseConv: {
-    bool quadratic = primitive.kind == PrimitiveKind::QuadraticDepthwiseConv;
-    mlir::Value x = inputOf("x");
-    FailureOr<int64_t> k = a.integer("k", 0, 1, kMaxWindow);
-    if (failed(k))
-      return failure();
-    FailureOr<int64_t> stride = a.integer("stride", 1, 1, kMaxWindow);
-    FailureOr<int64_t> padding = a.integer("padding", (*k - 1) / 2, 0, kMaxWindow);
-    FailureOr<double> std = a.real("std", 0.02, true);
-    FailureOr<int64_t> c = channelsOf(loc, opName, x, 4);
-    if (failed(stride) || failed(padding) || failed(std) || failed(c))
-      return failure();
-    auto filterType = RankedTensorType::get({*k, *k, *c}, builder.getF32Type());
-    bool hasBias = a.flag("bias", true);
-    SmallVector<Type, 3> biasTypes(hasBias ? (quadratic ? 3 : 1) : 0,
-                                   vectorType(*c));
-    FailureOr<RankedTensorType> type =
-        quadratic ? quadra::inferQuadraticDepthwiseConv2DType(
-                        loc, x.getType(), filterType, filterType, filterType,
-                        biasTypes, {*stride, *stride}, {*padding, *padding})
-                  : quadra::inferDepthwiseConv2DType(
-                        loc, x.getType(), filterType,
-                        hasBias ? biasTypes[0] : Type(), {*stride, *stride},
-                        {*padding, *padding});
-    if (failed(type))
-      return failure();
-    FailureOr<LayerWeights> w =
-        makeLayerWeights(quadratic, filterType.getShape(), *c, *std, hasBias);
-    if (failed(w))
-      return failure();
-    auto strides = builder.getDenseI64ArrayAttr({*stride, *stride});
-    auto pads = builder.getDenseI64ArrayAttr({*padding, *padding});
-    if (!quadratic)
-      return builder
-          .create<quadra::DepthwiseConv2DOp>(loc, *type, x, w->weights[0],
-                                             w->bias(), strides, pads)
-          .getResult();
-    return builder
-        .create<quadra::QuadraticDepthwiseConv2DOp>(
-            loc, *type, x, w->weights[0], w->weights[1], w->weights[2],
-            w->biases, strides, pads)
-        .getResult();
-  }
+    return emit.depthwise(/*quadratic=*/false);
+  case PrimitiveKind::QuadraticDepthwiseConv:
+    return emit.depthwise(/*quadratic=*/true);
   case PrimitiveKind::Linear:
-  case PrimitiveKind::QuadraticLinear: {
-    bool quadratic = primitive.kind == PrimitiveKind::QuadraticLinear;
-    mlir::Value x = inputOf("x");
-    FailureOr<int64_t> out = a.integer("out", 0, 1, kMaxDim);
-    FailureOr<double> std = a.real("std", 0.02, true);
-    FailureOr<int64_t> cin = channelsOf(loc, opName, x, -1);
-    if (failed(out) || failed(std) || failed(cin))
-      return failure();
-    auto weightType = RankedTensorType::get({*cin, *out}, builder.getF32Type());
-    bool hasBias = a.flag("bias", true);
-    SmallVector<Type, 3> biasTypes(hasBias ? (quadratic ? 3 : 1) : 0,
-                                   vectorType(*out));
-    FailureOr<RankedTensorType> type =
-        quadratic ? quadra::inferQuadraticLinearType(loc, x.getType(), weightType,
-                                                     weightType, weightType,
-                                                     biasTypes)
-                  : quadra::inferLinearType(loc, x.getType(), weightType,
-                                            hasBias ? biasTypes[0] : Type());
-    if (failed(type))
-      return failure();
-    FailureOr<LayerWeights> w =
-        makeLayerWeights(quadratic, weightType.getShape(), *out, *std, hasBias);
-    if (failed(w))
-      return failure();
-    if (!quadratic)
-      return builder
-          .create<quadra::LinearOp>(loc, *type, x, w->weights[0], w->bias())
-          .getResult();
-    return builder
-        .create<quadra::QuadraticLinearOp>(loc, *type, x, w->weights[0],
-                                           w->weights[1], w->weights[2],
-                                           w->biases)
-        .getResult();
-  }
-  case PrimitiveKind::LayerNorm: {
-    mlir::Value x = inputOf("x");
-    FailureOr<double> eps = a.real("eps", 1e-6, true);
-    FailureOr<int64_t> c = channelsOf(loc, opName, x, -1);
-    if (failed(eps) || failed(c))
-      return failure();
-    auto vector = RankedTensorType::get({*c}, builder.getF32Type());
-    FailureOr<RankedTensorType> type =
-        quadra::inferLayerNormType(a.where("eps"), x.getType(), vector, vector, *eps);
-    if (failed(type))
-      return failure();
-    FailureOr<mlir::Value> scale =
-        makeWeight("weight", {*c}, quadra::InitKind::Ones, 0);
-    if (failed(scale))
-      return failure();
-    FailureOr<mlir::Value> offset =
-        makeWeight("bias", {*c}, quadra::InitKind::Zeros, 0);
-    if (failed(offset))
-      return failure();
-    return builder
-        .create<quadra::LayerNormOp>(loc, *type, x, *scale, *offset,
-                                     builder.getF64FloatAttr(*eps))
-        .getResult();
-  }
-  case PrimitiveKind::LayerScale: {
-    mlir::Value x = inputOf("x");
-    FailureOr<double> init = a.real("init", 1e-6, false);
-    FailureOr<int64_t> c = channelsOf(loc, opName, x, -1);
-    if (failed(init) || failed(c))
-      return failure();
-    auto vector = RankedTensorType::get({*c}, builder.getF32Type());
-    FailureOr<RankedTensorType> type =
-        quadra::inferLayerScaleType(loc, x.getType(), vector);
-    if (failed(type))
-      return failure();
-    // The scale vector is the layer's only weight: it takes the layer's name.
-    FailureOr<mlir::Value> scale =
-        makeWeight("", {*c}, quadra::InitKind::Constant, *init);
-    if (failed(scale))
-      return failure();
-    return builder.create<quadra::LayerScaleOp>(loc, *type, x, *scale).getResult();
-  }
+    return emit.linear(/*quadratic=*/false);
+  case PrimitiveKind::QuadraticLinear:
+    return emit.linear(/*quadratic=*/true);
+  case PrimitiveKind::LayerNorm:
+    return emit.layerNorm();
+  case PrimitiveKind::LayerScale:
+    return emit.layerScale();
+  case PrimitiveKind::GlobalAvgPool:
+    return emit.globalAvgPool();
   case PrimitiveKind::Gelu:
-    return builder.create<quadra::GeluOp>(loc, inputOf("x")).getResult();
   case PrimitiveKind::Relu:
-    return builder.create<quadra::ReluOp>(loc, inputOf("x")).getResult();
   case PrimitiveKind::Identity:
-    return builder.create<quadra::IdentityOp>(loc, inputOf("x")).getResult();
   case PrimitiveKind::Add:
-  case PrimitiveKind::Mul: {
-    mlir::Value lhs = inputOf("a"), rhs = inputOf("b");
-    FailureOr<RankedTensorType> type = quadra::inferElementwiseType(
-        loc, opName, lhs.getType(), rhs.getType());
-    if (failed(type))
-      return failure();
-    if (primitive.kind == PrimitiveKind::Add)
-      return builder.create<quadra::AddOp>(loc, *type, lhs, rhs).getResult();
-    return builder.create<quadra::MulOp>(loc, *type, lhs, rhs).getResult();
-  }
-  case PrimitiveKind::GlobalAvgPool: {
-    mlir::Value x = inputOf("x");
-    FailureOr<RankedTensorType> type =
-        quadra::inferGlobalAvgPoolType(loc, x.getType());
-    if (failed(type))
-      return failure();
-    return builder.create<quadra::GlobalAvgPoolOp>(loc, *type, x).getResult();
-  }
+  case PrimitiveKind::Mul:
+    return emit.elementwise(primitive.kind);
   }
   return emitError(loc) << "unknown primitive '" << primitive.name << "'";
 }

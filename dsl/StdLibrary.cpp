@@ -5,11 +5,6 @@
 namespace qdsl::dsl {
 
 namespace {
-struct EmbeddedFile {
-  const char *path;
-  const char *data;
-  size_t size;
-};
 #include "dsl/StdLibraryFiles.inc"
 } // namespace
 

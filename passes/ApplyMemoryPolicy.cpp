@@ -1,6 +1,6 @@
 //===- ApplyMemoryPolicy.cpp - keep or recompute a training step's tensors ===//
 
-#include "passes/MemoryPlan.h"
+#include "passes/analysis/MemoryPlan.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -82,11 +82,6 @@ struct QuadraMemoryPolicy
     func::FuncOp step = getOperation();
     if (!step->hasAttr(kGradientsAttr))
       return;
-    if (!isMemoryPolicy(policy)) {
-      step.emitError("unknown memory policy '")
-          << policy << "'; expected keep-all, paper or min-memory";
-      return signalPassFailure();
-    }
     SmallVector<Operation *> recomputed, cheap;
     for (Operation &op : step.getBody().front()) {
       if (op.hasAttr(kRecomputeAttr))
@@ -97,7 +92,7 @@ struct QuadraMemoryPolicy
         cheap.push_back(&op);
     }
     std::vector<Operation *> forward = forwardOps(step);
-    if (policy != "min-memory") {
+    if (policy != MemoryPolicy::MinMemory) {
       for (Operation *op : recomputed)
         if (failed(keep(op, forward)))
           return signalPassFailure();
@@ -107,7 +102,7 @@ struct QuadraMemoryPolicy
       for (Operation *op : llvm::reverse(cheap))
         recompute(op);
     }
-    step->setAttr(kMemoryPolicyAttr, StringAttr::get(&getContext(), policy));
+    step->setAttr(kMemoryPolicyAttr, StringAttr::get(&getContext(), memoryPolicyName(policy)));
   }
 };
 

@@ -41,9 +41,7 @@ struct ExpandQDWConvPattern : OpRewritePattern<QuadraticDepthwiseConv2DOp> {
 struct QuadraExpandQDWConv
     : qdsl::quadra::impl::QuadraExpandQDWConvBase<QuadraExpandQDWConv> {
   void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<ExpandQDWConvPattern>(&getContext());
-    if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
+    if (failed(applyPattern<ExpandQDWConvPattern>(getOperation())))
       signalPassFailure();
   }
 };

@@ -1,7 +1,7 @@
 //===- FormKernels.cpp - group ops into kernels by fusion rules -----------===//
 
 #include "codegen/Targets.h"
-#include "passes/MemoryPlan.h"
+#include "passes/analysis/MemoryPlan.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -51,8 +51,8 @@ Operation *soleUser(Operation *op) {
 /// They become one kernel
 /// of family `qdwconv_grad` whose inputs are x, g, xa, xb, wa, wb, wc and
 /// whose outputs are dx (if any), dwa, dwb, dwc, then dba, dbb, dbc (if
-/// any): the order codegen/halide/gradient_generator.cpp's qdwconv_grad
-/// takes and returns them in.
+/// any): the order codegen/halide/qdwconv_grad_generator.cpp takes and
+/// returns them in.
 struct QDWConvBackward {
   SmallVector<Value> inputs, outputs;
   SmallVector<Operation *> ops;

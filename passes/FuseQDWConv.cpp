@@ -81,9 +81,7 @@ struct FuseQDWConvPattern : OpRewritePattern<AddOp> {
 
 struct QuadraFuseQDWConv : qdsl::quadra::impl::QuadraFuseQDWConvBase<QuadraFuseQDWConv> {
   void runOnOperation() override {
-    RewritePatternSet patterns(&getContext());
-    patterns.add<FuseQDWConvPattern>(&getContext());
-    if (failed(applyPatternsAndFoldGreedily(getOperation(), std::move(patterns))))
+    if (failed(applyPattern<FuseQDWConvPattern>(getOperation())))
       signalPassFailure();
   }
 };

@@ -4,9 +4,12 @@
 #define QDSL_PASSES_PASSES_H
 
 #include "dialect/QuadraOps.h"
+#include "passes/MemoryPolicy.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace qdsl::quadra {
 
@@ -15,6 +18,14 @@ namespace qdsl::quadra {
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
+
+/// What a pass that is one rewrite pattern does: applies `Pattern` to `op`
+/// until nothing matches.
+template <typename Pattern> mlir::LogicalResult applyPattern(mlir::Operation *op) {
+  mlir::RewritePatternSet patterns(op->getContext());
+  patterns.add<Pattern>(op->getContext());
+  return mlir::applyPatternsAndFoldGreedily(op, std::move(patterns));
+}
 
 } // namespace qdsl::quadra
 

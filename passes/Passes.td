@@ -148,8 +148,9 @@ def QuadraMemoryPolicy : Pass<"quadra-memory-policy", "::mlir::func::FuncOp"> {
     memory planner reads.
   }];
   let options = [
-    Option<"policy", "policy", "std::string", /*default=*/"\"paper\"",
-           "keep-all, paper or min-memory">,
+    Option<"policy", "policy", "::qdsl::quadra::MemoryPolicy",
+           /*default=*/"::qdsl::quadra::kDefaultMemoryPolicy",
+           "keep-all, paper or min-memory (the default)">,
   ];
 }
 

@@ -1,6 +1,6 @@
 //===- PlanMemory.cpp - print the memory plan of every training step ------===//
 
-#include "passes/MemoryPlan.h"
+#include "passes/analysis/MemoryPlan.h"
 #include "passes/Passes.h"
 
 #include "llvm/Support/raw_ostream.h"

@@ -1,6 +1,6 @@
 //===- PrintStats.cpp - print the costs of every model in a module --------===//
 
-#include "passes/ModelStatistics.h"
+#include "passes/analysis/ModelStatistics.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -11,6 +11,8 @@ PACKAGES=(
   clang-19 lld-19 libclang-rt-19-dev
   # libraries
   libgtest-dev nlohmann-json3-dev zlib1g-dev
+  # fmt: how generated programs (predict, train) print
+  libfmt-dev
   # training data: Fashion-MNIST as gzip-compressed IDX files
   dataset-fashion-mnist
   # code generation: Halide 14 for the generated kernels, OpenCL on the CPU

@@ -10,8 +10,10 @@
 // normalised rows of a tile are computed once into a scratch buffer, and the
 // epilogue is applied to each accumulator block before it is stored.
 #include "qdsl_generator_common.h"
+#include "runtime/shipped/Contract.h"
 
 using namespace Halide;
+using qdsl::contract::Activation;
 
 namespace {
 
@@ -23,11 +25,11 @@ public:
     GeneratorParam<float> eps{"eps", 1e-6f};
     GeneratorParam<bool> quadratic{"quadratic", false};
     GeneratorParam<bool> bias{"bias", true};
-    // 0: none, 1: GELU, 2: ReLU.
+    // A qdsl::contract::Activation: none, GELU or ReLU.
     GeneratorParam<int> activation{"activation", 0};
     GeneratorParam<bool> scale_residual{"scale_residual", false};
     // The backward pass: the product times f′(pre) for the activation f
-    // whose input `pre` was (1: GELU, 2: ReLU), fusing an activation's
+    // (an Activation) whose input `pre` was, fusing an activation's
     // gradient into the gradient of the next layer's input.
     GeneratorParam<int> activation_grad{"activation_grad", 0};
     // Output channels per register block; the weights come packed in panels
@@ -49,7 +51,7 @@ public:
             gamma = add_input<Buffer<float, 1>>("gamma");
             residual = add_input<Buffer<float, 2>>("residual");
         }
-        if (activation_grad)
+        if (activation_grad != int(Activation::None))
             pre = add_input<Buffer<float, 2>>("pre");
     }
 
@@ -79,15 +81,15 @@ public:
         }
         Expr value = quadratic ? products[0](o, r) * products[1](o, r) + products[2](o, r)
                                : products[0](o, r);
-        if (activation == 1)
+        if (activation == int(Activation::Gelu))
             value = qdsl_gen::gelu(value);
-        else if (activation == 2)
+        else if (activation == int(Activation::Relu))
             value = max(value, 0.0f);
         if (scale_residual)
             value = (*residual)(o, r) + (*gamma)(o) * value;
-        if (activation_grad == 1)
+        if (activation_grad == int(Activation::Gelu))
             value = value * qdsl_gen::gelu_derivative((*pre)(o, r));
-        else if (activation_grad == 2)
+        else if (activation_grad == int(Activation::Relu))
             value = select((*pre)(o, r) > 0.0f, value, 0.0f);
         output(o, r) = value;
         reduction = k;

@@ -11,14 +11,14 @@
 // reads); --warmup runs that many passes first, untimed; --pin keeps the
 // process (and so Halide's workers) on the first --threads CPUs.
 #include "qdsl_model.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/shipped/TensorFiles.h"
 
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <sched.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -27,11 +27,11 @@ namespace {
 
 int usage(const char *message) {
     if (message)
-        std::fprintf(stderr, "predict: %s\n", message);
-    std::fprintf(stderr,
-                 "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
-                 "--output Y.npy [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]\n"
-                 "               [--profile-json P.json]\n");
+        fmt::print(stderr, "predict: {}\n", message);
+    fmt::print(stderr,
+               "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
+               "--output Y.npy [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]\n"
+               "               [--profile-json P.json]\n");
     return 2;
 }
 
@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
         std::string arg = argv[i];
         auto value = [&](const char *what) -> const char * {
             if (i + 1 >= argc) {
-                std::fprintf(stderr, "predict: %s needs a value\n", what);
+                fmt::print(stderr, "predict: {} needs a value\n", what);
                 std::exit(2);
             }
             return argv[++i];
@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
     std::string error;
     if (!weights.empty()) {
         if (!model.loadWeights(weights, error)) {
-            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            fmt::print(stderr, "predict: {}\n", error);
             return 1;
         }
     } else {
@@ -101,12 +101,12 @@ int main(int argc, char **argv) {
         for (long long c = 0; c < threads && c < CPU_SETSIZE; ++c)
             CPU_SET(static_cast<int>(c), &set);
         if (sched_setaffinity(0, sizeof set, &set) != 0)
-            std::fprintf(stderr, "predict: cannot pin to CPUs 0-%lld; running unpinned\n", threads - 1);
+            fmt::print(stderr, "predict: cannot pin to CPUs 0-{}; running unpinned\n", threads - 1);
     }
 
     qdsl::rt::Tensor x;
     if (!qdsl::rt::readNpy(input_path, x, error)) {
-        std::fprintf(stderr, "predict: %s\n", error.c_str());
+        fmt::print(stderr, "predict: {}\n", error);
         return 1;
     }
     // One example, or a batch of them.
@@ -117,10 +117,9 @@ int main(int argc, char **argv) {
     else if (shape.size() == one.size() + 1 && std::equal(one.begin(), one.end(), shape.begin() + 1))
         batch = shape[0];
     if (batch < 1 || batch > (1 << 20)) {
-        std::fprintf(stderr,
-                     "predict: '%s' has shape %s; model %s takes %s or [N, ...] of it (NHWC float32)\n",
-                     input_path.c_str(), qdsl::rt::describeShape(shape).c_str(), info.name.c_str(),
-                     qdsl::rt::describeShape(one).c_str());
+        fmt::print(stderr, "predict: '{}' has shape {}; model {} takes {} or [N, ...] of it (NHWC float32)\n",
+                   input_path, qdsl::rt::describeShape(shape), info.name,
+                   qdsl::rt::describeShape(one));
         return 1;
     }
 
@@ -129,7 +128,7 @@ int main(int argc, char **argv) {
     qdsl::rt::Tensor y(out_shape);
     for (long long r = 0; r < warmup; ++r)
         if (!model.forward(x.data.data(), static_cast<int>(batch), y.data.data(), error)) {
-            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            fmt::print(stderr, "predict: {}\n", error);
             return 1;
         }
     qdsl_model::Profile profile_data;
@@ -139,7 +138,7 @@ int main(int argc, char **argv) {
         auto start = std::chrono::steady_clock::now();
         if (!model.forward(x.data.data(), static_cast<int>(batch), y.data.data(), error,
                            profile || !profile_json.empty() ? &profile_data : nullptr)) {
-            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            fmt::print(stderr, "predict: {}\n", error);
             return 1;
         }
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -148,13 +147,12 @@ int main(int argc, char **argv) {
         runs.push_back(seconds);
     }
     if (!qdsl::rt::writeNpy(output_path, y, error)) {
-        std::fprintf(stderr, "predict: %s\n", error.c_str());
+        fmt::print(stderr, "predict: {}\n", error);
         return 1;
     }
     if (repeat > 1 || profile)
-        std::fprintf(stderr, "%s: batch %lld, best %.3f ms, mean %.3f ms over %lld runs, %.2f examples/s\n",
-                     info.name.c_str(), static_cast<long long>(batch), best * 1e3, total / repeat * 1e3,
-                     repeat, batch / best);
+        fmt::print(stderr, "{}: batch {}, best {:.3f} ms, mean {:.3f} ms over {} runs, {:.2f} examples/s\n",
+                   info.name, batch, best * 1e3, total / repeat * 1e3, repeat, batch / best);
     if (!profile_json.empty()) {
         nlohmann::json kernels = nlohmann::json::array();
         for (const auto &e : profile_data.entries)
@@ -162,7 +160,7 @@ int main(int argc, char **argv) {
         nlohmann::json doc = {{"model", info.name}, {"target", info.target}, {"batch", batch},
                               {"threads", threads}, {"runs", runs}, {"kernels", kernels}};
         if (!qdsl::rt::writeFileAtomically(profile_json, doc.dump(1) + "\n", error)) {
-            std::fprintf(stderr, "predict: %s\n", error.c_str());
+            fmt::print(stderr, "predict: {}\n", error);
             return 1;
         }
     }
@@ -170,10 +168,10 @@ int main(int argc, char **argv) {
         double sum = 0;
         for (const auto &e : profile_data.entries)
             sum += e.seconds;
-        std::fprintf(stderr, "%-48s %-28s %10s %7s\n", "kernel", "family", "ms/run", "share");
+        fmt::print(stderr, "{:<48} {:<28} {:>10} {:>7}\n", "kernel", "family", "ms/run", "share");
         for (const auto &e : profile_data.entries)
-            std::fprintf(stderr, "%-48s %-28s %10.3f %6.1f%%\n", e.kernel.c_str(), e.family.c_str(),
-                         e.seconds / repeat * 1e3, sum > 0 ? 100 * e.seconds / sum : 0.0);
+            fmt::print(stderr, "{:<48} {:<28} {:>10.3f} {:>6.1f}%\n", e.kernel, e.family,
+                       e.seconds / repeat * 1e3, sum > 0 ? 100 * e.seconds / sum : 0.0);
     }
     return 0;
 }

@@ -3,15 +3,16 @@
 // model_kernels.cpp runs.
 #include "qdsl_model_internal.h"
 
-#include "runtime/ArenaPlanner.h"
-#include "runtime/Parallel.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/shipped/ArenaPlanner.h"
+#include "runtime/shipped/Parallel.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include "HalideRuntime.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <set>
@@ -162,28 +163,12 @@ bool Model::loadWeights(const std::string &path, std::string &error) {
 
 bool Model::setWeights(qdsl::rt::TensorMap loaded, const std::string &path,
                        std::string &error) {
-    std::vector<std::string> problems;
-    std::set<std::string> expected;
-    for (const WeightSpec &spec : kWeightSpecs) {
-        expected.insert(spec.name);
-        auto it = loaded.find(spec.name);
-        if (it == loaded.end())
-            problems.push_back("missing tensor '" + std::string(spec.name) + "' " +
-                               qdsl::rt::describeShape(spec.shape));
-        else if (it->second.shape != spec.shape)
-            problems.push_back("tensor '" + std::string(spec.name) + "' has shape " +
-                               qdsl::rt::describeShape(it->second.shape) + ", expected " +
-                               qdsl::rt::describeShape(spec.shape));
-    }
-    for (const auto &entry : loaded)
-        if (!expected.count(entry.first))
-            problems.push_back("unexpected tensor '" + entry.first + "'");
+    std::vector<qdsl::rt::TensorSpec> expected;
+    for (const WeightSpec &spec : kWeightSpecs)
+        expected.push_back({spec.name, spec.shape});
+    std::vector<std::string> problems = qdsl::rt::weightProblems(expected, loaded);
     if (!problems.empty()) {
-        error = "'" + path + "' does not fit model " + kModelInfo.name + ":";
-        for (size_t i = 0; i < problems.size() && i < 8; ++i)
-            error += "\n  " + problems[i];
-        if (problems.size() > 8)
-            error += "\n  ... and " + std::to_string(problems.size() - 8) + " more";
+        error = qdsl::rt::describeMisfit(path, kModelInfo.name, qdsl::rt::listProblems(problems));
         return false;
     }
     state->weights = std::move(loaded);
@@ -192,7 +177,7 @@ bool Model::setWeights(qdsl::rt::TensorMap loaded, const std::string &path,
 }
 
 bool Model::saveWeights(const std::string &path, std::string &error) const {
-    qdsl::rt::Metadata metadata = {{"qdsl.model", kModelInfo.name}};
+    qdsl::rt::Metadata metadata = {{qdsl::contract::kModelKey, kModelInfo.name}};
     return qdsl::rt::writeSafetensors(path, state->weights, metadata, error);
 }
 
@@ -255,7 +240,7 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
     const float *out = pass.data(kTrainResults[1]);
     std::copy(out, out + kModelInfo.output_size() * static_cast<size_t>(batch), logits);
     for (size_t g = 0; g < kGradientNames.size(); ++g)
-        if (kTrainResults[g + 2] >= 0) {
+        if (!qdsl::contract::isGradientActivation(kTrainResults[g + 2])) {
             const float *data = pass.data(kTrainResults[g + 2]);
             std::copy(data, data + gradients[kGradientNames[g]].data.size(), outputs[g]);
         }
@@ -298,24 +283,25 @@ Pass::Pass(Model::State &state, Arena &arena, int batch, const float *input, flo
       label_data(labels), gradients(std::move(gradients)) {}
 
 float *Pass::storage(int id, size_t elements) const {
-    if (id == 0)
+    if (id == qdsl::contract::kInputActivation)
         return const_cast<float *>(input);
-    if (id == -1)
+    if (id == qdsl::contract::kOutputActivation)
         return output;
-    if (id < -1)
-        return gradients.at(static_cast<size_t>(-id - 2));
+    if (qdsl::contract::isGradientActivation(id))
+        return gradients.at(qdsl::contract::gradientOfActivation(id));
     // The generated tables and calls agree by construction; a mismatch is
     // a bug in qdsl, not in the model.
     if (static_cast<size_t>(id) >= arena.bytes.size() || elements * sizeof(float) > arena.bytes[id]) {
-        std::fprintf(stderr, "qdsl_model: activation %d does not fit its planned buffer\n", id);
+        fmt::print(stderr, "qdsl_model: activation {} does not fit its planned buffer\n", id);
         std::abort();
     }
     return arena.base + arena.offset[id] / sizeof(float);
 }
 
 const float *Pass::data(int id) const {
-    return id < -1 ? gradients.at(static_cast<size_t>(-id - 2))
-                   : arena.base + arena.offset.at(id) / sizeof(float);
+    return qdsl::contract::isGradientActivation(id)
+               ? gradients.at(qdsl::contract::gradientOfActivation(id))
+               : arena.base + arena.offset.at(id) / sizeof(float);
 }
 
 namespace {

@@ -14,7 +14,7 @@
 #ifndef QDSL_MODEL_H
 #define QDSL_MODEL_H
 
-#include "runtime/Tensor.h"
+#include "runtime/shipped/Tensor.h"
 
 #include <cstdint>
 #include <map>

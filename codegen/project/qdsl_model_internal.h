@@ -3,8 +3,9 @@
 #define QDSL_MODEL_INTERNAL_H
 
 #include "qdsl_model.h"
-#include "runtime/Tensor.h"
-#include "runtime/WeightInit.h"
+#include "runtime/shipped/Contract.h"
+#include "runtime/shipped/Tensor.h"
+#include "runtime/shipped/WeightInit.h"
 
 #include "HalideBuffer.h"
 
@@ -44,7 +45,7 @@ extern const std::vector<BufferSpec> kForwardBuffers;
 extern const std::vector<BufferSpec> kTrainBuffers;
 
 /// Activation memory for one function at one batch size: the offsets the
-/// arena planner (runtime/ArenaPlanner.h) gives its buffers, in one block.
+/// arena planner (runtime/shipped/ArenaPlanner.h) gives its buffers, in one block.
 struct Arena {
     const std::vector<BufferSpec> *table = nullptr;
     int batch = 0;
@@ -59,8 +60,8 @@ struct Arena {
 
 /// The training step's results by activation id (loss, logits, then the
 /// gradients of kGradientNames in order); empty without --train. A
-/// gradient with id -2 - g is written straight into the caller's tensor
-/// for kGradientNames[g].
+/// gradient with id contract::gradientActivation(g) is written straight
+/// into the caller's tensor for kGradientNames[g].
 extern const std::vector<int> kTrainResults;
 extern const std::vector<std::string> kGradientNames;
 extern const char *const kTrainingSetup;
@@ -73,7 +74,7 @@ public:
          Profile *profile, const int32_t *labels = nullptr,
          std::vector<float *> gradients = {});
 
-    /// Activation `id` (0 is the model input) as (c, x, y, n), or as
+    /// Activation `id` (contract::kInputActivation is the model input) as (c, x, y, n), or as
     /// (c, rows) with every leading dimension folded into rows. `shape` is
     /// one example's shape, channels last, or the whole shape of a tensor
     /// without a batch (`batched` false).
@@ -82,7 +83,8 @@ public:
     /// A tensor without a batch (a gradient of a weight, the loss), its
     /// dimensions reversed.
     Buffer<float> tensor(int id, const std::vector<int64_t> &shape);
-    /// Allocates activation `id` (-1: the model output) and views it.
+    /// Allocates activation `id` (contract::kOutputActivation: the model
+    /// output) and views it.
     Buffer<float> new_image(int id, const std::vector<int64_t> &shape);
     Buffer<float> new_rows(int id, const std::vector<int64_t> &shape, bool batched = true);
     Buffer<float> new_tensor(int id, const std::vector<int64_t> &shape);

@@ -12,10 +12,13 @@
 // augmentation of an epoch depend only on the seed and the epoch, so
 // --resume continues exactly where the checkpoint left off.
 #include "qdsl_model.h"
-#include "runtime/Datasets.h"
-#include "runtime/Optimizer.h"
-#include "runtime/Progress.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/Optimizer.h"
+#include "runtime/shipped/Progress.h"
+#include "runtime/shipped/Contract.h"
+#include "runtime/shipped/TensorFiles.h"
+
+#include <fmt/core.h>
 
 #include <unistd.h>
 
@@ -62,8 +65,13 @@ const char *const kUsage =
     "  as qdsl run --train writes them\n";
 
 int usage(const std::string &message) {
-    std::fprintf(stderr, "train: %s\n%s", message.c_str(), kUsage);
+    fmt::print(stderr, "train: {}\n{}", message, kUsage);
     return 2;
+}
+
+int fail(const std::string &message) {
+    fmt::print(stderr, "train: {}\n", message);
+    return 1;
 }
 
 struct Options {
@@ -92,57 +100,51 @@ bool parse_double(const std::string &text, double min, double &value) {
 
 // Parses argv; returns -1 to go on, else the exit status.
 int parse(int argc, char **argv, Options &o) {
+    const std::map<std::string, bool *> flags = {
+        {"--flip", &o.flip}, {"--resume", &o.resume}, {"--profile", &o.profile},
+        {"--benchmark", &o.benchmark}};
+    const std::map<std::string, std::string *> texts = {
+        {"--dataset", &o.dataset},           {"--data", &o.data},
+        {"--train-images", &o.train_images}, {"--train-labels", &o.train_labels},
+        {"--test-images", &o.test_images},   {"--test-labels", &o.test_labels},
+        {"--out", &o.out},                   {"--gradients", &o.gradients},
+        {"--input", &o.input},               {"--labels", &o.labels},
+        {"--weights", &o.weights}};
+    // Integers with the least value each takes.
+    const std::map<std::string, std::pair<long long *, long long>> integers = {
+        {"--train-subset", {&o.train_subset, 1}}, {"--test-subset", {&o.test_subset, 1}},
+        {"--crop", {&o.crop, 0}},                 {"--epochs", {&o.epochs, 1}},
+        {"--batch", {&o.batch, 1}},               {"--steps", {&o.steps, 0}},
+        {"--warmup-steps", {&o.warmup, 0}},       {"--seed", {&o.seed, 0}},
+        {"--threads", {&o.threads, 0}}};
+    // Numbers, none negative.
+    const std::map<std::string, double *> reals = {
+        {"--lr", &o.lr}, {"--min-lr", &o.min_lr}, {"--weight-decay", &o.weight_decay},
+        {"--clip", &o.clip}};
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--help" || arg == "-h") {
-            std::fputs(kUsage, stdout);
+            fmt::print("{}", kUsage);
             return 0;
         }
-        if (arg == "--flip") { o.flip = true; continue; }
-        if (arg == "--resume") { o.resume = true; continue; }
-        if (arg == "--profile") { o.profile = true; continue; }
-        if (arg == "--benchmark") { o.benchmark = true; continue; }
+        if (auto flag = flags.find(arg); flag != flags.end()) {
+            *flag->second = true;
+            continue;
+        }
+        if (!texts.count(arg) && !integers.count(arg) && !reals.count(arg))
+            return usage("unknown option '" + arg + "'");
         if (i + 1 >= argc)
             return usage(arg + " needs a value");
         std::string v = argv[++i];
-        auto integer = [&](long long min, long long &into) {
-            if (!parse_int(v, min, into))
-                throw std::string(arg + " needs an integer ≥ " + std::to_string(min) +
-                                  ", got '" + v + "'");
-        };
-        auto real = [&](double min, double &into) {
-            if (!parse_double(v, min, into))
-                throw std::string(arg + " needs a number ≥ " + std::to_string(min) +
-                                  ", got '" + v + "'");
-        };
-        try {
-            if (arg == "--dataset") o.dataset = v;
-            else if (arg == "--data") o.data = v;
-            else if (arg == "--train-images") o.train_images = v;
-            else if (arg == "--train-labels") o.train_labels = v;
-            else if (arg == "--test-images") o.test_images = v;
-            else if (arg == "--test-labels") o.test_labels = v;
-            else if (arg == "--train-subset") integer(1, o.train_subset);
-            else if (arg == "--test-subset") integer(1, o.test_subset);
-            else if (arg == "--crop") integer(0, o.crop);
-            else if (arg == "--epochs") integer(1, o.epochs);
-            else if (arg == "--batch") integer(1, o.batch);
-            else if (arg == "--steps") integer(0, o.steps);
-            else if (arg == "--warmup-steps") integer(0, o.warmup);
-            else if (arg == "--seed") integer(0, o.seed);
-            else if (arg == "--threads") integer(0, o.threads);
-            else if (arg == "--lr") real(0, o.lr);
-            else if (arg == "--min-lr") real(0, o.min_lr);
-            else if (arg == "--weight-decay") real(0, o.weight_decay);
-            else if (arg == "--clip") real(0, o.clip);
-            else if (arg == "--out") o.out = v;
-            else if (arg == "--gradients") o.gradients = v;
-            else if (arg == "--input") o.input = v;
-            else if (arg == "--labels") o.labels = v;
-            else if (arg == "--weights") o.weights = v;
-            else return usage("unknown option '" + arg + "'");
-        } catch (const std::string &message) {
-            return usage(message);
+        if (auto text = texts.find(arg); text != texts.end()) {
+            *text->second = v;
+        } else if (auto integer = integers.find(arg); integer != integers.end()) {
+            auto [into, min] = integer->second;
+            if (!parse_int(v, min, *into))
+                return usage(arg + " needs an integer ≥ " + std::to_string(min) + ", got '" +
+                             v + "'");
+        } else if (!parse_double(v, 0, *reals.at(arg))) {
+            return usage(arg + " needs a number ≥ " + std::to_string(0.0) + ", got '" + v + "'");
         }
     }
     if (!o.gradients.empty() && (o.input.empty() || o.labels.empty()))
@@ -243,26 +245,18 @@ void print_profile(const qdsl_model::Profile &kernels, double data, double optim
     for (const auto &[family, seconds] : families)
         sorted.push_back({seconds, family});
     std::sort(sorted.rbegin(), sorted.rend());
-    std::printf("%-32s %10s %7s\n", "kernel family", "seconds", "share");
+    fmt::print("{:<32} {:>10} {:>7}\n", "kernel family", "seconds", "share");
     for (const auto &[seconds, family] : sorted)
-        std::printf("%-32s %10.3f %6.1f%%\n", family.c_str(), seconds,
-                    total > 0 ? 100 * seconds / total : 0.0);
+        fmt::print("{:<32} {:>10.3f} {:>6.1f}%\n", family, seconds,
+                   total > 0 ? 100 * seconds / total : 0.0);
 }
 
-std::string fixed(double v, int digits) {
-    char text[64];
-    std::snprintf(text, sizeof text, "%.*f", digits, v);
-    return text;
-}
+std::string fixed(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
 
 // One training step on a given batch, written as `qdsl run --train` writes
 // it: the gradients under the weights' names and the loss in the metadata.
 int one_step(const Options &o, qdsl_model::Model &model) {
     std::string error;
-    auto fail = [&](const std::string &message) {
-        std::fprintf(stderr, "train: %s\n", message.c_str());
-        return 1;
-    };
     const qdsl_model::ModelInfo &info = model.info();
     if (o.weights.empty())
         model.initialize(static_cast<uint64_t>(o.seed));
@@ -293,12 +287,12 @@ int one_step(const Options &o, qdsl_model::Model &model) {
     if (!model.trainStep(input.data.data(), classes.data(), batch, loss, logits.data(), gradients,
                          error))
         return fail(error);
-    char text[32];
-    std::snprintf(text, sizeof text, "%.9g", loss);
-    qdsl::rt::Metadata metadata = {{"qdsl.model", info.name}, {"qdsl.loss", text}};
+    const std::string text = fmt::format("{:.9g}", static_cast<double>(loss));
+    qdsl::rt::Metadata metadata = {{qdsl::contract::kModelKey, info.name},
+                                   {qdsl::contract::kLossKey, text}};
     if (!qdsl::rt::writeSafetensors(o.gradients, gradients, metadata, error))
         return fail(error);
-    std::printf("loss %s\n", text);
+    fmt::print("loss {}\n", text);
     return 0;
 }
 
@@ -349,10 +343,8 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
         double start = clock();
         float loss = 0;
         if (!model.trainStep(images.data(), labels.data(), batch, loss, logits.data(), gradients,
-                             error, o.profile ? &kernel_time : nullptr)) {
-            std::fprintf(stderr, "train: %s\n", error.c_str());
-            return 1;
-        }
+                             error, o.profile ? &kernel_time : nullptr))
+            return fail(error);
         const double kernels_done = clock();
         qdsl::rt::clipGradientNorm(gradients, o.clip);
         optimizer.step(model.weights(), gradients, o.lr);
@@ -360,14 +352,347 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
         optimizer_time += clock() - kernels_done;
         best = std::min(best, clock() - start);
     }
-    std::printf("{\"model\": \"%s\", \"batch\": %d, \"steps\": %lld, \"step_s\": %.6f, "
-                "\"peak_over_start_mb\": %.1f, \"arena_mb\": %.1f}\n",
-                info.name.c_str(), batch, steps, best, memory_mb("VmHWM:") - before,
-                model.trainingArenaBytes() / 1048576.0);
+    fmt::print("{{\"model\": \"{}\", \"batch\": {}, \"steps\": {}, \"step_s\": {:.6f}, "
+               "\"peak_over_start_mb\": {:.1f}, \"arena_mb\": {:.1f}}}\n",
+               info.name, batch, steps, best, memory_mb("VmHWM:") - before,
+               model.trainingArenaBytes() / 1048576.0);
     if (o.profile)
         print_profile(kernel_time, 0, optimizer_time);
     return 0;
 }
+
+// A training run: the data, the schedule, the optimiser's state and the
+// loop over epochs. Each phase returns false with `error` set; main prints
+// it. The data order and the augmentation of a step depend only on the
+// seed, the epoch and the step, so a resumed run draws what the first one
+// would have.
+class Trainer {
+public:
+    Trainer(const Options &o, qdsl_model::Model &model)
+        : o(o), model(model), info(model.info()),
+          classes(info.output_shape.empty() ? 1 : info.output_shape.back()),
+          checkpoint_path(o.out + "/checkpoint.safetensors") {}
+
+    int run() {
+        std::string error;
+        if (!load_data_sets(error) || !start(error))
+            return fail(error);
+        print_header();
+        for (int64_t epoch = state.epoch; epoch < o.epochs && step < stop_at; ++epoch) {
+            int64_t last = 0;
+            EpochTotals totals;
+            if (!train_epoch(epoch, last, totals, error))
+                return fail(error);
+            if (last < steps_per_epoch) {
+                // Stopped by --steps inside the epoch: a checkpoint that
+                // --resume continues from this step.
+                if (!qdsl::rt::saveCheckpoint(checkpoint_path, state, error))
+                    return fail(error);
+                fmt::print("stopped after step {} (--steps), in epoch {}; --resume continues "
+                           "from {}\n",
+                           step, epoch + 1, checkpoint_path);
+                break;
+            }
+            if (!end_epoch(epoch, totals, error))
+                return fail(error);
+        }
+        return finish(error) ? 0 : fail(error);
+    }
+
+private:
+    // What the steps of one epoch add up to.
+    struct EpochTotals {
+        int64_t steps = 0;
+        double loss_sum = 0, seconds = 0;
+        size_t correct = 0;
+    };
+
+    // Reads the data sets, checks that they fit the model, draws the
+    // subsets and the normalisation.
+    bool load_data_sets(std::string &error) {
+        if (!load_data(o, train_set, test_set, error))
+            return false;
+        const std::vector<int64_t> example = {train_set.height, train_set.width, train_set.channels};
+        if (example != info.input_shape || test_set.exampleBytes() != train_set.exampleBytes()) {
+            error = "the data set's images are " + qdsl::rt::describeShape(example) + " but " +
+                    info.name + " takes " + qdsl::rt::describeShape(info.input_shape);
+            return false;
+        }
+        if (train_set.classes > classes || test_set.classes > classes) {
+            error = "the data set has " +
+                    std::to_string(std::max(train_set.classes, test_set.classes)) +
+                    " classes but " + info.name + " has " + std::to_string(classes) + " outputs";
+            return false;
+        }
+        train_ids = pick(train_set.count, o.train_subset, o.seed);
+        test_ids = pick(test_set.count, o.test_subset, o.seed + 1);
+        if (train_ids.size() < static_cast<size_t>(o.batch)) {
+            error = "--batch " + std::to_string(o.batch) + " is larger than the " +
+                    std::to_string(train_ids.size()) + " training examples";
+            return false;
+        }
+        qdsl::rt::channelStatistics(train_set, mean, stddev);
+        plan_schedule();
+        return true;
+    }
+
+    // Whole batches only: every step sees the same batch size. The schedule
+    // spans every epoch; --steps only stops the run early.
+    void plan_schedule() {
+        steps_per_epoch = static_cast<int64_t>(train_ids.size()) / o.batch;
+        const int64_t total_steps = steps_per_epoch * o.epochs;
+        stop_at = o.steps > 0 ? std::min<int64_t>(total_steps, o.steps) : total_steps;
+        schedule.peak = o.lr;
+        schedule.minimum = std::min(o.min_lr, o.lr);
+        schedule.totalSteps = total_steps;
+        schedule.warmupSteps = o.warmup >= 0 ? o.warmup : total_steps / 20;
+    }
+
+    // Fresh weights, or the weights, optimiser state and counters of the
+    // checkpoint with --resume; then the metrics log.
+    bool start(std::string &error) {
+        qdsl::rt::AdamWOptions adam;
+        adam.learningRate = o.lr;
+        adam.weightDecay = o.weight_decay;
+        state.optimizer = qdsl::rt::AdamW(adam);
+        state.seed = static_cast<uint64_t>(o.seed);
+        state.model = info.name;
+        if (o.resume) {
+            if (!resume(error))
+                return false;
+        } else {
+            std::error_code ec;
+            std::filesystem::create_directories(o.out, ec);
+            if (ec) {
+                error = "cannot create '" + o.out + "': " + ec.message();
+                return false;
+            }
+            model.initialize(static_cast<uint64_t>(o.seed));
+        }
+        step = state.step;
+        return metrics.open(o.out + "/metrics.jsonl", error);
+    }
+
+    bool resume(std::string &error) {
+        if (!qdsl::rt::loadCheckpoint(checkpoint_path, state, error))
+            return false;
+        if (state.model != info.name)
+            error = "'" + checkpoint_path + "' is a checkpoint of " + state.model + ", not " +
+                    info.name;
+        else if (state.seed != static_cast<uint64_t>(o.seed))
+            error = "'" + checkpoint_path + "' was trained with --seed " +
+                    std::to_string(state.seed) + "; resume with the same seed";
+        else if (state.step < state.epoch * steps_per_epoch ||
+                 state.step >= (state.epoch + 1) * steps_per_epoch)
+            error = "'" + checkpoint_path + "' stopped at step " + std::to_string(state.step) +
+                    " after " + std::to_string(state.epoch) + " epochs, which does not fit " +
+                    std::to_string(steps_per_epoch) +
+                    " steps per epoch: resume with the --batch and --train-subset it was "
+                    "trained with";
+        else
+            return model.setWeights(state.weights, checkpoint_path, error);
+        return false;
+    }
+
+    void print_header() const {
+        fmt::print("train: {} ({}), {} training and {} test examples, batch {}, {} steps "
+                   "({} per epoch), {}\n",
+                   info.name, info.source, train_ids.size(), test_ids.size(), o.batch, stop_at,
+                   steps_per_epoch, qdsl_model::Model::trainingSetup());
+        if (o.resume)
+            fmt::print("train: resumed from {} after epoch {}, step {}\n", checkpoint_path,
+                       state.epoch, state.step);
+        std::fflush(stdout);
+    }
+
+    // The steps of one epoch, from where the run stands to the epoch's end or
+    // --steps; `last` is the step of the epoch it stopped before.
+    bool train_epoch(int64_t epoch, int64_t &last, EpochTotals &totals, std::string &error) {
+        // This epoch's order from the seed and the epoch alone.
+        std::mt19937_64 shuffle_rng(static_cast<uint64_t>(o.seed) * 1000003ULL + epoch);
+        std::vector<size_t> order = train_ids;
+        std::shuffle(order.begin(), order.end(), shuffle_rng);
+        const int64_t first = step - epoch * steps_per_epoch;
+        last = std::min(steps_per_epoch, stop_at - epoch * steps_per_epoch);
+        totals.steps = last - first;
+        qdsl::rt::ProgressBar bar(std::cerr, terminal,
+                                  "epoch " + std::to_string(epoch + 1) + "/" +
+                                      std::to_string(o.epochs),
+                                  totals.steps);
+        const double start = qdsl::rt::steadyClock()();
+        for (int64_t s = first; s < last; ++s, ++step) {
+            std::vector<size_t> ids(order.begin() + s * o.batch, order.begin() + (s + 1) * o.batch);
+            float loss = 0;
+            double lr = 0;
+            if (!train_step(epoch, s, ids, loss, lr, error))
+                return false;
+            totals.loss_sum += loss;
+            for (int64_t i = 0; i < o.batch; ++i) {
+                const float *row = &logits[i * info.output_size()];
+                totals.correct +=
+                    std::max_element(row, row + info.output_size()) - row == labels[i];
+            }
+            bar.update(s + 1 - first, "loss " + fixed(totals.loss_sum / (s + 1 - first), 4) +
+                                          " lr " + fixed(lr * 1e3, 3) + "e-3");
+        }
+        totals.seconds = qdsl::rt::steadyClock()() - start;
+        bar.finish("loss " + fixed(totals.loss_sum / std::max<int64_t>(totals.steps, 1), 4));
+        state.weights = model.weights();
+        state.step = step;
+        return true;
+    }
+
+    // Step `s` of `epoch` on the examples `ids`: the batch (augmented from
+    // the seed, the epoch and the step), the generated step, clipping and
+    // AdamW. A loss or gradient that is not finite stops the run before the
+    // weights change.
+    bool train_step(int64_t epoch, int64_t s, const std::vector<size_t> &ids, float &loss,
+                    double &lr, std::string &error) {
+        double t0 = now();
+        std::seed_seq seeds{uint32_t(o.seed), uint32_t(uint64_t(o.seed) >> 32), uint32_t(epoch),
+                            uint32_t(s)};
+        std::mt19937_64 rng(seeds);
+        qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augmentation(), rng, images.data(),
+                                labels.data());
+        data_time += now() - t0;
+        if (!model.trainStep(images.data(), labels.data(), static_cast<int>(o.batch), loss,
+                             logits.data(), gradients, error, o.profile ? &kernel_time : nullptr)) {
+            error = "step " + std::to_string(step + 1) + ": " + error;
+            return false;
+        }
+        double t1 = now();
+        double norm = qdsl::rt::clipGradientNorm(gradients, o.clip);
+        if (!std::isfinite(loss) || !std::isfinite(norm)) {
+            error = diverged(epoch, loss);
+            return false;
+        }
+        lr = schedule.at(step);
+        state.optimizer.step(model.weights(), gradients, lr);
+        model.weightsChanged();
+        optimizer_time += now() - t1;
+        if ((step + 1) % 50 == 0)
+            metrics.write("step", {{"step", double(step + 1)}, {"loss", loss}, {"lr", lr},
+                                   {"grad_norm", norm}});
+        return true;
+    }
+
+    // Records why the run stops at a loss or gradient that is not finite.
+    std::string diverged(int64_t epoch, float loss) {
+        if (terminal)
+            fmt::print(stderr, "\n");  // leave the bar where it stopped
+        std::string what;
+        if (!std::isfinite(loss))
+            what = std::string("the loss is ") + (std::isnan(loss) ? "NaN" : "infinite");
+        else
+            for (const auto &[name, g] : gradients)
+                if (std::any_of(g.data.begin(), g.data.end(),
+                                [](float v) { return !std::isfinite(v); })) {
+                    what = "the gradient of '" + name + "' is not finite";
+                    break;
+                }
+        metrics.write("stopped", {{"step", double(step + 1)}}, {{"reason", what}});
+        return "step " + std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) +
+               "): " + what + "; stopped without updating the weights. The last checkpoint (" +
+               (state.epoch > 0 || o.resume ? checkpoint_path : std::string("none yet")) +
+               ") is left as it was.";
+    }
+
+    // After a whole epoch: the test split, the epoch's line and metrics, a
+    // checkpoint.
+    bool end_epoch(int64_t epoch, const EpochTotals &totals, std::string &error) {
+        evaluated = true;
+        if (!evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean, stddev, eval,
+                      error)) {
+            error = "evaluating after epoch " + std::to_string(epoch + 1) + ": " + error;
+            return false;
+        }
+        const double train_loss = totals.loss_sum / std::max<int64_t>(totals.steps, 1);
+        const double train_acc = double(totals.correct) / (totals.steps * o.batch);
+        const double images_per_second = totals.steps * o.batch / std::max(totals.seconds, 1e-9);
+        std::string line = fmt::format("epoch {}: train loss {:.4f} top-1 {:.2f}%, test loss "
+                                       "{:.4f} top-1 {:.2f}%",
+                                       epoch + 1, train_loss, 100 * train_acc, eval.loss,
+                                       100 * eval.top1);
+        if (classes >= 5)
+            line += fmt::format(" top-5 {:.2f}%", 100 * eval.top5);
+        fmt::print("{}, {:.1f} images/s\n", line, images_per_second);
+        std::fflush(stdout);
+        std::map<std::string, double> numbers = {
+            {"epoch", double(epoch + 1)}, {"step", double(step)},
+            {"train_loss", train_loss},   {"train_top1", train_acc},
+            {"test_loss", eval.loss},     {"test_top1", eval.top1},
+            {"seconds", totals.seconds},  {"images_per_second", images_per_second}};
+        if (classes >= 5)
+            numbers["test_top5"] = eval.top5;
+        metrics.write("epoch", numbers);
+        state.epoch = epoch + 1;
+        return qdsl::rt::saveCheckpoint(checkpoint_path, state, error);
+    }
+
+    // The final evaluation (unless an epoch just made it), the profile and
+    // the trained weights with the normalisation they expect.
+    bool finish(std::string &error) {
+        if (!evaluated && !evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean,
+                                    stddev, eval, error)) {
+            error = "evaluating: " + error;
+            return false;
+        }
+        if (o.profile)
+            print_profile(kernel_time, data_time, optimizer_time);
+        qdsl::rt::Metadata metadata = {{qdsl::contract::kModelKey, info.name},
+                                       {"qdsl.test_top1", fixed(eval.top1, 6)},
+                                       {"qdsl.steps", std::to_string(step)}};
+        std::string norm_mean, norm_std;
+        for (size_t c = 0; c < mean.size(); ++c) {
+            norm_mean += (c ? "," : "") + fixed(mean[c], 6);
+            norm_std += (c ? "," : "") + fixed(stddev[c], 6);
+        }
+        metadata["qdsl.input_mean"] = norm_mean;
+        metadata["qdsl.input_std"] = norm_std;
+        if (!qdsl::rt::writeSafetensors(o.out + "/weights.safetensors", model.weights(), metadata,
+                                        error))
+            return false;
+        fmt::print("train: wrote {}/weights.safetensors (test top-1 {:.2f}%)\n", o.out,
+                   100 * eval.top1);
+        return true;
+    }
+
+    qdsl::rt::Augmentation augmentation() const {
+        qdsl::rt::Augmentation augment;
+        augment.pad = static_cast<int>(o.crop);
+        augment.flip = o.flip;
+        return augment;
+    }
+
+    const Options &o;
+    qdsl_model::Model &model;
+    const qdsl_model::ModelInfo &info;
+    const int64_t classes;
+    const std::string checkpoint_path;
+    const bool terminal = isatty(fileno(stderr));
+
+    qdsl::rt::Dataset train_set, test_set;
+    std::vector<size_t> train_ids, test_ids;
+    std::vector<float> mean, stddev;
+    int64_t steps_per_epoch = 0, stop_at = 0;
+    qdsl::rt::LearningRateSchedule schedule;
+    qdsl::rt::Checkpoint state;
+    qdsl::rt::MetricsLog metrics;
+    int64_t step = 0;
+    Evaluation eval;
+    bool evaluated = false;
+
+    // The buffers of one step.
+    std::vector<float> images = std::vector<float>(info.input_size() * o.batch);
+    std::vector<float> logits = std::vector<float>(info.output_size() * o.batch);
+    std::vector<int32_t> labels = std::vector<int32_t>(o.batch);
+    qdsl::rt::TensorMap gradients;
+
+    // Where the time goes (--profile).
+    qdsl_model::Profile kernel_time;
+    double data_time = 0, optimizer_time = 0;
+    qdsl::rt::Clock now = qdsl::rt::steadyClock();
+};
 
 }  // namespace
 
@@ -375,239 +700,14 @@ int main(int argc, char **argv) {
     Options o;
     if (int status = parse(argc, argv, o); status >= 0)
         return status;
-    auto fail = [](const std::string &message) {
-        std::fprintf(stderr, "train: %s\n", message.c_str());
-        return 1;
-    };
-
     qdsl_model::Model model;
-    const qdsl_model::ModelInfo &info = model.info();
     if (!qdsl_model::Model::canTrain())
-        return fail("this project has no training step: compile " + info.source +
+        return fail("this project has no training step: compile " + model.info().source +
                     " with qdsl compile --train");
     qdsl_model::Model::setThreads(static_cast<int>(o.threads));
     if (!o.gradients.empty())
         return one_step(o, model);
     if (o.benchmark)
         return benchmark(o, model);
-
-    std::string error;
-    qdsl::rt::Dataset train_set, test_set;
-    if (!load_data(o, train_set, test_set, error))
-        return fail(error);
-    const std::vector<int64_t> example = {train_set.height, train_set.width, train_set.channels};
-    if (example != info.input_shape || test_set.exampleBytes() != train_set.exampleBytes())
-        return fail("the data set's images are " + qdsl::rt::describeShape(example) + " but " +
-                    info.name + " takes " + qdsl::rt::describeShape(info.input_shape));
-    const int64_t classes = info.output_shape.empty() ? 1 : info.output_shape.back();
-    if (train_set.classes > classes || test_set.classes > classes)
-        return fail("the data set has " + std::to_string(std::max(train_set.classes, test_set.classes)) +
-                    " classes but " + info.name + " has " + std::to_string(classes) + " outputs");
-
-    const std::vector<size_t> train_ids = pick(train_set.count, o.train_subset, o.seed);
-    const std::vector<size_t> test_ids = pick(test_set.count, o.test_subset, o.seed + 1);
-    if (train_ids.size() < static_cast<size_t>(o.batch))
-        return fail("--batch " + std::to_string(o.batch) + " is larger than the " +
-                    std::to_string(train_ids.size()) + " training examples");
-    std::vector<float> mean, stddev;
-    qdsl::rt::channelStatistics(train_set, mean, stddev);
-
-    // Whole batches only: every step sees the same batch size.
-    const int64_t steps_per_epoch = static_cast<int64_t>(train_ids.size()) / o.batch;
-    // The schedule spans every epoch; --steps only stops the run early.
-    const int64_t total_steps = steps_per_epoch * o.epochs;
-    const int64_t stop_at = o.steps > 0 ? std::min<int64_t>(total_steps, o.steps) : total_steps;
-    qdsl::rt::LearningRateSchedule schedule;
-    schedule.peak = o.lr;
-    schedule.minimum = std::min(o.min_lr, o.lr);
-    schedule.totalSteps = total_steps;
-    schedule.warmupSteps = o.warmup >= 0 ? o.warmup : total_steps / 20;
-
-    qdsl::rt::AdamWOptions adam;
-    adam.learningRate = o.lr;
-    adam.weightDecay = o.weight_decay;
-    qdsl::rt::Checkpoint state;
-    state.optimizer = qdsl::rt::AdamW(adam);
-    state.seed = static_cast<uint64_t>(o.seed);
-    state.model = info.name;
-    const std::string checkpoint_path = o.out + "/checkpoint.safetensors";
-    if (o.resume) {
-        if (!qdsl::rt::loadCheckpoint(checkpoint_path, state, error))
-            return fail(error);
-        if (state.model != info.name)
-            return fail("'" + checkpoint_path + "' is a checkpoint of " + state.model + ", not " +
-                        info.name);
-        if (state.seed != static_cast<uint64_t>(o.seed))
-            return fail("'" + checkpoint_path + "' was trained with --seed " +
-                        std::to_string(state.seed) + "; resume with the same seed");
-        if (state.step < state.epoch * steps_per_epoch ||
-            state.step >= (state.epoch + 1) * steps_per_epoch)
-            return fail("'" + checkpoint_path + "' stopped at step " + std::to_string(state.step) +
-                        " after " + std::to_string(state.epoch) + " epochs, which does not fit " +
-                        std::to_string(steps_per_epoch) +
-                        " steps per epoch: resume with the --batch and --train-subset it was "
-                        "trained with");
-        if (!model.setWeights(state.weights, checkpoint_path, error))
-            return fail(error);
-    } else {
-        std::error_code ec;
-        std::filesystem::create_directories(o.out, ec);
-        if (ec)
-            return fail("cannot create '" + o.out + "': " + ec.message());
-        model.initialize(static_cast<uint64_t>(o.seed));
-    }
-    qdsl::rt::MetricsLog metrics;
-    if (!metrics.open(o.out + "/metrics.jsonl", error))
-        return fail(error);
-
-    std::printf("train: %s (%s), %zu training and %zu test examples, batch %lld, %lld steps "
-                "(%lld per epoch), %s\n",
-                info.name.c_str(), info.source.c_str(), train_ids.size(), test_ids.size(),
-                o.batch, static_cast<long long>(stop_at),
-                static_cast<long long>(steps_per_epoch), qdsl_model::Model::trainingSetup());
-    if (o.resume)
-        std::printf("train: resumed from %s after epoch %lld, step %lld\n",
-                    checkpoint_path.c_str(), static_cast<long long>(state.epoch),
-                    static_cast<long long>(state.step));
-    std::fflush(stdout);
-
-    const size_t in = info.input_size();
-    std::vector<float> images(in * o.batch), logits(info.output_size() * o.batch);
-    std::vector<int32_t> labels(o.batch);
-    qdsl::rt::TensorMap gradients;
-    qdsl::rt::Augmentation augment;
-    augment.pad = static_cast<int>(o.crop);
-    augment.flip = o.flip;
-    const bool terminal = isatty(fileno(stderr));
-    qdsl_model::Profile kernel_time;
-    double data_time = 0, optimizer_time = 0;
-    auto now = qdsl::rt::steadyClock();
-    int64_t step = state.step;
-    Evaluation eval;
-    bool evaluated = false;
-    for (int64_t epoch = state.epoch; epoch < o.epochs && step < stop_at; ++epoch) {
-        // This epoch's order, and each step's augmentation, from the seed,
-        // the epoch and the step alone: a resumed run draws the same.
-        std::mt19937_64 shuffle_rng(static_cast<uint64_t>(o.seed) * 1000003ULL + epoch);
-        std::vector<size_t> order = train_ids;
-        std::shuffle(order.begin(), order.end(), shuffle_rng);
-        const int64_t first = step - epoch * steps_per_epoch;
-        const int64_t last = std::min(steps_per_epoch, stop_at - epoch * steps_per_epoch);
-        const int64_t epoch_steps = last - first;
-        qdsl::rt::ProgressBar bar(std::cerr, terminal,
-                                  "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
-                                  epoch_steps);
-        double loss_sum = 0, start = qdsl::rt::steadyClock()();
-        size_t correct = 0;
-        for (int64_t s = first; s < last; ++s, ++step) {
-            std::vector<size_t> ids(order.begin() + s * o.batch, order.begin() + (s + 1) * o.batch);
-            double t0 = now();
-            std::seed_seq seeds{uint32_t(o.seed), uint32_t(uint64_t(o.seed) >> 32), uint32_t(epoch),
-                                uint32_t(s)};
-            std::mt19937_64 rng(seeds);
-            qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augment, rng, images.data(),
-                                    labels.data());
-            data_time += now() - t0;
-            float loss = 0;
-            if (!model.trainStep(images.data(), labels.data(), static_cast<int>(o.batch), loss,
-                                 logits.data(), gradients, error,
-                                 o.profile ? &kernel_time : nullptr))
-                return fail("step " + std::to_string(step + 1) + ": " + error);
-            double t1 = now();
-            double norm = qdsl::rt::clipGradientNorm(gradients, o.clip);
-            if (!std::isfinite(loss) || !std::isfinite(norm)) {
-                if (terminal)
-                    std::cerr << "\n";  // leave the bar where it stopped
-                std::string what;
-                if (!std::isfinite(loss))
-                    what = std::string("the loss is ") + (std::isnan(loss) ? "NaN" : "infinite");
-                else
-                    for (const auto &[name, g] : gradients)
-                        if (std::any_of(g.data.begin(), g.data.end(),
-                                        [](float v) { return !std::isfinite(v); })) {
-                            what = "the gradient of '" + name + "' is not finite";
-                            break;
-                        }
-                metrics.write("stopped", {{"step", double(step + 1)}}, {{"reason", what}});
-                return fail("step " + std::to_string(step + 1) + " (epoch " +
-                            std::to_string(epoch + 1) + "): " + what +
-                            "; stopped without updating the weights. The last checkpoint (" +
-                            (state.epoch > 0 || o.resume ? checkpoint_path : std::string("none yet")) +
-                            ") is left as it was.");
-            }
-            double lr = schedule.at(step);
-            state.optimizer.step(model.weights(), gradients, lr);
-            model.weightsChanged();
-            optimizer_time += now() - t1;
-            loss_sum += loss;
-            for (int64_t i = 0; i < o.batch; ++i) {
-                const float *row = &logits[i * info.output_size()];
-                correct += std::max_element(row, row + info.output_size()) - row == labels[i];
-            }
-            bar.update(s + 1 - first,
-                       "loss " + fixed(loss_sum / (s + 1 - first), 4) + " lr " + fixed(lr * 1e3, 3) + "e-3");
-            if ((step + 1) % 50 == 0)
-                metrics.write("step", {{"step", double(step + 1)}, {"loss", loss}, {"lr", lr},
-                                       {"grad_norm", norm}});
-        }
-        double seconds = qdsl::rt::steadyClock()() - start;
-        bar.finish("loss " + fixed(loss_sum / std::max<int64_t>(epoch_steps, 1), 4));
-        state.weights = model.weights();
-        state.step = step;
-        if (last < steps_per_epoch) {
-            // Stopped by --steps inside the epoch: a checkpoint that
-            // --resume continues from this step.
-            if (!qdsl::rt::saveCheckpoint(checkpoint_path, state, error))
-                return fail(error);
-            std::printf("stopped after step %lld (--steps), in epoch %lld; --resume continues "
-                        "from %s\n",
-                        static_cast<long long>(step), static_cast<long long>(epoch + 1),
-                        checkpoint_path.c_str());
-            break;
-        }
-        evaluated = true;
-        if (!evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean, stddev, eval, error))
-            return fail("evaluating after epoch " + std::to_string(epoch + 1) + ": " + error);
-        double train_loss = loss_sum / std::max<int64_t>(epoch_steps, 1);
-        double train_acc = double(correct) / (epoch_steps * o.batch);
-        std::printf("epoch %lld: train loss %.4f top-1 %.2f%%, test loss %.4f top-1 %.2f%%",
-                    static_cast<long long>(epoch + 1), train_loss, 100 * train_acc, eval.loss,
-                    100 * eval.top1);
-        if (classes >= 5)
-            std::printf(" top-5 %.2f%%", 100 * eval.top5);
-        std::printf(", %.1f images/s\n", epoch_steps * o.batch / std::max(seconds, 1e-9));
-        std::fflush(stdout);
-        std::map<std::string, double> numbers = {
-            {"epoch", double(epoch + 1)}, {"step", double(step)}, {"train_loss", train_loss},
-            {"train_top1", train_acc}, {"test_loss", eval.loss}, {"test_top1", eval.top1},
-            {"seconds", seconds}, {"images_per_second", epoch_steps * o.batch / std::max(seconds, 1e-9)}};
-        if (classes >= 5)
-            numbers["test_top5"] = eval.top5;
-        metrics.write("epoch", numbers);
-
-        state.epoch = epoch + 1;
-        if (!qdsl::rt::saveCheckpoint(checkpoint_path, state, error))
-            return fail(error);
-    }
-
-    if (!evaluated &&
-        !evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean, stddev, eval, error))
-        return fail("evaluating: " + error);
-    if (o.profile)
-        print_profile(kernel_time, data_time, optimizer_time);
-    qdsl::rt::Metadata metadata = {{"qdsl.model", info.name},
-                                   {"qdsl.test_top1", fixed(eval.top1, 6)},
-                                   {"qdsl.steps", std::to_string(step)}};
-    std::string norm_mean, norm_std;
-    for (size_t c = 0; c < mean.size(); ++c) {
-        norm_mean += (c ? "," : "") + fixed(mean[c], 6);
-        norm_std += (c ? "," : "") + fixed(stddev[c], 6);
-    }
-    metadata["qdsl.input_mean"] = norm_mean;
-    metadata["qdsl.input_std"] = norm_std;
-    if (!qdsl::rt::writeSafetensors(o.out + "/weights.safetensors", model.weights(), metadata, error))
-        return fail(error);
-    std::printf("train: wrote %s/weights.safetensors (test top-1 %.2f%%)\n", o.out.c_str(),
-                100 * eval.top1);
-    return 0;
+    return Trainer(o, model).run();
 }

@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/Datasets.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include <cstddef>
 #include <cstdint>

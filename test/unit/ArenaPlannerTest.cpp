@@ -1,6 +1,6 @@
 // The arena planner: buffers alive at the same time never share bytes,
 // buffers that are not may, and the arena is never below the live bound.
-#include "runtime/ArenaPlanner.h"
+#include "runtime/shipped/ArenaPlanner.h"
 
 #include <gtest/gtest.h>
 

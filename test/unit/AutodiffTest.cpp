@@ -8,9 +8,10 @@
 
 #include "dsl/Frontend.h"
 #include "dsl/MLIRGen.h"
-#include "passes/MemoryPlan.h"
+#include "passes/analysis/MemoryPlan.h"
 #include "passes/Passes.h"
-#include "runtime/ReferenceExecutor.h"
+#include "passes/Pipelines.h"
+#include "runtime/reference/ReferenceExecutor.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -18,6 +19,7 @@
 #include "llvm/Support/SourceMgr.h"
 
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -54,10 +56,11 @@ struct TrainStep {
   std::vector<std::string> names;
 };
 
-/// Compiles `source` and runs --quadra-autodiff on it; `error` gets the
-/// pass's diagnostics when it fails.
+/// Compiles `source` and runs --quadra-autodiff on it (with a policy: the
+/// train-step pipeline); `error` gets the pass's diagnostics when it fails.
 bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
-                    std::string &error, const std::string &policy = "") {
+                    std::string &error,
+                    std::optional<quadra::MemoryPolicy> policy = std::nullopt) {
   llvm::SourceMgr sourceMgr;
   dsl::Diagnostics diags(sourceMgr);
   dsl::FrontendOptions options;
@@ -76,15 +79,15 @@ bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
     return mlir::success();
   });
   mlir::PassManager pm(&t.context);
-  if (policy == "keep-all")
-    pm.addPass(quadra::createQuadraExpandQDWConv());
-  quadra::QuadraAutodiffOptions autodiff;
-  autodiff.labelSmoothing = smoothing;
-  pm.addPass(quadra::createQuadraAutodiff(autodiff));
-  if (!policy.empty()) {
-    quadra::QuadraMemoryPolicyOptions memory;
-    memory.policy = policy;
-    pm.addNestedPass<mlir::func::FuncOp>(quadra::createQuadraMemoryPolicy(memory));
+  if (policy) {
+    quadra::TrainStepPipelineOptions options;
+    options.step.policy = *policy;
+    options.step.labelSmoothing = smoothing;
+    quadra::buildTrainStepPipeline(pm, options);
+  } else {
+    quadra::QuadraAutodiffOptions autodiff;
+    autodiff.labelSmoothing = smoothing;
+    pm.addPass(quadra::createQuadraAutodiff(autodiff));
   }
   if (mlir::failed(pm.run(*t.module)))
     return false;
@@ -126,7 +129,7 @@ double lossOf(const TrainStep &t, const rt::ArrayMap &weights,
 }
 
 void checkGradients(const std::string &source, double smoothing,
-                    const std::string &policy = "") {
+                    std::optional<quadra::MemoryPolicy> policy = std::nullopt) {
   TrainStep t;
   std::string error;
   ASSERT_TRUE(buildTrainStep(source, smoothing, t, error, policy)) << error;
@@ -169,8 +172,8 @@ TEST(Autodiff, LabelSmoothingMatchesFiniteDifferences) { checkGradients(kEveryOp
 
 // The memory policies move and copy ops; the gradients must not change.
 TEST(Autodiff, EveryMemoryPolicyMatchesFiniteDifferences) {
-  for (const char *policy : quadra::kMemoryPolicies) {
-    SCOPED_TRACE(policy);
+  for (quadra::MemoryPolicy policy : quadra::kMemoryPolicies) {
+    SCOPED_TRACE(quadra::memoryPolicyName(policy).str());
     checkGradients(kEveryOp, 0.0, policy);
   }
 }
@@ -216,6 +219,14 @@ TEST(Autodiff, OpsWithoutARuleAreAllNamed) {
   EXPECT_NE(error.find("cannot differentiate 'S': no gradient rule for 'quadra.choice'"),
             std::string::npos)
       << error;
+}
+
+TEST(MemoryPolicy, NamesRoundTripAndTheDefaultIsMinMemory) {
+  for (quadra::MemoryPolicy policy : quadra::kMemoryPolicies)
+    EXPECT_EQ(quadra::parseMemoryPolicy(quadra::memoryPolicyName(policy)), policy);
+  EXPECT_FALSE(quadra::parseMemoryPolicy("lazy").has_value());
+  EXPECT_EQ(quadra::memoryPolicyNames(), "keep-all, paper or min-memory");
+  EXPECT_EQ(quadra::kDefaultMemoryPolicy, quadra::MemoryPolicy::MinMemory);
 }
 
 } // namespace

@@ -4,8 +4,9 @@
 // selection by leave-one-out error, and device profiles: round trip and
 // the error of every kind of malformed file.
 
-#include "codegen/CostModel.h"
-#include "codegen/DeviceProfile.h"
+#include "codegen/latency/CostModel.h"
+#include "codegen/latency/DeviceProfile.h"
+#include "codegen/latency/ProfileFit.h"
 
 #include <gtest/gtest.h>
 
@@ -207,32 +208,27 @@ TEST(CostModelTest, MalformedProfilesNameTheFieldAtFault) {
   EXPECT_EQ(parseError(formatProfile(sampleProfile())), "");
   EXPECT_NE(parseError("{").find("'bad.json': not valid JSON"), std::string::npos);
   EXPECT_NE(parseError("[]").find("the top level: expected an object"), std::string::npos);
-  EXPECT_NE(parseError(edited("\"version\": 1", "\"version\": 2"))
-                .find("version: this qdsl reads version 1 profiles, the file is version 2"),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("qdsl-device-profile", "something-else")).find("format: expected"),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("\"peak_gflops\": 200", "\"peak_gflops\": \"fast\""))
-                .find("device.peak_gflops: expected a number"),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("\"peak_gflops\": 200", "\"peak_gflops\": -1"))
-                .find("device.peak_gflops: expected a number >="),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("\"peak_gflops\": 200,", "")).find("device.peak_gflops: missing"),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("\"loglinear\"", "\"forest\""))
-                .find("families.f.form: unknown predictor form 'forest'"),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("\"macs\",", "")).find("families.f.coefficients: a loglinear "
-                                                    "predictor with 1 features has 2 "
-                                                    "coefficients, got 3"),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("\"calibrated\": true", "\"calibrated\": 1"))
-                .find("calibrated: expected true or false"),
-            std::string::npos);
-  EXPECT_NE(parseError(edited("\"batch\": 1,", "\"batch\": 0,"))
-                .find("measurements[0].batch: expected a number >= 1"),
-            std::string::npos);
+  // The sample profile with one thing changed, and the error it gets.
+  const struct {
+    const char *from, *to, *error;
+  } edits[] = {
+      {"\"version\": 1", "\"version\": 2",
+       "version: this qdsl reads version 1 profiles, the file is version 2"},
+      {"qdsl-device-profile", "something-else", "format: expected"},
+      {"\"peak_gflops\": 200", "\"peak_gflops\": \"fast\"",
+       "device.peak_gflops: expected a number"},
+      {"\"peak_gflops\": 200", "\"peak_gflops\": -1", "device.peak_gflops: expected a number >="},
+      {"\"peak_gflops\": 200,", "", "device.peak_gflops: missing"},
+      {"\"loglinear\"", "\"forest\"", "families.f.form: unknown predictor form 'forest'"},
+      {"\"macs\",", "",
+       "families.f.coefficients: a loglinear predictor with 1 features has 2 coefficients, got 3"},
+      {"\"calibrated\": true", "\"calibrated\": 1", "calibrated: expected true or false"},
+      {"\"batch\": 1,", "\"batch\": 0,", "measurements[0].batch: expected a number >= 1"},
+  };
+  for (const auto &edit : edits) {
+    std::string error = parseError(edited(edit.from, edit.to));
+    EXPECT_NE(error.find(edit.error), std::string::npos) << error;
+  }
   // A roofline needs positive efficiencies.
   DeviceProfile p = sampleProfile();
   p.fallback = rooflineModel(0, 0, 1);
@@ -244,6 +240,36 @@ TEST(CostModelTest, MalformedProfilesNameTheFieldAtFault) {
   EXPECT_FALSE(readProfile("/nonexistent/profile.json", missing, error));
   EXPECT_NE(error.find("cannot read device profile '/nonexistent/profile.json'"),
             std::string::npos);
+}
+
+// qdsl profile's fit: the predictors per family, and the time outside the
+// kernels (a + b·batch) recovered from passes that hold it exactly.
+TEST(CostModelTest, FitProfileRecoversThePassOverhead) {
+  std::vector<KernelSample> kernels = grid();
+  for (KernelSample &k : kernels)
+    k.seconds = k.macs / 100e9 + 1e-6;
+  std::vector<TimedPass> passes;
+  for (int64_t batch : {1, 8})
+    for (size_t first = 0; first + 4 <= kernels.size(); first += 4) {
+      TimedPass pass;
+      pass.picks = {int64_t(first / 4)};
+      pass.batch = batch;
+      pass.kernels.assign(kernels.begin() + first, kernels.begin() + first + 4);
+      pass.seconds = 30e-6 + 5e-6 * batch;
+      for (const KernelSample &k : pass.kernels)
+        pass.seconds += k.seconds;
+      passes.push_back(pass);
+    }
+  DeviceProfile profile;
+  profile.device = device();
+  fitProfile(profile, passes);
+  EXPECT_NEAR(profile.passOverhead, 30e-6, 1e-9);
+  EXPECT_NEAR(profile.exampleOverhead, 5e-6, 1e-9);
+  EXPECT_EQ(profile.families.count("f"), 1u);
+  EXPECT_EQ(profile.measurements.size(), passes.size() * 4);
+  ASSERT_EQ(profile.passes.size(), passes.size());
+  EXPECT_EQ(profile.passes[1].model, "1");
+  EXPECT_EQ(describePicks({}), "(no choices)");
 }
 
 } // namespace

@@ -1,7 +1,7 @@
 //===- DatasetsTest.cpp - IDX, CIFAR-10 and batch assembly ----------------===//
 
-#include "runtime/Datasets.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include <zlib.h>
 

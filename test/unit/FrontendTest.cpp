@@ -3,12 +3,15 @@
 #include "dsl/Frontend.h"
 #include "dsl/Lexer.h"
 #include "dsl/MLIRGen.h"
+#include "dsl/Primitives.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <gtest/gtest.h>
+
+#include <map>
 
 using namespace qdsl::dsl;
 
@@ -166,6 +169,73 @@ TEST(MLIRGen, OverridesModelParameters) {
   ASSERT_TRUE(module);
   std::string text = print(*module);
   EXPECT_NE(text.find("tensor<3x7xf32>"), std::string::npos) << text;
+}
+
+// The one table of the built-in layers: every default is typed like its
+// parameter, and is what MLIRGen uses when a call leaves it out.
+TEST(Primitives, DefaultsAreTypedLikeTheirParameters) {
+  for (const Primitive &primitive : allPrimitives())
+    for (const PrimitiveParam &param : primitive.params) {
+      SCOPED_TRACE(std::string(primitive.name) + "." + param.name);
+      using K = PrimitiveDefault::Kind;
+      switch (param.defaultValue.kind) {
+      case K::Required:
+        break;
+      case K::Int:
+      case K::SamePadding:
+        EXPECT_EQ(param.type, ValueType::Int);
+        EXPECT_LE(param.min, param.max);
+        break;
+      case K::Float:
+        EXPECT_EQ(param.type, ValueType::Float);
+        break;
+      case K::Bool:
+        EXPECT_EQ(param.type, ValueType::Bool);
+        break;
+      }
+    }
+  const Primitive *conv = lookupPrimitive("conv2d");
+  ASSERT_NE(conv, nullptr);
+  std::map<std::string, std::string> written;
+  for (const PrimitiveParam &param : conv->params)
+    written[param.name] = param.defaultValue.text();
+  EXPECT_EQ(written["k"], "");
+  EXPECT_EQ(written["stride"], "1");
+  EXPECT_EQ(written["padding"], "(k - 1) / 2");
+  EXPECT_EQ(written["bias"], "true");
+  EXPECT_EQ(written["std"], "0.02");
+}
+
+TEST(MLIRGen, LeftOutArgumentsTakeTheTablesDefaults) {
+  const char *source = R"(
+model M {
+  input f32[8, 8, 4]
+  layer conv2d(out = 6, k = 5)
+  layer layernorm()
+  layer layerscale()
+  head  linear(3)
+}
+)";
+  llvm::SourceMgr sourceMgr;
+  Diagnostics diags(sourceMgr);
+  FrontendOptions options;
+  options.allowFileImports = false;
+  Program program;
+  ASSERT_TRUE(loadProgramFromBuffer(llvm::MemoryBuffer::getMemBufferCopy(source, "m.qd"),
+                                    options, diags, program));
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module = generateMLIR(context, program, sourceMgr, {});
+  ASSERT_TRUE(module);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  // stride 1, padding (5 - 1) / 2 = 2, a bias, std 0.02; eps and init 1e-6.
+  EXPECT_NE(text.find("groups 1 : (tensor<?x8x8x4xf32>"), std::string::npos) << text;
+  EXPECT_NE(text.find("stride [1, 1] pad [2, 2]"), std::string::npos) << text;
+  EXPECT_NE(text.find("trunc_normal(0.02)"), std::string::npos) << text;
+  EXPECT_NE(text.find("layers.0.bias\" zeros"), std::string::npos) << text;
+  EXPECT_NE(text.find("eps 1.0e-06"), std::string::npos) << text;
+  EXPECT_NE(text.find("constant(1.0e-06)"), std::string::npos) << text;
 }
 
 } // namespace

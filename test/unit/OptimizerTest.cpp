@@ -1,7 +1,7 @@
 //===- OptimizerTest.cpp - AdamW, schedule, clipping, checkpoints ---------===//
 
-#include "runtime/Optimizer.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/shipped/Optimizer.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include <cmath>
 #include <random>

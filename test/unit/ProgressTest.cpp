@@ -1,6 +1,6 @@
 //===- ProgressTest.cpp - progress bar and metrics log --------------------===//
 
-#include "runtime/Progress.h"
+#include "runtime/shipped/Progress.h"
 
 #include <nlohmann/json.hpp>
 

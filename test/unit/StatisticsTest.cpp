@@ -7,7 +7,7 @@
 
 #include "dsl/Frontend.h"
 #include "dsl/MLIRGen.h"
-#include "passes/ModelStatistics.h"
+#include "passes/analysis/ModelStatistics.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"

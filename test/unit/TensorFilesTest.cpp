@@ -1,7 +1,7 @@
 //===- TensorFilesTest.cpp - safetensors, .npy and initial weights --------===//
 
-#include "runtime/TensorFiles.h"
-#include "runtime/WeightInit.h"
+#include "runtime/shipped/TensorFiles.h"
+#include "runtime/shipped/WeightInit.h"
 
 #include <cmath>
 #include <cstdio>
@@ -104,24 +104,26 @@ TEST(Npy, RoundTripsAndRejectsOtherTypes) {
     bytes += static_cast<char>(h.size() >> 8);
     return bytes + h;
   };
+  // A header, the data after it, and the error it gets.
+  const struct {
+    const char *dict;
+    std::string data;
+    const char *error;
+  } bad[] = {
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", std::string(8, '\0'),
+       "holds '<f8' data; qdsl needs float32"},
+      {"{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", floats({1}), "Fortran order"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", floats({1}),
+       "shape [3] needs 12 data bytes but the file has 4"},
+      // Found by the fuzzer: a shape that is not a tuple.
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': ,2, 3), }", floats({1}),
+       "cannot read the shape"},
+  };
   std::string e;
-  EXPECT_FALSE(parseNpy(npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }") +
-                            std::string(8, '\0'),
-                        "x.npy", back, e));
-  EXPECT_NE(e.find("holds '<f8' data; qdsl needs float32"), std::string::npos) << e;
-  EXPECT_FALSE(parseNpy(npy("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }") +
-                            floats({1}),
-                        "x.npy", back, e));
-  EXPECT_NE(e.find("Fortran order"), std::string::npos) << e;
-  EXPECT_FALSE(parseNpy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }") +
-                            floats({1}),
-                        "x.npy", back, e));
-  EXPECT_NE(e.find("shape [3] needs 12 data bytes but the file has 4"), std::string::npos) << e;
-  // Found by the fuzzer: a shape that is not a tuple.
-  EXPECT_FALSE(parseNpy(npy("{'descr': '<f4', 'fortran_order': False, 'shape': ,2, 3), }") +
-                            floats({1}),
-                        "x.npy", back, e));
-  EXPECT_NE(e.find("cannot read the shape"), std::string::npos) << e;
+  for (const auto &file : bad) {
+    EXPECT_FALSE(parseNpy(npy(file.dict) + file.data, "x.npy", back, e));
+    EXPECT_NE(e.find(file.error), std::string::npos) << e;
+  }
   EXPECT_FALSE(parseNpy("PK\x03\x04", "x.npy", back, e));
   EXPECT_NE(e.find("not a NumPy .npy file"), std::string::npos) << e;
 }
@@ -148,6 +150,26 @@ TEST(WeightInit, IsDeterministicPerNameAndMatchesItsDistribution) {
   EXPECT_LE(largest, 0.04 + 1e-7);
   Tensor ones = initializeTensor("g", {4}, {InitKind::Constant, 1e-6}, 0);
   EXPECT_EQ(ones.data, std::vector<float>(4, 1e-6f));
+}
+
+// The one check of a weights file against a model, in qdsl and in every
+// generated project: every problem, named.
+TEST(WeightProblems, NamesEveryMissingMisshapenAndUnexpectedTensor) {
+  TensorMap weights;
+  weights["a"] = Tensor({2, 3});
+  weights["b"] = Tensor({4});
+  weights["extra"] = Tensor({1});
+  std::vector<std::string> problems =
+      weightProblems({{"a", {2, 3}}, {"b", {5}}, {"c", {7}}}, weights);
+  ASSERT_EQ(problems.size(), 3u);
+  EXPECT_EQ(problems[0], "tensor 'b' has shape [4], expected [5]");
+  EXPECT_EQ(problems[1], "missing tensor 'c' [7]");
+  EXPECT_EQ(problems[2], "unexpected tensor 'extra' (the model has no such weight)");
+  EXPECT_EQ(describeMisfit("w.safetensors", "M", listProblems(problems)),
+            "'w.safetensors' does not fit model M:\n  tensor 'b' has shape [4], expected [5]\n"
+            "  missing tensor 'c' [7]\n  unexpected tensor 'extra' (the model has no such "
+            "weight)");
+  EXPECT_TRUE(weightProblems({{"a", {2, 3}}, {"b", {4}}, {"extra", {1}}}, weights).empty());
 }
 
 } // namespace

@@ -1,12 +1,14 @@
 //===- qdsl-opt.cpp - run quadra passes on MLIR files ---------------------===//
 //
 // mlir-opt for the quadra dialect: parses a module, runs the requested passes
-// and prints the result. The lit tests of every pass drive it.
+// or pipelines (passes/Pipelines.h: the ones qdsl runs) and prints the
+// result. The lit tests of every pass and pipeline drive it.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialect/QuadraDialect.h"
 #include "passes/Passes.h"
+#include "passes/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -18,6 +20,7 @@ int main(int argc, char **argv) {
   registry.insert<qdsl::quadra::QuadraDialect, mlir::func::FuncDialect>();
   mlir::registerTransformsPasses();
   qdsl::quadra::registerQuadraPasses();
+  qdsl::quadra::registerQuadraPipelines();
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "qdsl-opt: passes on the quadra dialect\n", registry));
 }

@@ -2,19 +2,15 @@
 
 #include "Options.h"
 #include "Session.h"
-#include "Latency.h"
 
-#include "codegen/CostModelEmitter.h"
 #include "codegen/ProjectWriter.h"
 #include "codegen/Targets.h"
+#include "codegen/latency/CostModelEmitter.h"
+#include "codegen/latency/Estimate.h"
 #include "dialect/QuadraOps.h"
-#include "passes/MemoryPlan.h"
-#include "passes/Passes.h"
-#include "passes/TrainingStep.h"
+#include "passes/Pipelines.h"
 
 #include "mlir/IR/AsmState.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Format.h"
@@ -37,16 +33,10 @@ const codegen::Target *selectTarget(Session &session) {
   return nullptr;
 }
 
-/// Canonicalises the module and forms kernels for `t` (first expanding
-/// every qdwconv with --expand-qdwconv).
+/// The kernel pipeline for `t` (first expanding every qdwconv with
+/// --expand-qdwconv).
 mlir::LogicalResult formKernelsFor(mlir::ModuleOp module, const codegen::Target &t) {
-  if (expandQDWConv) {
-    mlir::PassManager pm(module.getContext());
-    pm.addPass(quadra::createQuadraExpandQDWConv());
-    if (failed(pm.run(module)))
-      return mlir::failure();
-  }
-  return formKernels(module, t);
+  return quadra::formKernels(module, t.name, expandQDWConv);
 }
 
 void printKernels(mlir::func::FuncOp model,
@@ -144,8 +134,7 @@ int compileCostModel() {
   if (batch < 1)
     return reportError("--batch must be at least 1");
   SelectedModel selected;
-  int exitCode = 0;
-  if (!loadSelectedModel(selected, exitCode))
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
     return exitCode;
   bool hasChoice = false;
   selected.model.walk([&](quadra::ChoiceOp) { hasChoice = true; });
@@ -155,8 +144,8 @@ int compileCostModel() {
                                  "space (qdsl estimate predicts a model)";
     return failed(selected.session->finish(false)) ? 1 : 0;
   }
-  mlir::FailureOr<SpaceLatency> space =
-      estimateSpace(*selected.module, selected.model, profile, batch);
+  mlir::FailureOr<cost::SpaceLatency> space =
+      cost::estimateSpace(*selected.module, selected.model, profile, batch);
   if (failed(space))
     return failed(selected.session->finish(false)) ? 1 : 0;
   codegen::CostModelSource source;
@@ -166,7 +155,7 @@ int compileCostModel() {
   source.calibrated = profile.calibrated;
   source.batch = batch;
   source.fixedSeconds = space->fixed;
-  for (const SpaceLatency::Layer &layer : space->layers)
+  for (const cost::SpaceLatency::Layer &layer : space->layers)
     source.layers.push_back({layer.name, layer.candidates, layer.seconds});
   if (failed(selected.session->finish(true)))
     return 1;
@@ -214,7 +203,8 @@ int compileProject() {
   codegen::ProjectOptions options;
   if (train)
     options.trainingSetup = formatv("memory policy {0}, label smoothing {1}",
-                                    memoryPolicy.getValue(), labelSmoothing.getValue())
+                                    quadra::memoryPolicyName(memoryPolicy),
+                                    labelSmoothing.getValue())
                                 .str();
   options.source = inputFile;
   options.autoscheduler = autoschedule;
@@ -253,9 +243,6 @@ int runCompile() {
   if (train && !(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
                        formatv("{0}", labelSmoothing.getValue()).str());
-  if (train && !quadra::isMemoryPolicy(memoryPolicy))
-    return reportError("unknown --memory-policy '" + memoryPolicy +
-                       "'; expected keep-all, paper or min-memory");
   if (emit == Emit::CostModel)
     return compileCostModel();
   if (project)

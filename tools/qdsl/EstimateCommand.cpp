@@ -5,12 +5,13 @@
 // roofline bound and the predictor that gave it. A search space (choices
 // not fixed with --choices) gets the latency of every candidate instead.
 
-#include "Latency.h"
 #include "Options.h"
 #include "Session.h"
 
-#include "codegen/DeviceProfile.h"
+#include "codegen/latency/DeviceProfile.h"
+#include "codegen/latency/Estimate.h"
 #include "dialect/QuadraOps.h"
+#include "passes/Pipelines.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -22,7 +23,7 @@ namespace qdsl::tool {
 namespace {
 
 void printModel(const std::string &name, const cost::DeviceProfile &profile,
-                const ModelLatency &latency, raw_ostream &os) {
+                const cost::ModelLatency &latency, raw_ostream &os) {
   size_t width = 6, familyWidth = 6;
   for (const cost::KernelSample &k : latency.kernels) {
     width = std::max(width, k.name.size());
@@ -45,7 +46,7 @@ void printModel(const std::string &name, const cost::DeviceProfile &profile,
 }
 
 json::Object modelToJSON(const std::string &name, const cost::DeviceProfile &profile,
-                         const ModelLatency &latency) {
+                         const cost::ModelLatency &latency) {
   json::Array kernels;
   for (auto [k, seconds] : llvm::zip(latency.kernels, latency.seconds))
     kernels.push_back(json::Object{
@@ -67,13 +68,13 @@ json::Object modelToJSON(const std::string &name, const cost::DeviceProfile &pro
                       {"total_ms", latency.total * 1e3}};
 }
 
-void printSpace(const SpaceLatency &space, const cost::DeviceProfile &profile,
+void printSpace(const cost::SpaceLatency &space, const cost::DeviceProfile &profile,
                 raw_ostream &os) {
   os << space.space << " (search space) on " << profile.device.name << ", batch "
      << space.batch << ": latency of each candidate in ms\n";
   os << formatv("fixed layers {0:f3} ms\n", space.fixed * 1e3);
   double lo = space.fixed, hi = space.fixed, uniform = space.fixed;
-  for (const SpaceLatency::Layer &layer : space.layers) {
+  for (const cost::SpaceLatency::Layer &layer : space.layers) {
     os << "  " << layer.name << ":";
     for (auto [c, seconds] : llvm::zip(layer.candidates, layer.seconds))
       os << formatv("  {0} {1:f3}", c, seconds * 1e3);
@@ -90,9 +91,9 @@ void printSpace(const SpaceLatency &space, const cost::DeviceProfile &profile,
                 lo * 1e3, hi * 1e3, uniform * 1e3);
 }
 
-json::Object spaceToJSON(const SpaceLatency &space, const cost::DeviceProfile &profile) {
+json::Object spaceToJSON(const cost::SpaceLatency &space, const cost::DeviceProfile &profile) {
   json::Array layers;
-  for (const SpaceLatency::Layer &layer : space.layers) {
+  for (const cost::SpaceLatency::Layer &layer : space.layers) {
     json::Array candidates;
     for (auto [c, seconds] : llvm::zip(layer.candidates, layer.seconds))
       candidates.push_back(json::Object{{"candidate", c}, {"ms", seconds * 1e3}});
@@ -128,8 +129,7 @@ int runEstimate() {
   if (!loadDeviceProfile(profile))
     return 1;
   SelectedModel selected;
-  int exitCode = 0;
-  if (!loadSelectedModel(selected, exitCode))
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
     return exitCode;
   Session &session = *selected.session;
   mlir::func::FuncOp model = selected.model;
@@ -138,8 +138,8 @@ int runEstimate() {
   bool isSpace = false;
   model.walk([&](quadra::ChoiceOp) { isSpace = true; });
   if (isSpace) {
-    mlir::FailureOr<SpaceLatency> space =
-        estimateSpace(*selected.module, model, profile, batch);
+    mlir::FailureOr<cost::SpaceLatency> space =
+        cost::estimateSpace(*selected.module, model, profile, batch);
     if (failed(space))
       return failed(session.finish(false)) ? 1 : 0;
     if (json)
@@ -147,10 +147,10 @@ int runEstimate() {
     else
       printSpace(*space, profile, os);
   } else {
-    const codegen::Target *target = profileTarget(profile, model);
-    if (!target || failed(formKernels(*selected.module, *target)))
+    const codegen::Target *target = cost::profileTarget(profile, model);
+    if (!target || failed(quadra::formKernels(*selected.module, target->name)))
       return failed(session.finish(false)) ? 1 : 0;
-    mlir::FailureOr<ModelLatency> latency = estimateModel(model, *target, profile, batch);
+    mlir::FailureOr<cost::ModelLatency> latency = cost::estimateModel(model, *target, profile, batch);
     if (failed(latency))
       return failed(session.finish(false)) ? 1 : 0;
     std::string name = model.getSymName().str();

@@ -3,72 +3,62 @@
 #ifndef QDSL_TOOLS_QDSL_OPTIONS_H
 #define QDSL_TOOLS_QDSL_OPTIONS_H
 
+#include "passes/MemoryPolicy.h"
+
 #include "llvm/Support/CommandLine.h"
 
 #include <string>
+
+namespace qdsl::cost {
+struct DeviceProfile;
+} // namespace qdsl::cost
 
 namespace qdsl::tool {
 
 extern llvm::cl::SubCommand compileCommand, statsCommand, buildCommand,
     runCommand, weightsCommand, estimateCommand, profileCommand;
 
-extern llvm::cl::opt<std::string> inputFile;
-extern llvm::cl::opt<std::string> outputFile;
-extern llvm::cl::list<std::string> modelNames;
-extern llvm::cl::list<std::string> defines;
-extern llvm::cl::list<std::string> includeDirs;
-extern llvm::cl::opt<bool> splitInputFile;
-extern llvm::cl::opt<bool> verifyDiagnostics;
+// The front end: every command that reads a .qd file.
+extern llvm::cl::opt<std::string> inputFile, outputFile;
+extern llvm::cl::list<std::string> modelNames, defines, includeDirs;
+extern llvm::cl::opt<bool> splitInputFile, verifyDiagnostics;
 
 enum class Emit { AST, MLIR, Kernels, Project, CostModel };
 extern llvm::cl::opt<Emit> emit;
-extern llvm::cl::opt<std::string> target;
-extern llvm::cl::opt<std::string> autoschedule;
-extern llvm::cl::opt<std::string> kernelCache;
-extern llvm::cl::opt<std::string> choices;
-extern llvm::cl::opt<bool> debugInfo;
-extern llvm::cl::opt<bool> expandQDWConv;
+extern llvm::cl::opt<std::string> target, autoschedule, kernelCache, choices;
+extern llvm::cl::opt<bool> debugInfo, expandQDWConv;
 
+// Statistics, latency and profiling.
 extern llvm::cl::opt<int64_t> batch;
-extern llvm::cl::opt<bool> json;
-extern llvm::cl::opt<std::string> deviceProfile;
-extern llvm::cl::opt<bool> fittedOnly;
-extern llvm::cl::opt<std::string> profileWork;
-extern llvm::cl::opt<unsigned> profileArchitectures;
-extern llvm::cl::opt<std::string> profileBatches;
-extern llvm::cl::opt<unsigned> profileRepeat;
-extern llvm::cl::opt<unsigned> profileThreads;
-extern llvm::cl::opt<unsigned> profileRounds;
-extern llvm::cl::opt<unsigned> profileRefine;
+extern llvm::cl::opt<bool> json, fittedOnly;
+extern llvm::cl::opt<std::string> deviceProfile, profileWork, profileBatches;
+extern llvm::cl::opt<unsigned> profileArchitectures, profileRepeat, profileThreads,
+    profileRounds, profileRefine;
+
+// Training.
 extern llvm::cl::opt<bool> train;
-extern llvm::cl::opt<std::string> memoryPolicy;
+extern llvm::cl::opt<quadra::MemoryPolicy> memoryPolicy;
 
 extern llvm::cl::opt<std::string> buildDirectory;
 extern llvm::cl::opt<unsigned> jobs;
 
-extern llvm::cl::opt<std::string> weightsFile;
+// run and weights.
+extern llvm::cl::opt<std::string> weightsFile, npyInput, labelsFile;
 extern llvm::cl::opt<uint64_t> seed;
-extern llvm::cl::opt<std::string> npyInput;
-extern llvm::cl::opt<std::string> labelsFile;
 extern llvm::cl::opt<bool> trainStep;
-extern llvm::cl::opt<double> labelSmoothing;
+extern llvm::cl::opt<double> labelSmoothing, randomStd;
+extern llvm::cl::opt<std::string> weightsAction, weightsSource, weightsFormat;
 
-extern llvm::cl::opt<std::string> weightsAction;
-extern llvm::cl::opt<std::string> weightsSource;
-extern llvm::cl::opt<std::string> weightsFormat;
-extern llvm::cl::opt<double> randomStd;
-
-int runCompile();
-int runStats();
-int runBuild();
-int runReference();
-int runWeights();
-int runEstimate();
+// The commands, one file each.
+int runCompile(), runStats(), runBuild(), runReference(), runWeights(), runEstimate(),
+    runProfile();
 /// Configures (once) and builds the generated project in `directory` with
 /// `jobs` jobs (0: ninja's default); with `logFile`, CMake's and the
 /// compilers' output goes there. Returns 0 or reports an error and 1.
 int buildProject(llvm::StringRef directory, unsigned jobs, llvm::StringRef logFile);
-int runProfile();
+
+/// Reads the profile named by --device; false after reporting why not.
+bool loadDeviceProfile(cost::DeviceProfile &profile);
 
 } // namespace qdsl::tool
 

@@ -12,26 +12,25 @@
 //     its `predict` (pinned threads, a warm-up pass, --repeat timed passes).
 //     A visit gives medians, end to end and per kernel; the visit with the
 //     fastest end-to-end median is kept (see Timing).
-//  3. Each family's predictor is fitted (codegen/CostModel.cpp), and the
-//     per-pass overhead from the end-to-end times.
+//  3. Each family's predictor is fitted, and the per-pass overhead from the
+//     end-to-end times (codegen/latency/ProfileFit.cpp).
 //  4. Adaptive sampling: --refine more architectures, drawing each layer's
 //     candidate with probability growing with the error its kernels had,
 //     are timed and everything is refitted.
 //
 // The profile is written atomically to -o, with every measurement.
 
-#include "Latency.h"
 #include "Options.h"
 #include "Session.h"
 
-#include "codegen/DeviceProfile.h"
-#include "codegen/KernelCosts.h"
 #include "codegen/ProjectWriter.h"
+#include "codegen/latency/DeviceProfile.h"
+#include "codegen/latency/KernelCosts.h"
+#include "codegen/latency/ProfileFit.h"
 #include "dialect/QuadraOps.h"
-#include "passes/Passes.h"
-#include "runtime/TensorFiles.h"
+#include "passes/Pipelines.h"
+#include "runtime/shipped/TensorFiles.h"
 
-#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -58,25 +57,18 @@ double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-struct Choice {
-  std::string layer;
-  size_t candidates = 0;
-};
-
 /// One timed architecture at one batch. Each round gives the median of
 /// its runs, end to end and per kernel; the figures kept are those of the
 /// round with the fastest end-to-end median: other tenants of a shared
 /// machine only ever slow a round down, so the least disturbed round is
 /// the closest to what the code itself costs.
 struct Timing {
-  std::vector<int64_t> picks;
+  /// Picks, batch, kernels; seconds from the best round.
+  cost::TimedPass pass;
   std::string predict;  // the built program
-  int64_t batch = 1;
   std::vector<double> roundSeconds;                  // per round
   std::vector<std::vector<double>> roundKernels;     // per round, per kernel
   size_t runs = 0;
-  std::vector<cost::KernelSample> kernels;
-  double seconds = 0;
 };
 
 class Profiler {
@@ -96,34 +88,33 @@ private:
   /// slow spell of the machine spreads over all of them.
   bool timeRounds(size_t first);
   bool runOnce(Timing &timing);
-  void fit(cost::DeviceProfile &profile);
+  std::vector<cost::TimedPass> passes() const;
   std::vector<int64_t> adaptivePicks(const cost::DeviceProfile &profile, std::mt19937_64 &random);
-  std::string describe(const std::vector<int64_t> &picks);
 
   SelectedModel &selected;
   const codegen::Target &target;
   std::string work;
   std::vector<int64_t> batches;
-  std::vector<Choice> choices;
+  std::vector<cost::ChoiceLayer> choices;
   std::vector<Timing> timings;
   std::set<std::string> timedArchitectures;
 };
 
-std::string Profiler::describe(const std::vector<int64_t> &picks) {
-  std::string s;
-  for (int64_t p : picks)
-    s += (s.empty() ? "" : ",") + std::to_string(p);
-  return s.empty() ? "(no choices)" : s;
+std::vector<cost::TimedPass> Profiler::passes() const {
+  std::vector<cost::TimedPass> all;
+  for (const Timing &t : timings)
+    all.push_back(t.pass);
+  return all;
 }
 
 bool Profiler::buildArchitecture(const std::vector<int64_t> &picks) {
-  std::string key = describe(picks);
+  std::string key = cost::describePicks(picks);
   if (timedArchitectures.count(key))
     return true;
   std::string project = work + "/arch-" + std::to_string(timedArchitectures.size());
   timedArchitectures.insert(key);
   mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> copy =
-      formArchitecture(*selected.module, picks, target);
+      quadra::formArchitecture(*selected.module, picks, target.name);
   if (failed(copy))
     return false;
   auto model = (*copy)->lookupSymbol<mlir::func::FuncOp>(selected.model.getSymName());
@@ -159,17 +150,17 @@ bool Profiler::buildArchitecture(const std::vector<int64_t> &picks) {
     if (failed(kernels))
       return false;
     Timing timing;
-    timing.picks = picks;
-    timing.batch = b;
+    timing.pass.picks = picks;
+    timing.pass.batch = b;
     timing.predict = project + "/build/predict";
-    timing.kernels = std::move(*kernels);
+    timing.pass.kernels = std::move(*kernels);
     timings.push_back(std::move(timing));
   }
   return true;
 }
 
 bool Profiler::runOnce(Timing &t) {
-  std::string input = work + "/input-" + std::to_string(t.batch) + ".npy",
+  std::string input = work + "/input-" + std::to_string(t.pass.batch) + ".npy",
               output = work + "/output.npy", result = work + "/timing.json";
   std::string threads = std::to_string(profileThreads), repeat = std::to_string(profileRepeat);
   SmallVector<StringRef> args = {t.predict,   "--input", input,   "--output",       output,
@@ -212,7 +203,7 @@ bool Profiler::runOnce(Timing &t) {
       if (auto name = o->getString("kernel"))
         byName[name->str()] = o->getArray("seconds");
   std::vector<double> kernelMedians;
-  for (const cost::KernelSample &k : t.kernels) {
+  for (const cost::KernelSample &k : t.pass.kernels) {
     const json::Array *seconds = byName[k.name];
     if (!seconds) {
       reportError("'" + result + "' has no time for kernel '" + k.name + "'");
@@ -227,8 +218,8 @@ bool Profiler::runOnce(Timing &t) {
   t.roundKernels.push_back(std::move(kernelMedians));
   size_t best = std::min_element(t.roundSeconds.begin(), t.roundSeconds.end()) -
                 t.roundSeconds.begin();
-  t.seconds = t.roundSeconds[best];
-  for (auto [i, k] : llvm::enumerate(t.kernels))
+  t.pass.seconds = t.roundSeconds[best];
+  for (auto [i, k] : llvm::enumerate(t.pass.kernels))
     k.seconds = t.roundKernels[best][i];
   return true;
 }
@@ -241,107 +232,25 @@ bool Profiler::timeRounds(size_t first) {
   for (size_t i = first; i < timings.size(); ++i)
     outs() << formatv("  {0,-40} batch {1,3}: {2,9:f3} ms  ({3} kernels; {4} runs, best "
                       "round median)\n",
-                      describe(timings[i].picks), timings[i].batch, timings[i].seconds * 1e3,
-                      timings[i].kernels.size(), timings[i].runs);
+                      cost::describePicks(timings[i].pass.picks), timings[i].pass.batch,
+                      timings[i].pass.seconds * 1e3, timings[i].pass.kernels.size(),
+                      timings[i].runs);
   outs().flush();
   return true;
 }
 
-void Profiler::fit(cost::DeviceProfile &profile) {
-  std::map<std::string, std::vector<cost::KernelSample>> byFamily;
-  std::vector<cost::KernelSample> all;
-  for (const Timing &t : timings)
-    for (const cost::KernelSample &k : t.kernels) {
-      byFamily[k.family].push_back(k);
-      all.push_back(k);
-    }
-  profile.families.clear();
-  for (const auto &[family, samples] : byFamily)
-    profile.families[family] = cost::fitFamily(samples, profile.device);
-  profile.fallback = cost::fitForm(cost::Form::Roofline, all, profile.device);
-  // Time outside the kernels: a + b·batch by least squares.
-  double n = 0, sb = 0, sbb = 0, sr = 0, sbr = 0;
-  for (const Timing &t : timings) {
-    double kernels = 0;
-    for (const cost::KernelSample &k : t.kernels)
-      kernels += k.seconds;
-    double rest = t.seconds - kernels, b = static_cast<double>(t.batch);
-    n += 1, sb += b, sbb += b * b, sr += rest, sbr += b * rest;
-  }
-  double det = n * sbb - sb * sb;
-  double slope = det > 0 ? (n * sbr - sb * sr) / det : 0;
-  double intercept = n > 0 ? (sr - slope * sb) / n : 0;
-  if (slope < 0 || intercept < 0) {
-    slope = std::max(0.0, sbb > 0 ? sbr / sbb : 0);
-    intercept = std::max(0.0, n > 0 ? (sr - slope * sb) / n : 0);
-  }
-  profile.passOverhead = intercept;
-  profile.exampleOverhead = slope;
-  profile.measurements = all;
-  cost::indexMeasurements(profile);
-  profile.passes.clear();
-  for (const Timing &t : timings) {
-    cost::DeviceProfile::Pass pass;
-    pass.model = describe(t.picks);
-    pass.batch = t.batch;
-    pass.seconds = t.seconds;
-    for (const cost::KernelSample &k : t.kernels)
-      pass.kernelSeconds += k.seconds;
-    profile.passes.push_back(pass);
-  }
-}
-
 std::vector<int64_t> Profiler::adaptivePicks(const cost::DeviceProfile &profile,
                                              std::mt19937_64 &random) {
-  // Mean relative error of each layer's kernels per candidate chosen.
-  std::vector<std::vector<double>> error(choices.size()), count(choices.size());
-  for (size_t l = 0; l < choices.size(); ++l) {
-    error[l].assign(choices[l].candidates, 0);
-    count[l].assign(choices[l].candidates, 0);
-  }
-  for (const Timing &t : timings)
-    for (const cost::KernelSample &k : t.kernels)
-      for (size_t l = 0; l < choices.size(); ++l)
-        if (StringRef(k.name).starts_with(choices[l].layer + "/")) {
-          // Capped: one tiny kernel off by 50× must not make every draw
-          // the same architecture.
-          double e = std::min(
-              1.0, std::fabs(cost::predictKernel(profile, k) - k.seconds) / k.seconds);
-          error[l][t.picks[l]] += e;
-          count[l][t.picks[l]] += 1;
-        }
+  std::vector<std::vector<double>> error = cost::candidateErrors(profile, passes(), choices);
   std::vector<int64_t> picks;
   for (size_t l = 0; l < choices.size(); ++l) {
     std::vector<double> weights;
-    for (size_t c = 0; c < choices[l].candidates; ++c)
-      weights.push_back(0.05 + (count[l][c] > 0 ? error[l][c] / count[l][c] : 0.1));
+    for (double e : error[l])
+      weights.push_back(0.05 + (e >= 0 ? e : 0.1));
     std::discrete_distribution<int64_t> draw(weights.begin(), weights.end());
     picks.push_back(draw(random));
   }
   return picks;
-}
-
-void printFit(const cost::DeviceProfile &profile, raw_ostream &os) {
-  os << formatv("  {0,-28} {1,-9} {2,7} {3,9} {4,9} {5,9} {6,9}\n", "family", "predictor",
-                "samples", "RMSPE", "±10%", "LOO RMSPE", "LOO ±10%");
-  for (const auto &[family, m] : profile.families)
-    os << formatv("  {0,-28} {1,-9} {2,7} {3,8:f1}% {4,8:f1}% {5,8:f1}% {6,8:f1}%\n", family,
-                  cost::formName(m.form), m.samples, m.rmspe * 100, m.within10 * 100,
-                  m.looRmspe * 100, m.looWithin10 * 100);
-  std::vector<double> predicted, measured, fitted;
-  cost::DeviceProfile fitOnly = profile;
-  fitOnly.useMeasured = false;
-  for (const cost::KernelSample &k : profile.measurements) {
-    predicted.push_back(cost::predictKernel(profile, k));
-    fitted.push_back(cost::predictKernel(fitOnly, k));
-    measured.push_back(k.seconds);
-  }
-  cost::Accuracy kernels = cost::accuracy(predicted, measured);
-  cost::Accuracy fits = cost::accuracy(fitted, measured);
-  os << formatv("  kernels ({0} measurements): fitted predictors RMSPE {1:f1}%, {2:f1}% within "
-                "±10%; configuration medians RMSPE {3:f1}%, {4:f1}% within ±10%\n",
-                kernels.count, fits.rmspe * 100, fits.within10 * 100, kernels.rmspe * 100,
-                kernels.within10 * 100);
 }
 
 bool Profiler::run(cost::DeviceProfile &profile) {
@@ -351,7 +260,7 @@ bool Profiler::run(cost::DeviceProfile &profile) {
     return mlir::WalkResult::skip();
   });
   size_t widest = 1;
-  for (const Choice &c : choices)
+  for (const cost::ChoiceLayer &c : choices)
     widest = std::max(widest, c.candidates);
   outs() << "profiling " << selected.model.getSymName() << " (" << choices.size()
          << " choices) for " << target.name << " on " << profileThreads
@@ -359,7 +268,7 @@ bool Profiler::run(cost::DeviceProfile &profile) {
   outs() << "building the cover architectures (every candidate of every layer):\n";
   for (size_t c = 0; c < widest; ++c) {
     std::vector<int64_t> picks;
-    for (const Choice &choice : choices)
+    for (const cost::ChoiceLayer &choice : choices)
       picks.push_back(static_cast<int64_t>(std::min(c, choice.candidates - 1)));
     if (!buildArchitecture(picks))
       return false;
@@ -369,7 +278,7 @@ bool Profiler::run(cost::DeviceProfile &profile) {
     outs() << "building random architectures (seed " << seed << "):\n";
     for (unsigned i = 0; i < profileArchitectures; ++i) {
       std::vector<int64_t> picks;
-      for (const Choice &choice : choices)
+      for (const cost::ChoiceLayer &choice : choices)
         picks.push_back(static_cast<int64_t>(random() % choice.candidates));
       if (!buildArchitecture(picks))
         return false;
@@ -378,10 +287,10 @@ bool Profiler::run(cost::DeviceProfile &profile) {
   outs() << "timing (" << profileRounds << " rounds of " << profileRepeat << " runs):\n";
   if (!timeRounds(0))
     return false;
-  fit(profile);
+  cost::fitProfile(profile, passes());
   if (!choices.empty() && profileRefine > 0) {
     outs() << "first fit:\n";
-    printFit(profile, outs());
+    cost::printFit(profile, outs());
     outs() << "refining where the error is largest:\n";
     size_t first = timings.size(), built = timedArchitectures.size();
     // Draws that repeat an architecture already timed are drawn again.
@@ -392,17 +301,17 @@ bool Profiler::run(cost::DeviceProfile &profile) {
         return false;
     if (!timeRounds(first))
       return false;
-    fit(profile);
+    cost::fitProfile(profile, passes());
   }
   outs() << "fit:\n";
-  printFit(profile, outs());
+  cost::printFit(profile, outs());
   std::vector<double> predicted, measured, fitted;
   cost::DeviceProfile fitOnly = profile;
   fitOnly.useMeasured = false;
   for (const Timing &t : timings) {
-    predicted.push_back(cost::predictPass(profile, t.kernels, t.batch));
-    fitted.push_back(cost::predictPass(fitOnly, t.kernels, t.batch));
-    measured.push_back(t.seconds);
+    predicted.push_back(cost::predictPass(profile, t.pass.kernels, t.pass.batch));
+    fitted.push_back(cost::predictPass(fitOnly, t.pass.kernels, t.pass.batch));
+    measured.push_back(t.pass.seconds);
   }
   cost::Accuracy passes = cost::accuracy(predicted, measured);
   cost::Accuracy fits = cost::accuracy(fitted, measured);
@@ -468,8 +377,7 @@ int runProfile() {
     batches.push_back(b);
   }
   SelectedModel selected;
-  int exitCode = 0;
-  if (!loadSelectedModel(selected, exitCode))
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
     return exitCode;
 
   SmallString<256> work(profileWork);

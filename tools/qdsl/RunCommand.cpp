@@ -4,9 +4,10 @@
 #include "Session.h"
 
 #include "dialect/QuadraOps.h"
-#include "passes/TrainingStep.h"
-#include "runtime/ReferenceExecutor.h"
-#include "runtime/TensorFiles.h"
+#include "passes/Pipelines.h"
+#include "runtime/reference/ReferenceExecutor.h"
+#include "runtime/shipped/Contract.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -35,7 +36,7 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
                        rt::describeShape(labels.shape) + "; expected one label per example: [" +
                        std::to_string(input.shape.empty() ? 0 : input.shape[0]) + "]");
   mlir::FailureOr<quadra::TrainingStep> training =
-      quadra::buildTrainingStep(model, "paper", labelSmoothing);
+      quadra::buildTrainingStep(model, quadra::kDefaultMemoryPolicy, labelSmoothing);
   if (failed(training))
     return 1;
   rt::ArrayMap exact;
@@ -51,8 +52,8 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
     gradients[name.str()] = rt::toTensor(results[2 + i]);
   char loss[32];
   std::snprintf(loss, sizeof loss, "%.17g", results[0].data[0]);
-  rt::Metadata metadata = {{"qdsl.model", model.getSymName().str()},
-                           {"qdsl.loss", loss},
+  rt::Metadata metadata = {{contract::kModelKey, model.getSymName().str()},
+                           {contract::kLossKey, loss},
                            {"qdsl.label_smoothing", std::to_string(labelSmoothing)}};
   if (!rt::writeSafetensors(outputFile, gradients, metadata, error))
     return reportError(error);
@@ -65,20 +66,20 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
 int runReference() {
   if (npyInput.empty() || outputFile == "-")
     return reportError("qdsl run needs --input X.npy and -o Y.npy");
+  std::string error;
   SelectedModel selected;
-  int exitCode = 0;
-  if (!loadSelectedModel(selected, exitCode))
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
     return exitCode;
   mlir::func::FuncOp model = selected.model;
-  std::string error;
 
   rt::TensorMap weights;
   if (!weightsFile.empty()) {
     if (!rt::readSafetensors(weightsFile, weights, error))
       return reportError(error);
-    if (!rt::checkWeights(model, weights, error))
-      return reportError("'" + weightsFile + "' does not fit model " +
-                  model.getSymName().str() + ":\n" + error);
+    std::vector<std::string> problems = rt::weightProblems(rt::weightShapes(model), weights);
+    if (!problems.empty())
+      return reportError(
+          rt::describeMisfit(weightsFile, model.getSymName().str(), rt::listProblems(problems)));
   } else {
     weights = rt::initializeWeights(model, seed);
   }

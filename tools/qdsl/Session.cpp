@@ -3,9 +3,8 @@
 #include "Session.h"
 
 #include "codegen/ProjectWriter.h"
-#include "passes/Passes.h"
+#include "passes/Pipelines.h"
 
-#include "mlir/Pass/PassManager.h"
 #include "Options.h"
 
 #include "llvm/Support/Error.h"
@@ -80,11 +79,11 @@ mlir::OwningOpRef<mlir::ModuleOp> Session::generate() {
   if (!module || choices.empty())
     return module;
   // One architecture of a search space: --choices=0,3,1,... or seed:N.
-  quadra::QuadraFixChoicesOptions fix;
+  int64_t seed = -1;
   SmallVector<int64_t> picks;
   StringRef spec = choices.getValue();
   if (spec.consume_front("seed:")) {
-    if (spec.getAsInteger(10, fix.seed) || fix.seed < 0) {
+    if (spec.getAsInteger(10, seed) || seed < 0) {
       error() << "--choices=seed:N needs a non-negative integer N, got '" << spec << "'";
       return nullptr;
     }
@@ -100,11 +99,8 @@ mlir::OwningOpRef<mlir::ModuleOp> Session::generate() {
       }
       picks.push_back(pick);
     }
-    fix.picks = picks;
   }
-  mlir::PassManager pm(&context);
-  pm.addPass(quadra::createQuadraFixChoices(fix));
-  if (failed(pm.run(*module)))
+  if (failed(quadra::fixChoices(*module, picks, seed)))
     return nullptr;
   return module;
 }
@@ -137,14 +133,12 @@ int reportError(const Twine &message) {
   return 1;
 }
 
-bool loadSelectedModel(SelectedModel &out, int &exitCode) {
+int loadSelectedModel(SelectedModel &out) {
   std::string error;
   std::unique_ptr<MemoryBuffer> source =
       dsl::readSourceFile(inputFile, 16 << 20, error);
-  if (!source) {
-    exitCode = reportError(error);
-    return false;
-  }
+  if (!source)
+    return reportError(error);
   out.session = std::make_unique<Session>(std::move(source));
   Session &session = *out.session;
   if (session.load()) {
@@ -152,11 +146,9 @@ bool loadSelectedModel(SelectedModel &out, int &exitCode) {
     if (out.module)
       out.model = session.selectModel(*out.module);
   }
-  if (!out.model) {
-    exitCode = failed(session.finish(false)) ? 1 : 0;
-    return false;
-  }
-  return true;
+  if (!out.model)
+    return failed(session.finish(false)) ? 1 : 0;
+  return -1;
 }
 
 std::string kernelCacheDirectory() {

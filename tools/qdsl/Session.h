@@ -64,9 +64,9 @@ struct SelectedModel {
 };
 
 /// Reads the input file, checks it and selects its model (--model, -D) into
-/// `out`. On failure, reports why and returns false with the process exit
-/// code in `exitCode` (0 when --verify-diagnostics saw what it expected).
-bool loadSelectedModel(SelectedModel &out, int &exitCode);
+/// `out`: -1 when it did; else, having reported why, the process exit code
+/// (0 when --verify-diagnostics saw what it expected).
+int loadSelectedModel(SelectedModel &out);
 
 /// Reads the input file (bounded), splits it at `// -----` with
 /// --split-input-file, runs `handler` on each chunk and writes what they

@@ -3,8 +3,9 @@
 #include "Options.h"
 #include "Session.h"
 
-#include "passes/MemoryPlan.h"
-#include "passes/ModelStatistics.h"
+#include "passes/analysis/MemoryPlan.h"
+#include "passes/analysis/ModelStatistics.h"
+#include "passes/Pipelines.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -43,9 +44,12 @@ mlir::LogicalResult statsChunk(std::unique_ptr<MemoryBuffer> buffer,
     plans.emplace_back();
     if (!train)
       continue;
-    for (const char *policy : quadra::kMemoryPolicies) {
+    for (quadra::MemoryPolicy policy : quadra::kMemoryPolicies) {
+      mlir::FailureOr<quadra::TrainingStep> training = quadra::buildTrainingStep(func, policy);
+      if (failed(training))
+        return session.finish(false);
       mlir::FailureOr<quadra::MemoryPlan> plan =
-          quadra::planTrainingStep(func, policy, batch);
+          quadra::planTrainingMemory(training->step, batch);
       if (failed(plan))
         return session.finish(false);
       plans.back().push_back(std::move(*plan));

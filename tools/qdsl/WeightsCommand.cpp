@@ -3,9 +3,10 @@
 #include "Options.h"
 #include "Session.h"
 
-#include "runtime/PyTorchInterop.h"
-#include "runtime/ReferenceExecutor.h"
-#include "runtime/TensorFiles.h"
+#include "runtime/reference/PyTorchInterop.h"
+#include "runtime/reference/ReferenceExecutor.h"
+#include "runtime/shipped/Contract.h"
+#include "runtime/shipped/TensorFiles.h"
 
 using namespace llvm;
 
@@ -24,17 +25,15 @@ int runWeights() {
                     : "qdsl weights " + action + " needs the file to convert");
   if (weightsFormat != "pytorch")
     return reportError("unknown --format '" + weightsFormat + "': expected pytorch");
+  if (randomStd < 0 || (randomStd > 0 && action != "init"))
+    return reportError("--random-std takes a positive value and goes with init");
   SelectedModel selected;
-  int exitCode = 0;
-  if (!loadSelectedModel(selected, exitCode))
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
     return exitCode;
   mlir::func::FuncOp model = selected.model;
   std::string error;
-
+  rt::Metadata metadata = {{contract::kModelKey, model.getSymName().str()}};
   rt::TensorMap result;
-  rt::Metadata metadata = {{"qdsl.model", model.getSymName().str()}};
-  if (randomStd < 0 || (randomStd > 0 && action != "init"))
-    return reportError("--random-std takes a positive value and goes with init");
   if (action == "init") {
     if (randomStd > 0) {
       for (const rt::WeightInfo &w : rt::listWeights(model))
@@ -52,13 +51,12 @@ int runWeights() {
       return reportError(error);
     // qdsl's own notes (a seed, a training step's loss) travel with the tensors.
     for (const auto &[key, value] : carried)
-      if (llvm::StringRef(key).starts_with("qdsl.") && !metadata.count(key))
+      if (llvm::StringRef(key).starts_with(contract::kKeyPrefix) && !metadata.count(key))
         metadata[key] = value;
     bool ok = action == "import" ? rt::importPyTorch(model, loaded, result, error)
                                  : rt::exportPyTorch(model, loaded, result, error);
     if (!ok)
-      return reportError("'" + weightsSource + "' does not fit model " +
-                  model.getSymName().str() + ":\n" + error);
+      return reportError(rt::describeMisfit(weightsSource, model.getSymName().str(), error));
     if (action == "export")
       metadata["format"] = "pt";
   }

@@ -169,11 +169,11 @@ cl::opt<bool> train("train",
                              "gradients); stats: also plan its memory per memory policy"),
                     cl::sub(compileCommand), cl::sub(statsCommand), cl::cat(category));
 
-cl::opt<std::string> memoryPolicy(
+cl::opt<quadra::MemoryPolicy> memoryPolicy(
     "memory-policy",
     cl::desc("With compile --train: keep-all, paper or min-memory (the default; "
              "docs/TRAINING.md)"),
-    cl::init("min-memory"), cl::sub(compileCommand), cl::cat(category));
+    cl::init(quadra::kDefaultMemoryPolicy), cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<unsigned> jobs("j", cl::desc("Parallel build jobs (0: as many as cores)"),
                        cl::init(0), cl::sub(buildCommand), cl::cat(category));
@@ -242,20 +242,14 @@ int main(int argc, char **argv) {
       "  qdsl profile SPACE.qd --target=x86-64-avx2 -o PROFILE.json\n"
       "  qdsl estimate FILE.qd --device PROFILE.json [--batch N] [--json] [--choices P]\n"
       "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n");
-  if (compileCommand)
-    return runCompile();
-  if (statsCommand)
-    return runStats();
-  if (buildCommand)
-    return runBuild();
-  if (runCommand)
-    return runReference();
-  if (weightsCommand)
-    return runWeights();
-  if (estimateCommand)
-    return runEstimate();
-  if (profileCommand)
-    return runProfile();
+  const std::pair<cl::SubCommand *, int (*)()> commands[] = {
+      {&compileCommand, runCompile}, {&statsCommand, runStats},
+      {&buildCommand, runBuild},     {&runCommand, runReference},
+      {&weightsCommand, runWeights}, {&estimateCommand, runEstimate},
+      {&profileCommand, runProfile}};
+  for (const auto &[command, run] : commands)
+    if (*command)
+      return run();
   errs() << "qdsl: expected a command: compile, build, stats, run, weights, "
             "profile or estimate "
             "(see qdsl --help)\n";

@@ -1,0 +1,157 @@
+//===- CostModel.h - kernel latency predictors and device profiles -*- C++ -*-===//
+//
+// A model's latency on a device is the sum of its kernels' latencies (the
+// kernels --quadra-form-kernels forms for the device's target, so the cost
+// model and the code generator agree on what a kernel is) plus a small
+// per-pass overhead. Each kernel family has its own predictor over the
+// kernel's configuration, fitted to measurements by `qdsl profile` and
+// chosen among three forms by leave-one-out error:
+//
+//   roofline   t = o + max(flops / (e_c·peak), bytes / (e_m·bandwidth))
+//   linear     t = c0 + c1·MACs + c2·bytes            (coefficients ≥ 0)
+//   loglinear  log t = β·[1, log MACs, log bytes, log batch, log p…]
+//
+// where p are the family's numeric generator parameters (channels, kernel
+// size, height, …). Fits minimise relative error, the measure the accuracy
+// target is stated in. A device profile (DeviceProfile.h) stores the
+// device's figures, the predictor of each family and the measurements.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QDSL_CODEGEN_LATENCY_COSTMODEL_H
+#define QDSL_CODEGEN_LATENCY_COSTMODEL_H
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qdsl::cost {
+
+/// One kernel call at a batch size: what the predictors see, and, for a
+/// measurement, the time it took.
+struct KernelSample {
+  std::string name;
+  std::string family;
+  /// Generator and parameters: equal configurations run the same code.
+  std::string configuration;
+  int64_t batch = 1;
+  /// Multiply-accumulates and bytes read and written (activations at this
+  /// batch, every weight once).
+  double macs = 0, bytes = 0;
+  /// The generator's numeric parameters (booleans excluded).
+  std::vector<std::pair<std::string, double>> params;
+  /// Median measured time; 0 when not measured.
+  double seconds = 0;
+};
+
+/// The published or measured figures of a device.
+struct DeviceFigures {
+  std::string name;
+  std::string description;
+  /// The qdsl target whose fusion rules form this device's kernels.
+  std::string target;
+  double peakGflops = 0;    // fp32, all cores used
+  double bandwidthGBs = 0;  // sustained memory bandwidth
+  int cores = 0;
+  int threads = 0;
+  int vectorFloats = 0;
+};
+
+enum class Form { Roofline, Linear, LogLinear };
+const char *formName(Form form);
+bool parseForm(const std::string &name, Form &form);
+
+/// A fitted predictor of one kernel family.
+struct FamilyModel {
+  Form form = Form::Roofline;
+  /// Roofline: {overhead_s, compute_efficiency, memory_efficiency};
+  /// linear: {c0, c1, c2}; loglinear: β in the order of `features`.
+  std::vector<double> coefficients;
+  /// Loglinear only: "macs", "bytes", "batch", then parameter names.
+  std::vector<std::string> features;
+  /// Fit quality on its measurements: RMSPE (as a fraction) and the share
+  /// within ±10%, in sample and leave-one-out.
+  size_t samples = 0;
+  double rmspe = 0, within10 = 0, looRmspe = 0, looWithin10 = 0;
+};
+
+struct DeviceProfile {
+  static constexpr int kVersion = 1;
+  DeviceFigures device;
+  /// False for profiles built from published figures alone.
+  bool calibrated = false;
+  /// Where the figures come from, and how it was measured.
+  std::string source;
+  /// Time outside the kernels per forward pass: a + b·batch seconds.
+  double passOverhead = 0, exampleOverhead = 0;
+  /// The predictor of a family with no fit of its own: a roofline.
+  FamilyModel fallback;
+  std::map<std::string, FamilyModel> families;
+  std::vector<KernelSample> measurements;
+  /// End-to-end figures of the profiling run (seconds), when measured.
+  struct Pass {
+    std::string model;
+    int64_t batch = 1;
+    double seconds = 0, kernelSeconds = 0;
+  };
+  std::vector<Pass> passes;
+
+  /// Median measured time per family, configuration and batch (from
+  /// `measurements`; see indexMeasurements). A configuration the profile
+  /// measured is predicted by its median — what the machine did in the
+  /// contexts profiling put it in — unless `useMeasured` is off; any other
+  /// by its family's fitted predictor.
+  std::map<std::string, double> measuredMedians;
+  bool useMeasured = true;
+};
+
+/// Rebuilds `profile.measuredMedians` from its measurements.
+void indexMeasurements(DeviceProfile &profile);
+
+/// A roofline with the given efficiencies and per-kernel overhead.
+FamilyModel rooflineModel(double overheadSeconds, double computeEfficiency,
+                          double memoryEfficiency);
+
+/// Predicted seconds of `kernel` under `model` on `device`.
+double predictWith(const FamilyModel &model, const DeviceFigures &device,
+                   const KernelSample &kernel);
+
+/// Which predictor predictKernel uses for `kernel`: "measured", its
+/// family's form, or "fallback roofline".
+std::string predictorUsed(const DeviceProfile &profile, const KernelSample &kernel);
+
+/// Predicted seconds of `kernel`: its family's predictor, or the fallback.
+double predictKernel(const DeviceProfile &profile, const KernelSample &kernel);
+
+/// Whether the device's roofline says `kernel` is limited by arithmetic
+/// (else by memory traffic).
+bool isComputeBound(const DeviceFigures &device, const KernelSample &kernel);
+
+/// Predicted seconds of one forward pass of kernels `kernels` at `batch`.
+double predictPass(const DeviceProfile &profile,
+                   const std::vector<KernelSample> &kernels, int64_t batch);
+
+/// Fits `form` to `samples` (all of one family, each measured).
+FamilyModel fitForm(Form form, const std::vector<KernelSample> &samples,
+                    const DeviceFigures &device);
+
+/// Fits every form and keeps the one with the lowest leave-one-out RMSPE
+/// (the roofline alone when there are too few samples for the others).
+FamilyModel fitFamily(const std::vector<KernelSample> &samples,
+                      const DeviceFigures &device);
+
+/// RMSPE (fraction) and share within ±10% of predictions against truths.
+struct Accuracy {
+  double rmspe = 0, within10 = 0;
+  size_t count = 0;
+};
+Accuracy accuracy(const std::vector<double> &predicted,
+                  const std::vector<double> &measured);
+
+/// Median of `values` (which it reorders); 0 when empty.
+double median(std::vector<double> values);
+
+} // namespace qdsl::cost
+
+#endif // QDSL_CODEGEN_LATENCY_COSTMODEL_H

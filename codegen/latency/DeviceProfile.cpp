@@ -1,0 +1,338 @@
+//===- DeviceProfile.cpp - device profiles as versioned JSON --------------===//
+
+#include "codegen/latency/DeviceProfile.h"
+
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+namespace qdsl::cost {
+
+namespace {
+
+constexpr const char *kFormat = "qdsl-device-profile";
+
+llvm::json::Value predictorToJSON(const FamilyModel &m) {
+  llvm::json::Array coefficients;
+  for (double c : m.coefficients)
+    coefficients.push_back(c);
+  llvm::json::Object o{{"form", formName(m.form)}, {"coefficients", std::move(coefficients)}};
+  if (!m.features.empty()) {
+    llvm::json::Array features;
+    for (const std::string &f : m.features)
+      features.push_back(f);
+    o["features"] = std::move(features);
+  }
+  if (m.samples) {
+    o["samples"] = static_cast<int64_t>(m.samples);
+    o["fit"] = llvm::json::Object{{"rmspe", m.rmspe},
+                                  {"within_10pct", m.within10},
+                                  {"loo_rmspe", m.looRmspe},
+                                  {"loo_within_10pct", m.looWithin10}};
+  }
+  return o;
+}
+
+llvm::json::Value sampleToJSON(const KernelSample &k) {
+  llvm::json::Object params;
+  for (const auto &[name, v] : k.params)
+    params[name] = v;
+  return llvm::json::Object{{"kernel", k.name},     {"family", k.family},
+                            {"configuration", k.configuration},
+                            {"batch", k.batch},     {"macs", k.macs},
+                            {"bytes", k.bytes},     {"params", std::move(params)},
+                            {"seconds", k.seconds}};
+}
+
+/// Reads fields of one JSON object, recording the first error with the
+/// field's path.
+class Reader {
+public:
+  Reader(std::string file, std::string &error) : file(std::move(file)), error(error) {}
+
+  bool failed() const { return !error.empty(); }
+
+  void fail(const std::string &path, const std::string &what) {
+    if (error.empty())
+      error = "'" + file + "': " + path + ": " + what;
+  }
+
+  const llvm::json::Object *object(const llvm::json::Value *v, const std::string &path) {
+    const llvm::json::Object *o = v ? v->getAsObject() : nullptr;
+    if (!o)
+      fail(path, v ? "expected an object" : "missing (expected an object)");
+    return o;
+  }
+  /// Calls `read(object, "key[i].")` on each element of the optional array
+  /// `key` of the top level, each of which must be an object; stops at the
+  /// first error.
+  template <typename Read>
+  void forEachObject(const llvm::json::Object &root, llvm::StringRef key, Read read) {
+    const llvm::json::Array *a = array(root, key, "", false);
+    for (size_t i = 0; a && i < a->size() && !failed(); ++i) {
+      std::string path = key.str() + "[" + std::to_string(i) + "]";
+      const llvm::json::Object *o = object(&(*a)[i], path);
+      if (!o)
+        break;
+      read(*o, path + ".");
+    }
+  }
+
+  const llvm::json::Array *array(const llvm::json::Object &o, llvm::StringRef key,
+                                 const std::string &path, bool required = true) {
+    const llvm::json::Value *v = o.get(key);
+    if (!v) {
+      if (required)
+        fail(path + key.str(), "missing (expected an array)");
+      return nullptr;
+    }
+    const llvm::json::Array *a = v->getAsArray();
+    if (!a)
+      fail(path + key.str(), "expected an array");
+    return a;
+  }
+  std::string string(const llvm::json::Object &o, llvm::StringRef key,
+                     const std::string &path, bool required = true) {
+    const llvm::json::Value *v = o.get(key);
+    if (!v) {
+      if (required)
+        fail(path + key.str(), "missing (expected a string)");
+      return "";
+    }
+    if (auto s = v->getAsString())
+      return s->str();
+    fail(path + key.str(), "expected a string");
+    return "";
+  }
+  double number(const llvm::json::Object &o, llvm::StringRef key, const std::string &path,
+                double min, bool required = true, double fallback = 0) {
+    const llvm::json::Value *v = o.get(key);
+    if (!v) {
+      if (required)
+        fail(path + key.str(), "missing (expected a number)");
+      return fallback;
+    }
+    std::optional<double> d = v->getAsNumber();
+    if (!d || !std::isfinite(*d)) {
+      fail(path + key.str(), "expected a number");
+      return fallback;
+    }
+    if (*d < min) {
+      fail(path + key.str(), "expected a number >= " + std::to_string(min) + ", got " +
+                                 std::to_string(*d));
+      return fallback;
+    }
+    return *d;
+  }
+  bool boolean(const llvm::json::Object &o, llvm::StringRef key, const std::string &path) {
+    const llvm::json::Value *v = o.get(key);
+    std::optional<bool> b = v ? v->getAsBoolean() : std::nullopt;
+    if (!b) {
+      fail(path + key.str(), v ? "expected true or false" : "missing (expected true or false)");
+      return false;
+    }
+    return *b;
+  }
+
+  FamilyModel predictor(const llvm::json::Value *v, const std::string &path) {
+    FamilyModel m;
+    const llvm::json::Object *o = object(v, path);
+    if (!o)
+      return m;
+    std::string form = string(*o, "form", path + ".");
+    if (!form.empty() && !parseForm(form, m.form))
+      fail(path + ".form", "unknown predictor form '" + form +
+                               "'; expected roofline, linear or loglinear");
+    if (const llvm::json::Array *features = array(*o, "features", path + ".", false))
+      for (size_t i = 0; i < features->size(); ++i) {
+        auto s = (*features)[i].getAsString();
+        if (!s)
+          fail(path + ".features[" + std::to_string(i) + "]", "expected a string");
+        else
+          m.features.push_back(s->str());
+      }
+    if (const llvm::json::Array *c = array(*o, "coefficients", path + "."))
+      for (size_t i = 0; i < c->size(); ++i) {
+        std::optional<double> d = (*c)[i].getAsNumber();
+        if (!d || !std::isfinite(*d))
+          fail(path + ".coefficients[" + std::to_string(i) + "]", "expected a number");
+        else
+          m.coefficients.push_back(*d);
+      }
+    if (failed())
+      return m;
+    size_t expected = m.form == Form::LogLinear ? m.features.size() + 1 : 3;
+    if (m.coefficients.size() != expected)
+      fail(path + ".coefficients", "a " + form + " predictor" +
+                                       (m.form == Form::LogLinear ? " with " +
+                                            std::to_string(m.features.size()) + " features"
+                                                                  : std::string()) +
+                                       " has " + std::to_string(expected) +
+                                       " coefficients, got " +
+                                       std::to_string(m.coefficients.size()));
+    else if (m.form == Form::Roofline && !(m.coefficients[1] > 0 && m.coefficients[2] > 0))
+      fail(path + ".coefficients", "a roofline's efficiencies must be positive");
+    else if (m.form == Form::Linear)
+      for (double c : m.coefficients)
+        if (c < 0)
+          fail(path + ".coefficients", "a linear predictor's coefficients must be >= 0");
+    m.samples = static_cast<size_t>(number(*o, "samples", path + ".", 0, false));
+    if (const llvm::json::Value *fit = o->get("fit"))
+      if (const llvm::json::Object *f = object(fit, path + ".fit")) {
+        m.rmspe = number(*f, "rmspe", path + ".fit.", 0);
+        m.within10 = number(*f, "within_10pct", path + ".fit.", 0);
+        m.looRmspe = number(*f, "loo_rmspe", path + ".fit.", 0);
+        m.looWithin10 = number(*f, "loo_within_10pct", path + ".fit.", 0);
+      }
+    return m;
+  }
+
+private:
+  std::string file;
+  std::string &error;
+};
+
+/// Seconds as microseconds rounded to the picosecond, so that reading and
+/// writing a profile again gives the same text.
+double microseconds(double seconds) { return std::round(seconds * 1e12) / 1e6; }
+
+} // namespace
+
+std::string formatProfile(const DeviceProfile &p) {
+  const DeviceFigures &d = p.device;
+  llvm::json::Object families;
+  for (const auto &[name, m] : p.families)
+    families[name] = predictorToJSON(m);
+  llvm::json::Array measurements, passes;
+  for (const KernelSample &k : p.measurements)
+    measurements.push_back(sampleToJSON(k));
+  for (const DeviceProfile::Pass &pass : p.passes)
+    passes.push_back(llvm::json::Object{{"model", pass.model},
+                                        {"batch", pass.batch},
+                                        {"seconds", pass.seconds},
+                                        {"kernel_seconds", pass.kernelSeconds}});
+  llvm::json::Object root{
+      {"format", kFormat},
+      {"version", DeviceProfile::kVersion},
+      {"device", llvm::json::Object{{"name", d.name},
+                                    {"description", d.description},
+                                    {"target", d.target},
+                                    {"peak_gflops", d.peakGflops},
+                                    {"bandwidth_gbs", d.bandwidthGBs},
+                                    {"cores", d.cores},
+                                    {"threads", d.threads},
+                                    {"vector_floats", d.vectorFloats}}},
+      {"calibrated", p.calibrated},
+      {"source", p.source},
+      {"overhead", llvm::json::Object{{"per_pass_us", microseconds(p.passOverhead)},
+                                      {"per_example_us", microseconds(p.exampleOverhead)}}},
+      {"fallback", predictorToJSON(p.fallback)},
+      {"families", std::move(families)},
+      {"measurements", std::move(measurements)},
+      {"passes", std::move(passes)},
+  };
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
+  return text;
+}
+
+bool parseProfile(const std::string &text, const std::string &fileName,
+                  DeviceProfile &p, std::string &error) {
+  error.clear();
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
+  if (!parsed) {
+    error = "'" + fileName + "': not valid JSON: " + llvm::toString(parsed.takeError());
+    return false;
+  }
+  Reader r(fileName, error);
+  const llvm::json::Object *root = r.object(&*parsed, "the top level");
+  if (!root)
+    return false;
+  std::string format = r.string(*root, "format", "");
+  if (r.failed())
+    return false;
+  if (format != kFormat) {
+    r.fail("format", "expected \"" + std::string(kFormat) + "\", got \"" + format + "\"");
+    return false;
+  }
+  double version = r.number(*root, "version", "", 0);
+  if (r.failed())
+    return false;
+  if (version != DeviceProfile::kVersion) {
+    r.fail("version", "this qdsl reads version " + std::to_string(DeviceProfile::kVersion) +
+                          " profiles, the file is version " +
+                          (version == std::floor(version) && std::fabs(version) < 1e9
+                               ? std::to_string(static_cast<long long>(version))
+                               : llvm::formatv("{0}", version).str()) +
+                          "; rebuild it with qdsl profile");
+    return false;
+  }
+  p = DeviceProfile();
+  if (const llvm::json::Object *d = r.object(root->get("device"), "device")) {
+    p.device.name = r.string(*d, "name", "device.");
+    p.device.description = r.string(*d, "description", "device.", false);
+    p.device.target = r.string(*d, "target", "device.");
+    p.device.peakGflops = r.number(*d, "peak_gflops", "device.", 1e-3);
+    p.device.bandwidthGBs = r.number(*d, "bandwidth_gbs", "device.", 1e-3);
+    p.device.cores = static_cast<int>(r.number(*d, "cores", "device.", 1));
+    p.device.threads = static_cast<int>(r.number(*d, "threads", "device.", 1));
+    p.device.vectorFloats = static_cast<int>(r.number(*d, "vector_floats", "device.", 1));
+  }
+  p.calibrated = r.boolean(*root, "calibrated", "");
+  p.source = r.string(*root, "source", "", false);
+  if (const llvm::json::Object *o = r.object(root->get("overhead"), "overhead")) {
+    p.passOverhead = r.number(*o, "per_pass_us", "overhead.", 0) * 1e-6;
+    p.exampleOverhead = r.number(*o, "per_example_us", "overhead.", 0) * 1e-6;
+  }
+  p.fallback = r.predictor(root->get("fallback"), "fallback");
+  if (const llvm::json::Object *f = r.object(root->get("families"), "families"))
+    for (const auto &[name, value] : *f)
+      p.families[name.str()] = r.predictor(&value, "families." + name.str());
+  r.forEachObject(*root, "measurements", [&](const llvm::json::Object &o, const std::string &at) {
+    KernelSample k;
+    k.name = r.string(o, "kernel", at, false);
+    k.family = r.string(o, "family", at);
+    k.configuration = r.string(o, "configuration", at);
+    k.batch = static_cast<int64_t>(r.number(o, "batch", at, 1));
+    k.macs = r.number(o, "macs", at, 0);
+    k.bytes = r.number(o, "bytes", at, 0);
+    k.seconds = r.number(o, "seconds", at, 0);
+    if (const llvm::json::Object *params = r.object(o.get("params"), at + "params"))
+      for (const auto &[name, v] : *params) {
+        std::optional<double> d = v.getAsNumber();
+        if (!d)
+          r.fail(at + "params." + name.str(), "expected a number");
+        else
+          k.params.push_back({name.str(), *d});
+      }
+    p.measurements.push_back(std::move(k));
+  });
+  r.forEachObject(*root, "passes", [&](const llvm::json::Object &o, const std::string &at) {
+    DeviceProfile::Pass pass;
+    pass.model = r.string(o, "model", at);
+    pass.batch = static_cast<int64_t>(r.number(o, "batch", at, 1));
+    pass.seconds = r.number(o, "seconds", at, 0);
+    pass.kernelSeconds = r.number(o, "kernel_seconds", at, 0);
+    p.passes.push_back(pass);
+  });
+  indexMeasurements(p);
+  return !r.failed();
+}
+
+bool readProfile(const std::string &path, DeviceProfile &profile, std::string &error) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer) {
+    error = "cannot read device profile '" + path + "': " + buffer.getError().message();
+    return false;
+  }
+  if ((*buffer)->getBufferSize() > (size_t(256) << 20)) {
+    error = "'" + path + "' is larger than 256 MiB: not a device profile";
+    return false;
+  }
+  return parseProfile((*buffer)->getBuffer().str(), path, profile, error);
+}
+
+} // namespace qdsl::cost

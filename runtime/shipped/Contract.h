@@ -1,0 +1,57 @@
+// What qdsl and the code it generates agree on, written once.
+//
+// The compiler (dialect, passes, code generation) and every generated
+// project (model library, train, the Halide generators) include this header,
+// so a value both sides read cannot drift apart. docs/CONTRACTS.md describes
+// the rest of the agreement: generator parameters, kernel names, file
+// formats.
+//
+// Plain C++17, no MLIR or LLVM: it is copied into every project.
+#ifndef QDSL_RUNTIME_SHIPPED_CONTRACT_H
+#define QDSL_RUNTIME_SHIPPED_CONTRACT_H
+
+#include <cstddef>
+
+namespace qdsl::contract {
+
+// --- The activation a pointwise kernel applies, or whose derivative it
+// multiplies by (generator parameters `activation`, `activation_grad`).
+enum class Activation : int { None = 0, Gelu = 1, Relu = 2 };
+
+// --- Activation ids in model_kernels.cpp. Each tensor a pass computes has a
+// positive id (its buffer in the arena); these name the others.
+/// The pass's input images.
+inline constexpr int kInputActivation = 0;
+/// The model's output, written straight into the caller's array.
+inline constexpr int kOutputActivation = -1;
+/// A training step's gradient of weight `g` (of kGradientNames), written
+/// straight into the caller's tensor: -2, -3, ...
+inline constexpr int gradientActivation(std::size_t g) { return -2 - static_cast<int>(g); }
+inline constexpr bool isGradientActivation(int id) { return id <= -2; }
+inline constexpr std::size_t gradientOfActivation(int id) {
+    return static_cast<std::size_t>(-2 - id);
+}
+
+// --- Attributes of the training step that --quadra-autodiff builds
+// (docs/TRAINING.md). On the step function: the weight names of its
+// gradient results, the model it was built from and its memory policy.
+inline constexpr char kGradientsAttr[] = "quadra.gradients";
+inline constexpr char kTrainStepOfAttr[] = "quadra.train_step_of";
+inline constexpr char kMemoryPolicyAttr[] = "quadra.memory_policy";
+/// On an op of its backward pass, the position of the forward op it serves;
+/// on a value the backward pass computes again instead of keeping it.
+inline constexpr char kBackwardOfAttr[] = "quadra.backward_of";
+inline constexpr char kRecomputeAttr[] = "quadra.recompute";
+
+// --- Metadata keys of the safetensors files both sides write and read.
+/// The model a weights, gradients or checkpoint file belongs to.
+inline constexpr char kModelKey[] = "qdsl.model";
+/// The loss of the step whose gradients a file holds (qdsl run --train,
+/// train --gradients).
+inline constexpr char kLossKey[] = "qdsl.loss";
+/// Every key qdsl writes starts with this.
+inline constexpr char kKeyPrefix[] = "qdsl.";
+
+}  // namespace qdsl::contract
+
+#endif  // QDSL_RUNTIME_SHIPPED_CONTRACT_H

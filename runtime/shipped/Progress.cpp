@@ -1,0 +1,111 @@
+//===- Progress.cpp - a training run's progress bar and metrics log -------===//
+
+#include "Progress.h"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+namespace qdsl::rt {
+
+Clock steadyClock() {
+  return [] {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+  };
+}
+
+std::string formatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0)
+    return "?";
+  int64_t s = int64_t(seconds + 0.5);
+  if (s >= 3600)
+    return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+  return fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+ProgressBar::ProgressBar(std::ostream &out, bool terminal, std::string label,
+                         int64_t total, Clock clock)
+    : out(out), terminal(terminal), label(std::move(label)),
+      total(std::max<int64_t>(1, total)), clock(std::move(clock)), start(this->clock()) {}
+
+std::string ProgressBar::line(int64_t done, const std::string &status) const {
+  double elapsed = clock() - start;
+  double rate = elapsed > 0 ? done / elapsed : 0;
+  double left = rate > 0 ? (total - done) / rate : NAN;
+  std::string numbers = fmt::format("{}/{} {:.2f} it/s, {} left, {} elapsed", done, total, rate,
+                                    formatDuration(left), formatDuration(elapsed));
+  std::string text = label + " ";
+  if (terminal) {
+    const int width = 24;
+    int filled = int(width * done / total);
+    text += "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
+  }
+  text += numbers;
+  if (!status.empty())
+    text += "  " + status;
+  return text;
+}
+
+void ProgressBar::update(int64_t done, const std::string &status) {
+  done = std::clamp<int64_t>(done, 0, total);
+  if (terminal) {
+    // At most ten redraws a second: a fast loop must not drown in output.
+    double now = clock();
+    if (lastDraw >= 0 && now - lastDraw < 0.1 && done < total)
+      return;
+    lastDraw = now;
+    out << "\r\033[K" << line(done, status) << std::flush;
+    return;
+  }
+  int64_t tenth = done * 10 / total;
+  if (tenth == lastTenth || tenth == 0)
+    return;
+  lastTenth = tenth;
+  out << line(done, status) << "\n" << std::flush;
+}
+
+void ProgressBar::finish(const std::string &status) {
+  if (terminal) {
+    out << "\r\033[K" << line(total, status) << "\n" << std::flush;
+  } else if (lastTenth < 10) {
+    lastTenth = 10;
+    out << line(total, status) << "\n" << std::flush;
+  }
+}
+
+MetricsLog::~MetricsLog() {
+  if (file)
+    std::fclose(file);
+}
+
+bool MetricsLog::open(const std::string &path, std::string &error) {
+  file = std::fopen(path.c_str(), "a");
+  if (!file) {
+    error = "cannot open the metrics log '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool MetricsLog::write(const std::string &event, const std::map<std::string, double> &numbers,
+                       const std::map<std::string, std::string> &texts) {
+  if (!file)
+    return false;
+  nlohmann::json object = {{"event", event}};
+  for (const auto &[key, value] : numbers)
+    object[key] = std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+  for (const auto &[key, value] : texts)
+    object[key] = value;
+  // A label that is not UTF-8 must not abort the run.
+  std::string text = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return std::fwrite(text.data(), 1, text.size(), file) == text.size() &&
+         std::fflush(file) == 0;
+}
+
+} // namespace qdsl::rt

@@ -1,0 +1,408 @@
+//===- TensorFiles.cpp - safetensors and NumPy .npy files -----------------===//
+
+#include "TensorFiles.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include <unistd.h>
+
+namespace qdsl::rt {
+
+std::string describeShape(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string listProblems(const std::vector<std::string> &problems,
+                         size_t limit) {
+  std::string text;
+  for (size_t i = 0; i < problems.size() && i < limit; ++i)
+    text += (i ? "\n" : "") + problems[i];
+  if (problems.size() > limit)
+    text += "\n... and " + std::to_string(problems.size() - limit) + " more";
+  return text;
+}
+
+std::vector<std::string> weightProblems(const std::vector<TensorSpec> &expected,
+                                        const TensorMap &tensors) {
+  std::vector<std::string> problems;
+  std::set<std::string> names;
+  for (const TensorSpec &spec : expected) {
+    names.insert(spec.name);
+    auto it = tensors.find(spec.name);
+    if (it == tensors.end())
+      problems.push_back("missing tensor '" + spec.name + "' " + describeShape(spec.shape));
+    else if (it->second.shape != spec.shape)
+      problems.push_back("tensor '" + spec.name + "' has shape " +
+                         describeShape(it->second.shape) + ", expected " +
+                         describeShape(spec.shape));
+  }
+  for (const auto &entry : tensors)
+    if (!names.count(entry.first))
+      problems.push_back("unexpected tensor '" + entry.first +
+                         "' (the model has no such weight)");
+  return problems;
+}
+
+std::string describeMisfit(const std::string &source, const std::string &model,
+                           const std::string &problems) {
+  std::string text = "'" + source + "' does not fit model " + model + ":\n  ";
+  for (char c : problems)
+    text += c == '\n' ? std::string("\n  ") : std::string(1, c);
+  return text;
+}
+
+bool readFileBytes(const std::string &path, std::string &bytes, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read '" + path + "': " +
+            std::error_code(errno, std::generic_category()).message();
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    error = "cannot read '" + path + "'";
+    return false;
+  }
+  bytes = buffer.str();
+  return true;
+}
+
+namespace {
+
+uint64_t readLittleEndian(const char *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+void appendLittleEndian(std::string &out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+bool isLittleEndianHost() {
+  const uint16_t probe = 1;
+  unsigned char first;
+  std::memcpy(&first, &probe, 1);
+  return first == 1;
+}
+
+/// Checks a shape and returns its element count, refusing negative or
+/// absurd sizes before anything is allocated.
+bool checkShape(const std::vector<int64_t> &shape, uint64_t &elements,
+                const std::string &what, std::string &error) {
+  elements = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && elements > (uint64_t(1) << 40) / uint64_t(d))) {
+      error = what + " has an invalid shape " + describeShape(shape);
+      return false;
+    }
+    elements *= static_cast<uint64_t>(d);
+  }
+  return true;
+}
+
+} // namespace
+
+bool writeFileAtomically(const std::string &path, const std::string &bytes,
+                         std::string &error) {
+  std::string temp = path + ".tmp." + std::to_string(::getpid());
+  std::FILE *file = std::fopen(temp.c_str(), "wb");
+  if (!file) {
+    error = "cannot write '" + path + "': " +
+            std::error_code(errno, std::generic_category()).message();
+    return false;
+  }
+  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  ok = (std::fflush(file) == 0) && ok;
+  ok = (::fsync(::fileno(file)) == 0) && ok;
+  ok = (std::fclose(file) == 0) && ok;
+  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
+    error = "cannot write '" + path + "': " +
+            std::error_code(errno, std::generic_category()).message();
+    std::remove(temp.c_str());
+    return false;
+  }
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// safetensors
+//===----------------------------------------------------------------------===//
+
+bool readSafetensors(const std::string &path, TensorMap &tensors,
+                     std::string &error, Metadata *metadata) {
+  std::string bytes;
+  return readFileBytes(path, bytes, error) &&
+         parseSafetensors(bytes, path, tensors, error, metadata);
+}
+
+bool parseSafetensors(const std::string &bytes, const std::string &path,
+                      TensorMap &tensors, std::string &error, Metadata *metadata) {
+  if (!isLittleEndianHost()) {
+    error = "safetensors data is little-endian; this machine is not";
+    return false;
+  }
+  auto fail = [&](const std::string &message) {
+    error = "'" + path + "': " + message;
+    return false;
+  };
+  if (bytes.size() < 8)
+    return fail("too short for a safetensors file (no 8-byte header length)");
+  uint64_t headerSize = readLittleEndian(bytes.data(), 8);
+  if (headerSize > bytes.size() - 8)
+    return fail("the header length " + std::to_string(headerSize) +
+                " runs past the end of the file (" +
+                std::to_string(bytes.size()) + " bytes)");
+  nlohmann::json header = nlohmann::json::parse(
+      bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(headerSize),
+      nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object())
+    return fail("the header is not a JSON object");
+  const char *data = bytes.data() + 8 + headerSize;
+  uint64_t dataSize = bytes.size() - 8 - headerSize;
+
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string &name = it.key();
+    const nlohmann::json &entry = it.value();
+    if (name == "__metadata__") {
+      if (!entry.is_object())
+        return fail("__metadata__ must be an object of strings");
+      for (auto m = entry.begin(); m != entry.end(); ++m) {
+        if (!m.value().is_string())
+          return fail("__metadata__ value '" + m.key() + "' is not a string");
+        if (metadata)
+          (*metadata)[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    std::string what = "tensor '" + name + "'";
+    if (!entry.is_object() || !entry.contains("dtype") ||
+        !entry.contains("shape") || !entry.contains("data_offsets"))
+      return fail(what + " needs dtype, shape and data_offsets");
+    const nlohmann::json &dtype = entry["dtype"];
+    if (!dtype.is_string())
+      return fail(what + ": dtype must be a string");
+    if (dtype.get<std::string>() != "F32")
+      return fail(what + " has dtype " + dtype.get<std::string>() +
+                  "; qdsl reads F32 only (convert with tensor.float())");
+    const nlohmann::json &shapeJson = entry["shape"];
+    if (!shapeJson.is_array())
+      return fail(what + ": shape must be an array of integers");
+    std::vector<int64_t> shape;
+    for (const nlohmann::json &d : shapeJson) {
+      if (!d.is_number_integer())
+        return fail(what + ": shape must be an array of integers");
+      shape.push_back(d.get<int64_t>());
+    }
+    uint64_t elements;
+    if (!checkShape(shape, elements, what, error))
+      return fail(error);
+    const nlohmann::json &offsets = entry["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2 ||
+        !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+      return fail(what + ": data_offsets must be [begin, end]");
+    uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    if (begin > end || end > dataSize)
+      return fail(what + ": data_offsets [" + std::to_string(begin) + ", " +
+                  std::to_string(end) + "] fall outside the " +
+                  std::to_string(dataSize) + " data bytes");
+    if (end - begin != elements * 4)
+      return fail(what + ": shape " + describeShape(shape) + " needs " +
+                  std::to_string(elements * 4) + " bytes but data_offsets give " +
+                  std::to_string(end - begin));
+    Tensor tensor;
+    tensor.shape = shape;
+    tensor.data.resize(elements);
+    if (elements)
+      std::memcpy(tensor.data.data(), data + begin, elements * 4);
+    tensors[name] = std::move(tensor);
+  }
+  return true;
+}
+
+bool writeSafetensors(const std::string &path, const TensorMap &tensors,
+                      const Metadata &metadata, std::string &error) {
+  if (!isLittleEndianHost()) {
+    error = "safetensors data is little-endian; this machine is not";
+    return false;
+  }
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) {
+    nlohmann::json meta = nlohmann::json::object();
+    for (const auto &[key, value] : metadata)
+      meta[key] = value;
+    header["__metadata__"] = meta;
+  }
+  uint64_t offset = 0;
+  for (const auto &[name, tensor] : tensors) {
+    if (tensor.data.size() != Tensor::numElements(tensor.shape)) {
+      error = "tensor '" + name + "' has " + std::to_string(tensor.data.size()) +
+              " values but shape " + describeShape(tensor.shape);
+      return false;
+    }
+    uint64_t size = tensor.data.size() * 4;
+    header[name] = {{"dtype", "F32"},
+                    {"shape", tensor.shape},
+                    {"data_offsets", {offset, offset + size}}};
+    offset += size;
+  }
+  std::string text = header.dump();
+  // Pad the header with spaces so that the data starts 8-byte aligned.
+  while (text.size() % 8)
+    text.push_back(' ');
+  std::string bytes;
+  bytes.reserve(8 + text.size() + offset);
+  appendLittleEndian(bytes, text.size(), 8);
+  bytes += text;
+  for (const auto &[name, tensor] : tensors)
+    bytes.append(reinterpret_cast<const char *>(tensor.data.data()),
+                 tensor.data.size() * 4);
+  return writeFileAtomically(path, bytes, error);
+}
+
+//===----------------------------------------------------------------------===//
+// .npy
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The value text of `'key':` in a NumPy header dictionary.
+bool headerField(const std::string &header, const std::string &key,
+                 std::string &value) {
+  size_t at = header.find("'" + key + "'");
+  if (at == std::string::npos)
+    return false;
+  at = header.find(':', at);
+  if (at == std::string::npos)
+    return false;
+  size_t begin = header.find_first_not_of(' ', at + 1);
+  if (begin == std::string::npos)
+    return false;
+  size_t end;
+  if (header[begin] == '(') {
+    end = header.find(')', begin);
+    if (end == std::string::npos)
+      return false;
+    ++end;
+  } else if (header[begin] == '\'') {
+    end = header.find('\'', begin + 1);
+    if (end == std::string::npos)
+      return false;
+    ++end;
+  } else {
+    end = header.find_first_of(",}", begin);
+    if (end == std::string::npos)
+      return false;
+  }
+  value = header.substr(begin, end - begin);
+  return true;
+}
+} // namespace
+
+bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
+  std::string bytes;
+  return readFileBytes(path, bytes, error) && parseNpy(bytes, path, tensor, error);
+}
+
+bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
+              std::string &error) {
+  auto fail = [&](const std::string &message) {
+    error = "'" + path + "': " + message;
+    return false;
+  };
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    return fail("not a NumPy .npy file (no \\x93NUMPY magic)");
+  int major = static_cast<unsigned char>(bytes[6]);
+  size_t lengthBytes = major == 1 ? 2 : 4;
+  if (major < 1 || major > 3)
+    return fail("unsupported .npy version " + std::to_string(major));
+  if (bytes.size() < 8 + lengthBytes)
+    return fail("truncated header");
+  uint64_t headerSize = readLittleEndian(bytes.data() + 8, static_cast<int>(lengthBytes));
+  size_t dataStart = 8 + lengthBytes + headerSize;
+  if (dataStart > bytes.size())
+    return fail("the header runs past the end of the file");
+  std::string header = bytes.substr(8 + lengthBytes, headerSize);
+  std::string descr, fortran, shapeText;
+  if (!headerField(header, "descr", descr) ||
+      !headerField(header, "fortran_order", fortran) ||
+      !headerField(header, "shape", shapeText))
+    return fail("the header lacks descr, fortran_order or shape");
+  if (descr != "'<f4'" && !(descr == "'=f4'" && isLittleEndianHost()))
+    return fail("holds " + descr +
+                " data; qdsl needs float32 ('<f4'): save it with "
+                "x.astype(numpy.float32)");
+  if (fortran != "False")
+    return fail("is in Fortran order; save a C-ordered array "
+                "(numpy.ascontiguousarray)");
+  // shape is "(d0, d1, ...)" with an optional trailing comma.
+  if (shapeText.size() < 2 || shapeText.front() != '(' || shapeText.back() != ')')
+    return fail("cannot read the shape '" + shapeText + "': expected a tuple");
+  std::vector<int64_t> shape;
+  std::string inner = shapeText.substr(1, shapeText.size() - 2);
+  std::stringstream parts(inner);
+  std::string part;
+  while (std::getline(parts, part, ',')) {
+    size_t first = part.find_first_not_of(' ');
+    if (first == std::string::npos)
+      continue;
+    part = part.substr(first);
+    char *end = nullptr;
+    long long d = std::strtoll(part.c_str(), &end, 10);
+    if (end == part.c_str() || (*end != '\0' && *end != ' ' && *end != 'L'))
+      return fail("cannot read the shape " + shapeText);
+    shape.push_back(d);
+  }
+  uint64_t elements;
+  if (!checkShape(shape, elements, "the array", error))
+    return fail(error);
+  if (bytes.size() - dataStart != elements * 4)
+    return fail("shape " + describeShape(shape) + " needs " +
+                std::to_string(elements * 4) + " data bytes but the file has " +
+                std::to_string(bytes.size() - dataStart));
+  tensor.shape = shape;
+  tensor.data.resize(elements);
+  if (elements)
+    std::memcpy(tensor.data.data(), bytes.data() + dataStart, elements * 4);
+  return true;
+}
+
+bool writeNpy(const std::string &path, const Tensor &tensor, std::string &error) {
+  std::string shape = "(";
+  for (size_t i = 0; i < tensor.shape.size(); ++i)
+    shape += std::to_string(tensor.shape[i]) + ", ";
+  if (tensor.shape.size() > 1)
+    shape.erase(shape.size() - 2);
+  else if (tensor.shape.size() == 1)
+    shape.erase(shape.size() - 1);
+  shape += ")";
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Magic (6) + version (2) + length (2) + header + '\n', a multiple of 64.
+  size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string bytes = "\x93NUMPY";
+  bytes.push_back('\x01');
+  bytes.push_back('\x00');
+  appendLittleEndian(bytes, header.size(), 2);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char *>(tensor.data.data()),
+               tensor.data.size() * 4);
+  return writeFileAtomically(path, bytes, error);
+}
+
+} // namespace qdsl::rt

@@ -1,0 +1,47 @@
+//===- TensorFiles.h - safetensors and NumPy .npy files ---------*- C++ -*-===//
+//
+// Weights are safetensors files (an 8-byte little-endian header length, a
+// JSON header of name -> {dtype, shape, data_offsets}, then the raw data);
+// inputs and outputs are NumPy .npy arrays. Only float32 data is accepted
+// (F32 / '<f4'). Every reader checks sizes and offsets against the file and
+// reports the first problem, naming the file and the tensor; writers go
+// through a temporary file and a rename, so a reader never sees half a file.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef QDSL_RUNTIME_SHIPPED_TENSORFILES_H
+#define QDSL_RUNTIME_SHIPPED_TENSORFILES_H
+
+#include "Tensor.h"
+
+#include <string>
+
+namespace qdsl::rt {
+
+using Metadata = std::map<std::string, std::string>;
+
+bool readSafetensors(const std::string &path, TensorMap &tensors,
+                     std::string &error, Metadata *metadata = nullptr);
+/// The same for a file's bytes already in memory; `name` is used in errors.
+bool parseSafetensors(const std::string &bytes, const std::string &name,
+                      TensorMap &tensors, std::string &error,
+                      Metadata *metadata = nullptr);
+bool writeSafetensors(const std::string &path, const TensorMap &tensors,
+                      const Metadata &metadata, std::string &error);
+
+bool readNpy(const std::string &path, Tensor &tensor, std::string &error);
+bool parseNpy(const std::string &bytes, const std::string &name, Tensor &tensor,
+              std::string &error);
+bool writeNpy(const std::string &path, const Tensor &tensor, std::string &error);
+
+/// The whole of `path`; the error names it and says why it cannot be read.
+bool readFileBytes(const std::string &path, std::string &bytes, std::string &error);
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// and a rename.
+bool writeFileAtomically(const std::string &path, const std::string &bytes,
+                         std::string &error);
+
+} // namespace qdsl::rt
+
+#endif // QDSL_RUNTIME_SHIPPED_TENSORFILES_H

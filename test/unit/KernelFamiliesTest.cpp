@@ -1,0 +1,152 @@
+//===- KernelFamiliesTest.cpp - the family table covers every kernel -----===//
+//
+// Every family a target's fusion rules name, and every op that can become
+// a kernel of its own, has an entry in codegen/KernelFamilies.cpp with a
+// Halide generator; a kernel is described by its family alone, and one of
+// a family no back end knows is refused with a message that names it.
+
+#include "codegen/HalideKernels.h"
+#include "codegen/KernelFamilies.h"
+#include "codegen/Targets.h"
+#include "dialect/QuadraDialect.h"
+#include "dialect/QuadraOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+using namespace qdsl;
+
+namespace {
+
+TEST(KernelFamilies, EveryFusionRuleNamesAFamilyWithAGenerator) {
+  for (const codegen::Target &target : codegen::allTargets())
+    for (const codegen::FusionRule &rule : target.rules) {
+      SCOPED_TRACE(target.name + ": " + rule.family);
+      const codegen::KernelFamily *family = codegen::lookupKernelFamily(rule.family);
+      ASSERT_NE(family, nullptr);
+      EXPECT_NE(family->halide.describe, nullptr);
+      EXPECT_FALSE(family->halide.generators.empty());
+    }
+}
+
+TEST(KernelFamilies, EveryOpThatCanStandAloneHasAFamily) {
+  mlir::MLIRContext context;
+  context.loadDialect<quadra::QuadraDialect>();
+  // Ops that are never a kernel: weights, search choices, kernels
+  // themselves, their terminator, and identity (folded away).
+  const std::set<std::string> neverKernels = {"quadra.weight", "quadra.choice", "quadra.kernel",
+                                              "quadra.yield", "quadra.identity"};
+  size_t ops = 0;
+  for (mlir::RegisteredOperationName op : context.getRegisteredOperations()) {
+    if (op.getDialectNamespace() != "quadra" || neverKernels.count(op.getStringRef().str()))
+      continue;
+    ++ops;
+    std::string family = op.getStringRef().drop_front(std::string("quadra.").size()).str();
+    SCOPED_TRACE(family);
+    EXPECT_NE(codegen::lookupKernelFamily(family), nullptr);
+  }
+  EXPECT_GT(ops, 20u);
+}
+
+TEST(KernelFamilies, NamesAreUnique) {
+  std::set<std::string> names;
+  for (const codegen::KernelFamily &family : codegen::allKernelFamilies())
+    EXPECT_TRUE(names.insert(family.name).second) << family.name;
+}
+
+// docs/ARCHITECTURE.md shows the table row for row: `| family | computes |
+// generators |`.
+TEST(KernelFamilies, TheArchitectureDocumentShowsTheTable) {
+  std::ifstream in(std::string(QDSL_SOURCE_DIR) + "/docs/ARCHITECTURE.md");
+  ASSERT_TRUE(in) << "cannot read docs/ARCHITECTURE.md";
+  std::set<std::string> lines;
+  size_t rows = 0;
+  for (std::string line; std::getline(in, line);)
+    if (lines.insert(line).second && line.rfind("| `", 0) == 0)
+      ++rows;
+  for (const codegen::KernelFamily &family : codegen::allKernelFamilies()) {
+    std::string generators;
+    for (const std::string &g : family.halide.generators)
+      generators += (generators.empty() ? "`" : ", `") + g + "`";
+    std::string row = "| `" + family.name + "` | " + family.computes + " | " + generators + " |";
+    EXPECT_TRUE(lines.count(row)) << "docs/ARCHITECTURE.md lacks the row\n" << row;
+  }
+  EXPECT_GE(rows, codegen::allKernelFamilies().size());
+}
+
+/// Parses `source` and describes its only kernel for x86-64-avx2; `error`
+/// gets the diagnostic.
+mlir::FailureOr<codegen::KernelCall> describeOnlyKernel(mlir::MLIRContext &context,
+                                                        const char *source, std::string &error) {
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
+    error += d.str();
+    return mlir::success();
+  });
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(source, &context);
+  if (!module)
+    return mlir::failure();
+  quadra::KernelOp kernel;
+  module->walk([&](quadra::KernelOp k) { kernel = k; });
+  return codegen::describeKernel(kernel, *codegen::lookupTarget("x86-64-avx2"));
+}
+
+const char *const kGeluKernel = R"(
+func.func @M(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  %0 = quadra.kernel "layer/FAMILY" family "FAMILY" (%x) : (tensor<?x4xf32>) -> tensor<?x4xf32> {
+  ^bb0(%a: tensor<?x4xf32>):
+    %1 = quadra.gelu %a : tensor<?x4xf32>
+    quadra.yield %1 : tensor<?x4xf32>
+  }
+  return %0 : tensor<?x4xf32>
+}
+)";
+
+std::string withFamily(std::string source, const std::string &family) {
+  for (size_t at; (at = source.find("FAMILY")) != std::string::npos;)
+    source.replace(at, 6, family);
+  return source;
+}
+
+/// Describes kGeluKernel named as a kernel of `family`; `error` gets the
+/// diagnostic.
+mlir::FailureOr<codegen::KernelCall> describeGeluAs(const std::string &family,
+                                                    std::string &error) {
+  mlir::MLIRContext context;
+  context.loadDialect<quadra::QuadraDialect, mlir::func::FuncDialect>();
+  return describeOnlyKernel(context, withFamily(kGeluKernel, family).c_str(), error);
+}
+
+TEST(KernelFamilies, TheFamilySelectsTheGenerator) {
+  std::string error;
+  auto call = describeGeluAs("gelu", error);
+  ASSERT_TRUE(mlir::succeeded(call)) << error;
+  EXPECT_EQ(call->generator, "elementwise");
+  EXPECT_EQ(call->configuration(), "elementwise op=gelu channels=4");
+}
+
+TEST(KernelFamilies, AnUnknownFamilyIsRefusedByName) {
+  std::string error;
+  EXPECT_TRUE(mlir::failed(describeGeluAs("gelu_twice", error)));
+  EXPECT_NE(error.find("no Halide generator implements kernel 'layer/gelu_twice' of family "
+                       "'gelu_twice'"),
+            std::string::npos)
+      << error;
+  // A gelu is not what the pointwise generator's describer reads.
+  error.clear();
+  EXPECT_TRUE(mlir::failed(describeGeluAs("linear", error)));
+  EXPECT_NE(error.find("of family 'linear' does not hold the ops its Halide generator "
+                       "implements (ops: quadra.gelu)"),
+            std::string::npos)
+      << error;
+}
+
+} // namespace
