@@ -80,6 +80,24 @@ std::vector<std::string> generatorFiles(llvm::StringRef generator) {
   return files;
 }
 
+/// The files only a project that trains needs: train.cpp, and the training
+/// runtime's sources and headers, as qdsl_runtime.cmake lists them.
+std::set<std::string> trainingOnlyFiles() {
+  std::set<std::string> files = {"codegen/project/train.cpp"};
+  llvm::SmallVector<llvm::StringRef> lines;
+  embeddedFile("runtime/shipped/qdsl_runtime.cmake").split(lines, '\n');
+  for (llvm::StringRef line : lines)
+    if (line.consume_front("set(QDSL_TRAINING_RUNTIME_SOURCES ")) {
+      llvm::SmallVector<llvm::StringRef> sources;
+      line.take_until([](char c) { return c == ')'; }).split(sources, ' ', -1, false);
+      for (llvm::StringRef source : sources) {
+        files.insert(("runtime/shipped/" + source).str());
+        files.insert(("runtime/shipped/" + source.drop_back(4) + ".h").str());
+      }
+    }
+  return files;
+}
+
 std::string hexDigest(llvm::StringRef text) {
   std::array<uint8_t, 32> hash = llvm::SHA256::hash(
       llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(text.data()), text.size()));
@@ -168,7 +186,7 @@ LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
            << function.getSymName() << "' must be " << describeType(inputType)
            << " with only a dynamic batch";
   p.ids[function.getArgument(0)] = contract::kInputActivation;
-  int next = 1;
+  int next = contract::kFirstArenaActivation;
   for (Operation &op : function.getBody().front()) {
     if (llvm::isa<WeightOp>(op))
       continue;
@@ -272,18 +290,18 @@ void emitBufferTable(const FunctionPlan &p, llvm::StringRef name, raw_ostream &o
   for (auto [i, call] : llvm::enumerate(p.calls)) {
     for (Value result : call.results) {
       int id = p.ids.lookup(result);
-      if (id <= 0)
+      if (!contract::isArenaActivation(id))
         continue;
       Entry &e = entries[id];
       (isBatched(result) ? e.exampleBytes : e.fixedBytes) = bytes(result);
       e.first = e.last = static_cast<int64_t>(i);
     }
     for (const KernelArgument &arg : call.inputs)
-      if (arg.activation && p.ids.lookup(arg.activation) > 0)
+      if (arg.activation && contract::isArenaActivation(p.ids.lookup(arg.activation)))
         entries[p.ids.lookup(arg.activation)].last = static_cast<int64_t>(i);
   }
   for (Value v : p.returned)
-    if (p.ids.lookup(v) > 0)
+    if (contract::isArenaActivation(p.ids.lookup(v)))
       entries[p.ids.lookup(v)].last = static_cast<int64_t>(p.calls.size());
   os << "const std::vector<BufferSpec> " << name << " = {\n";
   for (const auto &[id, e] : entries)
@@ -562,10 +580,16 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
   FailureOr<Plan> p = plan(model, trainStep, target, options.autoscheduler);
   if (failed(p))
     return failure();
-  std::set<std::string> used;
-  for (const KernelCall *call : p->libraries)
+  // The generators the kernels call, and every file they need.
+  std::set<std::string> used, generatorFilesUsed;
+  for (const KernelCall *call : p->libraries) {
     used.insert(generatorSource(call->generator));
+    for (std::string &file : generatorFiles(call->generator))
+      generatorFilesUsed.insert(std::move(file));
+  }
   std::vector<std::string> generators(used.begin(), used.end());
+  const std::set<std::string> leftOut =
+      trainStep ? std::set<std::string>() : trainingOnlyFiles();
 
   auto fail = [&](const std::string &message) {
     return model.emitError(message);
@@ -576,10 +600,9 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
   std::string error;
   for (const EmbeddedFile &file : embeddedFiles) {
     std::string relative = projectPath(file.path);
-    // Only the generators the model's kernels call (their headers go too).
-    if (llvm::StringRef(relative).starts_with("generators/") &&
-        llvm::StringRef(relative).ends_with(".cpp") &&
-        !used.count(llvm::sys::path::filename(relative).str()))
+    if ((llvm::StringRef(file.path).starts_with(kGeneratorFolder) &&
+         !generatorFilesUsed.count(file.path)) ||
+        leftOut.count(file.path))
       continue;
     if (!writeFile(directory + "/" + relative, std::string(file.data, file.size), error))
       return fail(error);

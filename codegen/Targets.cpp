@@ -37,7 +37,7 @@ std::vector<FusionRule> cpuRules() {
 
 const std::vector<Target> &targets() {
   static const std::vector<Target> all = {
-      {"x86-64-avx2", "x86-64-linux-avx2-fma-f16c-sse41", true, false, 8, cpuRules()},
+      {kDefaultTarget, "x86-64-linux-avx2-fma-f16c-sse41", true, false, 8, cpuRules()},
       // Cortex-A76: ARMv8.2-A with dot product and fp16 arithmetic.
       {"arm64-a76", "arm-64-linux-arm_dot_prod-arm_fp16", false, false, 4, cpuRules()},
       // The VPU stand-in: OpenCL kernels (run on PoCL here). The host code

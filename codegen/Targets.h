@@ -49,6 +49,9 @@ struct Target {
   std::vector<FusionRule> rules;
 };
 
+/// The target when none is named: this machine's.
+inline constexpr char kDefaultTarget[] = "x86-64-avx2";
+
 /// Every target, in the order `--target` lists them.
 llvm::ArrayRef<Target> allTargets();
 /// Null when `name` is not a target.

@@ -36,10 +36,13 @@ std::string getLayerName(mlir::Location loc);
 } // namespace qdsl::quadra
 
 namespace qdsl::quadra {
-/// Attributes of the training step --quadra-autodiff builds, shared with
-/// generated code (runtime/shipped/Contract.h, docs/TRAINING.md).
+/// The names of the quadra.* attributes (runtime/shipped/Contract.h): a
+/// function's kind and latency limits, and those of the training step
+/// --quadra-autodiff builds (docs/TRAINING.md).
 using contract::kBackwardOfAttr;
 using contract::kGradientsAttr;
+using contract::kKindAttr;
+using contract::kLatencyLimitsAttr;
 using contract::kMemoryPolicyAttr;
 using contract::kRecomputeAttr;
 using contract::kTrainStepOfAttr;

@@ -1111,13 +1111,13 @@ LogicalResult Generator::buildModel(const ModelDecl &model,
 
   builder.create<func::ReturnOp>(fileLoc(model.endLoc), current);
   func.setFunctionType(builder.getFunctionType({inputType}, {current.getType()}));
-  func->setAttr("quadra.kind",
+  func->setAttr(quadra::kKindAttr,
                 builder.getStringAttr(model.isSpace ? "space" : "model"));
   if (!model.constraints.empty()) {
     SmallVector<NamedAttribute> limits;
     for (const ConstraintDecl &c : model.constraints)
       limits.push_back(builder.getNamedAttr(c.device, builder.getF64FloatAttr(c.limitMs)));
-    func->setAttr("quadra.latency_limits_ms", builder.getDictionaryAttr(limits));
+    func->setAttr(quadra::kLatencyLimitsAttr, builder.getDictionaryAttr(limits));
   }
   return success();
 }

@@ -71,10 +71,10 @@ struct QuadraFixChoices : qdsl::quadra::impl::QuadraFixChoicesBase<QuadraFixChoi
     }
     // A function that was a search space is now one of its models.
     getOperation().walk([](func::FuncOp function) {
-      auto kind = function->getAttrOfType<StringAttr>("quadra.kind");
+      auto kind = function->getAttrOfType<StringAttr>(kKindAttr);
       if (kind && kind.getValue() == "space" &&
           !function.walk([](ChoiceOp) { return WalkResult::interrupt(); }).wasInterrupted())
-        function->setAttr("quadra.kind", StringAttr::get(function.getContext(), "model"));
+        function->setAttr(kKindAttr, StringAttr::get(function.getContext(), "model"));
     });
   }
 };

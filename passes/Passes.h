@@ -3,6 +3,7 @@
 #ifndef QDSL_PASSES_PASSES_H
 #define QDSL_PASSES_PASSES_H
 
+#include "codegen/Targets.h"
 #include "dialect/QuadraOps.h"
 #include "passes/MemoryPolicy.h"
 

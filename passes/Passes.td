@@ -57,7 +57,7 @@ def QuadraFormKernels : Pass<"quadra-form-kernels"> {
     work on.
   }];
   let options = [
-    Option<"target", "target", "std::string", /*default=*/"\"x86-64-avx2\"",
+    Option<"target", "target", "std::string", /*default=*/"::qdsl::codegen::kDefaultTarget",
            "Target whose fusion rules apply (x86-64-avx2, arm64-a76, opencl)">,
   ];
   let dependentDialects = ["::qdsl::quadra::QuadraDialect"];

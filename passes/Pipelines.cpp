@@ -15,7 +15,7 @@ namespace qdsl::quadra {
 KernelOptionSet::KernelOptionSet(PassOptions &parent)
     : target(parent, "target",
              llvm::cl::desc("Target whose fusion rules apply (x86-64-avx2, arm64-a76, opencl)"),
-             llvm::cl::init("x86-64-avx2")),
+             llvm::cl::init(codegen::kDefaultTarget)),
       expandQDWConv(parent, "expand-qdwconv",
                     llvm::cl::desc("Expand every qdwconv first (the unfused baseline)"),
                     llvm::cl::init(false)) {}
@@ -58,12 +58,15 @@ void buildKernelPipeline(OpPassManager &pm, const KernelPipelineOptions &options
 }
 
 void buildArchitecturePipeline(OpPassManager &pm, const ArchitecturePipelineOptions &options) {
-  // The pass copies the picks when it is created.
-  SmallVector<int64_t> picks(options.picks.begin(), options.picks.end());
-  QuadraFixChoicesOptions fix;
-  fix.picks = picks;
-  fix.seed = options.seed;
-  pm.addPass(createQuadraFixChoices(fix));
+  // No picks and no seed: a model, whatever else its file holds.
+  if (!options.picks.empty() || options.seed >= 0) {
+    // The pass copies the picks when it is created.
+    SmallVector<int64_t> picks(options.picks.begin(), options.picks.end());
+    QuadraFixChoicesOptions fix;
+    fix.picks = picks;
+    fix.seed = options.seed;
+    pm.addPass(createQuadraFixChoices(fix));
+  }
   addKernelPasses(pm, options.kernels);
 }
 

@@ -1,12 +1,15 @@
 //===- Pipelines.h - the pass pipelines qdsl runs -----------------*- C++ -*-===//
 //
 // Every sequence of passes a qdsl command runs is one of these pipelines,
-// registered with qdsl-opt under its flag, so that
+// registered with qdsl-opt under its flag, so that for a file with one
+// model
 //
-//   qdsl compile model.qd | qdsl-opt --quadra-kernel-pipeline=target=T
+//   qdsl compile model.qd --debug-info | qdsl-opt --quadra-kernel-pipeline=target=T
 //
 // prints what `qdsl compile model.qd --target=T --emit=mlir` does, and lit
-// tests each pipeline (test/passes/<flag>.qd).
+// tests each pipeline (test/passes/<flag>.qd). (qdsl runs the train-step
+// pipelines on each model in a module of its own, so for a file with
+// several models it prints one module per model.)
 //
 //   --quadra-kernel-pipeline         [expand-qdwconv] canonicalize form-kernels
 //   --quadra-architecture-pipeline   fix-choices, then the kernel pipeline

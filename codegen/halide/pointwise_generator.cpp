@@ -26,12 +26,12 @@ public:
     GeneratorParam<bool> quadratic{"quadratic", false};
     GeneratorParam<bool> bias{"bias", true};
     // A qdsl::contract::Activation: none, GELU or ReLU.
-    GeneratorParam<int> activation{"activation", 0};
+    GeneratorParam<int> activation{"activation", int(Activation::None)};
     GeneratorParam<bool> scale_residual{"scale_residual", false};
     // The backward pass: the product times f′(pre) for the activation f
     // (an Activation) whose input `pre` was, fusing an activation's
     // gradient into the gradient of the next layer's input.
-    GeneratorParam<int> activation_grad{"activation_grad", 0};
+    GeneratorParam<int> activation_grad{"activation_grad", int(Activation::None)};
     // Output channels per register block; the weights come packed in panels
     // of this width (see below). 0: one vector.
     GeneratorParam<int> panel{"panel", 16};

@@ -2,7 +2,10 @@
 //
 // The compiler (dialect, passes, code generation) and every generated
 // project (model library, train, the Halide generators) include this header,
-// so a value both sides read cannot drift apart. docs/CONTRACTS.md describes
+// so a value both sides read cannot drift apart: activation codes, activation
+// ids, the metadata keys of the files both write. The names of the quadra.*
+// attributes are here too, so that every name the IR and the files use is
+// in one place (only the compiler reads those). docs/CONTRACTS.md describes
 // the rest of the agreement: generator parameters, kernel names, file
 // formats.
 //
@@ -18,8 +21,10 @@ namespace qdsl::contract {
 // multiplies by (generator parameters `activation`, `activation_grad`).
 enum class Activation : int { None = 0, Gelu = 1, Relu = 2 };
 
-// --- Activation ids in model_kernels.cpp. Each tensor a pass computes has a
-// positive id (its buffer in the arena); these name the others.
+// --- Activation ids in model_kernels.cpp. Each tensor a pass computes in
+// the arena has an id from kFirstArenaActivation on; these name the others.
+inline constexpr int kFirstArenaActivation = 1;
+inline constexpr bool isArenaActivation(int id) { return id >= kFirstArenaActivation; }
 /// The pass's input images.
 inline constexpr int kInputActivation = 0;
 /// The model's output, written straight into the caller's array.
@@ -31,6 +36,11 @@ inline constexpr bool isGradientActivation(int id) { return id <= -2; }
 inline constexpr std::size_t gradientOfActivation(int id) {
     return static_cast<std::size_t>(-2 - id);
 }
+
+// --- Attributes of a function: what it is ("model" or "space"), and a
+// search space's latency limits by device (its `constraint latency(...)`).
+inline constexpr char kKindAttr[] = "quadra.kind";
+inline constexpr char kLatencyLimitsAttr[] = "quadra.latency_limits_ms";
 
 // --- Attributes of the training step that --quadra-autodiff builds
 // (docs/TRAINING.md). On the step function: the weight names of its
@@ -49,6 +59,8 @@ inline constexpr char kModelKey[] = "qdsl.model";
 /// The loss of the step whose gradients a file holds (qdsl run --train,
 /// train --gradients).
 inline constexpr char kLossKey[] = "qdsl.loss";
+/// The seed a weights file was initialised (or a run trained) with.
+inline constexpr char kSeedKey[] = "qdsl.seed";
 /// Every key qdsl writes starts with this.
 inline constexpr char kKeyPrefix[] = "qdsl.";
 

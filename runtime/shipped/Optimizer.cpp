@@ -171,7 +171,7 @@ bool saveCheckpoint(const std::string &path, const Checkpoint &checkpoint,
                        {"qdsl.checkpoint", "1"},
                        {"qdsl.epoch", std::to_string(checkpoint.epoch)},
                        {"qdsl.step", std::to_string(checkpoint.step)},
-                       {"qdsl.seed", std::to_string(checkpoint.seed)},
+                       {contract::kSeedKey, std::to_string(checkpoint.seed)},
                        {"qdsl.adamw.steps", std::to_string(checkpoint.optimizer.steps())},
                        {"qdsl.adamw.beta1", number(o.beta1)},
                        {"qdsl.adamw.beta2", number(o.beta2)},
@@ -202,7 +202,7 @@ bool loadCheckpoint(const std::string &path, Checkpoint &checkpoint, std::string
   }
   for (auto [key, out] : {std::pair<const char *, int64_t *>{"qdsl.epoch", &result.epoch},
                           {"qdsl.step", &result.step},
-                          {"qdsl.seed", &seed},
+                          {contract::kSeedKey, &seed},
                           {"qdsl.adamw.steps", &adamSteps}})
     if (!readInteger(metadata, key, *out) || *out < 0)
       return missing(key);

@@ -9,25 +9,27 @@
 #                          metrics (zlib, fmt); only when
 #                          QDSL_RUNTIME_TRAINING is set
 #
-# Sources include each other as "runtime/shipped/X.h": the folder two levels
-# up is on the include path.
+# The sources include each other as "X.h"; their users include
+# "runtime/shipped/X.h", so the folder two levels up is on the include path.
+#
+# qdsl reads the line setting QDSL_TRAINING_RUNTIME_SOURCES to leave those
+# files (and their headers) out of a project that does not train.
+set(QDSL_RUNTIME_SOURCES TensorFiles.cpp WeightInit.cpp ArenaPlanner.cpp)
+set(QDSL_TRAINING_RUNTIME_SOURCES Datasets.cpp Optimizer.cpp Progress.cpp)
+
 set(_qdsl_runtime_dir "${CMAKE_CURRENT_LIST_DIR}")
 get_filename_component(_qdsl_runtime_root "${_qdsl_runtime_dir}/../.." ABSOLUTE)
 
 find_package(nlohmann_json 3 REQUIRED)
-add_library(qdsl_runtime STATIC
-  ${_qdsl_runtime_dir}/TensorFiles.cpp
-  ${_qdsl_runtime_dir}/WeightInit.cpp
-  ${_qdsl_runtime_dir}/ArenaPlanner.cpp)
+list(TRANSFORM QDSL_RUNTIME_SOURCES PREPEND "${_qdsl_runtime_dir}/")
+add_library(qdsl_runtime STATIC ${QDSL_RUNTIME_SOURCES})
 target_include_directories(qdsl_runtime PUBLIC ${_qdsl_runtime_root})
 target_link_libraries(qdsl_runtime PUBLIC nlohmann_json::nlohmann_json)
 
 if(QDSL_RUNTIME_TRAINING)
   find_package(ZLIB REQUIRED)
   find_package(fmt REQUIRED)
-  add_library(qdsl_training_runtime STATIC
-    ${_qdsl_runtime_dir}/Datasets.cpp
-    ${_qdsl_runtime_dir}/Optimizer.cpp
-    ${_qdsl_runtime_dir}/Progress.cpp)
+  list(TRANSFORM QDSL_TRAINING_RUNTIME_SOURCES PREPEND "${_qdsl_runtime_dir}/")
+  add_library(qdsl_training_runtime STATIC ${QDSL_TRAINING_RUNTIME_SOURCES})
   target_link_libraries(qdsl_training_runtime PUBLIC qdsl_runtime ZLIB::ZLIB fmt::fmt)
 endif()

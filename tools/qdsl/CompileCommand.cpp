@@ -23,7 +23,7 @@ namespace qdsl::tool {
 namespace {
 
 const codegen::Target *selectTarget(Session &session) {
-  std::string name = target.empty() ? "x86-64-avx2" : target.getValue();
+  std::string name = target.empty() ? codegen::kDefaultTarget : target.getValue();
   if (const codegen::Target *t = codegen::lookupTarget(name))
     return t;
   std::string known;

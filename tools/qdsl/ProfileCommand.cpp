@@ -351,7 +351,7 @@ cost::DeviceFigures hostFigures(const codegen::Target &target) {
 } // namespace
 
 int runProfile() {
-  std::string name = target.empty() ? "x86-64-avx2" : target.getValue();
+  std::string name = target.empty() ? codegen::kDefaultTarget : target.getValue();
   const codegen::Target *t = codegen::lookupTarget(name);
   if (!t)
     return reportError("unknown target '" + name + "'; qdsl profile measures x86-64-avx2 or "

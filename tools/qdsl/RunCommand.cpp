@@ -35,8 +35,9 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
     return reportError("'" + std::string(labelsFile) + "' has shape " +
                        rt::describeShape(labels.shape) + "; expected one label per example: [" +
                        std::to_string(input.shape.empty() ? 0 : input.shape[0]) + "]");
+  // Any policy computes the same gradients; paper recomputes the least.
   mlir::FailureOr<quadra::TrainingStep> training =
-      quadra::buildTrainingStep(model, quadra::kDefaultMemoryPolicy, labelSmoothing);
+      quadra::buildTrainingStep(model, quadra::MemoryPolicy::Paper, labelSmoothing);
   if (failed(training))
     return 1;
   rt::ArrayMap exact;

@@ -43,7 +43,7 @@ int runWeights() {
     } else {
       result = rt::initializeWeights(model, seed);
     }
-    metadata["qdsl.seed"] = std::to_string(seed);
+    metadata[contract::kSeedKey] = std::to_string(seed);
   } else {
     rt::TensorMap loaded;
     rt::Metadata carried;
