@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -33,6 +34,13 @@ constexpr unsigned kMaxOps = 100000;     // ops in one model
 constexpr unsigned kMaxCallDepth = 64;   // nested block instantiations
 constexpr unsigned kMaxCandidates = 1024; // candidates of one choice
 
+/// A model parameter set on the command line (-D name=value), and where
+/// the parameter is declared.
+struct Override {
+  std::string text;  // "C=0"
+  Location loc;
+};
+
 /// The value of an evaluated expression.
 struct EvalValue {
   ValueType type = ValueType::Unknown;
@@ -40,6 +48,9 @@ struct EvalValue {
   double f = 0;
   bool b = false;
   mlir::Value tensor;
+  /// The -D override this value was computed from, if any: an error it
+  /// causes is reported against the flag.
+  const Override *origin = nullptr;
 
   static EvalValue ofInt(int64_t v) {
     EvalValue r;
@@ -66,6 +77,12 @@ struct EvalValue {
     return r;
   }
   double asFloat() const { return type == ValueType::Int ? double(i) : f; }
+  /// The same number as a float (an int passed where a float is expected).
+  EvalValue widened() const {
+    EvalValue r = ofFloat(asFloat());
+    r.origin = origin;
+    return r;
+  }
   std::string str() const {
     switch (type) {
     case ValueType::Int: return std::to_string(i);
@@ -133,6 +150,8 @@ private:
   FailureOr<EvalValue> evalArithmetic(const BinaryExpr &expr,
                                       const EvalValue &l, const EvalValue &r,
                                       Location loc);
+  FailureOr<EvalValue> evalNumbers(const BinaryExpr &expr, const EvalValue &l,
+                                   const EvalValue &r, Location loc);
   FailureOr<int64_t> evalInt(const Expr &expr, Env &env, Instance &inst);
   /// Calls `call`; the running activation `implicitInput` fills the first
   /// tensor parameter of a layer. `fixed` overrides arguments (search
@@ -159,6 +178,8 @@ private:
   const llvm::SourceMgr &sourceMgr;
   llvm::StringSet<> weightNames;
   unsigned opCount = 0;
+  /// The -D overrides in use; a deque, so values can point at them.
+  std::deque<Override> overrides;
 };
 
 //===----------------------------------------------------------------------===//
@@ -227,6 +248,14 @@ FailureOr<EvalValue> Generator::evalArithmetic(const BinaryExpr &expr,
                                                const EvalValue &l,
                                                const EvalValue &r,
                                                Location loc) {
+  FailureOr<EvalValue> result = evalNumbers(expr, l, r, loc);
+  if (succeeded(result))
+    result->origin = l.origin ? l.origin : r.origin;
+  return result;
+}
+
+FailureOr<EvalValue> Generator::evalNumbers(const BinaryExpr &expr, const EvalValue &l,
+                                            const EvalValue &r, Location loc) {
   if (l.type == ValueType::Int && r.type == ValueType::Int) {
     int64_t result = 0;
     bool overflow = false;
@@ -290,14 +319,18 @@ FailureOr<EvalValue> Generator::eval(const Expr &expr, Env &env,
     FailureOr<EvalValue> v = eval(*llvm::cast<UnaryExpr>(expr).operand, env, inst);
     if (failed(v))
       return failure();
+    EvalValue negated;
     if (v->type == ValueType::Int) {
       if (v->i == INT64_MIN)
         return emitError(loc) << "integer overflow in negation";
-      return EvalValue::ofInt(-v->i);
+      negated = EvalValue::ofInt(-v->i);
+    } else if (v->type == ValueType::Float) {
+      negated = EvalValue::ofFloat(-v->f);
+    } else {
+      return emitError(loc) << "cannot negate a " << typeName(v->type).str();
     }
-    if (v->type == ValueType::Float)
-      return EvalValue::ofFloat(-v->f);
-    return emitError(loc) << "cannot negate a " << typeName(v->type).str();
+    negated.origin = v->origin;
+    return negated;
   }
   case Expr::Kind::Binary: {
     const auto &binary = llvm::cast<BinaryExpr>(expr);
@@ -406,7 +439,7 @@ Generator::emitCall(const CallExpr &call, Env &callerEnv, Instance &inst,
     // An int passed where a float is expected widens.
     if (callee->params[i].type == ValueType::Float &&
         value->type == ValueType::Int)
-      value = EvalValue::ofFloat(static_cast<double>(value->i));
+      value = value->widened();
     args[i] = *value;
   }
 
@@ -438,7 +471,7 @@ Generator::emitCall(const CallExpr &call, Env &callerEnv, Instance &inst,
     if (failed(value))
       return failure();
     if (param.type == ValueType::Float && value->type == ValueType::Int)
-      value = EvalValue::ofFloat(static_cast<double>(value->i));
+      value = value->widened();
     env[param.name] = *value;
   }
   for (const Stmt &stmt : block.body) {
@@ -489,23 +522,38 @@ public:
     const PrimitiveParam &p = param(name);
     int64_t v = given(name) ? args[index(name)]->i : defaultInteger(p.defaultValue);
     if (v < p.min || v > p.max)
-      return emitError(where(name))
-             << primitive.name << ": '" << name << "' must be between " << p.min
-             << " and " << p.max << ", got " << v;
+      return outOfRange(name) << primitive.name << ": '" << name << "' must be between "
+                              << p.min << " and " << p.max << ", got " << v;
     return v;
   }
   FailureOr<double> real(StringRef name) const {
     const PrimitiveParam &p = param(name);
     double v = given(name) ? args[index(name)]->asFloat() : p.defaultValue.floatValue;
-    if (!std::isfinite(v) || (p.positive && !(v > 0)))
-      return emitError(where(name))
-             << primitive.name << ": '" << name << "' must be "
-             << (p.positive ? "a positive number" : "a finite number") << ", got "
-             << v;
+    // A weight is float32: a larger initial value or std would be infinite.
+    if (!std::isfinite(v) || std::fabs(v) > kMaxFloatArgument || (p.positive && !(v > 0)))
+      return outOfRange(name) << primitive.name << ": '" << name << "' must be "
+                              << (p.positive ? "a positive number" : "a finite number")
+                              << (std::isfinite(v) && std::fabs(v) > kMaxFloatArgument
+                                      ? " of at most 1e30"
+                                      : "")
+                              << ", got " << v;
     return v;
   }
 
 private:
+  /// The error for argument `name`'s value: where it is written, or, when
+  /// it comes from a -D override, against the flag (with a note where it
+  /// is used).
+  InFlightDiagnostic outOfRange(StringRef name) const {
+    const Override *origin = given(name) ? args[index(name)]->origin : nullptr;
+    if (!origin)
+      return emitError(where(name));
+    InFlightDiagnostic diag = emitError(origin->loc);
+    diag << "-D " << origin->text << ": ";
+    diag.attachNote(where(name)) << "the value reaches " << primitive.name << " here";
+    return diag;
+  }
+
   int64_t defaultInteger(const PrimitiveDefault &d) const {
     if (d.kind == PrimitiveDefault::Kind::SamePadding)
       return (args[index("k")]->i - 1) / 2;  // k is required and checked first
@@ -841,12 +889,13 @@ LogicalResult Generator::bindModelParams(const ModelDecl &model,
       if (failed(value))
         return failure();
       if (param.type == ValueType::Float && value->type == ValueType::Int)
-        value = EvalValue::ofFloat(static_cast<double>(value->i));
+        value = value->widened();
       env[param.name] = *value;
       continue;
     }
     StringRef text = override->second;
     Location loc = fileLoc(param.loc);
+    overrides.push_back({(param.name + "=" + text).str(), loc});
     switch (param.type) {
     case ValueType::Int: {
       int64_t v;
@@ -854,6 +903,7 @@ LogicalResult Generator::bindModelParams(const ModelDecl &model,
         return emitError(loc) << "-D " << param.name << "=" << text
                               << ": expected an int";
       env[param.name] = EvalValue::ofInt(v);
+      env[param.name].origin = &overrides.back();
       break;
     }
     case ValueType::Float: {
@@ -864,6 +914,7 @@ LogicalResult Generator::bindModelParams(const ModelDecl &model,
         return emitError(loc) << "-D " << param.name << "=" << text
                               << ": expected a number";
       env[param.name] = EvalValue::ofFloat(v);
+      env[param.name].origin = &overrides.back();
       break;
     }
     case ValueType::Bool:
@@ -871,6 +922,7 @@ LogicalResult Generator::bindModelParams(const ModelDecl &model,
         return emitError(loc) << "-D " << param.name << "=" << text
                               << ": expected true or false";
       env[param.name] = EvalValue::ofBool(text == "true");
+      env[param.name].origin = &overrides.back();
       break;
     default:
       return emitError(loc) << "parameter '" << param.name
@@ -909,7 +961,7 @@ FailureOr<mlir::Value> Generator::buildChoice(const ChoiceExpr &choice,
         if (failed(v))
           return failure();
         if (callee->params[i].type == ValueType::Float && v->type == ValueType::Int)
-          v = EvalValue::ofFloat(static_cast<double>(v->i));
+          v = v->widened();
         values.push_back(*v);
         return success();
       };

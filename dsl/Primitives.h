@@ -35,6 +35,9 @@ enum class PrimitiveKind {
 /// kernel size, stride or padding, that a .qd file may ask for.
 inline constexpr int64_t kMaxDim = 1 << 24;
 inline constexpr int64_t kMaxWindow = 4096;
+/// The largest magnitude of a float argument (an initial value, a std):
+/// weights are float32, which ends near 3.4e38.
+inline constexpr double kMaxFloatArgument = 1e30;
 
 /// A primitive parameter's default, typed: what MLIRGen uses when a call
 /// leaves the argument out, and what the language reference lists.

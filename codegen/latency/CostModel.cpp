@@ -3,6 +3,7 @@
 #include "codegen/latency/CostModel.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 
@@ -335,6 +336,27 @@ std::string predictorUsed(const DeviceProfile &profile, const KernelSample &kern
     return "measured";
   auto it = profile.families.find(kernel.family);
   return it == profile.families.end() ? "fallback roofline" : formName(it->second.form);
+}
+
+bool isFeatureName(const std::string &feature) {
+  if (feature.empty() || !(std::islower(static_cast<unsigned char>(feature[0])) ||
+                           feature[0] == '_'))
+    return false;
+  return std::all_of(feature.begin(), feature.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+std::string missingFeature(const FamilyModel &model, const KernelSample &kernel) {
+  for (const std::string &name : model.features) {
+    if (name == "macs" || name == "bytes" || name == "batch")
+      continue;
+    if (std::none_of(kernel.params.begin(), kernel.params.end(),
+                     [&](const auto &param) { return param.first == name; }))
+      return name;
+  }
+  return "";
 }
 
 double predictKernel(const DeviceProfile &profile, const KernelSample &kernel) {

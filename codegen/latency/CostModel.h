@@ -83,6 +83,8 @@ struct DeviceProfile {
   bool calibrated = false;
   /// Where the figures come from, and how it was measured.
   std::string source;
+  /// The file the profile was read from (not written into it), for errors.
+  std::string file;
   /// Time outside the kernels per forward pass: a + b·batch seconds.
   double passOverhead = 0, exampleOverhead = 0;
   /// The predictor of a family with no fit of its own: a roofline.
@@ -112,6 +114,14 @@ void indexMeasurements(DeviceProfile &profile);
 /// A roofline with the given efficiencies and per-kernel overhead.
 FamilyModel rooflineModel(double overheadSeconds, double computeEfficiency,
                           double memoryEfficiency);
+
+/// Whether a loglinear predictor may name `feature`: macs, bytes, batch or
+/// a generator parameter (a lower-case identifier).
+bool isFeatureName(const std::string &feature);
+
+/// The feature of `model` that `kernel` does not have (its predictor would
+/// read it as 1), or "" when it has them all.
+std::string missingFeature(const FamilyModel &model, const KernelSample &kernel);
 
 /// Predicted seconds of `kernel` under `model` on `device`.
 double predictWith(const FamilyModel &model, const DeviceFigures &device,

@@ -2,11 +2,15 @@
 
 #include "codegen/latency/DeviceProfile.h"
 
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <limits>
 
 namespace qdsl::cost {
 
@@ -44,6 +48,13 @@ llvm::json::Value sampleToJSON(const KernelSample &k) {
                             {"batch", k.batch},     {"macs", k.macs},
                             {"bytes", k.bytes},     {"params", std::move(params)},
                             {"seconds", k.seconds}};
+}
+
+/// A number as people write it: 0.001, 1e+308, -6e-06.
+std::string shown(double x) {
+  std::string s;
+  llvm::raw_string_ostream(s) << llvm::format("%g", x);
+  return s;
 }
 
 /// Reads fields of one JSON object, recording the first error with the
@@ -106,8 +117,25 @@ public:
     fail(path + key.str(), "expected a string");
     return "";
   }
+  /// A whole number in [min, max].
+  int64_t integer(const llvm::json::Object &o, llvm::StringRef key, const std::string &path,
+                  int64_t min, int64_t max, bool required = true, int64_t fallback = 0) {
+    if (!o.get(key) && !required)
+      return fallback;
+    double d = number(o, key, path, static_cast<double>(min));
+    if (failed())
+      return fallback;
+    if (d != std::floor(d) || d > static_cast<double>(max)) {
+      fail(path + key.str(), "expected a whole number from " + std::to_string(min) + " to " +
+                                 std::to_string(max) + ", got " + shown(d));
+      return fallback;
+    }
+    return static_cast<int64_t>(d);
+  }
+  /// A number >= min and (when given) <= max.
   double number(const llvm::json::Object &o, llvm::StringRef key, const std::string &path,
-                double min, bool required = true, double fallback = 0) {
+                double min, bool required = true, double fallback = 0,
+                double max = std::numeric_limits<double>::infinity()) {
     const llvm::json::Value *v = o.get(key);
     if (!v) {
       if (required)
@@ -120,8 +148,11 @@ public:
       return fallback;
     }
     if (*d < min) {
-      fail(path + key.str(), "expected a number >= " + std::to_string(min) + ", got " +
-                                 std::to_string(*d));
+      fail(path + key.str(), "expected a number >= " + shown(min) + ", got " + shown(*d));
+      return fallback;
+    }
+    if (*d > max) {
+      fail(path + key.str(), "expected a number <= " + shown(max) + ", got " + shown(*d));
       return fallback;
     }
     return *d;
@@ -147,9 +178,15 @@ public:
                                "'; expected roofline, linear or loglinear");
     if (const llvm::json::Array *features = array(*o, "features", path + ".", false))
       for (size_t i = 0; i < features->size(); ++i) {
+        std::string at = path + ".features[" + std::to_string(i) + "]";
         auto s = (*features)[i].getAsString();
         if (!s)
-          fail(path + ".features[" + std::to_string(i) + "]", "expected a string");
+          fail(at, "expected a string");
+        else if (!isFeatureName(s->str()))
+          fail(at, "'" + s->str() + "' is not a feature: expected macs, bytes, batch or a "
+                                    "generator parameter's name");
+        else if (llvm::is_contained(m.features, s->str()))
+          fail(at, "'" + s->str() + "' is named twice");
         else
           m.features.push_back(s->str());
       }
@@ -174,11 +211,9 @@ public:
                                        std::to_string(m.coefficients.size()));
     else if (m.form == Form::Roofline && !(m.coefficients[1] > 0 && m.coefficients[2] > 0))
       fail(path + ".coefficients", "a roofline's efficiencies must be positive");
-    else if (m.form == Form::Linear)
-      for (double c : m.coefficients)
-        if (c < 0)
-          fail(path + ".coefficients", "a linear predictor's coefficients must be >= 0");
-    m.samples = static_cast<size_t>(number(*o, "samples", path + ".", 0, false));
+    else
+      checkCoefficients(m, path + ".coefficients");
+    m.samples = static_cast<size_t>(integer(*o, "samples", path + ".", 0, 1LL << 40, false));
     if (const llvm::json::Value *fit = o->get("fit"))
       if (const llvm::json::Object *f = object(fit, path + ".fit")) {
         m.rmspe = number(*f, "rmspe", path + ".fit.", 0);
@@ -190,9 +225,62 @@ public:
   }
 
 private:
+  /// Coefficients in the ranges their meaning allows, so that no predictor
+  /// of a profile can give a negative, infinite or absurd time.
+  void checkCoefficients(const FamilyModel &m, const std::string &path) {
+    for (auto [i, c] : llvm::enumerate(m.coefficients)) {
+      std::string at = path + "[" + std::to_string(i) + "]";
+      switch (m.form) {
+      case Form::Roofline:
+        // Seconds of overhead, then efficiencies (fractions of the device's
+        // nominal figures, which a fit may exceed somewhat).
+        if (i == 0 ? !(c >= 0 && c <= 10) : !(c > 0 && c <= 100))
+          fail(at, i == 0 ? "a roofline's overhead is seconds from 0 to 10, got " +
+                                shown(c)
+                          : "a roofline's efficiency is from 0 (exclusive) to 100, got " +
+                                shown(c));
+        break;
+      case Form::Linear:
+        if (!(c >= 0 && c <= 10))
+          fail(at, "a linear predictor's coefficients are from 0 to 10 (seconds, per MAC, "
+                   "per byte), got " + shown(c));
+        break;
+      case Form::LogLinear:
+        if (!(std::fabs(c) <= 1000))
+          fail(at, "a loglinear predictor's coefficients are from -1000 to 1000, got " +
+                       shown(c));
+        break;
+      }
+    }
+  }
+
   std::string file;
   std::string &error;
 };
+
+/// Whether `text` nests brackets deeper than `limit` (outside strings):
+/// checked before parsing, which recurses once per level.
+bool nestsDeeperThan(const std::string &text, int limit) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit)
+        return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
 
 /// Seconds as microseconds rounded to the picosecond, so that reading and
 /// writing a profile again gives the same text.
@@ -242,6 +330,13 @@ std::string formatProfile(const DeviceProfile &p) {
 bool parseProfile(const std::string &text, const std::string &fileName,
                   DeviceProfile &p, std::string &error) {
   error.clear();
+  // A profile nests six levels at most.
+  constexpr int kMaxDepth = 32;
+  if (nestsDeeperThan(text, kMaxDepth)) {
+    error = "'" + fileName + "': nests deeper than " + std::to_string(kMaxDepth) +
+            " levels; not a device profile";
+    return false;
+  }
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
   if (!parsed) {
     error = "'" + fileName + "': not valid JSON: " + llvm::toString(parsed.takeError());
@@ -271,21 +366,23 @@ bool parseProfile(const std::string &text, const std::string &fileName,
     return false;
   }
   p = DeviceProfile();
+  p.file = fileName;
   if (const llvm::json::Object *d = r.object(root->get("device"), "device")) {
     p.device.name = r.string(*d, "name", "device.");
     p.device.description = r.string(*d, "description", "device.", false);
     p.device.target = r.string(*d, "target", "device.");
-    p.device.peakGflops = r.number(*d, "peak_gflops", "device.", 1e-3);
-    p.device.bandwidthGBs = r.number(*d, "bandwidth_gbs", "device.", 1e-3);
-    p.device.cores = static_cast<int>(r.number(*d, "cores", "device.", 1));
-    p.device.threads = static_cast<int>(r.number(*d, "threads", "device.", 1));
-    p.device.vectorFloats = static_cast<int>(r.number(*d, "vector_floats", "device.", 1));
+    p.device.peakGflops = r.number(*d, "peak_gflops", "device.", 1e-3, true, 0, 1e9);
+    p.device.bandwidthGBs = r.number(*d, "bandwidth_gbs", "device.", 1e-3, true, 0, 1e9);
+    p.device.cores = static_cast<int>(r.integer(*d, "cores", "device.", 1, 1 << 20));
+    p.device.threads = static_cast<int>(r.integer(*d, "threads", "device.", 1, 1 << 20));
+    p.device.vectorFloats = static_cast<int>(r.integer(*d, "vector_floats", "device.", 1, 1024));
   }
   p.calibrated = r.boolean(*root, "calibrated", "");
   p.source = r.string(*root, "source", "", false);
   if (const llvm::json::Object *o = r.object(root->get("overhead"), "overhead")) {
-    p.passOverhead = r.number(*o, "per_pass_us", "overhead.", 0) * 1e-6;
-    p.exampleOverhead = r.number(*o, "per_example_us", "overhead.", 0) * 1e-6;
+    // Microseconds; more than ten seconds of overhead is no profile.
+    p.passOverhead = r.number(*o, "per_pass_us", "overhead.", 0, true, 0, 1e7) * 1e-6;
+    p.exampleOverhead = r.number(*o, "per_example_us", "overhead.", 0, true, 0, 1e7) * 1e-6;
   }
   p.fallback = r.predictor(root->get("fallback"), "fallback");
   if (const llvm::json::Object *f = r.object(root->get("families"), "families"))
@@ -296,7 +393,7 @@ bool parseProfile(const std::string &text, const std::string &fileName,
     k.name = r.string(o, "kernel", at, false);
     k.family = r.string(o, "family", at);
     k.configuration = r.string(o, "configuration", at);
-    k.batch = static_cast<int64_t>(r.number(o, "batch", at, 1));
+    k.batch = r.integer(o, "batch", at, 1, 1 << 20);
     k.macs = r.number(o, "macs", at, 0);
     k.bytes = r.number(o, "bytes", at, 0);
     k.seconds = r.number(o, "seconds", at, 0);
@@ -313,7 +410,7 @@ bool parseProfile(const std::string &text, const std::string &fileName,
   r.forEachObject(*root, "passes", [&](const llvm::json::Object &o, const std::string &at) {
     DeviceProfile::Pass pass;
     pass.model = r.string(o, "model", at);
-    pass.batch = static_cast<int64_t>(r.number(o, "batch", at, 1));
+    pass.batch = r.integer(o, "batch", at, 1, 1 << 20);
     pass.seconds = r.number(o, "seconds", at, 0);
     pass.kernelSeconds = r.number(o, "kernel_seconds", at, 0);
     p.passes.push_back(pass);

@@ -33,8 +33,22 @@ FailureOr<ModelLatency> estimateModel(func::FuncOp model, const codegen::Target 
   latency.overhead = profile.passOverhead + profile.exampleOverhead * static_cast<double>(batch);
   latency.total = latency.overhead;
   for (const KernelSample &k : latency.kernels) {
-    latency.seconds.push_back(predictKernel(profile, k));
-    latency.total += latency.seconds.back();
+    auto family = profile.families.find(k.family);
+    const FamilyModel &predictor =
+        family == profile.families.end() ? profile.fallback : family->second;
+    std::string predictorName =
+        family == profile.families.end() ? "the fallback predictor" : "family '" + k.family + "'";
+    if (std::string feature = missingFeature(predictor, k); !feature.empty())
+      return model.emitError("device profile '")
+             << profile.file << "': " << predictorName << " uses the feature '" << feature
+             << "', which kernel '" << k.name << "' does not have";
+    double seconds = predictKernel(profile, k);
+    if (!std::isfinite(seconds) || seconds < 0)
+      return model.emitError("device profile '")
+             << profile.file << "': " << predictorName << " predicts " << seconds
+             << " s for kernel '" << k.name << "'; expected a finite time >= 0";
+    latency.seconds.push_back(seconds);
+    latency.total += seconds;
   }
   return latency;
 }

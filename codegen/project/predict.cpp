@@ -18,6 +18,8 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <limits>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -35,15 +37,20 @@ int usage(const char *message) {
     return 2;
 }
 
-bool parse_int(const char *text, long long min, long long &value) {
+// An integer in [min, max], all of `text`, without overflow.
+bool parse_int(const char *text, long long min, long long max, long long &value) {
     char *end = nullptr;
-    value = std::strtoll(text, &end, 10);
-    return end && *end == '\0' && end != text && value >= min;
+    errno = 0;
+    long long v = std::strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return false;
+    value = v;
+    return true;
 }
 
 }  // namespace
 
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
     std::string weights, input_path, output_path, profile_json;
     long long seed = 0, threads = 0, repeat = 1, warmup = 0;
     bool profile = false, seed_given = false, pin = false;
@@ -61,13 +68,17 @@ int main(int argc, char **argv) {
         else if (arg == "--output") output_path = value("--output");
         else if (arg == "--seed") {
             seed_given = true;
-            if (!parse_int(value("--seed"), 0, seed)) return usage("--seed needs a non-negative integer");
+            if (!parse_int(value("--seed"), 0, std::numeric_limits<long long>::max(), seed))
+                return usage("--seed needs a non-negative integer");
         } else if (arg == "--threads") {
-            if (!parse_int(value("--threads"), 0, threads)) return usage("--threads needs a non-negative integer");
+            if (!parse_int(value("--threads"), 0, 1024, threads))
+                return usage("--threads needs an integer from 0 to 1024");
         } else if (arg == "--repeat") {
-            if (!parse_int(value("--repeat"), 1, repeat)) return usage("--repeat needs a positive integer");
+            if (!parse_int(value("--repeat"), 1, 1000000, repeat))
+                return usage("--repeat needs an integer from 1 to 1000000");
         } else if (arg == "--warmup") {
-            if (!parse_int(value("--warmup"), 0, warmup)) return usage("--warmup needs a non-negative integer");
+            if (!parse_int(value("--warmup"), 0, 1000000, warmup))
+                return usage("--warmup needs an integer from 0 to 1000000");
         } else if (arg == "--profile") profile = true;
         else if (arg == "--profile-json") profile_json = value("--profile-json");
         else if (arg == "--pin") pin = true;
@@ -105,7 +116,7 @@ int main(int argc, char **argv) {
     }
 
     qdsl::rt::Tensor x;
-    if (!qdsl::rt::readNpy(input_path, x, error)) {
+    if (!qdsl::rt::readNpy(input_path, x, error) || !qdsl::rt::isFinite(x, input_path, error)) {
         fmt::print(stderr, "predict: {}\n", error);
         return 1;
     }
@@ -174,4 +185,15 @@ int main(int argc, char **argv) {
                        e.seconds / repeat * 1e3, sum > 0 ? 100 * e.seconds / sum : 0.0);
     }
     return 0;
+}
+
+int main(int argc, char **argv) {
+    // An input this machine cannot hold ends with a message, not an abort.
+    try {
+        return run(argc, argv);
+    } catch (const std::bad_alloc &) {
+        fmt::print(stderr, "predict: out of memory: the model and the input's batch need more "
+                           "memory than this machine gives the process\n");
+        return 1;
+    }
 }

@@ -156,7 +156,9 @@ void Model::initialize(uint64_t seed) {
 
 bool Model::loadWeights(const std::string &path, std::string &error) {
     qdsl::rt::TensorMap loaded;
-    if (!qdsl::rt::readSafetensors(path, loaded, error))
+    qdsl::rt::Metadata metadata;
+    if (!qdsl::rt::readSafetensors(path, loaded, error, &metadata) ||
+        !qdsl::rt::isOfModel(metadata, kModelInfo.name, path, error))
         return false;
     return setWeights(std::move(loaded), path, error);
 }

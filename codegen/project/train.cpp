@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <tuple>
+#include <limits>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +35,7 @@
 #include <map>
 #include <numeric>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +60,8 @@ const char *const kUsage =
     "  --out DIR (train-out): checkpoint.safetensors every epoch, weights.safetensors\n"
     "             at the end, metrics.jsonl\n"
     "  --resume   continue from DIR/checkpoint.safetensors\n"
+    "  --overwrite  start over in a DIR that holds an earlier run (its checkpoint,\n"
+    "             weights and metrics are replaced; without it train refuses)\n"
     "  --profile  time per kernel family, data and optimiser, printed at the end\n"
     "measuring the step: --benchmark [--batch N --steps N (3)]: steps of forward,\n"
     "  backward, clipping and AdamW on random data; prints the best step time and\n"
@@ -82,27 +88,36 @@ struct Options {
     long long epochs = 10, batch = 64, steps = 0, warmup = -1, seed = 0, threads = 0;
     double lr = 4e-3, min_lr = 1e-6, weight_decay = 0.05, clip = 5.0;
     std::string out = "train-out";
-    bool resume = false, profile = false, benchmark = false;
+    bool resume = false, overwrite = false, profile = false, benchmark = false;
     std::string gradients, input, labels, weights;
 };
 
-bool parse_int(const std::string &text, long long min, long long &value) {
+// An integer in [min, max], all of `text`, without overflow.
+bool parse_int(const std::string &text, long long min, long long max, long long &value) {
     char *end = nullptr;
-    value = std::strtoll(text.c_str(), &end, 10);
-    return end && *end == '\0' && !text.empty() && value >= min;
+    errno = 0;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return false;
+    value = v;
+    return true;
 }
 
-bool parse_double(const std::string &text, double min, double &value) {
+bool parse_double(const std::string &text, double min, double max, double &value) {
     char *end = nullptr;
-    value = std::strtod(text.c_str(), &end);
-    return end && *end == '\0' && !text.empty() && std::isfinite(value) && value >= min;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v > max)
+        return false;
+    value = v;
+    return true;
 }
 
 // Parses argv; returns -1 to go on, else the exit status.
 int parse(int argc, char **argv, Options &o) {
+    std::set<std::string> given;
     const std::map<std::string, bool *> flags = {
-        {"--flip", &o.flip}, {"--resume", &o.resume}, {"--profile", &o.profile},
-        {"--benchmark", &o.benchmark}};
+        {"--flip", &o.flip}, {"--resume", &o.resume}, {"--overwrite", &o.overwrite},
+        {"--profile", &o.profile}, {"--benchmark", &o.benchmark}};
     const std::map<std::string, std::string *> texts = {
         {"--dataset", &o.dataset},           {"--data", &o.data},
         {"--train-images", &o.train_images}, {"--train-labels", &o.train_labels},
@@ -110,17 +125,25 @@ int parse(int argc, char **argv, Options &o) {
         {"--out", &o.out},                   {"--gradients", &o.gradients},
         {"--input", &o.input},               {"--labels", &o.labels},
         {"--weights", &o.weights}};
-    // Integers with the least value each takes.
-    const std::map<std::string, std::pair<long long *, long long>> integers = {
-        {"--train-subset", {&o.train_subset, 1}}, {"--test-subset", {&o.test_subset, 1}},
-        {"--crop", {&o.crop, 0}},                 {"--epochs", {&o.epochs, 1}},
-        {"--batch", {&o.batch, 1}},               {"--steps", {&o.steps, 0}},
-        {"--warmup-steps", {&o.warmup, 0}},       {"--seed", {&o.seed, 0}},
-        {"--threads", {&o.threads, 0}}};
-    // Numbers, none negative.
-    const std::map<std::string, double *> reals = {
-        {"--lr", &o.lr}, {"--min-lr", &o.min_lr}, {"--weight-decay", &o.weight_decay},
-        {"--clip", &o.clip}};
+    // Integers with the range each takes: wide enough for any real run,
+    // narrow enough that step counts and buffer sizes cannot overflow.
+    constexpr long long kExamples = 1LL << 31, kSteps = 1LL << 40;
+    const std::map<std::string, std::tuple<long long *, long long, long long>> integers = {
+        {"--train-subset", {&o.train_subset, 1, kExamples}},
+        {"--test-subset", {&o.test_subset, 1, kExamples}},
+        {"--crop", {&o.crop, 0, 1024}},
+        {"--epochs", {&o.epochs, 1, 100000}},
+        {"--batch", {&o.batch, 1, 65536}},
+        {"--steps", {&o.steps, 0, kSteps}},
+        {"--warmup-steps", {&o.warmup, 0, kSteps}},
+        {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
+        {"--threads", {&o.threads, 0, 1024}}};
+    // Numbers with their ranges.
+    const std::map<std::string, std::tuple<double *, double, double>> reals = {
+        {"--lr", {&o.lr, 0, 1e30}},
+        {"--min-lr", {&o.min_lr, 0, 1e30}},
+        {"--weight-decay", {&o.weight_decay, 0, 10}},
+        {"--clip", {&o.clip, 0, 1e30}}};
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -129,6 +152,7 @@ int parse(int argc, char **argv, Options &o) {
         }
         if (auto flag = flags.find(arg); flag != flags.end()) {
             *flag->second = true;
+            given.insert(arg);
             continue;
         }
         if (!texts.count(arg) && !integers.count(arg) && !reals.count(arg))
@@ -137,20 +161,52 @@ int parse(int argc, char **argv, Options &o) {
             return usage(arg + " needs a value");
         std::string v = argv[++i];
         if (auto text = texts.find(arg); text != texts.end()) {
+            if (v.empty())
+                return usage(arg + " needs a value");
             *text->second = v;
         } else if (auto integer = integers.find(arg); integer != integers.end()) {
-            auto [into, min] = integer->second;
-            if (!parse_int(v, min, *into))
-                return usage(arg + " needs an integer ≥ " + std::to_string(min) + ", got '" +
-                             v + "'");
-        } else if (!parse_double(v, 0, *reals.at(arg))) {
-            return usage(arg + " needs a number ≥ " + std::to_string(0.0) + ", got '" + v + "'");
+            auto [into, min, max] = integer->second;
+            if (!parse_int(v, min, max, *into))
+                return usage(arg + " needs an integer from " + std::to_string(min) + " to " +
+                             std::to_string(max) + ", got '" + v + "'");
+        } else if (auto [into, min, max] = reals.at(arg); !parse_double(v, min, max, *into)) {
+            return usage(arg + " needs a number from " + fmt::format("{}", min) + " to " +
+                         fmt::format("{}", max) + ", got '" + v + "'");
         }
+        given.insert(arg);
     }
     if (!o.gradients.empty() && (o.input.empty() || o.labels.empty()))
         return usage("--gradients needs --input X.npy and --labels L.npy");
     if (o.gradients.empty() && (!o.input.empty() || !o.labels.empty() || !o.weights.empty()))
         return usage("--input, --labels and --weights go with --gradients");
+    // A flag the chosen mode does not read is an error, not ignored.
+    auto only = [&](const char *mode, std::set<std::string> allowed) -> int {
+        for (const std::string &flag : given)
+            if (!allowed.count(flag))
+                return usage(flag + " does not apply to " + mode);
+        return -1;
+    };
+    if (!o.gradients.empty()) {
+        if (int status = only("--gradients", {"--gradients", "--input", "--labels", "--weights",
+                                              "--seed", "--threads"});
+            status >= 0)
+            return status;
+    } else if (o.benchmark) {
+        if (int status = only("--benchmark", {"--benchmark", "--batch", "--steps", "--seed",
+                                              "--threads", "--lr", "--weight-decay", "--clip",
+                                              "--profile"});
+            status >= 0)
+            return status;
+    }
+    const bool idx = o.dataset == "idx";
+    for (const char *flag : {"--train-images", "--train-labels", "--test-images", "--test-labels"})
+        if (given.count(flag) && !idx)
+            return usage(std::string(flag) + " goes with --dataset idx");
+    if (given.count("--data") && idx)
+        return usage("--dataset idx reads --train-images, --train-labels, --test-images and "
+                     "--test-labels, not --data");
+    if (o.resume && o.overwrite)
+        return usage("--resume continues the run in --out, --overwrite replaces it: give one");
     if (o.dataset != "fashion-mnist" && o.dataset != "idx" && o.dataset != "cifar10")
         return usage("--dataset must be fashion-mnist, idx or cifar10, got '" + o.dataset + "'");
     if (o.dataset == "idx" && (o.train_images.empty() || o.train_labels.empty() ||
@@ -162,16 +218,18 @@ int parse(int argc, char **argv, Options &o) {
     return -1;
 }
 
+// Reads both splits. IDX labels are checked against the model's `classes`
+// as they are read, so a bad one is named by file and example.
 bool load_data(const Options &o, qdsl::rt::Dataset &train, qdsl::rt::Dataset &test,
-               std::string &error) {
+               int64_t classes, std::string &error) {
     if (o.dataset == "fashion-mnist") {
         std::string dir = o.data.empty() ? qdsl::rt::defaultFashionMnistDirectory() : o.data;
         return qdsl::rt::readFashionMnist(dir, "train", train, error) &&
                qdsl::rt::readFashionMnist(dir, "test", test, error);
     }
     if (o.dataset == "idx")
-        return qdsl::rt::readIdx(o.train_images, o.train_labels, train, error) &&
-               qdsl::rt::readIdx(o.test_images, o.test_labels, test, error, train.classes);
+        return qdsl::rt::readIdx(o.train_images, o.train_labels, train, error, classes) &&
+               qdsl::rt::readIdx(o.test_images, o.test_labels, test, error, classes);
     std::vector<std::string> batches;
     for (int i = 1; i <= 5; ++i)
         batches.push_back(o.data + "/data_batch_" + std::to_string(i) + ".bin");
@@ -214,6 +272,13 @@ bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
             return false;
         for (size_t i = 0; i < n; ++i) {
             const float *row = &logits[i * classes];
+            // A NaN would count as a correct answer: diverged weights are an
+            // error, not an accuracy.
+            if (!std::all_of(row, row + classes, [](float v) { return std::isfinite(v); })) {
+                error = "the model's outputs for test example " + std::to_string(ids[i]) +
+                        " are not finite: the weights have diverged";
+                return false;
+            }
             double top = *std::max_element(row, row + classes), sum = 0;
             for (size_t k = 0; k < classes; ++k)
                 sum += std::exp(row[k] - top);
@@ -263,7 +328,8 @@ int one_step(const Options &o, qdsl_model::Model &model) {
     else if (!model.loadWeights(o.weights, error))
         return fail(error);
     qdsl::rt::Tensor input, labels;
-    if (!qdsl::rt::readNpy(o.input, input, error) || !qdsl::rt::readNpy(o.labels, labels, error))
+    if (!qdsl::rt::readNpy(o.input, input, error) || !qdsl::rt::isFinite(input, o.input, error) ||
+        !qdsl::rt::readNpy(o.labels, labels, error))
         return fail(error);
     std::vector<int64_t> example(input.shape.begin() + (input.shape.empty() ? 0 : 1), input.shape.end());
     if (input.shape.empty() || example != info.input_shape)
@@ -277,8 +343,8 @@ int one_step(const Options &o, qdsl_model::Model &model) {
     for (int i = 0; i < batch; ++i) {
         float v = labels.data[i];
         if (v != std::floor(v) || v < 0 || v > 1e9f)
-            return fail("'" + o.labels + "': label " + std::to_string(i) + " is " +
-                        std::to_string(v) + ", not a class index");
+            return fail("'" + o.labels + "': label " + fmt::format("{}", v) + " of example " +
+                        std::to_string(i) + " is not a class index");
         classes[i] = static_cast<int32_t>(v);
     }
     float loss = 0;
@@ -410,13 +476,18 @@ private:
     // Reads the data sets, checks that they fit the model, draws the
     // subsets and the normalisation.
     bool load_data_sets(std::string &error) {
-        if (!load_data(o, train_set, test_set, error))
+        if (!load_data(o, train_set, test_set, classes, error))
             return false;
-        const std::vector<int64_t> example = {train_set.height, train_set.width, train_set.channels};
-        if (example != info.input_shape || test_set.exampleBytes() != train_set.exampleBytes()) {
-            error = "the data set's images are " + qdsl::rt::describeShape(example) + " but " +
-                    info.name + " takes " + qdsl::rt::describeShape(info.input_shape);
-            return false;
+        for (const auto &[split, data] : {std::pair<const char *, const qdsl::rt::Dataset *>{
+                                              "training", &train_set},
+                                          {"test", &test_set}}) {
+            const std::vector<int64_t> example = {data->height, data->width, data->channels};
+            if (example != info.input_shape) {
+                error = "the " + std::string(split) + " split's images are " +
+                        qdsl::rt::describeShape(example) + " but " + info.name + " takes " +
+                        qdsl::rt::describeShape(info.input_shape);
+                return false;
+            }
         }
         if (train_set.classes > classes || test_set.classes > classes) {
             error = "the data set has " +
@@ -433,6 +504,9 @@ private:
         }
         qdsl::rt::channelStatistics(train_set, mean, stddev);
         plan_schedule();
+        images.assign(info.input_size() * o.batch, 0.0f);
+        logits.assign(info.output_size() * o.batch, 0.0f);
+        labels.assign(o.batch, 0);
         return true;
     }
 
@@ -457,25 +531,68 @@ private:
         state.optimizer = qdsl::rt::AdamW(adam);
         state.seed = static_cast<uint64_t>(o.seed);
         state.model = info.name;
+        state.settings = {{"batch", std::to_string(o.batch)},
+                          {"dataset", o.dataset},
+                          {"train_subset", std::to_string(o.train_subset)},
+                          {"crop", std::to_string(o.crop)},
+                          {"flip", o.flip ? "true" : "false"}};
         if (o.resume) {
             if (!resume(error))
                 return false;
         } else {
-            std::error_code ec;
-            std::filesystem::create_directories(o.out, ec);
-            if (ec) {
-                error = "cannot create '" + o.out + "': " + ec.message();
+            if (!claim_output_directory(error))
                 return false;
-            }
             model.initialize(static_cast<uint64_t>(o.seed));
         }
         step = state.step;
-        return metrics.open(o.out + "/metrics.jsonl", error);
+        return metrics.open(o.out + "/metrics.jsonl", error, /*append=*/o.resume);
+    }
+
+    // Creates --out, or takes one that holds no earlier run; one that does
+    // is only replaced with --overwrite.
+    bool claim_output_directory(std::string &error) {
+        std::error_code ec;
+        if (std::filesystem::exists(o.out, ec) && !std::filesystem::is_directory(o.out, ec)) {
+            error = "--out '" + o.out + "' is a file; expected a directory";
+            return false;
+        }
+        std::string earlier;
+        for (const char *file : {"checkpoint.safetensors", "weights.safetensors", "metrics.jsonl"})
+            if (std::filesystem::exists(o.out + "/" + file, ec))
+                earlier += (earlier.empty() ? "" : ", ") + std::string(file);
+        if (!earlier.empty() && !o.overwrite) {
+            error = "--out '" + o.out + "' holds an earlier run (" + earlier +
+                    "): continue it with --resume, or replace it with --overwrite";
+            return false;
+        }
+        // Replaced: nothing of the earlier run may pass for this one's.
+        for (const char *file : {"checkpoint.safetensors", "weights.safetensors"})
+            std::filesystem::remove(o.out + "/" + file, ec);
+        std::filesystem::create_directories(o.out, ec);
+        if (ec) {
+            error = "cannot create '" + o.out + "': " + ec.message();
+            return false;
+        }
+        return true;
     }
 
     bool resume(std::string &error) {
+        const std::map<std::string, std::string> settings = state.settings;
         if (!qdsl::rt::loadCheckpoint(checkpoint_path, state, error))
             return false;
+        // Checkpoints written before settings were recorded have none.
+        for (const auto &[key, value] : settings) {
+            auto saved = state.settings.find(key);
+            if (saved != state.settings.end() && saved->second != value) {
+                std::string flag = "--" + key;
+                std::replace(flag.begin(), flag.end(), '_', '-');
+                error = "'" + checkpoint_path + "' was trained with " + flag + " " +
+                        saved->second + ", not " + value +
+                        ": resume with the flags the run started with";
+                return false;
+            }
+        }
+        state.settings = settings;
         if (state.model != info.name)
             error = "'" + checkpoint_path + "' is a checkpoint of " + state.model + ", not " +
                     info.name;
@@ -649,6 +766,12 @@ private:
         }
         metadata["qdsl.input_mean"] = norm_mean;
         metadata["qdsl.input_std"] = norm_std;
+        for (const auto &[name, w] : model.weights())
+            if (!std::all_of(w.data.begin(), w.data.end(), [](float v) { return std::isfinite(v); })) {
+                error = "weight '" + name + "' is not finite after training: the run diverged; "
+                        "no weights were written";
+                return false;
+            }
         if (!qdsl::rt::writeSafetensors(o.out + "/weights.safetensors", model.weights(), metadata,
                                         error))
             return false;
@@ -682,10 +805,9 @@ private:
     Evaluation eval;
     bool evaluated = false;
 
-    // The buffers of one step.
-    std::vector<float> images = std::vector<float>(info.input_size() * o.batch);
-    std::vector<float> logits = std::vector<float>(info.output_size() * o.batch);
-    std::vector<int32_t> labels = std::vector<int32_t>(o.batch);
+    // The buffers of one step (sized once the data set is known to fit).
+    std::vector<float> images, logits;
+    std::vector<int32_t> labels;
     qdsl::rt::TensorMap gradients;
 
     // Where the time goes (--profile).
@@ -694,9 +816,8 @@ private:
     qdsl::rt::Clock now = qdsl::rt::steadyClock();
 };
 
-}  // namespace
 
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
     Options o;
     if (int status = parse(argc, argv, o); status >= 0)
         return status;
@@ -710,4 +831,20 @@ int main(int argc, char **argv) {
     if (o.benchmark)
         return benchmark(o, model);
     return Trainer(o, model).run();
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    // Buffers are sized from the data and the flags; a size this machine
+    // cannot hold ends the run with a message, not an abort.
+    try {
+        return run(argc, argv);
+    } catch (const std::bad_alloc &) {
+        return fail("out of memory: the model, --batch and the data set need more memory "
+                    "than this machine gives the process");
+    } catch (const std::length_error &) {
+        return fail("out of memory: a buffer for --batch would exceed what a process can "
+                    "address");
+    }
 }

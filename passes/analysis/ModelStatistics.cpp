@@ -64,8 +64,9 @@ public:
     if (auto cost = llvm::dyn_cast<CostOpInterface>(op)) {
       FailureOr<uint64_t> macs = cost.getMacs(batch);
       if (failed(macs))
-        return op->emitError("cannot count the MACs of this op: its shapes "
-                             "are dynamic beyond the batch or too large");
+        return op->emitError("cannot count the MACs of this op at batch ")
+               << batch
+               << ": a shape is dynamic beyond the batch, or the count exceeds 64 bits";
       ok = ok && add(row.macs, *macs);
     }
     if (producesActivation(op)) {

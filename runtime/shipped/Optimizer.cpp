@@ -5,7 +5,10 @@
 #include "Parallel.h"
 #include "TensorFiles.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <tuple>
 #include <cstdio>
 #include <cstdlib>
 
@@ -15,6 +18,8 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 const char *kMomentPrefix[2] = {"adamw.m.", "adamw.v."};
+/// Metadata keys of the run's settings: qdsl.run.batch, ...
+const char *const kSettingPrefix = "qdsl.run.";
 
 std::string number(double value) {
   char text[40];
@@ -30,8 +35,9 @@ bool readEntry(const Metadata &metadata, const std::string &key, T &out, Parse p
   if (it == metadata.end() || it->second.empty())
     return false;
   char *end = nullptr;
+  errno = 0;
   T value = parse(it->second.c_str(), &end);
-  if (*end != '\0')
+  if (*end != '\0' || errno == ERANGE)
     return false;
   out = value;
   return true;
@@ -120,6 +126,19 @@ bool AdamW::restore(const TensorMap &from, const TensorMap &weights, int64_t ste
         return false;
       }
     }
+  // Moments that training could not have produced would poison every later
+  // step: refuse them by name instead of failing steps later as a NaN loss.
+  for (int k = 0; k < 2; ++k)
+    for (const auto &[name, tensor] : moments[k])
+      for (size_t i = 0; i < tensor.data.size(); ++i) {
+        float x = tensor.data[i];
+        if (!std::isfinite(x) || (k == 1 && x < 0)) {
+          error = "optimiser state '" + std::string(kMomentPrefix[k]) + name + "' holds " +
+                  std::to_string(x) + " at element " + std::to_string(i) + "; expected " +
+                  (k == 1 ? "finite numbers >= 0 (second moments)" : "finite numbers");
+          return false;
+        }
+      }
   if (steps > 0 && moments[0].size() != weights.size()) {
     error = "optimiser state for " + std::to_string(moments[0].size()) + " of the " +
             std::to_string(weights.size()) + " weights after " + std::to_string(steps) +
@@ -177,13 +196,21 @@ bool saveCheckpoint(const std::string &path, const Checkpoint &checkpoint,
                        {"qdsl.adamw.beta2", number(o.beta2)},
                        {"qdsl.adamw.epsilon", number(o.epsilon)},
                        {"qdsl.adamw.weight_decay", number(o.weightDecay)}};
+  for (const auto &[key, value] : checkpoint.settings)
+    metadata[kSettingPrefix + key] = value;
   return writeSafetensors(path, tensors, metadata, error);
 }
 
 bool loadCheckpoint(const std::string &path, Checkpoint &checkpoint, std::string &error) {
+  std::string bytes;
+  return readFileBytes(path, bytes, error) && parseCheckpoint(bytes, path, checkpoint, error);
+}
+
+bool parseCheckpoint(const std::string &bytes, const std::string &path, Checkpoint &checkpoint,
+                     std::string &error) {
   TensorMap tensors;
   Metadata metadata;
-  if (!readSafetensors(path, tensors, error, &metadata))
+  if (!parseSafetensors(bytes, path, tensors, error, &metadata))
     return false;
   int64_t version = 0, seed = 0, adamSteps = 0;
   Checkpoint result;
@@ -206,22 +233,50 @@ bool loadCheckpoint(const std::string &path, Checkpoint &checkpoint, std::string
                           {"qdsl.adamw.steps", &adamSteps}})
     if (!readInteger(metadata, key, *out) || *out < 0)
       return missing(key);
-  for (auto [key, out] :
-       {std::pair<const char *, double *>{"qdsl.adamw.beta1", &options.beta1},
-        {"qdsl.adamw.beta2", &options.beta2},
-        {"qdsl.adamw.epsilon", &options.epsilon},
-        {"qdsl.adamw.weight_decay", &options.weightDecay}})
+  // Each hyper-parameter in the range AdamW is defined for.
+  auto fraction = [](double x) { return x >= 0 && x < 1; };
+  auto positiveFraction = [](double x) { return x > 0 && x < 1; };
+  auto decay = [](double x) { return x >= 0 && x <= 1000; };
+  for (auto [key, out, valid, range] :
+       {std::tuple<const char *, double *, bool (*)(double), const char *>{
+            "qdsl.adamw.beta1", &options.beta1, fraction, "[0, 1)"},
+        {"qdsl.adamw.beta2", &options.beta2, fraction, "[0, 1)"},
+        {"qdsl.adamw.epsilon", &options.epsilon, positiveFraction, "(0, 1)"},
+        {"qdsl.adamw.weight_decay", &options.weightDecay, decay, "[0, 1000]"}}) {
     if (!readNumber(metadata, key, *out))
       return missing(key);
+    if (!valid(*out)) {
+      error = "'" + path + "': " + key + " is " + number(*out) + "; expected " + range;
+      return false;
+    }
+  }
   for (auto &[name, tensor] : tensors)
-    if (name.rfind("adamw.", 0) != 0)
+    if (name.rfind("adamw.", 0) != 0) {
+      auto bad = std::find_if(tensor.data.begin(), tensor.data.end(),
+                              [](float x) { return !std::isfinite(x); });
+      if (bad != tensor.data.end()) {
+        error = "'" + path + "': weight '" + name + "' holds " + std::to_string(*bad) +
+                " at element " + std::to_string(bad - tensor.data.begin()) +
+                "; a checkpoint's weights are finite";
+        return false;
+      }
       result.weights[name] = tensor;
+    }
   result.optimizer = AdamW(options);
   if (!result.optimizer.restore(tensors, result.weights, adamSteps, error)) {
     error = "'" + path + "': " + error;
     return false;
   }
+  if (adamSteps != result.step) {
+    error = "'" + path + "': qdsl.adamw.steps is " + std::to_string(adamSteps) +
+            " but qdsl.step is " + std::to_string(result.step) +
+            "; a checkpoint's optimiser has taken one step per training step";
+    return false;
+  }
   result.seed = uint64_t(seed);
+  for (const auto &[key, value] : metadata)
+    if (key.rfind(kSettingPrefix, 0) == 0)
+      result.settings[key.substr(std::string(kSettingPrefix).size())] = value;
   auto model = metadata.find(contract::kModelKey);
   result.model = model == metadata.end() ? "" : model->second;
   checkpoint = std::move(result);

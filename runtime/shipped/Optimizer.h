@@ -78,6 +78,9 @@ struct Checkpoint {
   int64_t step = 0;   // optimiser steps taken
   uint64_t seed = 0;
   std::string model;
+  /// The run's flags that decide what a step does (batch, subset,
+  /// augmentation, ...), by name: a resumed run must give the same.
+  std::map<std::string, std::string> settings;
 };
 
 /// Writes weights, optimiser state and counters to one safetensors file,
@@ -88,6 +91,9 @@ bool saveCheckpoint(const std::string &path, const Checkpoint &checkpoint,
 /// Reads a checkpoint; fails naming the file and what is missing or wrong.
 bool loadCheckpoint(const std::string &path, Checkpoint &checkpoint,
                     std::string &error);
+/// The same for a file's bytes already in memory; `path` is used in errors.
+bool parseCheckpoint(const std::string &bytes, const std::string &path, Checkpoint &checkpoint,
+                     std::string &error);
 
 } // namespace qdsl::rt
 

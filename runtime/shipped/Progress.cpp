@@ -84,8 +84,8 @@ MetricsLog::~MetricsLog() {
     std::fclose(file);
 }
 
-bool MetricsLog::open(const std::string &path, std::string &error) {
-  file = std::fopen(path.c_str(), "a");
+bool MetricsLog::open(const std::string &path, std::string &error, bool append) {
+  file = std::fopen(path.c_str(), append ? "a" : "w");
   if (!file) {
     error = "cannot open the metrics log '" + path + "': " + std::strerror(errno);
     return false;

@@ -58,8 +58,9 @@ public:
   MetricsLog(const MetricsLog &) = delete;
   MetricsLog &operator=(const MetricsLog &) = delete;
 
-  /// Opens `path` for appending (a resumed run continues its log).
-  bool open(const std::string &path, std::string &error);
+  /// Opens `path`: for appending when `append` (a resumed run continues
+  /// its log), else emptied (a new run never mixes with an old one).
+  bool open(const std::string &path, std::string &error, bool append = true);
   /// Writes {"event": event, ...numbers, ...texts}; false on a write error.
   bool write(const std::string &event, const std::map<std::string, double> &numbers,
              const std::map<std::string, std::string> &texts = {});

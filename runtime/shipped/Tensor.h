@@ -46,6 +46,10 @@ std::string describeShape(const std::vector<int64_t> &shape);
 std::string listProblems(const std::vector<std::string> &problems,
                          size_t limit = 8);
 
+/// The index of the first NaN or infinity in `values`; values.size() when
+/// there is none.
+size_t firstNonFinite(const std::vector<float> &values);
+
 /// A tensor a model declares: its name and shape.
 struct TensorSpec {
   std::string name;
@@ -53,7 +57,7 @@ struct TensorSpec {
 };
 
 /// What keeps `tensors` from holding exactly the tensors of `expected`:
-/// every missing, misshapen and unexpected tensor, one a problem. The one
+/// every missing, misshapen, unexpected or not finite tensor, one a problem. The one
 /// check of a weights file against a model, in qdsl and in generated code.
 std::vector<std::string> weightProblems(const std::vector<TensorSpec> &expected,
                                         const TensorMap &tensors);

@@ -1,16 +1,21 @@
 //===- TensorFiles.cpp - safetensors and NumPy .npy files -----------------===//
 
 #include "TensorFiles.h"
+#include "Contract.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 
 #include <unistd.h>
 
@@ -33,6 +38,31 @@ std::string listProblems(const std::vector<std::string> &problems,
   return text;
 }
 
+size_t firstNonFinite(const std::vector<float> &values) {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]))
+      return i;
+  return values.size();
+}
+
+bool isFinite(const Tensor &tensor, const std::string &path, std::string &error) {
+  size_t at = firstNonFinite(tensor.data);
+  if (at == tensor.data.size())
+    return true;
+  error = "'" + path + "' holds " + std::to_string(tensor.data[at]) + " at element " +
+          std::to_string(at) + "; inputs must be finite";
+  return false;
+}
+
+bool isOfModel(const Metadata &metadata, const std::string &model, const std::string &path,
+               std::string &error) {
+  auto it = metadata.find(contract::kModelKey);
+  if (it == metadata.end() || it->second == model)
+    return true;
+  error = "'" + path + "' holds the weights of model " + it->second + ", not " + model;
+  return false;
+}
+
 std::vector<std::string> weightProblems(const std::vector<TensorSpec> &expected,
                                         const TensorMap &tensors) {
   std::vector<std::string> problems;
@@ -46,6 +76,10 @@ std::vector<std::string> weightProblems(const std::vector<TensorSpec> &expected,
       problems.push_back("tensor '" + spec.name + "' has shape " +
                          describeShape(it->second.shape) + ", expected " +
                          describeShape(spec.shape));
+    else if (size_t at = firstNonFinite(it->second.data); at < it->second.data.size())
+      problems.push_back("tensor '" + spec.name + "' holds " +
+                         std::to_string(it->second.data[at]) + " at element " +
+                         std::to_string(at) + "; weights must be finite");
   }
   for (const auto &entry : tensors)
     if (!names.count(entry.first))
@@ -63,6 +97,11 @@ std::string describeMisfit(const std::string &source, const std::string &model,
 }
 
 bool readFileBytes(const std::string &path, std::string &bytes, std::string &error) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    error = "'" + path + "' is a directory; expected a file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = "cannot read '" + path + "': " +
@@ -92,6 +131,10 @@ void appendLittleEndian(std::string &out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i)
     out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
+
+/// Deeper than a tensor entry's shape (header → entry → shape) is not a
+/// safetensors header; the limit also bounds the parser's work.
+constexpr int kMaxHeaderDepth = 4;
 
 bool isLittleEndianHost() {
   const uint16_t probe = 1;
@@ -167,13 +210,32 @@ bool parseSafetensors(const std::string &bytes, const std::string &path,
     return fail("the header length " + std::to_string(headerSize) +
                 " runs past the end of the file (" +
                 std::to_string(bytes.size()) + " bytes)");
+  // The format allows a name once, and no header nests deeper than a
+  // tensor's entry: refuse both while parsing.
+  std::set<std::string> names;
+  std::string duplicate;
+  int deepest = 0;
   nlohmann::json header = nlohmann::json::parse(
       bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(headerSize),
-      nullptr, /*allow_exceptions=*/false);
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json &parsed) {
+        deepest = std::max(deepest, depth);
+        if (event == nlohmann::json::parse_event_t::key && depth == 1 &&
+            !names.insert(parsed.get<std::string>()).second && duplicate.empty())
+          duplicate = parsed.get<std::string>();
+        return depth <= kMaxHeaderDepth;
+      },
+      /*allow_exceptions=*/false);
+  if (deepest > kMaxHeaderDepth)
+    return fail("the header nests deeper than " + std::to_string(kMaxHeaderDepth) +
+                " levels; a safetensors header is an object of tensor entries");
   if (header.is_discarded() || !header.is_object())
     return fail("the header is not a JSON object");
+  if (!duplicate.empty())
+    return fail("the header names '" + duplicate + "' twice");
   const char *data = bytes.data() + 8 + headerSize;
   uint64_t dataSize = bytes.size() - 8 - headerSize;
+  // (begin, end, name) of every tensor: they must tile the data buffer.
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> extents;
 
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string &name = it.key();
@@ -206,6 +268,9 @@ bool parseSafetensors(const std::string &bytes, const std::string &path,
     for (const nlohmann::json &d : shapeJson) {
       if (!d.is_number_integer())
         return fail(what + ": shape must be an array of integers");
+      if (d.is_number_unsigned() && d.get<uint64_t>() > uint64_t(INT64_MAX))
+        return fail(what + " has a dimension of " + std::to_string(d.get<uint64_t>()) +
+                    ", more than any tensor has");
       shape.push_back(d.get<int64_t>());
     }
     uint64_t elements;
@@ -224,6 +289,10 @@ bool parseSafetensors(const std::string &bytes, const std::string &path,
       return fail(what + ": shape " + describeShape(shape) + " needs " +
                   std::to_string(elements * 4) + " bytes but data_offsets give " +
                   std::to_string(end - begin));
+    if (begin % 4 != 0)
+      return fail(what + ": data_offsets begin at byte " + std::to_string(begin) +
+                  ", which is not a multiple of 4 (the size of an F32)");
+    extents.emplace_back(begin, end, name);
     Tensor tensor;
     tensor.shape = shape;
     tensor.data.resize(elements);
@@ -231,6 +300,23 @@ bool parseSafetensors(const std::string &bytes, const std::string &path,
       std::memcpy(tensor.data.data(), data + begin, elements * 4);
     tensors[name] = std::move(tensor);
   }
+  // In offset order the tensors must cover the data exactly: no byte of two
+  // tensors, none of no tensor, nothing after the last.
+  std::sort(extents.begin(), extents.end());
+  uint64_t covered = 0;
+  for (const auto &[begin, end, name] : extents) {
+    if (begin < covered)
+      return fail("tensor '" + name + "': data_offsets [" + std::to_string(begin) + ", " +
+                  std::to_string(end) + "] overlap the tensor before it (which ends at byte " +
+                  std::to_string(covered) + ")");
+    if (begin > covered)
+      return fail("bytes " + std::to_string(covered) + " to " + std::to_string(begin) +
+                  " of the data belong to no tensor (before tensor '" + name + "')");
+    covered = end;
+  }
+  if (covered != dataSize)
+    return fail(std::to_string(dataSize - covered) + " bytes after the last tensor's data " +
+                "belong to no tensor");
   return true;
 }
 
@@ -279,11 +365,12 @@ bool writeSafetensors(const std::string &path, const TensorMap &tensors,
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// The value text of `'key':` in a NumPy header dictionary.
+/// The value text of `'key':` in a NumPy header dictionary, without the
+/// blanks around it; false when the key is missing or written twice.
 bool headerField(const std::string &header, const std::string &key,
                  std::string &value) {
   size_t at = header.find("'" + key + "'");
-  if (at == std::string::npos)
+  if (at == std::string::npos || header.find("'" + key + "'", at + 1) != std::string::npos)
     return false;
   at = header.find(':', at);
   if (at == std::string::npos)
@@ -308,6 +395,8 @@ bool headerField(const std::string &header, const std::string &key,
       return false;
   }
   value = header.substr(begin, end - begin);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+    value.pop_back();
   return true;
 }
 } // namespace
@@ -336,18 +425,23 @@ bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
   if (dataStart > bytes.size())
     return fail("the header runs past the end of the file");
   std::string header = bytes.substr(8 + lengthBytes, headerSize);
+  size_t open = header.find_first_not_of(" \t\n"), close = header.find_last_not_of(" \t\n");
+  if (open == std::string::npos || header[open] != '{' || header[close] != '}')
+    return fail("the header is not a Python dictionary {...}");
   std::string descr, fortran, shapeText;
   if (!headerField(header, "descr", descr) ||
       !headerField(header, "fortran_order", fortran) ||
       !headerField(header, "shape", shapeText))
-    return fail("the header lacks descr, fortran_order or shape");
+    return fail("the header needs descr, fortran_order and shape, each once");
   if (descr != "'<f4'" && !(descr == "'=f4'" && isLittleEndianHost()))
     return fail("holds " + descr +
                 " data; qdsl needs float32 ('<f4'): save it with "
                 "x.astype(numpy.float32)");
-  if (fortran != "False")
+  if (fortran == "True")
     return fail("is in Fortran order; save a C-ordered array "
                 "(numpy.ascontiguousarray)");
+  if (fortran != "False")
+    return fail("fortran_order is " + fortran + "; expected True or False");
   // shape is "(d0, d1, ...)" with an optional trailing comma.
   if (shapeText.size() < 2 || shapeText.front() != '(' || shapeText.back() != ')')
     return fail("cannot read the shape '" + shapeText + "': expected a tuple");

@@ -34,6 +34,15 @@ bool parseNpy(const std::string &bytes, const std::string &name, Tensor &tensor,
               std::string &error);
 bool writeNpy(const std::string &path, const Tensor &tensor, std::string &error);
 
+/// False, with an error naming `path` and the element, when `tensor` (read
+/// from it) holds a NaN or an infinity: a model's inputs must be finite.
+bool isFinite(const Tensor &tensor, const std::string &path, std::string &error);
+
+/// False, with an error naming `path`, when `metadata` says the file holds
+/// the weights of another model than `model` (qdsl.model).
+bool isOfModel(const Metadata &metadata, const std::string &model, const std::string &path,
+               std::string &error);
+
 /// The whole of `path`; the error names it and says why it cannot be read.
 bool readFileBytes(const std::string &path, std::string &bytes, std::string &error);
 

@@ -1,14 +1,15 @@
 //===- TensorFilesFuzzer.cpp - libFuzzer target for the file readers ------===//
 //
 // Feeds arbitrary bytes to the safetensors and .npy readers that every
-// weights file and input goes through, and to the data set readers (IDX,
-// gzip, CIFAR-10) that training goes through: they must refuse malformed
-// files with an error, never crash, hang or allocate what the file merely
-// claims.
+// weights file and input goes through, to the checkpoint reader, and to the
+// data set readers (IDX, gzip, CIFAR-10) that training goes through: they
+// must refuse malformed files with an error, never crash, hang or allocate
+// what the file merely claims.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/Optimizer.h"
 #include "runtime/shipped/TensorFiles.h"
 
 #include <cstddef>
@@ -24,6 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (const auto &[name, tensor] : tensors)
       if (tensor.data.size() != qdsl::rt::Tensor::numElements(tensor.shape))
         __builtin_trap();
+  qdsl::rt::Checkpoint checkpoint;
+  if (qdsl::rt::parseCheckpoint(bytes, "fuzz.checkpoint", checkpoint, error))
+    for (const auto &[name, w] : checkpoint.weights)
+      if (qdsl::rt::firstNonFinite(w.data) != w.data.size())
+        __builtin_trap();  // a loaded checkpoint's weights are finite
   qdsl::rt::Tensor tensor;
   if (qdsl::rt::parseNpy(bytes, "fuzz.npy", tensor, error) &&
       tensor.data.size() != qdsl::rt::Tensor::numElements(tensor.shape))

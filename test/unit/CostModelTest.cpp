@@ -224,11 +224,19 @@ TEST(CostModelTest, MalformedProfilesNameTheFieldAtFault) {
        "families.f.coefficients: a loglinear predictor with 1 features has 2 coefficients, got 3"},
       {"\"calibrated\": true", "\"calibrated\": 1", "calibrated: expected true or false"},
       {"\"batch\": 1,", "\"batch\": 0,", "measurements[0].batch: expected a number >= 1"},
+      {"\"cores\": 2", "\"cores\": 2.5", "device.cores: expected a whole number from 1 to"},
+      {"\"per_pass_us\": 50", "\"per_pass_us\": -6",
+       "overhead.per_pass_us: expected a number >= 0, got -6"},
+      {"\"macs\",", "\"Bogus!\",", "families.f.features[0]: 'Bogus!' is not a feature"},
+      {"\"macs\",", "\"channels\",", "families.f.features[1]: 'channels' is named twice"},
   };
   for (const auto &edit : edits) {
     std::string error = parseError(edited(edit.from, edit.to));
     EXPECT_NE(error.find(edit.error), std::string::npos) << error;
   }
+  EXPECT_NE(parseError("{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}")
+                .find("'bad.json': nests deeper than 32 levels"),
+            std::string::npos);
   // A roofline needs positive efficiencies.
   DeviceProfile p = sampleProfile();
   p.fallback = rooflineModel(0, 0, 1);

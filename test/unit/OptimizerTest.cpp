@@ -146,7 +146,7 @@ TEST(Checkpoint, AFileThatIsNotOneIsRefusedByName) {
             std::string::npos)
       << error;
 
-  Checkpoint good{w, AdamW(), 2, 7, 1, "M"};
+  Checkpoint good{w, AdamW(), 0, 1, 1, "M"};
   good.optimizer.step(good.weights, {{"w", Tensor({2, 2})}}, 1e-3);
   ASSERT_TRUE(saveCheckpoint(dir + "/good.safetensors", good, error)) << error;
   TensorMap tensors;
@@ -169,6 +169,43 @@ TEST(Checkpoint, AFileThatIsNotOneIsRefusedByName) {
   ASSERT_TRUE(writeSafetensors(dir + "/garbled.safetensors", tensors, metadata, error));
   EXPECT_FALSE(loadCheckpoint(dir + "/garbled.safetensors", c, error));
   EXPECT_NE(error.find("no valid 'qdsl.step'"), std::string::npos) << error;
+}
+
+// State that training cannot produce is refused by name when loaded, not
+// found steps later as a NaN loss.
+TEST(Checkpoint, ImpossibleOptimiserStateIsRefusedByName) {
+  std::string dir = ::testing::TempDir(), error;
+  Checkpoint good{{{"w", Tensor({2, 2})}}, AdamW(), 0, 1, 1, "M"};
+  good.optimizer.step(good.weights, {{"w", Tensor({2, 2})}}, 1e-3);
+  ASSERT_TRUE(saveCheckpoint(dir + "/good.safetensors", good, error)) << error;
+  Checkpoint c;
+  ASSERT_TRUE(loadCheckpoint(dir + "/good.safetensors", c, error)) << error;
+  // One change each to the good file, and what the error says.
+  const struct {
+    const char *tensor;
+    float value;
+    const char *key, *text, *message;
+  } cases[] = {
+      {"adamw.m.w", NAN, nullptr, nullptr, "optimiser state 'adamw.m.w' holds nan at element 0"},
+      {"adamw.v.w", -1, nullptr, nullptr,
+       "optimiser state 'adamw.v.w' holds -1.000000 at element 0; expected finite numbers >= 0"},
+      {"w", INFINITY, nullptr, nullptr, "weight 'w' holds inf at element 0"},
+      {nullptr, 0, "qdsl.adamw.beta2", "1.5", "qdsl.adamw.beta2 is 1.5; expected [0, 1)"},
+      {nullptr, 0, "qdsl.adamw.epsilon", "0", "qdsl.adamw.epsilon is 0; expected (0, 1)"},
+      {nullptr, 0, "qdsl.adamw.steps", "3", "qdsl.adamw.steps is 3 but qdsl.step is 1"},
+  };
+  for (const auto &change : cases) {
+    TensorMap tensors;
+    Metadata metadata;
+    ASSERT_TRUE(readSafetensors(dir + "/good.safetensors", tensors, error, &metadata));
+    if (change.tensor)
+      tensors[change.tensor].data[0] = change.value;
+    else
+      metadata[change.key] = change.text;
+    ASSERT_TRUE(writeSafetensors(dir + "/changed.safetensors", tensors, metadata, error));
+    EXPECT_FALSE(loadCheckpoint(dir + "/changed.safetensors", c, error));
+    EXPECT_NE(error.find(change.message), std::string::npos) << error;
+  }
 }
 
 } // namespace

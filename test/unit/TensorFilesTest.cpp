@@ -46,6 +46,49 @@ TEST(Safetensors, RoundTripsThroughAFile) {
   std::remove(path.c_str());
 }
 
+// The format's rules: a name once, offsets that tile the data exactly, in
+// F32-aligned steps, a shallow header.
+TEST(Safetensors, FollowsTheSpecification) {
+  const std::string one = floats({1});
+  const struct {
+    std::string json, data;
+    const char *error;
+  } bad[] = {
+      {R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+           "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+       one + one, "the header names 'a' twice"},
+      {R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+           "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+       one + one, "tensor 'b': data_offsets [4, 8] overlap the tensor before it"},
+      {R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+           "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
+       one + one + one, "bytes 4 to 8 of the data belong to no tensor (before tensor 'b')"},
+      {R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", one + one,
+       "4 bytes after the last tensor's data belong to no tensor"},
+      {R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}})", one + one,
+       "begin at byte 2, which is not a multiple of 4"},
+      {R"({"a": {"dtype": "F32", "shape": [[[[1]]]], "data_offsets": [0, 4]}})", one,
+       "nests deeper than 4 levels"},
+  };
+  for (const auto &file : bad) {
+    TensorMap t;
+    std::string e;
+    EXPECT_FALSE(parseSafetensors(header(file.json) + file.data, "f", t, e));
+    EXPECT_NE(e.find(file.error), std::string::npos) << e;
+  }
+  TensorMap t;
+  std::string e;
+  EXPECT_TRUE(parseSafetensors(
+      header(R"({"b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]},
+                 "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                 "z": {"dtype": "F32", "shape": [0], "data_offsets": [8, 8]}})") +
+          one + one,
+      "f", t, e))
+      << e;
+  EXPECT_FALSE(readSafetensors(::testing::TempDir(), t, e));
+  EXPECT_NE(e.find("is a directory; expected a file"), std::string::npos) << e;
+}
+
 TEST(Safetensors, RejectsMalformedFilesWithTheTensorName) {
   TensorMap t;
   std::string e;
@@ -118,12 +161,23 @@ TEST(Npy, RoundTripsAndRejectsOtherTypes) {
       // Found by the fuzzer: a shape that is not a tuple.
       {"{'descr': '<f4', 'fortran_order': False, 'shape': ,2, 3), }", floats({1}),
        "cannot read the shape"},
+      {"{'descr': '<f4', 'fortran_order': 'no', 'shape': (1,), }", floats({1}),
+       "fortran_order is 'no'; expected True or False"},
+      {"{'descr': '<f4', 'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+       floats({1}), "descr, fortran_order and shape, each once"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), ", floats({1}),
+       "not a Python dictionary"},
   };
   std::string e;
   for (const auto &file : bad) {
     EXPECT_FALSE(parseNpy(npy(file.dict) + file.data, "x.npy", back, e));
     EXPECT_NE(e.find(file.error), std::string::npos) << e;
   }
+  // numpy writes and reads blanks around values.
+  EXPECT_TRUE(parseNpy(npy("{'descr': '<f4', 'fortran_order' : False , 'shape': (1,), }") +
+                           floats({1}),
+                       "x.npy", back, e))
+      << e;
   EXPECT_FALSE(parseNpy("PK\x03\x04", "x.npy", back, e));
   EXPECT_NE(e.find("not a NumPy .npy file"), std::string::npos) << e;
 }

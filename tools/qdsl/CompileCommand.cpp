@@ -167,6 +167,8 @@ int compileProject() {
   if (outputFile == "-" || outputFile.empty()) {
     return reportError("a project needs a directory: add -o DIR (or --emit=mlir to print)");
   }
+  if (std::string why; !codegen::mayWriteProject(outputFile, why))
+    return reportError("-o " + why);
   std::string error;
   std::unique_ptr<MemoryBuffer> input = dsl::readSourceFile(inputFile, 16 << 20, error);
   if (!input)
@@ -180,6 +182,12 @@ int compileProject() {
   const codegen::Target *t = selectTarget(session);
   mlir::func::FuncOp model = t ? session.selectModel(*module) : nullptr;
   if (!model)
+    return failed(session.finish(false)) ? 1 : 0;
+  // The generated program at batch 1: weights and their packed copies and
+  // one arena; training adds gradients, AdamW's moments and the step's
+  // saved activations.
+  if (!fitsInMemory(model, {train ? "the training program" : "the generated program",
+                               train ? 20u : 8u, train ? 4u : 1u, 1}))
     return failed(session.finish(false)) ? 1 : 0;
   // With --train the project is built from the training step's module,
   // which holds a copy of the model next to its step.
@@ -209,12 +217,6 @@ int compileProject() {
   options.source = inputFile;
   options.autoscheduler = autoschedule;
   options.kernelCache = kernelCacheDirectory();
-  if (!autoschedule.empty() && autoschedule != "Mullapudi2016" &&
-      autoschedule != "Li2018" && autoschedule != "Adams2019") {
-    session.error() << "unknown autoscheduler '" << autoschedule
-                    << "'; expected Mullapudi2016, Li2018 or Adams2019";
-    return failed(session.finish(false)) ? 1 : 0;
-  }
   if (failed(codegen::writeProject(model, step, *t, outputFile, options)))
     return failed(session.finish(false)) ? 1 : 0;
   // The kernelized functions, for reading what was generated.
@@ -242,7 +244,7 @@ int runCompile() {
                  (emit.getNumOccurrences() == 0 && (!target.empty() || (train && toDirectory)));
   if (train && !(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
-                       formatv("{0}", labelSmoothing.getValue()).str());
+                       shownNumber(labelSmoothing));
   if (emit == Emit::CostModel)
     return compileCostModel();
   if (project)

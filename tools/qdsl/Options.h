@@ -48,6 +48,7 @@ extern llvm::cl::opt<uint64_t> seed;
 extern llvm::cl::opt<bool> trainStep;
 extern llvm::cl::opt<double> labelSmoothing, randomStd;
 extern llvm::cl::opt<std::string> weightsAction, weightsSource, weightsFormat;
+extern llvm::cl::opt<std::string> memoryLimit;
 
 // The commands, one file each.
 int runCompile(), runStats(), runBuild(), runReference(), runWeights(), runEstimate(),

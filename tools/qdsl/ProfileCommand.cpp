@@ -361,6 +361,16 @@ int runProfile() {
                        "the device itself, or use a shipped profile from profiles/");
   if (outputFile.empty() || outputFile == "-")
     return reportError("qdsl profile needs -o PROFILE.json");
+  // What would fail at the end of a long run fails now.
+  if (sys::fs::is_directory(outputFile))
+    return reportError("-o '" + outputFile + "' is a directory; expected the profile's file");
+  SmallString<256> parent(outputFile);
+  sys::path::remove_filename(parent);
+  if (!parent.empty() && !sys::fs::is_directory(parent))
+    return reportError("-o '" + outputFile + "': the directory '" + parent + "' does not exist");
+  if (unsigned cpus = std::thread::hardware_concurrency(); cpus && profileThreads > cpus)
+    return reportError("--threads " + Twine(profileThreads.getValue()) + " is more than the " +
+                       Twine(cpus) + " CPUs of this machine; the threads are pinned one per CPU");
   if (profileRepeat < 5 || profileRounds < 1)
     return reportError("--repeat must be at least 5 (each round keeps the median of its runs) "
                        "and --rounds at least 1");

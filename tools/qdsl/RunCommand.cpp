@@ -27,7 +27,7 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
     return reportError("qdsl run --train needs --labels L.npy, the class of each example");
   if (!(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
-                       llvm::formatv("{0}", labelSmoothing.getValue()).str());
+                       shownNumber(labelSmoothing));
   rt::Tensor labels;
   if (!rt::readNpy(labelsFile, labels, error))
     return reportError(error);
@@ -72,10 +72,18 @@ int runReference() {
   if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
     return exitCode;
   mlir::func::FuncOp model = selected.model;
+  // The weights in float and in double (the reference computes in double)
+  // and the activations in double; the training step doubles both.
+  MemoryUse use{trainStep ? "qdsl run --train" : "qdsl run", trainStep ? 40u : 20u,
+                trainStep ? 6u : 3u, 1};
+  if (!fitsInMemory(model, use))
+    return failed(selected.session->finish(false)) ? 1 : 0;
 
   rt::TensorMap weights;
   if (!weightsFile.empty()) {
-    if (!rt::readSafetensors(weightsFile, weights, error))
+    rt::Metadata metadata;
+    if (!rt::readSafetensors(weightsFile, weights, error, &metadata) ||
+        !rt::isOfModel(metadata, model.getSymName().str(), weightsFile, error))
       return reportError(error);
     std::vector<std::string> problems = rt::weightProblems(rt::weightShapes(model), weights);
     if (!problems.empty())
@@ -85,12 +93,14 @@ int runReference() {
     weights = rt::initializeWeights(model, seed);
   }
   rt::Tensor input, output;
-  if (!rt::readNpy(npyInput, input, error))
+  if (!rt::readNpy(npyInput, input, error) || !rt::isFinite(input, npyInput, error))
     return reportError(error);
   // One example without its batch dimension is a batch of one.
   auto inputType = llvm::cast<mlir::RankedTensorType>(model.getArgument(0).getType());
   if (static_cast<int64_t>(input.shape.size()) + 1 == inputType.getRank())
     input.shape.insert(input.shape.begin(), 1);
+  if (input.shape.size() > 0 && (use.batch = input.shape[0]) > 1 && !fitsInMemory(model, use))
+    return failed(selected.session->finish(false)) ? 1 : 0;
   if (trainStep)
     return runTrainingStep(model, weights, input);
   if (!rt::runReference(model, weights, input, output, error))

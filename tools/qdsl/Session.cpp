@@ -4,12 +4,20 @@
 
 #include "codegen/ProjectWriter.h"
 #include "passes/Pipelines.h"
+#include "passes/analysis/ModelStatistics.h"
+#include "dialect/QuadraOps.h"
 
 #include "Options.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/WithColor.h"
+
+#include <optional>
+
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -128,6 +136,12 @@ mlir::LogicalResult Session::finish(bool compiled) {
   return mlir::success(compiled);
 }
 
+std::string shownNumber(double value) {
+  std::string s;
+  raw_string_ostream(s) << format("%g", value);
+  return s;
+}
+
 int reportError(const Twine &message) {
   WithColor::error(errs(), "qdsl") << message << "\n";
   return 1;
@@ -149,6 +163,91 @@ int loadSelectedModel(SelectedModel &out) {
   if (!out.model)
     return failed(session.finish(false)) ? 1 : 0;
   return -1;
+}
+
+namespace {
+
+/// This machine's memory in bytes (0 when unknown).
+uint64_t physicalMemory() {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? uint64_t(pages) * uint64_t(size) : 0;
+}
+
+/// --memory-limit: a byte count with an optional K, M, G or T (powers of
+/// 1024); nullopt after reporting a malformed value.
+std::optional<uint64_t> memoryLimitBytes() {
+  if (memoryLimit.empty())
+    return physicalMemory() ? physicalMemory() : UINT64_MAX;
+  StringRef text = memoryLimit.getValue();
+  unsigned shift = 0;
+  switch (text.empty() ? '\0' : llvm::toUpper(text.back())) {
+  case 'K': shift = 10; break;
+  case 'M': shift = 20; break;
+  case 'G': shift = 30; break;
+  case 'T': shift = 40; break;
+  default: break;
+  }
+  if (shift)
+    text = text.drop_back();
+  uint64_t value;
+  if (text.getAsInteger(10, value) || value == 0 || value > (UINT64_MAX >> shift)) {
+    reportError("--memory-limit expects a positive size such as 8G or 500M, got '" +
+                memoryLimit + "'");
+    return std::nullopt;
+  }
+  return value << shift;
+}
+
+/// a × b, saturating.
+uint64_t times(uint64_t a, uint64_t b) {
+  uint64_t product;
+  return __builtin_mul_overflow(a, b, &product) ? UINT64_MAX : product;
+}
+
+} // namespace
+
+bool fitsInMemory(mlir::func::FuncOp model, const MemoryUse &use) {
+  std::optional<uint64_t> limit = memoryLimitBytes();
+  if (!limit)
+    return false;
+  mlir::FailureOr<quadra::ModelStatistics> stats =
+      quadra::computeModelStatistics(model, use.batch);
+  if (failed(stats))
+    return false;
+  uint64_t weights = times(stats->params, use.bytesPerParameter);
+  uint64_t activations = times(stats->peakActivationBytes, use.activationFactor);
+  uint64_t needed = weights + activations < weights ? UINT64_MAX : weights + activations;
+  if (needed <= *limit)
+    return true;
+  // The layer with the most parameters, or the largest activations.
+  const quadra::LayerStatistics *largest = nullptr;
+  for (const quadra::LayerStatistics &layer : stats->layers)
+    if (!largest || layer.params * use.bytesPerParameter +
+                            layer.activationBytes * use.activationFactor >
+                        largest->params * use.bytesPerParameter +
+                            largest->activationBytes * use.activationFactor)
+      largest = &layer;
+  mlir::Operation *at = model;
+  if (largest)
+    model.walk([&](mlir::Operation *op) {
+      if (at == model.getOperation() &&
+          quadra::getLayerName(op->getLoc()) == largest->name)
+        at = op;
+    });
+  mlir::InFlightDiagnostic diag = at->emitError();
+  diag << use.command << " would need about " << quadra::formatBytes(needed) << " for '"
+       << model.getSymName() << "' (" << quadra::formatCount(stats->params)
+       << " parameters × " << use.bytesPerParameter << " bytes";
+  if (use.activationFactor)
+    diag << ", activations " << quadra::formatBytes(activations) << " at batch " << use.batch;
+  diag << "), more than the memory limit of " << quadra::formatBytes(*limit)
+       << (memoryLimit.empty() ? " (this machine's memory; --memory-limit changes it)"
+                               : " (--memory-limit)");
+  if (largest)
+    diag << "; the largest layer is '" << largest->name << "' ("
+         << quadra::formatCount(largest->params) << " parameters, "
+         << quadra::formatBytes(largest->activationBytes) << " of activations)";
+  return false;
 }
 
 std::string kernelCacheDirectory() {

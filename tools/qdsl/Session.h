@@ -53,6 +53,9 @@ private:
   std::unique_ptr<mlir::SourceMgrDiagnosticHandler> printer;
 };
 
+/// A number as people write it (%g): 0.1, 1e+308, -6e-06.
+std::string shownNumber(double value);
+
 /// Prints `message` as an error of the qdsl tool; returns the exit code 1.
 int reportError(const llvm::Twine &message);
 
@@ -67,6 +70,24 @@ struct SelectedModel {
 /// `out`: -1 when it did; else, having reported why, the process exit code
 /// (0 when --verify-diagnostics saw what it expected).
 int loadSelectedModel(SelectedModel &out);
+
+/// What a command holds in memory for a model: bytes per parameter (the
+/// weights, their copies and the file written) and per byte of the
+/// forward pass's live activations at `batch`.
+struct MemoryUse {
+  const char *command;
+  uint64_t bytesPerParameter;
+  uint64_t activationFactor;
+  int64_t batch = 1;
+};
+
+/// Whether `model` fits in --memory-limit (default: this machine's RAM)
+/// for `use`; if not, an error at the model's largest layer naming the
+/// sizes, and false. Checked before anything is allocated, so that a model
+/// too large for the machine is refused instead of killing the process.
+/// The figures are estimates (what the command's data structures hold),
+/// meant to refuse what cannot work, not to account to the byte.
+bool fitsInMemory(mlir::func::FuncOp model, const MemoryUse &use);
 
 /// Reads the input file (bounded), splits it at `// -----` with
 /// --split-input-file, runs `handler` on each chunk and writes what they

@@ -31,6 +31,10 @@ int runWeights() {
   if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
     return exitCode;
   mlir::func::FuncOp model = selected.model;
+  // The tensors, and the file's bytes; a conversion also holds the input.
+  if (!fitsInMemory(model, {action == "init" ? "qdsl weights init" : "qdsl weights convert",
+                               action == "init" ? 8u : 12u, 0, 1}))
+    return failed(selected.session->finish(false)) ? 1 : 0;
   std::string error;
   rt::Metadata metadata = {{contract::kModelKey, model.getSymName().str()}};
   rt::TensorMap result;

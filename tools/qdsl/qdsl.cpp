@@ -11,10 +11,16 @@
 //===----------------------------------------------------------------------===//
 
 #include "Options.h"
+#include "Session.h"
 
 #include "llvm/Config/llvm-config.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <memory>
 
 using namespace llvm;
 
@@ -210,11 +216,75 @@ cl::opt<std::string> weightsFormat(
     "format", cl::desc("Naming and layouts of the other file: pytorch"),
     cl::init("pytorch"), cl::sub(weightsCommand), cl::cat(category));
 
+cl::opt<std::string> memoryLimit(
+    "memory-limit",
+    cl::desc("Most memory a command may plan to use for the model's weights and activations "
+             "(bytes, or with K, M, G or T; default: this machine's RAM)"),
+    cl::value_desc("size"), cl::sub(compileCommand), cl::sub(runCommand),
+    cl::sub(weightsCommand), cl::cat(category));
+
 cl::opt<double> randomStd(
     "random-std",
     cl::desc("weights init: draw every tensor from N(0, STD) instead of its "
              "initialiser (for tests: no layer starts as the identity)"),
     cl::init(0.0), cl::value_desc("std"), cl::sub(weightsCommand), cl::cat(category));
+
+namespace {
+
+/// A flag given with an empty value, or with one outside its range, is an
+/// error naming the flag: never the same as not giving it.
+int checkFlags() {
+  for (const cl::opt<std::string> *text :
+       {&target, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
+        &profileWork, &profileBatches, &weightsFile, &npyInput, &labelsFile, &weightsFormat,
+        &memoryLimit})
+    if (text->getNumOccurrences() > 0 && text->empty())
+      return reportError("-" + Twine(text->ArgStr.size() > 1 ? "-" : "") + text->ArgStr +
+                         " needs a value (" + text->HelpStr + ")");
+  // (cl::list overloads unary &: std::addressof.)
+  for (const cl::list<std::string> *list :
+       {std::addressof(modelNames), std::addressof(defines), std::addressof(includeDirs)})
+    for (const std::string &value : *list)
+      if (value.empty())
+        return reportError("-" + Twine(list->ArgStr.size() > 1 ? "-" : "") + list->ArgStr +
+                           " needs a value (" + list->HelpStr + ")");
+  // Counts with the largest value that still means something.
+  for (auto [count, most] :
+       {std::pair<const cl::opt<unsigned> *, unsigned>{&profileArchitectures, 10000},
+        {&profileRepeat, 10000},
+        {&profileRounds, 1000},
+        {&profileThreads, 1024},
+        {&profileRefine, 1000},
+        {&jobs, 1024}})
+    if (*count > most)
+      return reportError("--" + count->ArgStr + " must be at most " + Twine(most) + ", got " +
+                         Twine(count->getValue()));
+  if (randomStd.getNumOccurrences() && !(randomStd > 0 && randomStd <= 1e6))
+    return reportError("--random-std takes a number above 0 and at most 1e6, got " +
+                       Twine(shownNumber(randomStd)));
+  if (!std::isfinite(labelSmoothing))
+    return reportError("--label-smoothing must be in [0, 1), got " +
+                       Twine(shownNumber(labelSmoothing)));
+  if (!autoschedule.empty() && autoschedule != "Mullapudi2016" && autoschedule != "Li2018" &&
+      autoschedule != "Adams2019")
+    return reportError("unknown --autoschedule '" + autoschedule +
+                       "'; expected Mullapudi2016, Li2018 or Adams2019");
+  if (kernelCache != "none" && llvm::sys::fs::exists(kernelCache.getValue()) &&
+      !llvm::sys::fs::is_directory(kernelCache.getValue()))
+    return reportError("--kernel-cache '" + kernelCache + "' is a file; expected a directory "
+                       "or 'none'");
+  // Flags a command would otherwise ignore.
+  if (runCommand && !trainStep)
+    for (const cl::Option *flag :
+         std::initializer_list<const cl::Option *>{&labelsFile, &labelSmoothing})
+      if (flag->getNumOccurrences())
+        return reportError("--" + flag->ArgStr + " goes with qdsl run --train");
+  if (weightsCommand && weightsAction == "init" && weightsFormat.getNumOccurrences())
+    return reportError("--format goes with weights import and export");
+  return -1;
+}
+
+} // namespace
 
 } // namespace qdsl::tool
 
@@ -225,6 +295,11 @@ int main(int argc, char **argv) {
     os << "qdsl 0.2 (MLIR " << LLVM_VERSION_STRING << ")\n";
   });
   cl::HideUnrelatedOptions(category);
+  // "--flag=" with nothing after it would read as the flag's default (0 for
+  // a number): an error instead.
+  for (int i = 1; i < argc; ++i)
+    if (StringRef arg(argv[i]); arg.size() > 1 && arg.starts_with("-") && arg.ends_with("="))
+      return reportError(arg.drop_back() + " needs a value after '='");
   cl::ParseCommandLineOptions(
       argc, argv,
       "qdsl: a compiler for quadratic neural networks\n\n"
@@ -242,6 +317,8 @@ int main(int argc, char **argv) {
       "  qdsl profile SPACE.qd --target=x86-64-avx2 -o PROFILE.json\n"
       "  qdsl estimate FILE.qd --device PROFILE.json [--batch N] [--json] [--choices P]\n"
       "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n");
+  if (int status = checkFlags(); status >= 0)
+    return status;
   const std::pair<cl::SubCommand *, int (*)()> commands[] = {
       {&compileCommand, runCompile}, {&statsCommand, runStats},
       {&buildCommand, runBuild},     {&runCommand, runReference},

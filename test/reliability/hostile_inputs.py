@@ -1,0 +1,411 @@
+"""Hostile inputs: every one gets a clear error that names the file, flag or
+tensor (or works correctly), never a signal, never exit 0 with a wrong
+result, never a destroyed run.
+
+    hostile_inputs.py --qdsl build/bin/qdsl --root REPO --work DIR
+
+The inputs are made here (no binary is committed); a small Fashion-MNIST
+training project is compiled and built for the cases of `train` and
+`predict`. Each case states the exit status it expects and a piece of the
+message; a signal, an abort, "LLVM ERROR" or an exit status other than the
+expected one fails it. docs/RELIABILITY.md lists the classes.
+"""
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+FAILURES = []
+
+
+def sh(cmd, expect_status, expect_text, cwd=None):
+    """Runs cmd; checks its exit status and its output: expect_text is a
+    string it must hold, a tuple of which it must hold one, or a list of
+    which it must hold all."""
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd,
+                            timeout=600)
+    output = result.stdout + result.stderr
+    problems = []
+    if result.returncode < 0:
+        problems.append("killed by signal %d" % -result.returncode)
+    if "LLVM ERROR" in output or "terminate called" in output or "Assertion" in output:
+        problems.append("crashed")
+    if result.returncode != expect_status:
+        problems.append("exit status %d, expected %d" % (result.returncode, expect_status))
+    if isinstance(expect_text, list):
+        missing = [t for t in expect_text if t not in output]
+    elif isinstance(expect_text, tuple):
+        missing = [] if any(t in output for t in expect_text) else [expect_text]
+    else:
+        missing = [] if expect_text in output else [expect_text]
+    if missing:
+        problems.append("output lacks %r" % (missing,))
+    return problems, output
+
+
+def case(name, cmd, expect_status, expect_text, cwd=None, check=None):
+    problems, output = sh(cmd, expect_status, expect_text, cwd)
+    if check and not problems:
+        problems += check()
+    if problems:
+        FAILURES.append(name)
+        print("FAIL %-44s %s\n     %s\n     %s" % (name, "; ".join(problems), " ".join(map(str, cmd)),
+                                                  output.strip().replace("\n", "\n     ")[-1500:]))
+    else:
+        first = next((l for l in output.splitlines() if l.strip()), "")
+        print("ok   %-44s %s" % (name, first[:110]))
+
+
+# --- writers of well-formed and malformed files ---------------------------
+
+def safetensors(path, entries, data, header_text=None, pad=True):
+    """entries: name -> (shape, [begin, end]); data: bytes."""
+    if header_text is None:
+        header_text = json.dumps({k: {"dtype": "F32", "shape": s, "data_offsets": o}
+                                  for k, (s, o) in entries.items()})
+    h = header_text.encode()
+    while pad and len(h) % 8:
+        h += b" "
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    tensors = {k: np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                                "<f4").reshape(v["shape"]).copy() for k, v in header.items()}
+    return tensors, meta
+
+
+def write_tensors(path, tensors, meta):
+    header, blobs, offset = {"__metadata__": meta}, [], 0
+    for k in sorted(tensors):
+        b = tensors[k].astype("<f4").tobytes()
+        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape),
+                     "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    safetensors(path, None, b"".join(blobs), header_text=json.dumps(header))
+
+
+def npy_header(dict_text):
+    h = dict_text
+    while (10 + len(h) + 1) % 64:
+        h += " "
+    h += "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode()
+
+
+def idx(path, array, compress=False):
+    array = np.asarray(array, np.uint8)
+    data = struct.pack(">HBB", 0, 8, array.ndim) + b"".join(
+        struct.pack(">I", d) for d in array.shape) + array.tobytes()
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(data)
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def unchanged(path, before):
+    return lambda: [] if os.path.exists(path) and digest(path) == before else [
+        "%s was changed or removed" % path]
+
+
+# --- the cases -------------------------------------------------------------
+
+def qdsl_cases(q, root, w):
+    ex = os.path.join(root, "examples")
+    fm, xor = os.path.join(ex, "fashion_mnist.qd"), os.path.join(ex, "xor_neuron.qd")
+    profile = json.load(open(os.path.join(root, "test/tools/Inputs/test-profile.json")))
+
+    # Crash class: limits checked before work.
+    deep = os.path.join(w, "deep.json")
+    open(deep, "w").write('{"format": "qdsl-device-profile", "x": ' + "[" * 100000 +
+                          "]" * 100000 + "}")
+    case("profile nested 100000 deep", [q, "estimate", fm, "--device", deep], 1,
+         "'%s': nests deeper than 32 levels" % deep)
+    wide = os.path.join(w, "wide.qd")
+    open(wide, "w").write("model Wide {\n  input f32[4, 4, 3]\n  layer linear(out = 16777216)\n"
+                          "  head linear(16777216)\n}\n")
+    case("16M channels: weights init", [q, "weights", "init", wide, "-o", w + "/wide.st"], 1,
+         "qdsl weights init would need about")
+    x443 = os.path.join(w, "x443.npy")
+    np.save(x443, np.zeros((1, 4, 4, 3), np.float32))
+    case("16M channels: run", [q, "run", wide, "--input", x443, "-o", w + "/y.npy"], 1,
+         "qdsl run would need about")
+    case("16M channels: compile --target", [q, "compile", wide, "--target=x86-64-avx2", "-o",
+                                           w + "/wide-project"], 1,
+         "the generated program would need about")
+    case("--memory-limit below the model", [q, "weights", "init", fm, "-o", w + "/w.st",
+                                            "--memory-limit", "1K"], 1,
+         ("more than the memory limit of 1.0 KiB (--memory-limit)",))
+    huge = os.path.join(w, "huge.qd")
+    open(huge, "w").write("model Huge {\n  input f32[16777216, 16777216, 16777216]\n"
+                          "  head linear(3)\n}\n")
+    case("input f32[2^24, 2^24, 2^24]", [q, "compile", huge, "--target=x86-64-avx2", "-o",
+                                         w + "/huge-project"], 1,
+         "count exceeds 64 bits")
+    nest = os.path.join(w, "nest.st")
+    safetensors(nest, None, b"", header_text='{"w": ' + "[" * 20000 + "]" * 20000 + "}")
+    case("safetensors header nested 20000 deep", [q, "run", xor, "--weights", nest, "--input",
+                                                  x443, "-o", w + "/y.npy"], 1,
+         "'%s': the header nests deeper than 4 levels" % nest)
+
+    # Silently wrong: strict safetensors.
+    good_w = os.path.join(w, "xor.st")
+    sh([q, "weights", "init", xor, "-o", good_w], 0, "")
+    x2 = os.path.join(w, "x2.npy")
+    np.save(x2, np.zeros((3, 2), np.float32))
+    one = struct.pack("<f", 1.0)
+    for name, header, data, message in [
+            ("duplicate tensor names",
+             '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+             '"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', one * 2,
+             "the header names 'a' twice"),
+            ("overlapping data_offsets",
+             '{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '
+             '"b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', one * 2,
+             "overlap the tensor before it"),
+            ("misaligned data_offsets",
+             '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}}', one * 2,
+             "not a multiple of 4"),
+            ("trailing bytes", '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}',
+             one * 2, "4 bytes after the last tensor's data belong to no tensor"),
+            ("a gap between tensors",
+             '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+             '"b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}}', one * 3,
+             "bytes 4 to 8 of the data belong to no tensor"),
+            ("a dimension of 2^64-1",
+             '{"a": {"dtype": "F32", "shape": [18446744073709551615], "data_offsets": [0, 4]}}',
+             one, "has a dimension of 18446744073709551615")]:
+        path = os.path.join(w, name.replace(" ", "_") + ".st")
+        safetensors(path, None, data, header_text=header)
+        case("safetensors: " + name, [q, "run", xor, "--weights", path, "--input", x2, "-o",
+                                       w + "/y.npy"], 1, ["'%s'" % path, message])
+    nan_w = os.path.join(w, "nan-weights.st")
+    tensors, meta = read_safetensors(good_w)
+    first = sorted(tensors)[0]
+    tensors[first].flat[0] = np.nan
+    write_tensors(nan_w, tensors, meta)
+    case("a NaN weight", [q, "run", xor, "--weights", nan_w, "--input", x2, "-o", w + "/y.npy"],
+         1, "tensor '%s' holds nan at element 0" % first)
+    other_w = os.path.join(w, "other-model.st")
+    tensors, meta = read_safetensors(good_w)
+    write_tensors(other_w, tensors, dict(meta, **{"qdsl.model": "SomethingElse"}))
+    case("weights of another model", [q, "run", xor, "--weights", other_w, "--input", x2, "-o",
+                                      w + "/y.npy"], 1,
+         "'%s' holds the weights of model SomethingElse, not XorNeuron" % other_w)
+    nan_x = os.path.join(w, "nan-x.npy")
+    np.save(nan_x, np.array([[0, 1], [np.nan, 0]], np.float32))
+    case("a NaN input", [q, "run", xor, "--input", nan_x, "-o", w + "/y.npy"], 1,
+         "'%s' holds nan at element 2; inputs must be finite" % nan_x)
+
+    # Silently wrong: device profiles validated.
+    def with_profile(name, change, message, model=fm):
+        p = json.loads(json.dumps(profile))
+        change(p)
+        path = os.path.join(w, name.replace(" ", "_") + ".json")
+        json.dump(p, open(path, "w"))
+        case("profile: " + name, [q, "estimate", model, "--device", path], 1,
+             ["'%s'" % path, message])
+    with_profile("negative linear coefficient", lambda p: p["families"][
+        "pwconv_scale_residual"].update(coefficients=[2e-6, -1e-11, 0]),
+        "coefficients are from 0 to 10")
+    with_profile("huge loglinear coefficient", lambda p: p["families"].update(
+        ln_pwconv_gelu={"form": "loglinear", "features": ["macs"], "coefficients": [1, 1e300]}),
+        "coefficients are from -1000 to 1000")
+    with_profile("a feature that is no name", lambda p: p["families"].update(
+        ln_pwconv_gelu={"form": "loglinear", "features": ["Bogus!"], "coefficients": [1, 1]}),
+        "'Bogus!' is not a feature")
+    with_profile("a feature no kernel has", lambda p: p["families"].update(
+        ln_pwconv_gelu={"form": "loglinear", "features": ["widgets"], "coefficients": [-20, 1]}),
+        "family 'ln_pwconv_gelu' uses the feature 'widgets'")
+    with_profile("2.5 cores", lambda p: p["device"].update(cores=2.5),
+                 "device.cores: expected a whole number")
+    with_profile("negative overhead", lambda p: p["overhead"].update(per_pass_us=-6),
+                 "overhead.per_pass_us: expected a number >= 0, got -6")
+
+    # Flags: an empty or absurd value is an error naming the flag.
+    case("--target= (empty)", [q, "compile", fm, "--target="], 1, "--target needs a value")
+    case("--label-smoothing= (empty)", [q, "compile", fm, "--train", "--label-smoothing="], 1,
+         "--label-smoothing needs a value")
+    case("--random-std inf", [q, "weights", "init", xor, "-o", w + "/w.st", "--random-std",
+                              "inf"], 1, "--random-std takes a number above 0")
+    case("--repeat 99999 (profile)", [q, "profile", fm, "--repeat", "99999", "-o", w + "/p.json"],
+         1, "--repeat must be at most 10000")
+    case("profile -o in a missing directory", [q, "profile", fm, "-o", w + "/no/such/p.json"], 1,
+         "does not exist")
+    case("--memory-limit 10Q", [q, "weights", "init", xor, "-o", w + "/w.st", "--memory-limit",
+                                "10Q"], 1, "--memory-limit expects a positive size")
+    case("--labels without --train", [q, "run", xor, "--input", x2, "--labels", x2, "-o",
+                                      w + "/y.npy"], 1, "--labels goes with qdsl run --train")
+    bigf = os.path.join(w, "bigfloat.qd")
+    open(bigf, "w").write("model M {\n  input f32[4, 4, 3]\n  layer layerscale(init = 1e300)\n"
+                          "  head linear(3)\n}\n")
+    case("layerscale(init = 1e300)", [q, "compile", bigf], 1, "must be a finite number of at most 1e30")
+    case("-D C=0 is reported against the flag", [q, "compile", fm, "-D", "C=0"], 1,
+         "fashion_mnist.qd:6:44: error: -D C=0: conv2d: 'out' must be between 1 and")
+
+    # Data loss: a directory qdsl did not write is not overwritten.
+    mine = os.path.join(w, "mine")
+    os.makedirs(mine, exist_ok=True)
+    open(os.path.join(mine, "CMakeLists.txt"), "w").write("# mine\n")
+    before = digest(os.path.join(mine, "CMakeLists.txt"))
+    case("compile -o into someone's directory", [q, "compile", fm, "--target=x86-64-avx2", "-o",
+                                                 mine], 1, "holds files that are not a project",
+         check=unchanged(os.path.join(mine, "CMakeLists.txt"), before))
+    case("compile -o an existing file", [q, "compile", fm, "--target=x86-64-avx2", "-o",
+                                         os.path.join(mine, "CMakeLists.txt")], 1,
+         "is a file; a project needs a directory")
+
+    # Unclear, now clear.
+    case("a directory as the weights file", [q, "run", xor, "--weights", w, "--input", x2, "-o",
+                                             w + "/y.npy"], 1, "'%s' is a directory" % w)
+
+
+def project_cases(q, root, w):
+    """train and predict of a Fashion-MNIST project, on small IDX files."""
+    fm = os.path.join(root, "examples", "fashion_mnist.qd")
+    project = os.path.join(w, "fm")
+    subprocess.run([q, "compile", fm, "--train", "--target=x86-64-avx2", "-o", project],
+                   check=True, capture_output=True)
+    build = subprocess.run([q, "build", project], capture_output=True, text=True)
+    if build.returncode != 0:
+        print(build.stdout[-3000:], build.stderr[-3000:])
+        raise SystemExit("cannot build the training project")
+    train = os.path.join(project, "build", "train")
+    predict = os.path.join(project, "build", "predict")
+
+    rng = np.random.default_rng(0)
+    data = os.path.join(w, "data")
+    os.makedirs(data, exist_ok=True)
+    files = {}
+    for split, n in (("train", 64), ("test", 32)):
+        files[split + "-images"] = os.path.join(data, split + "-images.idx")
+        files[split + "-labels"] = os.path.join(data, split + "-labels.idx")
+        idx(files[split + "-images"], rng.integers(0, 256, (n, 28, 28)))
+        idx(files[split + "-labels"], rng.integers(0, 10, n))
+    small_test = os.path.join(data, "small-test-images.idx")
+    idx(small_test, rng.integers(0, 256, (32, 14, 14)))
+    bad_labels = os.path.join(data, "bad-train-labels.idx")
+    labels = rng.integers(0, 10, 64)
+    labels[5] = 12
+    idx(bad_labels, labels)
+
+    def data_flags(**override):
+        f = dict(files, **override)
+        return ["--dataset", "idx", "--train-images", f["train-images"], "--train-labels",
+                f["train-labels"], "--test-images", f["test-images"], "--test-labels",
+                f["test-labels"], "--batch", "16", "--threads", "2"]
+
+    run1 = os.path.join(w, "run1")
+    shutil.rmtree(run1, ignore_errors=True)
+    case("train: a first run", [train] + data_flags() + ["--epochs", "1", "--out", run1], 0,
+         "train: wrote")
+    checkpoint = os.path.join(run1, "checkpoint.safetensors")
+    before = digest(checkpoint)
+    case("train --out an earlier run", [train] + data_flags() + ["--epochs", "1", "--out", run1],
+         1, "holds an earlier run (checkpoint.safetensors, weights.safetensors, metrics.jsonl)",
+         check=unchanged(checkpoint, before))
+    case("train --resume with another --batch",
+         [train] + data_flags() + ["--epochs", "2", "--batch", "32", "--resume", "--out", run1],
+         1, "was trained with --batch 16, not 32")
+    case("train --epochs 2^62", [train] + data_flags() + ["--epochs", "4611686018427387904"], 2,
+         "--epochs needs an integer from 1 to 100000")
+    case("train --batch 2^31", [train] + data_flags() + ["--batch", "2147483648"], 2,
+         "--batch needs an integer from 1 to 65536")
+    case("train --crop 2^32", [train] + data_flags() + ["--crop", "4294967296"], 2,
+         "--crop needs an integer from 0 to 1024")
+    case("train --train-images without --dataset idx",
+         [train, "--train-images", files["train-images"]], 2,
+         "--train-images goes with --dataset idx")
+    case("train: test split of another image size",
+         [train] + data_flags(**{"test-images": small_test}) + ["--out", w + "/r2"], 1,
+         "the test split's images are [14, 14, 1]")
+    case("train: a training label out of range",
+         [train] + data_flags(**{"train-labels": bad_labels}) + ["--out", w + "/r3"], 1,
+         "%s: example 5 has label 12; expected 0 to 9" % bad_labels)
+    case("train: a directory as the images file",
+         [train] + data_flags(**{"train-images": data}) + ["--out", w + "/r4"], 1,
+         "is a directory")
+
+    # Checkpoints that training could not have written.
+    tensors, meta = read_safetensors(checkpoint)
+    for name, change, message in [
+            ("a NaN first moment", ("adamw.m.", np.nan), "holds nan at element 0"),
+            ("a negative second moment", ("adamw.v.", -1.0), "expected finite numbers >= 0"),
+            ("beta2 = 1.5", ("qdsl.adamw.beta2", "1.5"), "qdsl.adamw.beta2 is 1.5; expected [0, 1)")]:
+        t, m = {k: v.copy() for k, v in tensors.items()}, dict(meta)
+        key, value = change
+        if key.startswith("adamw."):
+            target = sorted(k for k in t if k.startswith(key))[0]
+            t[target].flat[0] = value
+        else:
+            m[key] = value
+        bad = os.path.join(w, "bad-" + name.replace(" ", "_"))
+        shutil.rmtree(bad, ignore_errors=True)
+        os.makedirs(bad)
+        write_tensors(os.path.join(bad, "checkpoint.safetensors"), t, m)
+        case("checkpoint: " + name,
+             [train] + data_flags() + ["--epochs", "2", "--resume", "--out", bad], 1, message)
+
+    # predict.
+    weights = os.path.join(run1, "weights.safetensors")
+    x = os.path.join(w, "x28.npy")
+    np.save(x, rng.standard_normal((2, 28, 28, 1)).astype(np.float32))
+    case("predict: --threads 2^64", [predict, "--input", x, "--output", w + "/y.npy",
+                                     "--threads", "18446744073709551616"], 2,
+         "--threads needs an integer from 0 to 1024")
+    nan_x = os.path.join(w, "nan-x28.npy")
+    bad_x = rng.standard_normal((1, 28, 28, 1)).astype(np.float32)
+    bad_x.flat[7] = np.inf
+    np.save(nan_x, bad_x)
+    case("predict: an infinite input", [predict, "--input", nan_x, "--output", w + "/y.npy"], 1,
+         "'%s' holds inf at element 7" % nan_x)
+    spaced = os.path.join(w, "spaced.npy")
+    open(spaced, "wb").write(npy_header("{'descr': '<f4', 'fortran_order' : False , "
+                                        "'shape': (1, 28, 28, 1), }") +
+                             np.zeros((1, 28, 28, 1), "<f4").tobytes())
+    case("predict: a valid header with spaces", [predict, "--weights", weights, "--input",
+                                                 spaced, "--output", w + "/y.npy"], 0, "")
+    odd = os.path.join(w, "odd-order.npy")
+    open(odd, "wb").write(npy_header("{'descr': '<f4', 'fortran_order': 'no', 'shape': (1,), }") +
+                          b"\0" * 4)
+    case("predict: fortran_order 'no'", [predict, "--input", odd, "--output", w + "/y.npy"], 1,
+         "fortran_order is 'no'; expected True or False")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qdsl", required=True)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--work", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    w = os.path.join(args.work, "cases")
+    shutil.rmtree(w, ignore_errors=True)
+    os.makedirs(w)
+    qdsl_cases(args.qdsl, args.root, w)
+    project_cases(args.qdsl, args.root, args.work)
+    if FAILURES:
+        print("%d hostile inputs were not handled: %s" % (len(FAILURES), ", ".join(FAILURES)))
+        return 1
+    print("every hostile input got a clear error (or worked)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
