@@ -205,6 +205,9 @@ int parse(int argc, char **argv, Options &o) {
     if (given.count("--data") && idx)
         return usage("--dataset idx reads --train-images, --train-labels, --test-images and "
                      "--test-labels, not --data");
+    if (given.count("--min-lr") && o.min_lr > o.lr)
+        return usage("--min-lr " + fmt::format("{}", o.min_lr) + " is above --lr " +
+                     fmt::format("{}", o.lr) + "; the schedule ends at --min-lr");
     if (o.resume && o.overwrite)
         return usage("--resume continues the run in --out, --overwrite replaces it: give one");
     if (o.dataset != "fashion-mnist" && o.dataset != "idx" && o.dataset != "cifar10")

@@ -329,6 +329,8 @@ def project_cases(q, root, w):
          "--batch needs an integer from 1 to 65536")
     case("train --crop 2^32", [train] + data_flags() + ["--crop", "4294967296"], 2,
          "--crop needs an integer from 0 to 1024")
+    case("train --min-lr above --lr", [train] + data_flags() + ["--lr", "1e-3", "--min-lr", "1"],
+         2, "--min-lr 1 is above --lr 0.001")
     case("train --train-images without --dataset idx",
          [train, "--train-images", files["train-images"]], 2,
          "--train-images goes with --dataset idx")
