@@ -320,6 +320,13 @@ def project_cases(q, root, w):
     case("train --out an earlier run", [train] + data_flags() + ["--epochs", "1", "--out", run1],
          1, "holds an earlier run (checkpoint.safetensors, weights.safetensors, metrics.jsonl)",
          check=unchanged(checkpoint, before))
+    def fresh_metrics():
+        events = [json.loads(l)["event"] for l in open(os.path.join(run1, "metrics.jsonl"))]
+        return [] if events.count("epoch") == 1 else [
+            "the metrics log mixes runs: %d epoch events" % events.count("epoch")]
+    case("train --overwrite replaces the run",
+         [train] + data_flags() + ["--epochs", "1", "--overwrite", "--out", run1], 0,
+         "train: wrote", check=fresh_metrics)
     case("train --resume with another --batch",
          [train] + data_flags() + ["--epochs", "2", "--batch", "32", "--resume", "--out", run1],
          1, "was trained with --batch 16, not 32")
