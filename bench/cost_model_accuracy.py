@@ -7,6 +7,7 @@ and compares with `qdsl estimate` under a device profile of this machine:
 
   bench/cost_model_accuracy.py --qdsl build/bin/qdsl --profile host.json \
       [--space examples/search_space.qd] [--count 30] [--batches 1,8] \
+      [--skip-profile BASE.json] [--threads 2] \
       [--rounds 3] [--repeat 5] [--markdown M.md] [--json R.json]
 
 Timing: `predict --threads 2 --pin --warmup 1 --repeat R` (R >= 5) per
@@ -82,6 +83,14 @@ def main():
     parser.add_argument("--qdsl", required=True)
     parser.add_argument("--profile", required=True)
     parser.add_argument("--space", default="examples/search_space.qd")
+    parser.add_argument("--calibrate", metavar="BASE",
+                        help="first calibrate BASE on this machine (qdsl profile --calibrate, "
+                             "right before timing, so that both see the machine in the same "
+                             "minutes) and judge the calibrated profile, written to --profile; "
+                             "BASE's architectures are skipped too")
+    parser.add_argument("--skip-profile", action="append", default=[],
+                        help="also skip the architectures this profile timed (e.g. the base "
+                             "of a calibrated profile); repeatable")
     parser.add_argument("--count", type=int, default=30)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--batches", default="1,8")
@@ -97,7 +106,14 @@ def main():
     batches = [int(b) for b in args.batches.split(",")]
     qdsl = os.path.abspath(args.qdsl)
     counts = space_choices(qdsl, args.space)
-    seen = profiled_architectures(args.profile)
+    if args.calibrate:
+        args.skip_profile.append(args.calibrate)
+        # The calibration architectures (cover architectures) are in BASE.
+        seen = set()
+    else:
+        seen = profiled_architectures(args.profile)
+    for other in args.skip_profile:
+        seen |= profiled_architectures(other)
     rng = random.Random(args.seed)
     archs = []
     while len(archs) < args.count:
@@ -109,7 +125,8 @@ def main():
     started = time.time()
     # One architecture the profile timed, timed again in every round: how
     # much the machine's speed moved between profiling and now.
-    reference, reference_ms = profiled_pass(args.profile, batches[0])
+    reference, reference_ms = (None, None) if args.calibrate else \
+        profiled_pass(args.profile, batches[0])
     timed = archs + ([reference] if reference else [])
     programs = []
     for i, picks in enumerate(timed):
@@ -120,6 +137,24 @@ def main():
         programs.append(os.path.join(directory, "build", "predict"))
         print("built %2d/%d %s (%.0f s)" % (i + 1, len(archs), picks, time.time() - started),
               flush=True)
+
+    calibration = None
+    if args.calibrate:
+        began = time.time()
+        out = run([qdsl, "profile", args.space, "--calibrate", args.calibrate, "-o", args.profile,
+                   "--threads", str(args.threads), "--work", os.path.join(args.work, "calibration")])
+        calibration = {"base": args.calibrate, "seconds": time.time() - began,
+                       "output": out.stdout}
+        print(out.stdout, flush=True)
+        print("calibrated %s in %.0f s" % (args.calibrate, calibration["seconds"]), flush=True)
+        reference, reference_ms = profiled_pass(args.profile, batches[0])
+        if reference and reference not in timed:
+            timed.append(reference)
+            directory = os.path.join(args.work, "arch-%d" % len(archs))
+            run([qdsl, "compile", args.space, "--choices=" + reference, "--target",
+                 "x86-64-avx2", "-o", directory])
+            run([qdsl, "build", directory])
+            programs.append(os.path.join(directory, "build", "predict"))
 
     shape = None
     inputs = {}
@@ -153,7 +188,8 @@ def main():
     steal = steal_jiffies() - steal
     rows, results = [], {"profile": args.profile, "space": args.space, "seed": args.seed,
                          "rounds": args.rounds, "repeat": args.repeat, "architectures": [],
-                         "steal_jiffies": steal}
+                         "steal_jiffies": steal, "threads": args.threads,
+                         "calibration": calibration}
     drift = None
     if reference:
         now = min(statistics.median(r) for r in runs[(len(archs), batches[0])]) * 1e3
@@ -193,6 +229,16 @@ def main():
             lines.append("| %d | %s | %.1f%% | %.0f%% (%d of %d) |" %
                          (b, label, 100 * rmspe, 100 * within,
                           round(within * len(archs)), len(archs)))
+    for b in batches:
+        e = errors[(b, "estimate")]
+        median_all = [(x["batches"][str(b)]["estimate_ms"] / x["batches"][str(b)]["median_all_ms"]
+                       - 1) for x in results["architectures"]]
+        summary["signed@%d" % b] = {"median": statistics.median(e),
+                                    "median_vs_all_runs": statistics.median(median_all)}
+        lines.append("")
+        lines.append("Batch %d: median signed error %+.1f%% (against the median of all runs "
+                     "instead of the fastest round: %+.1f%%)."
+                     % (b, 100 * statistics.median(e), 100 * statistics.median(median_all)))
     results["summary"] = summary
     if drift is not None:
         lines.append("")

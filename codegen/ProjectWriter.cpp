@@ -110,6 +110,18 @@ std::string hexDigest(llvm::StringRef text) {
   return hex;
 }
 
+} // namespace
+
+std::string generatorsDigest() {
+  std::string all = "qdsl generators v1\n";
+  for (const EmbeddedFile &file : embeddedFiles)
+    if (llvm::StringRef(file.path).starts_with(kGeneratorFolder))
+      all += std::string(file.path) + "\n" + std::string(file.data, file.size);
+  return hexDigest(all);
+}
+
+namespace {
+
 /// The compiled function of `call`: named after a hash of everything that
 /// determines its object code, so that equal names mean equal code in any
 /// project and the kernel cache (qdsl_kernels.cmake) can share it.

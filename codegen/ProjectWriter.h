@@ -47,6 +47,13 @@ bool mayWriteProject(const std::string &directory, std::string &error);
 /// else $XDG_CACHE_HOME/qdsl/kernels, else ~/.cache/qdsl/kernels.
 std::string defaultKernelCache();
 
+/// A digest of every Halide generator source qdsl ships, and the headers
+/// they include: equal digests, equal kernel code for equal configurations.
+std::string generatorsDigest();
+
+/// Where a configured project records the Halide version CMake found.
+inline constexpr const char *kHalideVersionFile = "build/qdsl_halide_version.txt";
+
 /// Writes the project for `model`, whose body must already be formed into
 /// kernels for `target`; with `trainStep` (its training step, formed into
 /// kernels too) also the `train` program. Errors are emitted on the

@@ -181,61 +181,16 @@ FamilyModel fitRoofline(const std::vector<KernelSample> &samples,
 }
 
 FamilyModel fitLinear(const std::vector<KernelSample> &samples) {
-  // Non-negative least squares in relative error over every subset of the
-  // three features: exact, and cheap for three.
+  // In relative error: each row divided by its measured time.
   std::vector<std::vector<double>> rows;
   std::vector<double> ones;
   for (const KernelSample &k : samples) {
     rows.push_back({1 / k.seconds, k.macs / k.seconds, k.bytes / k.seconds});
     ones.push_back(1);
   }
-  std::vector<double> best = {0, 0, 0};
-  double bestError = 1e300;
-  for (int mask = 1; mask < 8; ++mask) {
-    std::vector<int> used;
-    for (int f = 0; f < 3; ++f)
-      if (mask & (1 << f))
-        used.push_back(f);
-    std::vector<std::vector<double>> a;
-    for (const auto &row : rows) {
-      std::vector<double> r;
-      for (int f : used)
-        r.push_back(row[f]);
-      a.push_back(r);
-    }
-    // Column scaling keeps the normal equations well conditioned.
-    std::vector<double> scale(used.size(), 0);
-    for (const auto &r : a)
-      for (size_t c = 0; c < r.size(); ++c)
-        scale[c] = std::max(scale[c], std::fabs(r[c]));
-    for (auto &r : a)
-      for (size_t c = 0; c < r.size(); ++c)
-        r[c] /= scale[c] > 0 ? scale[c] : 1;
-    std::vector<double> theta;
-    // No penalty: leastSquares leaves column 0 unpenalised only.
-    if (!leastSquares(a, ones, 0, theta))
-      continue;
-    bool feasible = true;
-    std::vector<double> coefficients(3, 0);
-    for (size_t c = 0; c < used.size(); ++c) {
-      double v = theta[c] / (scale[c] > 0 ? scale[c] : 1);
-      feasible &= v >= 0;
-      coefficients[used[c]] = v;
-    }
-    if (!feasible)
-      continue;
-    double error = 0;
-    for (const auto &row : rows) {
-      double r = row[0] * coefficients[0] + row[1] * coefficients[1] +
-                 row[2] * coefficients[2] - 1;
-      error += r * r;
-    }
-    if (error < bestError)
-      bestError = error, best = coefficients;
-  }
   FamilyModel m;
   m.form = Form::Linear;
-  m.coefficients = best;
+  m.coefficients = nonNegativeLeastSquares(rows, ones);
   return m;
 }
 
@@ -289,6 +244,69 @@ bool enoughFor(Form form, const std::vector<KernelSample> &samples,
 }
 
 } // namespace
+
+std::vector<double> nonNegativeLeastSquares(const std::vector<std::vector<double>> &rows,
+                                            const std::vector<double> &targets) {
+  // Every subset of the columns, unconstrained least squares on it, the
+  // best feasible one kept: exact, and cheap for the few columns used here.
+  size_t d = rows.empty() ? 0 : rows[0].size();
+  std::vector<double> best(d, 0);
+  auto squaredError = [&](const std::vector<double> &c) {
+    double error = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      double residual = -targets[r];
+      for (size_t j = 0; j < d; ++j)
+        residual += rows[r][j] * c[j];
+      error += residual * residual;
+    }
+    return error;
+  };
+  // A subset must fit better by more than rounding to replace an earlier
+  // (smaller) one: when columns are collinear (every pass has as many
+  // kernels), the earlier columns keep the weight.
+  double scale = 0;
+  for (double t : targets)
+    scale += t * t;
+  double tolerance = 1e-12 * scale;
+  double bestError = squaredError(best);
+  for (unsigned mask = 1; mask < (1u << d); ++mask) {
+    std::vector<size_t> used;
+    for (size_t f = 0; f < d; ++f)
+      if (mask & (1u << f))
+        used.push_back(f);
+    std::vector<std::vector<double>> a;
+    for (const auto &row : rows) {
+      std::vector<double> r;
+      for (size_t f : used)
+        r.push_back(row[f]);
+      a.push_back(r);
+    }
+    // Column scaling keeps the normal equations well conditioned.
+    std::vector<double> scale(used.size(), 0);
+    for (const auto &r : a)
+      for (size_t c = 0; c < r.size(); ++c)
+        scale[c] = std::max(scale[c], std::fabs(r[c]));
+    for (auto &r : a)
+      for (size_t c = 0; c < r.size(); ++c)
+        r[c] /= scale[c] > 0 ? scale[c] : 1;
+    std::vector<double> theta;
+    // No penalty: leastSquares leaves column 0 unpenalised only.
+    if (!leastSquares(a, targets, 0, theta))
+      continue;
+    bool feasible = true;
+    std::vector<double> coefficients(d, 0);
+    for (size_t c = 0; c < used.size(); ++c) {
+      double v = theta[c] / (scale[c] > 0 ? scale[c] : 1);
+      feasible &= v >= 0;
+      coefficients[used[c]] = v;
+    }
+    if (!feasible)
+      continue;
+    if (double error = squaredError(coefficients); error < bestError - tolerance)
+      bestError = error, best = coefficients;
+  }
+  return best;
+}
 
 double predictWith(const FamilyModel &model, const DeviceFigures &device,
                    const KernelSample &kernel) {
@@ -370,6 +388,10 @@ double predictKernel(const DeviceProfile &profile, const KernelSample &kernel) {
   return predictWith(model, profile.device, kernel);
 }
 
+double predictCall(const DeviceProfile &profile, const KernelSample &kernel) {
+  return predictKernel(profile, kernel) + profile.kernelOverhead;
+}
+
 bool isComputeBound(const DeviceFigures &device, const KernelSample &kernel) {
   return 2 * kernel.macs / device.peakGflops >= kernel.bytes / device.bandwidthGBs;
 }
@@ -378,7 +400,7 @@ double predictPass(const DeviceProfile &profile, const std::vector<KernelSample>
                    int64_t batch) {
   double total = profile.passOverhead + profile.exampleOverhead * static_cast<double>(batch);
   for (const KernelSample &k : kernels)
-    total += predictKernel(profile, k);
+    total += predictCall(profile, k);
   return total;
 }
 

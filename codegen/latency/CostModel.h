@@ -21,7 +21,10 @@
 #ifndef QDSL_CODEGEN_LATENCY_COSTMODEL_H
 #define QDSL_CODEGEN_LATENCY_COSTMODEL_H
 
+#include "codegen/latency/HostMachine.h"
+
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,8 +79,36 @@ struct FamilyModel {
   double rmspe = 0, within10 = 0, looRmspe = 0, looWithin10 = 0;
 };
 
+/// What `qdsl profile --calibrate` did: the profile it started from, the
+/// factor it found for each family, and how well the calibrated profile
+/// predicts the kernels it timed.
+struct CalibrationRecord {
+  /// The base profile's file name (no directory) and its `source`.
+  std::string base, baseSource;
+  /// Where the base profile was measured, when it says.
+  std::optional<MachineRecord> baseMachine;
+  /// Per family: time here / time the base predicts, and how many kernel
+  /// measurements it rests on (0: no kernel of the family was timed, the
+  /// overall factor was used).
+  struct Factor {
+    double factor = 1;
+    size_t kernels = 0;
+  };
+  std::map<std::string, Factor> factors;
+  /// Σ time here / Σ time the base predicts, over every timed kernel.
+  double overallFactor = 1;
+  /// RMSPE and share within ±10% on the calibration kernels, under the base
+  /// profile and under the calibrated one; and on the whole passes.
+  double kernelRmspeBefore = 0, kernelWithin10Before = 0, kernelRmspeAfter = 0,
+         kernelWithin10After = 0, passRmspeBefore = 0, passRmspeAfter = 0;
+  size_t kernels = 0, passes = 0;
+  double seconds = 0;
+};
+
 struct DeviceProfile {
-  static constexpr int kVersion = 1;
+  /// Version 2 added `machine`, `calibration` and `overhead.per_kernel_us`;
+  /// version 1 files are still read (without them).
+  static constexpr int kVersion = 2;
   DeviceFigures device;
   /// False for profiles built from published figures alone.
   bool calibrated = false;
@@ -85,8 +116,16 @@ struct DeviceProfile {
   std::string source;
   /// The file the profile was read from (not written into it), for errors.
   std::string file;
-  /// Time outside the kernels per forward pass: a + b·batch seconds.
-  double passOverhead = 0, exampleOverhead = 0;
+  /// Time outside the kernels per forward pass: a + b·batch seconds, plus
+  /// `kernelOverhead` per kernel call (what the per-kernel timers do not
+  /// see between two kernels: the call, the thread pool waking, the next
+  /// kernel's first cache misses). Estimates add it to each kernel, so a
+  /// layer's time includes the overhead of its own kernels.
+  double passOverhead = 0, exampleOverhead = 0, kernelOverhead = 0;
+  /// Where a measured profile was made; absent in published-figure
+  /// profiles and in profiles written before version 2.
+  std::optional<MachineRecord> machine;
+  std::optional<CalibrationRecord> calibration;
   /// The predictor of a family with no fit of its own: a roofline.
   FamilyModel fallback;
   std::map<std::string, FamilyModel> families;
@@ -134,6 +173,10 @@ std::string predictorUsed(const DeviceProfile &profile, const KernelSample &kern
 /// Predicted seconds of `kernel`: its family's predictor, or the fallback.
 double predictKernel(const DeviceProfile &profile, const KernelSample &kernel);
 
+/// Predicted seconds `kernel` adds to a pass: its own time and the
+/// profile's per-kernel overhead.
+double predictCall(const DeviceProfile &profile, const KernelSample &kernel);
+
 /// Whether the device's roofline says `kernel` is limited by arithmetic
 /// (else by memory traffic).
 bool isComputeBound(const DeviceFigures &device, const KernelSample &kernel);
@@ -141,6 +184,11 @@ bool isComputeBound(const DeviceFigures &device, const KernelSample &kernel);
 /// Predicted seconds of one forward pass of kernels `kernels` at `batch`.
 double predictPass(const DeviceProfile &profile,
                    const std::vector<KernelSample> &kernels, int64_t batch);
+
+/// The non-negative θ minimising Σ_r (rows[r]·θ − targets[r])² (a handful
+/// of columns: every subset is solved exactly).
+std::vector<double> nonNegativeLeastSquares(const std::vector<std::vector<double>> &rows,
+                                            const std::vector<double> &targets);
 
 /// Fits `form` to `samples` (all of one family, each measured).
 FamilyModel fitForm(Form form, const std::vector<KernelSample> &samples,

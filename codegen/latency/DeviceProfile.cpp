@@ -50,6 +50,41 @@ llvm::json::Value sampleToJSON(const KernelSample &k) {
                             {"seconds", k.seconds}};
 }
 
+llvm::json::Value machineToJSON(const MachineRecord &m) {
+  return llvm::json::Object{{"cpu_model", m.cpuModel},
+                            {"logical_cpus", m.logicalCpus},
+                            {"threads", m.threads},
+                            {"fma_peak_gflops", m.fmaPeakGflops},
+                            {"bandwidth_gbs", m.bandwidthGBs},
+                            {"qdsl_version", m.qdslVersion},
+                            {"halide_version", m.halideVersion},
+                            {"generators", m.generators},
+                            {"measured_at", m.measuredAt}};
+}
+
+llvm::json::Value calibrationToJSON(const CalibrationRecord &c) {
+  llvm::json::Object factors;
+  for (const auto &[family, f] : c.factors)
+    factors[family] = llvm::json::Object{{"factor", f.factor},
+                                         {"kernels", static_cast<int64_t>(f.kernels)}};
+  llvm::json::Object o{{"base", c.base},
+                       {"base_source", c.baseSource},
+                       {"factors", std::move(factors)},
+                       {"overall_factor", c.overallFactor},
+                       {"kernels", static_cast<int64_t>(c.kernels)},
+                       {"passes", static_cast<int64_t>(c.passes)},
+                       {"kernel_rmspe_before", c.kernelRmspeBefore},
+                       {"kernel_within_10pct_before", c.kernelWithin10Before},
+                       {"kernel_rmspe_after", c.kernelRmspeAfter},
+                       {"kernel_within_10pct_after", c.kernelWithin10After},
+                       {"pass_rmspe_before", c.passRmspeBefore},
+                       {"pass_rmspe_after", c.passRmspeAfter},
+                       {"seconds", c.seconds}};
+  if (c.baseMachine)
+    o["base_machine"] = machineToJSON(*c.baseMachine);
+  return o;
+}
+
 /// A number as people write it: 0.001, 1e+308, -6e-06.
 std::string shown(double x) {
   std::string s;
@@ -165,6 +200,51 @@ public:
       return false;
     }
     return *b;
+  }
+
+  MachineRecord machine(const llvm::json::Object &o, const std::string &path) {
+    MachineRecord m;
+    m.cpuModel = string(o, "cpu_model", path);
+    m.logicalCpus = static_cast<int>(integer(o, "logical_cpus", path, 1, 1 << 20));
+    m.threads = static_cast<int>(integer(o, "threads", path, 1, 1 << 20));
+    m.fmaPeakGflops = number(o, "fma_peak_gflops", path, 0, true, 0, 1e9);
+    m.bandwidthGBs = number(o, "bandwidth_gbs", path, 0, true, 0, 1e9);
+    m.qdslVersion = string(o, "qdsl_version", path);
+    m.halideVersion = string(o, "halide_version", path, false);
+    m.generators = string(o, "generators", path);
+    m.measuredAt = string(o, "measured_at", path);
+    return m;
+  }
+
+  CalibrationRecord calibration(const llvm::json::Object &o, const std::string &path) {
+    CalibrationRecord c;
+    c.base = string(o, "base", path);
+    c.baseSource = string(o, "base_source", path, false);
+    if (const llvm::json::Value *m = o.get("base_machine"))
+      if (const llvm::json::Object *mo = object(m, path + "base_machine"))
+        c.baseMachine = machine(*mo, path + "base_machine.");
+    // A calibration factor outside [1/1000, 1000] is no calibration.
+    if (const llvm::json::Object *f = object(o.get("factors"), path + "factors"))
+      for (const auto &[family, value] : *f) {
+        std::string at = path + "factors." + family.str();
+        if (const llvm::json::Object *fo = object(&value, at)) {
+          CalibrationRecord::Factor factor;
+          factor.factor = number(*fo, "factor", at + ".", 1e-3, true, 1, 1e3);
+          factor.kernels = static_cast<size_t>(integer(*fo, "kernels", at + ".", 0, 1LL << 40));
+          c.factors[family.str()] = factor;
+        }
+      }
+    c.overallFactor = number(o, "overall_factor", path, 1e-3, true, 1, 1e3);
+    c.kernels = static_cast<size_t>(integer(o, "kernels", path, 0, 1LL << 40));
+    c.passes = static_cast<size_t>(integer(o, "passes", path, 0, 1LL << 40));
+    c.kernelRmspeBefore = number(o, "kernel_rmspe_before", path, 0);
+    c.kernelWithin10Before = number(o, "kernel_within_10pct_before", path, 0, true, 0, 1);
+    c.kernelRmspeAfter = number(o, "kernel_rmspe_after", path, 0);
+    c.kernelWithin10After = number(o, "kernel_within_10pct_after", path, 0, true, 0, 1);
+    c.passRmspeBefore = number(o, "pass_rmspe_before", path, 0);
+    c.passRmspeAfter = number(o, "pass_rmspe_after", path, 0);
+    c.seconds = number(o, "seconds", path, 0);
+    return c;
   }
 
   FamilyModel predictor(const llvm::json::Value *v, const std::string &path) {
@@ -315,12 +395,17 @@ std::string formatProfile(const DeviceProfile &p) {
       {"calibrated", p.calibrated},
       {"source", p.source},
       {"overhead", llvm::json::Object{{"per_pass_us", microseconds(p.passOverhead)},
-                                      {"per_example_us", microseconds(p.exampleOverhead)}}},
+                                      {"per_example_us", microseconds(p.exampleOverhead)},
+                                      {"per_kernel_us", microseconds(p.kernelOverhead)}}},
       {"fallback", predictorToJSON(p.fallback)},
       {"families", std::move(families)},
       {"measurements", std::move(measurements)},
       {"passes", std::move(passes)},
   };
+  if (p.machine)
+    root["machine"] = machineToJSON(*p.machine);
+  if (p.calibration)
+    root["calibration"] = calibrationToJSON(*p.calibration);
   std::string text;
   llvm::raw_string_ostream os(text);
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
@@ -356,8 +441,9 @@ bool parseProfile(const std::string &text, const std::string &fileName,
   double version = r.number(*root, "version", "", 0);
   if (r.failed())
     return false;
-  if (version != DeviceProfile::kVersion) {
-    r.fail("version", "this qdsl reads version " + std::to_string(DeviceProfile::kVersion) +
+  if (version != DeviceProfile::kVersion && version != 1) {
+    r.fail("version", "this qdsl reads version 1 and " +
+                          std::to_string(DeviceProfile::kVersion) +
                           " profiles, the file is version " +
                           (version == std::floor(version) && std::fabs(version) < 1e9
                                ? std::to_string(static_cast<long long>(version))
@@ -383,7 +469,14 @@ bool parseProfile(const std::string &text, const std::string &fileName,
     // Microseconds; more than ten seconds of overhead is no profile.
     p.passOverhead = r.number(*o, "per_pass_us", "overhead.", 0, true, 0, 1e7) * 1e-6;
     p.exampleOverhead = r.number(*o, "per_example_us", "overhead.", 0, true, 0, 1e7) * 1e-6;
+    p.kernelOverhead = r.number(*o, "per_kernel_us", "overhead.", 0, false, 0, 1e6) * 1e-6;
   }
+  if (const llvm::json::Value *m = root->get("machine"))
+    if (const llvm::json::Object *o = r.object(m, "machine"))
+      p.machine = r.machine(*o, "machine.");
+  if (const llvm::json::Value *c = root->get("calibration"))
+    if (const llvm::json::Object *o = r.object(c, "calibration"))
+      p.calibration = r.calibration(*o, "calibration.");
   p.fallback = r.predictor(root->get("fallback"), "fallback");
   if (const llvm::json::Object *f = r.object(root->get("families"), "families"))
     for (const auto &[name, value] : *f)

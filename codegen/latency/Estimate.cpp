@@ -42,7 +42,7 @@ FailureOr<ModelLatency> estimateModel(func::FuncOp model, const codegen::Target 
       return model.emitError("device profile '")
              << profile.file << "': " << predictorName << " uses the feature '" << feature
              << "', which kernel '" << k.name << "' does not have";
-    double seconds = predictKernel(profile, k);
+    double seconds = predictCall(profile, k);
     if (!std::isfinite(seconds) || seconds < 0)
       return model.emitError("device profile '")
              << profile.file << "': " << predictorName << " predicts " << seconds

@@ -2,6 +2,7 @@
 
 #include "codegen/latency/ProfileFit.h"
 
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -18,6 +19,24 @@ std::string describePicks(const std::vector<int64_t> &picks) {
   return s.empty() ? "(no choices)" : s;
 }
 
+void fitOverhead(DeviceProfile &profile, const std::vector<TimedPass> &passes) {
+  // Time outside the kernel timers: a + b·batch + c·kernels, non-negative
+  // least squares over the passes.
+  std::vector<std::vector<double>> rows;
+  std::vector<double> rest;
+  for (const TimedPass &t : passes) {
+    double kernels = 0;
+    for (const KernelSample &k : t.kernels)
+      kernels += k.seconds;
+    rows.push_back({1.0, static_cast<double>(t.batch), static_cast<double>(t.kernels.size())});
+    rest.push_back(t.seconds - kernels);
+  }
+  std::vector<double> c = nonNegativeLeastSquares(rows, rest);
+  profile.passOverhead = c.empty() ? 0 : c[0];
+  profile.exampleOverhead = c.empty() ? 0 : c[1];
+  profile.kernelOverhead = c.empty() ? 0 : c[2];
+}
+
 void fitProfile(DeviceProfile &profile, const std::vector<TimedPass> &passes) {
   std::map<std::string, std::vector<KernelSample>> byFamily;
   std::vector<KernelSample> all;
@@ -30,24 +49,7 @@ void fitProfile(DeviceProfile &profile, const std::vector<TimedPass> &passes) {
   for (const auto &[family, samples] : byFamily)
     profile.families[family] = fitFamily(samples, profile.device);
   profile.fallback = fitForm(Form::Roofline, all, profile.device);
-  // Time outside the kernels: a + b·batch by least squares.
-  double n = 0, sb = 0, sbb = 0, sr = 0, sbr = 0;
-  for (const TimedPass &t : passes) {
-    double kernels = 0;
-    for (const KernelSample &k : t.kernels)
-      kernels += k.seconds;
-    double rest = t.seconds - kernels, b = static_cast<double>(t.batch);
-    n += 1, sb += b, sbb += b * b, sr += rest, sbr += b * rest;
-  }
-  double det = n * sbb - sb * sb;
-  double slope = det > 0 ? (n * sbr - sb * sr) / det : 0;
-  double intercept = n > 0 ? (sr - slope * sb) / n : 0;
-  if (slope < 0 || intercept < 0) {
-    slope = std::max(0.0, sbb > 0 ? sbr / sbb : 0);
-    intercept = std::max(0.0, n > 0 ? (sr - slope * sb) / n : 0);
-  }
-  profile.passOverhead = intercept;
-  profile.exampleOverhead = slope;
+  fitOverhead(profile, passes);
   profile.measurements = all;
   indexMeasurements(profile);
   profile.passes.clear();
@@ -59,6 +61,47 @@ void fitProfile(DeviceProfile &profile, const std::vector<TimedPass> &passes) {
     for (const KernelSample &k : t.kernels)
       pass.kernelSeconds += k.seconds;
     profile.passes.push_back(pass);
+  }
+}
+
+std::vector<HeldOutPass> crossValidateArchitectures(const DeviceProfile &profile,
+                                                  const std::vector<TimedPass> &passes) {
+  std::map<std::string, std::vector<size_t>> byArchitecture;
+  for (auto [i, t] : llvm::enumerate(passes))
+    byArchitecture[describePicks(t.picks)].push_back(i);
+  std::vector<HeldOutPass> heldOut;
+  if (byArchitecture.size() < 3)
+    return heldOut;
+  for (const auto &[model, held] : byArchitecture) {
+    std::vector<TimedPass> rest;
+    for (auto [i, t] : llvm::enumerate(passes))
+      if (!llvm::is_contained(held, i))
+        rest.push_back(t);
+    DeviceProfile fitted;
+    fitted.device = profile.device;
+    fitProfile(fitted, rest);
+    for (size_t i : held)
+      heldOut.push_back({model, passes[i].batch,
+                         predictPass(fitted, passes[i].kernels, passes[i].batch),
+                         passes[i].seconds});
+  }
+  return heldOut;
+}
+
+void printHeldOut(const std::vector<HeldOutPass> &heldOut, llvm::raw_ostream &os) {
+  std::map<int64_t, std::vector<double>> predicted, measured, signedErrors;
+  for (const HeldOutPass &h : heldOut) {
+    predicted[h.batch].push_back(h.predicted);
+    measured[h.batch].push_back(h.measured);
+    signedErrors[h.batch].push_back(h.predicted / h.measured - 1);
+  }
+  for (const auto &[b, errors] : signedErrors) {
+    Accuracy a = accuracy(predicted[b], measured[b]);
+    os << llvm::formatv("  end to end, each architecture predicted by a profile fitted "
+                        "without it (batch {0}, {1} architectures): median error {2:f1}%, "
+                        "RMSPE {3:f1}%, {4:f1}% within ±10%\n",
+                        b, errors.size(), median(errors) * 100, a.rmspe * 100,
+                        a.within10 * 100);
   }
 }
 

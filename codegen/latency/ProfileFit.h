@@ -33,9 +33,30 @@ struct TimedPass {
 std::string describePicks(const std::vector<int64_t> &picks);
 
 /// Fits every family's predictor to the kernels of `passes`, the fallback
-/// (a roofline over all of them) and the time outside the kernels (a + b ·
-/// batch, least squares, never negative); keeps every measurement.
+/// (a roofline over all of them) and the time outside the kernels
+/// (fitOverhead); keeps every measurement.
 void fitProfile(DeviceProfile &profile, const std::vector<TimedPass> &passes);
+
+/// The time outside the kernel timers of `passes` (pass time minus its
+/// kernels' times) as a + b·batch + c·kernels, non-negative least squares.
+void fitOverhead(DeviceProfile &profile, const std::vector<TimedPass> &passes);
+
+/// An architecture's pass predicted by a profile fitted without it.
+struct HeldOutPass {
+  std::string model;
+  int64_t batch = 1;
+  double predicted = 0, measured = 0;
+};
+
+/// Leave-one-architecture-out: for each architecture of `passes` (all its
+/// batches together), fits a profile on the others (measured medians of
+/// the configurations they timed, predictors, overheads) and predicts it.
+/// Empty with fewer than three architectures.
+std::vector<HeldOutPass> crossValidateArchitectures(const DeviceProfile &profile,
+                                                  const std::vector<TimedPass> &passes);
+
+/// Median signed error, RMSPE and share within ±10% of `heldOut`, per batch.
+void printHeldOut(const std::vector<HeldOutPass> &heldOut, llvm::raw_ostream &os);
 
 /// A choice layer of the space: its name and how many candidates it has.
 struct ChoiceLayer {

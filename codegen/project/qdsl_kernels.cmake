@@ -66,6 +66,9 @@ if(CMAKE_SCRIPT_MODE_FILE)
   return()
 endif()
 
+# `qdsl profile` records the Halide version its measurements were made with.
+file(WRITE "${CMAKE_BINARY_DIR}/qdsl_halide_version.txt" "${Halide_VERSION}\n")
+
 if(QDSL_KERNEL_CACHE)
   set(_qdsl_cache "${QDSL_KERNEL_CACHE}/halide-${Halide_VERSION}")
   file(MAKE_DIRECTORY "${_qdsl_cache}")

@@ -418,6 +418,31 @@ def check_profile(args):
                             profile, "--json", "--batch", "4"]).stdout)
     if any(k["predictor"] == "measured" for k in other["kernels"]) or other["total_ms"] <= 0:
         raise RuntimeError("batch 4 estimate: %s" % other)
+    # The profile says where it was made.
+    machine = data.get("machine", {})
+    if machine.get("fma_peak_gflops", 0) <= 0 or machine.get("halide_version") in (None, "") \
+            or machine.get("threads") != 2:
+        raise RuntimeError("profile's machine record: %s" % machine)
+    # Calibrating it on this machine at 1 thread: the factors are real
+    # measurements (1 thread is slower than 2 for the bigger kernels), the
+    # record says what it came from, and estimate reads the result.
+    calibrated = os.path.join(work, "calibrated.json")
+    out = run([args.qdsl, "profile", space, "--calibrate", profile, "-o", calibrated,
+               "--threads", "1", "--rounds", "2", "--batches", "1,2",
+               "--work", os.path.join(work, "calibration")]).stdout
+    for expected in ("calibrating", "calibration kernels", "wrote " + calibrated):
+        if expected not in out:
+            raise RuntimeError("qdsl profile --calibrate did not print '%s':\n%s"
+                               % (expected, out))
+    with open(calibrated) as f:
+        cal = json.load(f)
+    record = cal.get("calibration", {})
+    if record.get("base") != "tiny.json" or set(record.get("factors", {})) != families \
+            or cal["device"]["threads"] != 1 or cal["machine"]["threads"] != 1 \
+            or not all(0.2 < f["factor"] < 5 for f in record["factors"].values()) \
+            or record.get("base_machine", {}).get("threads") != 2:
+        raise RuntimeError("calibrated profile: %s" % json.dumps(record)[:2000])
+    run([args.qdsl, "estimate", space, "--choices=1,2", "--device", calibrated, "--json"])
     # A damaged profile is refused with the field at fault.
     data["device"]["peak_gflops"] = "fast"
     bad = os.path.join(work, "bad.json")
@@ -425,9 +450,10 @@ def check_profile(args):
         json.dump(data, f)
     expect_failure([args.qdsl, "estimate", space, "--device", bad],
                    "device.peak_gflops: expected a number")
-    print("%-28s %d measurements, %d families, estimate at batch 1 %.3f ms, %.0f s  ok"
+    print("%-28s %d measurements, %d families, estimate at batch 1 %.3f ms, calibrated for "
+          "1 thread (overall factor %.2f), %.0f s  ok"
           % ("profile", len(data["measurements"]), len(families), estimate["total_ms"],
-             time.time() - start))
+             record["overall_factor"], time.time() - start))
     return True
 
 

@@ -1,9 +1,11 @@
 //===- CostModelTest.cpp - latency predictors and device profiles ---------===//
 //
 // The predictors on synthetic measurements whose answer is known, the
-// selection by leave-one-out error, and device profiles: round trip and
-// the error of every kind of malformed file.
+// selection by leave-one-out error, device profiles (round trip and the
+// error of every kind of malformed file), the machine a profile records,
+// and calibration recovering known slowdowns.
 
+#include "codegen/latency/Calibrate.h"
 #include "codegen/latency/CostModel.h"
 #include "codegen/latency/DeviceProfile.h"
 #include "codegen/latency/ProfileFit.h"
@@ -212,8 +214,10 @@ TEST(CostModelTest, MalformedProfilesNameTheFieldAtFault) {
   const struct {
     const char *from, *to, *error;
   } edits[] = {
-      {"\"version\": 1", "\"version\": 2",
-       "version: this qdsl reads version 1 profiles, the file is version 2"},
+      {"\"version\": 2", "\"version\": 7",
+       "version: this qdsl reads version 1 and 2 profiles, the file is version 7"},
+      {"\"per_kernel_us\": 0", "\"per_kernel_us\": -1",
+       "overhead.per_kernel_us: expected a number >= 0, got -1"},
       {"qdsl-device-profile", "something-else", "format: expected"},
       {"\"peak_gflops\": 200", "\"peak_gflops\": \"fast\"",
        "device.peak_gflops: expected a number"},
@@ -278,6 +282,230 @@ TEST(CostModelTest, FitProfileRecoversThePassOverhead) {
   ASSERT_EQ(profile.passes.size(), passes.size());
   EXPECT_EQ(profile.passes[1].model, "1");
   EXPECT_EQ(describePicks({}), "(no choices)");
+}
+
+// Per-kernel overhead: passes with different numbers of kernels separate
+// a + b·batch + c·kernels.
+TEST(CostModelTest, FitOverheadSeparatesPerKernelCosts) {
+  std::vector<KernelSample> kernels = grid();
+  for (KernelSample &k : kernels)
+    k.seconds = k.macs / 100e9 + 1e-6;
+  std::vector<TimedPass> passes;
+  for (int64_t batch : {1, 8})
+    for (size_t count : {2, 5, 9, 14}) {
+      TimedPass pass;
+      pass.batch = batch;
+      pass.kernels.assign(kernels.begin(), kernels.begin() + count);
+      pass.seconds = 30e-6 + 5e-6 * batch + 3e-6 * count;
+      for (const KernelSample &k : pass.kernels)
+        pass.seconds += k.seconds;
+      passes.push_back(pass);
+    }
+  DeviceProfile profile;
+  fitOverhead(profile, passes);
+  EXPECT_NEAR(profile.passOverhead, 30e-6, 1e-10);
+  EXPECT_NEAR(profile.exampleOverhead, 5e-6, 1e-10);
+  EXPECT_NEAR(profile.kernelOverhead, 3e-6, 1e-10);
+  // Each kernel call carries its share into a pass.
+  EXPECT_NEAR(predictPass(profile, {}, 1), 35e-6, 1e-10);
+  // Time outside the kernels is never negative.
+  for (TimedPass &t : passes)
+    t.seconds = 0;
+  fitOverhead(profile, passes);
+  EXPECT_EQ(profile.passOverhead, 0);
+  EXPECT_EQ(profile.exampleOverhead, 0);
+  EXPECT_EQ(profile.kernelOverhead, 0);
+}
+
+MachineRecord machine() {
+  MachineRecord m;
+  m.cpuModel = "AMD EPYC";
+  m.logicalCpus = 2;
+  m.threads = 2;
+  m.fmaPeakGflops = 192;
+  m.bandwidthGBs = 20;
+  m.qdslVersion = "0.15.0";
+  m.halideVersion = "14.0.0";
+  m.generators = "0123456789abcdef";
+  m.measuredAt = "2026-11-30T09:00:00Z";
+  return m;
+}
+
+TEST(CostModelTest, MachineDifferencesNameWhatDiffers) {
+  MachineRecord then = machine(), now = machine();
+  EXPECT_TRUE(machineDifferences(then, now).empty());
+  // Within the tolerance: the same machine measured again.
+  now.fmaPeakGflops = 180;
+  EXPECT_TRUE(machineDifferences(then, now).empty());
+  now.bandwidthGBs = 17;  // -15%: within twice the tolerance
+  EXPECT_TRUE(machineDifferences(then, now).empty());
+  now.bandwidthGBs = 15;
+  ASSERT_EQ(machineDifferences(then, now).size(), 1u);
+  EXPECT_EQ(machineDifferences(then, now)[0], "memory bandwidth 15 GB/s here, 20 when profiled "
+                                              "(-25%)");
+  now.fmaPeakGflops = 151;
+  now.cpuModel = "Intel Xeon";
+  now.generators = "fedcba9876543210";
+  now.bandwidthGBs = 0;  // not measured: not compared
+  std::vector<std::string> d = machineDifferences(then, now);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0], "CPU 'Intel Xeon' here, 'AMD EPYC' when profiled");
+  EXPECT_EQ(d[1], "FMA peak 151 GFLOP/s here, 192 when profiled (-21%)");
+  EXPECT_NE(d[2].find("kernel generators changed"), std::string::npos);
+  // The probe measures something plausible on any machine that runs this.
+  EXPECT_GT(measureFmaPeak(1, 0.05), 0.5);
+}
+
+/// A base profile with one family per predictor form, measured medians for
+/// some configurations, and overheads.
+DeviceProfile baseProfile() {
+  DeviceProfile p;
+  p.device = device();
+  p.calibrated = true;
+  p.source = "base";
+  p.passOverhead = 40e-6;
+  p.exampleOverhead = 4e-6;
+  p.kernelOverhead = 1e-6;
+  p.fallback = rooflineModel(2e-6, 0.4, 0.6);
+  p.families["roof"] = rooflineModel(3e-6, 0.5, 0.5);
+  FamilyModel linear;
+  linear.form = Form::Linear;
+  linear.coefficients = {2e-6, 1e-11, 1e-10};
+  p.families["lin"] = linear;
+  FamilyModel log;
+  log.form = Form::LogLinear;
+  log.features = {"macs", "channels"};
+  log.coefficients = {-22, 0.9, 0.1};
+  p.families["log"] = log;
+  std::vector<KernelSample> g = grid();
+  for (size_t i = 0; i < 6; ++i) {
+    g[i].family = i % 2 ? "lin" : "log";
+    g[i].seconds = 1e-4 * (i + 1);
+    p.measurements.push_back(g[i]);
+  }
+  p.machine = machine();
+  indexMeasurements(p);
+  return p;
+}
+
+// Calibration against a synthetic machine on which each family is slower
+// or faster by a known factor, and the time outside the kernels too.
+TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
+  DeviceProfile base = baseProfile();
+  const std::map<std::string, double> slowdown = {{"roof", 1.3}, {"lin", 0.8}, {"log", 1.55}};
+  std::vector<KernelSample> g = grid();
+  std::vector<TimedPass> passes;
+  for (int64_t batch : {1, 8}) {
+    TimedPass pass;
+    pass.picks = {batch};
+    pass.batch = batch;
+    // Configurations the base measured and ones it did not.
+    for (size_t i = 0; i < 12; ++i) {
+      KernelSample k = g[i];
+      k.batch = batch;
+      k.family = i < 6 ? (i % 2 ? "lin" : "log") : (i % 3 ? "roof" : "lin");
+      k.seconds = predictKernel(base, k) * slowdown.at(k.family);
+      pass.kernels.push_back(k);
+    }
+    double kernels = 0;
+    for (const KernelSample &k : pass.kernels)
+      kernels += k.seconds;
+    pass.seconds = kernels + 1.25 * (base.passOverhead + base.exampleOverhead * batch +
+                                     base.kernelOverhead * pass.kernels.size());
+    passes.push_back(pass);
+  }
+  DeviceProfile calibrated = calibrateProfile(base, passes);
+  ASSERT_TRUE(calibrated.calibration);
+  const CalibrationRecord &record = *calibrated.calibration;
+  for (const auto &[family, factor] : slowdown) {
+    ASSERT_EQ(record.factors.count(family), 1u) << family;
+    EXPECT_NEAR(record.factors.at(family).factor, factor, 1e-9) << family;
+    EXPECT_GT(record.factors.at(family).kernels, 0u);
+  }
+  EXPECT_NEAR(calibrated.passOverhead, 1.25 * 40e-6, 1e-12);
+  EXPECT_NEAR(calibrated.kernelOverhead, 1.25 * 1e-6, 1e-12);
+  EXPECT_LT(record.kernelRmspeAfter, 1e-9);
+  EXPECT_GT(record.kernelRmspeBefore, 0.2);
+  EXPECT_LT(record.passRmspeAfter, 1e-9);
+  EXPECT_EQ(record.kernels, 24u);
+  EXPECT_EQ(record.passes, 2u);
+  ASSERT_TRUE(record.baseMachine);
+  EXPECT_EQ(record.baseMachine->fmaPeakGflops, 192);
+  // Kernels calibration never timed (another batch, other sizes) scale
+  // with their family, through the predictor or the measured median.
+  for (size_t i = 12; i < g.size(); ++i)
+    for (const char *family : {"roof", "lin", "log"}) {
+      KernelSample k = g[i];
+      k.family = family;
+      EXPECT_NEAR(predictKernel(calibrated, k) / predictKernel(base, k), slowdown.at(family),
+                  1e-9)
+          << family << " " << i;
+    }
+  KernelSample measured = base.measurements[1];
+  EXPECT_NEAR(predictKernel(calibrated, measured) / predictKernel(base, measured), 0.8, 1e-9);
+  // A family none of the timed kernels belongs to takes the overall factor.
+  DeviceProfile withMore = base;
+  withMore.families["other"] = rooflineModel(1e-6, 0.5, 0.5);
+  DeviceProfile c2 = calibrateProfile(withMore, passes);
+  EXPECT_EQ(c2.calibration->factors.at("other").kernels, 0u);
+  EXPECT_NEAR(c2.calibration->factors.at("other").factor, c2.calibration->overallFactor, 1e-12);
+
+  // The record survives a round trip, and so does the machine.
+  calibrated.calibration->base = "base.json";
+  DeviceProfile q;
+  std::string error;
+  ASSERT_TRUE(parseProfile(formatProfile(calibrated), "c.json", q, error)) << error;
+  ASSERT_TRUE(q.calibration);
+  EXPECT_EQ(q.calibration->base, "base.json");
+  EXPECT_NEAR(q.calibration->factors.at("log").factor, 1.55, 1e-12);
+  ASSERT_TRUE(q.calibration->baseMachine);
+  EXPECT_EQ(q.calibration->baseMachine->cpuModel, "AMD EPYC");
+  ASSERT_TRUE(q.machine);
+  EXPECT_EQ(q.machine->generators, "0123456789abcdef");
+  EXPECT_NEAR(q.kernelOverhead, 1.25e-6, 1e-12);
+}
+
+TEST(CostModelTest, MalformedMachineAndCalibrationRecords) {
+  auto errorOf = [](std::string text) {
+    DeviceProfile p;
+    std::string error;
+    EXPECT_FALSE(parseProfile(text, "m.json", p, error));
+    return error;
+  };
+  DeviceProfile p = baseProfile();
+  std::string good = formatProfile(p);
+  auto replaced = [&](const std::string &from, const std::string &to) {
+    std::string text = good;
+    size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return text.replace(at, from.size(), to);
+  };
+  EXPECT_NE(errorOf(replaced("\"fma_peak_gflops\": 192", "\"fma_peak_gflops\": \"fast\""))
+                .find("'m.json': machine.fma_peak_gflops: expected a number"),
+            std::string::npos);
+  EXPECT_NE(errorOf(replaced("\"logical_cpus\": 2", "\"logical_cpus\": 0"))
+                .find("machine.logical_cpus: expected a number >= 1"),
+            std::string::npos);
+  EXPECT_NE(errorOf(replaced("\"cpu_model\": \"AMD EPYC\",", ""))
+                .find("machine.cpu_model: missing (expected a string)"),
+            std::string::npos);
+  p.calibration = CalibrationRecord();
+  p.calibration->base = "b.json";
+  p.calibration->factors["roof"] = {2.0, 3};
+  good = formatProfile(p);
+  EXPECT_NE(errorOf(replaced("\"factor\": 2", "\"factor\": 1e9"))
+                .find("calibration.factors.roof.factor: expected a number <= 1000"),
+            std::string::npos);
+  // Version 1 files (no machine, no calibration, no per-kernel overhead)
+  // are read; version 3 is not.
+  DeviceProfile v1;
+  std::string error;
+  std::string old = formatProfile(baseProfile());
+  old.replace(old.find("\"version\": 2"), 12, "\"version\": 1");
+  EXPECT_TRUE(parseProfile(old, "v1.json", v1, error)) << error;
+  old.replace(old.find("\"version\": 1"), 12, "\"version\": 3");
+  EXPECT_NE(errorOf(old).find("reads version 1 and 2 profiles, the file is version 3"),
+            std::string::npos);
 }
 
 } // namespace

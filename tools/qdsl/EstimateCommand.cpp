@@ -8,6 +8,7 @@
 #include "Options.h"
 #include "Session.h"
 
+#include "codegen/ProjectWriter.h"
 #include "codegen/latency/DeviceProfile.h"
 #include "codegen/latency/Estimate.h"
 #include "dialect/QuadraOps.h"
@@ -105,6 +106,35 @@ json::Object spaceToJSON(const cost::SpaceLatency &space, const cost::DeviceProf
                       {"layers", std::move(layers)}};
 }
 
+/// Warns when a profile measured on a machine like this one (its target
+/// runs here) was measured on another machine, or does not say where: its
+/// times hold for that machine. Profiles of other devices say in their
+/// header whether they are calibrated.
+void checkProfileMachine(const cost::DeviceProfile &profile) {
+  const codegen::Target *target = codegen::lookupTarget(profile.device.target);
+  if (!profile.calibrated || !target || !target->runnableHere)
+    return;
+  std::string remedy = "; its times hold for the machine it was measured on (machines of one "
+                       "class differ by up to 30%): `qdsl profile SPACE --calibrate " +
+                       profile.file + " -o CALIBRATED.json` carries it over in about a minute";
+  if (!profile.machine) {
+    errs() << "qdsl: warning: device profile '" << profile.file
+           << "' does not say which machine it was measured on (written before qdsl 0.15)"
+           << remedy << "\n";
+    return;
+  }
+  cost::MachineRecord here =
+      cost::describeThisMachine(profile.machine->threads, codegen::generatorsDigest(), "");
+  std::vector<std::string> differences = cost::machineDifferences(*profile.machine, here);
+  if (differences.empty())
+    return;
+  errs() << "qdsl: warning: device profile '" << profile.file
+         << "' was measured on a machine that differs from this one:\n";
+  for (const std::string &d : differences)
+    errs() << "  " << d << "\n";
+  errs() << "  " << StringRef(remedy).drop_front(2) << "\n";
+}
+
 } // namespace
 
 bool loadDeviceProfile(cost::DeviceProfile &profile) {
@@ -119,6 +149,7 @@ bool loadDeviceProfile(cost::DeviceProfile &profile) {
     return false;
   }
   profile.useMeasured = !fittedOnly;
+  checkProfileMachine(profile);
   return true;
 }
 

@@ -31,9 +31,9 @@ extern llvm::cl::opt<bool> debugInfo, expandQDWConv;
 // Statistics, latency and profiling.
 extern llvm::cl::opt<int64_t> batch;
 extern llvm::cl::opt<bool> json, fittedOnly;
-extern llvm::cl::opt<std::string> deviceProfile, profileWork, profileBatches;
+extern llvm::cl::opt<std::string> deviceProfile, profileWork, profileBatches, calibrateBase;
 extern llvm::cl::opt<unsigned> profileArchitectures, profileRepeat, profileThreads,
-    profileRounds, profileRefine;
+    profileRounds, profileRefine, calibrateArchitectures;
 
 // Training.
 extern llvm::cl::opt<bool> train;

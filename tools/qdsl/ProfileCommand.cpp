@@ -24,11 +24,13 @@
 #include "Session.h"
 
 #include "codegen/ProjectWriter.h"
+#include "codegen/latency/Calibrate.h"
 #include "codegen/latency/DeviceProfile.h"
 #include "codegen/latency/KernelCosts.h"
 #include "codegen/latency/ProfileFit.h"
 #include "dialect/QuadraOps.h"
 #include "passes/Pipelines.h"
+#include "runtime/shipped/Progress.h"
 #include "runtime/shipped/TensorFiles.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -71,6 +73,25 @@ struct Timing {
   size_t runs = 0;
 };
 
+/// How far profiling is and how long the rest should take: builds and
+/// timing visits planned and done, each at its own mean cost so far.
+struct ProfileProgress {
+  Clock::time_point start = Clock::now();
+  size_t buildsPlanned = 0, buildsDone = 0, visitsPlanned = 0, visitsDone = 0;
+  double buildSeconds = 0, visitSeconds = 0;
+
+  std::string line() const {
+    // Before the first of each: a build from the kernel cache takes about
+    // 15 s, a visit about half a second.
+    double build = buildsDone ? buildSeconds / buildsDone : 15;
+    double visit = visitsDone ? visitSeconds / visitsDone : 0.5;
+    double left = build * (buildsPlanned - std::min(buildsPlanned, buildsDone)) +
+                  visit * (visitsPlanned - std::min(visitsPlanned, visitsDone));
+    return "[" + rt::formatDuration(secondsSince(start)) + " elapsed, about " +
+           rt::formatDuration(left) + " left]";
+  }
+};
+
 class Profiler {
 public:
   Profiler(SelectedModel &selected, const codegen::Target &target, std::string work,
@@ -79,8 +100,17 @@ public:
         batches(std::move(batches)) {}
 
   bool run(cost::DeviceProfile &profile);
+  /// Times a few architectures and carries `base` over to this machine.
+  bool calibrate(const cost::DeviceProfile &base, unsigned architectures,
+                 cost::DeviceProfile &profile);
+  /// The Halide version the built projects found ("" before any build).
+  std::string halideVersion() const { return halide; }
 
 private:
+  /// The choice layers of the space, and the architectures that cover
+  /// every candidate (the last one where a layer has fewer).
+  void findChoices();
+  std::vector<std::vector<int64_t>> coverArchitectures() const;
   /// Generates and builds `picks`, adding one Timing per batch; false on
   /// error, true (adding nothing) for an architecture built before.
   bool buildArchitecture(const std::vector<int64_t> &picks);
@@ -98,6 +128,8 @@ private:
   std::vector<cost::ChoiceLayer> choices;
   std::vector<Timing> timings;
   std::set<std::string> timedArchitectures;
+  ProfileProgress progress;
+  std::string halide;
 };
 
 std::vector<cost::TimedPass> Profiler::passes() const {
@@ -126,7 +158,14 @@ bool Profiler::buildArchitecture(const std::vector<int64_t> &picks) {
   auto started = Clock::now();
   if (buildProject(project, 0, work + "/build.log"))
     return false;
-  outs() << formatv("  {0,-40} built in {1:f0} s\n", key, secondsSince(started));
+  double seconds = secondsSince(started);
+  progress.buildSeconds += seconds;
+  ++progress.buildsDone;
+  progress.buildsPlanned = std::max(progress.buildsPlanned, progress.buildsDone);
+  if (halide.empty())
+    if (auto version = MemoryBuffer::getFile(project + "/" + codegen::kHalideVersionFile))
+      halide = (*version)->getBuffer().trim().str();
+  outs() << formatv("  {0,-40} built in {1:f0} s  {2}\n", key, seconds, progress.line());
   outs().flush();
 
   auto type = llvm::cast<mlir::RankedTensorType>(model.getArgument(0).getType());
@@ -168,6 +207,7 @@ bool Profiler::runOnce(Timing &t) {
                                  "--repeat",  repeat,    "--profile-json", result};
   std::string message, log = work + "/predict.log";
   std::optional<StringRef> redirect = StringRef(log);
+  auto started = Clock::now();
   if (int status = sys::ExecuteAndWait(t.predict, args, std::nullopt,
                                        {std::nullopt, redirect, redirect}, 0, 0, &message)) {
     reportError("running '" + t.predict + "' failed (exit " + Twine(status) + ") " + message +
@@ -191,6 +231,8 @@ bool Profiler::runOnce(Timing &t) {
     reportError("'" + result + "' is not a profile written by predict --profile-json");
     return false;
   }
+  progress.visitSeconds += secondsSince(started);
+  ++progress.visitsDone;
   std::vector<double> passRuns;
   for (const json::Value &x : *runs)
     if (auto d = x.getAsNumber())
@@ -225,10 +267,16 @@ bool Profiler::runOnce(Timing &t) {
 }
 
 bool Profiler::timeRounds(size_t first) {
-  for (unsigned round = 0; round < profileRounds; ++round)
+  progress.visitsPlanned = std::max(progress.visitsPlanned,
+                                    progress.visitsDone + profileRounds * (timings.size() - first));
+  for (unsigned round = 0; round < profileRounds; ++round) {
     for (size_t i = first; i < timings.size(); ++i)
       if (!runOnce(timings[i]))
         return false;
+    outs() << formatv("  round {0}/{1} timed  {2}\n", round + 1, profileRounds.getValue(),
+                      progress.line());
+    outs().flush();
+  }
   for (size_t i = first; i < timings.size(); ++i)
     outs() << formatv("  {0,-40} batch {1,3}: {2,9:f3} ms  ({3} kernels; {4} runs, best "
                       "round median)\n",
@@ -253,26 +301,43 @@ std::vector<int64_t> Profiler::adaptivePicks(const cost::DeviceProfile &profile,
   return picks;
 }
 
-bool Profiler::run(cost::DeviceProfile &profile) {
-  auto started = Clock::now();
+void Profiler::findChoices() {
+  choices.clear();
   selected.model.walk<mlir::WalkOrder::PreOrder>([&](quadra::ChoiceOp choice) {
     choices.push_back({choice.getLayer().str(), choice.getAlternatives().size()});
     return mlir::WalkResult::skip();
   });
+}
+
+std::vector<std::vector<int64_t>> Profiler::coverArchitectures() const {
   size_t widest = 1;
   for (const cost::ChoiceLayer &c : choices)
     widest = std::max(widest, c.candidates);
-  outs() << "profiling " << selected.model.getSymName() << " (" << choices.size()
-         << " choices) for " << target.name << " on " << profileThreads
-         << " pinned threads, batches " << profileBatches << "\n";
-  outs() << "building the cover architectures (every candidate of every layer):\n";
+  std::vector<std::vector<int64_t>> cover;
   for (size_t c = 0; c < widest; ++c) {
     std::vector<int64_t> picks;
     for (const cost::ChoiceLayer &choice : choices)
       picks.push_back(static_cast<int64_t>(std::min(c, choice.candidates - 1)));
+    cover.push_back(picks);
+  }
+  return cover;
+}
+
+bool Profiler::run(cost::DeviceProfile &profile) {
+  auto started = Clock::now();
+  findChoices();
+  std::vector<std::vector<int64_t>> cover = coverArchitectures();
+  progress.buildsPlanned =
+      cover.size() + (choices.empty() ? 0 : profileArchitectures + profileRefine);
+  progress.visitsPlanned = progress.buildsPlanned * batches.size() * profileRounds;
+  outs() << "profiling " << selected.model.getSymName() << " (" << choices.size()
+         << " choices) for " << target.name << " on " << profileThreads
+         << " pinned threads, batches " << profileBatches << ": " << progress.buildsPlanned
+         << " architectures to build and time\n";
+  outs() << "building the cover architectures (every candidate of every layer):\n";
+  for (const std::vector<int64_t> &picks : cover)
     if (!buildArchitecture(picks))
       return false;
-  }
   std::mt19937_64 random(seed);
   if (!choices.empty() && profileArchitectures > 0) {
     outs() << "building random architectures (seed " << seed << "):\n";
@@ -320,6 +385,11 @@ bool Profiler::run(cost::DeviceProfile &profile) {
                     "{4:f1}%)\n",
                     passes.count, passes.rmspe * 100, passes.within10 * 100, fits.rmspe * 100,
                     fits.within10 * 100);
+  outs() << formatv("  time outside the kernel timers: {0:f1} us per pass + {1:f2} us per "
+                    "example + {2:f2} us per kernel\n",
+                    profile.passOverhead * 1e6, profile.exampleOverhead * 1e6,
+                    profile.kernelOverhead * 1e6);
+  cost::printHeldOut(cost::crossValidateArchitectures(profile, this->passes()), outs());
   profile.source = formatv("measured by qdsl profile on {0} architectures of {1} ({2}), "
                            "{3} pinned threads, {4} rounds of {5} runs (the fastest round's "
                            "medians kept), in {6:f0} s",
@@ -329,6 +399,77 @@ bool Profiler::run(cost::DeviceProfile &profile) {
                            secondsSince(started))
                        .str();
   outs() << formatv("profiled in {0:f0} s\n", secondsSince(started));
+  return true;
+}
+
+bool Profiler::calibrate(const cost::DeviceProfile &base, unsigned count,
+                         cost::DeviceProfile &profile) {
+  auto started = Clock::now();
+  findChoices();
+  // Greedily, the cover architectures that add the most kernel
+  // configurations not yet timed: few builds, every family, varied shapes.
+  std::vector<std::vector<int64_t>> candidates = coverArchitectures();
+  std::vector<std::set<std::string>> configurations;
+  for (const std::vector<int64_t> &picks : candidates) {
+    mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> copy =
+        quadra::formArchitecture(*selected.module, picks, target.name);
+    if (failed(copy))
+      return false;
+    auto model = (*copy)->lookupSymbol<mlir::func::FuncOp>(selected.model.getSymName());
+    mlir::FailureOr<std::vector<cost::KernelSample>> kernels =
+        codegen::kernelSamples(model, target, 1);
+    if (failed(kernels))
+      return false;
+    std::set<std::string> set;
+    for (const cost::KernelSample &k : *kernels)
+      set.insert(k.family + "\n" + k.configuration);
+    configurations.push_back(std::move(set));
+  }
+  std::set<std::string> covered;
+  std::vector<size_t> chosen;
+  while (chosen.size() < count) {
+    size_t best = candidates.size(), bestNew = 0;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      size_t fresh = 0;
+      for (const std::string &c : configurations[i])
+        fresh += !covered.count(c);
+      if (fresh > bestNew)
+        best = i, bestNew = fresh;
+    }
+    if (best == candidates.size())
+      break;
+    chosen.push_back(best);
+    covered.insert(configurations[best].begin(), configurations[best].end());
+  }
+  progress.buildsPlanned = chosen.size();
+  progress.visitsPlanned = chosen.size() * batches.size() * profileRounds;
+  outs() << "calibrating '" << base.file << "' (" << base.device.name << ", "
+         << base.device.threads << " threads) for this machine on " << profileThreads
+         << " pinned threads: " << chosen.size() << " architectures of "
+         << selected.model.getSymName() << ", " << covered.size()
+         << " kernel configurations, batches " << profileBatches << "\n";
+  for (size_t i : chosen)
+    if (!buildArchitecture(candidates[i]))
+      return false;
+  outs() << "timing (" << profileRounds << " rounds of " << profileRepeat << " runs):\n";
+  if (!timeRounds(0))
+    return false;
+  profile = cost::calibrateProfile(base, passes());
+  profile.calibration->base = sys::path::filename(base.file).str();
+  profile.calibration->seconds = secondsSince(started);
+  profile.device.threads = static_cast<int>(profileThreads);
+  profile.device.description = "this machine, calibrated by qdsl profile --calibrate";
+  profile.source = formatv("calibrated by qdsl profile --calibrate from '{0}' on {1} "
+                           "architectures of {2} ({3}), {4} pinned threads, {5} rounds of {6} "
+                           "runs, in {7:f0} s; the base: {8}",
+                           profile.calibration->base, chosen.size(),
+                           selected.model.getSymName(), inputFile.getValue(),
+                           profileThreads.getValue(), profileRounds.getValue(),
+                           profileRepeat.getValue(), profile.calibration->seconds, base.source)
+                       .str();
+  outs() << "calibration:\n";
+  cost::printCalibration(*profile.calibration, outs());
+  outs() << formatv("calibrated in {0:f0} s\n", profile.calibration->seconds);
   return true;
 }
 
@@ -351,7 +492,26 @@ cost::DeviceFigures hostFigures(const codegen::Target &target) {
 } // namespace
 
 int runProfile() {
-  std::string name = target.empty() ? codegen::kDefaultTarget : target.getValue();
+  cost::DeviceProfile base;
+  bool calibrating = !calibrateBase.empty();
+  if (calibrating) {
+    std::string error;
+    if (!cost::readProfile(calibrateBase, base, error))
+      return reportError("--calibrate: " + error);
+    if (!base.calibrated || base.measurements.empty())
+      return reportError("--calibrate '" + calibrateBase + "': the profile holds no "
+                         "measurements (published figures only); calibrate a profile that "
+                         "qdsl profile measured, or run qdsl profile without --calibrate");
+    if (!target.empty() && target != base.device.target)
+      return reportError("--target " + target + " differs from the target of --calibrate '" +
+                         calibrateBase + "' (" + base.device.target + ")");
+  }
+  if (!calibrating && calibrateArchitectures.getNumOccurrences())
+    return reportError("--calibrate-architectures needs --calibrate BASE.json");
+  if (calibrating && calibrateArchitectures < 1)
+    return reportError("--calibrate-architectures must be at least 1");
+  std::string name = calibrating ? base.device.target
+                                 : target.empty() ? codegen::kDefaultTarget : target.getValue();
   const codegen::Target *t = codegen::lookupTarget(name);
   if (!t)
     return reportError("unknown target '" + name + "'; qdsl profile measures x86-64-avx2 or "
@@ -400,11 +560,30 @@ int runProfile() {
   }
   sys::fs::make_absolute(work);
 
+  // Where the measurements are made: measured before the builds load the
+  // machine.
+  cost::MachineRecord machine =
+      cost::describeThisMachine(static_cast<int>(profileThreads), codegen::generatorsDigest(), "");
+  outs() << formatv("this machine: {0}, {1} CPUs; on {2} threads FMA peak {3:f0} GFLOP/s, "
+                    "memory bandwidth {4:f1} GB/s\n",
+                    machine.cpuModel, machine.logicalCpus, machine.threads, machine.fmaPeakGflops,
+                    machine.bandwidthGBs);
+  if (calibrating) {
+    if (base.machine)
+      for (const std::string &d : cost::machineDifferences(*base.machine, machine))
+        outs() << "  differs from where '" << calibrateBase << "' was measured: " << d << "\n";
+    else
+      outs() << "  '" << calibrateBase << "' does not say where it was measured (written "
+             << "before qdsl 0.15)\n";
+  }
   cost::DeviceProfile profile;
   profile.device = hostFigures(*t);
   profile.calibrated = true;
   Profiler profiler(selected, *t, std::string(work), batches);
-  bool ok = profiler.run(profile);
+  bool ok = calibrating ? profiler.calibrate(base, calibrateArchitectures, profile)
+                        : profiler.run(profile);
+  machine.halideVersion = profiler.halideVersion();
+  profile.machine = machine;
   if (temporary && ok)
     sys::fs::remove_directories(work);
   else if (!ok)

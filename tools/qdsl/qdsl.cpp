@@ -166,6 +166,15 @@ cl::opt<unsigned> profileRounds(
     cl::init(8), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> profileThreads("threads", cl::desc("Worker threads (pinned to CPUs 0..N-1)"),
                                  cl::init(2), cl::sub(profileCommand), cl::cat(category));
+cl::opt<std::string> calibrateBase(
+    "calibrate",
+    cl::desc("Carry this measured profile over to this machine: time a few architectures "
+             "(about a minute) instead of profiling from scratch"),
+    cl::value_desc("base.json"), cl::sub(profileCommand), cl::cat(category));
+cl::opt<unsigned> calibrateArchitectures(
+    "calibrate-architectures",
+    cl::desc("With --calibrate: how many architectures to build and time (default 2)"),
+    cl::init(2), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> profileRefine(
     "refine", cl::desc("Architectures added where the fit is worst (adaptive sampling)"),
     cl::init(4), cl::sub(profileCommand), cl::cat(category));
