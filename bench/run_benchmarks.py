@@ -8,7 +8,7 @@ measurements `rounds` times and keeps each one's best, so that a noisy
 shared machine hurts both alike. All on 2 threads. Prints a Markdown table
 (docs/PERFORMANCE.md holds the last one) and, with --json, the figures.
 
-  * the machine's FMA peak (bench/fma_peak.cpp);
+  * the machine's FMA peak (`qdsl machine`, codegen/latency/HostMachine.cpp);
   * the quadratic depthwise convolution (k = 7): qdsl's fused kernel, the
     unfused pipeline qdsl generates after --quadra-expand-qdwconv, and
     PyTorch's three depthwise convolutions + addcmul;
@@ -70,10 +70,8 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
 
-    fma = os.path.join(args.work, "fma_peak")
-    run(["clang++-19", "-O2", "-mavx2", "-mfma", os.path.join(ROOT, "bench", "fma_peak.cpp"),
-         "-o", fma, "-lpthread"])
-    peak = max(json.loads(run([fma, "2"]).stdout)["gflops"] for _ in range(3))
+    peak = max(json.loads(run([args.qdsl, "machine", "--threads", "2", "--json"]).stdout)
+               ["fma_peak_gflops"] for _ in range(3))
 
     results = {"fma_peak_gflops": peak, "qdwconv": [], "models": []}
     for n, c, hw in QDWCONV_SHAPES:
@@ -116,7 +114,7 @@ def main():
     results["autoschedule"] = {"model": "QuadraNet36-T", "batch": 1, "mullapudi2016_ms": auto_ms,
                                "qdsl_ms": manual["qdsl_ms"]}
 
-    lines = ["Machine FMA peak (2 threads, `bench/fma_peak.cpp`): %.0f GFLOP/s." % peak, "",
+    lines = ["Machine FMA peak (2 threads, `qdsl machine`): %.0f GFLOP/s." % peak, "",
              "Quadratic depthwise convolution, k = 7 (ms; GFLOP/s; % of FMA peak):", "",
              "| N·C·H² | qdsl fused | qdsl unfused | PyTorch 3 convs + addcmul | fused vs PyTorch |",
              "|---|---|---|---|---|"]

@@ -50,6 +50,8 @@ llvm::json::Value sampleToJSON(const KernelSample &k) {
                             {"seconds", k.seconds}};
 }
 
+} // namespace
+
 llvm::json::Value machineToJSON(const MachineRecord &m) {
   return llvm::json::Object{{"cpu_model", m.cpuModel},
                             {"logical_cpus", m.logicalCpus},
@@ -61,6 +63,8 @@ llvm::json::Value machineToJSON(const MachineRecord &m) {
                             {"generators", m.generators},
                             {"measured_at", m.measuredAt}};
 }
+
+namespace {
 
 llvm::json::Value calibrationToJSON(const CalibrationRecord &c) {
   llvm::json::Object factors;

@@ -19,9 +19,14 @@
 
 #include "codegen/latency/CostModel.h"
 
+#include "llvm/Support/JSON.h"
+
 #include <string>
 
 namespace qdsl::cost {
+
+/// A profile's `machine` record as JSON.
+llvm::json::Value machineToJSON(const MachineRecord &machine);
 
 /// The profile as JSON text.
 std::string formatProfile(const DeviceProfile &profile);

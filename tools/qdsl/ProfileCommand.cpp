@@ -491,6 +491,25 @@ cost::DeviceFigures hostFigures(const codegen::Target &target) {
 
 } // namespace
 
+int runMachine() {
+  if (unsigned cpus = std::thread::hardware_concurrency();
+      profileThreads < 1 || (cpus && profileThreads > cpus))
+    return reportError("--threads must be from 1 to the " + Twine(cpus) +
+                       " CPUs of this machine");
+  cost::MachineRecord m = cost::describeThisMachine(static_cast<int>(profileThreads),
+                                                    codegen::generatorsDigest(), "");
+  if (json) {
+    outs() << formatv("{0:2}", cost::machineToJSON(m)) << "\n";
+    return 0;
+  }
+  outs() << formatv("{0}, {1} CPUs\n"
+                    "on {2} threads: FMA peak {3:f1} GFLOP/s, streaming bandwidth {4:f1} GB/s\n"
+                    "qdsl {5}, kernel generators {6}\n",
+                    m.cpuModel, m.logicalCpus, m.threads, m.fmaPeakGflops, m.bandwidthGBs,
+                    m.qdslVersion, m.generators);
+  return 0;
+}
+
 int runProfile() {
   cost::DeviceProfile base;
   bool calibrating = !calibrateBase.empty();

@@ -13,6 +13,8 @@
 #include "Options.h"
 #include "Session.h"
 
+#include "codegen/latency/HostMachine.h"
+
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -36,6 +38,8 @@ cl::SubCommand estimateCommand("estimate",
                                "Predict a model's latency on a device from its profile");
 cl::SubCommand profileCommand(
     "profile", "Measure kernels of a search space on this machine and fit a device profile");
+cl::SubCommand machineCommand(
+    "machine", "Describe this machine as a profile made here would record it");
 
 static cl::OptionCategory category("qdsl options");
 
@@ -134,7 +138,8 @@ cl::opt<int64_t> batch("batch", cl::desc("Batch size for the counts or the laten
                        cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<bool> json("json", cl::desc("Print JSON instead of a table"),
-                   cl::sub(statsCommand), cl::sub(estimateCommand), cl::cat(category));
+                   cl::sub(statsCommand), cl::sub(estimateCommand), cl::sub(machineCommand),
+                   cl::cat(category));
 
 cl::opt<std::string> deviceProfile(
     "device", cl::desc("Device profile (JSON, e.g. profiles/host-x86-64-avx2.json)"),
@@ -165,7 +170,8 @@ cl::opt<unsigned> profileRounds(
                        "and the round with the fastest median is kept"),
     cl::init(8), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> profileThreads("threads", cl::desc("Worker threads (pinned to CPUs 0..N-1)"),
-                                 cl::init(2), cl::sub(profileCommand), cl::cat(category));
+                                 cl::init(2), cl::sub(profileCommand), cl::sub(machineCommand),
+                                 cl::cat(category));
 cl::opt<std::string> calibrateBase(
     "calibrate",
     cl::desc("Carry this measured profile over to this machine: time a few architectures "
@@ -301,7 +307,7 @@ int main(int argc, char **argv) {
   using namespace qdsl::tool;
   InitLLVM init(argc, argv);
   cl::SetVersionPrinter([](raw_ostream &os) {
-    os << "qdsl 0.2 (MLIR " << LLVM_VERSION_STRING << ")\n";
+    os << "qdsl " << qdsl::cost::qdslVersion() << " (MLIR " << LLVM_VERSION_STRING << ")\n";
   });
   cl::HideUnrelatedOptions(category);
   // "--flag=" with nothing after it would read as the flag's default (0 for
@@ -324,6 +330,8 @@ int main(int argc, char **argv) {
       "  qdsl weights import FILE.qd PYTORCH.safetensors -o W.safetensors\n"
       "  qdsl weights export FILE.qd W.safetensors -o PYTORCH.safetensors\n"
       "  qdsl profile SPACE.qd --target=x86-64-avx2 -o PROFILE.json\n"
+      "  qdsl profile SPACE.qd --calibrate BASE.json -o PROFILE.json [--threads N]\n"
+      "  qdsl machine [--threads N] [--json]\n"
       "  qdsl estimate FILE.qd --device PROFILE.json [--batch N] [--json] [--choices P]\n"
       "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n");
   if (int status = checkFlags(); status >= 0)
@@ -332,12 +340,12 @@ int main(int argc, char **argv) {
       {&compileCommand, runCompile}, {&statsCommand, runStats},
       {&buildCommand, runBuild},     {&runCommand, runReference},
       {&weightsCommand, runWeights}, {&estimateCommand, runEstimate},
-      {&profileCommand, runProfile}};
+      {&profileCommand, runProfile}, {&machineCommand, runMachine}};
   for (const auto &[command, run] : commands)
     if (*command)
       return run();
   errs() << "qdsl: expected a command: compile, build, stats, run, weights, "
-            "profile or estimate "
+            "profile, estimate or machine "
             "(see qdsl --help)\n";
   return 1;
 }
