@@ -4,79 +4,65 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
-#include <cmath>
-
 namespace qdsl::cost {
 
-FamilyModel scaledModel(const FamilyModel &model, double factor) {
-  FamilyModel m = model;
-  switch (m.form) {
-  case Form::Roofline:
-    // t = o + max(flops / (e_c·peak), bytes / (e_m·bandwidth)).
-    m.coefficients[0] *= factor;
-    m.coefficients[1] /= factor;
-    m.coefficients[2] /= factor;
-    break;
-  case Form::Linear:
-    for (double &c : m.coefficients)
-      c *= factor;
-    break;
-  case Form::LogLinear:
-    // The intercept of log t.
-    m.coefficients[0] += std::log(factor);
-    break;
+namespace {
+
+/// Σ measured / Σ predicted per batch: a ratio of sums weighs each kernel
+/// by its time, as end-to-end latency does.
+struct Sums {
+  std::map<int64_t, std::pair<double, double>> byBatch;
+  size_t kernels = 0;
+
+  void add(const KernelSample &k, double predicted) {
+    byBatch[k.batch].first += k.seconds;
+    byBatch[k.batch].second += predicted;
+    ++kernels;
   }
-  return m;
-}
+  CalibrationFactor factor() const {
+    CalibrationFactor f;
+    f.kernels = kernels;
+    for (const auto &[batch, sum] : byBatch)
+      if (sum.second > 0 && sum.first > 0)
+        f.byBatch[batch] = sum.first / sum.second;
+    return f;
+  }
+};
+
+} // namespace
 
 DeviceProfile calibrateProfile(const DeviceProfile &base, const std::vector<TimedPass> &passes) {
   CalibrationRecord record;
   record.baseSource = base.source;
   record.baseMachine = base.machine;
-  // Per family, Σ measured and Σ predicted by the base: a ratio of sums
-  // weighs each kernel by its time, as end-to-end latency does.
-  std::map<std::string, std::pair<double, double>> sums;
-  double measuredTotal = 0, predictedTotal = 0;
+  std::map<std::string, Sums> byFamily;
+  Sums all;
   std::vector<double> measured, before;
   for (const TimedPass &t : passes)
     for (const KernelSample &k : t.kernels) {
       double predicted = predictKernel(base, k);
-      sums[k.family].first += k.seconds;
-      sums[k.family].second += predicted;
-      measuredTotal += k.seconds;
-      predictedTotal += predicted;
+      byFamily[k.family].add(k, predicted);
+      all.add(k, predicted);
       measured.push_back(k.seconds);
       before.push_back(predicted);
     }
-  record.overallFactor = predictedTotal > 0 ? measuredTotal / predictedTotal : 1;
-  for (const auto &[family, sum] : sums) {
-    CalibrationRecord::Factor f;
-    f.factor = sum.second > 0 ? sum.first / sum.second : record.overallFactor;
-    for (const TimedPass &t : passes)
-      for (const KernelSample &k : t.kernels)
-        f.kernels += k.family == family;
-    record.factors[family] = f;
-  }
+  record.overall = all.factor();
+  for (const auto &[family, sums] : byFamily)
+    record.factors[family] = sums.factor();
+  // Families of the base no timed kernel belongs to: the overall factor,
+  // said with 0 kernels.
   for (const auto &[family, model] : base.families)
-    if (!record.factors.count(family))
-      record.factors[family] = {record.overallFactor, 0};
-  auto factorOf = [&](const std::string &family) {
-    auto it = record.factors.find(family);
-    return it == record.factors.end() ? record.overallFactor : it->second.factor;
-  };
+    if (!record.factors.count(family)) {
+      CalibrationFactor f = record.overall;
+      f.kernels = 0;
+      record.factors[family] = f;
+    }
 
   DeviceProfile p = base;
   p.file.clear();
   p.calibrated = true;
-  for (auto &[family, model] : p.families)
-    model = scaledModel(model, factorOf(family));
-  p.fallback = scaledModel(base.fallback, record.overallFactor);
-  for (KernelSample &k : p.measurements)
-    k.seconds *= factorOf(k.family);
-  indexMeasurements(p);
-
-  // The time outside the kernels: base's a + b·batch + c·kernels, scaled
-  // by one factor (a few passes cannot refit three terms).
+  // The time outside the kernels: the base's a + b·batch + c·kernels,
+  // scaled by one factor (a few passes cannot refit three terms).
   double restHere = 0, restBase = 0;
   for (const TimedPass &t : passes) {
     double kernels = 0;
@@ -86,10 +72,11 @@ DeviceProfile calibrateProfile(const DeviceProfile &base, const std::vector<Time
     restBase += base.passOverhead + base.exampleOverhead * static_cast<double>(t.batch) +
                 base.kernelOverhead * static_cast<double>(t.kernels.size());
   }
-  double overheadFactor = restBase > 0 ? std::max(0.0, restHere / restBase) : 1;
-  p.passOverhead *= overheadFactor;
-  p.exampleOverhead *= overheadFactor;
-  p.kernelOverhead *= overheadFactor;
+  record.overheadFactor = restBase > 0 ? std::max(0.0, restHere / restBase) : 1;
+  p.passOverhead *= record.overheadFactor;
+  p.exampleOverhead *= record.overheadFactor;
+  p.kernelOverhead *= record.overheadFactor;
+  p.calibration = record;
 
   std::vector<double> after, passMeasured, passBefore, passAfter;
   for (const TimedPass &t : passes) {
@@ -100,14 +87,15 @@ DeviceProfile calibrateProfile(const DeviceProfile &base, const std::vector<Time
     passAfter.push_back(predictPass(p, t.kernels, t.batch));
   }
   Accuracy kb = accuracy(before, measured), ka = accuracy(after, measured);
-  record.kernels = measured.size();
-  record.passes = passes.size();
-  record.kernelRmspeBefore = kb.rmspe;
-  record.kernelWithin10Before = kb.within10;
-  record.kernelRmspeAfter = ka.rmspe;
-  record.kernelWithin10After = ka.within10;
-  record.passRmspeBefore = accuracy(passBefore, passMeasured).rmspe;
-  record.passRmspeAfter = accuracy(passAfter, passMeasured).rmspe;
+  CalibrationRecord &r = *p.calibration;
+  r.kernels = measured.size();
+  r.passes = passes.size();
+  r.kernelRmspeBefore = kb.rmspe;
+  r.kernelWithin10Before = kb.within10;
+  r.kernelRmspeAfter = ka.rmspe;
+  r.kernelWithin10After = ka.within10;
+  r.passRmspeBefore = accuracy(passBefore, passMeasured).rmspe;
+  r.passRmspeAfter = accuracy(passAfter, passMeasured).rmspe;
 
   p.passes.clear();
   for (const TimedPass &t : passes) {
@@ -119,16 +107,22 @@ DeviceProfile calibrateProfile(const DeviceProfile &base, const std::vector<Time
       pass.kernelSeconds += k.seconds;
     p.passes.push_back(pass);
   }
-  p.calibration = std::move(record);
   return p;
 }
 
 void printCalibration(const CalibrationRecord &record, llvm::raw_ostream &os) {
-  os << llvm::formatv("  {0,-28} {1,8} {2,8}\n", "family", "factor", "kernels");
+  auto row = [&](const std::string &name, const CalibrationFactor &f, const char *note) {
+    os << llvm::formatv("  {0,-28} {1,8}  ", name, f.kernels);
+    for (const auto &[batch, factor] : f.byBatch)
+      os << llvm::formatv(" batch {0}: {1:f3}", batch, factor);
+    os << note << "\n";
+  };
+  os << llvm::formatv("  {0,-28} {1,8}   factor (time here / time the base predicts)\n",
+                      "family", "kernels");
   for (const auto &[family, f] : record.factors)
-    os << llvm::formatv("  {0,-28} {1,8:f3} {2,8}{3}\n", family, f.factor, f.kernels,
-                        f.kernels ? "" : "  (none timed: the overall factor)");
-  os << llvm::formatv("  overall factor {0:f3}\n", record.overallFactor);
+    row(family, f, f.kernels ? "" : "  (none timed: the overall factor)");
+  row("(overall)", record.overall, "");
+  os << llvm::formatv("  time outside the kernels: factor {0:f3}\n", record.overheadFactor);
   os << llvm::formatv("  calibration kernels ({0}): RMSPE {1:f1}% -> {2:f1}%, within ±10% "
                       "{3:f1}% -> {4:f1}%\n",
                       record.kernels, record.kernelRmspeBefore * 100,

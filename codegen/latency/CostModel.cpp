@@ -377,15 +377,36 @@ std::string missingFeature(const FamilyModel &model, const KernelSample &kernel)
   return "";
 }
 
+double CalibrationFactor::at(int64_t batch) const {
+  if (byBatch.empty())
+    return 1;
+  auto above = byBatch.lower_bound(batch);
+  if (above == byBatch.end())
+    return std::prev(above)->second;
+  if (above->first == batch || above == byBatch.begin())
+    return above->second;
+  auto below = std::prev(above);
+  double t = (std::log(double(batch)) - std::log(double(below->first))) /
+             (std::log(double(above->first)) - std::log(double(below->first)));
+  return below->second + t * (above->second - below->second);
+}
+
+double CalibrationRecord::factor(const std::string &family, int64_t batch) const {
+  auto it = factors.find(family);
+  return (it == factors.end() ? overall : it->second).at(batch);
+}
+
 double predictKernel(const DeviceProfile &profile, const KernelSample &kernel) {
+  double calibration =
+      profile.calibration ? profile.calibration->factor(kernel.family, kernel.batch) : 1;
   if (profile.useMeasured) {
     auto measured = profile.measuredMedians.find(measuredKey(kernel));
     if (measured != profile.measuredMedians.end())
-      return measured->second;
+      return measured->second * calibration;
   }
   auto it = profile.families.find(kernel.family);
   const FamilyModel &model = it == profile.families.end() ? profile.fallback : it->second;
-  return predictWith(model, profile.device, kernel);
+  return predictWith(model, profile.device, kernel) * calibration;
 }
 
 double predictCall(const DeviceProfile &profile, const KernelSample &kernel) {

@@ -79,30 +79,44 @@ struct FamilyModel {
   double rmspe = 0, within10 = 0, looRmspe = 0, looWithin10 = 0;
 };
 
-/// What `qdsl profile --calibrate` did: the profile it started from, the
-/// factor it found for each family, and how well the calibrated profile
-/// predicts the kernels it timed.
+/// What `qdsl profile --calibrate` found: per kernel family, how much
+/// slower (> 1) or faster this machine is than the base profile predicts,
+/// at each batch size it timed. A calibrated profile predicts the base's
+/// time times this factor, interpolated linearly in log(batch) between the
+/// batches timed and held constant beyond them (a batch changes how well a
+/// kernel spreads over the threads, so machines differ by batch too).
+struct CalibrationFactor {
+  /// Batch size → factor, at least one entry.
+  std::map<int64_t, double> byBatch;
+  /// How many kernel measurements it rests on (0: no kernel of the family
+  /// was timed; the overall factor stands in).
+  size_t kernels = 0;
+
+  double at(int64_t batch) const;
+};
+
+/// How a calibrated profile was made: the profile it started from, the
+/// factors, and how well the result predicts the kernels and passes it
+/// timed.
 struct CalibrationRecord {
   /// The base profile's file name (no directory) and its `source`.
   std::string base, baseSource;
   /// Where the base profile was measured, when it says.
   std::optional<MachineRecord> baseMachine;
-  /// Per family: time here / time the base predicts, and how many kernel
-  /// measurements it rests on (0: no kernel of the family was timed, the
-  /// overall factor was used).
-  struct Factor {
-    double factor = 1;
-    size_t kernels = 0;
-  };
-  std::map<std::string, Factor> factors;
-  /// Σ time here / Σ time the base predicts, over every timed kernel.
-  double overallFactor = 1;
+  std::map<std::string, CalibrationFactor> factors;
+  /// Over every timed kernel: for families with no factor of their own.
+  CalibrationFactor overall;
+  /// Time outside the kernels here / what the base predicts for it.
+  double overheadFactor = 1;
   /// RMSPE and share within ±10% on the calibration kernels, under the base
   /// profile and under the calibrated one; and on the whole passes.
   double kernelRmspeBefore = 0, kernelWithin10Before = 0, kernelRmspeAfter = 0,
          kernelWithin10After = 0, passRmspeBefore = 0, passRmspeAfter = 0;
   size_t kernels = 0, passes = 0;
   double seconds = 0;
+
+  /// The factor of `family` at `batch`.
+  double factor(const std::string &family, int64_t batch) const;
 };
 
 struct DeviceProfile {
@@ -125,6 +139,9 @@ struct DeviceProfile {
   /// Where a measured profile was made; absent in published-figure
   /// profiles and in profiles written before version 2.
   std::optional<MachineRecord> machine;
+  /// Present in a calibrated profile: every kernel prediction (measured
+  /// median or predictor) is the base's times the factor of its family and
+  /// batch; the overheads were scaled when calibrating.
   std::optional<CalibrationRecord> calibration;
   /// The predictor of a family with no fit of its own: a roofline.
   FamilyModel fallback;

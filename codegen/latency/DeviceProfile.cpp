@@ -66,15 +66,23 @@ llvm::json::Value machineToJSON(const MachineRecord &m) {
 
 namespace {
 
+llvm::json::Value factorToJSON(const CalibrationFactor &f) {
+  llvm::json::Object byBatch;
+  for (const auto &[batch, factor] : f.byBatch)
+    byBatch[std::to_string(batch)] = factor;
+  return llvm::json::Object{{"by_batch", std::move(byBatch)},
+                            {"kernels", static_cast<int64_t>(f.kernels)}};
+}
+
 llvm::json::Value calibrationToJSON(const CalibrationRecord &c) {
   llvm::json::Object factors;
   for (const auto &[family, f] : c.factors)
-    factors[family] = llvm::json::Object{{"factor", f.factor},
-                                         {"kernels", static_cast<int64_t>(f.kernels)}};
+    factors[family] = factorToJSON(f);
   llvm::json::Object o{{"base", c.base},
                        {"base_source", c.baseSource},
                        {"factors", std::move(factors)},
-                       {"overall_factor", c.overallFactor},
+                       {"overall", factorToJSON(c.overall)},
+                       {"overhead_factor", c.overheadFactor},
                        {"kernels", static_cast<int64_t>(c.kernels)},
                        {"passes", static_cast<int64_t>(c.passes)},
                        {"kernel_rmspe_before", c.kernelRmspeBefore},
@@ -220,6 +228,34 @@ public:
     return m;
   }
 
+  /// {"by_batch": {"1": f, ...}, "kernels": n}: batches whole numbers from
+  /// 1, factors in [1/1000, 1000] (beyond that it is no calibration).
+  CalibrationFactor factor(const llvm::json::Value *v, const std::string &at) {
+    CalibrationFactor f;
+    const llvm::json::Object *o = object(v, at);
+    if (!o)
+      return f;
+    f.kernels = static_cast<size_t>(integer(*o, "kernels", at + ".", 0, 1LL << 40));
+    if (const llvm::json::Object *byBatch = object(o->get("by_batch"), at + ".by_batch")) {
+      for (const auto &[key, value] : *byBatch) {
+        int64_t batch = 0;
+        if (llvm::StringRef(key).getAsInteger(10, batch) || batch < 1 || batch > (1 << 20)) {
+          fail(at + ".by_batch." + key.str(), "expected a batch size from 1 to 1048576 as key");
+          return f;
+        }
+        std::optional<double> d = value.getAsNumber();
+        if (!d || !(*d >= 1e-3 && *d <= 1e3)) {
+          fail(at + ".by_batch." + key.str(), "expected a factor from 0.001 to 1000");
+          return f;
+        }
+        f.byBatch[batch] = *d;
+      }
+      if (f.byBatch.empty())
+        fail(at + ".by_batch", "expected a factor for at least one batch size");
+    }
+    return f;
+  }
+
   CalibrationRecord calibration(const llvm::json::Object &o, const std::string &path) {
     CalibrationRecord c;
     c.base = string(o, "base", path);
@@ -227,18 +263,11 @@ public:
     if (const llvm::json::Value *m = o.get("base_machine"))
       if (const llvm::json::Object *mo = object(m, path + "base_machine"))
         c.baseMachine = machine(*mo, path + "base_machine.");
-    // A calibration factor outside [1/1000, 1000] is no calibration.
     if (const llvm::json::Object *f = object(o.get("factors"), path + "factors"))
-      for (const auto &[family, value] : *f) {
-        std::string at = path + "factors." + family.str();
-        if (const llvm::json::Object *fo = object(&value, at)) {
-          CalibrationRecord::Factor factor;
-          factor.factor = number(*fo, "factor", at + ".", 1e-3, true, 1, 1e3);
-          factor.kernels = static_cast<size_t>(integer(*fo, "kernels", at + ".", 0, 1LL << 40));
-          c.factors[family.str()] = factor;
-        }
-      }
-    c.overallFactor = number(o, "overall_factor", path, 1e-3, true, 1, 1e3);
+      for (const auto &[family, value] : *f)
+        c.factors[family.str()] = factor(&value, path + "factors." + family.str());
+    c.overall = factor(o.get("overall"), path + "overall");
+    c.overheadFactor = number(o, "overhead_factor", path, 0, true, 1, 1e3);
     c.kernels = static_cast<size_t>(integer(o, "kernels", path, 0, 1LL << 40));
     c.passes = static_cast<size_t>(integer(o, "passes", path, 0, 1LL << 40));
     c.kernelRmspeBefore = number(o, "kernel_rmspe_before", path, 0);

@@ -439,7 +439,8 @@ def check_profile(args):
     record = cal.get("calibration", {})
     if record.get("base") != "tiny.json" or set(record.get("factors", {})) != families \
             or cal["device"]["threads"] != 1 or cal["machine"]["threads"] != 1 \
-            or not all(0.2 < f["factor"] < 5 for f in record["factors"].values()) \
+            or not all(set(f["by_batch"]) == {"1", "2"} and 0.2 < min(f["by_batch"].values())
+                       and max(f["by_batch"].values()) < 5 for f in record["factors"].values()) \
             or record.get("base_machine", {}).get("threads") != 2:
         raise RuntimeError("calibrated profile: %s" % json.dumps(record)[:2000])
     run([args.qdsl, "estimate", space, "--choices=1,2", "--device", calibrated, "--json"])
@@ -451,9 +452,9 @@ def check_profile(args):
     expect_failure([args.qdsl, "estimate", space, "--device", bad],
                    "device.peak_gflops: expected a number")
     print("%-28s %d measurements, %d families, estimate at batch 1 %.3f ms, calibrated for "
-          "1 thread (overall factor %.2f), %.0f s  ok"
+          "1 thread (overall factor at batch 2: %.2f), %.0f s  ok"
           % ("profile", len(data["measurements"]), len(families), estimate["total_ms"],
-             record["overall_factor"], time.time() - start))
+             record["overall"]["by_batch"]["2"], time.time() - start))
     return True
 
 

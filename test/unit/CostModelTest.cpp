@@ -389,10 +389,12 @@ DeviceProfile baseProfile() {
 }
 
 // Calibration against a synthetic machine on which each family is slower
-// or faster by a known factor, and the time outside the kernels too.
+// or faster by a known factor that also depends on the batch (threads
+// share small batches less well), and the time outside the kernels too.
 TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
   DeviceProfile base = baseProfile();
-  const std::map<std::string, double> slowdown = {{"roof", 1.3}, {"lin", 0.8}, {"log", 1.55}};
+  const std::map<std::string, std::map<int64_t, double>> slowdown = {
+      {"roof", {{1, 1.3}, {8, 1.6}}}, {"lin", {{1, 0.8}, {8, 0.8}}}, {"log", {{1, 1.55}, {8, 2.0}}}};
   std::vector<KernelSample> g = grid();
   std::vector<TimedPass> passes;
   for (int64_t batch : {1, 8}) {
@@ -404,7 +406,7 @@ TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
       KernelSample k = g[i];
       k.batch = batch;
       k.family = i < 6 ? (i % 2 ? "lin" : "log") : (i % 3 ? "roof" : "lin");
-      k.seconds = predictKernel(base, k) * slowdown.at(k.family);
+      k.seconds = predictKernel(base, k) * slowdown.at(k.family).at(batch);
       pass.kernels.push_back(k);
     }
     double kernels = 0;
@@ -417,13 +419,18 @@ TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
   DeviceProfile calibrated = calibrateProfile(base, passes);
   ASSERT_TRUE(calibrated.calibration);
   const CalibrationRecord &record = *calibrated.calibration;
-  for (const auto &[family, factor] : slowdown) {
+  for (const auto &[family, byBatch] : slowdown) {
     ASSERT_EQ(record.factors.count(family), 1u) << family;
-    EXPECT_NEAR(record.factors.at(family).factor, factor, 1e-9) << family;
     EXPECT_GT(record.factors.at(family).kernels, 0u);
+    for (const auto &[batch, factor] : byBatch)
+      EXPECT_NEAR(record.factor(family, batch), factor, 1e-9) << family << " " << batch;
   }
+  // Between the batches timed: linear in log(batch); beyond: held.
+  EXPECT_NEAR(record.factor("roof", 2), 1.3 + 0.3 / 3, 1e-9);
+  EXPECT_NEAR(record.factor("roof", 64), 1.6, 1e-12);
   EXPECT_NEAR(calibrated.passOverhead, 1.25 * 40e-6, 1e-12);
   EXPECT_NEAR(calibrated.kernelOverhead, 1.25 * 1e-6, 1e-12);
+  EXPECT_NEAR(record.overheadFactor, 1.25, 1e-9);
   EXPECT_LT(record.kernelRmspeAfter, 1e-9);
   EXPECT_GT(record.kernelRmspeBefore, 0.2);
   EXPECT_LT(record.passRmspeAfter, 1e-9);
@@ -431,14 +438,14 @@ TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
   EXPECT_EQ(record.passes, 2u);
   ASSERT_TRUE(record.baseMachine);
   EXPECT_EQ(record.baseMachine->fmaPeakGflops, 192);
-  // Kernels calibration never timed (another batch, other sizes) scale
-  // with their family, through the predictor or the measured median.
+  // Kernels calibration never timed (other sizes) scale with their family
+  // and batch, through the predictor or the measured median.
   for (size_t i = 12; i < g.size(); ++i)
     for (const char *family : {"roof", "lin", "log"}) {
       KernelSample k = g[i];
       k.family = family;
-      EXPECT_NEAR(predictKernel(calibrated, k) / predictKernel(base, k), slowdown.at(family),
-                  1e-9)
+      EXPECT_NEAR(predictKernel(calibrated, k) / predictKernel(base, k),
+                  slowdown.at(family).at(k.batch), 1e-9)
           << family << " " << i;
     }
   KernelSample measured = base.measurements[1];
@@ -448,7 +455,16 @@ TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
   withMore.families["other"] = rooflineModel(1e-6, 0.5, 0.5);
   DeviceProfile c2 = calibrateProfile(withMore, passes);
   EXPECT_EQ(c2.calibration->factors.at("other").kernels, 0u);
-  EXPECT_NEAR(c2.calibration->factors.at("other").factor, c2.calibration->overallFactor, 1e-12);
+  EXPECT_NEAR(c2.calibration->factor("other", 8), c2.calibration->overall.at(8), 1e-12);
+  // A family timed here that the base has no predictor for: the base's
+  // fallback (its reference) times the family's own factor.
+  DeviceProfile fewer = base;
+  fewer.families.erase("roof");
+  DeviceProfile c3 = calibrateProfile(fewer, passes);
+  KernelSample unseen = g[13];
+  unseen.family = "roof";
+  EXPECT_NEAR(predictKernel(c3, unseen) / predictKernel(fewer, unseen),
+              c3.calibration->factor("roof", unseen.batch), 1e-9);
 
   // The record survives a round trip, and so does the machine.
   calibrated.calibration->base = "base.json";
@@ -457,12 +473,14 @@ TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
   ASSERT_TRUE(parseProfile(formatProfile(calibrated), "c.json", q, error)) << error;
   ASSERT_TRUE(q.calibration);
   EXPECT_EQ(q.calibration->base, "base.json");
-  EXPECT_NEAR(q.calibration->factors.at("log").factor, 1.55, 1e-12);
+  EXPECT_NEAR(q.calibration->factor("log", 8), 2.0, 1e-12);
+  EXPECT_NEAR(q.calibration->factor("log", 1), 1.55, 1e-12);
   ASSERT_TRUE(q.calibration->baseMachine);
   EXPECT_EQ(q.calibration->baseMachine->cpuModel, "AMD EPYC");
   ASSERT_TRUE(q.machine);
   EXPECT_EQ(q.machine->generators, "0123456789abcdef");
   EXPECT_NEAR(q.kernelOverhead, 1.25e-6, 1e-12);
+  EXPECT_NEAR(predictKernel(q, unseen), predictKernel(calibrated, unseen), 1e-15);
 }
 
 TEST(CostModelTest, MalformedMachineAndCalibrationRecords) {
@@ -491,10 +509,21 @@ TEST(CostModelTest, MalformedMachineAndCalibrationRecords) {
             std::string::npos);
   p.calibration = CalibrationRecord();
   p.calibration->base = "b.json";
-  p.calibration->factors["roof"] = {2.0, 3};
+  p.calibration->factors["roof"].byBatch = {{1, 2.0}, {8, 3.0}};
+  p.calibration->factors["roof"].kernels = 3;
+  p.calibration->overall.byBatch = {{1, 1.5}};
   good = formatProfile(p);
-  EXPECT_NE(errorOf(replaced("\"factor\": 2", "\"factor\": 1e9"))
-                .find("calibration.factors.roof.factor: expected a number <= 1000"),
+  DeviceProfile ok;
+  std::string okError;
+  EXPECT_TRUE(parseProfile(good, "c.json", ok, okError)) << okError;
+  EXPECT_NE(errorOf(replaced("\"8\": 3", "\"8\": 1e9"))
+                .find("calibration.factors.roof.by_batch.8: expected a factor from 0.001 to 1000"),
+            std::string::npos);
+  EXPECT_NE(errorOf(replaced("\"8\": 3", "\"eight\": 3"))
+                .find("calibration.factors.roof.by_batch.eight: expected a batch size"),
+            std::string::npos);
+  EXPECT_NE(errorOf(replaced("\"1\": 1.5", "")).find("calibration.overall.by_batch: expected "
+                                                      "a factor for at least one batch size"),
             std::string::npos);
   // Version 1 files (no machine, no calibration, no per-kernel overhead)
   // are read; version 3 is not.

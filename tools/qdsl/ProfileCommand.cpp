@@ -521,10 +521,17 @@ int runProfile() {
       return reportError("--calibrate '" + calibrateBase + "': the profile holds no "
                          "measurements (published figures only); calibrate a profile that "
                          "qdsl profile measured, or run qdsl profile without --calibrate");
+    if (base.calibration)
+      return reportError("--calibrate '" + calibrateBase + "' is itself calibrated (from '" +
+                         base.calibration->base + "'); calibrate that full profile instead");
     if (!target.empty() && target != base.device.target)
       return reportError("--target " + target + " differs from the target of --calibrate '" +
                          calibrateBase + "' (" + base.device.target + ")");
   }
+  if (calibrating && (profileArchitectures.getNumOccurrences() ||
+                      profileRefine.getNumOccurrences() || seed.getNumOccurrences()))
+    return reportError("--architectures, --refine and --seed choose what a full profile times; "
+                       "--calibrate times the cover architectures (--calibrate-architectures)");
   if (!calibrating && calibrateArchitectures.getNumOccurrences())
     return reportError("--calibrate-architectures needs --calibrate BASE.json");
   if (calibrating && calibrateArchitectures < 1)
