@@ -239,6 +239,13 @@ def main():
         lines.append("Batch %d: median signed error %+.1f%% (against the median of all runs "
                      "instead of the fastest round: %+.1f%%)."
                      % (b, 100 * statistics.median(e), 100 * statistics.median(median_all)))
+    spreads = [statistics.median(x["batches"][str(b)]["round_medians_ms"]) /
+               min(x["batches"][str(b)]["round_medians_ms"]) - 1
+               for x in results["architectures"] for b in batches]
+    summary["round_spread"] = statistics.median(spreads)
+    lines.append("")
+    lines.append("Timing rounds: the median round %.1f%% slower than the fastest (about 3%% when "
+                 "the machine is quiet)." % (100 * summary["round_spread"]))
     results["summary"] = summary
     if drift is not None:
         lines.append("")

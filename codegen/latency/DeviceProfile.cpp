@@ -53,7 +53,7 @@ llvm::json::Value sampleToJSON(const KernelSample &k) {
 } // namespace
 
 llvm::json::Value machineToJSON(const MachineRecord &m) {
-  return llvm::json::Object{{"cpu_model", m.cpuModel},
+  llvm::json::Object o{{"cpu_model", m.cpuModel},
                             {"logical_cpus", m.logicalCpus},
                             {"threads", m.threads},
                             {"fma_peak_gflops", m.fmaPeakGflops},
@@ -62,6 +62,9 @@ llvm::json::Value machineToJSON(const MachineRecord &m) {
                             {"halide_version", m.halideVersion},
                             {"generators", m.generators},
                             {"measured_at", m.measuredAt}};
+  if (m.roundSpread >= 0)
+    o["round_spread"] = m.roundSpread;
+  return o;
 }
 
 namespace {
@@ -225,6 +228,7 @@ public:
     m.halideVersion = string(o, "halide_version", path, false);
     m.generators = string(o, "generators", path);
     m.measuredAt = string(o, "measured_at", path);
+    m.roundSpread = number(o, "round_spread", path, 0, false, -1, 100);
     return m;
   }
 

@@ -34,7 +34,15 @@ struct MachineRecord {
   std::string generators;
   /// UTC, ISO 8601.
   std::string measuredAt;
+  /// How busy the machine was while the profile's passes were timed: the
+  /// median over passes of (median round / fastest round − 1). About 0.03
+  /// on this machine class when quiet, 0.2 and more when neighbours load
+  /// it; -1 when not recorded.
+  double roundSpread = -1;
 };
+
+/// The spread above `quiet` that makes a timing suspect.
+inline constexpr double kBusyRoundSpread = 0.10;
 
 /// The version of this qdsl.
 const char *qdslVersion();

@@ -328,6 +328,7 @@ MachineRecord machine() {
   m.halideVersion = "14.0.0";
   m.generators = "0123456789abcdef";
   m.measuredAt = "2026-11-30T09:00:00Z";
+  m.roundSpread = 0.04;
   return m;
 }
 
@@ -479,6 +480,7 @@ TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
   EXPECT_EQ(q.calibration->baseMachine->cpuModel, "AMD EPYC");
   ASSERT_TRUE(q.machine);
   EXPECT_EQ(q.machine->generators, "0123456789abcdef");
+  EXPECT_EQ(q.machine->roundSpread, 0.04);
   EXPECT_NEAR(q.kernelOverhead, 1.25e-6, 1e-12);
   EXPECT_NEAR(predictKernel(q, unseen), predictKernel(calibrated, unseen), 1e-15);
 }

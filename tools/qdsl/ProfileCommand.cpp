@@ -105,6 +105,8 @@ public:
                  cost::DeviceProfile &profile);
   /// The Halide version the built projects found ("" before any build).
   std::string halideVersion() const { return halide; }
+  /// How busy the machine was while timing (MachineRecord::roundSpread).
+  double roundSpread() const;
 
 private:
   /// The choice layers of the space, and the architectures that cover
@@ -131,6 +133,17 @@ private:
   ProfileProgress progress;
   std::string halide;
 };
+
+double Profiler::roundSpread() const {
+  std::vector<double> spreads;
+  for (const Timing &t : timings)
+    if (!t.roundSeconds.empty()) {
+      double fastest = *std::min_element(t.roundSeconds.begin(), t.roundSeconds.end());
+      if (fastest > 0)
+        spreads.push_back(cost::median(t.roundSeconds) / fastest - 1);
+    }
+  return spreads.empty() ? -1 : cost::median(spreads);
+}
 
 std::vector<cost::TimedPass> Profiler::passes() const {
   std::vector<cost::TimedPass> all;
@@ -609,7 +622,17 @@ int runProfile() {
   bool ok = calibrating ? profiler.calibrate(base, calibrateArchitectures, profile)
                         : profiler.run(profile);
   machine.halideVersion = profiler.halideVersion();
+  machine.roundSpread = std::round(profiler.roundSpread() * 1e4) / 1e4;
   profile.machine = machine;
+  if (ok && machine.roundSpread >= 0)
+    outs() << formatv("timing rounds: the median round {0:f1}% slower than the fastest\n",
+                      machine.roundSpread * 100);
+  if (ok && machine.roundSpread > cost::kBusyRoundSpread)
+    errs() << formatv("qdsl: warning: the machine was busy while timing: the median round was "
+                      "{0:f0}% slower than the fastest (about 3% when this machine class is "
+                      "quiet), so the fastest rounds may be slow too and the profile high; "
+                      "profile again when the machine is quiet\n",
+                      machine.roundSpread * 100);
   if (temporary && ok)
     sys::fs::remove_directories(work);
   else if (!ok)
