@@ -97,16 +97,7 @@ DeviceProfile calibrateProfile(const DeviceProfile &base, const std::vector<Time
   r.passRmspeBefore = accuracy(passBefore, passMeasured).rmspe;
   r.passRmspeAfter = accuracy(passAfter, passMeasured).rmspe;
 
-  p.passes.clear();
-  for (const TimedPass &t : passes) {
-    DeviceProfile::Pass pass;
-    pass.model = describePicks(t.picks);
-    pass.batch = t.batch;
-    pass.seconds = t.seconds;
-    for (const KernelSample &k : t.kernels)
-      pass.kernelSeconds += k.seconds;
-    p.passes.push_back(pass);
-  }
+  recordPasses(p, passes);
   return p;
 }
 

@@ -52,6 +52,10 @@ void fitProfile(DeviceProfile &profile, const std::vector<TimedPass> &passes) {
   fitOverhead(profile, passes);
   profile.measurements = all;
   indexMeasurements(profile);
+  recordPasses(profile, passes);
+}
+
+void recordPasses(DeviceProfile &profile, const std::vector<TimedPass> &passes) {
   profile.passes.clear();
   for (const TimedPass &t : passes) {
     DeviceProfile::Pass pass;

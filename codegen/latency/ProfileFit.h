@@ -37,6 +37,9 @@ std::string describePicks(const std::vector<int64_t> &picks);
 /// (fitOverhead); keeps every measurement.
 void fitProfile(DeviceProfile &profile, const std::vector<TimedPass> &passes);
 
+/// `passes` as the profile's end-to-end record (`DeviceProfile::passes`).
+void recordPasses(DeviceProfile &profile, const std::vector<TimedPass> &passes);
+
 /// The time outside the kernel timers of `passes` (pass time minus its
 /// kernels' times) as a + b·batch + c·kernels, non-negative least squares.
 void fitOverhead(DeviceProfile &profile, const std::vector<TimedPass> &passes);
