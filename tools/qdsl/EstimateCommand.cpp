@@ -31,7 +31,9 @@ void printModel(const std::string &name, const cost::DeviceProfile &profile,
     familyWidth = std::max(familyWidth, k.family.size());
   }
   os << name << " on " << profile.device.name << " ("
-     << (profile.calibrated ? "measured profile" : "uncalibrated: published figures only")
+     << (profile.calibration ? "calibrated from '" + profile.calibration->base + "'"
+         : profile.calibrated ? std::string("measured profile")
+                              : std::string("uncalibrated: published figures only"))
      << ", target " << profile.device.target << "), batch " << batch << "\n";
   os << left_justify("kernel", width) << "  " << left_justify("family", familyWidth)
      << formatv("  {0,14}  {1,12}  {2,10}  {3,-7}  predictor\n", "MACs", "bytes", "ms",
