@@ -130,6 +130,7 @@ def qdsl_cases(q, root, w):
     ex = os.path.join(root, "examples")
     fm, xor = os.path.join(ex, "fashion_mnist.qd"), os.path.join(ex, "xor_neuron.qd")
     profile = json.load(open(os.path.join(root, "test/tools/Inputs/test-profile.json")))
+    calibrated = json.load(open(os.path.join(root, "test/tools/Inputs/calibrated-profile.json")))
 
     # Crash class: limits checked before work.
     deep = os.path.join(w, "deep.json")
@@ -214,8 +215,8 @@ def qdsl_cases(q, root, w):
          "'%s' holds nan at element 2; inputs must be finite" % nan_x)
 
     # Silently wrong: device profiles validated.
-    def with_profile(name, change, message, model=fm):
-        p = json.loads(json.dumps(profile))
+    def with_profile(name, change, message, model=fm, base=profile):
+        p = json.loads(json.dumps(base))
         change(p)
         path = os.path.join(w, name.replace(" ", "_") + ".json")
         json.dump(p, open(path, "w"))
@@ -237,6 +238,36 @@ def qdsl_cases(q, root, w):
                  "device.cores: expected a whole number")
     with_profile("negative overhead", lambda p: p["overhead"].update(per_pass_us=-6),
                  "overhead.per_pass_us: expected a number >= 0, got -6")
+    with_profile("per-kernel overhead 1e9 us", lambda p: p["overhead"].update(per_kernel_us=1e9),
+                 "overhead.per_kernel_us: expected a number <= 1e+06, got 1e+09")
+    # The machine and calibration records of version 2.
+    for name, change, message in [
+            ("machine as an array", lambda p: p.update(machine=[]), "machine: expected an object"),
+            ("machine threads -3", lambda p: p["machine"].update(threads=-3),
+             "machine.threads: expected a number >= 1, got -3"),
+            ("machine peak as text", lambda p: p["machine"].update(fma_peak_gflops="fast"),
+             "machine.fma_peak_gflops: expected a number"),
+            ("round spread 1e9", lambda p: p["machine"].update(round_spread=1e9),
+             "machine.round_spread: expected a number <= 100, got 1e+09"),
+            ("calibration batch 0", lambda p: p["calibration"]["overall"].update(by_batch={"0": 2}),
+             "calibration.overall.by_batch.0: expected a batch size from 1 to 1048576"),
+            ("calibration factor -2", lambda p: p["calibration"]["factors"]["pool_ln_linear"]
+             .update(by_batch={"1": -2}),
+             "calibration.factors.pool_ln_linear.by_batch.1: expected a factor from 0.001 to 1000"),
+            ("calibration factors as a list", lambda p: p["calibration"].update(factors=[1, 2]),
+             "calibration.factors: expected an object"),
+            ("calibration without overall", lambda p: p["calibration"].pop("overall"),
+             "calibration.overall: missing (expected an object)")]:
+        with_profile(name, change, message, base=calibrated)
+    truncated = os.path.join(w, "truncated-profile.json")
+    with open(os.path.join(root, "profiles/host-x86-64-avx2.json")) as f:
+        open(truncated, "w").write(f.read(3000))
+    case("--calibrate a truncated profile", [q, "profile", fm, "--calibrate", truncated, "-o",
+                                             w + "/c.json"], 1,
+         ["--calibrate: '%s': not valid JSON" % truncated])
+    case("--calibrate a directory", [q, "profile", fm, "--calibrate", w, "-o", w + "/c.json"], 1,
+         "--calibrate: cannot read device profile")
+    case("machine --threads -1", [q, "machine", "--threads", "-1"], 1, "--threads")
 
     # Flags: an empty or absurd value is an error naming the flag.
     case("--target= (empty)", [q, "compile", fm, "--target="], 1, "--target needs a value")
