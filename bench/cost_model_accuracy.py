@@ -244,7 +244,7 @@ def main():
                for x in results["architectures"] for b in batches]
     summary["round_spread"] = statistics.median(spreads)
     lines.append("")
-    lines.append("Timing rounds: the median round %.1f%% slower than the fastest (about 3%% when "
+    lines.append("Timing rounds: the median round %.1f%% slower than the fastest (3-5%% when "
                  "the machine is quiet)." % (100 * summary["round_spread"]))
     results["summary"] = summary
     if drift is not None:

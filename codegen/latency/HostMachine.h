@@ -35,7 +35,7 @@ struct MachineRecord {
   /// UTC, ISO 8601.
   std::string measuredAt;
   /// How busy the machine was while the profile's passes were timed: the
-  /// median over passes of (median round / fastest round − 1). About 0.03
+  /// median over passes of (median round / fastest round − 1). 0.03-0.05
   /// on this machine class when quiet, 0.2 and more when neighbours load
   /// it; -1 when not recorded.
   double roundSpread = -1;

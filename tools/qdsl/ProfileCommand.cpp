@@ -629,9 +629,9 @@ int runProfile() {
                       machine.roundSpread * 100);
   if (ok && machine.roundSpread > cost::kBusyRoundSpread)
     errs() << formatv("qdsl: warning: the machine was busy while timing: the median round was "
-                      "{0:f0}% slower than the fastest (about 3% when this machine class is "
+                      "{0:f0}% slower than the fastest (3-5% when this machine class is "
                       "quiet), so the fastest rounds may be slow too and the profile high; "
-                      "profile again when the machine is quiet\n",
+                      "run it again when the machine is quiet\n",
                       machine.roundSpread * 100);
   if (temporary && ok)
     sys::fs::remove_directories(work);
