@@ -517,11 +517,6 @@ void Checker::checkModel(ModelDecl &model) {
                                    "input, e.g. stage quadra x 3");
   for (const LayerDecl &layer : model.layers)
     checkLayer(layer, scope, model.isSpace);
-  if (!model.isSpace)
-    for (const ConstraintDecl &constraint : model.constraints)
-      diags.error(constraint.loc, "constraints belong to search spaces: "
-                                  "declare 'space " +
-                                      model.name + "' instead of 'model'");
   StringSet<> devices;
   for (const ConstraintDecl &constraint : model.constraints)
     if (!devices.insert(constraint.device).second)

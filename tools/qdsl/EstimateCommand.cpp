@@ -11,11 +11,13 @@
 #include "codegen/ProjectWriter.h"
 #include "codegen/latency/DeviceProfile.h"
 #include "codegen/latency/Estimate.h"
+#include "codegen/latency/ProfileLookup.h"
 #include "dialect/QuadraOps.h"
 #include "passes/Pipelines.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/Path.h"
 
 using namespace llvm;
 
@@ -137,6 +139,119 @@ void checkProfileMachine(const cost::DeviceProfile &profile) {
   errs() << "  " << StringRef(remedy).drop_front(2) << "\n";
 }
 
+/// One `constraint latency("D") <= T ms` of a model or space, checked.
+struct ConstraintCheck {
+  std::string device, profileFile;
+  double limitMs = 0;
+  /// A model: its predicted latency. A space: its fastest and slowest
+  /// architecture's.
+  double predictedMs = 0, fastestMs = 0, slowestMs = 0;
+  bool met = false;
+};
+
+/// The latency limits `model` declares (its own, or its space's), by device.
+std::vector<std::pair<std::string, double>> latencyLimits(mlir::func::FuncOp model) {
+  std::vector<std::pair<std::string, double>> limits;
+  if (auto dict = model->getAttrOfType<mlir::DictionaryAttr>(quadra::kLatencyLimitsAttr))
+    for (mlir::NamedAttribute limit : dict)
+      if (auto ms = dyn_cast<mlir::FloatAttr>(limit.getValue()))
+        limits.emplace_back(limit.getName().str(), ms.getValueAsDouble());
+  return limits;
+}
+
+/// Checks every latency limit of `model` in `module` (not yet formed): a
+/// model or fixed architecture meets a limit or not; a space's fastest
+/// architecture can meet it or cannot. The profile of each device is
+/// `given` if it describes that device, else found by name.
+mlir::FailureOr<std::vector<ConstraintCheck>>
+checkConstraints(mlir::ModuleOp module, mlir::func::FuncOp model, bool isSpace,
+                 const cost::DeviceProfile &given) {
+  std::vector<ConstraintCheck> checks;
+  for (const auto &[device, limitMs] : latencyLimits(model)) {
+    cost::DeviceProfile found;
+    const cost::DeviceProfile *profile = &given;
+    if (given.device.name != device &&
+        sys::path::stem(given.file) != StringRef(device)) {
+      std::string error;
+      if (!cost::findDeviceProfile(device, found, error)) {
+        model.emitError("cannot check the latency limit for '") << device << "': " << error;
+        return mlir::failure();
+      }
+      found.useMeasured = given.useMeasured;
+      checkProfileMachine(found);
+      profile = &found;
+    }
+    ConstraintCheck check;
+    check.device = device;
+    check.limitMs = limitMs;
+    check.profileFile = profile->file;
+    if (isSpace) {
+      mlir::FailureOr<cost::SpaceLatency> space = cost::estimateSpace(module, model, *profile, batch);
+      if (failed(space))
+        return mlir::failure();
+      check.fastestMs = check.slowestMs = space->fixed * 1e3;
+      for (const cost::SpaceLatency::Layer &layer : space->layers) {
+        check.fastestMs += *std::min_element(layer.seconds.begin(), layer.seconds.end()) * 1e3;
+        check.slowestMs += *std::max_element(layer.seconds.begin(), layer.seconds.end()) * 1e3;
+      }
+      check.met = check.fastestMs <= limitMs;
+    } else {
+      const codegen::Target *target = cost::profileTarget(*profile, model);
+      if (!target)
+        return mlir::failure();
+      mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> formed =
+          quadra::formArchitecture(module, {}, target->name);
+      if (failed(formed))
+        return mlir::failure();
+      auto copy = (*formed)->lookupSymbol<mlir::func::FuncOp>(model.getSymName());
+      mlir::FailureOr<cost::ModelLatency> latency = cost::estimateModel(copy, *target, *profile, batch);
+      if (failed(latency))
+        return mlir::failure();
+      check.predictedMs = latency->total * 1e3;
+      check.met = check.predictedMs <= limitMs;
+    }
+    checks.push_back(check);
+  }
+  return checks;
+}
+
+void printConstraints(const std::vector<ConstraintCheck> &checks, bool isSpace,
+                      raw_ostream &os) {
+  if (checks.empty())
+    return;
+  os << "latency limits, batch " << batch << ":\n";
+  for (const ConstraintCheck &c : checks) {
+    os << formatv("  {0} <= {1} ms: ", c.device, shownNumber(c.limitMs));
+    if (!isSpace)
+      os << formatv("{0:f3} ms, {1}", c.predictedMs, c.met ? "met" : "NOT MET");
+    else if (!c.met)
+      os << formatv("cannot be met: the fastest architecture takes {0:f3} ms", c.fastestMs);
+    else if (c.slowestMs <= c.limitMs)
+      os << formatv("met by every architecture (slowest {0:f3} ms)", c.slowestMs);
+    else
+      os << formatv("binds: architectures take {0:f3} to {1:f3} ms", c.fastestMs,
+                    c.slowestMs);
+    os << " (profile " << c.profileFile << ")\n";
+  }
+}
+
+json::Array constraintsToJSON(const std::vector<ConstraintCheck> &checks, bool isSpace) {
+  json::Array out;
+  for (const ConstraintCheck &c : checks) {
+    json::Object o{{"device", c.device}, {"limit_ms", c.limitMs}, {"profile", c.profileFile}};
+    if (isSpace) {
+      o["fastest_ms"] = c.fastestMs;
+      o["slowest_ms"] = c.slowestMs;
+      o["feasible"] = c.met;
+    } else {
+      o["predicted_ms"] = c.predictedMs;
+      o["met"] = c.met;
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
 } // namespace
 
 bool loadDeviceProfile(cost::DeviceProfile &profile) {
@@ -170,15 +285,23 @@ int runEstimate() {
   raw_string_ostream os(text);
   bool isSpace = false;
   model.walk([&](quadra::ChoiceOp) { isSpace = true; });
+  mlir::FailureOr<std::vector<ConstraintCheck>> constraints =
+      checkConstraints(*selected.module, model, isSpace, profile);
+  if (failed(constraints))
+    return failed(session.finish(false)) ? 1 : 0;
   if (isSpace) {
     mlir::FailureOr<cost::SpaceLatency> space =
         cost::estimateSpace(*selected.module, model, profile, batch);
     if (failed(space))
       return failed(session.finish(false)) ? 1 : 0;
-    if (json)
-      os << formatv("{0:2}", json::Value(spaceToJSON(*space, profile))) << "\n";
-    else
+    if (json) {
+      json::Object o = spaceToJSON(*space, profile);
+      o["constraints"] = constraintsToJSON(*constraints, true);
+      os << formatv("{0:2}", json::Value(std::move(o))) << "\n";
+    } else {
       printSpace(*space, profile, os);
+      printConstraints(*constraints, true, os);
+    }
   } else {
     const codegen::Target *target = cost::profileTarget(profile, model);
     if (!target || failed(quadra::formKernels(*selected.module, target->name)))
@@ -187,10 +310,14 @@ int runEstimate() {
     if (failed(latency))
       return failed(session.finish(false)) ? 1 : 0;
     std::string name = model.getSymName().str();
-    if (json)
-      os << formatv("{0:2}", json::Value(modelToJSON(name, profile, *latency))) << "\n";
-    else
+    if (json) {
+      json::Object o = modelToJSON(name, profile, *latency);
+      o["constraints"] = constraintsToJSON(*constraints, false);
+      os << formatv("{0:2}", json::Value(std::move(o))) << "\n";
+    } else {
       printModel(name, profile, *latency, os);
+      printConstraints(*constraints, false, os);
+    }
   }
   if (failed(session.finish(true)))
     return 1;
