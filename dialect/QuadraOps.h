@@ -44,6 +44,7 @@ using contract::kGradientsAttr;
 using contract::kKindAttr;
 using contract::kLatencyLimitsAttr;
 using contract::kMemoryPolicyAttr;
+using contract::kPicksAttr;
 using contract::kRecomputeAttr;
 using contract::kTrainStepOfAttr;
 } // namespace qdsl::quadra

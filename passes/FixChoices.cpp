@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/MapVector.h"
 
 #include <random>
 
@@ -58,6 +59,9 @@ struct QuadraFixChoices : qdsl::quadra::impl::QuadraFixChoicesBase<QuadraFixChoi
       return signalPassFailure();
     }
     std::mt19937_64 random(static_cast<uint64_t>(seed < 0 ? 0 : seed));
+    // The picks of each function, recorded on it (`qdsl compile --emit=qd`
+    // writes them out; a search reports them).
+    llvm::MapVector<Operation *, SmallVector<int64_t>> picked;
     for (auto [i, choice] : llvm::enumerate(choices)) {
       size_t count = choice.getAlternatives().size();
       int64_t pick = seed >= 0 ? static_cast<int64_t>(random() % count) : picks[i];
@@ -67,7 +71,15 @@ struct QuadraFixChoices : qdsl::quadra::impl::QuadraFixChoicesBase<QuadraFixChoi
             << count << " candidates are " << candidateList(choice);
         return signalPassFailure();
       }
+      picked[choice->getParentOfType<func::FuncOp>()].push_back(pick);
       inlineCandidate(choice, static_cast<size_t>(pick));
+    }
+    for (auto &[function, picks] : picked) {
+      SmallVector<int64_t> all;
+      if (auto earlier = function->getAttrOfType<DenseI64ArrayAttr>(kPicksAttr))
+        all.assign(earlier.asArrayRef().begin(), earlier.asArrayRef().end());
+      all.append(picks.begin(), picks.end());
+      function->setAttr(kPicksAttr, DenseI64ArrayAttr::get(function->getContext(), all));
     }
     // A function that was a search space is now one of its models.
     getOperation().walk([](func::FuncOp function) {

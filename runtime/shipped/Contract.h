@@ -37,10 +37,12 @@ inline constexpr std::size_t gradientOfActivation(int id) {
     return static_cast<std::size_t>(-2 - id);
 }
 
-// --- Attributes of a function: what it is ("model" or "space"), and a
-// search space's latency limits by device (its `constraint latency(...)`).
+// --- Attributes of a function: what it is ("model" or "space"), its
+// latency limits by device (its `constraint latency(...)`), and for an
+// architecture fixed out of a space the candidate picked for each choice.
 inline constexpr char kKindAttr[] = "quadra.kind";
 inline constexpr char kLatencyLimitsAttr[] = "quadra.latency_limits_ms";
+inline constexpr char kPicksAttr[] = "quadra.picks";
 
 // --- Attributes of the training step that --quadra-autodiff builds
 // (docs/TRAINING.md). On the step function: the weight names of its

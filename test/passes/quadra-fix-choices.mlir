@@ -6,7 +6,7 @@
 // choice is replaced by the ops of the picked candidate, in order.
 
 // CHECK-LABEL: func.func @Space
-// CHECK-SAME: quadra.kind = "model"
+// CHECK-SAME: quadra.kind = "model", quadra.picks = array<i64: 1, 0>
 // CHECK-NOT: quadra.choice
 // CHECK: %[[GELU:.*]] = quadra.gelu %arg0
 // CHECK-NEXT: %[[RELU:.*]] = quadra.relu %[[GELU]]

@@ -23,7 +23,7 @@ extern llvm::cl::opt<std::string> inputFile, outputFile;
 extern llvm::cl::list<std::string> modelNames, defines, includeDirs;
 extern llvm::cl::opt<bool> splitInputFile, verifyDiagnostics;
 
-enum class Emit { AST, MLIR, Kernels, Project, CostModel };
+enum class Emit { AST, MLIR, Kernels, Project, CostModel, QD };
 extern llvm::cl::opt<Emit> emit;
 extern llvm::cl::opt<std::string> target, autoschedule, kernelCache, choices;
 extern llvm::cl::opt<bool> debugInfo, expandQDWConv;

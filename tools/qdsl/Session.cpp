@@ -70,7 +70,7 @@ bool Session::load() {
   return dsl::loadProgramFromSourceMgr(mainBuffer, options, diags, program);
 }
 
-mlir::OwningOpRef<mlir::ModuleOp> Session::generate() {
+mlir::OwningOpRef<mlir::ModuleOp> Session::generate(bool applyChoices) {
   dsl::MLIRGenOptions options;
   options.models.assign(modelNames.begin(), modelNames.end());
   for (const std::string &define : defines) {
@@ -84,7 +84,8 @@ mlir::OwningOpRef<mlir::ModuleOp> Session::generate() {
   }
   mlir::OwningOpRef<mlir::ModuleOp> module =
       dsl::generateMLIR(context, program, sourceMgr, options);
-  if (!module || choices.empty())
+  overrides = options.overrides;
+  if (!module || choices.empty() || !applyChoices)
     return module;
   // One architecture of a search space: --choices=0,3,1,... or seed:N.
   int64_t seed = -1;

@@ -26,8 +26,11 @@ public:
 
   /// Parses and checks the program.
   bool load();
-  /// Builds the module of the selected models (--model, -D).
-  mlir::OwningOpRef<mlir::ModuleOp> generate();
+  /// Builds the module of the selected models (--model, -D), with the
+  /// choices of a space fixed by --choices unless `applyChoices` is off.
+  mlir::OwningOpRef<mlir::ModuleOp> generate(bool applyChoices = true);
+  /// The -D overrides, by parameter name (valid after generate()).
+  std::vector<std::pair<std::string, std::string>> overrides;
   /// The one model a command works on: --model, or the only model of the
   /// file. Reports an error and returns null otherwise.
   mlir::func::FuncOp selectModel(mlir::ModuleOp module);
@@ -98,6 +101,17 @@ int processInput(mlir::ChunkBufferHandler handler);
 /// (a relative one would be read relative to each project): --kernel-cache
 /// ('none': no cache), else codegen::defaultKernelCache().
 std::string kernelCacheDirectory();
+
+/// "0,3,1": picks as --choices takes them.
+std::string choicesText(llvm::ArrayRef<int64_t> picks);
+
+/// The architecture --choices picks from the selected space of `session`
+/// (loaded), as a model file (dsl/DerivedModel.h) with `header` lines after
+/// the two that say where it came from; `sourceName` is the space's file as
+/// the header names it. Errors are reported through the session.
+mlir::FailureOr<std::string> deriveModel(Session &session, const std::string &sourceName,
+                                         const std::vector<std::string> &header,
+                                         const std::string &outputDirectory);
 
 /// Writes `text` to `path` ('-': stdout) through a temporary file and a
 /// rename; 0 on success, else prints an error and returns 1.

@@ -69,7 +69,8 @@ cl::opt<Emit> emit(
                clEnumValN(Emit::MLIR, "mlir", "the quadra dialect (in kernels with --target)"),
                clEnumValN(Emit::Kernels, "kernels", "the kernels of each model and their configurations"),
                clEnumValN(Emit::Project, "project", "a CMake project in the directory -o (the default with --target, and with --train -o)"),
-               clEnumValN(Emit::CostModel, "cost-model", "C++ source of a search space's expected latency and its gradient (needs --device)")),
+               clEnumValN(Emit::CostModel, "cost-model", "C++ source of a search space's expected latency and its gradient (needs --device)"),
+               clEnumValN(Emit::QD, "qd", "the architecture --choices picks from a search space, as a model file")),
     cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<std::string> target("target",
@@ -333,7 +334,8 @@ int main(int argc, char **argv) {
       "  qdsl profile SPACE.qd --calibrate BASE.json -o PROFILE.json [--threads N]\n"
       "  qdsl machine [--threads N] [--json]\n"
       "  qdsl estimate FILE.qd --device PROFILE.json [--batch N] [--json] [--choices P]\n"
-      "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n");
+      "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n"
+      "  qdsl compile SPACE.qd --emit=qd --choices P [-o MODEL.qd]\n");
   if (int status = checkFlags(); status >= 0)
     return status;
   const std::pair<cl::SubCommand *, int (*)()> commands[] = {
