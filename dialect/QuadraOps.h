@@ -44,7 +44,10 @@ using contract::kGradientsAttr;
 using contract::kKindAttr;
 using contract::kLatencyLimitsAttr;
 using contract::kMemoryPolicyAttr;
+using contract::kGateAttr;
+using contract::kPathAttr;
 using contract::kPicksAttr;
+using contract::kSupernetAttr;
 using contract::kRecomputeAttr;
 using contract::kTrainStepOfAttr;
 } // namespace qdsl::quadra

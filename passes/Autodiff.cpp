@@ -114,11 +114,25 @@ LogicalResult differentiate(func::FuncOp model, double smoothing) {
     Operation *last = &body->back();
     if (failed(rule.buildGradients(builder, g, wanted, operandGradients)))
       return op->emitError("the gradient rule of '") << op->getName() << "' failed";
+    // In a supernet, the backward ops of a candidate's op belong to its path;
+    // a sum of gradients belongs to the path of the value it is the
+    // gradient of (none for a choice's input), so that it runs whenever
+    // that value's gradient is needed.
+    if (Attribute path = op->getAttr(kPathAttr))
+      for (Operation *made = last->getNextNode(); made; made = made->getNextNode())
+        made->setAttr(kPathAttr, path);
     for (auto [operand, dOperand] : llvm::zip(op->getOperands(), operandGradients)) {
       if (!dOperand)
         continue;
       Value &sum = gradient[operand];
-      sum = sum ? builder.create<AddOp>(op->getLoc(), sum, dOperand).getResult() : dOperand;
+      if (!sum) {
+        sum = dOperand;
+        continue;
+      }
+      auto add = builder.create<AddOp>(op->getLoc(), sum, dOperand);
+      if (Operation *def = operand.getDefiningOp(); def && def->hasAttr(kPathAttr))
+        add->setAttr(kPathAttr, def->getAttr(kPathAttr));
+      sum = add.getResult();
     }
     // Which forward op each backward op serves: the memory planner keeps a
     // tape's tensors until then, and kernel formation can group by it.

@@ -229,8 +229,9 @@ private:
         if (!op || op->getBlock() != first->getBlock())
           return false;
       }
+      // A kernel runs or is skipped as a whole: one supernet path each.
       if (op->getName().getStringRef() != name || taken.count(op) ||
-          !isLayerOp(*op))
+          !isLayerOp(*op) || op->getAttr(kPathAttr) != first->getAttr(kPathAttr))
         return false;
       chain.push_back(op);
     }
@@ -274,6 +275,15 @@ private:
     for (Value result : results)
       yielded.push_back(mapping.lookup(result));
     builder.create<YieldOp>(last->getLoc(), yielded);
+    // The supernet path of the ops, which the generated code skips or runs
+    // as one.
+    if (Attribute path = last->getAttr(kPathAttr)) {
+      bool common = llvm::all_of(ops, [&](Operation *op) { return op->getAttr(kPathAttr) == path; });
+      if (common)
+        kernel->setAttr(kPathAttr, path);
+      else
+        failedPaths = true;
+    }
     for (auto [result, output] : llvm::zip(results, kernel.getOutputs()))
       result.replaceAllUsesWith(output);
     for (Operation *op : llvm::reverse(ops))
@@ -288,6 +298,11 @@ private:
     return n == 0 ? base : base + "#" + std::to_string(n);
   }
 
+public:
+  /// Whether a kernel grouped ops of different supernet paths.
+  bool failedPaths = false;
+
+private:
   const qdsl::codegen::Target &target;
   llvm::StringMap<unsigned> used;
 };
@@ -322,6 +337,10 @@ struct QuadraFormKernels
     });
     for (Block *block : blocks)
       former.run(*block);
+    if (former.failedPaths) {
+      getOperation()->emitError("a kernel would group ops of different supernet paths");
+      signalPassFailure();
+    }
   }
 };
 

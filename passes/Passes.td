@@ -83,6 +83,44 @@ def QuadraFixChoices : Pass<"quadra-fix-choices", "::mlir::ModuleOp"> {
   let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
 }
 
+def QuadraSupernet : Pass<"quadra-supernet", "::mlir::ModuleOp"> {
+  let summary = "Turn a search space into a gated supernet with every candidate inlined";
+  let description = [{
+    Replaces each `quadra.choice` of layer l with K candidates by the ops of
+    every candidate, each tagged `quadra.path = [l, c]`, and sums their
+    outputs through gates:
+
+    ```
+    y = Σ_c layerscale(o_c, gate_c)      gate_c = weight "<l>.candidates.<c>.gate" : [C]
+    ```
+
+    The gates are weights like any other, so `--quadra-autodiff` derives
+    ∂L/∂gate_c = channel_sum(dy ⊙ o_c), the binary-gate gradient of
+    ProxylessNAS, with the gradients of the candidates' own weights. A
+    search sets each gate vector to 1 or 0 (a sampled path) before a step,
+    and the generated code skips the kernels of candidates whose gate is 0
+    (docs/NAS.md). An identity candidate gates the choice's input. The
+    function records its layers, candidates and gate weights in
+    `quadra.supernet`. Choices nested inside candidates are an error.
+  }];
+  let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
+}
+
+def QuadraRecomputeGatePaths : Pass<"quadra-recompute-gate-paths", "::mlir::func::FuncOp"> {
+  let summary = "In a supernet's training step, recompute each candidate's output for its gate gradient";
+  let description = [{
+    The architecture step of a search needs ∂L/∂gate_c for the two
+    candidates it sampled, one of which did not run in the forward pass.
+    This pass gives the gate gradient of each candidate (the product
+    dy ⊙ o_c under channel_sum) its own copy of the candidate's forward ops,
+    placed just before it in the backward pass and tagged
+    `quadra.path = [l, c, 1]`: the generated code runs that copy only for
+    the sampled candidates, from the choice's input, as ProxylessNAS
+    recomputes them, so no candidate's activations are kept for it.
+  }];
+  let dependentDialects = ["::qdsl::quadra::QuadraDialect"];
+}
+
 def QuadraPrintStats : Pass<"quadra-print-stats", "::mlir::ModuleOp"> {
   let summary = "Print parameters, MACs and activation memory of every model";
   let description = [{

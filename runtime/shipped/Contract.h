@@ -44,6 +44,16 @@ inline constexpr char kKindAttr[] = "quadra.kind";
 inline constexpr char kLatencyLimitsAttr[] = "quadra.latency_limits_ms";
 inline constexpr char kPicksAttr[] = "quadra.picks";
 
+// --- A supernet (--quadra-supernet, docs/NAS.md): every candidate of every
+// choice inlined, gated. On the function: one dictionary per choice layer
+// {layer, candidates, gates}. On each op of candidate c of choice l:
+// `quadra.path = [l, c]`, or `[l, c, 1]` on the copy of the candidate's
+// forward ops that the architecture step recomputes for its gate gradient.
+// On the layer scale that gates candidate c: `quadra.gate = [l, c]`.
+inline constexpr char kSupernetAttr[] = "quadra.supernet";
+inline constexpr char kPathAttr[] = "quadra.path";
+inline constexpr char kGateAttr[] = "quadra.gate";
+
 // --- Attributes of the training step that --quadra-autodiff builds
 // (docs/TRAINING.md). On the step function: the weight names of its
 // gradient results, the model it was built from and its memory policy.

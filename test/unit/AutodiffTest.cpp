@@ -49,6 +49,27 @@ model Every {
 }
 )";
 
+// A search space whose choices hold blocks, primitives and identity: as a
+// supernet (--quadra-supernet) every candidate runs, gated.
+const char *kSpace = R"(
+block qb(x: tensor, k: int = 3) {
+  return x + layerscale(qdwconv(layernorm(x), k = k), init = 0.5)
+}
+block mlp(x: tensor, e: int = 2) {
+  return x + pwconv(gelu(pwconv(layernorm(x), out = x.channels * e)), out = x.channels)
+}
+block head3(x: tensor) {
+  return linear(layernorm(avgpool(x)), out = 3)
+}
+space Space {
+  input f32[8, 8, 2]
+  layer conv2d(out = 4, k = 3)
+  layer choice(qb(k = {3, 5}), mlp, identity)
+  layer choice(mlp(e = {1, 2}), identity)
+  layer head3
+}
+)";
+
 struct TrainStep {
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module;
@@ -60,7 +81,8 @@ struct TrainStep {
 /// train-step pipeline); `error` gets the pass's diagnostics when it fails.
 bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
                     std::string &error,
-                    std::optional<quadra::MemoryPolicy> policy = std::nullopt) {
+                    std::optional<quadra::MemoryPolicy> policy = std::nullopt,
+                    bool supernet = false) {
   llvm::SourceMgr sourceMgr;
   dsl::Diagnostics diags(sourceMgr);
   dsl::FrontendOptions options;
@@ -79,6 +101,8 @@ bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
     return mlir::success();
   });
   mlir::PassManager pm(&t.context);
+  if (supernet)
+    pm.addPass(quadra::createQuadraSupernet());
   if (policy) {
     quadra::TrainStepPipelineOptions options;
     options.step.policy = *policy;
@@ -89,6 +113,8 @@ bool buildTrainStep(const std::string &source, double smoothing, TrainStep &t,
     autodiff.labelSmoothing = smoothing;
     pm.addPass(quadra::createQuadraAutodiff(autodiff));
   }
+  if (supernet)
+    pm.addNestedPass<mlir::func::FuncOp>(quadra::createQuadraRecomputeGatePaths());
   if (mlir::failed(pm.run(*t.module)))
     return false;
   for (auto f : t.module->getOps<mlir::func::FuncOp>())
@@ -129,10 +155,11 @@ double lossOf(const TrainStep &t, const rt::ArrayMap &weights,
 }
 
 void checkGradients(const std::string &source, double smoothing,
-                    std::optional<quadra::MemoryPolicy> policy = std::nullopt) {
+                    std::optional<quadra::MemoryPolicy> policy = std::nullopt,
+                    bool supernet = false) {
   TrainStep t;
   std::string error;
-  ASSERT_TRUE(buildTrainStep(source, smoothing, t, error, policy)) << error;
+  ASSERT_TRUE(buildTrainStep(source, smoothing, t, error, policy, supernet)) << error;
   std::mt19937_64 rng(11);
   rt::ArrayMap weights = randomWeights(t.step, rng);
   rt::Array input = randomArray({2, 8, 8, 2}, rng, 1.0);
@@ -175,6 +202,17 @@ TEST(Autodiff, EveryMemoryPolicyMatchesFiniteDifferences) {
   for (quadra::MemoryPolicy policy : quadra::kMemoryPolicies) {
     SCOPED_TRACE(quadra::memoryPolicyName(policy).str());
     checkGradients(kEveryOp, 0.0, policy);
+  }
+}
+
+// The supernet's step: the gradients of every candidate's weights and of
+// every gate (the binary-gate estimator's ∂L/∂g, gates here not 0/1 so
+// that every path matters), also with each candidate's output recomputed
+// for its gate gradient (--quadra-recompute-gate-paths).
+TEST(Autodiff, SupernetGradientsMatchFiniteDifferences) {
+  for (quadra::MemoryPolicy policy : quadra::kMemoryPolicies) {
+    SCOPED_TRACE(quadra::memoryPolicyName(policy).str());
+    checkGradients(kSpace, 0.0, policy, /*supernet=*/true);
   }
 }
 
