@@ -160,11 +160,36 @@ const char *initName(rt::InitKind kind) {
   return "Zeros";
 }
 
+/// The supernet path a kernel belongs to (quadra.path): it runs when
+/// candidate `candidate` of search layer `layer` is on the current path
+/// (kind 0), or is recomputed for its gate gradient (kind 1).
+struct KernelPath {
+  int64_t layer = -1, candidate = -1, kind = 0;
+  bool any() const { return layer >= 0; }
+  bool operator!=(const KernelPath &o) const {
+    return layer != o.layer || candidate != o.candidate || kind != o.kind;
+  }
+};
+
+KernelPath pathOf(Operation *op) {
+  KernelPath path;
+  if (auto tag = op ? op->getAttrOfType<DenseI64ArrayAttr>(kPathAttr) : DenseI64ArrayAttr()) {
+    path.layer = tag[0];
+    path.candidate = tag[1];
+    path.kind = tag.size() > 2 ? tag[2] : 0;
+  }
+  return path;
+}
+
 /// The kernels of one function (the model, or its training step) in order.
 struct FunctionPlan {
   func::FuncOp function;
   std::vector<KernelCall> calls;
   std::vector<std::string> library;  // per call
+  /// Per call: its supernet path, and per result whether something off
+  /// that path reads it (so a skipped kernel must leave zeros there).
+  std::vector<KernelPath> paths;
+  std::vector<std::vector<bool>> escaping;
   /// Activation ids (runtime/shipped/Contract.h: the images argument, the
   /// model's output, the gradients); the labels of a training step have
   /// none (View::Labels).
@@ -222,6 +247,14 @@ LogicalResult planFunction(func::FuncOp function, bool isTrainStep,
         call->configuration(), kernelFunctionName(*call, target, autoscheduler));
     p.calls.push_back(*call);
     p.library.push_back(it->second);
+    KernelPath path = pathOf(kernel);
+    std::vector<bool> escapes;
+    for (Value result : kernel.getOutputs())
+      escapes.push_back(path.any() && llvm::any_of(result.getUsers(), [&](Operation *user) {
+                          return isa<func::ReturnOp>(user) || pathOf(user) != path;
+                        }));
+    p.paths.push_back(path);
+    p.escaping.push_back(std::move(escapes));
     for (Value result : kernel.getOutputs())
       p.ids[result] = next++;
   }
@@ -290,6 +323,7 @@ void emitBufferTable(const FunctionPlan &p, llvm::StringRef name, raw_ostream &o
   struct Entry {
     uint64_t exampleBytes = 0, fixedBytes = 0;
     int64_t first = 0, last = 0;
+    int64_t group = -1, member = -1;
   };
   std::map<int, Entry> entries;
   auto bytes = [](Value v) {
@@ -307,6 +341,14 @@ void emitBufferTable(const FunctionPlan &p, llvm::StringRef name, raw_ostream &o
       Entry &e = entries[id];
       (isBatched(result) ? e.exampleBytes : e.fixedBytes) = bytes(result);
       e.first = e.last = static_cast<int64_t>(i);
+      // Only one candidate of a search layer is on the path: the tensors
+      // that never leave it may share memory with the other candidates'.
+      const KernelPath &path = p.paths[i];
+      size_t j = llvm::find(call.results, result) - call.results.begin();
+      if (path.any() && path.kind == 0 && !p.escaping[i][j]) {
+        e.group = path.layer;
+        e.member = path.candidate;
+      }
     }
     for (const KernelArgument &arg : call.inputs)
       if (arg.activation && contract::isArenaActivation(p.ids.lookup(arg.activation)))
@@ -318,7 +360,7 @@ void emitBufferTable(const FunctionPlan &p, llvm::StringRef name, raw_ostream &o
   os << "const std::vector<BufferSpec> " << name << " = {\n";
   for (const auto &[id, e] : entries)
     os << "    {" << id << ", " << e.exampleBytes << ", " << e.fixedBytes << ", " << e.first
-       << ", " << e.last << "},\n";
+       << ", " << e.last << ", " << e.group << ", " << e.member << "},\n";
   os << "};\n\n";
 }
 
@@ -365,15 +407,23 @@ void emitKernelCalls(const FunctionPlan &p, raw_ostream &os) {
         break;
       }
     }
-    std::string outputs;
+    std::string outputs, zeroed;
     for (auto [j, result] : llvm::enumerate(call.results)) {
       std::string name = "out" + std::to_string(j);
       os << "        auto " << name << " = " << access(call.outputViews[j], result, true)
          << ";\n";
       args.push_back(name);
       outputs += (j ? ", &" : "&") + name;
+      if (p.escaping[i][j])
+        zeroed += (zeroed.empty() ? "&" : ", &") + name;
     }
-    os << "        if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
+    const KernelPath &path = p.paths[i];
+    if (path.any())
+      os << "        if (!pass.on_path(" << path.layer << ", " << path.candidate << ", "
+         << path.kind << "))\n            pass.zero({" << zeroed << "});\n        else ";
+    else
+      os << "        ";
+    os << "if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
        << ", {" << outputs << "}, [&] { return " << p.library[i] << "(";
     for (auto [j, a] : llvm::enumerate(args))
       os << (j ? ", " : "") << a;
@@ -432,6 +482,22 @@ std::string kernelsSource(const Plan &p, const Target &target,
     emitBufferTable(*p.train, "kTrainBuffers", os);
   else
     os << "const std::vector<BufferSpec> kTrainBuffers = {};\n\n";
+  os << "// The search layers of a supernet (--quadra-supernet): each one's\n"
+     << "// candidates and the weights that gate them.\n"
+     << "const std::vector<SearchLayer> kSearchLayers = {\n";
+  if (auto layers = model->getAttrOfType<ArrayAttr>(kSupernetAttr))
+    for (auto layer : layers.getAsRange<DictionaryAttr>()) {
+      os << "    {" << cString(layer.getAs<StringAttr>("layer").getValue()) << ", {";
+      for (auto [i, c] : llvm::enumerate(
+               layer.getAs<ArrayAttr>("candidates").getAsValueRange<StringAttr>()))
+        os << (i ? ", " : "") << cString(c);
+      os << "}, {";
+      for (auto [i, g] :
+           llvm::enumerate(layer.getAs<ArrayAttr>("gates").getAsValueRange<StringAttr>()))
+        os << (i ? ", " : "") << cString(g);
+      os << "}},\n";
+    }
+  os << "};\n\n";
   os << "bool run_kernels(Pass &pass) {\n";
   emitKernelCalls(p.forward, os);
   os << "}\n\n";
@@ -529,6 +595,10 @@ std::string cmakeSource(const Plan &p, const Target &target,
       os << "\n# The training program.\n"
          << "add_executable(train train.cpp)\n"
          << "target_link_libraries(train PRIVATE qdsl_model qdsl_training_runtime)\n";
+    if (p.train && !options.searchConstraints.empty())
+      os << "\n# The architecture search (search_constraints.h: the latency model).\n"
+         << "add_executable(search search.cpp)\n"
+         << "target_link_libraries(search PRIVATE qdsl_model qdsl_training_runtime)\n";
   } else {
     os << "# The kernels are object code for another machine: build them, link "
           "nothing here.\n"
@@ -625,8 +695,10 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
       generatorFilesUsed.insert(std::move(file));
   }
   std::vector<std::string> generators(used.begin(), used.end());
-  const std::set<std::string> leftOut =
+  std::set<std::string> leftOut =
       trainStep ? std::set<std::string>() : trainingOnlyFiles();
+  if (options.searchConstraints.empty())
+    leftOut.insert("codegen/project/search.cpp");
 
   auto fail = [&](const std::string &message) {
     return model.emitError(message);
@@ -644,6 +716,9 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
     if (!writeFile(directory + "/" + relative, std::string(file.data, file.size), error))
       return fail(error);
   }
+  if (!options.searchConstraints.empty() &&
+      !writeFile(directory + "/search_constraints.h", options.searchConstraints, error))
+    return fail(error);
   if (!writeFile(directory + "/model_kernels.cpp",
                  kernelsSource(*p, target, options), error) ||
       !writeFile(directory + "/CMakeLists.txt",

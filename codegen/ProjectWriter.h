@@ -30,6 +30,10 @@ struct ProjectOptions {
   std::string trainingSetup;
   /// Directory of the per-user cache of compiled kernels; empty: none.
   std::string kernelCache;
+  /// For a supernet compiled with --search: search_constraints.h, the
+  /// latency model of each constrained device (codegen/latency), which the
+  /// `search` program compiles in. Empty: no search program.
+  std::string searchConstraints;
 };
 
 /// How the CMakeLists.txt of every project qdsl writes begins: what marks a

@@ -49,6 +49,8 @@ void addTrainStepPasses(OpPassManager &pm, const TrainStepOptionSet &options) {
   QuadraMemoryPolicyOptions memory;
   memory.policy = options.policy;
   pm.addNestedPass<func::FuncOp>(createQuadraMemoryPolicy(memory));
+  // Nothing to do unless the model is a supernet (gate weights).
+  pm.addNestedPass<func::FuncOp>(createQuadraRecomputeGatePaths());
 }
 
 } // namespace
@@ -115,6 +117,12 @@ LogicalResult fixChoices(ModuleOp module, ArrayRef<int64_t> picks, int64_t seed)
   fix.picks = picks;
   fix.seed = seed;
   pm.addPass(createQuadraFixChoices(fix));
+  return pm.run(module);
+}
+
+LogicalResult makeSupernet(ModuleOp module) {
+  PassManager pm(module.getContext());
+  pm.addPass(createQuadraSupernet());
   return pm.run(module);
 }
 

@@ -99,6 +99,9 @@ mlir::LogicalResult formKernels(mlir::ModuleOp module, llvm::StringRef target,
 mlir::LogicalResult fixChoices(mlir::ModuleOp module, llvm::ArrayRef<int64_t> picks,
                                int64_t seed = -1);
 
+/// Runs --quadra-supernet on `module`.
+mlir::LogicalResult makeSupernet(mlir::ModuleOp module);
+
 /// A copy of `module` with each choice fixed to its candidate in `picks`
 /// (none: the module has no choices) and its kernels formed for `target`:
 /// the architecture pipeline on a clone.

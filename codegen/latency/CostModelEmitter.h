@@ -23,6 +23,9 @@ struct CostModelSource {
   std::string sourceFile;   // the .qd file, for the header
   std::string space;        // the space's name
   std::string device;       // the profile's device name
+  /// Appended to the namespace (qdsl_latency_<space>_<suffix>) so that one
+  /// program can hold the models of several devices.
+  std::string suffix;
   bool calibrated = false;
   long long batch = 1;
   double fixedSeconds = 0;

@@ -65,6 +65,9 @@ struct Model::State {
     // step's.
     Arena forward_arena, train_arena;
     bool ready = false;
+    // A supernet's path (Model::setPaths); empty: every candidate runs.
+    std::vector<int> active;
+    std::vector<uint64_t> recomputed;
 
     // Views every weight with its dimensions reversed (Halide's order) and
     // packs linear weights into panels [C_out / p][C_in][p].
@@ -187,7 +190,7 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
                     Profile *profile) {
     if (!state->can_run(batch, error))
         return false;
-    state->forward_arena.prepare(kForwardBuffers, batch);
+    state->forward_arena.prepare(kForwardBuffers, batch, !state->active.empty());
     Pass pass(*state, state->forward_arena, batch, input, output, profile);
     if (run_kernels(pass))
         return true;
@@ -224,7 +227,7 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
                     std::to_string(classes - 1) + ")";
             return false;
         }
-    state->train_arena.prepare(kTrainBuffers, batch);
+    state->train_arena.prepare(kTrainBuffers, batch, !state->active.empty());
     std::vector<float *> outputs;
     for (const std::string &name : kGradientNames) {
         const qdsl::rt::Tensor &w = state->weights.at(name);
@@ -249,15 +252,22 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
     return true;
 }
 
-void Arena::prepare(const std::vector<BufferSpec> &specs, int n) {
-    if (table == &specs && batch == n)
+void Arena::prepare(const std::vector<BufferSpec> &specs, int n, bool one_path) {
+    if (table == &specs && batch == n && exclusive == one_path)
         return;
     std::vector<qdsl::rt::ArenaBuffer> buffers;
     int most = 0;
     for (const BufferSpec &b : specs) {
-        buffers.push_back({qdsl::rt::alignToArena(b.example_bytes * static_cast<uint64_t>(n) +
-                                                  b.fixed_bytes),
-                           b.first, b.last, 0});
+        qdsl::rt::ArenaBuffer buffer;
+        buffer.bytes = qdsl::rt::alignToArena(b.example_bytes * static_cast<uint64_t>(n) +
+                                              b.fixed_bytes);
+        buffer.first = b.first;
+        buffer.last = b.last;
+        if (one_path) {
+            buffer.group = b.group;
+            buffer.member = b.member;
+        }
+        buffers.push_back(buffer);
         most = std::max(most, b.id);
     }
     size = qdsl::rt::placeBuffers(buffers);
@@ -277,6 +287,59 @@ void Arena::prepare(const std::vector<BufferSpec> &specs, int n) {
                                      qdsl::rt::kArenaAlignment * qdsl::rt::kArenaAlignment);
     table = &specs;
     batch = n;
+    exclusive = one_path;
+}
+
+const std::vector<SearchLayer> &Model::searchLayers() { return kSearchLayers; }
+
+bool Model::setPaths(const std::vector<int> &active, const std::vector<uint64_t> &recomputed,
+                     std::string &error) {
+    if (active.empty() && recomputed.empty()) {
+        state->active.clear();
+        state->recomputed.clear();
+        return true;
+    }
+    if (active.size() != kSearchLayers.size() || recomputed.size() != kSearchLayers.size()) {
+        error = "a path needs one candidate and one recompute mask per search layer (" +
+                std::to_string(kSearchLayers.size()) + "), got " + std::to_string(active.size()) +
+                " and " + std::to_string(recomputed.size());
+        return false;
+    }
+    for (size_t l = 0; l < active.size(); ++l) {
+        const SearchLayer &layer = kSearchLayers[l];
+        size_t count = layer.candidates.size();
+        if (active[l] < 0 || static_cast<size_t>(active[l]) >= count || count > 64 ||
+            (count < 64 && (recomputed[l] >> count) != 0)) {
+            error = "search layer '" + layer.name + "' has " + std::to_string(count) +
+                    " candidates; the path picks " + std::to_string(active[l]);
+            return false;
+        }
+    }
+    if (!state->ready) {
+        error = "no weights: call initialize() or loadWeights() first";
+        return false;
+    }
+    for (size_t l = 0; l < active.size(); ++l)
+        for (size_t c = 0; c < kSearchLayers[l].gates.size(); ++c) {
+            qdsl::rt::Tensor &gate = state->weights.at(kSearchLayers[l].gates[c]);
+            std::fill(gate.data.begin(), gate.data.end(), static_cast<int>(c) == active[l] ? 1.0f : 0.0f);
+        }
+    state->active = active;
+    state->recomputed = recomputed;
+    return true;
+}
+
+bool Pass::on_path(int layer, int candidate, int kind) const {
+    if (state.active.empty())
+        return true;
+    if (kind == 0)
+        return state.active[static_cast<size_t>(layer)] == candidate;
+    return (state.recomputed[static_cast<size_t>(layer)] >> candidate) & 1u;
+}
+
+void Pass::zero(std::initializer_list<Buffer<float> *> outputs) {
+    for (Buffer<float> *out : outputs)
+        std::fill(out->data(), out->data() + out->number_of_elements(), 0.0f);
 }
 
 Pass::Pass(Model::State &state, Arena &arena, int batch, const float *input, float *output,

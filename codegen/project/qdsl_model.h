@@ -47,6 +47,14 @@ struct Profile {
     void add(const std::string &kernel, const std::string &family, double seconds);
 };
 
+/// A search layer of a supernet (qdsl compile --search): its candidates and
+/// the gate weight of each.
+struct SearchLayer {
+    std::string name;
+    std::vector<std::string> candidates;
+    std::vector<std::string> gates;
+};
+
 class Model {
 public:
     Model();
@@ -99,6 +107,20 @@ public:
     /// weights are set or a kernel reports an error.
     bool forward(const float *input, int batch, float *output, std::string &error,
                  Profile *profile = nullptr);
+
+    /// The search layers of a supernet; empty for a model.
+    static const std::vector<SearchLayer> &searchLayers();
+
+    /// Sets the path of the next passes of a supernet: per search layer the
+    /// candidate that runs (its gate set to 1, the others' to 0) and a bit
+    /// mask of the candidates whose output the training step recomputes
+    /// for their gate gradients (an architecture step's sampled pair; 0 for
+    /// a weight step). Only the kernels of those run, and the candidates of
+    /// a layer share activation memory. Empty vectors: every candidate runs,
+    /// gated by the gate weights as they are. False with `error` when the
+    /// sizes or indices do not fit the search layers.
+    bool setPaths(const std::vector<int> &active, const std::vector<uint64_t> &recomputed,
+                  std::string &error);
 
     /// Bytes of the activation arena of the last training step (0 before
     /// the first): what the memory plan laid out for its batch.

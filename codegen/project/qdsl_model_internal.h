@@ -36,10 +36,14 @@ extern const std::vector<WeightSpec> kWeightSpecs;
 extern const std::vector<PackSpec> kPackSpecs;
 /// An activation of a pass: bytes per example (or fixed, without a batch)
 /// and the first and last kernel that use it.
+/// In a supernet, a buffer that never leaves candidate `member` of search
+/// layer `group` (else both -1): it may share memory with the other
+/// candidates' while only one candidate per layer runs.
 struct BufferSpec {
     int id;
     uint64_t example_bytes, fixed_bytes;
     int64_t first, last;
+    int64_t group, member;
 };
 extern const std::vector<BufferSpec> kForwardBuffers;
 extern const std::vector<BufferSpec> kTrainBuffers;
@@ -54,8 +58,11 @@ struct Arena {
     std::vector<uint64_t> offset, bytes;  // by id
     uint64_t size = 0;
 
-    /// Lays `table` out for `batch` unless it already is.
-    void prepare(const std::vector<BufferSpec> &table, int batch);
+    bool exclusive = false;
+
+    /// Lays `table` out for `batch` unless it already is; `exclusive`: one
+    /// candidate per search layer runs, so their buffers may overlap.
+    void prepare(const std::vector<BufferSpec> &table, int batch, bool exclusive = false);
 };
 
 /// The training step's results by activation id (loss, logits, then the
@@ -63,6 +70,7 @@ struct Arena {
 /// gradient with id contract::gradientActivation(g) is written straight
 /// into the caller's tensor for kGradientNames[g].
 extern const std::vector<int> kTrainResults;
+extern const std::vector<SearchLayer> kSearchLayers;
 extern const std::vector<std::string> kGradientNames;
 extern const char *const kTrainingSetup;
 
@@ -96,6 +104,14 @@ public:
     /// A weight, and a linear weight (or its transpose) packed in panels.
     Buffer<float> &weight(const char *name);
     Buffer<float> &packed(const char *name, bool transposed);
+
+    /// Whether a kernel of candidate `candidate` of search layer `layer`
+    /// runs: kind 0 when the candidate is on the path, kind 1 (its forward
+    /// ops recomputed for its gate gradient) when it was sampled for the
+    /// architecture step. Everything runs when no path is set.
+    bool on_path(int layer, int candidate, int kind) const;
+    /// What a skipped kernel leaves in the outputs others read: zeros.
+    void zero(std::initializer_list<Buffer<float> *> outputs);
 
     /// Runs one kernel, timing it when profiling; false (with the error
     /// set) when it fails.

@@ -23,7 +23,8 @@ uint64_t placeBuffers(std::vector<ArenaBuffer> &buffers) {
     taken.clear();
     for (size_t j : placed) {
       const ArenaBuffer &o = buffers[j];
-      if (o.first <= b.last && b.first <= o.last)
+      bool exclusive = b.group >= 0 && b.group == o.group && b.member != o.member;
+      if (!exclusive && o.first <= b.last && b.first <= o.last)
         taken.push_back({o.offset, o.offset + o.bytes});
     }
     std::sort(taken.begin(), taken.end());

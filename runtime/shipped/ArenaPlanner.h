@@ -24,6 +24,10 @@ struct ArenaBuffer {
   int64_t first = 0, last = 0;
   /// Set by placeBuffers.
   uint64_t offset = 0;
+  /// Buffers of one group (>= 0) and different members are never live in
+  /// the same run (the candidates of one search layer of a supernet, of
+  /// which one runs): they may share bytes whatever their lifetimes.
+  int64_t group = -1, member = -1;
 };
 
 /// Buffers start at multiples of this (a cache line, and what vector loads
@@ -36,6 +40,7 @@ inline uint64_t alignToArena(uint64_t bytes) {
 /// Gives every buffer an offset (largest first, each at the lowest offset
 /// free for its whole lifetime) and returns the arena's size. Sizes must be
 /// multiples of kArenaAlignment. Deterministic: ties keep the input order.
+/// Exclusive buffers (ArenaBuffer::group) never conflict with each other.
 uint64_t placeBuffers(std::vector<ArenaBuffer> &buffers);
 
 /// The most bytes live at one time: no layout needs less.

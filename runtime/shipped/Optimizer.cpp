@@ -67,7 +67,8 @@ double LearningRateSchedule::at(int64_t step) const {
 bool decaysByDefault(const Tensor &weight) { return weight.shape.size() > 1; }
 
 
-void AdamW::step(TensorMap &weights, const TensorMap &gradients, double lr) {
+void AdamW::step(TensorMap &weights, const TensorMap &gradients, double lr,
+                 const std::function<bool(const std::string &)> &updates) {
   ++count;
   const double correction1 = 1.0 - std::pow(options.beta1, double(count));
   const double correction2 = 1.0 - std::pow(options.beta2, double(count));
@@ -79,7 +80,7 @@ void AdamW::step(TensorMap &weights, const TensorMap &gradients, double lr) {
   const float epsilon = float(options.epsilon);
   for (auto &[name, weight] : weights) {
     auto g = gradients.find(name);
-    if (g == gradients.end())
+    if (g == gradients.end() || (updates && !updates(name)))
       continue;
     Tensor &first = m[name], &second = v[name];
     if (first.shape != weight.shape) {

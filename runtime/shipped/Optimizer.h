@@ -17,6 +17,7 @@
 #include "Tensor.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -47,8 +48,10 @@ public:
   explicit AdamW(AdamWOptions options = {}) : options(options) {}
 
   /// One update of every weight in `weights` from its gradient in
-  /// `gradients` (same names and shapes) at learning rate `lr`.
-  void step(TensorMap &weights, const TensorMap &gradients, double lr);
+  /// `gradients` (same names and shapes) at learning rate `lr`; with
+  /// `updates`, only of the weights it accepts (a supernet's path).
+  void step(TensorMap &weights, const TensorMap &gradients, double lr,
+            const std::function<bool(const std::string &)> &updates = {});
 
   int64_t steps() const { return count; }
   const AdamWOptions &settings() const { return options; }

@@ -15,7 +15,7 @@
 # qdsl reads the line setting QDSL_TRAINING_RUNTIME_SOURCES to leave those
 # files (and their headers) out of a project that does not train.
 set(QDSL_RUNTIME_SOURCES TensorFiles.cpp WeightInit.cpp ArenaPlanner.cpp)
-set(QDSL_TRAINING_RUNTIME_SOURCES Datasets.cpp Optimizer.cpp Progress.cpp)
+set(QDSL_TRAINING_RUNTIME_SOURCES Datasets.cpp Optimizer.cpp Progress.cpp ArchitectureSearch.cpp)
 
 set(_qdsl_runtime_dir "${CMAKE_CURRENT_LIST_DIR}")
 get_filename_component(_qdsl_runtime_root "${_qdsl_runtime_dir}/../.." ABSOLUTE)

@@ -8,6 +8,8 @@
 #include "codegen/latency/CostModelEmitter.h"
 #include "codegen/latency/Estimate.h"
 #include "dsl/DerivedModel.h"
+#include "codegen/latency/DeviceProfile.h"
+#include "Search.h"
 #include "dialect/QuadraOps.h"
 #include "passes/Pipelines.h"
 
@@ -284,6 +286,31 @@ int compileProject() {
   mlir::func::FuncOp model = t ? session.selectModel(*module) : nullptr;
   if (!model)
     return failed(session.finish(false)) ? 1 : 0;
+  // A search: the supernet of the space, trained by the search program with
+  // the latency model of each of its limits.
+  std::string searchHeader;
+  if (search) {
+    bool hasChoice = false;
+    model.walk([&](quadra::ChoiceOp) { hasChoice = true; });
+    if (!hasChoice) {
+      session.error() << "'" << model.getSymName()
+                      << "' has no choices: --search needs a search space"
+                      << (choices.empty() ? "" : " (--choices fixed them all)");
+      return failed(session.finish(false)) ? 1 : 0;
+    }
+    cost::DeviceProfile given;
+    if (!deviceProfile.empty() && !loadDeviceProfile(given))
+      return 1;
+    auto constraints = searchConstraints(model, given);
+    auto header = succeeded(constraints)
+                      ? searchConstraintsHeader(*module, model, *constraints,
+                                                sys::path::filename(inputFile).str())
+                      : mlir::FailureOr<std::string>(mlir::failure());
+    if (failed(header) || failed(quadra::makeSupernet(*module)))
+      return failed(session.finish(false)) ? 1 : 0;
+    searchHeader = *header;
+  }
+  const bool train = tool::train || search;
   // The generated program at batch 1: weights and their packed copies and
   // one arena; training adds gradients, AdamW's moments and the step's
   // saved activations.
@@ -318,6 +345,7 @@ int compileProject() {
   options.source = inputFile;
   options.autoscheduler = autoschedule;
   options.kernelCache = kernelCacheDirectory();
+  options.searchConstraints = searchHeader;
   if (failed(codegen::writeProject(model, step, *t, outputFile, options)))
     return failed(session.finish(false)) ? 1 : 0;
   // The kernelized functions, for reading what was generated.
@@ -341,8 +369,10 @@ int compileProject() {
 int runCompile() {
   // A project by default with a target, or for training with a directory.
   bool toDirectory = !outputFile.empty() && outputFile != "-";
-  bool project = emit == Emit::Project ||
+  bool project = emit == Emit::Project || search ||
                  (emit.getNumOccurrences() == 0 && (!target.empty() || (train && toDirectory)));
+  if (search && (emit.getNumOccurrences() && emit != Emit::Project))
+    return reportError("--search writes a project: drop --emit");
   if (train && !(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
                        shownNumber(labelSmoothing));

@@ -139,6 +139,32 @@ void checkProfileMachine(const cost::DeviceProfile &profile) {
   errs() << "  " << StringRef(remedy).drop_front(2) << "\n";
 }
 
+} // namespace
+
+const cost::DeviceProfile *profileForDevice(const std::string &device,
+                                            const cost::DeviceProfile &given,
+                                            cost::DeviceProfile &found, std::string &error) {
+  if (!given.file.empty() &&
+      (given.device.name == device || sys::path::stem(given.file) == StringRef(device)))
+    return &given;
+  if (!cost::findDeviceProfile(device, found, error))
+    return nullptr;
+  found.useMeasured = given.useMeasured;
+  checkProfileMachine(found);
+  return &found;
+}
+
+std::vector<std::pair<std::string, double>> latencyLimits(mlir::func::FuncOp model) {
+  std::vector<std::pair<std::string, double>> limits;
+  if (auto dict = model->getAttrOfType<mlir::DictionaryAttr>(quadra::kLatencyLimitsAttr))
+    for (mlir::NamedAttribute limit : dict)
+      if (auto ms = dyn_cast<mlir::FloatAttr>(limit.getValue()))
+        limits.emplace_back(limit.getName().str(), ms.getValueAsDouble());
+  return limits;
+}
+
+namespace {
+
 /// One `constraint latency("D") <= T ms` of a model or space, checked.
 struct ConstraintCheck {
   std::string device, profileFile;
@@ -148,16 +174,6 @@ struct ConstraintCheck {
   double predictedMs = 0, fastestMs = 0, slowestMs = 0;
   bool met = false;
 };
-
-/// The latency limits `model` declares (its own, or its space's), by device.
-std::vector<std::pair<std::string, double>> latencyLimits(mlir::func::FuncOp model) {
-  std::vector<std::pair<std::string, double>> limits;
-  if (auto dict = model->getAttrOfType<mlir::DictionaryAttr>(quadra::kLatencyLimitsAttr))
-    for (mlir::NamedAttribute limit : dict)
-      if (auto ms = dyn_cast<mlir::FloatAttr>(limit.getValue()))
-        limits.emplace_back(limit.getName().str(), ms.getValueAsDouble());
-  return limits;
-}
 
 /// Checks every latency limit of `model` in `module` (not yet formed): a
 /// model or fixed architecture meets a limit or not; a space's fastest
@@ -169,17 +185,11 @@ checkConstraints(mlir::ModuleOp module, mlir::func::FuncOp model, bool isSpace,
   std::vector<ConstraintCheck> checks;
   for (const auto &[device, limitMs] : latencyLimits(model)) {
     cost::DeviceProfile found;
-    const cost::DeviceProfile *profile = &given;
-    if (given.device.name != device &&
-        sys::path::stem(given.file) != StringRef(device)) {
-      std::string error;
-      if (!cost::findDeviceProfile(device, found, error)) {
-        model.emitError("cannot check the latency limit for '") << device << "': " << error;
-        return mlir::failure();
-      }
-      found.useMeasured = given.useMeasured;
-      checkProfileMachine(found);
-      profile = &found;
+    std::string error;
+    const cost::DeviceProfile *profile = profileForDevice(device, given, found, error);
+    if (!profile) {
+      model.emitError("cannot check the latency limit for '") << device << "': " << error;
+      return mlir::failure();
     }
     ConstraintCheck check;
     check.device = device;

@@ -36,7 +36,7 @@ extern llvm::cl::opt<unsigned> profileArchitectures, profileRepeat, profileThrea
     profileRounds, profileRefine, calibrateArchitectures;
 
 // Training.
-extern llvm::cl::opt<bool> train;
+extern llvm::cl::opt<bool> train, search;
 extern llvm::cl::opt<quadra::MemoryPolicy> memoryPolicy;
 
 extern llvm::cl::opt<std::string> buildDirectory;
@@ -60,6 +60,13 @@ int buildProject(llvm::StringRef directory, unsigned jobs, llvm::StringRef logFi
 
 /// Reads the profile named by --device; false after reporting why not.
 bool loadDeviceProfile(cost::DeviceProfile &profile);
+
+/// The profile of `device`: `given` (the --device one; may be empty) if it
+/// describes that device or is named after it, else found by name
+/// (codegen/latency/ProfileLookup.h) into `found`. Null with `error`.
+const cost::DeviceProfile *profileForDevice(const std::string &device,
+                                            const cost::DeviceProfile &given,
+                                            cost::DeviceProfile &found, std::string &error);
 
 } // namespace qdsl::tool
 

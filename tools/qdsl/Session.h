@@ -102,6 +102,10 @@ int processInput(mlir::ChunkBufferHandler handler);
 /// ('none': no cache), else codegen::defaultKernelCache().
 std::string kernelCacheDirectory();
 
+/// The latency limits `model` declares (quadra.latency_limits_ms), in ms by
+/// device, sorted by device.
+std::vector<std::pair<std::string, double>> latencyLimits(mlir::func::FuncOp model);
+
 /// "0,3,1": picks as --choices takes them.
 std::string choicesText(llvm::ArrayRef<int64_t> picks);
 

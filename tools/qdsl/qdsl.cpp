@@ -191,6 +191,18 @@ cl::opt<bool> train("train",
                              "gradients); stats: also plan its memory per memory policy"),
                     cl::sub(compileCommand), cl::sub(statsCommand), cl::cat(category));
 
+cl::opt<bool> search("search",
+                     cl::desc("compile: a supernet of the search space (every candidate, "
+                              "gated) with its training step and the `search` program "
+                              "(needs --target and -o; docs/NAS.md)"),
+                     cl::sub(compileCommand), cl::cat(category));
+
+cl::opt<std::string> latencyLimit(
+    "latency-limit",
+    cl::desc("The latency limit of the search on --device's device (2.5ms, 800us), "
+             "replacing the space's"),
+    cl::value_desc("time"), cl::sub(compileCommand), cl::cat(category));
+
 cl::opt<quadra::MemoryPolicy> memoryPolicy(
     "memory-policy",
     cl::desc("With compile --train: keep-all, paper or min-memory (the default; "
@@ -253,7 +265,7 @@ int checkFlags() {
   for (const cl::opt<std::string> *text :
        {&target, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
         &profileWork, &profileBatches, &weightsFile, &npyInput, &labelsFile, &weightsFormat,
-        &memoryLimit})
+        &memoryLimit, &latencyLimit})
     if (text->getNumOccurrences() > 0 && text->empty())
       return reportError("-" + Twine(text->ArgStr.size() > 1 ? "-" : "") + text->ArgStr +
                          " needs a value (" + text->HelpStr + ")");
@@ -335,7 +347,8 @@ int main(int argc, char **argv) {
       "  qdsl machine [--threads N] [--json]\n"
       "  qdsl estimate FILE.qd --device PROFILE.json [--batch N] [--json] [--choices P]\n"
       "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n"
-      "  qdsl compile SPACE.qd --emit=qd --choices P [-o MODEL.qd]\n");
+      "  qdsl compile SPACE.qd --emit=qd --choices P [-o MODEL.qd]\n"
+      "  qdsl compile SPACE.qd --search --target=T -o DIR [--device P.json] [--latency-limit 2ms]\n");
   if (int status = checkFlags(); status >= 0)
     return status;
   const std::pair<cl::SubCommand *, int (*)()> commands[] = {

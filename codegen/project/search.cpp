@@ -1,0 +1,648 @@
+// search: the architecture search of a supernet compiled by
+// `qdsl compile SPACE --search` (see --help and docs/NAS.md).
+//
+// ProxylessNAS's scheme, on the generated kernels: each step runs one path
+// of the supernet (one candidate per search layer; Model::setPaths skips
+// every other candidate's kernels). The weights warm up on uniformly
+// sampled paths; then weight steps on the training split (paths drawn from
+// softmax(α)) alternate with architecture steps on a validation split held
+// out of the training set. An architecture step samples two candidates per
+// layer, runs one of them (chosen among the two by their renormalised
+// probabilities), recomputes both outputs for their gate gradients and
+// updates α by the binary-gate estimator plus the gradient of the latency
+// term, E[LAT](α) coming from the latency model of each constrained device
+// (search_constraints.h, written by qdsl from the device profiles).
+//
+// The result, search.json in --out, holds per epoch every layer's
+// probabilities, E[LAT] per device, the loss terms and the accuracy of the
+// most probable architecture on the validation split; and at the end α, the
+// probabilities and the picks. It is written atomically after every epoch.
+#include "qdsl_model.h"
+#include "search_constraints.h"
+#include "runtime/shipped/ArchitectureSearch.h"
+#include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/Optimizer.h"
+#include "runtime/shipped/Progress.h"
+#include "runtime/shipped/TensorFiles.h"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+const char *const kUsage =
+    "usage: search [options]\n"
+    "data (Fashion-MNIST's training split; the test split is never read):\n"
+    "  --data DIR (Debian's dataset-fashion-mnist) --train-subset N (all)\n"
+    "  --validation N (10000): examples held out of the training split for the\n"
+    "             architecture steps and the per-epoch validation\n"
+    "schedule:\n"
+    "  --epochs N (10) --warmup-epochs N (2: uniform paths, weights only)\n"
+    "  --batch N (64) --arch-every N (5: one architecture step per N weight steps)\n"
+    "  --lr X (4e-3, AdamW with the trainer's cosine schedule) --weight-decay X (0.05)\n"
+    "  --arch-lr X (1e-3, Adam with beta1 = 0 for the logits)\n"
+    "latency:\n"
+    "  --latency-loss additive|multiplicative (additive): CE + lambda*max(0, E/T - 1)\n"
+    "             or CE * (log E / log T)^beta\n"
+    "  --lambda X (2) --beta X (0.6)\n"
+    "  --limit DEVICE=MS  replaces the limit of a constrained device (repeatable)\n"
+    "run: --seed N (0) --threads N (0: all) --out DIR (search-out): search.json,\n"
+    "  supernet.safetensors\n";
+
+int usage(const std::string &message) {
+    fmt::print(stderr, "search: {}\n{}", message, kUsage);
+    return 2;
+}
+
+int fail(const std::string &message) {
+    fmt::print(stderr, "search: {}\n", message);
+    return 1;
+}
+
+struct Options {
+    std::string data, out = "search-out", latency_loss = "additive";
+    long long train_subset = 0, validation = 10000, epochs = 10, warmup_epochs = 2, batch = 64,
+              arch_every = 5, seed = 0, threads = 0;
+    double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6;
+    std::vector<std::string> limits;
+};
+
+bool parse_int(const std::string &text, long long min, long long max, long long &value) {
+    char *end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return false;
+    value = v;
+    return true;
+}
+
+bool parse_double(const std::string &text, double min, double max, double &value) {
+    char *end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v > max)
+        return false;
+    value = v;
+    return true;
+}
+
+int parse(int argc, char **argv, Options &o) {
+    const std::map<std::string, std::string *> texts = {
+        {"--data", &o.data}, {"--out", &o.out}, {"--latency-loss", &o.latency_loss}};
+    constexpr long long kExamples = 1LL << 31;
+    const std::map<std::string, std::tuple<long long *, long long, long long>> integers = {
+        {"--train-subset", {&o.train_subset, 1, kExamples}},
+        {"--validation", {&o.validation, 1, kExamples}},
+        {"--epochs", {&o.epochs, 1, 100000}},
+        {"--warmup-epochs", {&o.warmup_epochs, 0, 100000}},
+        {"--batch", {&o.batch, 1, 65536}},
+        {"--arch-every", {&o.arch_every, 1, 1000000}},
+        {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
+        {"--threads", {&o.threads, 0, 1024}}};
+    const std::map<std::string, std::tuple<double *, double, double>> reals = {
+        {"--lr", {&o.lr, 0, 1e30}},         {"--weight-decay", {&o.weight_decay, 0, 10}},
+        {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
+        {"--beta", {&o.beta, 0, 100}}};
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            fmt::print("{}", kUsage);
+            return 0;
+        }
+        if (!texts.count(arg) && !integers.count(arg) && !reals.count(arg) && arg != "--limit")
+            return usage("unknown option '" + arg + "'");
+        if (i + 1 >= argc || argv[i + 1][0] == '\0')
+            return usage(arg + " needs a value");
+        std::string v = argv[++i];
+        if (arg == "--limit") {
+            o.limits.push_back(v);
+        } else if (auto text = texts.find(arg); text != texts.end()) {
+            *text->second = v;
+        } else if (auto integer = integers.find(arg); integer != integers.end()) {
+            auto [into, min, max] = integer->second;
+            if (!parse_int(v, min, max, *into))
+                return usage(arg + " needs an integer from " + std::to_string(min) + " to " +
+                             std::to_string(max) + ", got '" + v + "'");
+        } else if (auto [into, min, max] = reals.at(arg); !parse_double(v, min, max, *into)) {
+            return usage(arg + " needs a number from " + fmt::format("{}", min) + " to " +
+                         fmt::format("{}", max) + ", got '" + v + "'");
+        }
+    }
+    if (o.warmup_epochs >= o.epochs)
+        return usage("--warmup-epochs " + std::to_string(o.warmup_epochs) +
+                     " leaves no epoch to search in; --epochs is " + std::to_string(o.epochs));
+    return -1;
+}
+
+// One constrained device: its latency model and the limit that applies.
+struct Device {
+    const qdsl_search::Constraint *model;
+    double limit_seconds;
+};
+
+// Splits "DEVICE=MS" overrides onto the devices; false with `error`.
+bool apply_limits(const std::vector<std::string> &overrides, std::vector<Device> &devices,
+                  std::string &error) {
+    for (const std::string &text : overrides) {
+        size_t eq = text.find('=');
+        double ms = 0;
+        if (eq == std::string::npos || !parse_double(text.substr(eq + 1), 1e-9, 1e12, ms)) {
+            error = "--limit expects DEVICE=MILLISECONDS, got '" + text + "'";
+            return false;
+        }
+        std::string name = text.substr(0, eq);
+        auto it = std::find_if(devices.begin(), devices.end(),
+                               [&](const Device &d) { return name == d.model->device; });
+        if (it == devices.end()) {
+            std::string known;
+            for (const Device &d : devices)
+                known += (known.empty() ? "" : ", ") + std::string(d.model->device);
+            error = "--limit names device '" + name + "', which the search has no latency "
+                    "model for (it has: " + known + ")";
+            return false;
+        }
+        it->limit_seconds = ms * 1e-3;
+    }
+    return true;
+}
+
+struct Layer {
+    std::string name;
+    std::vector<std::string> candidates, gates;
+    std::vector<double> alpha;
+};
+
+// The weights a path updates: everything but the gates and the weights of
+// candidates off the path ("<layer>.candidates.<c>.").
+struct PathFilter {
+    std::vector<Layer> *layers;
+    std::vector<int> active;
+    bool operator()(const std::string &name) const {
+        for (size_t l = 0; l < layers->size(); ++l) {
+            const std::string prefix = (*layers)[l].name + ".candidates.";
+            if (name.compare(0, prefix.size(), prefix) != 0)
+                continue;
+            size_t dot = name.find('.', prefix.size());
+            int candidate = std::atoi(name.substr(prefix.size(), dot - prefix.size()).c_str());
+            if (name.compare(dot + 1, std::string::npos, "gate") == 0)
+                return false;
+            return candidate == active[l];
+        }
+        return true;
+    }
+};
+
+struct Evaluation {
+    double loss = 0, top1 = 0;
+};
+
+bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
+              const std::vector<size_t> &examples, int batch, const std::vector<float> &mean,
+              const std::vector<float> &stddev, Evaluation &result, std::string &error) {
+    const size_t in = model.info().input_size(), classes = model.info().output_size();
+    std::vector<float> images(in * batch), logits(classes * batch);
+    std::vector<int32_t> labels(batch);
+    std::mt19937_64 unused(0);
+    double loss = 0;
+    size_t top1 = 0;
+    for (size_t start = 0; start < examples.size(); start += batch) {
+        size_t n = std::min<size_t>(batch, examples.size() - start);
+        std::vector<size_t> ids(examples.begin() + start, examples.begin() + start + n);
+        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, unused, images.data(), labels.data());
+        if (!model.forward(images.data(), static_cast<int>(n), logits.data(), error))
+            return false;
+        for (size_t i = 0; i < n; ++i) {
+            const float *row = &logits[i * classes];
+            if (!std::all_of(row, row + classes, [](float v) { return std::isfinite(v); })) {
+                error = "the supernet's outputs are not finite: the weights have diverged";
+                return false;
+            }
+            double top = *std::max_element(row, row + classes), sum = 0;
+            for (size_t k = 0; k < classes; ++k)
+                sum += std::exp(row[k] - top);
+            loss += top + std::log(sum) - row[labels[i]];
+            size_t above = 0;
+            for (size_t k = 0; k < classes; ++k)
+                above += row[k] > row[labels[i]];
+            top1 += above == 0;
+        }
+    }
+    result.loss = loss / examples.size();
+    result.top1 = double(top1) / examples.size();
+    return true;
+}
+
+double memory_mb(const char *key) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.compare(0, std::strlen(key), key) == 0)
+            return std::atof(line.c_str() + std::strlen(key)) / 1024.0;
+    return 0;
+}
+
+bool write_atomically(const std::string &path, const std::string &text, std::string &error) {
+    std::string temporary = path + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+        out << text;
+        out.flush();
+        if (!out) {
+            error = "cannot write '" + temporary + "': " + std::strerror(errno);
+            return false;
+        }
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        error = "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
+
+class Search {
+public:
+    Search(const Options &o, qdsl_model::Model &model) : o(o), model(model), rng(o.seed) {}
+
+    int run() {
+        std::string error;
+        if (!prepare(error))
+            return fail(error);
+        const int64_t steps_per_epoch =
+            std::max<int64_t>(1, static_cast<int64_t>(train_ids.size()) / o.batch);
+        schedule.peak = o.lr;
+        schedule.minimum = o.lr * 1e-3;
+        schedule.totalSteps = steps_per_epoch * o.epochs;
+        schedule.warmupSteps = std::max<int64_t>(1, schedule.totalSteps / 20);
+        qdsl::rt::ProgressBar bar(std::cout, isatty(1), "search",
+                                  steps_per_epoch * o.epochs);
+        int64_t step = 0;
+        double start = qdsl::rt::steadyClock()();
+        for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+            const bool warmup = epoch < o.warmup_epochs;
+            std::vector<size_t> order = train_ids;
+            std::shuffle(order.begin(), order.end(), rng);
+            double loss_sum = 0, correct = 0, seen = 0, arch_ce = 0, arch_loss = 0;
+            int64_t arch_steps = 0;
+            for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
+                std::vector<size_t> ids(order.begin() + s * o.batch,
+                                        order.begin() + (s + 1) * o.batch);
+                double loss = 0, hits = 0;
+                if (!weight_step(ids, warmup, step, loss, hits, error))
+                    return fail(error);
+                loss_sum += loss * ids.size();
+                correct += hits;
+                seen += ids.size();
+                if (!warmup && (s + 1) % o.arch_every == 0) {
+                    double ce = 0, total = 0;
+                    if (!architecture_step(ce, total, error))
+                        return fail(error);
+                    arch_ce += ce;
+                    arch_loss += total;
+                    ++arch_steps;
+                }
+                bar.update(step + 1, fmt::format("epoch {}/{} loss {:.3f}", epoch + 1, o.epochs,
+                                                 loss_sum / seen));
+            }
+            // The most probable architecture on the validation split.
+            std::vector<int> picks = most_probable();
+            Evaluation validation;
+            if (!model.setPaths(picks, std::vector<uint64_t>(layers.size(), 0), error) ||
+                !evaluate(model, data, validation_ids, static_cast<int>(o.batch), mean, stddev,
+                          validation, error))
+                return fail(error);
+            nlohmann::json record = {{"epoch", epoch + 1},
+                                     {"phase", warmup ? "warmup" : "search"},
+                                     {"train_loss", loss_sum / seen},
+                                     {"train_accuracy", correct / seen},
+                                     {"validation_loss", validation.loss},
+                                     {"validation_accuracy", validation.top1},
+                                     {"picks", picks},
+                                     {"seconds", qdsl::rt::steadyClock()() - start}};
+            if (arch_steps) {
+                record["architecture_ce"] = arch_ce / arch_steps;
+                record["architecture_loss"] = arch_loss / arch_steps;
+            }
+            record["expected_latency_ms"] = expected_latencies_ms();
+            nlohmann::json probabilities = nlohmann::json::object();
+            for (const Layer &layer : layers)
+                probabilities[layer.name] = qdsl::rt::softmax(layer.alpha);
+            record["probabilities"] = probabilities;
+            history.push_back(record);
+            if (!save(false, error))
+                return fail(error);
+        }
+        bar.finish();
+        if (!save(true, error))
+            return fail(error);
+        fmt::print("search: wrote {}/search.json (picks", o.out);
+        for (int p : most_probable())
+            fmt::print(" {}", p);
+        fmt::print("); peak memory {:.0f} MB\n", memory_mb("VmHWM:"));
+        return 0;
+    }
+
+private:
+    bool prepare(std::string &error) {
+        if (!qdsl::rt::parseLatencyLoss(o.latency_loss, form)) {
+            error = "--latency-loss must be additive or multiplicative, got '" + o.latency_loss +
+                    "'";
+            return false;
+        }
+        for (const qdsl_model::SearchLayer &l : qdsl_model::Model::searchLayers())
+            layers.push_back({l.name, l.candidates, l.gates,
+                              std::vector<double>(l.candidates.size(), 0.0)});
+        if (layers.empty()) {
+            error = "this project is not a supernet: compile the space with qdsl compile --search";
+            return false;
+        }
+        for (const qdsl_search::Constraint &c : qdsl_search::kConstraints) {
+            if (c.layers != layers.size()) {
+                error = std::string("the latency model of '") + c.device + "' has " +
+                        std::to_string(c.layers) + " layers, the supernet " +
+                        std::to_string(layers.size()) + ": recompile the project";
+                return false;
+            }
+            for (size_t l = 0; l < layers.size(); ++l)
+                if (layers[l].name != c.layer_names[l] || layers[l].candidates.size() != c.count[l]) {
+                    error = std::string("the latency model of '") + c.device +
+                            "' does not match search layer '" + layers[l].name +
+                            "': recompile the project";
+                    return false;
+                }
+            devices.push_back({&c, c.limit_seconds});
+        }
+        if (!apply_limits(o.limits, devices, error))
+            return false;
+        std::string dir = o.data.empty() ? qdsl::rt::defaultFashionMnistDirectory() : o.data;
+        if (!qdsl::rt::readFashionMnist(dir, "train", data, error))
+            return false;
+        const qdsl_model::ModelInfo &info = model.info();
+        if (info.input_shape != std::vector<int64_t>{data.height, data.width, data.channels}) {
+            error = "the supernet takes " + std::to_string(info.input_shape.size()) +
+                    "-dimensional examples unlike the data's " + std::to_string(data.height) +
+                    "x" + std::to_string(data.width) + "x" + std::to_string(data.channels);
+            return false;
+        }
+        std::vector<size_t> all(static_cast<size_t>(data.count));
+        std::iota(all.begin(), all.end(), 0);
+        std::mt19937_64 split(static_cast<uint64_t>(o.seed) ^ 0x5eed5eedULL);
+        std::shuffle(all.begin(), all.end(), split);
+        size_t used = o.train_subset > 0 ? std::min<size_t>(all.size(), o.train_subset) : all.size();
+        if (static_cast<size_t>(o.validation) >= used) {
+            error = "--validation " + std::to_string(o.validation) + " leaves no training example of " +
+                    std::to_string(used);
+            return false;
+        }
+        validation_ids.assign(all.begin(), all.begin() + o.validation);
+        train_ids.assign(all.begin() + o.validation, all.begin() + used);
+        if (train_ids.size() < static_cast<size_t>(o.batch)) {
+            error = "--batch " + std::to_string(o.batch) + " is larger than the " +
+                    std::to_string(train_ids.size()) + " training examples";
+            return false;
+        }
+        qdsl::rt::channelStatistics(data, mean, stddev);
+        model.initialize(static_cast<uint64_t>(o.seed));
+        qdsl::rt::AdamWOptions adamw;
+        adamw.learningRate = o.lr;
+        adamw.weightDecay = o.weight_decay;
+        optimizer = qdsl::rt::AdamW(adamw);
+        arch_optimizer = qdsl::rt::LogitAdam(o.arch_lr);
+        const size_t in = info.input_size(), classes = info.output_size();
+        images.resize(in * o.batch);
+        logits.resize(classes * o.batch);
+        labels.resize(o.batch);
+        return true;
+    }
+
+    std::vector<int> most_probable() const {
+        std::vector<int> picks;
+        for (const Layer &layer : layers)
+            picks.push_back(static_cast<int>(
+                std::max_element(layer.alpha.begin(), layer.alpha.end()) - layer.alpha.begin()));
+        return picks;
+    }
+
+    std::vector<double> flat_alpha() const {
+        std::vector<double> flat;
+        for (const Layer &layer : layers)
+            flat.insert(flat.end(), layer.alpha.begin(), layer.alpha.end());
+        return flat;
+    }
+
+    nlohmann::json expected_latencies_ms() const {
+        nlohmann::json out = nlohmann::json::object();
+        std::vector<double> alpha = flat_alpha();
+        for (const Device &d : devices)
+            out[d.model->device] = {{"expected", 1e3 * d.model->expected(alpha.data(), nullptr, 1.0)},
+                                    {"limit", 1e3 * d.limit_seconds}};
+        return out;
+    }
+
+    bool weight_step(const std::vector<size_t> &ids, bool uniform, int64_t step, double &loss,
+                     double &hits, std::string &error) {
+        std::vector<int> active;
+        for (const Layer &layer : layers) {
+            std::vector<double> p = uniform ? std::vector<double>(layer.alpha.size(),
+                                                                  1.0 / layer.alpha.size())
+                                            : qdsl::rt::softmax(layer.alpha);
+            active.push_back(qdsl::rt::sampleIndex(p, rng));
+        }
+        if (!model.setPaths(active, std::vector<uint64_t>(layers.size(), 0), error))
+            return false;
+        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, rng, images.data(), labels.data());
+        float l = 0;
+        if (!model.trainStep(images.data(), labels.data(), static_cast<int>(ids.size()), l,
+                             logits.data(), gradients, error))
+            return false;
+        if (!std::isfinite(l)) {
+            error = "the training loss is not finite at step " + std::to_string(step + 1) +
+                    ": lower --lr";
+            return false;
+        }
+        loss = l;
+        const size_t classes = model.info().output_size();
+        hits = 0;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            const float *row = &logits[i * classes];
+            hits += (std::max_element(row, row + classes) - row) == labels[i];
+        }
+        qdsl::rt::clipGradientNorm(gradients, 5.0);
+        optimizer.step(model.weights(), gradients, schedule.at(step), PathFilter{&layers, active});
+        model.weightsChanged();
+        return true;
+    }
+
+    bool architecture_step(double &ce_out, double &loss_out, std::string &error) {
+        std::vector<int> active;
+        std::vector<uint64_t> recomputed;
+        std::vector<std::vector<int>> involved;
+        for (const Layer &layer : layers) {
+            std::vector<double> p = qdsl::rt::softmax(layer.alpha);
+            auto [a, b] = qdsl::rt::samplePair(p, rng);
+            std::vector<int> pair = a == b ? std::vector<int>{a} : std::vector<int>{a, b};
+            // Which of the two runs: by their probabilities renormalised.
+            std::vector<double> q;
+            for (int c : pair)
+                q.push_back(p[c]);
+            double sum = std::accumulate(q.begin(), q.end(), 0.0);
+            for (double &x : q)
+                x = sum > 0 ? x / sum : 1.0 / q.size();
+            active.push_back(pair[qdsl::rt::sampleIndex(q, rng)]);
+            uint64_t mask = 0;
+            for (int c : pair)
+                mask |= uint64_t(1) << c;
+            recomputed.push_back(mask);
+            involved.push_back(pair);
+        }
+        if (!model.setPaths(active, recomputed, error))
+            return false;
+        std::uniform_int_distribution<size_t> pick(0, validation_ids.size() - 1);
+        std::vector<size_t> ids(static_cast<size_t>(o.batch));
+        for (size_t &id : ids)
+            id = validation_ids[pick(rng)];
+        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, rng, images.data(), labels.data());
+        float ce = 0;
+        if (!model.trainStep(images.data(), labels.data(), static_cast<int>(ids.size()), ce,
+                             logits.data(), gradients, error))
+            return false;
+        // The latency term of each device, combined.
+        std::vector<double> alpha = flat_alpha(), latency_gradient(alpha.size(), 0.0),
+                                                  device_gradient(alpha.size());
+        double loss = ce, d_ce = 1.0;
+        // Additive: CE + Σ_d penalty_d. Multiplicative: CE · Π_d f_d, so
+        // ∂L/∂E_d = CE·f_d'(E_d) · Π_{d'≠d} f_d'.
+        struct Term {
+            double dE, factor;
+            std::vector<double> gradient;
+        };
+        std::vector<Term> terms;
+        for (const Device &d : devices) {
+            double e = d.model->expected(alpha.data(), device_gradient.data(), 1.0);
+            qdsl::rt::LatencyTerm t =
+                qdsl::rt::latencyTerm(form, ce, e, d.limit_seconds,
+                                      form == qdsl::rt::LatencyLoss::Additive ? o.lambda : o.beta);
+            terms.push_back({t.dLossdE, t.dLossdCE, device_gradient});
+            if (form == qdsl::rt::LatencyLoss::Additive) {
+                loss += t.loss - ce;
+            } else {
+                loss *= t.dLossdCE;
+                d_ce *= t.dLossdCE;
+            }
+        }
+        for (const Term &t : terms) {
+            double scale = t.dE;
+            if (form == qdsl::rt::LatencyLoss::Multiplicative && t.factor > 0)
+                scale *= d_ce / t.factor;
+            for (size_t i = 0; i < alpha.size(); ++i)
+                latency_gradient[i] += scale * t.gradient[i];
+        }
+        size_t offset = 0;
+        for (size_t l = 0; l < layers.size(); ++l) {
+            Layer &layer = layers[l];
+            const size_t n = layer.alpha.size();
+            std::vector<double> gate(n, 0.0);
+            for (int c : involved[l]) {
+                const qdsl::rt::Tensor &g = gradients.at(layer.gates[c]);
+                gate[c] = std::accumulate(g.data.begin(), g.data.end(), 0.0);
+            }
+            std::vector<double> gradient = qdsl::rt::binaryGateGradient(layer.alpha, involved[l], gate);
+            for (size_t c = 0; c < n; ++c)
+                gradient[c] = d_ce * gradient[c] + latency_gradient[offset + c];
+            std::vector<double> before = layer.alpha;
+            arch_optimizer.step(l, layer.alpha, gradient);
+            qdsl::rt::keepOthersProbabilities(layer.alpha, before, involved[l]);
+            offset += n;
+        }
+        ce_out = ce;
+        loss_out = loss;
+        return true;
+    }
+
+    bool save(bool final, std::string &error) {
+        nlohmann::json out;
+        out["format"] = "qdsl-search";
+        out["version"] = 1;
+        out["model"] = model.info().name;
+        out["finished"] = final;
+        out["settings"] = {{"epochs", o.epochs},         {"warmup_epochs", o.warmup_epochs},
+                           {"batch", o.batch},           {"arch_every", o.arch_every},
+                           {"lr", o.lr},                 {"arch_lr", o.arch_lr},
+                           {"latency_loss", o.latency_loss}, {"lambda", o.lambda},
+                           {"beta", o.beta},             {"seed", o.seed},
+                           {"train_examples", train_ids.size()},
+                           {"validation_examples", validation_ids.size()}};
+        nlohmann::json devices_json = nlohmann::json::array();
+        for (const Device &d : devices)
+            devices_json.push_back({{"device", d.model->device},
+                                    {"limit_ms", d.limit_seconds * 1e3},
+                                    {"calibrated", d.model->calibrated}});
+        out["devices"] = devices_json;
+        nlohmann::json layers_json = nlohmann::json::array();
+        for (const Layer &layer : layers)
+            layers_json.push_back({{"layer", layer.name},
+                                   {"candidates", layer.candidates},
+                                   {"alpha", layer.alpha},
+                                   {"probabilities", qdsl::rt::softmax(layer.alpha)}});
+        out["layers"] = layers_json;
+        out["picks"] = most_probable();
+        out["expected_latency_ms"] = expected_latencies_ms();
+        out["epochs"] = history;
+        out["peak_memory_mb"] = memory_mb("VmHWM:");
+        if (!write_atomically(o.out + "/search.json", out.dump(2) + "\n", error))
+            return false;
+        if (final)
+            return model.saveWeights(o.out + "/supernet.safetensors", error);
+        return true;
+    }
+
+    const Options &o;
+    qdsl_model::Model &model;
+    std::mt19937_64 rng;
+    qdsl::rt::LatencyLoss form = qdsl::rt::LatencyLoss::Additive;
+    std::vector<Layer> layers;
+    std::vector<Device> devices;
+    qdsl::rt::Dataset data;
+    std::vector<size_t> train_ids, validation_ids;
+    std::vector<float> mean, stddev, images, logits;
+    std::vector<int32_t> labels;
+    qdsl::rt::TensorMap gradients;
+    qdsl::rt::AdamW optimizer;
+    qdsl::rt::LogitAdam arch_optimizer;
+    qdsl::rt::LearningRateSchedule schedule;
+    nlohmann::json history = nlohmann::json::array();
+};
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    Options o;
+    if (int status = parse(argc, argv, o); status >= 0)
+        return status;
+    qdsl_model::Model::setThreads(static_cast<int>(o.threads));
+    std::error_code ec;
+    std::filesystem::create_directories(o.out, ec);
+    if (ec)
+        return fail("cannot create --out '" + o.out + "': " + ec.message());
+    qdsl_model::Model model;
+    return Search(o, model).run();
+}
