@@ -16,7 +16,7 @@ struct DeviceProfile;
 namespace qdsl::tool {
 
 extern llvm::cl::SubCommand compileCommand, statsCommand, buildCommand,
-    runCommand, weightsCommand, estimateCommand, profileCommand, machineCommand;
+    runCommand, weightsCommand, estimateCommand, profileCommand, machineCommand, searchCommand;
 
 // The front end: every command that reads a .qd file.
 extern llvm::cl::opt<std::string> inputFile, outputFile;
@@ -52,7 +52,13 @@ extern llvm::cl::opt<std::string> memoryLimit;
 
 // The commands, one file each.
 int runCompile(), runStats(), runBuild(), runReference(), runWeights(), runEstimate(),
-    runProfile(), runMachine();
+    runProfile(), runMachine(), runSearch();
+
+// Search.
+extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory;
+extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, searchBatch, validation,
+    trainSubset, testSubset;
+extern llvm::cl::opt<bool> searchOverwrite;
 /// Configures (once) and builds the generated project in `directory` with
 /// `jobs` jobs (0: ninja's default); with `logFile`, CMake's and the
 /// compilers' output goes there. Returns 0 or reports an error and 1.

@@ -145,3 +145,501 @@ searchConstraintsHeader(mlir::ModuleOp module, mlir::func::FuncOp space,
 }
 
 } // namespace qdsl::tool
+
+//===----------------------------------------------------------------------===//
+// qdsl search
+//===----------------------------------------------------------------------===//
+
+#include "SvgPlot.h"
+
+#include "codegen/Targets.h"
+#include "passes/analysis/ModelStatistics.h"
+#include "passes/Pipelines.h"
+#include "runtime/shipped/TensorFiles.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+
+#include <random>
+
+namespace qdsl::tool {
+
+namespace {
+
+/// The architecture the search ends with and what is known of it.
+struct Derived {
+  std::vector<int64_t> picks;
+  std::string choices;
+  /// Predicted latency per constraint (ms), in the constraints' order.
+  std::vector<double> predictedMs;
+  std::vector<std::string> bindingNotes;
+};
+
+/// Runs `program` with `args`; output to the terminal, or appended to `log`.
+int runProgram(StringRef program, ArrayRef<std::string> args, StringRef log = {}) {
+  SmallVector<StringRef> argv = {program};
+  for (const std::string &a : args)
+    argv.push_back(a);
+  std::optional<StringRef> redirect;
+  if (!log.empty())
+    redirect = log;
+  std::string message;
+  int status = sys::ExecuteAndWait(program, argv, std::nullopt,
+                                   {std::nullopt, redirect, redirect}, 0, 0, &message);
+  if (status != 0)
+    errs() << "qdsl: '" << program << "' failed (exit " << status << ")"
+           << (message.empty() ? "" : ": " + message)
+           << (log.empty() ? std::string() : "; see " + log.str()) << "\n";
+  return status;
+}
+
+/// The flags of this run that select and instantiate the space, for the
+/// qdsl commands it runs.
+std::vector<std::string> frontEndFlags() {
+  std::vector<std::string> flags;
+  for (const std::string &m : modelNames)
+    flags.push_back("--model=" + m);
+  for (const std::string &d : defines)
+    flags.push_back("-D" + d);
+  for (const std::string &i : includeDirs) {
+    SmallString<256> dir(i);
+    sys::fs::make_absolute(dir);
+    flags.push_back("-I" + dir.str().str());
+  }
+  return flags;
+}
+
+/// Latency of `picks` from the additive per-candidate model of `space`.
+double additiveLatency(const cost::SpaceLatency &space, ArrayRef<int64_t> picks) {
+  double total = space.fixed;
+  for (auto [layer, pick] : llvm::zip(space.layers, picks))
+    total += layer.seconds[pick];
+  return total;
+}
+
+/// The most probable architecture within every limit: from the argmax,
+/// while a limit is exceeded, the switch of one layer to a faster
+/// candidate that costs the least log-probability per second saved on the
+/// most exceeded device. Empty if none is found.
+std::vector<int64_t> withinLimits(const std::vector<std::vector<double>> &probabilities,
+                                  std::vector<int64_t> picks,
+                                  const std::vector<cost::SpaceLatency> &spaces,
+                                  const std::vector<SearchConstraint> &constraints) {
+  for (int guard = 0; guard < 10000; ++guard) {
+    size_t worst = constraints.size();
+    double worstRatio = 1.0;
+    for (size_t d = 0; d < constraints.size(); ++d) {
+      double ratio = additiveLatency(spaces[d], picks) * 1e3 / constraints[d].limitMs;
+      if (ratio > worstRatio) {
+        worstRatio = ratio;
+        worst = d;
+      }
+    }
+    if (worst == constraints.size())
+      return picks;
+    double bestCost = INFINITY;
+    size_t bestLayer = 0;
+    int64_t bestPick = -1;
+    for (size_t l = 0; l < picks.size(); ++l)
+      for (size_t c = 0; c < probabilities[l].size(); ++c) {
+        double saved = spaces[worst].layers[l].seconds[picks[l]] - spaces[worst].layers[l].seconds[c];
+        if (!(saved > 0))
+          continue;
+        double lost = std::log(std::max(probabilities[l][picks[l]], 1e-300)) -
+                      std::log(std::max(probabilities[l][c], 1e-300));
+        double cost = std::max(lost, 0.0) / saved;
+        if (cost < bestCost) {
+          bestCost = cost;
+          bestLayer = l;
+          bestPick = static_cast<int64_t>(c);
+        }
+      }
+    if (bestPick < 0)
+      return {};
+    picks[bestLayer] = bestPick;
+  }
+  return {};
+}
+
+json::Value readJSON(const std::string &path, std::string &error) {
+  auto buffer = MemoryBuffer::getFile(path);
+  if (!buffer) {
+    error = "cannot read '" + path + "': " + buffer.getError().message();
+    return nullptr;
+  }
+  Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
+  if (!parsed) {
+    error = "'" + path + "': " + toString(parsed.takeError());
+    return nullptr;
+  }
+  return std::move(*parsed);
+}
+
+/// The last "epoch" record of a training run's metrics.jsonl.
+bool lastEpoch(const std::string &path, json::Object &out, std::string &error) {
+  auto buffer = MemoryBuffer::getFile(path);
+  if (!buffer) {
+    error = "cannot read '" + path + "'";
+    return false;
+  }
+  SmallVector<StringRef> lines;
+  (*buffer)->getBuffer().split(lines, '\n', -1, false);
+  for (StringRef line : llvm::reverse(lines)) {
+    Expected<json::Value> v = json::parse(line);
+    if (!v) {
+      consumeError(v.takeError());
+      continue;
+    }
+    if (json::Object *o = v->getAsObject(); o && o->getString("event") == "epoch") {
+      out = std::move(*o);
+      return true;
+    }
+  }
+  error = "'" + path + "' has no epoch record";
+  return false;
+}
+
+/// Median end-to-end time (ms) of predict at batch 1 on this machine.
+bool measureLatency(const std::string &predict, const std::string &weights,
+                    const std::vector<int64_t> &inputShape, const std::string &work,
+                    double &medianMs, std::string &error) {
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), inputShape.begin(), inputShape.end());
+  rt::Tensor x(shape);
+  std::mt19937 random(7);
+  std::normal_distribution<float> normal;
+  for (float &v : x.data)
+    v = normal(random);
+  std::string input = work + "/latency-input.npy", result = work + "/latency.json";
+  if (!rt::writeNpy(input, x, error))
+    return false;
+  std::string threads = std::to_string(profileThreads);
+  if (runProgram(predict, {"--weights", weights, "--input", input, "--output",
+                           work + "/latency-output.npy", "--threads", threads, "--pin",
+                           "--warmup", "5", "--repeat", "200", "--profile-json", result},
+                 work + "/latency.log"))
+    return error = "measuring the latency failed", false;
+  json::Value v = readJSON(result, error);
+  const json::Object *root = v.getAsObject();
+  const json::Array *runs = root ? root->getArray("runs") : nullptr;
+  if (!runs)
+    return error = "'" + result + "' has no runs", false;
+  std::vector<double> seconds;
+  for (const json::Value &r : *runs)
+    if (auto d = r.getAsNumber())
+      seconds.push_back(*d);
+  medianMs = cost::median(seconds) * 1e3;
+  return true;
+}
+
+} // namespace
+
+int runSearch() {
+  if (outputFile.empty() || outputFile == "-")
+    return reportError("a search needs a directory: add -o DIR");
+  const codegen::Target *target = codegen::lookupTarget(searchTarget);
+  if (!target || !target->runnableHere)
+    return reportError("--target must be a target this machine runs (x86-64-avx2), got '" +
+                       searchTarget + "'");
+  std::string directory = outputFile;
+  if (sys::fs::exists(directory + "/report.json") && !searchOverwrite)
+    return reportError("-o '" + directory + "' holds an earlier search (report.json): give a "
+                       "new directory or --overwrite");
+  if (std::error_code ec = sys::fs::create_directories(directory + "/logs"))
+    return reportError("cannot create '" + directory + "': " + ec.message());
+
+  // The space, its limits and what each device's latency model says of it.
+  SelectedModel selected;
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
+    return exitCode;
+  Session &session = *selected.session;
+  mlir::func::FuncOp space = selected.model;
+  bool hasChoice = false;
+  space.walk([&](quadra::ChoiceOp) { hasChoice = true; });
+  if (!hasChoice) {
+    session.error() << "'" << space.getSymName()
+                    << "' has no choices: qdsl search needs a search space";
+    return failed(session.finish(false)) ? 1 : 0;
+  }
+  cost::DeviceProfile given;
+  if (!deviceProfile.empty() && !loadDeviceProfile(given))
+    return 1;
+  auto constraints = searchConstraints(space, given);
+  if (failed(constraints))
+    return failed(session.finish(false)) ? 1 : 0;
+  std::vector<cost::SpaceLatency> spaces;
+  bool everyArchitectureFits = true;
+  for (const SearchConstraint &c : *constraints) {
+    auto latency = cost::estimateSpace(*selected.module, space, c.profile, 1);
+    if (failed(latency))
+      return failed(session.finish(false)) ? 1 : 0;
+    double fastest = latency->fixed, slowest = latency->fixed;
+    for (const cost::SpaceLatency::Layer &layer : latency->layers) {
+      fastest += *std::min_element(layer.seconds.begin(), layer.seconds.end());
+      slowest += *std::max_element(layer.seconds.begin(), layer.seconds.end());
+    }
+    if (fastest * 1e3 > c.limitMs) {
+      session.error() << "the latency limit " << shownNumber(c.limitMs) << " ms on '" << c.device
+                      << "' cannot be met: the fastest architecture of '" << space.getSymName()
+                      << "' takes " << formatv("{0:f3}", fastest * 1e3).str()
+                      << " ms there (profile " << c.profile.file << ")";
+      return failed(session.finish(false)) ? 1 : 0;
+    }
+    if (slowest * 1e3 > c.limitMs)
+      everyArchitectureFits = false;
+    outs() << formatv("limit on {0}: {1} ms; architectures take {2:f3} to {3:f3} ms ({4})\n",
+                      c.device, shownNumber(c.limitMs), fastest * 1e3, slowest * 1e3,
+                      c.profile.calibrated ? "measured profile " + c.profile.file
+                                           : "uncalibrated profile " + c.profile.file +
+                                                 ": published figures only");
+    spaces.push_back(std::move(*latency));
+  }
+  if (everyArchitectureFits)
+    outs() << "every architecture of '" << space.getSymName()
+           << "' meets every limit: the search is for accuracy alone\n";
+  outs().flush();
+
+  SmallString<256> self(sys::fs::getMainExecutable(nullptr, reinterpret_cast<void *>(&runSearch)));
+  std::string qdsl = self.str().str();
+  SmallString<256> spaceFile(inputFile);
+  sys::fs::make_absolute(spaceFile);
+  const std::string threads = std::to_string(profileThreads);
+
+  // 1. The supernet and its search.
+  std::string supernet = directory + "/supernet";
+  std::vector<std::string> compile = {"compile", spaceFile.str().str(), "--search",
+                                      "--target=" + target->name, "-o", supernet};
+  if (!deviceProfile.empty())
+    compile.push_back("--device=" + deviceProfile);
+  if (latencyLimit.getNumOccurrences())
+    compile.push_back("--latency-limit=" + latencyLimit);
+  for (std::string &f : frontEndFlags())
+    compile.push_back(std::move(f));
+  outs() << "compiling the supernet into " << supernet << "\n";
+  outs().flush();
+  if (runProgram(qdsl, compile, directory + "/logs/supernet-compile.log") ||
+      buildProject(supernet, jobs, directory + "/logs/supernet-build.log"))
+    return 1;
+  std::vector<std::string> searchArgs = {
+      "--epochs",       std::to_string(searchEpochs), "--warmup-epochs",
+      std::to_string(warmupEpochs), "--batch", std::to_string(searchBatch),
+      "--seed",         std::to_string(seed),         "--threads", threads,
+      "--latency-loss", latencyLoss,                  "--validation", std::to_string(validation),
+      "--out",          directory + "/search"};
+  if (trainSubset > 0)
+    searchArgs.insert(searchArgs.end(), {"--train-subset", std::to_string(trainSubset)});
+  if (!dataDirectory.empty())
+    searchArgs.insert(searchArgs.end(), {"--data", dataDirectory});
+  for (const SearchConstraint &c : *constraints)
+    searchArgs.insert(searchArgs.end(), {"--limit", c.device + "=" + formatv("{0}", c.limitMs).str()});
+  outs() << "searching (" << searchEpochs << " epochs, " << warmupEpochs << " of warm-up)\n";
+  outs().flush();
+  if (runProgram(supernet + "/build/search", searchArgs))
+    return 1;
+
+  // 2. The derived architecture: the most probable one within every limit.
+  std::string error;
+  json::Value searchResult = readJSON(directory + "/search/search.json", error);
+  const json::Object *result = searchResult.getAsObject();
+  const json::Array *layers = result ? result->getArray("layers") : nullptr;
+  if (!layers || layers->size() != spaces.front().layers.size())
+    return reportError(error.empty() ? "the search wrote no layers" : error);
+  std::vector<std::vector<double>> probabilities;
+  std::vector<int64_t> argmax;
+  for (const json::Value &l : *layers) {
+    std::vector<double> p;
+    if (const json::Object *o = l.getAsObject())
+      if (const json::Array *ps = o->getArray("probabilities"))
+        for (const json::Value &x : *ps)
+          p.push_back(x.getAsNumber().value_or(0));
+    argmax.push_back(std::max_element(p.begin(), p.end()) - p.begin());
+    probabilities.push_back(std::move(p));
+  }
+  std::vector<int64_t> picks = withinLimits(probabilities, argmax, spaces, *constraints);
+  if (picks.empty())
+    return reportError("no architecture within every limit was found from the search's "
+                       "probabilities");
+  if (picks != argmax)
+    outs() << "the most probable architecture (" << choicesText(argmax)
+           << ") is over a limit; taking the most probable one within every limit ("
+           << choicesText(picks) << ")\n";
+  choices.setValue(choicesText(picks));
+  std::vector<std::string> header = {"Found by qdsl search (seed " + std::to_string(seed) +
+                                     ", " + std::to_string(searchEpochs) + " search epochs):"};
+  for (auto [c, s] : llvm::zip(*constraints, spaces))
+    header.push_back(formatv("  {0}: predicted {1:f3} ms, limit {2} ms ({3})", c.device,
+                             additiveLatency(s, picks) * 1e3, shownNumber(c.limitMs),
+                             c.profile.calibrated ? "measured profile" : "uncalibrated profile")
+                         .str());
+  mlir::FailureOr<std::string> derived =
+      deriveModel(session, sys::path::filename(inputFile).str(), header, directory);
+  if (failed(derived))
+    return failed(session.finish(false)) ? 1 : 0;
+  if (writeOutputFile(directory + "/derived.qd", *derived) ||
+      writeOutputFile(directory + "/choices.txt", choicesText(picks) + "\n"))
+    return 1;
+  mlir::OwningOpRef<mlir::ModuleOp> fixed = session.generate(/*applyChoices=*/true);
+  auto fixedModel = fixed ? fixed->lookupSymbol<mlir::func::FuncOp>(space.getSymName())
+                          : mlir::func::FuncOp();
+  auto stats = fixedModel ? quadra::computeModelStatistics(fixedModel, 1)
+                          : mlir::FailureOr<quadra::ModelStatistics>(mlir::failure());
+  if (failed(stats))
+    return failed(session.finish(false)) ? 1 : 0;
+  outs() << "derived " << directory << "/derived.qd (choices " << choicesText(picks) << "; "
+         << formatv("{0:f2} M params, {1:f1} M MACs", stats->params / 1e6, stats->macs / 1e6)
+         << ")\n";
+
+  // 3. Retraining from scratch with the generated trainer, and the latency
+  //    measured on this machine.
+  std::string model = directory + "/model";
+  std::vector<std::string> compileDerived = {"compile", directory + "/derived.qd", "--train",
+                                             "--target=" + target->name, "-o", model,
+                                             "--label-smoothing=" + formatv("{0}", labelSmoothing).str()};
+  outs() << "retraining the derived model (" << retrainEpochs << " epochs)\n";
+  outs().flush();
+  if (runProgram(qdsl, compileDerived, directory + "/logs/model-compile.log") ||
+      buildProject(model, jobs, directory + "/logs/model-build.log"))
+    return 1;
+  std::vector<std::string> trainArgs = {"--epochs", std::to_string(retrainEpochs), "--batch",
+                                        std::to_string(searchBatch), "--seed", std::to_string(seed),
+                                        "--threads", threads, "--out", directory + "/train",
+                                        "--overwrite"};
+  if (trainSubset > 0)
+    trainArgs.insert(trainArgs.end(), {"--train-subset", std::to_string(trainSubset)});
+  if (testSubset > 0)
+    trainArgs.insert(trainArgs.end(), {"--test-subset", std::to_string(testSubset)});
+  if (!dataDirectory.empty())
+    trainArgs.insert(trainArgs.end(), {"--data", dataDirectory});
+  if (runProgram(model + "/build/train", trainArgs))
+    return 1;
+  json::Object lastTrain;
+  if (!lastEpoch(directory + "/train/metrics.jsonl", lastTrain, error))
+    return reportError(error);
+  if (std::error_code ec = sys::fs::copy_file(directory + "/train/weights.safetensors",
+                                              directory + "/weights.safetensors"))
+    return reportError("cannot copy the trained weights: " + ec.message());
+  double measuredMs = 0;
+  auto inputType = cast<mlir::RankedTensorType>(fixedModel.getArgument(0).getType());
+  std::vector<int64_t> inputShape(inputType.getShape().begin() + 1, inputType.getShape().end());
+  if (!measureLatency(model + "/build/predict", directory + "/weights.safetensors", inputShape,
+                      directory + "/logs", measuredMs, error))
+    return reportError(error);
+  double testAccuracy = lastTrain.getNumber("test_top1").value_or(0);
+  outs() << formatv("derived model: test top-1 {0:f2}%, latency on this machine {1:f3} ms "
+                    "(median of 200 runs, batch 1, {2} threads)\n",
+                    100 * testAccuracy, measuredMs, profileThreads.getValue());
+
+  // 4. The report and its plots.
+  json::Array devicesJSON;
+  for (auto [c, s] : llvm::zip(*constraints, spaces)) {
+    double predicted = additiveLatency(s, picks) * 1e3;
+    json::Object d{{"device", c.device},
+                   {"limit_ms", c.limitMs},
+                   {"profile", c.profile.file},
+                   {"calibrated", c.profile.calibrated},
+                   {"predicted_ms", predicted},
+                   {"within_limit", predicted <= c.limitMs}};
+    const codegen::Target *t = codegen::lookupTarget(c.profile.device.target);
+    if (t && t->runnableHere && c.profile.calibrated) {
+      d["measured_ms"] = measuredMs;
+      d["measured_over_predicted"] = measuredMs / predicted;
+    }
+    devicesJSON.push_back(std::move(d));
+  }
+  json::Object report{
+      {"format", "qdsl-search-report"},
+      {"version", 1},
+      {"space", space.getSymName().str()},
+      {"source", spaceFile.str().str()},
+      {"seed", static_cast<int64_t>(seed)},
+      {"settings", json::Object{{"search_epochs", static_cast<int64_t>(searchEpochs)},
+                                {"warmup_epochs", static_cast<int64_t>(warmupEpochs)},
+                                {"retrain_epochs", static_cast<int64_t>(retrainEpochs)},
+                                {"batch", static_cast<int64_t>(searchBatch)},
+                                {"latency_loss", latencyLoss},
+                                {"threads", static_cast<int64_t>(profileThreads)},
+                                {"train_subset", static_cast<int64_t>(trainSubset)}}},
+      {"devices", std::move(devicesJSON)},
+      {"epochs", result->get("epochs") ? *result->get("epochs") : json::Value(json::Array())},
+      {"search_peak_memory_mb", result->getNumber("peak_memory_mb").value_or(0)},
+      {"derived",
+       json::Object{{"choices", choicesText(picks)},
+                    {"argmax_choices", choicesText(argmax)},
+                    {"params", static_cast<int64_t>(stats->params)},
+                    {"macs", static_cast<int64_t>(stats->macs)},
+                    {"measured_ms", measuredMs},
+                    {"test_accuracy", testAccuracy},
+                    {"train", std::move(lastTrain)}}}};
+  if (writeOutputFile(directory + "/report.json",
+                      formatv("{0:2}", json::Value(std::move(report))).str() + "\n"))
+    return 1;
+
+  // Probabilities of each layer's candidates, and E[LAT] against the limits.
+  const json::Array *epochs = result->getArray("epochs");
+  std::vector<Plot> perLayer;
+  for (auto [l, layerValue] : llvm::enumerate(*layers)) {
+    const json::Object *layer = layerValue.getAsObject();
+    std::string name = layer ? layer->getString("layer").value_or("").str() : "";
+    Plot plot;
+    plot.title = name;
+    plot.xLabel = "epoch";
+    plot.yLabel = "probability";
+    plot.yMin = 0;
+    plot.yMax = 1;
+    const json::Array *candidates = layer ? layer->getArray("candidates") : nullptr;
+    for (size_t c = 0; candidates && c < candidates->size(); ++c) {
+      PlotSeries s;
+      s.label = (*candidates)[c].getAsString().value_or("").str();
+      for (const json::Value &e : epochs ? *epochs : json::Array()) {
+        const json::Object *o = e.getAsObject();
+        const json::Object *ps = o ? o->getObject("probabilities") : nullptr;
+        const json::Array *p = ps ? ps->getArray(name) : nullptr;
+        if (p && c < p->size())
+          s.points.push_back({o->getNumber("epoch").value_or(0), (*p)[c].getAsNumber().value_or(0)});
+      }
+      plot.series.push_back(std::move(s));
+    }
+    perLayer.push_back(std::move(plot));
+  }
+  Plot latencyPlot;
+  latencyPlot.title = "expected latency against the limit";
+  latencyPlot.xLabel = "epoch";
+  latencyPlot.yLabel = "E[LAT] / limit";
+  for (const SearchConstraint &c : *constraints) {
+    PlotSeries s;
+    s.label = c.device;
+    for (const json::Value &e : epochs ? *epochs : json::Array())
+      if (const json::Object *o = e.getAsObject())
+        if (const json::Object *lat = o->getObject("expected_latency_ms"))
+          if (const json::Object *d = lat->getObject(c.device))
+            s.points.push_back({o->getNumber("epoch").value_or(0),
+                                d->getNumber("expected").value_or(0) / c.limitMs});
+    latencyPlot.series.push_back(std::move(s));
+  }
+  PlotSeries limitLine;
+  limitLine.label = "limit";
+  limitLine.dashed = true;
+  limitLine.points = {{1, 1.0}, {double(searchEpochs), 1.0}};
+  latencyPlot.series.push_back(limitLine);
+  Plot accuracyPlot;
+  accuracyPlot.title = "derived model";
+  accuracyPlot.xLabel = "measured latency (ms)";
+  accuracyPlot.yLabel = "test top-1 (%)";
+  PlotSeries point;
+  point.label = "searched";
+  point.line = false;
+  point.points = {{measuredMs, 100 * testAccuracy}};
+  point.pointLabels = {choicesText(picks)};
+  accuracyPlot.series.push_back(point);
+  if (writeOutputFile(directory + "/probabilities.svg", renderSvgGrid(perLayer, 3)) ||
+      writeOutputFile(directory + "/latency.svg", renderSvg(latencyPlot)) ||
+      writeOutputFile(directory + "/accuracy-latency.svg", renderSvg(accuracyPlot)))
+    return 1;
+  outs() << "wrote " << directory << "/report.json, derived.qd, choices.txt, weights.safetensors "
+         << "and the plots probabilities.svg, latency.svg, accuracy-latency.svg\n";
+  return failed(session.finish(true)) ? 1 : 0;
+}
+
+} // namespace qdsl::tool

@@ -38,6 +38,8 @@ cl::SubCommand estimateCommand("estimate",
                                "Predict a model's latency on a device from its profile");
 cl::SubCommand profileCommand(
     "profile", "Measure kernels of a search space on this machine and fit a device profile");
+cl::SubCommand searchCommand(
+    "search", "Search a space for the most accurate architecture within its latency limits");
 cl::SubCommand machineCommand(
     "machine", "Describe this machine as a profile made here would record it");
 
@@ -45,7 +47,8 @@ static cl::OptionCategory category("qdsl options");
 
 #define QDSL_FRONTEND_COMMANDS                                                 \
   cl::sub(compileCommand), cl::sub(statsCommand), cl::sub(runCommand),         \
-      cl::sub(weightsCommand), cl::sub(estimateCommand), cl::sub(profileCommand)
+      cl::sub(weightsCommand), cl::sub(estimateCommand), cl::sub(profileCommand),  \
+      cl::sub(searchCommand)
 
 cl::opt<std::string> weightsAction(cl::Positional, cl::desc("<init|import|export>"),
                                    cl::Required, cl::sub(weightsCommand),
@@ -145,7 +148,7 @@ cl::opt<bool> json("json", cl::desc("Print JSON instead of a table"),
 cl::opt<std::string> deviceProfile(
     "device", cl::desc("Device profile (JSON, e.g. profiles/host-x86-64-avx2.json)"),
     cl::value_desc("profile.json"), cl::sub(estimateCommand), cl::sub(compileCommand),
-    cl::cat(category));
+    cl::sub(searchCommand), cl::cat(category));
 
 cl::opt<bool> fittedOnly(
     "fitted-only",
@@ -172,7 +175,7 @@ cl::opt<unsigned> profileRounds(
     cl::init(8), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> profileThreads("threads", cl::desc("Worker threads (pinned to CPUs 0..N-1)"),
                                  cl::init(2), cl::sub(profileCommand), cl::sub(machineCommand),
-                                 cl::cat(category));
+                                 cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> calibrateBase(
     "calibrate",
     cl::desc("Carry this measured profile over to this machine: time a few architectures "
@@ -201,7 +204,43 @@ cl::opt<std::string> latencyLimit(
     "latency-limit",
     cl::desc("The latency limit of the search on --device's device (2.5ms, 800us), "
              "replacing the space's"),
-    cl::value_desc("time"), cl::sub(compileCommand), cl::cat(category));
+    cl::value_desc("time"), cl::sub(compileCommand), cl::sub(searchCommand), cl::cat(category));
+
+cl::opt<std::string> searchTarget("target", cl::desc("Target of the supernet and the derived model"),
+                                  cl::init("x86-64-avx2"), cl::sub(searchCommand),
+                                  cl::cat(category));
+cl::opt<unsigned> searchEpochs("epochs", cl::desc("Epochs of the search (warm-up included)"),
+                               cl::init(10), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> warmupEpochs("warmup-epochs",
+                               cl::desc("Epochs of uniformly sampled paths before the "
+                                        "architecture steps"),
+                               cl::init(2), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> retrainEpochs("retrain-epochs",
+                                cl::desc("Epochs of retraining the derived model from scratch"),
+                                cl::init(10), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> searchBatch("batch", cl::desc("Batch size of the search and the retraining"),
+                              cl::init(64), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> validation("validation",
+                             cl::desc("Training examples held out for the architecture steps"),
+                             cl::init(10000), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> trainSubset("train-subset",
+                              cl::desc("Use this many training examples (0: all)"), cl::init(0),
+                              cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> testSubset("test-subset",
+                             cl::desc("Evaluate the derived model on this many test examples "
+                                      "(0: all)"),
+                             cl::init(0), cl::sub(searchCommand), cl::cat(category));
+cl::opt<std::string> latencyLoss("latency-loss",
+                                 cl::desc("additive (CE + lambda*max(0, E/T - 1)) or "
+                                          "multiplicative (CE*(log E/log T)^beta)"),
+                                 cl::init("additive"), cl::sub(searchCommand), cl::cat(category));
+cl::opt<std::string> dataDirectory("data",
+                                   cl::desc("Fashion-MNIST's IDX files (default: Debian's "
+                                            "dataset-fashion-mnist)"),
+                                   cl::value_desc("dir"), cl::sub(searchCommand),
+                                   cl::cat(category));
+cl::opt<bool> searchOverwrite("overwrite", cl::desc("Replace an earlier search in -o"),
+                              cl::sub(searchCommand), cl::cat(category));
 
 cl::opt<quadra::MemoryPolicy> memoryPolicy(
     "memory-policy",
@@ -210,7 +249,8 @@ cl::opt<quadra::MemoryPolicy> memoryPolicy(
     cl::init(quadra::kDefaultMemoryPolicy), cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<unsigned> jobs("j", cl::desc("Parallel build jobs (0: as many as cores)"),
-                       cl::init(0), cl::sub(buildCommand), cl::cat(category));
+                       cl::init(0), cl::sub(buildCommand), cl::sub(searchCommand),
+                       cl::cat(category));
 
 cl::opt<std::string> weightsFile("weights", cl::desc("Weights file (safetensors)"),
                                  cl::value_desc("file"), cl::sub(runCommand),
@@ -218,7 +258,7 @@ cl::opt<std::string> weightsFile("weights", cl::desc("Weights file (safetensors)
 
 cl::opt<uint64_t> seed("seed", cl::desc("Seed of the initial weights (profile: of the sampled architectures)"), cl::init(0),
                        cl::sub(runCommand), cl::sub(weightsCommand), cl::sub(profileCommand),
-                       cl::cat(category));
+                       cl::sub(searchCommand), cl::cat(category));
 
 cl::opt<std::string> npyInput("input", cl::desc("Input examples (.npy, NHWC float32)"),
                               cl::value_desc("file"), cl::sub(runCommand),
@@ -238,7 +278,7 @@ cl::opt<bool> trainStep("train",
 cl::opt<double> labelSmoothing("label-smoothing",
                                cl::desc("With --train: label smoothing of the loss"),
                                cl::init(0.0), cl::sub(runCommand), cl::sub(compileCommand),
-                               cl::cat(category));
+                               cl::sub(searchCommand), cl::cat(category));
 
 cl::opt<std::string> weightsFormat(
     "format", cl::desc("Naming and layouts of the other file: pytorch"),
@@ -265,7 +305,7 @@ int checkFlags() {
   for (const cl::opt<std::string> *text :
        {&target, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
         &profileWork, &profileBatches, &weightsFile, &npyInput, &labelsFile, &weightsFormat,
-        &memoryLimit, &latencyLimit})
+        &memoryLimit, &latencyLimit, &searchTarget, &latencyLoss, &dataDirectory})
     if (text->getNumOccurrences() > 0 && text->empty())
       return reportError("-" + Twine(text->ArgStr.size() > 1 ? "-" : "") + text->ArgStr +
                          " needs a value (" + text->HelpStr + ")");
@@ -348,19 +388,22 @@ int main(int argc, char **argv) {
       "  qdsl estimate FILE.qd --device PROFILE.json [--batch N] [--json] [--choices P]\n"
       "  qdsl compile SPACE.qd --emit=cost-model --device PROFILE.json [-o OUT.cpp]\n"
       "  qdsl compile SPACE.qd --emit=qd --choices P [-o MODEL.qd]\n"
-      "  qdsl compile SPACE.qd --search --target=T -o DIR [--device P.json] [--latency-limit 2ms]\n");
+      "  qdsl compile SPACE.qd --search --target=T -o DIR [--device P.json] [--latency-limit 2ms]\n"
+      "  qdsl search SPACE.qd -o DIR [--device P.json] [--latency-limit 2ms] [--epochs N]\n"
+      "              [--retrain-epochs N] [--seed N] [--threads N]\n");
   if (int status = checkFlags(); status >= 0)
     return status;
   const std::pair<cl::SubCommand *, int (*)()> commands[] = {
       {&compileCommand, runCompile}, {&statsCommand, runStats},
       {&buildCommand, runBuild},     {&runCommand, runReference},
       {&weightsCommand, runWeights}, {&estimateCommand, runEstimate},
-      {&profileCommand, runProfile}, {&machineCommand, runMachine}};
+      {&profileCommand, runProfile}, {&machineCommand, runMachine},
+      {&searchCommand, runSearch}};
   for (const auto &[command, run] : commands)
     if (*command)
       return run();
   errs() << "qdsl: expected a command: compile, build, stats, run, weights, "
-            "profile, estimate or machine "
+            "profile, estimate, search or machine "
             "(see qdsl --help)\n";
   return 1;
 }
