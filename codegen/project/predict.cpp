@@ -2,7 +2,7 @@
 //
 //   predict [--weights W.safetensors | --seed N] --input X.npy --output Y.npy
 //           [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]
-//           [--profile-json P.json]
+//           [--profile-json P.json] [--path 0,2,1]
 //
 // X holds NHWC float32 examples (one example's shape, or a batch of them);
 // Y receives the outputs, batch first. Without --weights the model starts
@@ -33,6 +33,7 @@ int usage(const char *message) {
     fmt::print(stderr,
                "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
                "--output Y.npy [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]\n"
+               "               [--path P]  (a supernet: candidate P[l] of each search layer)\n"
                "               [--profile-json P.json]\n");
     return 2;
 }
@@ -53,6 +54,7 @@ bool parse_int(const char *text, long long min, long long max, long long &value)
 int run(int argc, char **argv) {
     std::string weights, input_path, output_path, profile_json;
     long long seed = 0, threads = 0, repeat = 1, warmup = 0;
+    std::string path;
     bool profile = false, seed_given = false, pin = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -82,6 +84,7 @@ int run(int argc, char **argv) {
         } else if (arg == "--profile") profile = true;
         else if (arg == "--profile-json") profile_json = value("--profile-json");
         else if (arg == "--pin") pin = true;
+        else if (arg == "--path") path = value("--path");
         else if (arg == "--help" || arg == "-h") {
             usage(nullptr);
             return 0;
@@ -103,6 +106,22 @@ int run(int argc, char **argv) {
         }
     } else {
         model.initialize(static_cast<uint64_t>(seed));
+    }
+    if (!path.empty()) {
+        // A supernet on one path: one candidate index per search layer.
+        std::vector<int> active;
+        for (size_t start = 0; start <= path.size();) {
+            size_t comma = std::min(path.find(',', start), path.size());
+            long long pick = 0;
+            if (!parse_int(path.substr(start, comma - start).c_str(), 0, 63, pick))
+                return usage("--path needs candidate indices separated by commas");
+            active.push_back(static_cast<int>(pick));
+            start = comma + 1;
+        }
+        if (!model.setPaths(active, std::vector<uint64_t>(active.size(), 0), error)) {
+            fmt::print(stderr, "predict: --path {}: {}\n", path, error);
+            return 1;
+        }
     }
     qdsl_model::Model::setThreads(static_cast<int>(threads));
     if (pin) {

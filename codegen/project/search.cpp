@@ -480,6 +480,7 @@ private:
             return false;
         }
         loss = l;
+        arena_bytes = std::max(arena_bytes, model.trainingArenaBytes());
         const size_t classes = model.info().output_size();
         hits = 0;
         for (size_t i = 0; i < ids.size(); ++i) {
@@ -573,6 +574,7 @@ private:
             qdsl::rt::keepOthersProbabilities(layer.alpha, before, involved[l]);
             offset += n;
         }
+        arena_bytes = std::max(arena_bytes, model.trainingArenaBytes());
         ce_out = ce;
         loss_out = loss;
         return true;
@@ -608,6 +610,9 @@ private:
         out["expected_latency_ms"] = expected_latencies_ms();
         out["epochs"] = history;
         out["peak_memory_mb"] = memory_mb("VmHWM:");
+        // The activations of one step (one path, candidates sharing memory),
+        // comparable with train --benchmark's arena_mb.
+        out["train_arena_mb"] = arena_bytes / 1048576.0;
         if (!write_atomically(o.out + "/search.json", out.dump(2) + "\n", error))
             return false;
         if (final)
@@ -630,6 +635,7 @@ private:
     qdsl::rt::LogitAdam arch_optimizer;
     qdsl::rt::LearningRateSchedule schedule;
     nlohmann::json history = nlohmann::json::array();
+    uint64_t arena_bytes = 0;
 };
 
 }  // namespace

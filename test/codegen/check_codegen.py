@@ -458,7 +458,85 @@ def check_profile(args):
     return True
 
 
-SPECIAL = {"kernel_cache": check_kernel_cache, "profile": check_profile}
+def check_search(args):
+    """qdsl search on a tiny space: a real (short) search whose derived model
+    meets its limit, a derived.qd with the statistics of the space at its
+    choices, and the supernet on the derived path computing what the fixed
+    architecture computes with the same weights."""
+    work = os.path.join(args.work, "search")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    start = time.time()
+    space = os.path.join(args.root, "test/codegen/tiny_search_space.qd")
+    profile = os.path.join(args.root, "test/tools/Inputs/test-profile.json")
+    estimate = json.loads(run([args.qdsl, "estimate", space, "--device", profile, "--json"]).stdout)
+    fastest = estimate["fixed_ms"] + sum(min(c["ms"] for c in l["candidates"])
+                                         for l in estimate["layers"])
+    slowest = estimate["fixed_ms"] + sum(max(c["ms"] for c in l["candidates"])
+                                         for l in estimate["layers"])
+    limit = fastest + 0.3 * (slowest - fastest)  # binds: most architectures are over it
+    out_dir = os.path.join(work, "run")
+    out = run([args.qdsl, "search", space, "--device", profile, "--latency-limit",
+               "%.6fms" % limit, "-o", out_dir, "--epochs", "3", "--warmup-epochs", "1",
+               "--retrain-epochs", "1", "--batch", "32", "--train-subset", "3000",
+               "--validation", "1000", "--test-subset", "1000", "-j", str(args.jobs)]).stdout
+    with open(os.path.join(out_dir, "report.json")) as f:
+        report = json.load(f)
+    device = report["devices"][0]
+    if not device["within_limit"] or device["predicted_ms"] > limit * (1 + 1e-9):
+        raise RuntimeError("derived model over its limit: %s" % device)
+    if len(report["epochs"]) != 3 or report["epochs"][0]["phase"] != "warmup":
+        raise RuntimeError("search epochs: %s" % report["epochs"])
+    derived = report["derived"]
+    if not 0.2 < derived["test_accuracy"] <= 1 or derived["measured_ms"] <= 0:
+        raise RuntimeError("derived model: %s" % {k: derived[k] for k in derived if k != "train"})
+    for name in ("derived.qd", "choices.txt", "weights.safetensors", "probabilities.svg",
+                 "latency.svg", "accuracy-latency.svg"):
+        if not os.path.exists(os.path.join(out_dir, name)):
+            raise RuntimeError("qdsl search wrote no %s:\n%s" % (name, out))
+    choices = open(os.path.join(out_dir, "choices.txt")).read().strip()
+    if choices != derived["choices"]:
+        raise RuntimeError("choices.txt %s, report %s" % (choices, derived["choices"]))
+    # derived.qd: a model with the space's statistics at those choices.
+    stats = lambda *a: json.loads(run([args.qdsl, "stats", "--json"] + list(a)).stdout)
+    a, b = stats(os.path.join(out_dir, "derived.qd")), stats(space, "--choices=" + choices)
+    for key in ("params", "macs"):
+        if a[key] != b[key]:
+            raise RuntimeError("derived.qd %s %s, space at %s %s" % (key, a[key],
+                                                                      choices, b[key]))
+    # The supernet on that path, and the fixed architecture, on the same
+    # weights and input.
+    fixed = os.path.join(work, "fixed")
+    run([args.qdsl, "compile", space, "--choices=" + choices, "--target", "x86-64-avx2",
+         "-o", fixed])
+    run([args.qdsl, "build", fixed, "-j", str(args.jobs)])
+    names = os.path.join(work, "names.safetensors")
+    run([args.qdsl, "weights", "init", space, "--choices=" + choices, "-o", names])
+    supernet_weights = read_safetensors(os.path.join(out_dir, "search", "supernet.safetensors"))
+    subset = {n: supernet_weights[n] for n in read_safetensors(names)}
+    fixed_weights = os.path.join(work, "fixed.safetensors")
+    write_safetensors(fixed_weights, subset)
+    x = os.path.join(work, "x.npy")
+    np.save(x, np.random.default_rng(5).standard_normal((3, 28, 28, 1)).astype(np.float32))
+    y_super, y_fixed = os.path.join(work, "y_super.npy"), os.path.join(work, "y_fixed.npy")
+    run([os.path.join(out_dir, "supernet", "build", "predict"), "--weights",
+         os.path.join(out_dir, "search", "supernet.safetensors"), "--input", x, "--output",
+         y_super, "--path", choices])
+    run([os.path.join(fixed, "build", "predict"), "--weights", fixed_weights, "--input", x,
+         "--output", y_fixed])
+    difference = float(np.max(np.abs(np.load(y_super) - np.load(y_fixed))))
+    if difference > TOLERANCE:
+        raise RuntimeError("supernet on path %s and the fixed model differ by %g"
+                           % (choices, difference))
+    print("%-28s limit %.4f ms, derived %s predicted %.4f ms, test top-1 %.1f%%, "
+          "supernet = fixed model within %.1e, %.0f s  ok"
+          % ("search", limit, choices, device["predicted_ms"], 100 * derived["test_accuracy"],
+             difference, time.time() - start))
+    return True
+
+
+SPECIAL = {"kernel_cache": check_kernel_cache, "profile": check_profile,
+           "search": check_search}
 
 
 def check(name, args):

@@ -15,6 +15,7 @@
 namespace qdsl::tool {
 
 extern llvm::cl::opt<std::string> latencyLimit;
+extern llvm::cl::list<std::string> onlyDevices;
 
 /// "2.5ms", "800us", "1s" in milliseconds; false with `error` naming the
 /// flag.

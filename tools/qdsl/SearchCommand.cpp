@@ -76,6 +76,24 @@ searchConstraints(mlir::func::FuncOp space, const cost::DeviceProfile &given) {
     else
       it->limitMs = ms;
   }
+  if (!onlyDevices.empty()) {
+    std::vector<SearchConstraint> kept;
+    for (const std::string &device : onlyDevices) {
+      auto it = llvm::find_if(constraints,
+                              [&](const SearchConstraint &c) { return c.device == device; });
+      if (it == constraints.end()) {
+        std::string known;
+        for (const SearchConstraint &c : constraints)
+          known += (known.empty() ? "" : ", ") + c.device;
+        space.emitError("--only ") << device << ": '" << space.getSymName()
+                                   << "' has no latency limit for that device (it has: "
+                                   << (known.empty() ? "none" : known) << ")";
+        return mlir::failure();
+      }
+      kept.push_back(*it);
+    }
+    constraints = std::move(kept);
+  }
   if (constraints.empty()) {
     space.emitError("'") << space.getSymName()
                          << "' has no latency limit to search for: declare one (constraint "
@@ -415,6 +433,8 @@ int runSearch() {
     compile.push_back("--device=" + deviceProfile);
   if (latencyLimit.getNumOccurrences())
     compile.push_back("--latency-limit=" + latencyLimit);
+  for (const std::string &device : onlyDevices)
+    compile.push_back("--only=" + device);
   for (std::string &f : frontEndFlags())
     compile.push_back(std::move(f));
   outs() << "compiling the supernet into " << supernet << "\n";

@@ -2,6 +2,7 @@
 
 #include "SvgPlot.h"
 
+#include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -85,11 +86,11 @@ void draw(const Plot &plot, double x0, double y0, double w, double h, llvm::raw_
   for (double t : ticks(xlo, xhi))
     os << llvm::formatv("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#444\"/>"
                         "<text x=\"{0}\" y=\"{3}\" font-size=\"10\" text-anchor=\"middle\">{4}</text>\n",
-                        X(t), bottom, bottom + 4, bottom + 15, llvm::formatv("{0}", t).str());
+                        X(t), bottom, bottom + 4, bottom + 15, llvm::formatv("{0}", llvm::format("%g", t)).str());
   for (double t : ticks(ylo, yhi))
     os << llvm::formatv("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#ddd\"/>"
                         "<text x=\"{3}\" y=\"{4}\" font-size=\"10\" text-anchor=\"end\">{5}</text>\n",
-                        left, Y(t), right, left - 4, Y(t) + 3, llvm::formatv("{0}", t).str());
+                        left, Y(t), right, left - 4, Y(t) + 3, llvm::formatv("{0}", llvm::format("%g", t)).str());
   os << llvm::formatv("<text x=\"{0}\" y=\"{1}\" font-size=\"11\" text-anchor=\"middle\">{2}</text>\n",
                       (left + right) / 2, bottom + 30, escape(plot.xLabel));
   os << llvm::formatv("<text x=\"{0}\" y=\"{1}\" font-size=\"11\" text-anchor=\"middle\" "

@@ -206,6 +206,12 @@ cl::opt<std::string> latencyLimit(
              "replacing the space's"),
     cl::value_desc("time"), cl::sub(compileCommand), cl::sub(searchCommand), cl::cat(category));
 
+cl::list<std::string> onlyDevices(
+    "only", cl::desc("Search for this device's limit only (repeatable; default: every limit "
+                     "of the space)"),
+    cl::value_desc("device"), cl::sub(compileCommand), cl::sub(searchCommand),
+    cl::cat(category));
+
 cl::opt<std::string> searchTarget("target", cl::desc("Target of the supernet and the derived model"),
                                   cl::init("x86-64-avx2"), cl::sub(searchCommand),
                                   cl::cat(category));
