@@ -52,7 +52,7 @@ std::optional<Role> parseRole(StringRef word) {
       .Default(std::nullopt);
 }
 
-static void printString(StringRef value, raw_ostream &os) {
+void printString(StringRef value, raw_ostream &os) {
   os << '"';
   for (char c : value) {
     if (c == '"' || c == '\\')

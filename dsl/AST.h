@@ -253,6 +253,9 @@ void dumpAST(const SourceFile &file, const llvm::SourceMgr &sourceMgr,
 /// Source text of an expression with every binary operation in parentheses.
 std::string printExpr(const Expr &expr);
 
+/// A string literal as the language writes it (quotes and escapes).
+void printString(llvm::StringRef value, llvm::raw_ostream &os);
+
 } // namespace qdsl::dsl
 
 #endif // QDSL_DSL_AST_H

@@ -49,14 +49,12 @@ std::string importPath(const ImportDecl &import, StringRef spaceFile,
   return relativePath(beside, outputDirectory);
 }
 
+/// A string literal of the language.
 std::string quoted(StringRef s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "\"";
+  std::string out;
+  raw_string_ostream os(out);
+  printString(s, os);
+  return out;
 }
 
 /// The source text from `begin` through the character at `last`.

@@ -18,6 +18,7 @@
 // most probable architecture on the validation split; and at the end α, the
 // probabilities and the picks. It is written atomically after every epoch.
 #include "qdsl_model.h"
+#include "program_support.h"
 #include "search_constraints.h"
 #include "runtime/shipped/ArchitectureSearch.h"
 #include "runtime/shipped/Datasets.h"
@@ -49,6 +50,12 @@
 #include <vector>
 
 namespace {
+
+using qdsl_program::Evaluation;
+using qdsl_program::evaluate;
+using qdsl_program::memory_mb;
+using qdsl_program::parse_double;
+using qdsl_program::parse_int;
 
 const char *const kUsage =
     "usage: search [options]\n"
@@ -86,25 +93,6 @@ struct Options {
     double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6;
     std::vector<std::string> limits;
 };
-
-bool parse_int(const std::string &text, long long min, long long max, long long &value) {
-    char *end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max)
-        return false;
-    value = v;
-    return true;
-}
-
-bool parse_double(const std::string &text, double min, double max, double &value) {
-    char *end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v > max)
-        return false;
-    value = v;
-    return true;
-}
 
 int parse(int argc, char **argv, Options &o) {
     const std::map<std::string, std::string *> texts = {
@@ -212,55 +200,6 @@ struct PathFilter {
     }
 };
 
-struct Evaluation {
-    double loss = 0, top1 = 0;
-};
-
-bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
-              const std::vector<size_t> &examples, int batch, const std::vector<float> &mean,
-              const std::vector<float> &stddev, Evaluation &result, std::string &error) {
-    const size_t in = model.info().input_size(), classes = model.info().output_size();
-    std::vector<float> images(in * batch), logits(classes * batch);
-    std::vector<int32_t> labels(batch);
-    std::mt19937_64 unused(0);
-    double loss = 0;
-    size_t top1 = 0;
-    for (size_t start = 0; start < examples.size(); start += batch) {
-        size_t n = std::min<size_t>(batch, examples.size() - start);
-        std::vector<size_t> ids(examples.begin() + start, examples.begin() + start + n);
-        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, unused, images.data(), labels.data());
-        if (!model.forward(images.data(), static_cast<int>(n), logits.data(), error))
-            return false;
-        for (size_t i = 0; i < n; ++i) {
-            const float *row = &logits[i * classes];
-            if (!std::all_of(row, row + classes, [](float v) { return std::isfinite(v); })) {
-                error = "the supernet's outputs are not finite: the weights have diverged";
-                return false;
-            }
-            double top = *std::max_element(row, row + classes), sum = 0;
-            for (size_t k = 0; k < classes; ++k)
-                sum += std::exp(row[k] - top);
-            loss += top + std::log(sum) - row[labels[i]];
-            size_t above = 0;
-            for (size_t k = 0; k < classes; ++k)
-                above += row[k] > row[labels[i]];
-            top1 += above == 0;
-        }
-    }
-    result.loss = loss / examples.size();
-    result.top1 = double(top1) / examples.size();
-    return true;
-}
-
-double memory_mb(const char *key) {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.compare(0, std::strlen(key), key) == 0)
-            return std::atof(line.c_str() + std::strlen(key)) / 1024.0;
-    return 0;
-}
-
 bool write_atomically(const std::string &path, const std::string &text, std::string &error) {
     std::string temporary = path + ".tmp";
     {
@@ -328,7 +267,7 @@ public:
             Evaluation validation;
             if (!model.setPaths(picks, std::vector<uint64_t>(layers.size(), 0), error) ||
                 !evaluate(model, data, validation_ids, static_cast<int>(o.batch), mean, stddev,
-                          validation, error))
+                          validation, error, "validation"))
                 return fail(error);
             nlohmann::json record = {{"epoch", epoch + 1},
                                      {"phase", warmup ? "warmup" : "search"},

@@ -12,6 +12,7 @@
 // augmentation of an epoch depend only on the seed and the epoch, so
 // --resume continues exactly where the checkpoint left off.
 #include "qdsl_model.h"
+#include "program_support.h"
 #include "runtime/shipped/Datasets.h"
 #include "runtime/shipped/Optimizer.h"
 #include "runtime/shipped/Progress.h"
@@ -40,6 +41,12 @@
 #include <vector>
 
 namespace {
+
+using qdsl_program::Evaluation;
+using qdsl_program::evaluate;
+using qdsl_program::memory_mb;
+using qdsl_program::parse_double;
+using qdsl_program::parse_int;
 
 const char *const kUsage =
     "usage: train [options]\n"
@@ -91,26 +98,6 @@ struct Options {
     bool resume = false, overwrite = false, profile = false, benchmark = false;
     std::string gradients, input, labels, weights;
 };
-
-// An integer in [min, max], all of `text`, without overflow.
-bool parse_int(const std::string &text, long long min, long long max, long long &value) {
-    char *end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max)
-        return false;
-    value = v;
-    return true;
-}
-
-bool parse_double(const std::string &text, double min, double max, double &value) {
-    char *end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v > max)
-        return false;
-    value = v;
-    return true;
-}
 
 // Parses argv; returns -1 to go on, else the exit status.
 int parse(int argc, char **argv, Options &o) {
@@ -253,52 +240,6 @@ std::vector<size_t> pick(size_t count, long long subset, uint64_t seed) {
     return all;
 }
 
-struct Evaluation {
-    double loss = 0, top1 = 0, top5 = 0;
-};
-
-bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
-              const std::vector<size_t> &examples, int batch,
-              const std::vector<float> &mean, const std::vector<float> &stddev,
-              Evaluation &result, std::string &error) {
-    const size_t in = model.info().input_size(), classes = model.info().output_size();
-    std::vector<float> images(in * batch), logits(classes * batch);
-    std::vector<int32_t> labels(batch);
-    std::mt19937_64 unused(0);
-    double loss = 0;
-    size_t top1 = 0, top5 = 0;
-    for (size_t start = 0; start < examples.size(); start += batch) {
-        size_t n = std::min<size_t>(batch, examples.size() - start);
-        std::vector<size_t> ids(examples.begin() + start, examples.begin() + start + n);
-        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, unused, images.data(), labels.data());
-        if (!model.forward(images.data(), static_cast<int>(n), logits.data(), error))
-            return false;
-        for (size_t i = 0; i < n; ++i) {
-            const float *row = &logits[i * classes];
-            // A NaN would count as a correct answer: diverged weights are an
-            // error, not an accuracy.
-            if (!std::all_of(row, row + classes, [](float v) { return std::isfinite(v); })) {
-                error = "the model's outputs for test example " + std::to_string(ids[i]) +
-                        " are not finite: the weights have diverged";
-                return false;
-            }
-            double top = *std::max_element(row, row + classes), sum = 0;
-            for (size_t k = 0; k < classes; ++k)
-                sum += std::exp(row[k] - top);
-            loss += top + std::log(sum) - row[labels[i]];
-            size_t above = 0;
-            for (size_t k = 0; k < classes; ++k)
-                above += row[k] > row[labels[i]];
-            top1 += above < 1;
-            top5 += above < 5;
-        }
-    }
-    result.loss = loss / examples.size();
-    result.top1 = double(top1) / examples.size();
-    result.top5 = double(top5) / examples.size();
-    return true;
-}
-
 // Where a run's time went: kernels by family, then the rest of a step.
 void print_profile(const qdsl_model::Profile &kernels, double data, double optimizer) {
     std::map<std::string, double> families;
@@ -363,21 +304,6 @@ int one_step(const Options &o, qdsl_model::Model &model) {
         return fail(error);
     fmt::print("loss {}\n", text);
     return 0;
-}
-
-// Resident memory now and at its peak, in MB (Linux /proc).
-double memory_mb(const char *key) {
-    std::FILE *f = std::fopen("/proc/self/status", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    double kb = 0;
-    size_t n = std::strlen(key);
-    while (std::fgets(line, sizeof line, f))
-        if (std::strncmp(line, key, n) == 0)
-            kb = std::atof(line + n);
-    std::fclose(f);
-    return kb / 1024;
 }
 
 // The peer of bench/pytorch_training.py's step: the same work (forward,

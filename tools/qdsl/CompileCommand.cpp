@@ -246,13 +246,11 @@ namespace {
 
 /// Writes the architecture --choices picks as a model file (-o or stdout).
 int compileDerivedModel() {
-  std::string error;
-  std::unique_ptr<MemoryBuffer> input = dsl::readSourceFile(inputFile, 16 << 20, error);
-  if (!input)
-    return reportError(error);
-  Session session(std::move(input));
-  if (!session.load())
-    return failed(session.finish(false)) ? 1 : 0;
+  int exitCode = 0;
+  std::unique_ptr<Session> loaded = loadSession(exitCode);
+  if (!loaded)
+    return exitCode;
+  Session &session = *loaded;
   std::string directory = outputFile.empty() || outputFile == "-"
                               ? std::string(".")
                               : sys::path::parent_path(outputFile).str();
@@ -272,13 +270,11 @@ int compileProject() {
   }
   if (std::string why; !codegen::mayWriteProject(outputFile, why))
     return reportError("-o " + why);
-  std::string error;
-  std::unique_ptr<MemoryBuffer> input = dsl::readSourceFile(inputFile, 16 << 20, error);
-  if (!input)
-    return reportError(error);
-  Session session(std::move(input));
-  if (!session.load())
-    return failed(session.finish(false)) ? 1 : 0;
+  int exitCode = 0;
+  std::unique_ptr<Session> loaded = loadSession(exitCode);
+  if (!loaded)
+    return exitCode;
+  Session &session = *loaded;
   mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
   if (!module)
     return failed(session.finish(false)) ? 1 : 0;

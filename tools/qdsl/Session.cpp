@@ -148,19 +148,30 @@ int reportError(const Twine &message) {
   return 1;
 }
 
-int loadSelectedModel(SelectedModel &out) {
+std::unique_ptr<Session> loadSession(int &exitCode) {
   std::string error;
-  std::unique_ptr<MemoryBuffer> source =
-      dsl::readSourceFile(inputFile, 16 << 20, error);
-  if (!source)
-    return reportError(error);
-  out.session = std::make_unique<Session>(std::move(source));
-  Session &session = *out.session;
-  if (session.load()) {
-    out.module = session.generate();
-    if (out.module)
-      out.model = session.selectModel(*out.module);
+  std::unique_ptr<MemoryBuffer> source = dsl::readSourceFile(inputFile, 16 << 20, error);
+  if (!source) {
+    exitCode = reportError(error);
+    return nullptr;
   }
+  auto session = std::make_unique<Session>(std::move(source));
+  if (!session->load()) {
+    exitCode = failed(session->finish(false)) ? 1 : 0;
+    return nullptr;
+  }
+  return session;
+}
+
+int loadSelectedModel(SelectedModel &out) {
+  int exitCode = 0;
+  out.session = loadSession(exitCode);
+  if (!out.session)
+    return exitCode;
+  Session &session = *out.session;
+  out.module = session.generate();
+  if (out.module)
+    out.model = session.selectModel(*out.module);
   if (!out.model)
     return failed(session.finish(false)) ? 1 : 0;
   return -1;

@@ -69,6 +69,10 @@ struct SelectedModel {
   mlir::func::FuncOp model;
 };
 
+/// Reads and checks the input file; null (with the process exit code in
+/// `exitCode`, having reported why) when it cannot be read or has errors.
+std::unique_ptr<Session> loadSession(int &exitCode);
+
 /// Reads the input file, checks it and selects its model (--model, -D) into
 /// `out`: -1 when it did; else, having reported why, the process exit code
 /// (0 when --verify-diagnostics saw what it expected).

@@ -1,0 +1,108 @@
+// What the generated training programs (train.cpp, search.cpp) share:
+// checked number parsing for their flags, the process's memory, and the
+// evaluation of a model on a split of a data set.
+#ifndef QDSL_PROGRAM_SUPPORT_H
+#define QDSL_PROGRAM_SUPPORT_H
+
+#include "qdsl_model.h"
+#include "runtime/shipped/Datasets.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace qdsl_program {
+
+// An integer in [min, max], all of `text`, without overflow.
+inline bool parse_int(const std::string &text, long long min, long long max, long long &value) {
+    char *end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max)
+        return false;
+    value = v;
+    return true;
+}
+
+// A finite number in [min, max], all of `text`.
+inline bool parse_double(const std::string &text, double min, double max, double &value) {
+    char *end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v > max)
+        return false;
+    value = v;
+    return true;
+}
+
+// Resident memory now ("VmRSS:") and at its peak ("VmHWM:"), in MB (Linux
+// /proc).
+inline double memory_mb(const char *key) {
+    std::FILE *f = std::fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    double kb = 0;
+    size_t n = std::strlen(key);
+    while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, key, n) == 0)
+            kb = std::atof(line + n);
+    std::fclose(f);
+    return kb / 1024;
+}
+
+struct Evaluation {
+    double loss = 0, top1 = 0, top5 = 0;
+};
+
+// The mean loss and top-1/top-5 accuracy of `model` on `examples` of `data`
+// (`what` names the split in errors). Outputs that are not finite are an
+// error, not an accuracy: a NaN would count as a correct answer.
+inline bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
+                     const std::vector<size_t> &examples, int batch,
+                     const std::vector<float> &mean, const std::vector<float> &stddev,
+                     Evaluation &result, std::string &error, const char *what = "test") {
+    const size_t in = model.info().input_size(), classes = model.info().output_size();
+    std::vector<float> images(in * batch), logits(classes * batch);
+    std::vector<int32_t> labels(batch);
+    std::mt19937_64 unused(0);
+    double loss = 0;
+    size_t top1 = 0, top5 = 0;
+    for (size_t start = 0; start < examples.size(); start += batch) {
+        size_t n = std::min<size_t>(batch, examples.size() - start);
+        std::vector<size_t> ids(examples.begin() + start, examples.begin() + start + n);
+        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, unused, images.data(), labels.data());
+        if (!model.forward(images.data(), static_cast<int>(n), logits.data(), error))
+            return false;
+        for (size_t i = 0; i < n; ++i) {
+            const float *row = &logits[i * classes];
+            if (!std::all_of(row, row + classes, [](float v) { return std::isfinite(v); })) {
+                error = "the model's outputs for " + std::string(what) + " example " +
+                        std::to_string(ids[i]) + " are not finite: the weights have diverged";
+                return false;
+            }
+            double top = *std::max_element(row, row + classes), sum = 0;
+            for (size_t k = 0; k < classes; ++k)
+                sum += std::exp(row[k] - top);
+            loss += top + std::log(sum) - row[labels[i]];
+            size_t above = 0;
+            for (size_t k = 0; k < classes; ++k)
+                above += row[k] > row[labels[i]];
+            top1 += above < 1;
+            top5 += above < 5;
+        }
+    }
+    result.loss = loss / examples.size();
+    result.top1 = double(top1) / examples.size();
+    result.top5 = double(top5) / examples.size();
+    return true;
+}
+
+}  // namespace qdsl_program
+
+#endif  // QDSL_PROGRAM_SUPPORT_H
