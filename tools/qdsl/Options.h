@@ -59,6 +59,8 @@ extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory;
 extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, searchBatch, validation,
     trainSubset, testSubset;
 extern llvm::cl::opt<bool> searchOverwrite;
+extern llvm::cl::opt<double> archLearningRate;
+extern llvm::cl::opt<unsigned> archEvery;
 /// Configures (once) and builds the generated project in `directory` with
 /// `jobs` jobs (0: ninja's default); with `logFile`, CMake's and the
 /// compilers' output goes there. Returns 0 or reports an error and 1.

@@ -236,6 +236,12 @@ cl::opt<unsigned> testSubset("test-subset",
                              cl::desc("Evaluate the derived model on this many test examples "
                                       "(0: all)"),
                              cl::init(0), cl::sub(searchCommand), cl::cat(category));
+cl::opt<double> archLearningRate(
+    "arch-lr", cl::desc("Adam's learning rate for the architecture logits (beta1 = 0)"),
+    cl::init(1e-2), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> archEvery("arch-every",
+                            cl::desc("One architecture step per this many weight steps"),
+                            cl::init(2), cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> latencyLoss("latency-loss",
                                  cl::desc("additive (CE + lambda*max(0, E/T - 1)) or "
                                           "multiplicative (CE*(log E/log T)^beta)"),
