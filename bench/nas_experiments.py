@@ -158,12 +158,18 @@ class Experiments:
         space_stats = json.loads(run([self.a.qdsl, "estimate", self.space, "--device",
                                       self.host_profile, "--json"]))
         counts = [len(l["candidates"]) for l in space_stats["layers"]]
+        # Rejection by predicted latency: the space's additive model (what
+        # qdsl search derives with), one estimate for every candidate.
+        def additive(picks):
+            return space_stats["fixed_ms"] + sum(
+                l["candidates"][p]["ms"] for l, p in zip(space_stats["layers"], picks))
         rng = random.Random(0)
         found = []
-        while len(found) < 8:
-            picks = ",".join(str(rng.randrange(n)) for n in counts)
-            if picks not in found and self.predicted(picks) <= limit:
-                found.append(picks)
+        while len(found) < self.a.random:
+            picks = [rng.randrange(n) for n in counts]
+            text = ",".join(map(str, picks))
+            if text not in found and additive(picks) <= limit:
+                found.append(text)
         results = {}
         for i, picks in enumerate(found):
             results["random-%d" % i] = self.train_model("baseline-random-%d" % i, self.space,
@@ -316,6 +322,8 @@ def main():
     p.add_argument("--retrain-epochs", type=int, default=6)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--arch-lr", type=float, default=1e-2)
+    p.add_argument("--random", type=int, default=8,
+                   help="random architectures within the limit among the baselines")
     p.add_argument("--arch-every", type=int, default=2)
     p.add_argument("--train-subset", type=int, default=20000)
     p.add_argument("experiments", nargs="*",
