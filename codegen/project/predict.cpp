@@ -114,7 +114,7 @@ int run(int argc, char **argv) {
             size_t comma = std::min(path.find(',', start), path.size());
             long long pick = 0;
             if (!parse_int(path.substr(start, comma - start).c_str(), 0, 63, pick))
-                return usage("--path needs candidate indices separated by commas");
+                return usage("--path needs candidate indices (0 to 63) separated by commas");
             active.push_back(static_cast<int>(pick));
             start = comma + 1;
         }

@@ -299,6 +299,11 @@ bool Model::setPaths(const std::vector<int> &active, const std::vector<uint64_t>
         state->recomputed.clear();
         return true;
     }
+    if (kSearchLayers.empty()) {
+        error = kModelInfo.name + " is not a supernet (compile a space with qdsl compile "
+                "--search): it has no paths to set";
+        return false;
+    }
     if (active.size() != kSearchLayers.size() || recomputed.size() != kSearchLayers.size()) {
         error = "a path needs one candidate and one recompute mask per search layer (" +
                 std::to_string(kSearchLayers.size()) + "), got " + std::to_string(active.size()) +

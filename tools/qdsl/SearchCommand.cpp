@@ -372,6 +372,20 @@ int runSearch() {
     return reportError("--arch-lr must be in (0, 1], got " + shownNumber(archLearningRate));
   if (archEvery < 1)
     return reportError("--arch-every must be at least 1");
+  // The programs it runs check these too, but only after minutes of
+  // building: refuse them first.
+  for (auto [flag, value, low, high] :
+       {std::tuple<const char *, unsigned, unsigned, unsigned>{"--epochs", searchEpochs, 1, 100000},
+        {"--retrain-epochs", retrainEpochs, 1, 100000},
+        {"--batch", searchBatch, 1, 65536},
+        {"--validation", validation, 1, 1u << 31}})
+    if (value < low || value > high)
+      return reportError(Twine(flag) + " must be from " + Twine(low) + " to " + Twine(high) +
+                         ", got " + Twine(value));
+  if (trainSubset > 0 && trainSubset <= validation)
+    return reportError("--train-subset " + Twine(trainSubset.getValue()) +
+                       " leaves no training example after the " +
+                       Twine(validation.getValue()) + " --validation ones");
   if (warmupEpochs >= searchEpochs)
     return reportError("--warmup-epochs " + Twine(warmupEpochs.getValue()) +
                        " leaves no epoch to search in; --epochs is " + Twine(searchEpochs.getValue()));
