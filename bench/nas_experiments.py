@@ -10,9 +10,13 @@ Experiments (default: all, in this order):
   baselines  the host search against the best of 8 random architectures within the host
              limit, the largest uniform architecture within it and examples/fashion_mnist.qd
              scaled (-D C) to it; every model retrained with the same recipe and epochs
+  all        the search with every limit at once (also the last run of `devices`)
   seeds      the host search with seeds 1 and 2 (with seed 0 from `devices`: mean, spread)
-  linear     the same search on the ConvBlock space and the MBConv space
-             (examples/fmnist_space_conv.qd, examples/fmnist_space_mbconv.qd)
+  fill       every finished search derived again with --derive=fill (`qdsl search
+             --from-search`: no new search), retrained alike
+  linear     the host search on the QuadraBlock space, the ConvBlock space and the
+             MBConv space (examples/fmnist_space_conv.qd, examples/fmnist_space_mbconv.qd),
+             each with the host profile calibrated on its own space
   memory     the activation memory of a search step (search.json's train_arena_mb) against
              training the largest architecture of the space (train --benchmark's arena_mb)
 
@@ -48,25 +52,36 @@ class Experiments:
         self.space = os.path.join(self.root, "examples/fmnist_space.qd")
         os.makedirs(args.work, exist_ok=True)
         # The shipped profile carried over to this machine as it is today
-        # (machines of this class differ, and drift, by up to 30%).
-        self.host_profile = os.path.join(args.work, "host-fmnist.json")
-        if not os.path.exists(self.host_profile):
-            run([args.qdsl, "profile", self.space, "--calibrate",
-                 os.path.join(self.root, "profiles/host-fmnist.json"), "-o", self.host_profile],
-                log=os.path.join(args.work, "calibrate.log"))
+        # (machines of this class differ, and drift, by up to 30%), once per
+        # space: calibration times the space's own kernels, so the ConvBlock
+        # and MBConv spaces' dwconv families are corrected on their shapes.
+        self.profiles = {}
+        self.host_profile = self.profile_for(self.space)
         self.summary_path = os.path.join(args.work, "summary.json")
         self.summary = json.load(open(self.summary_path)) if os.path.exists(self.summary_path) else {}
+
+    def profile_for(self, space):
+        if space not in self.profiles:
+            stem = os.path.splitext(os.path.basename(space))[0]
+            path = os.path.join(self.a.work, "host-fmnist.json" if space == self.space
+                                else "host-%s.json" % stem)
+            if not os.path.exists(path):
+                run([self.a.qdsl, "profile", space, "--calibrate",
+                     os.path.join(self.root, "profiles/host-fmnist.json"), "-o", path],
+                    log=os.path.join(self.a.work, "calibrate.log"))
+            self.profiles[space] = path
+        return self.profiles[space]
 
     def save(self):
         with open(self.summary_path + ".tmp", "w") as f:
             json.dump(self.summary, f, indent=2)
         os.replace(self.summary_path + ".tmp", self.summary_path)
 
-    def common(self):
+    def common(self, space):
         a = self.a
         flags = ["--epochs", str(a.epochs), "--warmup-epochs", str(a.warmup_epochs),
                  "--retrain-epochs", str(a.retrain_epochs), "--batch", str(a.batch),
-                 "--threads", "2", "--device", self.host_profile, "--arch-lr", str(a.arch_lr),
+                 "--threads", "2", "--device", self.profile_for(space), "--arch-lr", str(a.arch_lr),
                  "--arch-every", str(a.arch_every)]
         if a.train_subset:
             flags += ["--train-subset", str(a.train_subset),
@@ -78,7 +93,7 @@ class Experiments:
         report = os.path.join(out, "report.json")
         if not os.path.exists(report):
             start = time.time()
-            run([self.a.qdsl, "search", space, "-o", out, "--overwrite"] + self.common() + extra,
+            run([self.a.qdsl, "search", space, "-o", out, "--overwrite"] + self.common(space) + extra,
                 log=os.path.join(self.a.work, name + ".log"))
             elapsed = time.time() - start
         else:
@@ -86,6 +101,7 @@ class Experiments:
         with open(report) as f:
             r = json.load(f)
         entry = {"choices": r["derived"]["choices"], "test_accuracy": r["derived"]["test_accuracy"],
+                 "held": r["derived"].get("layers"),
                  "measured_ms": r["derived"]["measured_ms"], "params": r["derived"]["params"],
                  "macs": r["derived"]["macs"], "devices": r["devices"],
                  "search_peak_memory_mb": r["search_peak_memory_mb"],
@@ -258,8 +274,12 @@ class Experiments:
                 flags = r["flags"]
                 source = self.space if any(f.startswith("--choices") for f in flags) else \
                     os.path.join(self.root, "examples/fashion_mnist.qd")
-            e = json.loads(run([self.a.qdsl, "estimate", source, "--device", self.host_profile,
-                                "--json"] + flags))
+            space = self.space
+            if name.startswith("linear-"):
+                stem = name[len("linear-"):].replace("-fill", "")
+                space = os.path.join(self.root, "examples/fmnist_space_%s.qd" % stem)
+            e = json.loads(run([self.a.qdsl, "estimate", source, "--device",
+                                self.profile_for(space), "--json"] + flags))
             out[name] = {"rounds_ms": rounds, "median200_ms": long, "predicted_ms": e["total_ms"]}
         self.summary["remeasure"] = out
         self.save()
@@ -275,7 +295,9 @@ class Experiments:
         lines = ["| search | derived choices | params | MACs | predicted ms (limit) per device | "
                  "measured ms (this machine) | test top-1 | search peak MB | time |",
                  "|---|---|---|---|---|---|---|---|---|"]
-        for name in sorted(k for k in s if k.startswith(("device-", "host-seed", "linear-"))):
+        for name in sorted(k for k in s if k.startswith(("device-", "host-seed", "linear-"))
+                           and not k.endswith("-fill")) + \
+                sorted(k for k in s if k.endswith("-fill")):
             e = s[name]
             devices = ", ".join("%s %.3f (%.2f)%s" % (d["device"], d["predicted_ms"], d["limit_ms"],
                                                        "" if d["within_limit"] else " OVER")
@@ -306,7 +328,28 @@ class Experiments:
                          m["search_peak_memory_mb"])]
         print("\n".join(lines))
 
+    def all(self):
+        self.search("device-all", self.space, [])
+
+    def fill(self):
+        """Every finished search derived again with --derive=fill (no new
+        search: --from-search), retrained alike."""
+        runs = [("device-host-fmnist", self.space, ["--only", "host-fmnist"]),
+                ("host-seed-1", self.space, ["--only", "host-fmnist", "--seed", "1"]),
+                ("host-seed-2", self.space, ["--only", "host-fmnist", "--seed", "2"]),
+                ("device-all", self.space, [])]
+        for name in ("conv", "mbconv"):
+            runs.append(("linear-" + name,
+                         os.path.join(self.root, "examples/fmnist_space_%s.qd" % name),
+                         ["--only", "host-fmnist"]))
+        for name, space, extra in runs:
+            if os.path.exists(os.path.join(self.a.work, name, "search", "search.json")):
+                self.search(name + "-fill", space, extra + [
+                    "--derive", "fill", "--from-search", os.path.join(self.a.work, name)])
+
     def linear(self):
+        # The quadratic search under the same limit and budget, then the linear spaces.
+        self.search("device-host-fmnist", self.space, ["--only", "host-fmnist"])
         for name in ("conv", "mbconv"):
             space = os.path.join(self.root, "examples/fmnist_space_%s.qd" % name)
             self.search("linear-" + name, space, ["--only", "host-fmnist"])

@@ -8,6 +8,7 @@
 
 
 #include <cmath>
+#include <set>
 
 using namespace mlir;
 
@@ -80,6 +81,7 @@ FailureOr<SpaceLatency> estimateSpace(ModuleOp module, func::FuncOp model,
     space.layers.push_back(std::move(layer));
   }
 
+  std::set<std::string> configurations, measured;
   // Predicts the architecture `picks`; returns its total and the time of
   // the kernels of each choice layer.
   auto predict = [&](const std::vector<int64_t> &picks, std::vector<double> &perLayer,
@@ -92,6 +94,12 @@ FailureOr<SpaceLatency> estimateSpace(ModuleOp module, func::FuncOp model,
     if (failed(latency))
       return failure();
     total = latency->total;
+    for (const KernelSample &k : latency->kernels) {
+      std::string key = k.family + "|" + k.configuration;
+      configurations.insert(key);
+      if (predictorUsed(profile, k) == "measured")
+        measured.insert(key);
+    }
     perLayer.assign(space.layers.size(), 0);
     for (auto [k, seconds] : llvm::zip(latency->kernels, latency->seconds))
       for (auto [l, layer] : llvm::enumerate(space.layers))
@@ -128,6 +136,8 @@ FailureOr<SpaceLatency> estimateSpace(ModuleOp module, func::FuncOp model,
                << "' changes kernels outside the layer; the expected-latency "
                   "model assumes each layer's kernels are its own";
     }
+  space.kernelConfigurations = configurations.size();
+  space.measuredConfigurations = measured.size();
   return space;
 }
 

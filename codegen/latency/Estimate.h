@@ -50,6 +50,9 @@ struct SpaceLatency {
   int64_t batch = 1;
   double fixed = 0;
   std::vector<Layer> layers;
+  /// Distinct kernel configurations over every candidate, and how many of
+  /// them the profile measured (the rest come from its fitted models).
+  size_t kernelConfigurations = 0, measuredConfigurations = 0;
 };
 
 /// Estimates every candidate of the space `model` (not yet formed) of

@@ -1,11 +1,13 @@
 // What the generated training programs (train.cpp, search.cpp) share:
-// checked number parsing for their flags, the process's memory, and the
-// evaluation of a model on a split of a data set.
+// their flag parser, the process's memory, and the evaluation of a model on
+// a split of a data set.
 #ifndef QDSL_PROGRAM_SUPPORT_H
 #define QDSL_PROGRAM_SUPPORT_H
 
 #include "qdsl_model.h"
 #include "runtime/shipped/Datasets.h"
+
+#include <fmt/core.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,8 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace qdsl_program {
@@ -38,6 +43,62 @@ inline bool parse_double(const std::string &text, double min, double max, double
         return false;
     value = v;
     return true;
+}
+
+// A program's flags: each name with where its value goes (and the range
+// a number must be in). A switch takes no value; a list flag may repeat.
+struct FlagTable {
+    std::map<std::string, bool *> switches;
+    std::map<std::string, std::string *> texts;
+    std::map<std::string, std::vector<std::string> *> lists;
+    std::map<std::string, std::tuple<long long *, long long, long long>> integers;
+    std::map<std::string, std::tuple<double *, double, double>> reals;
+};
+
+enum class ParseResult { kGoOn, kHelp, kError };
+
+// Parses argv into `table`'s variables, recording each flag seen in
+// `given`. kError with `error` naming the flag and what it expects (an
+// unknown flag, a missing or empty value, a number out of its range).
+inline ParseResult parse_flags(int argc, char **argv, const FlagTable &table,
+                               std::set<std::string> &given, std::string &error) {
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h")
+            return ParseResult::kHelp;
+        given.insert(arg);
+        if (auto flag = table.switches.find(arg); flag != table.switches.end()) {
+            *flag->second = true;
+            continue;
+        }
+        if (!table.texts.count(arg) && !table.lists.count(arg) && !table.integers.count(arg) &&
+            !table.reals.count(arg)) {
+            error = "unknown option '" + arg + "'";
+            return ParseResult::kError;
+        }
+        if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+            error = arg + " needs a value";
+            return ParseResult::kError;
+        }
+        std::string v = argv[++i];
+        if (auto text = table.texts.find(arg); text != table.texts.end()) {
+            *text->second = v;
+        } else if (auto list = table.lists.find(arg); list != table.lists.end()) {
+            list->second->push_back(v);
+        } else if (auto integer = table.integers.find(arg); integer != table.integers.end()) {
+            auto [into, min, max] = integer->second;
+            if (!parse_int(v, min, max, *into)) {
+                error = arg + " needs an integer from " + std::to_string(min) + " to " +
+                        std::to_string(max) + ", got '" + v + "'";
+                return ParseResult::kError;
+            }
+        } else if (auto [into, min, max] = table.reals.at(arg); !parse_double(v, min, max, *into)) {
+            error = arg + " needs a number from " + fmt::format("{}", min) + " to " +
+                    fmt::format("{}", max) + ", got '" + v + "'";
+            return ParseResult::kError;
+        }
+    }
+    return ParseResult::kGoOn;
 }
 
 // Resident memory now ("VmRSS:") and at its peak ("VmHWM:"), in MB (Linux

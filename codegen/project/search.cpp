@@ -54,8 +54,10 @@ namespace {
 using qdsl_program::Evaluation;
 using qdsl_program::evaluate;
 using qdsl_program::memory_mb;
+using qdsl_program::FlagTable;
 using qdsl_program::parse_double;
-using qdsl_program::parse_int;
+using qdsl_program::parse_flags;
+using qdsl_program::ParseResult;
 
 const char *const kUsage =
     "usage: search [options]\n"
@@ -95,46 +97,31 @@ struct Options {
 };
 
 int parse(int argc, char **argv, Options &o) {
-    const std::map<std::string, std::string *> texts = {
-        {"--data", &o.data}, {"--out", &o.out}, {"--latency-loss", &o.latency_loss}};
     constexpr long long kExamples = 1LL << 31;
-    const std::map<std::string, std::tuple<long long *, long long, long long>> integers = {
-        {"--train-subset", {&o.train_subset, 1, kExamples}},
-        {"--validation", {&o.validation, 1, kExamples}},
-        {"--epochs", {&o.epochs, 1, 100000}},
-        {"--warmup-epochs", {&o.warmup_epochs, 0, 100000}},
-        {"--batch", {&o.batch, 1, 65536}},
-        {"--arch-every", {&o.arch_every, 1, 1000000}},
-        {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
-        {"--threads", {&o.threads, 0, 1024}}};
-    const std::map<std::string, std::tuple<double *, double, double>> reals = {
-        {"--lr", {&o.lr, 0, 1e30}},         {"--weight-decay", {&o.weight_decay, 0, 10}},
-        {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
-        {"--beta", {&o.beta, 0, 100}}};
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            fmt::print("{}", kUsage);
-            return 0;
-        }
-        if (!texts.count(arg) && !integers.count(arg) && !reals.count(arg) && arg != "--limit")
-            return usage("unknown option '" + arg + "'");
-        if (i + 1 >= argc || argv[i + 1][0] == '\0')
-            return usage(arg + " needs a value");
-        std::string v = argv[++i];
-        if (arg == "--limit") {
-            o.limits.push_back(v);
-        } else if (auto text = texts.find(arg); text != texts.end()) {
-            *text->second = v;
-        } else if (auto integer = integers.find(arg); integer != integers.end()) {
-            auto [into, min, max] = integer->second;
-            if (!parse_int(v, min, max, *into))
-                return usage(arg + " needs an integer from " + std::to_string(min) + " to " +
-                             std::to_string(max) + ", got '" + v + "'");
-        } else if (auto [into, min, max] = reals.at(arg); !parse_double(v, min, max, *into)) {
-            return usage(arg + " needs a number from " + fmt::format("{}", min) + " to " +
-                         fmt::format("{}", max) + ", got '" + v + "'");
-        }
+    FlagTable table;
+    table.texts = {{"--data", &o.data}, {"--out", &o.out}, {"--latency-loss", &o.latency_loss}};
+    table.lists = {{"--limit", &o.limits}};
+    table.integers = {{"--train-subset", {&o.train_subset, 1, kExamples}},
+                      {"--validation", {&o.validation, 1, kExamples}},
+                      {"--epochs", {&o.epochs, 1, 100000}},
+                      {"--warmup-epochs", {&o.warmup_epochs, 0, 100000}},
+                      {"--batch", {&o.batch, 1, 65536}},
+                      {"--arch-every", {&o.arch_every, 1, 1000000}},
+                      {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
+                      {"--threads", {&o.threads, 0, 1024}}};
+    table.reals = {{"--lr", {&o.lr, 0, 1e30}},         {"--weight-decay", {&o.weight_decay, 0, 10}},
+                   {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
+                   {"--beta", {&o.beta, 0, 100}}};
+    std::set<std::string> given;
+    std::string error;
+    switch (parse_flags(argc, argv, table, given, error)) {
+    case ParseResult::kHelp:
+        fmt::print("{}", kUsage);
+        return 0;
+    case ParseResult::kError:
+        return usage(error);
+    case ParseResult::kGoOn:
+        break;
     }
     if (o.warmup_epochs >= o.epochs)
         return usage("--warmup-epochs " + std::to_string(o.warmup_epochs) +

@@ -45,8 +45,9 @@ namespace {
 using qdsl_program::Evaluation;
 using qdsl_program::evaluate;
 using qdsl_program::memory_mb;
-using qdsl_program::parse_double;
-using qdsl_program::parse_int;
+using qdsl_program::FlagTable;
+using qdsl_program::parse_flags;
+using qdsl_program::ParseResult;
 
 const char *const kUsage =
     "usage: train [options]\n"
@@ -101,66 +102,41 @@ struct Options {
 
 // Parses argv; returns -1 to go on, else the exit status.
 int parse(int argc, char **argv, Options &o) {
-    std::set<std::string> given;
-    const std::map<std::string, bool *> flags = {
-        {"--flip", &o.flip}, {"--resume", &o.resume}, {"--overwrite", &o.overwrite},
-        {"--profile", &o.profile}, {"--benchmark", &o.benchmark}};
-    const std::map<std::string, std::string *> texts = {
-        {"--dataset", &o.dataset},           {"--data", &o.data},
-        {"--train-images", &o.train_images}, {"--train-labels", &o.train_labels},
-        {"--test-images", &o.test_images},   {"--test-labels", &o.test_labels},
-        {"--out", &o.out},                   {"--gradients", &o.gradients},
-        {"--input", &o.input},               {"--labels", &o.labels},
-        {"--weights", &o.weights}};
+    FlagTable table;
+    table.switches = {{"--flip", &o.flip}, {"--resume", &o.resume}, {"--overwrite", &o.overwrite},
+                      {"--profile", &o.profile}, {"--benchmark", &o.benchmark}};
+    table.texts = {{"--dataset", &o.dataset},           {"--data", &o.data},
+                   {"--train-images", &o.train_images}, {"--train-labels", &o.train_labels},
+                   {"--test-images", &o.test_images},   {"--test-labels", &o.test_labels},
+                   {"--out", &o.out},                   {"--gradients", &o.gradients},
+                   {"--input", &o.input},               {"--labels", &o.labels},
+                   {"--weights", &o.weights}};
     // Integers with the range each takes: wide enough for any real run,
     // narrow enough that step counts and buffer sizes cannot overflow.
     constexpr long long kExamples = 1LL << 31, kSteps = 1LL << 40;
-    const std::map<std::string, std::tuple<long long *, long long, long long>> integers = {
-        {"--train-subset", {&o.train_subset, 1, kExamples}},
-        {"--test-subset", {&o.test_subset, 1, kExamples}},
-        {"--crop", {&o.crop, 0, 1024}},
-        {"--epochs", {&o.epochs, 1, 100000}},
-        {"--batch", {&o.batch, 1, 65536}},
-        {"--steps", {&o.steps, 0, kSteps}},
-        {"--warmup-steps", {&o.warmup, 0, kSteps}},
-        {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
-        {"--threads", {&o.threads, 0, 1024}}};
-    // Numbers with their ranges.
-    const std::map<std::string, std::tuple<double *, double, double>> reals = {
-        {"--lr", {&o.lr, 0, 1e30}},
-        {"--min-lr", {&o.min_lr, 0, 1e30}},
-        {"--weight-decay", {&o.weight_decay, 0, 10}},
-        {"--clip", {&o.clip, 0, 1e30}}};
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            fmt::print("{}", kUsage);
-            return 0;
-        }
-        if (auto flag = flags.find(arg); flag != flags.end()) {
-            *flag->second = true;
-            given.insert(arg);
-            continue;
-        }
-        if (!texts.count(arg) && !integers.count(arg) && !reals.count(arg))
-            return usage("unknown option '" + arg + "'");
-        if (i + 1 >= argc)
-            return usage(arg + " needs a value");
-        std::string v = argv[++i];
-        if (auto text = texts.find(arg); text != texts.end()) {
-            if (v.empty())
-                return usage(arg + " needs a value");
-            *text->second = v;
-        } else if (auto integer = integers.find(arg); integer != integers.end()) {
-            auto [into, min, max] = integer->second;
-            if (!parse_int(v, min, max, *into))
-                return usage(arg + " needs an integer from " + std::to_string(min) + " to " +
-                             std::to_string(max) + ", got '" + v + "'");
-        } else if (auto [into, min, max] = reals.at(arg); !parse_double(v, min, max, *into)) {
-            return usage(arg + " needs a number from " + fmt::format("{}", min) + " to " +
-                         fmt::format("{}", max) + ", got '" + v + "'");
-        }
-        given.insert(arg);
+    table.integers = {{"--train-subset", {&o.train_subset, 1, kExamples}},
+                      {"--test-subset", {&o.test_subset, 1, kExamples}},
+                      {"--crop", {&o.crop, 0, 1024}},
+                      {"--epochs", {&o.epochs, 1, 100000}},
+                      {"--batch", {&o.batch, 1, 65536}},
+                      {"--steps", {&o.steps, 0, kSteps}},
+                      {"--warmup-steps", {&o.warmup, 0, kSteps}},
+                      {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
+                      {"--threads", {&o.threads, 0, 1024}}};
+    table.reals = {{"--lr", {&o.lr, 0, 1e30}},
+                   {"--min-lr", {&o.min_lr, 0, 1e30}},
+                   {"--weight-decay", {&o.weight_decay, 0, 10}},
+                   {"--clip", {&o.clip, 0, 1e30}}};
+    std::set<std::string> given;
+    std::string error;
+    switch (parse_flags(argc, argv, table, given, error)) {
+    case ParseResult::kHelp:
+        fmt::print("{}", kUsage);
+        return 0;
+    case ParseResult::kError:
+        return usage(error);
+    case ParseResult::kGoOn:
+        break;
     }
     if (!o.gradients.empty() && (o.input.empty() || o.labels.empty()))
         return usage("--gradients needs --input X.npy and --labels L.npy");

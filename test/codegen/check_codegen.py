@@ -504,6 +504,54 @@ def check_search(args):
         if a[key] != b[key]:
             raise RuntimeError("derived.qd %s %s, space at %s %s" % (key, a[key],
                                                                       choices, b[key]))
+    # What holds each layer, checked against the space's own table: a
+    # candidate is held out exactly when taking it there alone would exceed
+    # the limit.
+    def additive(picks):
+        return estimate["fixed_ms"] + sum(l["candidates"][p]["ms"]
+                                          for l, p in zip(estimate["layers"], picks))
+    def check_holds(report_derived):
+        picks = [int(p) for p in report_derived["choices"].split(",")]
+        layers = report_derived["layers"]
+        if len(layers) != len(picks):
+            raise RuntimeError("report layers: %s" % layers)
+        for l, (layer, pick) in enumerate(zip(layers, picks)):
+            held = set(layer["held_by"].get(device["device"], []))
+            for c in range(len(estimate["layers"][l]["candidates"])):
+                trial = list(picks)
+                trial[l] = c
+                # 1e-6 ms: the report's rounding of the table's figures.
+                over = additive(trial) > limit + 1e-6
+                near = abs(additive(trial) - limit) <= 1e-6
+                if not near and over != (c in held):
+                    raise RuntimeError("layer %s candidate %d: %s over the limit, held %s"
+                                       % (layer["layer"], c, over, sorted(held)))
+        return picks
+    check_holds(derived)
+    # --derive=fill from the same search: within the limit, no cheaper than
+    # the argmax's, and no single costlier switch left that fits.
+    fill_dir = os.path.join(work, "fill")
+    run([args.qdsl, "search", space, "--device", profile, "--latency-limit", "%.6fms" % limit,
+         "-o", fill_dir, "--from-search", out_dir, "--derive", "fill", "--retrain-epochs", "1",
+         "--batch", "32", "--train-subset", "3000", "--validation", "1000", "--test-subset",
+         "1000", "-j", str(args.jobs)])
+    with open(os.path.join(fill_dir, "report.json")) as f:
+        filled = json.load(f)
+    fill_picks = check_holds(filled["derived"])
+    fill_ms = filled["devices"][0]["predicted_ms"]
+    if fill_ms > limit * (1 + 1e-9) or fill_ms < device["predicted_ms"] - 1e-9:
+        raise RuntimeError("--derive=fill %s predicted %.4f ms (argmax %.4f, limit %.4f)"
+                           % (filled["derived"]["choices"], fill_ms, device["predicted_ms"], limit))
+    for l, pick in enumerate(fill_picks):
+        for c, candidate in enumerate(estimate["layers"][l]["candidates"]):
+            trial = list(fill_picks)
+            trial[l] = c
+            if candidate["ms"] > estimate["layers"][l]["candidates"][pick]["ms"] and \
+                    additive(trial) < limit - 1e-6:
+                raise RuntimeError("--derive=fill left %s -> candidate %d within the limit"
+                                   % (filled["derived"]["choices"], c))
+    if filled["settings"].get("from_search") != out_dir:
+        raise RuntimeError("fill report settings: %s" % filled["settings"])
     # The supernet on that path, and the fixed architecture, on the same
     # weights and input.
     fixed = os.path.join(work, "fixed")
@@ -529,9 +577,9 @@ def check_search(args):
         raise RuntimeError("supernet on path %s and the fixed model differ by %g"
                            % (choices, difference))
     print("%-28s limit %.4f ms, derived %s predicted %.4f ms, test top-1 %.1f%%, "
-          "supernet = fixed model within %.1e, %.0f s  ok"
+          "filled %s %.4f ms, supernet = fixed model within %.1e, %.0f s  ok"
           % ("search", limit, choices, device["predicted_ms"], 100 * derived["test_accuracy"],
-             difference, time.time() - start))
+             filled["derived"]["choices"], fill_ms, difference, time.time() - start))
     return True
 
 

@@ -302,6 +302,32 @@ def qdsl_cases(q, root, w):
                                          os.path.join(mine, "CMakeLists.txt")], 1,
          "is a file; a project needs a directory")
 
+    # qdsl search deriving from an earlier search (--from-search): its files
+    # are checked before anything is built or trained.
+    space = os.path.join(root, "test/codegen/tiny_search_space.qd")
+    test_profile = os.path.join(root, "test/tools/Inputs/test-profile.json")
+    earlier = os.path.join(w, "earlier-search")
+    os.makedirs(os.path.join(earlier, "search"), exist_ok=True)
+    layers = json.loads(subprocess.run([q, "estimate", space, "--device", test_profile, "--json"],
+                                       capture_output=True, text=True, check=True).stdout)["layers"]
+    def earlier_search(report_text, probabilities):
+        open(os.path.join(earlier, "report.json"), "w").write(report_text)
+        json.dump({"layers": [{"layer": l["layer"], "candidates": [c["candidate"] for c in l["candidates"]],
+                               "probabilities": probabilities(len(l["candidates"]))}
+                              for l in layers]},
+                  open(os.path.join(earlier, "search", "search.json"), "w"))
+    search = [q, "search", space, "--device", test_profile, "--latency-limit", "1s",
+              "--from-search", earlier, "-o", w + "/searched"]
+    earlier_search('{"seed": 0, "settings": {"search_ep', lambda n: [1 / n] * n)
+    case("search --from-search: a truncated report.json", search, 1,
+         "--from-search '%s': '%s/report.json'" % (earlier, earlier))
+    earlier_search('{"seed": 0, "settings": {"search_epochs": 3}}', lambda n: ["0.5"] * n)
+    case("search --from-search: probabilities as strings", search, 1,
+         "are not a distribution (numbers in [0, 1] summing to 1)")
+    earlier_search('{"seed": 0, "settings": {"search_epochs": 3}}', lambda n: [0.9] * n)
+    case("search --from-search: probabilities summing to more than 1", search, 1,
+         "are not a distribution (numbers in [0, 1] summing to 1)")
+
     # Unclear, now clear.
     case("a directory as the weights file", [q, "run", xor, "--weights", w, "--input", x2, "-o",
                                              w + "/y.npy"], 1, "'%s' is a directory" % w)

@@ -6,6 +6,7 @@
 // not fixed with --choices) gets the latency of every candidate instead.
 
 #include "Options.h"
+#include "Search.h"
 #include "Session.h"
 
 #include "codegen/ProjectWriter.h"
@@ -168,6 +169,7 @@ namespace {
 /// One `constraint latency("D") <= T ms` of a model or space, checked.
 struct ConstraintCheck {
   std::string device, profileFile;
+  cost::DeviceProfile profile;
   double limitMs = 0;
   /// A model: its predicted latency. A space: its fastest and slowest
   /// architecture's.
@@ -195,6 +197,7 @@ checkConstraints(mlir::ModuleOp module, mlir::func::FuncOp model, bool isSpace,
     check.device = device;
     check.limitMs = limitMs;
     check.profileFile = profile->file;
+    check.profile = *profile;
     if (isSpace) {
       mlir::FailureOr<cost::SpaceLatency> space = cost::estimateSpace(module, model, *profile, batch);
       if (failed(space))
@@ -262,6 +265,37 @@ json::Array constraintsToJSON(const std::vector<ConstraintCheck> &checks, bool i
   return out;
 }
 
+/// For an architecture picked from a space by --choices: what holds each
+/// of its layers (Search.h), from the space's per-candidate latency on each
+/// limit's device. Empty when the model is not such an architecture.
+mlir::FailureOr<std::pair<LayerHolds, cost::SpaceLatency>>
+holdsOfPicks(Session &session, mlir::func::FuncOp model,
+             const std::vector<ConstraintCheck> &checks) {
+  auto picks = model->getAttrOfType<mlir::DenseI64ArrayAttr>(quadra::kPicksAttr);
+  if (!picks || checks.empty())
+    return std::pair<LayerHolds, cost::SpaceLatency>{};
+  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate(/*applyChoices=*/false);
+  mlir::func::FuncOp space = module ? session.selectModel(*module) : mlir::func::FuncOp();
+  if (!space)
+    return mlir::failure();
+  std::vector<cost::SpaceLatency> spaces;
+  std::vector<double> limitsMs;
+  for (const ConstraintCheck &c : checks) {
+    mlir::FailureOr<cost::SpaceLatency> latency =
+        cost::estimateSpace(*module, space, c.profile, batch);
+    if (failed(latency))
+      return mlir::failure();
+    // Choices nested in helper functions are not layers of the space's
+    // table: no per-layer report then.
+    if (latency->layers.size() != static_cast<size_t>(picks.size()))
+      return std::pair<LayerHolds, cost::SpaceLatency>{};
+    spaces.push_back(std::move(*latency));
+    limitsMs.push_back(c.limitMs);
+  }
+  return std::pair{limitsHoldingLayers(spaces, limitsMs, picks.asArrayRef()),
+                   std::move(spaces.front())};
+}
+
 } // namespace
 
 bool loadDeviceProfile(cost::DeviceProfile &profile) {
@@ -319,14 +353,24 @@ int runEstimate() {
     mlir::FailureOr<cost::ModelLatency> latency = cost::estimateModel(model, *target, profile, batch);
     if (failed(latency))
       return failed(session.finish(false)) ? 1 : 0;
+    auto holds = holdsOfPicks(session, model, *constraints);
+    if (failed(holds))
+      return failed(session.finish(false)) ? 1 : 0;
+    std::vector<std::string> devices;
+    for (const ConstraintCheck &c : *constraints)
+      devices.push_back(c.device);
     std::string name = model.getSymName().str();
     if (json) {
       json::Object o = modelToJSON(name, profile, *latency);
       o["constraints"] = constraintsToJSON(*constraints, false);
+      if (!holds->first.layers.empty())
+        o["layers_held"] = layerHoldsToJSON(holds->first, holds->second, devices);
       os << formatv("{0:2}", json::Value(std::move(o))) << "\n";
     } else {
       printModel(name, profile, *latency, os);
       printConstraints(*constraints, false, os);
+      if (!holds->first.layers.empty())
+        printLayerHolds(holds->first, holds->second, devices, os);
     }
   }
   if (failed(session.finish(true)))

@@ -186,14 +186,84 @@ namespace qdsl::tool {
 
 namespace {
 
-/// The architecture the search ends with and what is known of it.
-struct Derived {
-  std::vector<int64_t> picks;
-  std::string choices;
-  /// Predicted latency per constraint (ms), in the constraints' order.
-  std::vector<double> predictedMs;
-  std::vector<std::string> bindingNotes;
-};
+/// Latency of `picks` from the additive per-candidate model of `space`.
+double additiveLatency(const cost::SpaceLatency &space, ArrayRef<int64_t> picks) {
+  double total = space.fixed;
+  for (auto [layer, pick] : llvm::zip(space.layers, picks))
+    total += layer.seconds[pick];
+  return total;
+}
+
+} // namespace
+
+LayerHolds limitsHoldingLayers(const std::vector<cost::SpaceLatency> &spaces,
+                               ArrayRef<double> limitsMs, ArrayRef<int64_t> picks) {
+  LayerHolds holds;
+  std::vector<double> headroom;
+  for (auto [space, limitMs] : llvm::zip(spaces, limitsMs)) {
+    headroom.push_back(limitMs * 1e-3 - additiveLatency(space, picks));
+    holds.met.push_back(headroom.back() >= 0);
+  }
+  for (size_t l = 0; l < picks.size(); ++l) {
+    LayerHold hold;
+    hold.layer = spaces.front().layers[l].name;
+    hold.pick = picks[l];
+    for (size_t d = 0; d < spaces.size(); ++d) {
+      const std::vector<double> &seconds = spaces[d].layers[l].seconds;
+      std::vector<int64_t> ruledOut;
+      for (size_t c = 0; holds.met[d] && c < seconds.size(); ++c)
+        if (seconds[c] - seconds[picks[l]] > headroom[d])
+          ruledOut.push_back(static_cast<int64_t>(c));
+      hold.ruledOut.push_back(std::move(ruledOut));
+    }
+    holds.layers.push_back(std::move(hold));
+  }
+  return holds;
+}
+
+void printLayerHolds(const LayerHolds &holds, const cost::SpaceLatency &names,
+                     ArrayRef<std::string> devices, raw_ostream &os) {
+  os << "what holds each layer (a limit holds a layer when one of its candidates, taken "
+        "there alone, would exceed it; candidates numbered as --choices numbers them):\n";
+  for (auto [hold, layer] : llvm::zip(holds.layers, names.layers)) {
+    os << "  " << hold.layer << " = " << layer.candidates[hold.pick] << ": ";
+    std::string held;
+    for (auto [device, ruledOut] : llvm::zip(devices, hold.ruledOut)) {
+      if (ruledOut.empty())
+        continue;
+      held += (held.empty() ? "held by " : "; ") + device + " (candidate" +
+              (ruledOut.size() > 1 ? "s " : " ");
+      for (auto [i, c] : llvm::enumerate(ruledOut))
+        held += (i ? ", " : "") + std::to_string(c);
+      held += " would exceed it)";
+    }
+    os << (held.empty() ? "free: every candidate fits every limit met" : held) << "\n";
+  }
+  std::string unmet;
+  for (auto [device, met] : llvm::zip(devices, holds.met))
+    if (!met)
+      unmet += (unmet.empty() ? "" : ", ") + device;
+  if (!unmet.empty())
+    os << "  (limits not met hold nothing and are left out: " << unmet << ")\n";
+}
+
+json::Array layerHoldsToJSON(const LayerHolds &holds, const cost::SpaceLatency &names,
+                             ArrayRef<std::string> devices) {
+  json::Array out;
+  for (auto [hold, layer] : llvm::zip(holds.layers, names.layers)) {
+    json::Object heldBy;
+    for (auto [device, ruledOut] : llvm::zip(devices, hold.ruledOut))
+      if (!ruledOut.empty())
+        heldBy[device] = json::Array(ruledOut);
+    out.push_back(json::Object{{"layer", hold.layer},
+                               {"pick", hold.pick},
+                               {"candidate", layer.candidates[hold.pick]},
+                               {"held_by", std::move(heldBy)}});
+  }
+  return out;
+}
+
+namespace {
 
 /// Runs `program` with `args`; output to the terminal, or appended to `log`.
 int runProgram(StringRef program, ArrayRef<std::string> args, StringRef log = {}) {
@@ -227,14 +297,6 @@ std::vector<std::string> frontEndFlags() {
     flags.push_back("-I" + dir.str().str());
   }
   return flags;
-}
-
-/// Latency of `picks` from the additive per-candidate model of `space`.
-double additiveLatency(const cost::SpaceLatency &space, ArrayRef<int64_t> picks) {
-  double total = space.fixed;
-  for (auto [layer, pick] : llvm::zip(space.layers, picks))
-    total += layer.seconds[pick];
-  return total;
 }
 
 /// The most probable architecture within every limit: from the argmax,
@@ -279,6 +341,52 @@ std::vector<int64_t> withinLimits(const std::vector<std::vector<double>> &probab
     picks[bestLayer] = bestPick;
   }
   return {};
+}
+
+/// --derive=fill: from an architecture within every limit, while one
+/// layer's switch to a costlier candidate keeps every limit, the switch
+/// that loses the least log-probability. The argmax of a spread-out p can
+/// leave much of the budget unused (docs/NAS.md, experiment 1); this spends
+/// it in the order the search preferred. Each switch raises the summed
+/// use of the limits, so it ends.
+std::vector<int64_t> fillBudget(const std::vector<std::vector<double>> &probabilities,
+                                std::vector<int64_t> picks,
+                                const std::vector<cost::SpaceLatency> &spaces,
+                                const std::vector<SearchConstraint> &constraints) {
+  auto use = [&](ArrayRef<int64_t> p, bool &within) {
+    double total = 0;
+    within = true;
+    for (auto [space, c] : llvm::zip(spaces, constraints)) {
+      double ratio = additiveLatency(space, p) * 1e3 / c.limitMs;
+      within = within && ratio <= 1;
+      total += ratio;
+    }
+    return total;
+  };
+  for (;;) {
+    bool within = false;
+    double current = use(picks, within);
+    double bestGain = -INFINITY;
+    size_t bestLayer = 0;
+    int64_t bestPick = -1;
+    for (size_t l = 0; l < picks.size(); ++l)
+      for (size_t c = 0; c < probabilities[l].size(); ++c) {
+        std::vector<int64_t> trial = picks;
+        trial[l] = static_cast<int64_t>(c);
+        if (!(use(trial, within) > current) || !within)
+          continue;
+        double gain = std::log(std::max(probabilities[l][c], 1e-300)) -
+                      std::log(std::max(probabilities[l][picks[l]], 1e-300));
+        if (gain > bestGain) {
+          bestGain = gain;
+          bestLayer = l;
+          bestPick = static_cast<int64_t>(c);
+        }
+      }
+    if (bestPick < 0)
+      return picks;
+    picks[bestLayer] = bestPick;
+  }
 }
 
 json::Value readJSON(const std::string &path, std::string &error) {
@@ -372,6 +480,12 @@ int runSearch() {
     return reportError("--arch-lr must be in (0, 1], got " + shownNumber(archLearningRate));
   if (archEvery < 1)
     return reportError("--arch-every must be at least 1");
+  if (deriveRule != "argmax" && deriveRule != "fill")
+    return reportError("--derive must be argmax or fill, got '" + deriveRule + "'");
+  if (!fromSearch.empty() && !sys::fs::exists(fromSearch + "/search/search.json"))
+    return reportError("--from-search '" + fromSearch +
+                       "' holds no search (search/search.json): give the -o directory of an "
+                       "earlier qdsl search");
   // The programs it runs check these too, but only after minutes of
   // building: refuse them first.
   for (auto [flag, value, low, high] :
@@ -435,6 +549,17 @@ int runSearch() {
     }
     if (slowest * 1e3 > c.limitMs)
       everyArchitectureFits = false;
+    // A measured profile predicts the configurations it never timed from
+    // families fitted on other shapes: say so, with the remedy.
+    if (c.profile.calibrated && latency->measuredConfigurations < latency->kernelConfigurations)
+      errs() << formatv("qdsl: warning: profile '{0}' never measured {1} of the {2} kernel "
+                        "configurations of '{3}' (they are predicted from its family models, "
+                        "fitted on other shapes); profile the space first: qdsl profile {4} "
+                        "-o {5}.json (docs/NAS.md)\n",
+                        c.profile.file,
+                        latency->kernelConfigurations - latency->measuredConfigurations,
+                        latency->kernelConfigurations, space.getSymName(), inputFile.getValue(),
+                        c.device);
     outs() << formatv("limit on {0}: {1} ms; architectures take {2:f3} to {3:f3} ms ({4})\n",
                       c.device, shownNumber(c.limitMs), fastest * 1e3, slowest * 1e3,
                       c.profile.calibrated ? "measured profile " + c.profile.file
@@ -453,57 +578,99 @@ int runSearch() {
   sys::fs::make_absolute(spaceFile);
   const std::string threads = std::to_string(profileThreads);
 
-  // 1. The supernet and its search.
-  std::string supernet = directory + "/supernet";
-  std::vector<std::string> compile = {"compile", spaceFile.str().str(), "--search",
-                                      "--target=" + target->name, "-o", supernet};
-  if (!deviceProfile.empty())
-    compile.push_back("--device=" + deviceProfile);
-  if (latencyLimit.getNumOccurrences())
-    compile.push_back("--latency-limit=" + latencyLimit);
-  for (const std::string &device : onlyDevices)
-    compile.push_back("--only=" + device);
-  for (std::string &f : frontEndFlags())
-    compile.push_back(std::move(f));
-  outs() << "compiling the supernet into " << supernet << "\n";
-  outs().flush();
-  if (runProgram(qdsl, compile, directory + "/logs/supernet-compile.log") ||
-      buildProject(supernet, jobs, directory + "/logs/supernet-build.log"))
-    return 1;
-  std::vector<std::string> searchArgs = {
-      "--epochs",       std::to_string(searchEpochs), "--warmup-epochs",
-      std::to_string(warmupEpochs), "--batch", std::to_string(searchBatch),
-      "--seed",         std::to_string(seed),         "--threads", threads,
-      "--latency-loss", latencyLoss,                  "--validation", std::to_string(validation),
-      "--arch-lr",      formatv("{0}", archLearningRate.getValue()).str(),
-      "--arch-every",   std::to_string(archEvery),
-      "--out",          directory + "/search"};
-  if (trainSubset > 0)
-    searchArgs.insert(searchArgs.end(), {"--train-subset", std::to_string(trainSubset)});
-  if (!dataDirectory.empty())
-    searchArgs.insert(searchArgs.end(), {"--data", dataDirectory});
-  for (const SearchConstraint &c : *constraints)
-    searchArgs.insert(searchArgs.end(), {"--limit", c.device + "=" + formatv("{0}", c.limitMs).str()});
-  outs() << "searching (" << searchEpochs << " epochs, " << warmupEpochs << " of warm-up)\n";
-  outs().flush();
-  if (runProgram(supernet + "/build/search", searchArgs))
-    return 1;
-
+  // 1. The supernet and its search (or an earlier one's, --from-search).
+  std::string searchJSON = directory + "/search/search.json";
+  json::Object searchSettings{{"search_epochs", static_cast<int64_t>(searchEpochs)},
+                              {"warmup_epochs", static_cast<int64_t>(warmupEpochs)},
+                              {"latency_loss", latencyLoss},
+                              {"arch_lr", archLearningRate.getValue()},
+                              {"arch_every", static_cast<int64_t>(archEvery)},
+                              {"seed", static_cast<int64_t>(seed)}};
+  if (!fromSearch.empty()) {
+    searchJSON = fromSearch + "/search/search.json";
+    std::string error;
+    json::Value earlier = readJSON(fromSearch + "/report.json", error);
+    const json::Object *o = earlier.getAsObject();
+    const json::Object *settings = o ? o->getObject("settings") : nullptr;
+    if (!settings)
+      return reportError("--from-search '" + fromSearch + "': " +
+                         (error.empty() ? "its report.json has no settings" : error));
+    searchSettings = *settings;
+    searchSettings["seed"] = o->getInteger("seed").value_or(0);
+    outs() << "deriving from the search in " << fromSearch << " (not searching again)\n";
+  } else {
+    std::string supernet = directory + "/supernet";
+    std::vector<std::string> compile = {"compile", spaceFile.str().str(), "--search",
+                                        "--target=" + target->name, "-o", supernet};
+    if (!deviceProfile.empty())
+      compile.push_back("--device=" + deviceProfile);
+    if (latencyLimit.getNumOccurrences())
+      compile.push_back("--latency-limit=" + latencyLimit);
+    for (const std::string &device : onlyDevices)
+      compile.push_back("--only=" + device);
+    for (std::string &f : frontEndFlags())
+      compile.push_back(std::move(f));
+    outs() << "compiling the supernet into " << supernet << "\n";
+    outs().flush();
+    if (runProgram(qdsl, compile, directory + "/logs/supernet-compile.log") ||
+        buildProject(supernet, jobs, directory + "/logs/supernet-build.log"))
+      return 1;
+    std::vector<std::string> searchArgs = {
+        "--epochs",       std::to_string(searchEpochs), "--warmup-epochs",
+        std::to_string(warmupEpochs), "--batch", std::to_string(searchBatch),
+        "--seed",         std::to_string(seed),         "--threads", threads,
+        "--latency-loss", latencyLoss,                  "--validation", std::to_string(validation),
+        "--arch-lr",      formatv("{0}", archLearningRate.getValue()).str(),
+        "--arch-every",   std::to_string(archEvery),
+        "--out",          directory + "/search"};
+    if (trainSubset > 0)
+      searchArgs.insert(searchArgs.end(), {"--train-subset", std::to_string(trainSubset)});
+    if (!dataDirectory.empty())
+      searchArgs.insert(searchArgs.end(), {"--data", dataDirectory});
+    for (const SearchConstraint &c : *constraints)
+      searchArgs.insert(searchArgs.end(), {"--limit", c.device + "=" + formatv("{0}", c.limitMs).str()});
+    outs() << "searching (" << searchEpochs << " epochs, " << warmupEpochs << " of warm-up)\n";
+    outs().flush();
+    if (runProgram(supernet + "/build/search", searchArgs))
+      return 1;
+  }
   // 2. The derived architecture: the most probable one within every limit.
   std::string error;
-  json::Value searchResult = readJSON(directory + "/search/search.json", error);
+  json::Value searchResult = readJSON(searchJSON, error);
   const json::Object *result = searchResult.getAsObject();
   const json::Array *layers = result ? result->getArray("layers") : nullptr;
-  if (!layers || layers->size() != spaces.front().layers.size())
-    return reportError(error.empty() ? "the search wrote no layers" : error);
+  if (!layers)
+    return reportError(error.empty() ? "'" + searchJSON + "' holds no layers" : error);
+  // A search of another space (--from-search) must not be read as this one's.
+  bool sameLayers = layers->size() == spaces.front().layers.size();
+  for (size_t l = 0; sameLayers && l < layers->size(); ++l) {
+    const json::Object *o = (*layers)[l].getAsObject();
+    const json::Array *candidates = o ? o->getArray("candidates") : nullptr;
+    const json::Array *ps = o ? o->getArray("probabilities") : nullptr;
+    sameLayers = o && o->getString("layer") == spaces.front().layers[l].name && candidates &&
+                 ps && candidates->size() == spaces.front().layers[l].seconds.size() &&
+                 ps->size() == candidates->size();
+  }
+  if (!sameLayers)
+    return reportError("'" + searchJSON + "' is not a search of '" + space.getSymName().str() +
+                       "': its layers or candidates differ from the space's");
   std::vector<std::vector<double>> probabilities;
   std::vector<int64_t> argmax;
   for (const json::Value &l : *layers) {
+    const json::Object *o = l.getAsObject();
     std::vector<double> p;
-    if (const json::Object *o = l.getAsObject())
-      if (const json::Array *ps = o->getArray("probabilities"))
-        for (const json::Value &x : *ps)
-          p.push_back(x.getAsNumber().value_or(0));
+    double sum = 0;
+    bool numbers = true;
+    for (const json::Value &x : *o->getArray("probabilities")) {
+      std::optional<double> v = x.getAsNumber();
+      numbers = numbers && v && *v >= 0 && *v <= 1;
+      p.push_back(v.value_or(0));
+      sum += p.back();
+    }
+    if (!numbers || std::abs(sum - 1) > 1e-3)
+      return reportError("'" + searchJSON + "': the probabilities of layer '" +
+                         o->getString("layer").value_or("").str() +
+                         "' are not a distribution (numbers in [0, 1] summing to 1)");
     argmax.push_back(std::max_element(p.begin(), p.end()) - p.begin());
     probabilities.push_back(std::move(p));
   }
@@ -515,9 +682,27 @@ int runSearch() {
     outs() << "the most probable architecture (" << choicesText(argmax)
            << ") is over a limit; taking the most probable one within every limit ("
            << choicesText(picks) << ")\n";
+  if (deriveRule == "fill") {
+    std::vector<int64_t> within = picks;
+    picks = fillBudget(probabilities, picks, spaces, *constraints);
+    if (picks != within)
+      outs() << "--derive=fill: " << choicesText(within) << " grown to " << choicesText(picks)
+             << " within every limit\n";
+  }
+  std::vector<double> limitsMs;
+  std::vector<std::string> devices;
+  for (const SearchConstraint &c : *constraints) {
+    limitsMs.push_back(c.limitMs);
+    devices.push_back(c.device);
+  }
+  LayerHolds holds = limitsHoldingLayers(spaces, limitsMs, picks);
+  printLayerHolds(holds, spaces.front(), devices, outs());
   choices.setValue(choicesText(picks));
-  std::vector<std::string> header = {"Found by qdsl search (seed " + std::to_string(seed) +
-                                     ", " + std::to_string(searchEpochs) + " search epochs):"};
+  std::vector<std::string> header = {
+      formatv("Found by qdsl search (seed {0}, {1} search epochs, --derive={2}):",
+              searchSettings.getInteger("seed").value_or(0),
+              searchSettings.getInteger("search_epochs").value_or(0), deriveRule.getValue())
+          .str()};
   for (auto [c, s] : llvm::zip(*constraints, spaces))
     header.push_back(formatv("  {0}: predicted {1:f3} ms, limit {2} ms ({3})", c.device,
                              additiveLatency(s, picks) * 1e3, shownNumber(c.limitMs),
@@ -599,27 +784,29 @@ int runSearch() {
     }
     devicesJSON.push_back(std::move(d));
   }
+  json::Object settings = searchSettings;
+  settings.erase("seed");
+  settings["retrain_epochs"] = static_cast<int64_t>(retrainEpochs);
+  settings["batch"] = static_cast<int64_t>(searchBatch);
+  settings["threads"] = static_cast<int64_t>(profileThreads);
+  settings["train_subset"] = static_cast<int64_t>(trainSubset);
+  settings["derive"] = deriveRule.getValue();
+  if (!fromSearch.empty())
+    settings["from_search"] = fromSearch.getValue();
   json::Object report{
       {"format", "qdsl-search-report"},
       {"version", 1},
       {"space", space.getSymName().str()},
       {"source", spaceFile.str().str()},
-      {"seed", static_cast<int64_t>(seed)},
-      {"settings", json::Object{{"search_epochs", static_cast<int64_t>(searchEpochs)},
-                                {"warmup_epochs", static_cast<int64_t>(warmupEpochs)},
-                                {"retrain_epochs", static_cast<int64_t>(retrainEpochs)},
-                                {"batch", static_cast<int64_t>(searchBatch)},
-                                {"latency_loss", latencyLoss},
-                                {"arch_lr", archLearningRate.getValue()},
-                                {"arch_every", static_cast<int64_t>(archEvery)},
-                                {"threads", static_cast<int64_t>(profileThreads)},
-                                {"train_subset", static_cast<int64_t>(trainSubset)}}},
+      {"seed", searchSettings.getInteger("seed").value_or(0)},
+      {"settings", std::move(settings)},
       {"devices", std::move(devicesJSON)},
       {"epochs", result->get("epochs") ? *result->get("epochs") : json::Value(json::Array())},
       {"search_peak_memory_mb", result->getNumber("peak_memory_mb").value_or(0)},
       {"derived",
        json::Object{{"choices", choicesText(picks)},
                     {"argmax_choices", choicesText(argmax)},
+                    {"layers", layerHoldsToJSON(holds, spaces.front(), devices)},
                     {"params", static_cast<int64_t>(stats->params)},
                     {"macs", static_cast<int64_t>(stats->macs)},
                     {"measured_ms", measuredMs},
@@ -674,7 +861,8 @@ int runSearch() {
   PlotSeries limitLine;
   limitLine.label = "limit";
   limitLine.dashed = true;
-  limitLine.points = {{1, 1.0}, {double(searchEpochs), 1.0}};
+  limitLine.points = {
+      {1, 1.0}, {double(searchSettings.getInteger("search_epochs").value_or(searchEpochs)), 1.0}};
   latencyPlot.series.push_back(limitLine);
   Plot accuracyPlot;
   accuracyPlot.title = "derived model";

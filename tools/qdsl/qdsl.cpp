@@ -251,6 +251,17 @@ cl::opt<std::string> dataDirectory("data",
                                             "dataset-fashion-mnist)"),
                                    cl::value_desc("dir"), cl::sub(searchCommand),
                                    cl::cat(category));
+cl::opt<std::string> deriveRule(
+    "derive",
+    cl::desc("How the architecture is derived from the search's probabilities: argmax "
+             "(each layer's most probable candidate, repaired if over a limit) or fill "
+             "(then upgraded, most probable switch first, while every limit holds)"),
+    cl::init("argmax"), cl::sub(searchCommand), cl::cat(category));
+cl::opt<std::string> fromSearch(
+    "from-search",
+    cl::desc("Derive from the search an earlier qdsl search wrote in this directory "
+             "(its search/search.json) instead of searching again"),
+    cl::value_desc("dir"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<bool> searchOverwrite("overwrite", cl::desc("Replace an earlier search in -o"),
                               cl::sub(searchCommand), cl::cat(category));
 
@@ -317,7 +328,8 @@ int checkFlags() {
   for (const cl::opt<std::string> *text :
        {&target, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
         &profileWork, &profileBatches, &weightsFile, &npyInput, &labelsFile, &weightsFormat,
-        &memoryLimit, &latencyLimit, &searchTarget, &latencyLoss, &dataDirectory})
+        &memoryLimit, &latencyLimit, &searchTarget, &latencyLoss, &dataDirectory, &deriveRule,
+        &fromSearch})
     if (text->getNumOccurrences() > 0 && text->empty())
       return reportError("-" + Twine(text->ArgStr.size() > 1 ? "-" : "") + text->ArgStr +
                          " needs a value (" + text->HelpStr + ")");
