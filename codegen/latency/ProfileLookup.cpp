@@ -50,7 +50,7 @@ bool findDeviceProfile(const std::string &device, DeviceProfile &profile,
   for (const EmbeddedFile &file : embeddedFiles)
     if (deviceOfPath(file.path) == device) {
       return parseProfile(std::string(file.data, file.size),
-                          "qdsl's shipped " + std::string(file.path), profile, error);
+                          kShippedProfilePrefix + std::string(file.path), profile, error);
     }
   std::string shipped;
   for (const std::string &d : shippedProfileDevices())

@@ -24,6 +24,9 @@ namespace qdsl::cost {
 /// The environment variable of the profile search path.
 inline constexpr const char *kProfilePathVariable = "QDSL_PROFILE_PATH";
 
+/// How a shipped profile's `file` begins ("qdsl's shipped profiles/D.json").
+inline constexpr const char *kShippedProfilePrefix = "qdsl's shipped ";
+
 /// The devices of the profiles compiled into qdsl, sorted.
 std::vector<std::string> shippedProfileDevices();
 

@@ -119,9 +119,13 @@ void checkProfileMachine(const cost::DeviceProfile &profile) {
   const codegen::Target *target = codegen::lookupTarget(profile.device.target);
   if (!profile.calibrated || !target || !target->runnableHere)
     return;
+  // A shipped profile has no file to name: --calibrate takes its device.
+  StringRef base = profile.file;
+  if (base.consume_front(cost::kShippedProfilePrefix))
+    base = sys::path::stem(base);
   std::string remedy = "; its times hold for the machine it was measured on (machines of one "
                        "class differ by up to 30%): `qdsl profile SPACE --calibrate " +
-                       profile.file + " -o CALIBRATED.json` carries it over in about a minute";
+                       base.str() + " -o CALIBRATED.json` carries it over in about a minute";
   if (!profile.machine) {
     errs() << "qdsl: warning: device profile '" << profile.file
            << "' does not say which machine it was measured on (written before qdsl 0.15)"

@@ -26,6 +26,7 @@
 #include "codegen/ProjectWriter.h"
 #include "codegen/latency/Calibrate.h"
 #include "codegen/latency/DeviceProfile.h"
+#include "codegen/latency/ProfileLookup.h"
 #include "codegen/latency/KernelCosts.h"
 #include "codegen/latency/ProfileFit.h"
 #include "dialect/QuadraOps.h"
@@ -528,7 +529,11 @@ int runProfile() {
   bool calibrating = !calibrateBase.empty();
   if (calibrating) {
     std::string error;
-    if (!cost::readProfile(calibrateBase, base, error))
+    // A file, or the name of a shipped profile (or one in $QDSL_PROFILE_PATH).
+    bool found = sys::fs::exists(calibrateBase) || StringRef(calibrateBase).ends_with(".json")
+                     ? cost::readProfile(calibrateBase, base, error)
+                     : cost::findDeviceProfile(calibrateBase, base, error);
+    if (!found)
       return reportError("--calibrate: " + error);
     if (!base.calibrated || base.measurements.empty())
       return reportError("--calibrate '" + calibrateBase + "': the profile holds no "

@@ -178,9 +178,10 @@ cl::opt<unsigned> profileThreads("threads", cl::desc("Worker threads (pinned to 
                                  cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> calibrateBase(
     "calibrate",
-    cl::desc("Carry this measured profile over to this machine: time a few architectures "
-             "(about a minute) instead of profiling from scratch"),
-    cl::value_desc("base.json"), cl::sub(profileCommand), cl::cat(category));
+    cl::desc("Carry this measured profile (a file, or a device whose profile qdsl finds: "
+             "shipped or in $QDSL_PROFILE_PATH) over to this machine: time a few "
+             "architectures (about a minute) instead of profiling from scratch"),
+    cl::value_desc("base.json|device"), cl::sub(profileCommand), cl::cat(category));
 cl::opt<unsigned> calibrateArchitectures(
     "calibrate-architectures",
     cl::desc("With --calibrate: how many architectures to build and time (default 2)"),
