@@ -12,8 +12,9 @@ Experiments (default: all, in this order):
              scaled (-D C) to it; every model retrained with the same recipe and epochs
   all        the search with every limit at once (also the last run of `devices`)
   seeds      the host search with seeds 1 and 2 (with seed 0 from `devices`: mean, spread)
-  fill       every finished search derived again with --derive=fill (`qdsl search
-             --from-search`: no new search), retrained alike
+  fill       the host search and the all-limits one derived again with --derive=fill
+             (`qdsl search --from-search`: no new search), retrained alike
+             (--fill-all: every finished search)
   linear     the host search on the QuadraBlock space, the ConvBlock space and the
              MBConv space (examples/fmnist_space_conv.qd, examples/fmnist_space_mbconv.qd),
              each with the host profile calibrated on its own space
@@ -335,13 +336,14 @@ class Experiments:
         """Every finished search derived again with --derive=fill (no new
         search: --from-search), retrained alike."""
         runs = [("device-host-fmnist", self.space, ["--only", "host-fmnist"]),
-                ("host-seed-1", self.space, ["--only", "host-fmnist", "--seed", "1"]),
-                ("host-seed-2", self.space, ["--only", "host-fmnist", "--seed", "2"]),
                 ("device-all", self.space, [])]
-        for name in ("conv", "mbconv"):
-            runs.append(("linear-" + name,
-                         os.path.join(self.root, "examples/fmnist_space_%s.qd" % name),
-                         ["--only", "host-fmnist"]))
+        if self.a.fill_all:
+            runs += [("host-seed-1", self.space, ["--only", "host-fmnist", "--seed", "1"]),
+                     ("host-seed-2", self.space, ["--only", "host-fmnist", "--seed", "2"])]
+            for name in ("conv", "mbconv"):
+                runs.append(("linear-" + name,
+                             os.path.join(self.root, "examples/fmnist_space_%s.qd" % name),
+                             ["--only", "host-fmnist"]))
         for name, space, extra in runs:
             if os.path.exists(os.path.join(self.a.work, name, "search", "search.json")):
                 self.search(name + "-fill", space, extra + [
@@ -369,6 +371,9 @@ def main():
                    help="random architectures within the limit among the baselines")
     p.add_argument("--arch-every", type=int, default=2)
     p.add_argument("--train-subset", type=int, default=20000)
+    p.add_argument("--fill-all", action="store_true",
+                   help="fill: also the seeds' and the linear spaces' searches (not only the "
+                        "host's and the all-limits one)")
     p.add_argument("experiments", nargs="*",
                    default=["devices", "memory", "baselines", "seeds", "linear"])
     args = p.parse_args()

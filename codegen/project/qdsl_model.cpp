@@ -88,9 +88,12 @@ struct Model::State {
     }
 
     // (Re)packs the linear weights: after loading, and after every
-    // optimiser step.
-    void pack() {
+    // optimiser step; with `changed`, only the weights it names (a
+    // supernet's step changes one path's).
+    void pack(const std::function<bool(const std::string &)> *changed = nullptr) {
         for (const PackSpec &spec : kPackSpecs) {
+            if (changed && !(*changed)(spec.name))
+                continue;
             const qdsl::rt::Tensor &w = weights.at(spec.name);
             // A transposed pack reads w[i, o] as the weight [out, in] of
             // the gradient's product.
@@ -120,7 +123,8 @@ struct Model::State {
             it->second.set_host_dirty();
         }
         for (auto &entry : weight_buffers)
-            entry.second.set_host_dirty();
+            if (!changed || (*changed)(entry.first))
+                entry.second.set_host_dirty();
     }
 
     bool can_run(int batch, std::string &error) const {
@@ -201,6 +205,10 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
 qdsl::rt::TensorMap &Model::weights() { return state->weights; }
 
 void Model::weightsChanged() { state->pack(); }
+
+void Model::weightsChanged(const std::function<bool(const std::string &)> &changed) {
+    state->pack(&changed);
+}
 
 uint64_t Model::trainingArenaBytes() const { return state->train_arena.size; }
 
@@ -328,6 +336,7 @@ bool Model::setPaths(const std::vector<int> &active, const std::vector<uint64_t>
         for (size_t c = 0; c < kSearchLayers[l].gates.size(); ++c) {
             qdsl::rt::Tensor &gate = state->weights.at(kSearchLayers[l].gates[c]);
             std::fill(gate.data.begin(), gate.data.end(), static_cast<int>(c) == active[l] ? 1.0f : 0.0f);
+            state->weight_buffers.at(kSearchLayers[l].gates[c]).set_host_dirty();
         }
     state->active = active;
     state->recomputed = recomputed;

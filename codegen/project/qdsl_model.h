@@ -17,6 +17,7 @@
 #include "runtime/shipped/Tensor.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -86,6 +87,9 @@ public:
     /// weightsChanged() after changing them.
     qdsl::rt::TensorMap &weights();
     void weightsChanged();
+    /// After changing only the weights `changed` accepts (cheaper: the
+    /// others keep their packed copies).
+    void weightsChanged(const std::function<bool(const std::string &)> &changed);
 
     /// Whether the project was compiled with --train, and how its step was
     /// built (memory policy, label smoothing).

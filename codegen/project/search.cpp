@@ -414,8 +414,9 @@ private:
             hits += (std::max_element(row, row + classes) - row) == labels[i];
         }
         qdsl::rt::clipGradientNorm(gradients, 5.0);
-        optimizer.step(model.weights(), gradients, schedule.at(step), PathFilter{&layers, active});
-        model.weightsChanged();
+        PathFilter on_path{&layers, active};
+        optimizer.step(model.weights(), gradients, schedule.at(step), on_path);
+        model.weightsChanged(on_path);
         return true;
     }
 
