@@ -18,6 +18,8 @@ Experiments (default: all, in this order):
   linear     the host search on the QuadraBlock space, the ConvBlock space and the
              MBConv space (examples/fmnist_space_conv.qd, examples/fmnist_space_mbconv.qd),
              each with the host profile calibrated on its own space
+  overhead   a supernet weight step on one path against that architecture trained alone
+  plot       docs/nas/accuracy-latency.svg: every model's accuracy against its latency
   memory     the activation memory of a search step (search.json's train_arena_mb) against
              training the largest architecture of the space (train --benchmark's arena_mb)
 
@@ -148,7 +150,7 @@ class Experiments:
                                    "--json"] + flags))
         r = {"test_accuracy": last["test_top1"], "measured_ms": 1e3 * float(np.median(runs)),
              "predicted_ms": estimate["total_ms"], "params": stats["params"],
-             "macs": stats["macs"], "flags": flags}
+             "macs": stats["macs"], "flags": flags, "directory": name}
         json.dump(r, open(result, "w"), indent=2)
         return r
 
@@ -348,6 +350,124 @@ class Experiments:
             if os.path.exists(os.path.join(self.a.work, name, "search", "search.json")):
                 self.search(name + "-fill", space, extra + [
                     "--derive", "fill", "--from-search", os.path.join(self.a.work, name)])
+
+    def overhead(self):
+        """A weight step of the supernet on one path against training that
+        architecture compiled alone (train --benchmark), interleaved in one
+        run, batch 64: what sampling one path costs beyond the path itself
+        (the gate ops of every candidate, the path filter)."""
+        out = os.path.join(self.a.work, "overhead")
+        os.makedirs(out, exist_ok=True)
+        log = os.path.join(out, "log.txt")
+        supernet = os.path.join(out, "supernet")
+        if not os.path.exists(os.path.join(supernet, "build", "search")):
+            run([self.a.qdsl, "compile", self.space, "--search", "--target=x86-64-avx2", "-o",
+                 supernet, "--device", self.host_profile, "--only", "host-fmnist"], log=log)
+            run([self.a.qdsl, "build", supernet], log=log)
+        searched = self.summary.get("device-host-fmnist", {}).get("choices", "2,6,6,4,6,2")
+        paths = {"host-searched": searched, "largest": "5,5,5,5,5,5", "smallest": "0,6,6,0,6,6"}
+        results = {}
+        for name, path in paths.items():
+            project = os.path.join(out, name)
+            if not os.path.exists(os.path.join(project, "build", "train")):
+                run([self.a.qdsl, "compile", self.space, "--choices=" + path, "--train",
+                     "--target=x86-64-avx2", "-o", project], log=log)
+                run([self.a.qdsl, "build", project], log=log)
+            best = {"supernet": 1e9, "fixed": 1e9}
+            for _ in range(3):
+                for kind, cmd in (("supernet", [os.path.join(supernet, "build", "search"),
+                                                 "--benchmark", "--path", path]),
+                                  ("fixed", [os.path.join(project, "build", "train"),
+                                             "--benchmark"])):
+                    r = json.loads(run(cmd + ["--batch", str(self.a.batch), "--steps", "10",
+                                              "--threads", "2"]).strip().splitlines()[-1])
+                    best[kind] = min(best[kind], r["step_s"])
+            results[name] = {"path": path, "supernet_step_s": best["supernet"],
+                             "fixed_step_s": best["fixed"],
+                             "ratio": best["supernet"] / best["fixed"]}
+            print("%-14s %s  supernet %.4f s  fixed %.4f s  ratio %.2f"
+                  % (name, path, best["supernet"], best["fixed"], results[name]["ratio"]))
+        self.summary["overhead"] = results
+        self.save()
+
+    def plot(self):
+        """docs/nas/accuracy-latency.svg: test top-1 against latency measured
+        on this machine (remeasure's profile protocol where it ran, else the
+        run's own), every model of the set, the host limit dashed."""
+        s = self.summary
+        again = s.get("remeasure", {})
+        groups = {}
+        def add(group, directory, label, accuracy, measured):
+            ms = again.get(directory, {}).get("rounds_ms", measured)
+            groups.setdefault(group, []).append((ms, 100 * accuracy, label))
+        for name, e in s.items():
+            if not isinstance(e, dict) or "choices" not in e:
+                continue
+            group = ("MBConv space (searched)" if name.startswith("linear-mbconv") else
+                     "ConvBlock space (searched)" if name.startswith("linear-conv") else
+                     "QuadraBlock space, --derive=fill" if name.endswith("-fill") else
+                     "QuadraBlock space (searched)")
+            if name == "device-all" or name.startswith("device-all-") or \
+                    (name.startswith("device-") and name != "device-host-fmnist"):
+                continue
+            add(group, name, e["choices"], e["test_accuracy"], e["measured_ms"])
+        for name, r in s.get("baselines", {}).get("models", {}).items():
+            directory = [r["directory"]] if "directory" in r else \
+                [d for d in again if d == "baseline-" + name or
+                 (name == "hand-scaled" and d.startswith("baseline-hand-"))]
+            group = "random from the space" if name.startswith("random") else \
+                "hand-scaled fashion_mnist.qd" if name.startswith("hand") else "uniform"
+            add(group, directory[0] if directory else name, name, r["test_accuracy"],
+                r["measured_ms"])
+        points = [p for g in groups.values() for p in g]
+        if not points:
+            return
+        limit = s.get("baselines", {}).get("limit_ms", self.host_limit())
+        x_lo, x_hi = 0.0, max(max(p[0] for p in points), limit) * 1.1
+        y_lo = min(p[1] for p in points) - 0.5
+        y_hi = max(p[1] for p in points) + 0.5
+        w, h, left, bottom, top, right = 720, 440, 60, 50, 20, 250
+        X = lambda v: left + (v - x_lo) / (x_hi - x_lo) * (w - left - right)
+        Y = lambda v: top + (y_hi - v) / (y_hi - y_lo) * (h - top - bottom)
+        colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#7f7f7f"]
+        out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+               'font-family="sans-serif" font-size="11">' % (w, h),
+               '<rect width="100%" height="100%" fill="white"/>',
+               '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
+               % (left, h - bottom, w - right, h - bottom),
+               '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>'
+               % (left, top, left, h - bottom)]
+        for i in range(6):
+            xv = x_lo + i * (x_hi - x_lo) / 5
+            yv = y_lo + i * (y_hi - y_lo) / 5
+            out.append('<text x="%.1f" y="%d" text-anchor="middle">%.2f</text>'
+                       % (X(xv), h - bottom + 15, xv))
+            out.append('<text x="%d" y="%.1f" text-anchor="end">%.1f</text>'
+                       % (left - 5, Y(yv) + 4, yv))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">latency measured on this '
+                   'machine, batch 1 (ms)</text>' % ((left + w - right) / 2, h - 12))
+        out.append('<text x="14" y="%.1f" transform="rotate(-90 14 %.1f)" text-anchor="middle">'
+                   'Fashion-MNIST test top-1 (%%)</text>' % ((top + h - bottom) / 2,
+                                                             (top + h - bottom) / 2))
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="gray" '
+                   'stroke-dasharray="5,4"/>' % (X(limit), top, X(limit), h - bottom))
+        out.append('<text x="%.1f" y="%d" fill="gray">host limit %.2f ms</text>'
+                   % (X(limit) + 4, top + 12, limit))
+        for i, (group, pts) in enumerate(sorted(groups.items())):
+            c = colours[i % len(colours)]
+            for ms, acc, label in pts:
+                out.append('<circle cx="%.1f" cy="%.1f" r="4" fill="%s"><title>%s: %.3f ms, '
+                           '%.2f%%</title></circle>' % (X(ms), Y(acc), c, label, ms, acc))
+            out.append('<circle cx="%d" cy="%d" r="4" fill="%s"/>' % (w - right + 15, top + 10 + 18 * i, c))
+            out.append('<text x="%d" y="%d">%s (%d)</text>' % (w - right + 25, top + 14 + 18 * i,
+                                                              group, len(pts)))
+        out.append("</svg>")
+        path = os.path.join(self.root, "docs", "nas", "accuracy-latency.svg")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write("\n".join(out) + "\n")
+        os.replace(path + ".tmp", path)
+        print("wrote " + path)
 
     def linear(self):
         # The quadratic search under the same limit and budget, then the linear spaces.

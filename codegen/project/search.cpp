@@ -76,7 +76,11 @@ const char *const kUsage =
     "  --lambda X (2) --beta X (0.6)\n"
     "  --limit DEVICE=MS  replaces the limit of a constrained device (repeatable)\n"
     "run: --seed N (0) --threads N (0: all) --out DIR (search-out): search.json,\n"
-    "  supernet.safetensors\n";
+    "  supernet.safetensors\n"
+    "measuring a weight step: --benchmark [--path C0,C1,... (0,0,...) --batch N --steps N (3)]:\n"
+    "  steps of the supernet on one path (forward, backward, clipping, AdamW on the\n"
+    "  path's weights) on random data; prints the best step time and arena as\n"
+    "  train --benchmark does for a model\n";
 
 int usage(const std::string &message) {
     fmt::print(stderr, "search: {}\n{}", message, kUsage);
@@ -94,12 +98,17 @@ struct Options {
               arch_every = 5, seed = 0, threads = 0;
     double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6;
     std::vector<std::string> limits;
+    bool benchmark = false;
+    std::string path;
+    long long steps = 3;
 };
 
 int parse(int argc, char **argv, Options &o) {
     constexpr long long kExamples = 1LL << 31;
     FlagTable table;
-    table.texts = {{"--data", &o.data}, {"--out", &o.out}, {"--latency-loss", &o.latency_loss}};
+    table.texts = {{"--data", &o.data}, {"--out", &o.out}, {"--latency-loss", &o.latency_loss},
+                   {"--path", &o.path}};
+    table.switches = {{"--benchmark", &o.benchmark}};
     table.lists = {{"--limit", &o.limits}};
     table.integers = {{"--train-subset", {&o.train_subset, 1, kExamples}},
                       {"--validation", {&o.validation, 1, kExamples}},
@@ -108,7 +117,8 @@ int parse(int argc, char **argv, Options &o) {
                       {"--batch", {&o.batch, 1, 65536}},
                       {"--arch-every", {&o.arch_every, 1, 1000000}},
                       {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
-                      {"--threads", {&o.threads, 0, 1024}}};
+                      {"--threads", {&o.threads, 0, 1024}},
+                      {"--steps", {&o.steps, 1, 1000000}}};
     table.reals = {{"--lr", {&o.lr, 0, 1e30}},         {"--weight-decay", {&o.weight_decay, 0, 10}},
                    {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
                    {"--beta", {&o.beta, 0, 100}}};
@@ -123,6 +133,9 @@ int parse(int argc, char **argv, Options &o) {
     case ParseResult::kGoOn:
         break;
     }
+    for (const char *flag : {"--path", "--steps"})
+        if (given.count(flag) && !o.benchmark)
+            return usage(std::string(flag) + " goes with --benchmark");
     if (o.warmup_epochs >= o.epochs)
         return usage("--warmup-epochs " + std::to_string(o.warmup_epochs) +
                      " leaves no epoch to search in; --epochs is " + std::to_string(o.epochs));
@@ -565,6 +578,83 @@ private:
     uint64_t arena_bytes = 0;
 };
 
+// One path's weight step, timed on random data: what a search's weight
+// step costs, against train --benchmark of the same architecture compiled
+// alone (bench/nas_experiments.py `overhead`).
+int benchmark(const Options &o, qdsl_model::Model &model) {
+    const auto &search_layers = qdsl_model::Model::searchLayers();
+    if (search_layers.empty())
+        return fail("this project is not a supernet: compile the space with qdsl compile --search");
+    std::vector<Layer> layers;
+    for (const auto &l : search_layers)
+        layers.push_back({l.name, l.candidates, l.gates, {}});
+    std::vector<int> path(layers.size(), 0);
+    if (!o.path.empty()) {
+        std::vector<std::string> parts;
+        for (size_t start = 0;;) {
+            size_t comma = o.path.find(',', start);
+            parts.push_back(o.path.substr(start, comma - start));
+            if (comma == std::string::npos)
+                break;
+            start = comma + 1;
+        }
+        if (parts.size() != layers.size())
+            return usage("--path gives " + std::to_string(parts.size()) + " candidates; the " +
+                         "supernet has " + std::to_string(layers.size()) + " search layers");
+        for (size_t l = 0; l < layers.size(); ++l) {
+            long long c = 0;
+            if (!qdsl_program::parse_int(parts[l], 0,
+                                         static_cast<long long>(layers[l].candidates.size()) - 1, c))
+                return usage("--path: layer '" + layers[l].name + "' has candidates 0 to " +
+                             std::to_string(layers[l].candidates.size() - 1) + ", got '" +
+                             parts[l] + "'");
+            path[l] = static_cast<int>(c);
+        }
+    }
+    const qdsl_model::ModelInfo &info = model.info();
+    const int batch = static_cast<int>(o.batch);
+    model.initialize(static_cast<uint64_t>(o.seed));
+    std::string error;
+    if (!model.setPaths(path, std::vector<uint64_t>(layers.size(), 0), error))
+        return fail(error);
+    std::mt19937_64 rng(static_cast<uint64_t>(o.seed));
+    std::normal_distribution<float> normal;
+    std::vector<float> images(info.input_size() * batch), logits(info.output_size() * batch);
+    for (float &v : images)
+        v = normal(rng);
+    std::vector<int32_t> labels(batch);
+    for (int32_t &l : labels)
+        l = static_cast<int32_t>(rng() % info.output_size());
+    qdsl::rt::AdamWOptions adam;
+    adam.learningRate = o.lr;
+    adam.weightDecay = o.weight_decay;
+    qdsl::rt::AdamW optimizer(adam);
+    qdsl::rt::TensorMap gradients;
+    const double before = memory_mb("VmRSS:");
+    auto clock = qdsl::rt::steadyClock();
+    double best = 1e300;
+    PathFilter on_path{&layers, path};
+    for (long long s = 0; s < o.steps; ++s) {
+        double start = clock();
+        float loss = 0;
+        if (!model.trainStep(images.data(), labels.data(), batch, loss, logits.data(), gradients,
+                             error))
+            return fail(error);
+        qdsl::rt::clipGradientNorm(gradients, 5.0);
+        optimizer.step(model.weights(), gradients, o.lr, on_path);
+        model.weightsChanged(on_path);
+        best = std::min(best, clock() - start);
+    }
+    std::string shown;
+    for (int c : path)
+        shown += (shown.empty() ? "" : ",") + std::to_string(c);
+    fmt::print("{{\"model\": \"{}\", \"path\": \"{}\", \"batch\": {}, \"steps\": {}, "
+               "\"step_s\": {:.6f}, \"peak_over_start_mb\": {:.1f}, \"arena_mb\": {:.1f}}}\n",
+               info.name, shown, batch, o.steps, best, memory_mb("VmHWM:") - before,
+               model.trainingArenaBytes() / 1048576.0);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -572,6 +662,10 @@ int main(int argc, char **argv) {
     if (int status = parse(argc, argv, o); status >= 0)
         return status;
     qdsl_model::Model::setThreads(static_cast<int>(o.threads));
+    if (o.benchmark) {
+        qdsl_model::Model model;
+        return benchmark(o, model);
+    }
     std::error_code ec;
     std::filesystem::create_directories(o.out, ec);
     if (ec)

@@ -572,6 +572,16 @@ def check_search(args):
          y_super, "--path", choices])
     run([os.path.join(fixed, "build", "predict"), "--weights", fixed_weights, "--input", x,
          "--output", y_fixed])
+    # One path's weight step timed (search --benchmark), and its refusals.
+    bench = json.loads(run([os.path.join(out_dir, "supernet", "build", "search"), "--benchmark",
+                            "--path", choices, "--batch", "8", "--steps", "2",
+                            "--threads", "2"]).stdout.strip().splitlines()[-1])
+    if bench["path"] != choices or not bench["step_s"] > 0 or not bench["arena_mb"] > 0:
+        raise RuntimeError("search --benchmark: %s" % bench)
+    bad = subprocess.run([os.path.join(out_dir, "supernet", "build", "search"), "--benchmark",
+                          "--path", "0"], capture_output=True, text=True)
+    if bad.returncode != 2 or "--path gives 1 candidates; the supernet has" not in bad.stderr:
+        raise RuntimeError("search --benchmark --path 0: %d %s" % (bad.returncode, bad.stderr))
     difference = float(np.max(np.abs(np.load(y_super) - np.load(y_fixed))))
     if difference > TOLERANCE:
         raise RuntimeError("supernet on path %s and the fixed model differ by %g"
