@@ -55,31 +55,32 @@ struct FlagTable {
     std::map<std::string, std::tuple<double *, double, double>> reals;
 };
 
-enum class ParseResult { kGoOn, kHelp, kError };
-
 // Parses argv into `table`'s variables, recording each flag seen in
-// `given`. kError with `error` naming the flag and what it expects (an
-// unknown flag, a missing or empty value, a number out of its range).
-inline ParseResult parse_flags(int argc, char **argv, const FlagTable &table,
-                               std::set<std::string> &given, std::string &error) {
+// `given`. Returns -1 to go on; 0 after printing `usage` for --help; 2
+// after printing "PROGRAM: " and what is wrong (an unknown flag, a missing
+// or empty value, a number out of its range, naming the flag) with `usage`.
+inline int parse_flags(int argc, char **argv, const FlagTable &table,
+                       std::set<std::string> &given, const char *program, const char *usage) {
+    auto wrong = [&](const std::string &error) {
+        fmt::print(stderr, "{}: {}\n{}", program, error, usage);
+        return 2;
+    };
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h")
-            return ParseResult::kHelp;
+        if (arg == "--help" || arg == "-h") {
+            fmt::print("{}", usage);
+            return 0;
+        }
         given.insert(arg);
         if (auto flag = table.switches.find(arg); flag != table.switches.end()) {
             *flag->second = true;
             continue;
         }
         if (!table.texts.count(arg) && !table.lists.count(arg) && !table.integers.count(arg) &&
-            !table.reals.count(arg)) {
-            error = "unknown option '" + arg + "'";
-            return ParseResult::kError;
-        }
-        if (i + 1 >= argc || argv[i + 1][0] == '\0') {
-            error = arg + " needs a value";
-            return ParseResult::kError;
-        }
+            !table.reals.count(arg))
+            return wrong("unknown option '" + arg + "'");
+        if (i + 1 >= argc || argv[i + 1][0] == '\0')
+            return wrong(arg + " needs a value");
         std::string v = argv[++i];
         if (auto text = table.texts.find(arg); text != table.texts.end()) {
             *text->second = v;
@@ -87,18 +88,30 @@ inline ParseResult parse_flags(int argc, char **argv, const FlagTable &table,
             list->second->push_back(v);
         } else if (auto integer = table.integers.find(arg); integer != table.integers.end()) {
             auto [into, min, max] = integer->second;
-            if (!parse_int(v, min, max, *into)) {
-                error = arg + " needs an integer from " + std::to_string(min) + " to " +
-                        std::to_string(max) + ", got '" + v + "'";
-                return ParseResult::kError;
-            }
+            if (!parse_int(v, min, max, *into))
+                return wrong(arg + " needs an integer from " + std::to_string(min) + " to " +
+                             std::to_string(max) + ", got '" + v + "'");
         } else if (auto [into, min, max] = table.reals.at(arg); !parse_double(v, min, max, *into)) {
-            error = arg + " needs a number from " + fmt::format("{}", min) + " to " +
-                    fmt::format("{}", max) + ", got '" + v + "'";
-            return ParseResult::kError;
+            return wrong(arg + " needs a number from " + fmt::format("{}", min) + " to " +
+                         fmt::format("{}", max) + ", got '" + v + "'");
         }
     }
-    return ParseResult::kGoOn;
+    return -1;
+}
+
+// A batch of random examples (standard normal) and labels for timing a
+// training step: what train --benchmark and search --benchmark run.
+inline void random_batch(const qdsl_model::ModelInfo &info, int batch, uint64_t seed,
+                         std::vector<float> &images, std::vector<int32_t> &labels) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal;
+    images.resize(info.input_size() * batch);
+    for (float &v : images)
+        v = normal(rng);
+    const uint64_t classes = std::max<uint64_t>(1, info.output_shape.empty() ? 1 : info.output_shape.back());
+    labels.resize(batch);
+    for (int32_t &l : labels)
+        l = static_cast<int32_t>(rng() % classes);
 }
 
 // Resident memory now ("VmRSS:") and at its peak ("VmHWM:"), in MB (Linux

@@ -57,7 +57,7 @@ using qdsl_program::memory_mb;
 using qdsl_program::FlagTable;
 using qdsl_program::parse_double;
 using qdsl_program::parse_flags;
-using qdsl_program::ParseResult;
+using qdsl_program::random_batch;
 
 const char *const kUsage =
     "usage: search [options]\n"
@@ -123,16 +123,8 @@ int parse(int argc, char **argv, Options &o) {
                    {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
                    {"--beta", {&o.beta, 0, 100}}};
     std::set<std::string> given;
-    std::string error;
-    switch (parse_flags(argc, argv, table, given, error)) {
-    case ParseResult::kHelp:
-        fmt::print("{}", kUsage);
-        return 0;
-    case ParseResult::kError:
-        return usage(error);
-    case ParseResult::kGoOn:
-        break;
-    }
+    if (int status = parse_flags(argc, argv, table, given, "search", kUsage); status >= 0)
+        return status;
     for (const char *flag : {"--path", "--steps"})
         if (given.count(flag) && !o.benchmark)
             return usage(std::string(flag) + " goes with --benchmark");
@@ -617,14 +609,9 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
     std::string error;
     if (!model.setPaths(path, std::vector<uint64_t>(layers.size(), 0), error))
         return fail(error);
-    std::mt19937_64 rng(static_cast<uint64_t>(o.seed));
-    std::normal_distribution<float> normal;
-    std::vector<float> images(info.input_size() * batch), logits(info.output_size() * batch);
-    for (float &v : images)
-        v = normal(rng);
-    std::vector<int32_t> labels(batch);
-    for (int32_t &l : labels)
-        l = static_cast<int32_t>(rng() % info.output_size());
+    std::vector<float> images, logits(info.output_size() * batch);
+    std::vector<int32_t> labels;
+    random_batch(info, batch, static_cast<uint64_t>(o.seed), images, labels);
     qdsl::rt::AdamWOptions adam;
     adam.learningRate = o.lr;
     adam.weightDecay = o.weight_decay;

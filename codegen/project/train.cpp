@@ -47,7 +47,7 @@ using qdsl_program::evaluate;
 using qdsl_program::memory_mb;
 using qdsl_program::FlagTable;
 using qdsl_program::parse_flags;
-using qdsl_program::ParseResult;
+using qdsl_program::random_batch;
 
 const char *const kUsage =
     "usage: train [options]\n"
@@ -128,16 +128,8 @@ int parse(int argc, char **argv, Options &o) {
                    {"--weight-decay", {&o.weight_decay, 0, 10}},
                    {"--clip", {&o.clip, 0, 1e30}}};
     std::set<std::string> given;
-    std::string error;
-    switch (parse_flags(argc, argv, table, given, error)) {
-    case ParseResult::kHelp:
-        fmt::print("{}", kUsage);
-        return 0;
-    case ParseResult::kError:
-        return usage(error);
-    case ParseResult::kGoOn:
-        break;
-    }
+    if (int status = parse_flags(argc, argv, table, given, "train", kUsage); status >= 0)
+        return status;
     if (!o.gradients.empty() && (o.input.empty() || o.labels.empty()))
         return usage("--gradients needs --input X.npy and --labels L.npy");
     if (o.gradients.empty() && (!o.input.empty() || !o.labels.empty() || !o.weights.empty()))
@@ -288,16 +280,10 @@ int one_step(const Options &o, qdsl_model::Model &model) {
 int benchmark(const Options &o, qdsl_model::Model &model) {
     const qdsl_model::ModelInfo &info = model.info();
     const int batch = static_cast<int>(o.batch);
-    const int64_t classes = info.output_shape.empty() ? 1 : info.output_shape.back();
     model.initialize(static_cast<uint64_t>(o.seed));
-    std::mt19937_64 rng(static_cast<uint64_t>(o.seed));
-    std::normal_distribution<float> normal;
-    std::vector<float> images(info.input_size() * batch), logits(info.output_size() * batch);
-    for (float &v : images)
-        v = normal(rng);
-    std::vector<int32_t> labels(batch);
-    for (int32_t &l : labels)
-        l = static_cast<int32_t>(rng() % static_cast<uint64_t>(classes));
+    std::vector<float> images, logits(info.output_size() * batch);
+    std::vector<int32_t> labels;
+    random_batch(info, batch, static_cast<uint64_t>(o.seed), images, labels);
     qdsl::rt::AdamWOptions adam;
     adam.learningRate = o.lr;
     adam.weightDecay = o.weight_decay;
