@@ -66,8 +66,11 @@ class Experiments:
     def profile_for(self, space):
         if space not in self.profiles:
             stem = os.path.splitext(os.path.basename(space))[0]
-            path = os.path.join(self.a.work, "host-fmnist.json" if space == self.space
-                                else "host-%s.json" % stem)
+            # Named after the device its limits are on: qdsl search takes a
+            # --device profile for the limits on the device it is named after.
+            path = os.path.join(self.a.work, "host-fmnist.json") if space == self.space \
+                else os.path.join(self.a.work, "profiles-" + stem, "host-fmnist.json")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             if not os.path.exists(path):
                 run([self.a.qdsl, "profile", space, "--calibrate",
                      os.path.join(self.root, "profiles/host-fmnist.json"), "-o", path],

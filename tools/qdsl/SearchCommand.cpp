@@ -100,6 +100,7 @@ searchConstraints(mlir::func::FuncOp space, const cost::DeviceProfile &given) {
                             "latency(\"DEVICE\") <= T ms) or give --latency-limit with --device";
     return mlir::failure();
   }
+  bool givenUsed = false;
   for (SearchConstraint &c : constraints) {
     std::string error;
     const cost::DeviceProfile *profile = profileForDevice(c.device, given, c.profile, error);
@@ -107,8 +108,24 @@ searchConstraints(mlir::func::FuncOp space, const cost::DeviceProfile &given) {
       space.emitError("no latency model for the limit on '") << c.device << "': " << error;
       return mlir::failure();
     }
-    if (profile == &given)
+    if (profile == &given) {
       c.profile = given;
+      givenUsed = true;
+    }
+  }
+  // A --device profile that no limit takes would leave every limit on
+  // another profile while the user believes theirs is used.
+  if (!given.file.empty() && !givenUsed) {
+    std::string limits;
+    for (const SearchConstraint &c : constraints)
+      limits += (limits.empty() ? "" : ", ") + c.device;
+    space.emitError("--device '")
+        << given.file << "' is the profile of no latency limit of '" << space.getSymName()
+        << "' (limits on " << limits << "): a profile stands for the device it names ('"
+        << given.device.name << "') or its file's name ('" << sys::path::stem(given.file)
+        << "'); name the file after the device (e.g. " << constraints.front().device
+        << ".json) or give --latency-limit for its device";
+    return mlir::failure();
   }
   return constraints;
 }
