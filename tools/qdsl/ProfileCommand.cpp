@@ -484,6 +484,16 @@ bool Profiler::calibrate(const cost::DeviceProfile &base, unsigned count,
   outs() << "calibration:\n";
   cost::printCalibration(*profile.calibration, outs());
   outs() << formatv("calibrated in {0:f0} s\n", profile.calibration->seconds);
+  // Factors fitted to the very kernels they are checked on should lower
+  // the error there; a rise means the timings were disturbed.
+  const cost::CalibrationRecord &c = *profile.calibration;
+  if (c.kernelRmspeAfter > c.kernelRmspeBefore || c.passRmspeAfter > c.passRmspeBefore)
+    errs() << formatv("qdsl: warning: the calibration made the profile worse on the kernels "
+                      "it timed (RMSPE {0:f1}% -> {1:f1}%, whole passes {2:f1}% -> {3:f1}%): "
+                      "the timings were disturbed (a busy machine); calibrate again when it "
+                      "is quiet before trusting {4}\n",
+                      100 * c.kernelRmspeBefore, 100 * c.kernelRmspeAfter,
+                      100 * c.passRmspeBefore, 100 * c.passRmspeAfter, outputFile.getValue());
   return true;
 }
 
