@@ -99,7 +99,14 @@ class Experiments:
         report = os.path.join(out, "report.json")
         if not os.path.exists(report):
             start = time.time()
-            run([self.a.qdsl, "search", space, "-o", out, "--overwrite"] + self.common(space) + extra,
+            flags = self.common(space)
+            if "--from-search" in extra:
+                # Nothing is searched: qdsl search refuses the search's own flags.
+                search_only = {"--epochs", "--warmup-epochs", "--arch-lr", "--arch-every",
+                               "--validation"}
+                flags = [f for i, f in enumerate(flags)
+                         if f not in search_only and (i == 0 or flags[i - 1] not in search_only)]
+            run([self.a.qdsl, "search", space, "-o", out, "--overwrite"] + flags + extra,
                 log=os.path.join(self.a.work, name + ".log"))
             elapsed = time.time() - start
         else:

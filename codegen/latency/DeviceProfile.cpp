@@ -375,8 +375,13 @@ private:
   std::string &error;
 };
 
-/// Whether `text` nests brackets deeper than `limit` (outside strings):
-/// checked before parsing, which recurses once per level.
+
+/// Seconds as microseconds rounded to the picosecond, so that reading and
+/// writing a profile again gives the same text.
+double microseconds(double seconds) { return std::round(seconds * 1e12) / 1e6; }
+
+} // namespace
+
 bool nestsDeeperThan(const std::string &text, int limit) {
   int depth = 0;
   bool inString = false;
@@ -398,12 +403,6 @@ bool nestsDeeperThan(const std::string &text, int limit) {
   }
   return false;
 }
-
-/// Seconds as microseconds rounded to the picosecond, so that reading and
-/// writing a profile again gives the same text.
-double microseconds(double seconds) { return std::round(seconds * 1e12) / 1e6; }
-
-} // namespace
 
 std::string formatProfile(const DeviceProfile &p) {
   const DeviceFigures &d = p.device;

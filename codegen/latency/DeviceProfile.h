@@ -36,6 +36,10 @@ std::string formatProfile(const DeviceProfile &profile);
 bool parseProfile(const std::string &text, const std::string &fileName,
                   DeviceProfile &profile, std::string &error);
 
+/// Whether JSON `text` nests brackets deeper than `limit` (outside
+/// strings): checked before parsing, which recurses once per level.
+bool nestsDeeperThan(const std::string &text, int limit);
+
 /// Reads and parses a profile file (at most 256 MiB).
 bool readProfile(const std::string &path, DeviceProfile &profile, std::string &error);
 

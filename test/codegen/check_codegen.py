@@ -533,8 +533,8 @@ def check_search(args):
     fill_dir = os.path.join(work, "fill")
     run([args.qdsl, "search", space, "--device", profile, "--latency-limit", "%.6fms" % limit,
          "-o", fill_dir, "--from-search", out_dir, "--derive", "fill", "--retrain-epochs", "1",
-         "--batch", "32", "--train-subset", "3000", "--validation", "1000", "--test-subset",
-         "1000", "-j", str(args.jobs)])
+         "--batch", "32", "--train-subset", "3000", "--test-subset", "1000",
+         "-j", str(args.jobs)])
     with open(os.path.join(fill_dir, "report.json")) as f:
         filled = json.load(f)
     fill_picks = check_holds(filled["derived"])

@@ -327,6 +327,14 @@ def qdsl_cases(q, root, w):
     earlier_search('{"seed": 0, "settings": {"search_epochs": 3}}', lambda n: [0.9] * n)
     case("search --from-search: probabilities summing to more than 1", search, 1,
          "are not a distribution (numbers in [0, 1] summing to 1)")
+    earlier_search('{"seed": "0", "settings": {"search_epochs": 3}}', lambda n: [1 / n] * n)
+    case("search --from-search: a seed as a string", search, 1,
+         "its report.json has no integer seed and settings.search_epochs")
+    earlier_search('{"seed": 0, "settings": {"search_epochs": 3}}', lambda n: [1 / n] * n)
+    open(os.path.join(earlier, "search", "search.json"), "w").write(
+        '{"layers": ' + "[" * 100000 + "]" * 100000 + "}")
+    case("search --from-search: search.json nested 100000 deep", search, 1,
+         "search.json' nests deeper than 32 levels: not a file qdsl search wrote")
 
     # Unclear, now clear.
     case("a directory as the weights file", [q, "run", xor, "--weights", w, "--input", x2, "-o",

@@ -406,10 +406,25 @@ std::vector<int64_t> fillBudget(const std::vector<std::vector<double>> &probabil
   }
 }
 
+/// Bounds on what the search reads back (search.json, report.json,
+/// timings): far above what qdsl writes, low enough that a damaged or
+/// hostile file cannot exhaust memory or the parser's recursion.
+constexpr uint64_t kMaxJSONBytes = uint64_t(64) << 20;
+constexpr int kMaxJSONDepth = 32;
+
 json::Value readJSON(const std::string &path, std::string &error) {
   auto buffer = MemoryBuffer::getFile(path);
   if (!buffer) {
     error = "cannot read '" + path + "': " + buffer.getError().message();
+    return nullptr;
+  }
+  if ((*buffer)->getBufferSize() > kMaxJSONBytes) {
+    error = "'" + path + "' is larger than 64 MiB: not a file qdsl search wrote";
+    return nullptr;
+  }
+  if (cost::nestsDeeperThan((*buffer)->getBuffer().str(), kMaxJSONDepth)) {
+    error = "'" + path + "' nests deeper than " + std::to_string(kMaxJSONDepth) +
+            " levels: not a file qdsl search wrote";
     return nullptr;
   }
   Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
@@ -430,6 +445,8 @@ bool lastEpoch(const std::string &path, json::Object &out, std::string &error) {
   SmallVector<StringRef> lines;
   (*buffer)->getBuffer().split(lines, '\n', -1, false);
   for (StringRef line : llvm::reverse(lines)) {
+    if (cost::nestsDeeperThan(line.str(), kMaxJSONDepth))
+      continue;
     Expected<json::Value> v = json::parse(line);
     if (!v) {
       consumeError(v.takeError());
@@ -445,13 +462,12 @@ bool lastEpoch(const std::string &path, json::Object &out, std::string &error) {
 }
 
 /// End-to-end time (ms) of predict at batch 1 on this machine, measured as
-/// `qdsl profile` measures the architectures it fits (rounds of 5 timed
-/// runs after one untimed, the fastest round's median), so that measured
+/// `qdsl profile` measures the architectures it fits (its rounds of its
+/// timed runs after one untimed, the fastest round's median), so that measured
 /// and predicted times compare like with like.
 bool measureLatency(const std::string &predict, const std::string &weights,
                     const std::vector<int64_t> &inputShape, const std::string &work,
                     double &medianMs, std::string &error) {
-  constexpr int kRounds = 8;
   std::vector<int64_t> shape = {1};
   shape.insert(shape.end(), inputShape.begin(), inputShape.end());
   rt::Tensor x(shape);
@@ -464,10 +480,12 @@ bool measureLatency(const std::string &predict, const std::string &weights,
     return false;
   std::string threads = std::to_string(profileThreads);
   medianMs = INFINITY;
-  for (int round = 0; round < kRounds; ++round) {
+  // qdsl profile's own defaults (its --rounds and --repeat), not a copy.
+  for (unsigned round = 0; round < profileRounds; ++round) {
     if (runProgram(predict, {"--weights", weights, "--input", input, "--output",
                              work + "/latency-output.npy", "--threads", threads, "--pin",
-                             "--warmup", "1", "--repeat", "5", "--profile-json", result},
+                             "--warmup", "1", "--repeat", std::to_string(profileRepeat),
+                             "--profile-json", result},
                    work + "/latency.log"))
       return error = "measuring the latency failed", false;
     json::Value v = readJSON(result, error);
@@ -503,6 +521,15 @@ int runSearch() {
     return reportError("--from-search '" + fromSearch +
                        "' holds no search (search/search.json): give the -o directory of an "
                        "earlier qdsl search");
+  // With --from-search nothing is searched: a flag of the search would be
+  // ignored, so it is refused.
+  if (!fromSearch.empty())
+    for (const cl::Option *flag :
+         std::initializer_list<const cl::Option *>{&searchEpochs, &warmupEpochs, &archLearningRate,
+                                                   &archEvery, &latencyLoss, &validation})
+      if (flag->getNumOccurrences())
+        return reportError("--" + flag->ArgStr + " belongs to the search, which --from-search "
+                           "does not run; drop it (the earlier search's settings are reported)");
   // The programs it runs check these too, but only after minutes of
   // building: refuse them first.
   for (auto [flag, value, low, high] :
@@ -513,7 +540,7 @@ int runSearch() {
     if (value < low || value > high)
       return reportError(Twine(flag) + " must be from " + Twine(low) + " to " + Twine(high) +
                          ", got " + Twine(value));
-  if (trainSubset > 0 && trainSubset <= validation)
+  if (fromSearch.empty() && trainSubset > 0 && trainSubset <= validation)
     return reportError("--train-subset " + Twine(trainSubset.getValue()) +
                        " leaves no training example after the " +
                        Twine(validation.getValue()) + " --validation ones");
@@ -609,11 +636,13 @@ int runSearch() {
     json::Value earlier = readJSON(fromSearch + "/report.json", error);
     const json::Object *o = earlier.getAsObject();
     const json::Object *settings = o ? o->getObject("settings") : nullptr;
-    if (!settings)
+    if (!settings || !o->getInteger("seed") || !settings->getInteger("search_epochs"))
       return reportError("--from-search '" + fromSearch + "': " +
-                         (error.empty() ? "its report.json has no settings" : error));
+                         (error.empty() ? "its report.json has no integer seed and "
+                                          "settings.search_epochs (not a qdsl search report)"
+                                        : error));
     searchSettings = *settings;
-    searchSettings["seed"] = o->getInteger("seed").value_or(0);
+    searchSettings["seed"] = *o->getInteger("seed");
     outs() << "deriving from the search in " << fromSearch << " (not searching again)\n";
   } else {
     std::string supernet = directory + "/supernet";
