@@ -704,9 +704,14 @@ bool describeQDWConvGrad(KernelReader &r, CallBuilder &b) {
 
 FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
   const KernelFamily *family = lookupKernelFamily(kernel.getFamily());
-  if (!family || !family->halide.describe)
-    return kernel.emitError("no Halide generator implements kernel '")
-           << kernel.getName() << "' of family '" << kernel.getFamily()
+  const bool cuda = target.backend == Backend::Cuda;
+  const char *backEnd = cuda ? "CUDA kernel" : "Halide generator";
+  halide::Describer describe =
+      !family ? nullptr : cuda ? family->cuda.describe : family->halide.describe;
+  if (!describe)
+    return kernel.emitError("no ")
+           << backEnd << " implements kernel '" << kernel.getName() << "' of family '"
+           << kernel.getFamily()
            << "' (codegen/KernelFamilies.cpp lists the families each back end implements)";
   KernelCall call;
   call.name = kernel.getName().str();
@@ -714,15 +719,16 @@ FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
   call.results.assign(kernel.getOutputs().begin(), kernel.getOutputs().end());
   halide::KernelReader reader(kernel);
   halide::CallBuilder builder{reader, call, target};
-  if (!family->halide.describe(reader, builder) || !builder.ok ||
+  if (!describe(reader, builder) || !builder.ok ||
       call.outputViews.size() != call.results.size())
     return kernel.emitError("kernel '")
            << kernel.getName() << "' of family '" << kernel.getFamily()
-           << "' does not hold the ops its Halide generator implements (ops: "
+           << "' does not hold the ops its " << backEnd << " implements (ops: "
            << halide::KernelReader(kernel).describe()
            << "); its inputs must be model activations and quadra.weight values";
-  assert(llvm::is_contained(family->halide.generators, call.generator) &&
-         "a describer chose a generator its family does not list");
+  assert(llvm::is_contained(cuda ? family->cuda.kernels : family->halide.generators,
+                            call.generator) &&
+         "a describer chose an implementation its family does not list");
   return call;
 }
 

@@ -11,31 +11,35 @@ namespace {
 using namespace halide;
 
 const std::vector<KernelFamily> &families() {
-  // name, what it computes, {Halide generators, describer}.
+  // name, what it computes, {Halide generators, describer}, {CUDA kernels,
+  // describer} (none yet for the backward pass).
   static const std::vector<KernelFamily> all = {
       // Fused by the fusion rules of the targets.
       {"ln_qdwconv_scale_residual", "x + layerscale(qdwconv(layernorm(x)))",
-       {{"depthwise"}, describeDepthwise}},
+       {{"depthwise"}, describeDepthwise}, {{"depthwise"}, describeDepthwise}},
       {"ln_dwconv_scale_residual", "x + layerscale(dwconv(layernorm(x)))",
-       {{"depthwise"}, describeDepthwise}},
-      {"ln_pwconv_gelu", "gelu(linear(layernorm(x)))", {{"pointwise"}, describePointwise}},
-      {"pwconv_scale_residual", "r + layerscale(linear(h))", {{"pointwise"}, describePointwise}},
-      {"conv_ln", "layernorm(conv2d(x))", {{"conv"}, describeConv}},
-      {"ln_conv", "conv2d(layernorm(x))", {{"conv"}, describeConv}},
-      {"pool_ln_linear", "linear(layernorm(avgpool(x)))", {{"head"}, describeHead}},
+       {{"depthwise"}, describeDepthwise}, {{"depthwise"}, describeDepthwise}},
+      // On a GPU the layer norm is a kernel of its own (codegen/Targets.cpp).
+      {"pwconv_gelu", "gelu(linear(x))", {{"pointwise"}, describePointwise},
+       {{"pointwise"}, describePointwise}},
+      {"ln_pwconv_gelu", "gelu(linear(layernorm(x)))", {{"pointwise"}, describePointwise}, {{"pointwise"}, describePointwise}},
+      {"pwconv_scale_residual", "r + layerscale(linear(h))", {{"pointwise"}, describePointwise}, {{"pointwise"}, describePointwise}},
+      {"conv_ln", "layernorm(conv2d(x))", {{"conv"}, describeConv}, {{"conv"}, describeConv}},
+      {"ln_conv", "conv2d(layernorm(x))", {{"conv"}, describeConv}, {{"conv"}, describeConv}},
+      {"pool_ln_linear", "linear(layernorm(avgpool(x)))", {{"head"}, describeHead}, {{"head"}, describeHead}},
       // Ops no rule covers, one kernel each.
-      {"qdwconv", "qdwconv", {{"depthwise"}, describeDepthwise}},
-      {"dwconv", "dwconv", {{"depthwise"}, describeDepthwise}},
-      {"linear", "linear", {{"pointwise"}, describePointwise}},
-      {"qlinear", "qlinear", {{"pointwise"}, describePointwise}},
-      {"conv2d", "conv2d", {{"conv"}, describeConv}},
-      {"avgpool", "avgpool", {{"avgpool"}, describeAvgPool}},
-      {"layernorm", "layernorm", {{"elementwise"}, describeElementwise}},
-      {"gelu", "gelu", {{"elementwise"}, describeElementwise}},
-      {"relu", "relu", {{"elementwise"}, describeElementwise}},
-      {"layerscale", "layerscale", {{"elementwise"}, describeElementwise}},
-      {"add", "add", {{"elementwise"}, describeElementwise}},
-      {"mul", "mul", {{"elementwise"}, describeElementwise}},
+      {"qdwconv", "qdwconv", {{"depthwise"}, describeDepthwise}, {{"depthwise"}, describeDepthwise}},
+      {"dwconv", "dwconv", {{"depthwise"}, describeDepthwise}, {{"depthwise"}, describeDepthwise}},
+      {"linear", "linear", {{"pointwise"}, describePointwise}, {{"pointwise"}, describePointwise}},
+      {"qlinear", "qlinear", {{"pointwise"}, describePointwise}, {{"pointwise"}, describePointwise}},
+      {"conv2d", "conv2d", {{"conv"}, describeConv}, {{"conv"}, describeConv}},
+      {"avgpool", "avgpool", {{"avgpool"}, describeAvgPool}, {{"avgpool"}, describeAvgPool}},
+      {"layernorm", "layernorm", {{"elementwise"}, describeElementwise}, {{"elementwise"}, describeElementwise}},
+      {"gelu", "gelu", {{"elementwise"}, describeElementwise}, {{"elementwise"}, describeElementwise}},
+      {"relu", "relu", {{"elementwise"}, describeElementwise}, {{"elementwise"}, describeElementwise}},
+      {"layerscale", "layerscale", {{"elementwise"}, describeElementwise}, {{"elementwise"}, describeElementwise}},
+      {"add", "add", {{"elementwise"}, describeElementwise}, {{"elementwise"}, describeElementwise}},
+      {"mul", "mul", {{"elementwise"}, describeElementwise}, {{"elementwise"}, describeElementwise}},
       // The backward pass of a training step.
       {"pwconv_grad_gelu", "gelu_grad(linear_grad_input(dy))",
        {{"pointwise"}, describeLinearGradInput}},

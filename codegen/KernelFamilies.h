@@ -5,8 +5,15 @@
 // name without "quadra."), or `qdwconv_grad` (the backward pass of a
 // qdwconv, grouped by FormKernels itself). This table is the one place that
 // maps a family to its implementation in each back end: a column per back
-// end, today Halide (generator and parameter describer). The latency model
-// fits one predictor per family.
+// end, Halide (generator and parameter describer) and CUDA (the kernel of
+// codegen/cuda/ that runs it). The latency model fits one predictor per
+// family.
+//
+// A describer reads a kernel's ops into a call: which implementation, its
+// parameters (channels, window, what is fused) and its tensors in order.
+// That description does not depend on the back end, so the CUDA column
+// reuses the Halide column's describers; each back end reads the views it
+// needs from it (the CUDA one ignores the Halide weight panels).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +42,14 @@ struct KernelFamily {
     std::vector<std::string> generators;
     halide::Describer describe = nullptr;
   } halide;
+
+  /// The CUDA back end (cuda): the functions of codegen/cuda/qdsl_cuda.h,
+  /// named as the describer's generator, that run the family; empty when
+  /// the family has no CUDA kernel yet (the backward pass).
+  struct Cuda {
+    std::vector<std::string> kernels;
+    halide::Describer describe = nullptr;
+  } cuda;
 };
 
 /// Every family, forward families first.

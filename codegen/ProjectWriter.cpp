@@ -42,6 +42,8 @@ std::string projectPath(llvm::StringRef repoPath) {
     return ("generators/" + repoPath).str();
   if (repoPath.consume_front("codegen/project/"))
     return repoPath.str();
+  if (repoPath.consume_front("codegen/cuda/"))
+    return ("cuda/" + repoPath).str();
   return repoPath.str();
 }
 
@@ -612,6 +614,258 @@ std::string cmakeSource(const Plan &p, const Target &target,
   return s;
 }
 
+// --- The cuda target (codegen/cuda/): model_kernels.cpp calls the kernels of
+// qdsl_cuda.h with named parameters and tensors; CMake builds them with nvcc.
+
+std::string paramValue(const KernelCall &call, llvm::StringRef name) {
+  for (const auto &[key, value] : call.params)
+    if (key == name)
+      return value;
+  return "";
+}
+
+bool flag(const KernelCall &call, llvm::StringRef name) { return paramValue(call, name) == "true"; }
+
+/// The fields of the kernel's tensor struct (qdsl_cuda.h) that take the
+/// call's inputs, in the order its describer (codegen/HalideKernels.cpp)
+/// lists them.
+std::vector<std::string> cudaTensorFields(const KernelCall &call) {
+  std::vector<std::string> names = {"x"};
+  auto add = [&](std::initializer_list<const char *> more) {
+    names.insert(names.end(), more.begin(), more.end());
+  };
+  const std::string &g = call.generator;
+  if (g == "depthwise" || g == "pointwise") {
+    const bool depthwise = g == "depthwise";
+    if (flag(call, "norm"))
+      add({"ln_scale", "ln_offset"});
+    if (flag(call, "quadratic")) {
+      depthwise ? add({"wa", "wb", "wc"}) : add({"w", "wb", "wc"});
+      if (flag(call, "bias"))
+        depthwise ? add({"ba", "bb", "bc"}) : add({"bias", "bb", "bc"});
+    } else {
+      add({depthwise ? "wa" : "w"});
+      if (flag(call, "bias"))
+        add({depthwise ? "ba" : "bias"});
+    }
+    if (flag(call, "scale_residual"))
+      add({"gamma", "residual"});
+  } else if (g == "conv") {
+    if (flag(call, "norm_input"))
+      add({"in_scale", "in_offset"});
+    add({"filter"});
+    if (flag(call, "bias"))
+      add({"bias"});
+    if (flag(call, "norm_output"))
+      add({"out_scale", "out_offset"});
+  } else if (g == "head") {
+    add({"ln_scale", "ln_offset", "w"});
+    if (flag(call, "bias"))
+      add({"bias"});
+  } else if (g == "elementwise") {
+    std::string op = paramValue(call, "op");
+    if (op == "layernorm")
+      add({"scale", "offset"});
+    else if (op == "layerscale")
+      add({"scale"});
+    else if (op == "add" || op == "mul")
+      add({"other"});
+  }
+  return names;
+}
+
+/// Whether a pointwise call runs as a matmul with the layer scale folded
+/// into its weights (qdsl_cuda.h, pointwise).
+bool foldsLayerScale(const KernelCall &call) {
+  return call.generator == "pointwise" && flag(call, "scale_residual") && !flag(call, "norm") &&
+         !flag(call, "quadratic") && paramValue(call, "activation") == "0";
+}
+
+/// The parameter and tensor structs of each kernel function.
+const std::map<std::string, std::pair<std::string, std::string>> &cudaStructs() {
+  static const std::map<std::string, std::pair<std::string, std::string>> structs = {
+      {"depthwise", {"DepthwiseParams", "DepthwiseTensors"}},
+      {"pointwise", {"PointwiseParams", "PointwiseTensors"}},
+      {"conv", {"ConvParams", "ConvTensors"}},
+      {"head", {"HeadParams", "HeadTensors"}},
+      {"avgpool", {"AvgPoolParams", "AvgPoolTensors"}},
+      {"elementwise", {"ElementwiseParams", "ElementwiseTensors"}},
+  };
+  return structs;
+}
+
+/// Elements of `v`: per example times `n` when batched, else all of it.
+std::string elementCount(Value v) {
+  auto shape = llvm::cast<RankedTensorType>(v.getType()).getShape();
+  int64_t count = 1;
+  for (size_t i = isBatched(v) ? 1 : 0; i < shape.size(); ++i)
+    count *= shape[i];
+  return std::to_string(count) + (isBatched(v) ? " * static_cast<size_t>(n)" : "");
+}
+
+LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
+                                  std::vector<std::array<std::string, 3>> &folds) {
+  os << "    const int n = pass.batch();\n";
+  for (auto [i, call] : llvm::enumerate(p.calls)) {
+    auto structs = cudaStructs().find(call.generator);
+    std::vector<std::string> fields = cudaTensorFields(call);
+    Operation *kernel = call.results[0].getDefiningOp();
+    if (structs == cudaStructs().end() || fields.size() != call.inputs.size())
+      return kernel->emitError("kernel '") << call.name << "' calls '" << call.generator
+                                           << "', which the cuda target cannot pass tensors to";
+    if (p.paths[i].any())
+      return kernel->emitError("the cuda target does not run supernets (kernel '")
+             << call.name << "')";
+    os << "    {  // " << call.name << " (" << call.family << ")\n"
+       << "        qdsl_cuda::" << structs->second.first << " p;\n";
+    for (const auto &[name, value] : call.params)
+      os << "        p." << name << " = "
+         << (name == "op" ? "qdsl_cuda::ElementwiseOp::" + value : value) << ";\n";
+    // Sizes the Halide generators take from their buffers.
+    auto shape = llvm::cast<RankedTensorType>(call.inputs[0].activation.getType()).getShape();
+    int64_t inner = 1;
+    for (size_t d = 1; d + 1 < shape.size(); ++d)
+      inner *= shape[d];
+    if (call.generator == "pointwise" || call.generator == "elementwise")
+      os << "        p.rows_per_example = " << inner << ";\n";
+    if (call.generator == "head" || call.generator == "avgpool")
+      os << "        p.pixels = " << inner << ";\n";
+    os << "        qdsl_cuda::" << structs->second.second << " t;\n";
+    for (auto [j, arg] : llvm::enumerate(call.inputs)) {
+      os << "        t." << fields[j] << " = ";
+      if (arg.activation)
+        os << "pass.in(" << p.ids.lookup(arg.activation) << ", "
+           << elementCount(arg.activation) << ");\n";
+      else
+        os << "pass.weight(" << cString(arg.weight) << ");\n";
+    }
+    if (foldsLayerScale(call)) {
+      // The describer's order: x, w, [bias], gamma, residual.
+      const std::string &weight = call.inputs[1].weight;
+      bool bias = flag(call, "bias");
+      folds.push_back({weight, bias ? call.inputs[2].weight : "",
+                       call.inputs[call.inputs.size() - 2].weight});
+      os << "        t.w_scaled = pass.scaled_weight(" << cString(weight) << ");\n";
+      if (bias)
+        os << "        t.bias_scaled = pass.scaled_bias(" << cString(weight) << ");\n";
+    }
+    os << "        t.y = pass.out(" << p.ids.lookup(call.results[0]) << ", "
+       << elementCount(call.results[0]) << ");\n"
+       << "        if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
+       << ", [&] { return qdsl_cuda::" << call.generator << "(p, t, n, pass.context()); }))\n"
+       << "            return false;\n"
+       << "    }\n";
+  }
+  os << "    return true;\n";
+  return success();
+}
+
+FailureOr<std::string> cudaKernelsSource(const Plan &p, const Target &target,
+                                         const ProjectOptions &options) {
+  func::FuncOp model = p.forward.function;
+  std::string calls;
+  llvm::raw_string_ostream callStream(calls);
+  std::vector<std::array<std::string, 3>> folds;
+  if (failed(emitCudaKernelCalls(p.forward, callStream, folds)))
+    return failure();
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "// Generated by qdsl from " << options.source << ": model " << model.getSymName()
+     << ", target " << target.name << ".\n"
+     << "// The model's weights and its kernels in order (codegen/cuda/qdsl_cuda.h); the\n"
+     << "// rest of the model is cuda/qdsl_cuda_model.cpp. Do not edit: recompile the model.\n\n"
+     << "#include \"cuda/qdsl_cuda_model.h\"\n\n"
+     << "namespace qdsl_model {\n\n";
+  os << "const ModelInfo kModelInfo = {" << cString(model.getSymName()) << ", "
+     << cString(options.source) << ", " << cString(target.name) << ", "
+     << shapeList(exampleShape(model.getArgument(0).getType())) << ", "
+     << shapeList(exampleShape(model.getResultTypes()[0])) << "};\n\n";
+  os << "const std::vector<WeightSpec> kWeightSpecs = {\n";
+  for (const rt::WeightInfo &w : rt::listWeights(model))
+    os << "    {" << cString(w.name) << ", " << shapeList(w.shape)
+       << ", qdsl::rt::InitKind::" << initName(w.init.kind) << ", "
+       << formatFloat(w.init.value) << "},\n";
+  os << "};\n\n";
+  os << "// Pointwise layers whose layer scale is folded into their weights.\n"
+     << "const std::vector<FoldSpec> kFoldSpecs = {\n";
+  std::set<std::string> folded;
+  for (const auto &[weight, bias, gamma] : folds)
+    if (folded.insert(weight).second)
+      os << "    {" << cString(weight) << ", " << (bias.empty() ? "nullptr" : cString(bias))
+         << ", " << cString(gamma) << "},\n";
+  os << "};\n\n";
+  os << "// Activation sizes (per example, fixed) and lifetimes (first and last\n"
+     << "// kernel) by id: cuda/qdsl_cuda_model.cpp lays them out in one arena.\n";
+  emitBufferTable(p.forward, "kForwardBuffers", os);
+  os << "const std::vector<BufferSpec> kTrainBuffers = {};\n"
+     << "const std::vector<int> kTrainResults = {};\n"
+     << "const std::vector<SearchLayer> kSearchLayers = {};\n"
+     << "const std::vector<std::string> kGradientNames = {};\n"
+     << "const char *const kTrainingSetup = \"\";\n\n"
+     << "bool run_kernels(DevicePass &pass) {\n"
+     << calls << "}\n\n}  // namespace qdsl_model\n";
+  return s;
+}
+
+std::string cudaCmakeSource(const Plan &p, const Target &target, const ProjectOptions &options) {
+  func::FuncOp model = p.forward.function;
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << kProjectMarker << " from " << options.source << ": model " << model.getSymName()
+     << ", target " << target.name << ".\n"
+     << "# Build with `qdsl build DIR`, or cmake -S DIR -B DIR/build -G Ninja && cmake --build "
+        "DIR/build.\n"
+     << "# Needs the CUDA toolkit (nvcc, cuBLASLt) and nlohmann-json; nothing of qdsl, MLIR or "
+        "Halide.\n"
+     << "# -DQDSL_CUDA_EMULATE=ON builds the same program on the CPU, without CUDA, to\n"
+     << "# check its arithmetic (cuda/qdsl_cuda_emulate.cpp; slow).\n"
+     << "cmake_minimum_required(VERSION 3.24)\n"
+     << "option(QDSL_CUDA_EMULATE \"Run the CUDA kernels on the CPU\" OFF)\n"
+     << "if(QDSL_CUDA_EMULATE)\n"
+     << "  project(" << model.getSymName() << " C CXX)\n"
+     << "else()\n"
+     << "  # nvcc from CUDACXX or PATH, else the toolkit's usual place.\n"
+     << "  find_program(QDSL_NVCC nvcc)\n"
+     << "  if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND NOT QDSL_NVCC\n"
+     << "     AND EXISTS /usr/local/cuda/bin/nvcc)\n"
+     << "    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)\n"
+     << "  endif()\n"
+     << "  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)\n"
+     << "    set(CMAKE_CUDA_ARCHITECTURES \"" << options.cudaArchitectures << "\")\n"
+     << "  endif()\n"
+     << "  project(" << model.getSymName() << " C CXX CUDA)\n"
+     << "  find_package(CUDAToolkit REQUIRED)\n"
+     << "endif()\n\n"
+     << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
+     << "set(CMAKE_CUDA_STANDARD 17)\n"
+     << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
+     << "# Tensor files, initial weights, the arena planner.\n"
+     << "include(runtime/shipped/qdsl_runtime.cmake)\n\n"
+     << "if(QDSL_CUDA_EMULATE)\n"
+     << "  add_library(qdsl_cuda STATIC cuda/qdsl_cuda_emulate.cpp)\n"
+     << "else()\n"
+     << "  add_library(qdsl_cuda STATIC cuda/qdsl_cuda_kernels.cu)\n"
+     << "  target_link_libraries(qdsl_cuda PUBLIC CUDA::cudart CUDA::cublasLt)\n"
+     << "endif()\n"
+     << "target_include_directories(qdsl_cuda PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n\n"
+     << "add_library(qdsl_model STATIC model_kernels.cpp cuda/qdsl_cuda_model.cpp "
+        "qdsl_model_common.cpp)\n"
+     << "target_include_directories(qdsl_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
+     << "target_link_libraries(qdsl_model PUBLIC qdsl_cuda qdsl_runtime)\n\n"
+     << "add_executable(predict predict.cpp)\n"
+     << "target_link_libraries(predict PRIVATE qdsl_model)\n"
+     << "# fmt's package, or its headers alone.\n"
+     << "find_package(fmt QUIET)\n"
+     << "if(fmt_FOUND)\n"
+     << "  target_link_libraries(predict PRIVATE fmt::fmt)\n"
+     << "else()\n"
+     << "  find_path(QDSL_FMT_INCLUDE fmt/core.h REQUIRED)\n"
+     << "  target_include_directories(predict PRIVATE ${QDSL_FMT_INCLUDE})\n"
+     << "  target_compile_definitions(predict PRIVATE FMT_HEADER_ONLY)\n"
+     << "endif()\n";
+  return s;
+}
+
 } // namespace
 
 bool isProject(const std::string &directory) {
@@ -687,38 +941,62 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
   FailureOr<Plan> p = plan(model, trainStep, target, options.autoscheduler);
   if (failed(p))
     return failure();
+  auto fail = [&](const std::string &message) {
+    return model.emitError(message);
+  };
+  const bool cuda = target.backend == Backend::Cuda;
+  if (cuda && (trainStep || !options.searchConstraints.empty()))
+    return fail("the cuda target has no training step yet: compile for training with "
+                "--target=x86-64-avx2 or opencl");
   // The generators the kernels call, and every file they need.
   std::set<std::string> used, generatorFilesUsed;
-  for (const KernelCall *call : p->libraries) {
-    used.insert(generatorSource(call->generator));
-    for (std::string &file : generatorFiles(call->generator))
-      generatorFilesUsed.insert(std::move(file));
-  }
+  if (!cuda)
+    for (const KernelCall *call : p->libraries) {
+      used.insert(generatorSource(call->generator));
+      for (std::string &file : generatorFiles(call->generator))
+        generatorFilesUsed.insert(std::move(file));
+    }
   std::vector<std::string> generators(used.begin(), used.end());
   std::set<std::string> leftOut =
       trainStep ? std::set<std::string>() : trainingOnlyFiles();
   if (options.searchConstraints.empty())
     leftOut.insert("codegen/project/search.cpp");
-
-  auto fail = [&](const std::string &message) {
-    return model.emitError(message);
+  // Each back end's model library: the Halide one, or the CUDA one
+  // (codegen/cuda/, with the back-end-neutral parts of codegen/project/).
+  for (const char *halideOnly : {"codegen/project/qdsl_model.cpp",
+                                 "codegen/project/qdsl_model_internal.h",
+                                 "codegen/project/qdsl_kernels.cmake"})
+    if (cuda)
+      leftOut.insert(halideOnly);
+  auto belongs = [&](llvm::StringRef path) {
+    if (path.starts_with(kGeneratorFolder))
+      return generatorFilesUsed.count(path.str()) > 0;
+    if (path.starts_with("codegen/cuda/"))
+      return cuda;
+    return !leftOut.count(path.str());
   };
-  for (const char *sub : {"", "/generators", "/runtime/shipped"})
+
+  for (const char *sub : {"", cuda ? "/cuda" : "/generators", "/runtime/shipped"})
     if (std::error_code ec = llvm::sys::fs::create_directories(directory + sub))
       return fail("cannot create '" + directory + sub + "': " + ec.message());
   std::string error;
-  for (const EmbeddedFile &file : embeddedFiles) {
-    std::string relative = projectPath(file.path);
-    if ((llvm::StringRef(file.path).starts_with(kGeneratorFolder) &&
-         !generatorFilesUsed.count(file.path)) ||
-        leftOut.count(file.path))
-      continue;
-    if (!writeFile(directory + "/" + relative, std::string(file.data, file.size), error))
+  for (const EmbeddedFile &file : embeddedFiles)
+    if (belongs(file.path) &&
+        !writeFile(directory + "/" + projectPath(file.path), std::string(file.data, file.size),
+                   error))
       return fail(error);
-  }
   if (!options.searchConstraints.empty() &&
       !writeFile(directory + "/search_constraints.h", options.searchConstraints, error))
     return fail(error);
+  if (cuda) {
+    FailureOr<std::string> kernels = cudaKernelsSource(*p, target, options);
+    if (failed(kernels))
+      return failure();
+    if (!writeFile(directory + "/model_kernels.cpp", *kernels, error) ||
+        !writeFile(directory + "/CMakeLists.txt", cudaCmakeSource(*p, target, options), error))
+      return fail(error);
+    return success();
+  }
   if (!writeFile(directory + "/model_kernels.cpp",
                  kernelsSource(*p, target, options), error) ||
       !writeFile(directory + "/CMakeLists.txt",

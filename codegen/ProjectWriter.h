@@ -4,7 +4,9 @@
 // that builds, with nothing but Halide 14 and nlohmann-json from Debian:
 // the Halide generators the model's kernels need, one compiled function per
 // distinct kernel configuration, the model library (qdsl_model.h) and the
-// `predict` tool. See docs/CODEGEN.md.
+// `predict` tool. For the cuda target, the same model library and tool over
+// the CUDA kernels of codegen/cuda/, built with nvcc and cuBLASLt. See
+// docs/CODEGEN.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -34,6 +36,8 @@ struct ProjectOptions {
   /// latency model of each constrained device (codegen/latency), which the
   /// `search` program compiles in. Empty: no search program.
   std::string searchConstraints;
+  /// For the cuda target: CMAKE_CUDA_ARCHITECTURES, e.g. "80;90" or "90".
+  std::string cudaArchitectures = kDefaultCudaArchitectures;
 };
 
 /// How the CMakeLists.txt of every project qdsl writes begins: what marks a

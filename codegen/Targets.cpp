@@ -35,6 +35,21 @@ std::vector<FusionRule> cpuRules() {
   };
 }
 
+// The kernels of a QuadraNet on an NVIDIA GPU (docs/CODEGEN.md, "CUDA"). The
+// pointwise layers are cuBLASLt matmuls, whose epilogues take a bias, an
+// activation and (with the layer scale folded into the weights) the residual,
+// but cannot normalise their input: the layer norm before a pointwise layer
+// stays a kernel of its own. Everything else is fused as on the CPU.
+std::vector<FusionRule> cudaRules() {
+  std::vector<FusionRule> rules;
+  for (FusionRule &rule : cpuRules())
+    if (rule.family != "ln_pwconv_gelu")
+      rules.push_back(std::move(rule));
+  // GELU(PW1(x)): a matmul with a bias-and-GELU epilogue.
+  rules.insert(rules.begin() + 2, {"pwconv_gelu", {"quadra.linear", "quadra.gelu"}});
+  return rules;
+}
+
 const std::vector<Target> &targets() {
   static const std::vector<Target> all = {
       {kDefaultTarget, "x86-64-linux-avx2-fma-f16c-sse41", true, false, 8, cpuRules()},
@@ -43,6 +58,9 @@ const std::vector<Target> &targets() {
       // The VPU stand-in: OpenCL kernels (run on PoCL here). The host code
       // around them is x86.
       {"opencl", "x86-64-linux-avx2-fma-f16c-sse41-opencl", true, true, 8, cpuRules()},
+      // NVIDIA GPUs (sm_80, sm_90): CUDA C++ and cuBLASLt, built with nvcc.
+      // No GPU here: its programs run where one is.
+      {"cuda", "", false, true, 32, cudaRules(), Backend::Cuda},
   };
   return all;
 }

@@ -33,10 +33,14 @@ struct FusionRule {
   std::vector<std::string> chain;
 };
 
+/// Which code generator implements a target's kernels: a column of the
+/// kernel family table (codegen/KernelFamilies.cpp).
+enum class Backend { Halide, Cuda };
+
 struct Target {
-  /// qdsl's name: x86-64-avx2, arm64-a76, opencl.
+  /// qdsl's name: x86-64-avx2, arm64-a76, opencl, cuda.
   std::string name;
-  /// Halide target string (never `host`).
+  /// Halide target string (never `host`); empty for the CUDA back end.
   std::string halideTarget;
   /// Whether kernels run on this machine (the ARM target is only built).
   bool runnableHere;
@@ -47,7 +51,12 @@ struct Target {
   /// Tried in order, first match wins; ops no rule covers become kernels of
   /// their own, of family = the op's name without "quadra.".
   std::vector<FusionRule> rules;
+  Backend backend = Backend::Halide;
 };
+
+/// The GPU architectures a CUDA project is built for when --cuda-arch names
+/// none (CMAKE_CUDA_ARCHITECTURES): A100 and H100/H200.
+inline constexpr char kDefaultCudaArchitectures[] = "80;90";
 
 /// The target when none is named: this machine's.
 inline constexpr char kDefaultTarget[] = "x86-64-avx2";

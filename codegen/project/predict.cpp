@@ -2,14 +2,16 @@
 //
 //   predict [--weights W.safetensors | --seed N] --input X.npy --output Y.npy
 //           [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]
-//           [--profile-json P.json] [--path 0,2,1]
+//           [--profile-json P.json] [--path 0,2,1] [--precision fp32|tf32|bf16]
 //
 // X holds NHWC float32 examples (one example's shape, or a batch of them);
 // Y receives the outputs, batch first. Without --weights the model starts
 // from its declared initialisers with --seed (default 0). --profile-json
 // writes every run's end-to-end and per-kernel times (what `qdsl profile`
 // reads); --warmup runs that many passes first, untimed; --pin keeps the
-// process (and so Halide's workers) on the first --threads CPUs.
+// process (and so Halide's workers) on the first --threads CPUs. --precision
+// picks how the pointwise layers multiply: fp32 everywhere, tf32 or bf16 tensor
+// cores on the cuda target.
 #include "qdsl_model.h"
 #include "runtime/shipped/TensorFiles.h"
 
@@ -34,7 +36,7 @@ int usage(const char *message) {
                "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
                "--output Y.npy [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]\n"
                "               [--path P]  (a supernet: candidate P[l] of each search layer)\n"
-               "               [--profile-json P.json]\n");
+               "               [--profile-json P.json] [--precision fp32|tf32|bf16]\n");
     return 2;
 }
 
@@ -54,7 +56,7 @@ bool parse_int(const char *text, long long min, long long max, long long &value)
 int run(int argc, char **argv) {
     std::string weights, input_path, output_path, profile_json;
     long long seed = 0, threads = 0, repeat = 1, warmup = 0;
-    std::string path;
+    std::string path, precision = "fp32";
     bool profile = false, seed_given = false, pin = false;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
@@ -85,6 +87,7 @@ int run(int argc, char **argv) {
         else if (arg == "--profile-json") profile_json = value("--profile-json");
         else if (arg == "--pin") pin = true;
         else if (arg == "--path") path = value("--path");
+        else if (arg == "--precision") precision = value("--precision");
         else if (arg == "--help" || arg == "-h") {
             usage(nullptr);
             return 0;
@@ -99,6 +102,10 @@ int run(int argc, char **argv) {
     qdsl_model::Model model;
     const qdsl_model::ModelInfo &info = model.info();
     std::string error;
+    if (!model.setPrecision(precision, error)) {
+        fmt::print(stderr, "predict: --precision {}\n", error);
+        return 2;
+    }
     if (!weights.empty()) {
         if (!model.loadWeights(weights, error)) {
             fmt::print(stderr, "predict: {}\n", error);
@@ -188,7 +195,7 @@ int run(int argc, char **argv) {
         for (const auto &e : profile_data.entries)
             kernels.push_back({{"kernel", e.kernel}, {"family", e.family}, {"seconds", e.samples}});
         nlohmann::json doc = {{"model", info.name}, {"target", info.target}, {"batch", batch},
-                              {"threads", threads}, {"runs", runs}, {"kernels", kernels}};
+                              {"threads", threads}, {"precision", precision}, {"runs", runs}, {"kernels", kernels}};
         if (!qdsl::rt::writeFileAtomically(profile_json, doc.dump(1) + "\n", error)) {
             fmt::print(stderr, "predict: {}\n", error);
             return 1;

@@ -32,28 +32,7 @@ void capture_halide_error(void *, const char *message) {
         halide_message.pop_back();
 }
 
-size_t product(const std::vector<int64_t> &shape) {
-    size_t n = 1;
-    for (int64_t d : shape)
-        n *= static_cast<size_t>(d);
-    return n;
-}
-
 }  // namespace
-
-size_t ModelInfo::input_size() const { return product(input_shape); }
-size_t ModelInfo::output_size() const { return product(output_shape); }
-
-void Profile::add(const std::string &kernel, const std::string &family, double seconds) {
-    for (Entry &e : entries)
-        if (e.kernel == kernel) {
-            e.seconds += seconds;
-            ++e.calls;
-            e.samples.push_back(seconds);
-            return;
-        }
-    entries.push_back({kernel, family, seconds, 1, {seconds}});
-}
 
 struct Model::State {
     qdsl::rt::TensorMap weights;
@@ -154,40 +133,38 @@ void Model::setThreads(int threads) {
 }
 
 void Model::initialize(uint64_t seed) {
-    state->weights.clear();
-    for (const WeightSpec &spec : kWeightSpecs)
-        state->weights[spec.name] = qdsl::rt::initializeTensor(
-            spec.name, spec.shape, qdsl::rt::InitSpec{spec.init, spec.value}, seed);
+    state->weights = initial_weights(seed);
     state->prepare();
 }
 
 bool Model::loadWeights(const std::string &path, std::string &error) {
     qdsl::rt::TensorMap loaded;
-    qdsl::rt::Metadata metadata;
-    if (!qdsl::rt::readSafetensors(path, loaded, error, &metadata) ||
-        !qdsl::rt::isOfModel(metadata, kModelInfo.name, path, error))
+    if (!read_weights(path, loaded, error))
         return false;
-    return setWeights(std::move(loaded), path, error);
+    state->weights = std::move(loaded);
+    state->prepare();
+    return true;
 }
 
 bool Model::setWeights(qdsl::rt::TensorMap loaded, const std::string &path,
                        std::string &error) {
-    std::vector<qdsl::rt::TensorSpec> expected;
-    for (const WeightSpec &spec : kWeightSpecs)
-        expected.push_back({spec.name, spec.shape});
-    std::vector<std::string> problems = qdsl::rt::weightProblems(expected, loaded);
-    if (!problems.empty()) {
-        error = qdsl::rt::describeMisfit(path, kModelInfo.name, qdsl::rt::listProblems(problems));
+    if (!check_weights(loaded, path, error))
         return false;
-    }
     state->weights = std::move(loaded);
     state->prepare();
     return true;
 }
 
 bool Model::saveWeights(const std::string &path, std::string &error) const {
-    qdsl::rt::Metadata metadata = {{qdsl::contract::kModelKey, kModelInfo.name}};
-    return qdsl::rt::writeSafetensors(path, state->weights, metadata, error);
+    return write_weights(path, state->weights, error);
+}
+
+bool Model::setPrecision(const std::string &precision, std::string &error) {
+    if (precision == "fp32")
+        return true;
+    error = "'" + precision + "': the " + kModelInfo.target +
+            " target computes in fp32 only (tf32 and bf16 are the cuda target's)";
+    return false;
 }
 
 bool Model::forward(const float *input, int batch, float *output, std::string &error,
@@ -263,28 +240,7 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
 void Arena::prepare(const std::vector<BufferSpec> &specs, int n, bool one_path) {
     if (table == &specs && batch == n && exclusive == one_path)
         return;
-    std::vector<qdsl::rt::ArenaBuffer> buffers;
-    int most = 0;
-    for (const BufferSpec &b : specs) {
-        qdsl::rt::ArenaBuffer buffer;
-        buffer.bytes = qdsl::rt::alignToArena(b.example_bytes * static_cast<uint64_t>(n) +
-                                              b.fixed_bytes);
-        buffer.first = b.first;
-        buffer.last = b.last;
-        if (one_path) {
-            buffer.group = b.group;
-            buffer.member = b.member;
-        }
-        buffers.push_back(buffer);
-        most = std::max(most, b.id);
-    }
-    size = qdsl::rt::placeBuffers(buffers);
-    offset.assign(most + 1, 0);
-    bytes.assign(most + 1, 0);
-    for (size_t i = 0; i < specs.size(); ++i) {
-        offset[specs[i].id] = buffers[i].offset;
-        bytes[specs[i].id] = buffers[i].bytes;
-    }
+    size = plan_arena(specs, n, one_path, offset, bytes);
     // Over-allocated by an alignment so that every buffer starts on one.
     const size_t align = qdsl::rt::kArenaAlignment / sizeof(float);
     memory.clear();
@@ -399,7 +355,10 @@ std::vector<int> tensor_dims(const std::vector<int64_t> &shape) {
     return std::vector<int>(shape.rbegin(), shape.rend());
 }
 size_t elements(const std::vector<int64_t> &shape, int batch) {
-    return product(shape) * static_cast<size_t>(batch);
+    size_t n = static_cast<size_t>(batch);
+    for (int64_t d : shape)
+        n *= static_cast<size_t>(d);
+    return n;
 }
 }  // namespace
 

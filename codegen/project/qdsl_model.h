@@ -130,8 +130,14 @@ public:
     /// the first): what the memory plan laid out for its batch.
     uint64_t trainingArenaBytes() const;
 
-    /// Worker threads for the kernels (0: one per core).
+    /// Worker threads for the kernels (0: one per core); the CUDA target
+    /// has none to set.
     static void setThreads(int threads);
+
+    /// How the pointwise layers multiply: "fp32" (every target), "tf32" or
+    /// "bf16" (tensor cores, float32 accumulation: the cuda target). False
+    /// with `error` for another name or one the target lacks.
+    bool setPrecision(const std::string &precision, std::string &error);
 
     struct State;
 

@@ -2,10 +2,7 @@
 #ifndef QDSL_MODEL_INTERNAL_H
 #define QDSL_MODEL_INTERNAL_H
 
-#include "qdsl_model.h"
-#include "runtime/shipped/Contract.h"
-#include "runtime/shipped/Tensor.h"
-#include "runtime/shipped/WeightInit.h"
+#include "qdsl_model_tables.h"
 
 #include "HalideBuffer.h"
 
@@ -15,13 +12,6 @@ namespace qdsl_model {
 
 using Halide::Runtime::Buffer;
 
-struct WeightSpec {
-    const char *name;
-    std::vector<int64_t> shape;
-    qdsl::rt::InitKind init;
-    double value;
-};
-
 /// A linear weight the kernels read in panels (see codegen/HalideKernels.h),
 /// or its transpose in panels (for the gradient of the layer's input).
 struct PackSpec {
@@ -30,23 +20,8 @@ struct PackSpec {
     bool transposed;
 };
 
-/// Defined by model_kernels.cpp.
-extern const ModelInfo kModelInfo;
-extern const std::vector<WeightSpec> kWeightSpecs;
+/// Defined by model_kernels.cpp (with the tables of qdsl_model_tables.h).
 extern const std::vector<PackSpec> kPackSpecs;
-/// An activation of a pass: bytes per example (or fixed, without a batch)
-/// and the first and last kernel that use it.
-/// In a supernet, a buffer that never leaves candidate `member` of search
-/// layer `group` (else both -1): it may share memory with the other
-/// candidates' while only one candidate per layer runs.
-struct BufferSpec {
-    int id;
-    uint64_t example_bytes, fixed_bytes;
-    int64_t first, last;
-    int64_t group, member;
-};
-extern const std::vector<BufferSpec> kForwardBuffers;
-extern const std::vector<BufferSpec> kTrainBuffers;
 
 /// Activation memory for one function at one batch size: the offsets the
 /// arena planner (runtime/shipped/ArenaPlanner.h) gives its buffers, in one block.
@@ -64,15 +39,6 @@ struct Arena {
     /// candidate per search layer runs, so their buffers may overlap.
     void prepare(const std::vector<BufferSpec> &table, int batch, bool exclusive = false);
 };
-
-/// The training step's results by activation id (loss, logits, then the
-/// gradients of kGradientNames in order); empty without --train. A
-/// gradient with id contract::gradientActivation(g) is written straight
-/// into the caller's tensor for kGradientNames[g].
-extern const std::vector<int> kTrainResults;
-extern const std::vector<SearchLayer> kSearchLayers;
-extern const std::vector<std::string> kGradientNames;
-extern const char *const kTrainingSetup;
 
 /// One forward pass or training step: the activations it allocates and the
 /// kernels it runs.

@@ -20,7 +20,14 @@ set(QDSL_TRAINING_RUNTIME_SOURCES Datasets.cpp Optimizer.cpp Progress.cpp Archit
 set(_qdsl_runtime_dir "${CMAKE_CURRENT_LIST_DIR}")
 get_filename_component(_qdsl_runtime_root "${_qdsl_runtime_dir}/../.." ABSOLUTE)
 
-find_package(nlohmann_json 3 REQUIRED)
+# nlohmann-json is header-only: without its CMake package (a GPU machine with
+# only the CUDA toolkit, say) its header on the include path will do.
+find_package(nlohmann_json 3 QUIET)
+if(NOT nlohmann_json_FOUND AND NOT TARGET nlohmann_json::nlohmann_json)
+  find_path(QDSL_NLOHMANN_JSON_INCLUDE nlohmann/json.hpp REQUIRED)
+  add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED)
+  target_include_directories(nlohmann_json::nlohmann_json INTERFACE ${QDSL_NLOHMANN_JSON_INCLUDE})
+endif()
 list(TRANSFORM QDSL_RUNTIME_SOURCES PREPEND "${_qdsl_runtime_dir}/")
 add_library(qdsl_runtime STATIC ${QDSL_RUNTIME_SOURCES})
 target_include_directories(qdsl_runtime PUBLIC ${_qdsl_runtime_root})

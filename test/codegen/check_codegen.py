@@ -61,7 +61,22 @@ CASES = {
                             "x86-64-avx2", 4, 0.3, ["--train"]),
     "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 1,
             0.3, []),
+    # The cuda target (check_cuda): every kernel's arithmetic on the CPU
+    # emulation against the reference, the sources built by nvcc for sm_80
+    # and sm_90, and run on a GPU where nvidia-smi finds one.
+    "cuda_families": ("test/codegen/families.qd", "Families", "cuda", 3, 0.5, []),
+    "cuda_unfused": ("test/codegen/families.qd", "Families", "cuda", 2, 0.5,
+                     ["--expand-qdwconv"]),
+    "cuda_head": ("test/codegen/families.qd", "Head", "cuda", 5, 0.5, []),
+    "cuda_xor": ("examples/xor_neuron.qd", "XorNeuron", "cuda", 9, 1.0, []),
+    "cuda_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "cuda", 4,
+                           0.3, []),
+    "cuda_quadranet36_t": ("examples/quadranet36_t.qd", "QuadraNet36_T", "cuda", 1, 0.05, []),
 }
+# Cases whose CUDA sources nvcc also compiles (all --all-examples cases too).
+CUDA_BUILT = {"cuda_fashion_mnist", "cuda_quadranet36_t", "cuda_families"}
+# On a GPU, bf16 tensor cores against the double-precision reference.
+BF16_TOLERANCE = 2e-2
 
 
 def example_cases(root):
@@ -76,7 +91,7 @@ def example_cases(root):
             if line.startswith("model "):
                 model = line.split()[1].split("(")[0].split("{")[0]
                 big = "224" in text
-                for target in ("x86-64-avx2", "opencl", "arm64-a76"):
+                for target in ("x86-64-avx2", "opencl", "arm64-a76", "cuda"):
                     key = "%s@%s" % (name[:-3], target)
                     cases[key] = ("examples/" + name, model, target, 1 if big else 2,
                                   0.05 if big else 0.3, [])
@@ -597,6 +612,103 @@ SPECIAL = {"kernel_cache": check_kernel_cache, "profile": check_profile,
            "search": check_search}
 
 
+def find_nvcc():
+    """nvcc on PATH, else the CUDA toolkit's usual place; None without one."""
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    return "/usr/local/cuda/bin/nvcc" if os.path.exists("/usr/local/cuda/bin/nvcc") else None
+
+
+def have_gpu():
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    result = subprocess.run([smi, "-L"], capture_output=True, text=True)
+    return result.returncode == 0 and "GPU" in result.stdout
+
+
+def normwise_error(y, ref):
+    if y.shape != ref.shape:
+        raise RuntimeError("output shape %s, reference %s" % (y.shape, ref.shape))
+    return float(np.abs(y - ref).max()) / max(float(np.abs(ref).max()), 1e-30)
+
+
+def check_cuda(name, qd, model, work, batch, std, flags, args):
+    """A CUDA project: built with -DQDSL_CUDA_EMULATE=ON (the kernel bodies
+    run on the CPU) and compared with the reference; built by nvcc for
+    sm_80 and sm_90; run on the GPU when there is one. The Fashion-MNIST
+    project is also compiled twice, which must give the same files."""
+    start = time.time()
+    emulated = os.path.join(work, "build-emulate")
+    run(["cmake", "-S", work, "-B", emulated, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+         "-DQDSL_CUDA_EMULATE=ON"])
+    run(["cmake", "--build", emulated, "-j", str(args.jobs)])
+    built = time.time() - start
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
+                            dtype=np.float32)
+    np.save(os.path.join(work, "x.npy"), x)
+    weights = os.path.join(work, "w.safetensors")
+    run([args.qdsl, "weights", "init", qd, "--model", model, "--seed", "1",
+         "--random-std", str(std), "-o", weights])
+    run([args.qdsl, "run", qd, "--model", model, "--weights", weights, "--input",
+         os.path.join(work, "x.npy"), "-o", os.path.join(work, "ref.npy")])
+    ref = np.load(os.path.join(work, "ref.npy"))
+    start = time.time()
+    run([os.path.join(emulated, "predict"), "--weights", weights, "--input",
+         os.path.join(work, "x.npy"), "--output", os.path.join(work, "y.npy")])
+    ran = time.time() - start
+    y = np.load(os.path.join(work, "y.npy"))
+    error = normwise_error(y, ref)
+    ok = bool(np.isfinite(y).all()) and error <= TOLERANCE
+    print("%-28s %-6s emulated: max|y-ref|/max|ref| = %.2e, build %.0f s, run %.2f s  %s"
+          % (name, "cuda", error, built, ran, "ok" if ok else "FAILED"))
+    if not ok:
+        return False
+    if name == "cuda_fashion_mnist":
+        again = work + "-again"
+        shutil.rmtree(again, ignore_errors=True)
+        run([args.qdsl, "compile", qd, "--model", model, "--target", "cuda", "-o", again] + flags)
+        for folder, _, files in os.walk(again):
+            for f in files:
+                second = os.path.join(folder, f)
+                first = os.path.join(work, os.path.relpath(second, again))
+                if f != "model.mlir" and open(first, "rb").read() != open(second, "rb").read():
+                    raise RuntimeError("compiling twice gave two different %s" %
+                                       os.path.relpath(second, again))
+        print("%-28s        the same sources when compiled twice" % "")
+    if name not in CUDA_BUILT and "@" not in name:
+        return True
+    nvcc = find_nvcc()
+    if not nvcc:
+        print("%-28s        nvcc SKIPPED: no CUDA toolkit (nvcc not on PATH nor in "
+              "/usr/local/cuda)" % "")
+        return True
+    start = time.time()
+    env = dict(os.environ, CUDACXX=nvcc)
+    run([args.qdsl, "build", work, "-j", str(args.jobs)], env=env)
+    arch = re.findall(r"arch=compute_(\d+)", open(os.path.join(work, "build", "build.ninja")).read())
+    if sorted(set(arch)) != ["80", "90"]:
+        raise RuntimeError("nvcc did not build for sm_80 and sm_90 (found %s)" % sorted(set(arch)))
+    print("%-28s        nvcc built sm_80 and sm_90 in %.0f s" % ("", time.time() - start))
+    if not have_gpu():
+        print("%-28s        GPU run SKIPPED: nvidia-smi finds no GPU" % "")
+        return True
+    for precision, tolerance in (("fp32", TOLERANCE), ("tf32", BF16_TOLERANCE),
+                                 ("bf16", BF16_TOLERANCE)):
+        out = os.path.join(work, "y_%s.npy" % precision)
+        run([os.path.join(work, "build", "predict"), "--weights", weights, "--input",
+             os.path.join(work, "x.npy"), "--output", out, "--precision", precision,
+             "--repeat", "3"])
+        error = normwise_error(np.load(out), ref)
+        print("%-28s        GPU %s: max|y-ref|/max|ref| = %.2e  %s" % (
+            "", precision, error, "ok" if error <= tolerance else "FAILED"))
+        if error > tolerance:
+            return False
+    return True
+
+
 def check(name, args):
     if name in SPECIAL:
         return SPECIAL[name](args)
@@ -610,6 +722,8 @@ def check(name, args):
         return True
     start = time.time()
     run([args.qdsl, "compile", qd, "--model", model, "--target", target, "-o", work] + flags)
+    if target == "cuda":
+        return check_cuda(name, qd, model, work, batch, std, flags, args)
     run([args.qdsl, "build", work, "-j", str(args.jobs)])
     built = time.time() - start
     if target == "arm64-a76":

@@ -1,8 +1,9 @@
 // RUN: qdsl-opt %s --quadra-form-kernels --split-input-file | FileCheck %s
 // RUN: qdsl-opt %s --quadra-form-kernels=target=opencl --split-input-file | FileCheck %s
+// RUN: qdsl-opt %s --quadra-form-kernels=target=cuda --split-input-file | FileCheck %s --check-prefix=CUDA
 // RUN: not qdsl-opt %s --quadra-form-kernels=target=tpu -o /dev/null 2>&1 | FileCheck %s --check-prefix=TARGET
 
-// TARGET: quadra-form-kernels: unknown target 'tpu'; expected one of x86-64-avx2, arm64-a76, opencl
+// TARGET: quadra-form-kernels: unknown target 'tpu'; expected one of x86-64-avx2, arm64-a76, opencl, cuda
 
 // The spatial half of a QuadraBlock is one kernel. Its inputs are the values
 // the chain reads from outside, each once: the block input (normalised and
@@ -38,6 +39,12 @@ func.func @quadra_half(%x: tensor<?x8x8x16xf32>) -> tensor<?x8x8x16xf32> {
 // CHECK: %[[K1:.*]] = quadra.kernel "kernel/ln_pwconv_gelu" family "ln_pwconv_gelu" (%[[X]], %s, %o, %w1)
 // CHECK: %[[K2:.*]] = quadra.kernel "kernel/pwconv_scale_residual" family "pwconv_scale_residual" (%[[K1]], %w2, %g, %[[X]])
 // CHECK: return %[[K2]]
+// On the cuda target the layer norm stays a kernel of its own: the matmul
+// that does the rest cannot normalise its input.
+// CUDA-LABEL: func.func @mlp
+// CUDA: %[[N:.*]] = quadra.kernel "kernel/layernorm" family "layernorm" (%{{.*}}, %s, %o)
+// CUDA: %[[K1:.*]] = quadra.kernel "kernel/pwconv_gelu" family "pwconv_gelu" (%[[N]], %w1)
+// CUDA: quadra.kernel "kernel/pwconv_scale_residual" family "pwconv_scale_residual" (%[[K1]], %w2, %g, %{{.*}})
 func.func @mlp(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   %s = quadra.weight "s" ones : tensor<8xf32>
   %o = quadra.weight "o" zeros : tensor<8xf32>

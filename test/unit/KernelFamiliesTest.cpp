@@ -2,8 +2,9 @@
 //
 // Every family a target's fusion rules name, and every op that can become
 // a kernel of its own, has an entry in codegen/KernelFamilies.cpp with a
-// Halide generator; a kernel is described by its family alone, and one of
-// a family no back end knows is refused with a message that names it.
+// Halide generator, and every forward family a CUDA kernel; a kernel is
+// described by its family alone, and one of a family a back end does not
+// implement is refused with a message that names it.
 
 #include "codegen/HalideKernels.h"
 #include "codegen/KernelFamilies.h"
@@ -34,7 +35,23 @@ TEST(KernelFamilies, EveryFusionRuleNamesAFamilyWithAGenerator) {
       ASSERT_NE(family, nullptr);
       EXPECT_NE(family->halide.describe, nullptr);
       EXPECT_FALSE(family->halide.generators.empty());
+      // The CUDA back end runs every forward family (no training yet).
+      bool backward = rule.chain.front().find("_grad") != std::string::npos;
+      if (target.backend == codegen::Backend::Cuda && !backward) {
+        EXPECT_NE(family->cuda.describe, nullptr);
+        EXPECT_FALSE(family->cuda.kernels.empty());
+      }
     }
+}
+
+TEST(KernelFamilies, TheCudaTargetLeavesTheLayerNormBeforeAMatmulAlone) {
+  const codegen::Target *cuda = codegen::lookupTarget("cuda");
+  ASSERT_NE(cuda, nullptr);
+  EXPECT_EQ(cuda->backend, codegen::Backend::Cuda);
+  for (const codegen::FusionRule &rule : cuda->rules)
+    EXPECT_FALSE(rule.chain.size() > 1 && rule.chain[0] == "quadra.layernorm" &&
+                 rule.chain[1] == "quadra.linear")
+        << rule.family;
 }
 
 TEST(KernelFamilies, EveryOpThatCanStandAloneHasAFamily) {
@@ -73,19 +90,25 @@ TEST(KernelFamilies, TheArchitectureDocumentShowsTheTable) {
     if (lines.insert(line).second && line.rfind("| `", 0) == 0)
       ++rows;
   for (const codegen::KernelFamily &family : codegen::allKernelFamilies()) {
-    std::string generators;
-    for (const std::string &g : family.halide.generators)
-      generators += (generators.empty() ? "`" : ", `") + g + "`";
-    std::string row = "| `" + family.name + "` | " + family.computes + " | " + generators + " |";
+    auto column = [](const std::vector<std::string> &names) {
+      std::string text;
+      for (const std::string &name : names)
+        text += (text.empty() ? "`" : ", `") + name + "`";
+      return text.empty() ? std::string("—") : text;
+    };
+    std::string row = "| `" + family.name + "` | " + family.computes + " | " +
+                      column(family.halide.generators) + " | " + column(family.cuda.kernels) +
+                      " |";
     EXPECT_TRUE(lines.count(row)) << "docs/ARCHITECTURE.md lacks the row\n" << row;
   }
   EXPECT_GE(rows, codegen::allKernelFamilies().size());
 }
 
-/// Parses `source` and describes its only kernel for x86-64-avx2; `error`
-/// gets the diagnostic.
+/// Parses `source` and describes its only kernel for `target`; `error` gets
+/// the diagnostic.
 mlir::FailureOr<codegen::KernelCall> describeOnlyKernel(mlir::MLIRContext &context,
-                                                        const char *source, std::string &error) {
+                                                        const char *source, std::string &error,
+                                                        const char *target = "x86-64-avx2") {
   mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
     error += d.str();
     return mlir::success();
@@ -96,7 +119,7 @@ mlir::FailureOr<codegen::KernelCall> describeOnlyKernel(mlir::MLIRContext &conte
     return mlir::failure();
   quadra::KernelOp kernel;
   module->walk([&](quadra::KernelOp k) { kernel = k; });
-  return codegen::describeKernel(kernel, *codegen::lookupTarget("x86-64-avx2"));
+  return codegen::describeKernel(kernel, *codegen::lookupTarget(target));
 }
 
 const char *const kGeluKernel = R"(
@@ -119,10 +142,11 @@ std::string withFamily(std::string source, const std::string &family) {
 /// Describes kGeluKernel named as a kernel of `family`; `error` gets the
 /// diagnostic.
 mlir::FailureOr<codegen::KernelCall> describeGeluAs(const std::string &family,
-                                                    std::string &error) {
+                                                    std::string &error,
+                                                    const char *target = "x86-64-avx2") {
   mlir::MLIRContext context;
   context.loadDialect<quadra::QuadraDialect, mlir::func::FuncDialect>();
-  return describeOnlyKernel(context, withFamily(kGeluKernel, family).c_str(), error);
+  return describeOnlyKernel(context, withFamily(kGeluKernel, family).c_str(), error, target);
 }
 
 TEST(KernelFamilies, TheFamilySelectsTheGenerator) {
@@ -145,6 +169,20 @@ TEST(KernelFamilies, AnUnknownFamilyIsRefusedByName) {
   EXPECT_TRUE(mlir::failed(describeGeluAs("linear", error)));
   EXPECT_NE(error.find("of family 'linear' does not hold the ops its Halide generator "
                        "implements (ops: quadra.gelu)"),
+            std::string::npos)
+      << error;
+}
+
+TEST(KernelFamilies, TheCudaColumnIsReadForTheCudaTarget) {
+  std::string error;
+  auto call = describeGeluAs("gelu", error, "cuda");
+  ASSERT_TRUE(mlir::succeeded(call)) << error;
+  EXPECT_EQ(call->generator, "elementwise");
+  // A backward family has no CUDA kernel: refused by name for cuda only.
+  error.clear();
+  EXPECT_TRUE(mlir::failed(describeGeluAs("gelu_grad", error, "cuda")));
+  EXPECT_NE(error.find("no CUDA kernel implements kernel 'layer/gelu_grad' of family "
+                       "'gelu_grad'"),
             std::string::npos)
       << error;
 }

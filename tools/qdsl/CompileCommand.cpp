@@ -10,6 +10,8 @@
 #include "dsl/DerivedModel.h"
 #include "codegen/latency/DeviceProfile.h"
 #include "Search.h"
+
+#include "llvm/ADT/StringExtras.h"
 #include "dialect/QuadraOps.h"
 #include "passes/Pipelines.h"
 
@@ -282,6 +284,33 @@ int compileProject() {
   mlir::func::FuncOp model = t ? session.selectModel(*module) : nullptr;
   if (!model)
     return failed(session.finish(false)) ? 1 : 0;
+  std::string cudaArchitectures = codegen::kDefaultCudaArchitectures;
+  if (t->backend == codegen::Backend::Cuda) {
+    if (train || search)
+      return reportError(Twine(search ? "--search" : "--train") +
+                         ": the cuda target has no training step yet (docs/CODEGEN.md); train "
+                         "with --target=x86-64-avx2 or opencl and run the weights on the GPU");
+    if (!autoschedule.empty())
+      return reportError("--autoschedule picks a Halide autoscheduler; the cuda target has no "
+                         "Halide kernels");
+    if (cudaArch.getNumOccurrences()) {
+      // CMake's CUDA_ARCHITECTURES: numbers like 80 or 90a, separated by ; or ,.
+      cudaArchitectures.clear();
+      for (StringRef part : llvm::split(StringRef(cudaArch), ','))
+        for (StringRef arch : llvm::split(part, ';')) {
+          StringRef digits = arch.take_while([](char c) { return isDigit(c); });
+          StringRef rest = arch.drop_front(digits.size());
+          if (digits.size() < 2 || digits.size() > 3 || !(rest.empty() || rest == "a"))
+            return reportError("--cuda-arch '" + cudaArch +
+                               "': expected GPU architectures such as 80, 90 or 90a, "
+                               "separated by ; or ,");
+          cudaArchitectures += (cudaArchitectures.empty() ? "" : ";") + arch.str();
+        }
+    }
+  } else if (cudaArch.getNumOccurrences()) {
+    return reportError("--cuda-arch is for --target=cuda; target " + t->name +
+                       " has no GPU architectures to pick");
+  }
   // A search: the supernet of the space, trained by the search program with
   // the latency model of each of its limits.
   std::string searchHeader;
@@ -340,6 +369,7 @@ int compileProject() {
                                 .str();
   options.source = inputFile;
   options.autoscheduler = autoschedule;
+  options.cudaArchitectures = cudaArchitectures;
   options.kernelCache = kernelCacheDirectory();
   options.searchConstraints = searchHeader;
   if (failed(codegen::writeProject(model, step, *t, outputFile, options)))

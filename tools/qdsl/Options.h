@@ -25,7 +25,7 @@ extern llvm::cl::opt<bool> splitInputFile, verifyDiagnostics;
 
 enum class Emit { AST, MLIR, Kernels, Project, CostModel, QD };
 extern llvm::cl::opt<Emit> emit;
-extern llvm::cl::opt<std::string> target, autoschedule, kernelCache, choices;
+extern llvm::cl::opt<std::string> target, cudaArch, autoschedule, kernelCache, choices;
 extern llvm::cl::opt<bool> debugInfo, expandQDWConv;
 
 // Statistics, latency and profiling.

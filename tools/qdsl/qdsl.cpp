@@ -77,9 +77,15 @@ cl::opt<Emit> emit(
     cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<std::string> target("target",
-                            cl::desc("Code generation target: x86-64-avx2, arm64-a76, opencl"),
+                            cl::desc("Code generation target: x86-64-avx2, arm64-a76, opencl, cuda"),
                             cl::value_desc("name"), cl::sub(compileCommand),
                             cl::sub(profileCommand), cl::cat(category));
+
+cl::opt<std::string> cudaArch(
+    "cuda-arch",
+    cl::desc("--target=cuda: the GPU architectures to build for, as CMake's "
+             "CUDA_ARCHITECTURES (80, 90, 80;90; default 80;90)"),
+    cl::value_desc("list"), cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<std::string> autoschedule(
     "autoschedule",
@@ -327,7 +333,7 @@ namespace {
 /// error naming the flag: never the same as not giving it.
 int checkFlags() {
   for (const cl::opt<std::string> *text :
-       {&target, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
+       {&target, &cudaArch, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
         &profileWork, &profileBatches, &weightsFile, &npyInput, &labelsFile, &weightsFormat,
         &memoryLimit, &latencyLimit, &searchTarget, &latencyLoss, &dataDirectory, &deriveRule,
         &fromSearch})

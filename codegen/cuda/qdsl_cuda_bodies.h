@@ -1,0 +1,424 @@
+// What each CUDA kernel computes, written once for the GPU and for the CPU
+// emulation (qdsl_cuda.h).
+//
+// A kernel is a struct with its parameters and tensors, the size of its grid
+// and blocks, and `phase(k, block, thread, threads, shared)`: the work of one
+// thread in phase k. Threads of a block meet only between phases (where the
+// GPU puts __syncthreads and the emulation finishes every thread of the
+// phase first) and share only `shared`, so both run the same arithmetic in
+// the same order per thread.
+#ifndef QDSL_CUDA_BODIES_H
+#define QDSL_CUDA_BODIES_H
+
+#include "qdsl_cuda.h"
+
+#include <math.h>
+
+#if defined(__CUDACC__)
+#define QD_HD __host__ __device__
+#else
+#define QD_HD
+#endif
+
+namespace qdsl_cuda {
+namespace body {
+
+QD_HD inline float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+QD_HD inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
+QD_HD inline float activate(int activation, float v) {
+    // qdsl::contract::Activation: 0 none, 1 GELU, 2 ReLU.
+    return activation == 1 ? gelu(v) : activation == 2 ? relu(v) : v;
+}
+QD_HD inline int output_size(int size, int kernel, int stride, int pad) {
+    return (size + 2 * pad - kernel) / stride + 1;
+}
+
+/// Mean and 1/sqrt(variance + eps) of `n` values `stride` apart, in two
+/// passes (the reference executor's order of operations, in float).
+QD_HD inline void statistics(const float *x, int n, int stride, float eps, float &mean,
+                             float &rstd) {
+    float sum = 0.0f;
+    for (int i = 0; i < n; ++i)
+        sum += x[i * stride];
+    mean = sum / n;
+    float var = 0.0f;
+    for (int i = 0; i < n; ++i) {
+        float d = x[i * stride] - mean;
+        var += d * d;
+    }
+    rstd = 1.0f / sqrtf(var / n + eps);
+}
+
+/// Depthwise (quadratic) convolution of a tile of kTileH × kTileW output
+/// pixels of one example; phase 0 takes the layer norm statistics of the
+/// input pixels the tile reads, phase 1 computes the outputs, channels
+/// fastest across threads (coalesced NHWC loads and stores).
+struct DepthwiseKernel {
+    static constexpr int kTileH = 8, kTileW = 8, kThreads = 256;
+    static constexpr int kPhases = 2;
+    QD_HD int phases() const { return kPhases; }
+    DepthwiseParams p;
+    DepthwiseTensors t;
+    int batch;
+
+    QD_HD int out_h() const { return output_size(p.height, p.kernel_h, p.stride_h, p.pad_h); }
+    QD_HD int out_w() const { return output_size(p.width, p.kernel_w, p.stride_w, p.pad_w); }
+    QD_HD int tiles_x() const { return (out_w() + kTileW - 1) / kTileW; }
+    QD_HD int tiles_y() const { return (out_h() + kTileH - 1) / kTileH; }
+    QD_HD int halo_h() const { return (kTileH - 1) * p.stride_h + p.kernel_h; }
+    QD_HD int halo_w() const { return (kTileW - 1) * p.stride_w + p.kernel_w; }
+    long long blocks() const { return (long long)batch * tiles_y() * tiles_x(); }
+    int threads() const { return kThreads; }
+    size_t shared_floats() const { return p.norm ? 2 * (size_t)halo_h() * halo_w() : 1; }
+
+    QD_HD void phase(int k, long long block, int thread, int threads, float *shared) const {
+        const int tx = (int)(block % tiles_x()), ty = (int)(block / tiles_x() % tiles_y());
+        const int n = (int)(block / ((long long)tiles_x() * tiles_y()));
+        const int y0 = ty * kTileH * p.stride_h - p.pad_h, x0 = tx * kTileW * p.stride_w - p.pad_w;
+        const int C = p.channels, hw = halo_w();
+        const float *image = t.x + (size_t)n * p.height * p.width * C;
+        if (k == 0) {
+            if (!p.norm)
+                return;
+            for (int i = thread; i < halo_h() * hw; i += threads) {
+                int iy = y0 + i / hw, ix = x0 + i % hw;
+                float mean = 0.0f, rstd = 0.0f;
+                if (iy >= 0 && iy < p.height && ix >= 0 && ix < p.width)
+                    statistics(image + ((size_t)iy * p.width + ix) * C, C, 1, p.eps, mean, rstd);
+                shared[2 * i] = mean;
+                shared[2 * i + 1] = rstd;
+            }
+            return;
+        }
+        const int oh = out_h(), ow = out_w();
+        for (int i = thread; i < kTileH * kTileW * C; i += threads) {
+            const int c = i % C, pixel = i / C;
+            const int oy = ty * kTileH + pixel / kTileW, ox = tx * kTileW + pixel % kTileW;
+            if (oy >= oh || ox >= ow)
+                continue;
+            float sa = 0.0f, sb = 0.0f, sc = 0.0f;
+            for (int ky = 0; ky < p.kernel_h; ++ky) {
+                const int hy = (oy - ty * kTileH) * p.stride_h + ky, iy = y0 + hy;
+                if (iy < 0 || iy >= p.height)
+                    continue;
+                for (int kx = 0; kx < p.kernel_w; ++kx) {
+                    const int hx = (ox - tx * kTileW) * p.stride_w + kx, ix = x0 + hx;
+                    if (ix < 0 || ix >= p.width)
+                        continue;
+                    float v = image[((size_t)iy * p.width + ix) * C + c];
+                    if (p.norm) {
+                        const float *s = shared + 2 * (hy * hw + hx);
+                        v = (v - s[0]) * s[1] * t.ln_scale[c] + t.ln_offset[c];
+                    }
+                    const size_t tap = ((size_t)ky * p.kernel_w + kx) * C + c;
+                    sa += v * t.wa[tap];
+                    if (p.quadratic) {
+                        sb += v * t.wb[tap];
+                        sc += v * t.wc[tap];
+                    }
+                }
+            }
+            float out;
+            if (p.quadratic) {
+                if (p.bias) {
+                    sa += t.ba[c];
+                    sb += t.bb[c];
+                    sc += t.bc[c];
+                }
+                out = sa * sb + sc;
+            } else {
+                out = p.bias ? sa + t.ba[c] : sa;
+            }
+            const size_t at = (((size_t)n * oh + oy) * ow + ox) * C + c;
+            if (p.scale_residual)
+                out = t.residual[at] + t.gamma[c] * out;
+            t.y[at] = out;
+        }
+    }
+};
+
+/// A pointwise layer, one output element per thread: the kernel for what the
+/// matmul cannot take (a quadratic layer, an input layer norm, an activation
+/// before a layer scale), and the CPU emulation's stand-in for the matmul.
+/// `folded`: read the layer-scaled weights and bias, as the matmul does.
+struct PointwiseKernel {
+    static constexpr int kThreads = 256;
+    static constexpr int kPhases = 1;
+    QD_HD int phases() const { return kPhases; }
+    PointwiseParams p;
+    PointwiseTensors t;
+    int batch;
+    bool folded = false;
+
+    QD_HD long long rows() const { return (long long)batch * p.rows_per_example; }
+    long long blocks() const {
+        return (rows() * p.out_channels + kThreads - 1) / kThreads;
+    }
+    int threads() const { return kThreads; }
+    size_t shared_floats() const { return 1; }
+
+    QD_HD void phase(int, long long block, int thread, int threads, float *) const {
+        const long long i = block * threads + thread;
+        if (i >= rows() * p.out_channels)
+            return;
+        const int o = (int)(i % p.out_channels), cin = p.in_channels, cout = p.out_channels;
+        const long long row = i / p.out_channels;
+        const float *x = t.x + row * cin;
+        float mean = 0.0f, rstd = 1.0f;
+        if (p.norm)
+            statistics(x, cin, 1, p.eps, mean, rstd);
+        const float *w = folded ? t.w_scaled : t.w;
+        float a = 0.0f, b = 0.0f, c = 0.0f;
+        for (int k = 0; k < cin; ++k) {
+            float v = x[k];
+            if (p.norm)
+                v = (v - mean) * rstd * t.ln_scale[k] + t.ln_offset[k];
+            a += v * w[(size_t)k * cout + o];
+            if (p.quadratic) {
+                b += v * t.wb[(size_t)k * cout + o];
+                c += v * t.wc[(size_t)k * cout + o];
+            }
+        }
+        float out;
+        if (p.quadratic) {
+            if (p.bias) {
+                a += t.bias[o];
+                b += t.bb[o];
+                c += t.bc[o];
+            }
+            out = a * b + c;
+        } else {
+            if (p.bias)
+                a += folded ? t.bias_scaled[o] : t.bias[o];
+            out = a;
+        }
+        out = activate(p.activation, out);
+        const size_t at = (size_t)row * cout + o;
+        if (p.scale_residual)
+            out = folded ? t.residual[at] + out : t.residual[at] + t.gamma[o] * out;
+        t.y[at] = out;
+    }
+};
+
+/// A convolution, one block per output pixel: phase 0 loads the input patch
+/// into shared memory, 1 and 2 normalise it per input pixel (norm_input),
+/// 3 computes one output channel per thread, 4 and 5 normalise the outputs
+/// (norm_output).
+struct ConvKernel {
+    static constexpr int kThreads = 128;
+    static constexpr int kPhases = 6;
+    QD_HD int phases() const { return kPhases; }
+    ConvParams p;
+    ConvTensors t;
+    int batch;
+
+    QD_HD int out_h() const { return output_size(p.height, p.kernel_h, p.stride_h, p.pad_h); }
+    QD_HD int out_w() const { return output_size(p.width, p.kernel_w, p.stride_w, p.pad_w); }
+    QD_HD int taps() const { return p.kernel_h * p.kernel_w; }
+    QD_HD int patch() const { return taps() * p.in_channels; }
+    long long blocks() const { return (long long)batch * out_h() * out_w(); }
+    int threads() const { return kThreads; }
+    // patch, per-tap statistics, outputs, output statistics.
+    size_t shared_floats() const { return (size_t)patch() + 2 * taps() + p.out_channels + 2; }
+
+    QD_HD void phase(int k, long long block, int thread, int threads, float *shared) const {
+        const int ox = (int)(block % out_w()), oy = (int)(block / out_w() % out_h());
+        const int n = (int)(block / ((long long)out_w() * out_h()));
+        const int cin = p.in_channels, cout = p.out_channels;
+        float *patch_values = shared, *tap_stats = shared + patch();
+        float *outputs = tap_stats + 2 * taps(), *out_stats = outputs + cout;
+        auto inside = [&](int tap, int &iy, int &ix) {
+            iy = oy * p.stride_h - p.pad_h + tap / p.kernel_w;
+            ix = ox * p.stride_w - p.pad_w + tap % p.kernel_w;
+            return iy >= 0 && iy < p.height && ix >= 0 && ix < p.width;
+        };
+        if (k == 0) {
+            for (int i = thread; i < patch(); i += threads) {
+                int iy, ix;
+                patch_values[i] =
+                    inside(i / cin, iy, ix)
+                        ? t.x[(((size_t)n * p.height + iy) * p.width + ix) * cin + i % cin]
+                        : 0.0f;
+            }
+        } else if (k == 1) {
+            if (p.norm_input)
+                for (int tap = thread; tap < taps(); tap += threads)
+                    statistics(patch_values + tap * cin, cin, 1, p.eps_input, tap_stats[2 * tap],
+                               tap_stats[2 * tap + 1]);
+        } else if (k == 2) {
+            // Padding is zero after the layer norm: outside taps stay 0.
+            if (p.norm_input)
+                for (int i = thread; i < patch(); i += threads) {
+                    int iy, ix, tap = i / cin, c = i % cin;
+                    if (inside(tap, iy, ix))
+                        patch_values[i] = (patch_values[i] - tap_stats[2 * tap]) *
+                                              tap_stats[2 * tap + 1] * t.in_scale[c] +
+                                          t.in_offset[c];
+                }
+        } else if (k == 3) {
+            const int per_group_in = cin / p.groups, per_group_out = cout / p.groups;
+            for (int o = thread; o < cout; o += threads) {
+                const int first = o / per_group_out * per_group_in;
+                float acc = p.bias ? t.bias[o] : 0.0f;
+                for (int tap = 0; tap < taps(); ++tap)
+                    for (int j = 0; j < per_group_in; ++j)
+                        acc += patch_values[tap * cin + first + j] *
+                               t.filter[((size_t)tap * per_group_in + j) * cout + o];
+                const size_t at = (((size_t)n * out_h() + oy) * out_w() + ox) * cout + o;
+                if (p.norm_output)
+                    outputs[o] = acc;
+                else
+                    t.y[at] = acc;
+            }
+        } else if (k == 4) {
+            if (p.norm_output && thread == 0)
+                statistics(outputs, cout, 1, p.eps_output, out_stats[0], out_stats[1]);
+        } else if (p.norm_output) {
+            for (int o = thread; o < cout; o += threads) {
+                const size_t at = (((size_t)n * out_h() + oy) * out_w() + ox) * cout + o;
+                t.y[at] = (outputs[o] - out_stats[0]) * out_stats[1] * t.out_scale[o] +
+                          t.out_offset[o];
+            }
+        }
+    }
+};
+
+/// The classifier head, one block per example: pool, layer norm, linear.
+struct HeadKernel {
+    static constexpr int kThreads = 256;
+    static constexpr int kPhases = 4;
+    QD_HD int phases() const { return kPhases; }
+    HeadParams p;
+    HeadTensors t;
+    int batch;
+
+    long long blocks() const { return batch; }
+    int threads() const { return kThreads; }
+    size_t shared_floats() const { return (size_t)p.channels + 2; }
+
+    QD_HD void phase(int k, long long block, int thread, int threads, float *shared) const {
+        const int C = p.channels, n = (int)block;
+        float *pooled = shared, *stats = shared + C;
+        if (k == 0) {
+            for (int c = thread; c < C; c += threads) {
+                float sum = 0.0f;
+                for (long long q = 0; q < p.pixels; ++q)
+                    sum += t.x[((size_t)n * p.pixels + q) * C + c];
+                pooled[c] = sum / (float)p.pixels;
+            }
+        } else if (k == 1) {
+            if (thread == 0)
+                statistics(pooled, C, 1, p.eps, stats[0], stats[1]);
+        } else if (k == 2) {
+            for (int c = thread; c < C; c += threads)
+                pooled[c] = (pooled[c] - stats[0]) * stats[1] * t.ln_scale[c] + t.ln_offset[c];
+        } else {
+            for (int o = thread; o < p.classes; o += threads) {
+                float acc = p.bias ? t.bias[o] : 0.0f;
+                for (int c = 0; c < C; ++c)
+                    acc += pooled[c] * t.w[(size_t)c * p.classes + o];
+                t.y[(size_t)n * p.classes + o] = acc;
+            }
+        }
+    }
+};
+
+/// The global average pool, one (example, channel) per thread.
+struct AvgPoolKernel {
+    static constexpr int kThreads = 256;
+    static constexpr int kPhases = 1;
+    QD_HD int phases() const { return kPhases; }
+    AvgPoolParams p;
+    AvgPoolTensors t;
+    int batch;
+
+    long long blocks() const { return ((long long)batch * p.channels + kThreads - 1) / kThreads; }
+    int threads() const { return kThreads; }
+    size_t shared_floats() const { return 1; }
+
+    QD_HD void phase(int, long long block, int thread, int threads, float *) const {
+        const long long i = block * threads + thread;
+        if (i >= (long long)batch * p.channels)
+            return;
+        const int c = (int)(i % p.channels);
+        const long long n = i / p.channels;
+        float sum = 0.0f;
+        for (long long q = 0; q < p.pixels; ++q)
+            sum += t.x[((size_t)n * p.pixels + q) * p.channels + c];
+        t.y[i] = sum / (float)p.pixels;
+    }
+};
+
+/// An elementwise op; a layer norm takes kRowsPerBlock rows per block, 32
+/// threads (a warp) per row: partial sums in phases 0 and 2, combined by the
+/// row's first thread in 1 and 3, written in 4.
+struct ElementwiseKernel {
+    static constexpr int kThreads = 256, kLanes = 32, kRowsPerBlock = kThreads / kLanes;
+    ElementwiseParams p;
+    ElementwiseTensors t;
+    int batch;
+
+    QD_HD long long rows() const { return (long long)batch * p.rows_per_example; }
+    QD_HD bool is_norm() const { return p.op == ElementwiseOp::layernorm; }
+    QD_HD int phases() const { return is_norm() ? 5 : 1; }
+    long long blocks() const {
+        return is_norm() ? (rows() + kRowsPerBlock - 1) / kRowsPerBlock
+                         : (rows() * p.channels + kThreads - 1) / kThreads;
+    }
+    int threads() const { return kThreads; }
+    size_t shared_floats() const { return is_norm() ? kThreads + 2 * kRowsPerBlock : 1; }
+
+    QD_HD void phase(int k, long long block, int thread, int threads, float *shared) const {
+        const int C = p.channels;
+        if (p.op != ElementwiseOp::layernorm) {
+            const long long i = block * threads + thread;
+            if (i >= rows() * C)
+                return;
+            const int c = (int)(i % C);
+            float v = t.x[i];
+            switch (p.op) {
+            case ElementwiseOp::gelu: v = gelu(v); break;
+            case ElementwiseOp::relu: v = relu(v); break;
+            case ElementwiseOp::layerscale: v *= t.scale[c]; break;
+            case ElementwiseOp::add: v += t.other[i]; break;
+            case ElementwiseOp::mul: v *= t.other[i]; break;
+            default: break;
+            }
+            t.y[i] = v;
+            return;
+        }
+        const int lane = thread % kLanes, local = thread / kLanes;
+        const long long row = block * kRowsPerBlock + local;
+        float *partial = shared, *stats = shared + kThreads + 2 * local;
+        if (row >= rows())
+            return;
+        const float *x = t.x + row * C;
+        if (k == 0 || k == 2) {
+            float sum = 0.0f;
+            for (int c = lane; c < C; c += kLanes) {
+                float v = k == 0 ? x[c] : x[c] - stats[0];
+                sum += k == 0 ? v : v * v;
+            }
+            partial[thread] = sum;
+        } else if (k == 1 || k == 3) {
+            if (lane != 0)
+                return;
+            float sum = 0.0f;
+            for (int l = 0; l < kLanes; ++l)
+                sum += partial[thread + l];
+            if (k == 1)
+                stats[0] = sum / C;
+            else
+                stats[1] = 1.0f / sqrtf(sum / C + p.eps);
+        } else {
+            float *y = t.y + row * C;
+            for (int c = lane; c < C; c += kLanes)
+                y[c] = (x[c] - stats[0]) * stats[1] * t.scale[c] + t.offset[c];
+        }
+    }
+};
+
+}  // namespace body
+}  // namespace qdsl_cuda
+
+#endif  // QDSL_CUDA_BODIES_H

@@ -1,0 +1,90 @@
+// The CUDA kernels run on the CPU: every block's threads one after another,
+// phase by phase, over the same bodies as the GPU (qdsl_cuda_bodies.h);
+// device memory is host memory and the matmul is the pointwise body on the
+// folded weights the GPU's matmul reads. Built when a project is configured
+// with -DQDSL_CUDA_EMULATE=ON: it checks a CUDA project's arithmetic, tensor
+// by tensor as model_kernels.cpp passes them, on a machine without a GPU. It
+// is a test of the generated code, not a way to run models (it is slow).
+#include "qdsl_cuda.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace qdsl_cuda {
+
+struct ContextState {
+    std::string error;
+    std::vector<std::chrono::steady_clock::time_point> marks;
+};
+
+template <class K> bool run_blocks(const K &kernel, Context &context) {
+    if (!context.error().empty())
+        return false;
+    std::vector<float> shared(kernel.shared_floats());
+    const int threads = kernel.threads();
+    for (long long block = 0; block < kernel.blocks(); ++block)
+        for (int phase = 0; phase < kernel.phases(); ++phase)
+            for (int thread = 0; thread < threads; ++thread)
+                kernel.phase(phase, block, thread, threads, shared.data());
+    return true;
+}
+
+}  // namespace qdsl_cuda
+
+#include "qdsl_cuda_launch.h"
+
+namespace qdsl_cuda {
+
+bool matmul(const MatmulCall &call, Context &context) {
+    return run_blocks(body::PointwiseKernel{call.params, call.tensors, call.batch,
+                                            call.params.scale_residual},
+                      context);
+}
+
+Context::Context() : impl(new ContextState) {}
+Context::~Context() = default;
+bool Context::ok() const { return impl->error.empty(); }
+const std::string &Context::error() const { return impl->error; }
+std::string Context::device_description() const {
+    return "CPU emulation of the CUDA kernels (no GPU)";
+}
+void *Context::allocate(size_t bytes) {
+    void *memory = std::calloc(bytes ? bytes : 1, 1);
+    if (!memory)
+        fail("out of memory allocating " + std::to_string(bytes) + " bytes");
+    return memory;
+}
+void Context::release(void *memory) { std::free(memory); }
+void *Context::allocate_host(size_t bytes) { return allocate(bytes); }
+void Context::release_host(void *memory) { std::free(memory); }
+bool Context::copy_to_device(void *device, const void *host, size_t bytes) {
+    std::memcpy(device, host, bytes);
+    return ok();
+}
+bool Context::copy_to_host(void *host, const void *device, size_t bytes) {
+    std::memcpy(host, device, bytes);
+    return ok();
+}
+bool Context::zero(void *device, size_t bytes) {
+    std::memset(device, 0, bytes);
+    return ok();
+}
+bool Context::synchronize() { return ok(); }
+bool Context::can_capture() const { return false; }
+bool Context::begin_capture() { return ok(); }
+bool Context::end_capture() { return ok(); }
+bool Context::replay() { return fail("the CPU emulation records no graphs"); }
+bool Context::has_graph() const { return false; }
+void Context::drop_graph() {}
+int Context::mark() {
+    impl->marks.push_back(std::chrono::steady_clock::now());
+    return static_cast<int>(impl->marks.size()) - 1;
+}
+double Context::seconds_between(int first, int second) {
+    return std::chrono::duration<double>(impl->marks.at(second) - impl->marks.at(first)).count();
+}
+void Context::clear_marks() { impl->marks.clear(); }
+
+}  // namespace qdsl_cuda

@@ -1,0 +1,335 @@
+// The CUDA kernels on the GPU: each body of qdsl_cuda_bodies.h as one
+// __global__ function (phases separated by __syncthreads), the pointwise
+// layers as cuBLASLt matmuls with fused epilogues, and the context: one
+// stream, device memory, CUDA graphs and event timing.
+#include "qdsl_cuda.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <tuple>
+#include <vector>
+
+namespace qdsl_cuda {
+
+struct MatmulPlan {
+    cublasLtMatmulDesc_t desc = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+};
+
+struct ContextState {
+    std::string error;
+    bool ready = false;
+    cudaStream_t stream = nullptr;
+    cublasLtHandle_t lt = nullptr;
+    void *workspace = nullptr;
+    size_t workspace_bytes = size_t(32) << 20;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t graph_exec = nullptr;
+    std::vector<cudaEvent_t> events;
+    size_t next_event = 0;
+    // (rows, in, out, epilogue, residual, precision) → plan.
+    std::map<std::tuple<long long, int, int, int, bool, int>, MatmulPlan> plans;
+};
+
+namespace {
+
+bool check(cudaError_t status, Context &context, const char *what) {
+    if (status == cudaSuccess)
+        return true;
+    return context.fail(std::string(what) + ": " + cudaGetErrorString(status));
+}
+
+bool check_lt(cublasStatus_t status, Context &context, const char *what) {
+    if (status == CUBLAS_STATUS_SUCCESS)
+        return true;
+    return context.fail(std::string(what) + " failed (cuBLAS status " +
+                        std::to_string(static_cast<int>(status)) + ")");
+}
+
+template <class K> __global__ void block_kernel(K kernel) {
+    extern __shared__ float shared[];
+    const int phases = kernel.phases();
+    for (int phase = 0; phase < phases; ++phase) {
+        kernel.phase(phase, blockIdx.x, threadIdx.x, blockDim.x, shared);
+        if (phase + 1 < phases)
+            __syncthreads();
+    }
+}
+
+}  // namespace
+
+template <class K> bool run_blocks(const K &kernel, Context &context) {
+    if (!context.error().empty())
+        return false;
+    const long long blocks = kernel.blocks();
+    if (blocks > 0x7fffffffLL)
+        return context.fail("a kernel needs more blocks than one grid holds");
+    const size_t shared = kernel.shared_floats() * sizeof(float);
+    if (shared > 48 * 1024 &&
+        !check(cudaFuncSetAttribute(block_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(shared)),
+               context, "reserving shared memory"))
+        return false;
+    block_kernel<K><<<static_cast<unsigned>(blocks), kernel.threads(), shared,
+                      context.state().stream>>>(kernel);
+    return check(cudaGetLastError(), context, "launching a kernel");
+}
+
+}  // namespace qdsl_cuda
+
+#include "qdsl_cuda_launch.h"
+
+namespace qdsl_cuda {
+
+namespace {
+
+cublasComputeType_t compute_type(Precision precision) {
+    switch (precision) {
+    case Precision::tf32: return CUBLAS_COMPUTE_32F_FAST_TF32;
+    case Precision::bf16: return CUBLAS_COMPUTE_32F_FAST_16BF;
+    default: return CUBLAS_COMPUTE_32F;
+    }
+}
+
+}  // namespace
+
+// y = act(x·w + bias) [+ residual]. Row-major x [rows, in] and w [in, out]
+// are, column-major, xᵀ [in × rows] and wᵀ [out × in]: D = wᵀ·xᵀ is yᵀ
+// [out × rows], which is y row-major; the bias runs along D's rows (the
+// output channels), as cuBLASLt's epilogue adds it. cuBLASLt's GELU is the
+// tanh approximation: in fp32 (the exact mode) the matmul adds the bias and a
+// kernel applies the exact GELU after it.
+bool matmul(const MatmulCall &call, Context &context) {
+    if (!context.error().empty())
+        return false;
+    ContextState &s = context.state();
+    const bool exact_gelu = call.activation == 1 && context.precision == Precision::fp32;
+    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+    if (call.activation == 1 && !exact_gelu)
+        epilogue = call.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    else if (call.activation == 2)
+        epilogue = call.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+    else if (call.bias)
+        epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const bool residual = call.residual != nullptr;
+    auto key = std::make_tuple(call.rows, call.in_channels, call.out_channels,
+                               static_cast<int>(epilogue), residual,
+                               static_cast<int>(context.precision));
+    auto found = s.plans.find(key);
+    if (found == s.plans.end()) {
+        MatmulPlan plan;
+        const uint64_t m = call.out_channels, n = call.rows, k = call.in_channels;
+        if (!check_lt(cublasLtMatmulDescCreate(&plan.desc, compute_type(context.precision),
+                                               CUDA_R_32F),
+                      context, "cublasLtMatmulDescCreate") ||
+            !check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                     &epilogue, sizeof(epilogue)),
+                      context, "setting the matmul epilogue") ||
+            !check_lt(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_32F, m, k, m), context,
+                      "cublasLtMatrixLayoutCreate") ||
+            !check_lt(cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_32F, k, n, k), context,
+                      "cublasLtMatrixLayoutCreate") ||
+            !check_lt(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, m, n, m), context,
+                      "cublasLtMatrixLayoutCreate"))
+            return false;
+        // The bias pointer is part of the heuristic's question.
+        const void *any_bias = call.bias;
+        if (call.bias)
+            cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                           &any_bias, sizeof(any_bias));
+        cublasLtMatmulPreference_t preference = nullptr;
+        cublasLtMatmulHeuristicResult_t result{};
+        int found_algos = 0;
+        bool ok = check_lt(cublasLtMatmulPreferenceCreate(&preference), context,
+                           "cublasLtMatmulPreferenceCreate") &&
+                  check_lt(cublasLtMatmulPreferenceSetAttribute(
+                               preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                               &s.workspace_bytes, sizeof(s.workspace_bytes)),
+                           context, "setting the matmul workspace") &&
+                  check_lt(cublasLtMatmulAlgoGetHeuristic(s.lt, plan.desc, plan.a, plan.b,
+                                                          plan.c, plan.c, preference, 1, &result,
+                                                          &found_algos),
+                           context, "cublasLtMatmulAlgoGetHeuristic");
+        if (preference)
+            cublasLtMatmulPreferenceDestroy(preference);
+        if (!ok)
+            return false;
+        if (found_algos == 0)
+            return context.fail("cuBLASLt has no algorithm for a " + std::to_string(n) + "×" +
+                                std::to_string(k) + " by " + std::to_string(k) + "×" +
+                                std::to_string(m) + " matmul at precision " +
+                                precision_name(context.precision));
+        plan.algo = result.algo;
+        found = s.plans.emplace(key, plan).first;
+    }
+    MatmulPlan &plan = found->second;
+    if (call.bias) {
+        const void *bias = call.bias;
+        if (!check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &bias, sizeof(bias)),
+                      context, "setting the matmul bias"))
+            return false;
+    }
+    const float one = 1.0f, zero = 0.0f;
+    if (!check_lt(cublasLtMatmul(s.lt, plan.desc, &one, call.w, plan.a, call.x, plan.b,
+                                 residual ? &one : &zero, residual ? call.residual : call.y,
+                                 plan.c, call.y, plan.c, &plan.algo, s.workspace,
+                                 s.workspace_bytes, s.stream),
+                  context, "cublasLtMatmul"))
+        return false;
+    if (!exact_gelu)
+        return true;
+    ElementwiseParams gelu;
+    gelu.op = ElementwiseOp::gelu;
+    gelu.channels = call.out_channels;
+    gelu.rows_per_example = call.rows;
+    ElementwiseTensors tensors;
+    tensors.x = call.y;
+    tensors.y = call.y;
+    return run_blocks(body::ElementwiseKernel{gelu, tensors, 1}, context);
+}
+
+Context::Context() : impl(new ContextState) {
+    ContextState &s = *impl;
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        s.error = "no CUDA device (cudaGetDeviceCount found none)";
+        return;
+    }
+    if (!check(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), *this,
+               "creating a stream") ||
+        !check_lt(cublasLtCreate(&s.lt), *this, "cublasLtCreate") ||
+        !check(cudaMalloc(&s.workspace, s.workspace_bytes), *this,
+               "allocating the cuBLASLt workspace"))
+        return;
+    s.ready = true;
+}
+
+Context::~Context() {
+    ContextState &s = *impl;
+    drop_graph();
+    for (auto &[key, plan] : s.plans) {
+        cublasLtMatrixLayoutDestroy(plan.a);
+        cublasLtMatrixLayoutDestroy(plan.b);
+        cublasLtMatrixLayoutDestroy(plan.c);
+        cublasLtMatmulDescDestroy(plan.desc);
+    }
+    for (cudaEvent_t event : s.events)
+        cudaEventDestroy(event);
+    if (s.workspace)
+        cudaFree(s.workspace);
+    if (s.lt)
+        cublasLtDestroy(s.lt);
+    if (s.stream)
+        cudaStreamDestroy(s.stream);
+}
+
+bool Context::ok() const { return impl->ready && impl->error.empty(); }
+const std::string &Context::error() const { return impl->error; }
+
+std::string Context::device_description() const {
+    int device = 0;
+    cudaDeviceProp prop{};
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaGetDeviceProperties(&prop, device) != cudaSuccess)
+        return "unknown CUDA device";
+    return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
+           std::to_string(prop.minor) + ", " + std::to_string(prop.multiProcessorCount) +
+           " SMs, " + std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
+}
+
+void *Context::allocate(size_t bytes) {
+    void *memory = nullptr;
+    if (!check(cudaMalloc(&memory, bytes ? bytes : 1), *this,
+               ("allocating " + std::to_string(bytes) + " bytes of device memory").c_str()))
+        return nullptr;
+    return memory;
+}
+void Context::release(void *memory) {
+    if (memory)
+        cudaFree(memory);
+}
+void *Context::allocate_host(size_t bytes) {
+    void *memory = nullptr;
+    if (!check(cudaMallocHost(&memory, bytes ? bytes : 1), *this, "allocating pinned memory"))
+        return nullptr;
+    return memory;
+}
+void Context::release_host(void *memory) {
+    if (memory)
+        cudaFreeHost(memory);
+}
+bool Context::copy_to_device(void *device, const void *host, size_t bytes) {
+    return ok() && check(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice,
+                                         impl->stream),
+                         *this, "copying to the device");
+}
+bool Context::copy_to_host(void *host, const void *device, size_t bytes) {
+    return ok() && check(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost,
+                                         impl->stream),
+                         *this, "copying from the device");
+}
+bool Context::zero(void *device, size_t bytes) {
+    return ok() && check(cudaMemsetAsync(device, 0, bytes, impl->stream), *this,
+                         "zeroing device memory");
+}
+bool Context::synchronize() {
+    return ok() && check(cudaStreamSynchronize(impl->stream), *this, "running the kernels");
+}
+
+bool Context::can_capture() const { return true; }
+bool Context::begin_capture() {
+    drop_graph();
+    return ok() && check(cudaStreamBeginCapture(impl->stream, cudaStreamCaptureModeThreadLocal),
+                         *this, "starting a CUDA graph capture");
+}
+bool Context::end_capture() {
+    ContextState &s = *impl;
+    // End the capture even after a failed launch, so the stream is usable.
+    cudaError_t ended = cudaStreamEndCapture(s.stream, &s.graph);
+    if (!ok() || !check(ended, *this, "ending the CUDA graph capture"))
+        return false;
+    return check(cudaGraphInstantiate(&s.graph_exec, s.graph, 0), *this,
+                 "instantiating the CUDA graph");
+}
+bool Context::replay() {
+    return ok() && has_graph() &&
+           check(cudaGraphLaunch(impl->graph_exec, impl->stream), *this,
+                 "launching the CUDA graph");
+}
+bool Context::has_graph() const { return impl->graph_exec != nullptr; }
+void Context::drop_graph() {
+    if (impl->graph_exec)
+        cudaGraphExecDestroy(impl->graph_exec);
+    if (impl->graph)
+        cudaGraphDestroy(impl->graph);
+    impl->graph_exec = nullptr;
+    impl->graph = nullptr;
+}
+
+int Context::mark() {
+    ContextState &s = *impl;
+    if (s.next_event == s.events.size()) {
+        cudaEvent_t event;
+        if (!check(cudaEventCreate(&event), *this, "creating an event"))
+            return -1;
+        s.events.push_back(event);
+    }
+    cudaEvent_t event = s.events[s.next_event];
+    if (!check(cudaEventRecord(event, s.stream), *this, "recording an event"))
+        return -1;
+    return static_cast<int>(s.next_event++);
+}
+double Context::seconds_between(int first, int second) {
+    float ms = 0;
+    if (first < 0 || second < 0 ||
+        cudaEventElapsedTime(&ms, impl->events.at(first), impl->events.at(second)) != cudaSuccess)
+        return 0;
+    return ms / 1000.0;
+}
+void Context::clear_marks() { impl->next_event = 0; }
+
+}  // namespace qdsl_cuda

@@ -1,0 +1,303 @@
+// The Model of qdsl_model.h on an NVIDIA GPU: weights on the host (as every
+// target keeps them) and uploaded to one device block, with the layer-scaled
+// copies the matmuls read; activations in one device arena laid out by the
+// memory planner; input and output through pinned host buffers; after the
+// first pass at a batch size, the whole pass (copies in, kernels, copy out)
+// replayed as one CUDA graph.
+#include "qdsl_cuda_model.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+namespace qdsl_model {
+
+namespace {
+
+constexpr size_t kDeviceAlignment = 256;
+
+size_t aligned(size_t bytes) {
+    return (bytes + kDeviceAlignment - 1) / kDeviceAlignment * kDeviceAlignment;
+}
+
+}  // namespace
+
+struct Model::State {
+    qdsl_cuda::Context context;
+    qdsl::rt::TensorMap weights;
+    bool ready = false;
+
+    // Every weight, then every folded weight and bias, in one device block.
+    char *device_weights = nullptr;
+    size_t device_weight_bytes = 0;
+    std::map<std::string, float *> weight_at, scaled_weight_at, scaled_bias_at;
+
+    // The arena, input and output at `batch` (0: none yet).
+    int batch = 0;
+    char *arena = nullptr;
+    std::vector<uint64_t> offset, bytes;
+    float *device_input = nullptr, *device_output = nullptr;
+    float *pinned_input = nullptr, *pinned_output = nullptr;
+    int graph_batch = 0;
+
+    ~State() { release_batch(); context.release(device_weights); }
+
+    void release_batch() {
+        context.drop_graph();
+        graph_batch = 0;
+        context.release(arena);
+        context.release(device_input);
+        context.release(device_output);
+        context.release_host(pinned_input);
+        context.release_host(pinned_output);
+        arena = nullptr;
+        device_input = device_output = pinned_input = pinned_output = nullptr;
+        batch = 0;
+    }
+
+    /// Uploads the weights and their folded copies (allocating on the first
+    /// call; the same addresses after, so a captured graph stays valid).
+    bool upload(std::string &error) {
+        std::vector<std::pair<std::string, std::vector<float>>> folded;
+        for (const FoldSpec &spec : kFoldSpecs) {
+            const qdsl::rt::Tensor &w = weights.at(spec.weight);
+            const qdsl::rt::Tensor &gamma = weights.at(spec.gamma);
+            const size_t in = static_cast<size_t>(w.shape[0]), out = static_cast<size_t>(w.shape[1]);
+            std::vector<float> scaled(w.data.size());
+            for (size_t i = 0; i < in; ++i)
+                for (size_t o = 0; o < out; ++o)
+                    scaled[i * out + o] = w.data[i * out + o] * gamma.data[o];
+            folded.push_back({std::string("w:") + spec.weight, std::move(scaled)});
+            if (spec.bias) {
+                const qdsl::rt::Tensor &b = weights.at(spec.bias);
+                std::vector<float> bias(out);
+                for (size_t o = 0; o < out; ++o)
+                    bias[o] = b.data[o] * gamma.data[o];
+                folded.push_back({std::string("b:") + spec.weight, std::move(bias)});
+            }
+        }
+        size_t total = 0;
+        for (const auto &[name, tensor] : weights)
+            total += aligned(tensor.data.size() * sizeof(float));
+        for (const auto &[name, data] : folded)
+            total += aligned(data.size() * sizeof(float));
+        if (!device_weights || total != device_weight_bytes) {
+            release_batch();
+            context.release(device_weights);
+            device_weights = static_cast<char *>(context.allocate(total));
+            device_weight_bytes = total;
+            if (!device_weights) {
+                error = context.error();
+                return false;
+            }
+        }
+        size_t at = 0;
+        auto place = [&](const float *data, size_t count) {
+            float *device = reinterpret_cast<float *>(device_weights + at);
+            context.copy_to_device(device, data, count * sizeof(float));
+            at += aligned(count * sizeof(float));
+            return device;
+        };
+        for (const auto &[name, tensor] : weights)
+            weight_at[name] = place(tensor.data.data(), tensor.data.size());
+        for (const auto &[name, data] : folded)
+            (name[0] == 'w' ? scaled_weight_at : scaled_bias_at)[name.substr(2)] =
+                place(data.data(), data.size());
+        // The host copies of `folded` must outlive the copies.
+        if (!context.synchronize()) {
+            error = context.error();
+            return false;
+        }
+        ready = true;
+        return true;
+    }
+
+    bool prepare_batch(int n, std::string &error) {
+        if (n == batch)
+            return true;
+        release_batch();
+        uint64_t size = plan_arena(kForwardBuffers, n, false, offset, bytes);
+        const size_t in = kModelInfo.input_size() * n * sizeof(float);
+        const size_t out = kModelInfo.output_size() * n * sizeof(float);
+        arena = static_cast<char *>(context.allocate(size));
+        device_input = static_cast<float *>(context.allocate(in));
+        device_output = static_cast<float *>(context.allocate(out));
+        pinned_input = static_cast<float *>(context.allocate_host(in));
+        pinned_output = static_cast<float *>(context.allocate_host(out));
+        if (!arena || !device_input || !device_output || !pinned_input || !pinned_output) {
+            error = context.error();
+            release_batch();
+            return false;
+        }
+        batch = n;
+        return true;
+    }
+};
+
+Model::Model() : state(new State) {}
+Model::~Model() = default;
+
+const ModelInfo &Model::info() const { return kModelInfo; }
+
+void Model::setThreads(int) {}
+
+bool Model::setPrecision(const std::string &precision, std::string &error) {
+    qdsl_cuda::Precision p;
+    if (!qdsl_cuda::parse_precision(precision, p)) {
+        error = "'" + precision + "': expected fp32, tf32 or bf16";
+        return false;
+    }
+    if (p != state->context.precision)
+        state->context.drop_graph();
+    state->graph_batch = 0;
+    state->context.precision = p;
+    return true;
+}
+
+void Model::initialize(uint64_t seed) {
+    state->weights = initial_weights(seed);
+    std::string error;
+    if (!state->upload(error))
+        std::fprintf(stderr, "qdsl_model: %s\n", error.c_str());
+}
+
+bool Model::loadWeights(const std::string &path, std::string &error) {
+    qdsl::rt::TensorMap loaded;
+    if (!read_weights(path, loaded, error))
+        return false;
+    state->weights = std::move(loaded);
+    return state->upload(error);
+}
+
+bool Model::setWeights(qdsl::rt::TensorMap loaded, const std::string &origin,
+                       std::string &error) {
+    if (!check_weights(loaded, origin, error))
+        return false;
+    state->weights = std::move(loaded);
+    return state->upload(error);
+}
+
+bool Model::saveWeights(const std::string &path, std::string &error) const {
+    return write_weights(path, state->weights, error);
+}
+
+qdsl::rt::TensorMap &Model::weights() { return state->weights; }
+
+void Model::weightsChanged() {
+    std::string error;
+    if (!state->upload(error))
+        std::fprintf(stderr, "qdsl_model: %s\n", error.c_str());
+}
+
+void Model::weightsChanged(const std::function<bool(const std::string &)> &) { weightsChanged(); }
+
+bool Model::canTrain() { return false; }
+const char *Model::trainingSetup() { return kTrainingSetup; }
+const std::vector<std::string> &Model::gradientNames() { return kGradientNames; }
+const std::vector<SearchLayer> &Model::searchLayers() { return kSearchLayers; }
+uint64_t Model::trainingArenaBytes() const { return 0; }
+
+bool Model::trainStep(const float *, const int32_t *, int, float &, float *,
+                      qdsl::rt::TensorMap &, std::string &error, Profile *) {
+    error = "the cuda target has no training step yet (docs/CODEGEN.md): train on the "
+            "x86-64-avx2 or opencl target";
+    return false;
+}
+
+bool Model::setPaths(const std::vector<int> &active, const std::vector<uint64_t> &recomputed,
+                     std::string &error) {
+    if (active.empty() && recomputed.empty())
+        return true;
+    error = kModelInfo.name + " is not a supernet: it has no paths to set";
+    return false;
+}
+
+bool Model::forward(const float *input, int batch, float *output, std::string &error,
+                    Profile *profile) {
+    State &s = *state;
+    if (!s.context.ok()) {
+        error = s.context.error();
+        return false;
+    }
+    if (!s.ready) {
+        error = "no weights: call initialize() or loadWeights() first";
+        return false;
+    }
+    if (batch < 1) {
+        error = "the batch must hold at least one example";
+        return false;
+    }
+    if (!s.prepare_batch(batch, error))
+        return false;
+    const size_t in = kModelInfo.input_size() * batch, out = kModelInfo.output_size() * batch;
+    std::memcpy(s.pinned_input, input, in * sizeof(float));
+    auto queue = [&](DevicePass &pass) {
+        return s.context.copy_to_device(s.device_input, s.pinned_input, in * sizeof(float)) &&
+               run_kernels(pass) &&
+               s.context.copy_to_host(s.pinned_output, s.device_output, out * sizeof(float));
+    };
+    bool ok;
+    if (!profile && s.graph_batch == batch && s.context.has_graph()) {
+        ok = s.context.replay() && s.context.synchronize();
+    } else {
+        DevicePass pass(s, batch, profile);
+        s.context.clear_marks();
+        ok = queue(pass) && s.context.synchronize();
+        if (ok && profile)
+            for (const DevicePass::Timing &t : pass.timings)
+                profile->add(t.kernel, t.family, s.context.seconds_between(t.start, t.end));
+        // The next passes at this batch replay the whole pass as one graph
+        // (after this one has planned every matmul).
+        if (ok && !profile && s.context.can_capture()) {
+            DevicePass captured(s, batch, nullptr);
+            ok = s.context.begin_capture() && queue(captured) && s.context.end_capture();
+            s.graph_batch = ok ? batch : 0;
+        }
+    }
+    if (!ok) {
+        error = s.context.error();
+        return false;
+    }
+    std::memcpy(output, s.pinned_output, out * sizeof(float));
+    return true;
+}
+
+const float *DevicePass::in(int id, size_t elements) const { return out(id, elements); }
+
+float *DevicePass::out(int id, size_t elements) const {
+    if (id == qdsl::contract::kInputActivation)
+        return state.device_input;
+    if (id == qdsl::contract::kOutputActivation)
+        return state.device_output;
+    // The generated tables and calls agree by construction; a mismatch is
+    // a bug in qdsl, not in the model.
+    if (id < 0 || static_cast<size_t>(id) >= state.bytes.size() ||
+        elements * sizeof(float) > state.bytes[id]) {
+        std::fprintf(stderr, "qdsl_model: activation %d does not fit its planned buffer\n", id);
+        std::abort();
+    }
+    return reinterpret_cast<float *>(state.arena + state.offset[id]);
+}
+
+const float *DevicePass::weight(const char *name) const { return state.weight_at.at(name); }
+const float *DevicePass::scaled_weight(const char *weight) const {
+    return state.scaled_weight_at.at(weight);
+}
+const float *DevicePass::scaled_bias(const char *weight) const {
+    return state.scaled_bias_at.at(weight);
+}
+qdsl_cuda::Context &DevicePass::context() const { return state.context; }
+
+bool DevicePass::run(const char *kernel, const char *family, const std::function<bool()> &call) {
+    int start = profile ? state.context.mark() : -1;
+    bool ok = call();
+    if (profile)
+        timings.push_back({kernel, family, start, state.context.mark()});
+    if (!ok)
+        state.context.prefix_error(std::string("kernel '") + kernel + "' (" + family + "): ");
+    return ok;
+}
+
+}  // namespace qdsl_model
