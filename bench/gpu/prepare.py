@@ -1,0 +1,115 @@
+"""Prepares the GPU check (bench/gpu/run.sh) on a machine with qdsl but no
+GPU: the CUDA projects it builds there, their inputs and weights, and the
+reference executor's outputs, which are what travel (the GPU machine has
+nvcc, CMake and PyTorch, but no qdsl, MLIR or Halide).
+
+    /usr/bin/python3 bench/gpu/prepare.py --qdsl build/bin/qdsl [--work bench/gpu/work]
+
+Large models' weights do not travel (the device tool carries 64 MiB in
+all): QuadraNet36-T starts there from `--seed 1`, the initialiser `qdsl
+weights init --seed 1` uses here, so the reference outputs match. The
+small models carry weights drawn with --random-std, so that no block starts
+as the identity. Ten architectures of examples/fmnist_space.qd come with the
+latency the h100 profile predicts for them, to be measured there.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# name: (model file, model, batch, --random-std or None for --seed 1 weights
+#        initialised there)
+CASES = {
+    "fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", 4, 0.3),
+    "families": ("test/codegen/families.qd", "Families", 3, 0.5),
+    "xor": ("examples/xor_neuron.qd", "XorNeuron", 9, 1.0),
+    "convblock36_t": ("examples/convblock36_t.qd", "ConvBlock36_T", 2, None),
+    "quadranet36_t": ("examples/quadranet36_t.qd", "QuadraNet36_T", 2, None),
+}
+SPACE = "examples/fmnist_space.qd"
+ARCHITECTURES = 10
+LATENCY_BATCH = 64
+LATENCY_PROFILE = "profiles/h100.json"
+
+
+def run(cmd):
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
+                                             result.stderr[-3000:]))
+    return result
+
+
+def input_shape(mlir):
+    for line in open(mlir):
+        if "func.func @" in line:
+            start = line.index("tensor<?x") + len("tensor<?x")
+            return [int(d) for d in line[start:line.index("xf32>", start)].split("x")]
+    raise SystemExit("no model in " + mlir)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--qdsl", required=True)
+    parser.add_argument("--work", default=os.path.join(HERE, "work"))
+    parser.add_argument("--cuda-arch", default="90", help="the GPU's architecture (H100/H200: 90)")
+    args = parser.parse_args()
+    qdsl = os.path.abspath(args.qdsl)
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    manifest = {"cases": {}, "architectures": [], "latency_batch": LATENCY_BATCH,
+                "latency_profile": LATENCY_PROFILE}
+    rng = np.random.default_rng(0)
+    for name, (source, model, batch, std) in CASES.items():
+        work = os.path.join(args.work, name)
+        qd = os.path.join(ROOT, source)
+        run([qdsl, "compile", qd, "--model", model, "--target", "cuda", "--cuda-arch",
+             args.cuda_arch, "-o", work])
+        x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
+                                dtype=np.float32)
+        np.save(os.path.join(work, "x.npy"), x)
+        weights = os.path.join(work, "w.safetensors")
+        init = [qdsl, "weights", "init", qd, "--model", model, "--seed", "1", "-o", weights]
+        run(init + (["--random-std", str(std)] if std else []))
+        run([qdsl, "run", qd, "--model", model, "--weights", weights, "--input",
+             os.path.join(work, "x.npy"), "-o", os.path.join(work, "ref.npy")])
+        if std is None:
+            os.remove(weights)  # too large to carry: made there with --seed 1
+        os.remove(os.path.join(work, "model.mlir"))
+        manifest["cases"][name] = {"model": model, "batch": batch,
+                                   "weights": "w.safetensors" if std else None, "seed": 1}
+        print("prepared", name)
+    for k in range(ARCHITECTURES):
+        name = "arch%d" % k
+        work = os.path.join(args.work, name)
+        choices = "seed:%d" % (k + 1)
+        run([qdsl, "compile", os.path.join(ROOT, SPACE), "--choices", choices, "--target",
+             "cuda", "--cuda-arch", args.cuda_arch, "-o", work])
+        os.remove(os.path.join(work, "model.mlir"))
+        estimate = json.loads(run([qdsl, "estimate", os.path.join(ROOT, SPACE), "--choices",
+                                   choices, "--device", os.path.join(ROOT, LATENCY_PROFILE),
+                                   "--batch", str(LATENCY_BATCH), "--json"]).stdout)
+        manifest["architectures"].append({"name": name, "choices": choices,
+                                          "predicted_ms": estimate["total_ms"]})
+    print("prepared %d architectures of %s" % (ARCHITECTURES, SPACE))
+    third_party = os.path.join(args.work, "third_party", "include")
+    os.makedirs(third_party)
+    for header in ("nlohmann", "fmt"):
+        shutil.copytree(os.path.join("/usr/include", header), os.path.join(third_party, header))
+    with open(os.path.join(args.work, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.work) for f in fs)
+    print("wrote %s (%.1f MiB)" % (args.work, size / 2**20))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
