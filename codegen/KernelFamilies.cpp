@@ -12,7 +12,7 @@ using namespace halide;
 
 const std::vector<KernelFamily> &families() {
   // name, what it computes, {Halide generators, describer}, {CUDA kernels,
-  // describer} (none yet for the backward pass).
+  // describer}.
   static const std::vector<KernelFamily> all = {
       // Fused by the fusion rules of the targets.
       {"ln_qdwconv_scale_residual", "x + layerscale(qdwconv(layernorm(x)))",
@@ -42,31 +42,47 @@ const std::vector<KernelFamily> &families() {
       {"mul", "mul", {{"elementwise"}, describeElementwise}, {{"elementwise"}, describeElementwise}},
       // The backward pass of a training step.
       {"pwconv_grad_gelu", "gelu_grad(linear_grad_input(dy))",
+       {{"pointwise"}, describeLinearGradInput},
        {{"pointwise"}, describeLinearGradInput}},
       {"pwconv_grad_relu", "relu_grad(linear_grad_input(dy))",
+       {{"pointwise"}, describeLinearGradInput},
        {{"pointwise"}, describeLinearGradInput}},
-      {"linear_grad_input", "linear_grad_input", {{"pointwise"}, describeLinearGradInput}},
+      {"linear_grad_input", "linear_grad_input", {{"pointwise"}, describeLinearGradInput},
+       {{"pointwise"}, describeLinearGradInput}},
       {"linear_grad_weight", "linear_grad_weight",
+       {{"linear_grad_weight"}, describeLinearGradWeight},
        {{"linear_grad_weight"}, describeLinearGradWeight}},
       {"qdwconv_grad",
        "a stride-1 qdwconv's whole backward pass: dx, dwa, dwb, dwc [, dba, dbb, dbc]",
+       {{"qdwconv_grad"}, describeQDWConvGrad},
        {{"qdwconv_grad"}, describeQDWConvGrad}},
       // Stride 1: the forward depthwise generator on flipped filters.
       {"dwconv_grad_input", "dwconv_grad_input",
+       {{"depthwise", "conv_grad_input"}, describeDepthwiseGradInput},
        {{"depthwise", "conv_grad_input"}, describeDepthwiseGradInput}},
       {"dwconv_grad_filter", "dwconv_grad_filter",
+       {{"conv_grad_filter"}, describeDepthwiseGradFilter},
        {{"conv_grad_filter"}, describeDepthwiseGradFilter}},
-      {"conv2d_grad_input", "conv2d_grad_input", {{"conv_grad_input"}, describeConvGradInput}},
+      {"conv2d_grad_input", "conv2d_grad_input", {{"conv_grad_input"}, describeConvGradInput},
+       {{"conv_grad_input"}, describeConvGradInput}},
       {"conv2d_grad_filter", "conv2d_grad_filter",
+       {{"conv_grad_filter"}, describeConvGradFilter},
        {{"conv_grad_filter"}, describeConvGradFilter}},
-      {"layernorm_grad", "layernorm_grad", {{"layernorm_grad"}, describeLayerNormGrad}},
-      {"gelu_grad", "gelu_grad", {{"activation_grad"}, describeActivationGrad}},
-      {"relu_grad", "relu_grad", {{"activation_grad"}, describeActivationGrad}},
-      {"channel_sum", "channel_sum", {{"channel_sum"}, describeChannelSum}},
-      {"avgpool_grad", "avgpool_grad", {{"avgpool_grad"}, describeAvgPoolGrad}},
+      {"layernorm_grad", "layernorm_grad", {{"layernorm_grad"}, describeLayerNormGrad},
+       {{"layernorm_grad"}, describeLayerNormGrad}},
+      {"gelu_grad", "gelu_grad", {{"activation_grad"}, describeActivationGrad},
+       {{"activation_grad"}, describeActivationGrad}},
+      {"relu_grad", "relu_grad", {{"activation_grad"}, describeActivationGrad},
+       {{"activation_grad"}, describeActivationGrad}},
+      {"channel_sum", "channel_sum", {{"channel_sum"}, describeChannelSum},
+       {{"channel_sum"}, describeChannelSum}},
+      {"avgpool_grad", "avgpool_grad", {{"avgpool_grad"}, describeAvgPoolGrad},
+       {{"avgpool_grad"}, describeAvgPoolGrad}},
       {"softmax_cross_entropy", "softmax_cross_entropy",
+       {{"softmax_cross_entropy"}, describeSoftmaxCrossEntropy},
        {{"softmax_cross_entropy"}, describeSoftmaxCrossEntropy}},
       {"softmax_cross_entropy_grad", "softmax_cross_entropy_grad",
+       {{"softmax_cross_entropy"}, describeSoftmaxCrossEntropy},
        {{"softmax_cross_entropy"}, describeSoftmaxCrossEntropy}},
   };
   return all;

@@ -635,7 +635,12 @@ std::vector<std::string> cudaTensorFields(const KernelCall &call) {
     names.insert(names.end(), more.begin(), more.end());
   };
   const std::string &g = call.generator;
-  if (g == "depthwise" || g == "pointwise") {
+  if (g == "pointwise" && !paramValue(call, "activation_grad").empty()) {
+    // A linear layer's input gradient (describeLinearGradInput).
+    add({"w"});
+    if (paramValue(call, "activation_grad") != "0")
+      add({"pre"});
+  } else if (g == "depthwise" || g == "pointwise") {
     const bool depthwise = g == "depthwise";
     if (flag(call, "norm"))
       add({"ln_scale", "ln_offset"});
@@ -670,8 +675,38 @@ std::vector<std::string> cudaTensorFields(const KernelCall &call) {
       add({"scale"});
     else if (op == "add" || op == "mul")
       add({"other"});
+  } else if (g == "layernorm_grad") {
+    add({"scale", "dy"});
+  } else if (g == "activation_grad" || g == "linear_grad_weight" || g == "conv_grad_filter") {
+    add({"dy"});
+  } else if (g == "conv_grad_input" || g == "avgpool_grad") {
+    names = {"dy"};
+    if (g == "conv_grad_input")
+      add({"filter"});
+  } else if (g == "qdwconv_grad") {
+    add({"dy", "xa", "xb", "wa", "wb", "wc"});
+  } else if (g == "softmax_cross_entropy") {
+    names = {"logits", "labels"};
   }
   return names;
+}
+
+/// The fields that take the call's results, in order.
+std::vector<std::string> cudaOutputFields(const KernelCall &call) {
+  if (call.generator == "layernorm_grad")
+    return {"dx", "dscale", "doffset"};
+  if (call.generator == "qdwconv_grad") {
+    std::vector<std::string> names;
+    if (flag(call, "input_grad"))
+      names.push_back("dx");
+    for (const char *name : {"dwa", "dwb", "dwc"})
+      names.push_back(name);
+    if (flag(call, "bias"))
+      for (const char *name : {"dba", "dbb", "dbc"})
+        names.push_back(name);
+    return names;
+  }
+  return {"y"};
 }
 
 /// Whether a pointwise call runs as a matmul with the layer scale folded
@@ -690,6 +725,15 @@ const std::map<std::string, std::pair<std::string, std::string>> &cudaStructs() 
       {"head", {"HeadParams", "HeadTensors"}},
       {"avgpool", {"AvgPoolParams", "AvgPoolTensors"}},
       {"elementwise", {"ElementwiseParams", "ElementwiseTensors"}},
+      {"layernorm_grad", {"LayerNormGradParams", "LayerNormGradTensors"}},
+      {"activation_grad", {"ActivationGradParams", "ActivationGradTensors"}},
+      {"channel_sum", {"ChannelSumParams", "ChannelSumTensors"}},
+      {"linear_grad_weight", {"LinearGradWeightParams", "LinearGradWeightTensors"}},
+      {"conv_grad_input", {"ConvGradParams", "ConvGradInputTensors"}},
+      {"conv_grad_filter", {"ConvGradParams", "ConvGradFilterTensors"}},
+      {"qdwconv_grad", {"QDWConvGradParams", "QDWConvGradTensors"}},
+      {"avgpool_grad", {"AvgPoolGradParams", "AvgPoolGradTensors"}},
+      {"softmax_cross_entropy", {"SoftmaxCrossEntropyParams", "SoftmaxCrossEntropyTensors"}},
   };
   return structs;
 }
@@ -709,8 +753,10 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
   for (auto [i, call] : llvm::enumerate(p.calls)) {
     auto structs = cudaStructs().find(call.generator);
     std::vector<std::string> fields = cudaTensorFields(call);
+    std::vector<std::string> outputs = cudaOutputFields(call);
     Operation *kernel = call.results[0].getDefiningOp();
-    if (structs == cudaStructs().end() || fields.size() != call.inputs.size())
+    if (structs == cudaStructs().end() || fields.size() != call.inputs.size() ||
+        outputs.size() != call.results.size())
       return kernel->emitError("kernel '") << call.name << "' calls '" << call.generator
                                            << "', which the cuda target cannot pass tensors to";
     if (p.paths[i].any())
@@ -726,14 +772,21 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
     int64_t inner = 1;
     for (size_t d = 1; d + 1 < shape.size(); ++d)
       inner *= shape[d];
-    if (call.generator == "pointwise" || call.generator == "elementwise")
+    if (llvm::is_contained({"pointwise", "elementwise", "layernorm_grad", "activation_grad",
+                            "channel_sum", "linear_grad_weight"},
+                           call.generator))
       os << "        p.rows_per_example = " << inner << ";\n";
+    for (const KernelArgument &arg : call.inputs)
+      if (arg.transposed)
+        os << "        p.weight_transposed = true;\n";
     if (call.generator == "head" || call.generator == "avgpool")
       os << "        p.pixels = " << inner << ";\n";
     os << "        qdsl_cuda::" << structs->second.second << " t;\n";
     for (auto [j, arg] : llvm::enumerate(call.inputs)) {
       os << "        t." << fields[j] << " = ";
-      if (arg.activation)
+      if (arg.view == View::Labels)
+        os << "pass.labels();\n";
+      else if (arg.activation)
         os << "pass.in(" << p.ids.lookup(arg.activation) << ", "
            << elementCount(arg.activation) << ");\n";
       else
@@ -749,9 +802,10 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
       if (bias)
         os << "        t.bias_scaled = pass.scaled_bias(" << cString(weight) << ");\n";
     }
-    os << "        t.y = pass.out(" << p.ids.lookup(call.results[0]) << ", "
-       << elementCount(call.results[0]) << ");\n"
-       << "        if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
+    for (auto [j, result] : llvm::enumerate(call.results))
+      os << "        t." << outputs[j] << " = pass.out(" << p.ids.lookup(result) << ", "
+         << elementCount(result) << ");\n";
+    os << "        if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
        << ", [&] { return qdsl_cuda::" << call.generator << "(p, t, n, pass.context()); }))\n"
        << "            return false;\n"
        << "    }\n";
@@ -763,11 +817,17 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
 FailureOr<std::string> cudaKernelsSource(const Plan &p, const Target &target,
                                          const ProjectOptions &options) {
   func::FuncOp model = p.forward.function;
-  std::string calls;
-  llvm::raw_string_ostream callStream(calls);
+  std::string calls, trainCalls;
+  llvm::raw_string_ostream callStream(calls), trainStream(trainCalls);
   std::vector<std::array<std::string, 3>> folds;
   if (failed(emitCudaKernelCalls(p.forward, callStream, folds)))
     return failure();
+  if (p.train) {
+    if (failed(emitCudaKernelCalls(*p.train, trainStream, folds)))
+      return failure();
+  } else {
+    trainStream << "    (void)pass;\n    return false;\n";
+  }
   std::string s;
   llvm::raw_string_ostream os(s);
   os << "// Generated by qdsl from " << options.source << ": model " << model.getSymName()
@@ -797,13 +857,30 @@ FailureOr<std::string> cudaKernelsSource(const Plan &p, const Target &target,
   os << "// Activation sizes (per example, fixed) and lifetimes (first and last\n"
      << "// kernel) by id: cuda/qdsl_cuda_model.cpp lays them out in one arena.\n";
   emitBufferTable(p.forward, "kForwardBuffers", os);
-  os << "const std::vector<BufferSpec> kTrainBuffers = {};\n"
-     << "const std::vector<int> kTrainResults = {};\n"
+  if (p.train)
+    emitBufferTable(*p.train, "kTrainBuffers", os);
+  else
+    os << "const std::vector<BufferSpec> kTrainBuffers = {};\n";
+  os << "// The training step's results by activation id: the loss, the logits,\n"
+     << "// then one gradient per weight of kGradientNames.\n"
+     << "const std::vector<int> kTrainResults = {";
+  if (p.train)
+    for (auto [i, v] : llvm::enumerate(p.train->returned))
+      os << (i ? ", " : "") << p.train->ids.lookup(v);
+  os << "};\n"
+     << "const std::vector<std::string> kGradientNames = {";
+  if (p.train)
+    if (auto names = p.train->function->getAttrOfType<ArrayAttr>(kGradientsAttr))
+      for (auto [i, name] : llvm::enumerate(names.getAsValueRange<StringAttr>()))
+        os << (i ? ", " : "") << cString(name);
+  os << "};\n"
      << "const std::vector<SearchLayer> kSearchLayers = {};\n"
-     << "const std::vector<std::string> kGradientNames = {};\n"
-     << "const char *const kTrainingSetup = \"\";\n\n"
+     << "const char *const kTrainingSetup = "
+     << cString(p.train ? options.trainingSetup : std::string()) << ";\n\n"
      << "bool run_kernels(DevicePass &pass) {\n"
-     << calls << "}\n\n}  // namespace qdsl_model\n";
+     << calls << "}\n\n"
+     << "bool run_train_kernels(DevicePass &pass) {\n"
+     << trainCalls << "}\n\n}  // namespace qdsl_model\n";
   return s;
 }
 
@@ -839,7 +916,9 @@ std::string cudaCmakeSource(const Plan &p, const Target &target, const ProjectOp
      << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
      << "set(CMAKE_CUDA_STANDARD 17)\n"
      << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
-     << "# Tensor files, initial weights, the arena planner.\n"
+     << "# Tensor files, initial weights, the arena planner"
+     << (p.train ? "; data sets, AdamW,\n# checkpoints and progress for train.\nset(QDSL_RUNTIME_TRAINING ON)\n"
+                 : ".\n")
      << "include(runtime/shipped/qdsl_runtime.cmake)\n\n"
      << "if(QDSL_CUDA_EMULATE)\n"
      << "  add_library(qdsl_cuda STATIC cuda/qdsl_cuda_emulate.cpp)\n"
@@ -853,16 +932,11 @@ std::string cudaCmakeSource(const Plan &p, const Target &target, const ProjectOp
      << "target_include_directories(qdsl_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
      << "target_link_libraries(qdsl_model PUBLIC qdsl_cuda qdsl_runtime)\n\n"
      << "add_executable(predict predict.cpp)\n"
-     << "target_link_libraries(predict PRIVATE qdsl_model)\n"
-     << "# fmt's package, or its headers alone.\n"
-     << "find_package(fmt QUIET)\n"
-     << "if(fmt_FOUND)\n"
-     << "  target_link_libraries(predict PRIVATE fmt::fmt)\n"
-     << "else()\n"
-     << "  find_path(QDSL_FMT_INCLUDE fmt/core.h REQUIRED)\n"
-     << "  target_include_directories(predict PRIVATE ${QDSL_FMT_INCLUDE})\n"
-     << "  target_compile_definitions(predict PRIVATE FMT_HEADER_ONLY)\n"
-     << "endif()\n";
+     << "target_link_libraries(predict PRIVATE qdsl_model fmt::fmt)\n";
+  if (p.train)
+    os << "\n# The training program: the step on the GPU, AdamW on the host.\n"
+       << "add_executable(train train.cpp)\n"
+       << "target_link_libraries(train PRIVATE qdsl_model qdsl_training_runtime)\n";
   return s;
 }
 
@@ -945,9 +1019,9 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
     return model.emitError(message);
   };
   const bool cuda = target.backend == Backend::Cuda;
-  if (cuda && (trainStep || !options.searchConstraints.empty()))
-    return fail("the cuda target has no training step yet: compile for training with "
-                "--target=x86-64-avx2 or opencl");
+  if (cuda && !options.searchConstraints.empty())
+    return fail("the cuda target does not run architecture searches: search with "
+                "--target=x86-64-avx2");
   // The generators the kernels call, and every file they need.
   std::set<std::string> used, generatorFilesUsed;
   if (!cuda)
@@ -965,7 +1039,8 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
   // (codegen/cuda/, with the back-end-neutral parts of codegen/project/).
   for (const char *halideOnly : {"codegen/project/qdsl_model.cpp",
                                  "codegen/project/qdsl_model_internal.h",
-                                 "codegen/project/qdsl_kernels.cmake"})
+                                 "codegen/project/qdsl_kernels.cmake",
+                                 "codegen/project/search.cpp"})
     if (cuda)
       leftOut.insert(halideOnly);
   auto belongs = [&](llvm::StringRef path) {

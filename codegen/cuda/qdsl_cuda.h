@@ -84,6 +84,10 @@ public:
     double seconds_between(int first, int second);
     void clear_marks();
 
+    /// Device memory for a kernel's intermediate values, at least `floats`
+    /// long, kept for the next kernels (grown only outside a graph capture).
+    float *scratch(size_t floats);
+
     /// Sets error() unless one is set (kernels report invalid parameters
     /// here); returns false.
     bool fail(const std::string &message);
@@ -106,6 +110,8 @@ struct DepthwiseParams {
     int channels = 0, kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_h = 0,
         pad_w = 0, height = 0, width = 0;
     bool norm = false, quadratic = false, bias = false, scale_residual = false;
+    /// The filter turned by 180° (a stride-1 depthwise input gradient).
+    bool flip_filter = false;
     float eps = 1e-6f;
 };
 struct DepthwiseTensors {
@@ -128,6 +134,11 @@ bool depthwise(const DepthwiseParams &p, const DepthwiseTensors &t, int batch, C
 /// the residual is the matmul's C operand. Others run a direct kernel.
 struct PointwiseParams {
     int in_channels = 0, out_channels = 0, activation = 0;
+    /// The gradient of a linear layer's input: w is read transposed (w is
+    /// [out_channels, in_channels]) and the result multiplied by the
+    /// derivative of `activation_grad` at `pre`.
+    bool weight_transposed = false;
+    int activation_grad = 0;
     bool norm = false, quadratic = false, bias = false, scale_residual = false;
     float eps = 1e-6f;
     /// Halide's register blocking and size hint; unused here.
@@ -142,6 +153,8 @@ struct PointwiseTensors {
     const float *gamma = nullptr, *residual = nullptr;
     /// With scale_residual: w and bias with the layer scale folded in.
     const float *w_scaled = nullptr, *bias_scaled = nullptr;
+    /// With activation_grad: the activation's input.
+    const float *pre = nullptr;
     float *y = nullptr;
 };
 bool pointwise(const PointwiseParams &p, const PointwiseTensors &t, int batch, Context &context);
@@ -210,6 +223,125 @@ struct ElementwiseTensors {
 };
 bool elementwise(const ElementwiseParams &p, const ElementwiseTensors &t, int batch,
                  Context &context);
+
+// --- The backward pass of a training step. Gradients of weights are sums
+// over the batch and the pixels: one thread per weight element sums them in a
+// fixed order, so a step is deterministic.
+
+/// A layer norm's gradient: dx per row (one warp each, as the forward), then
+/// dscale and doffset per channel from the row statistics the first kernel
+/// leaves in the context's scratch memory.
+struct LayerNormGradParams {
+    int channels = 0;
+    float eps = 1e-6f;
+    int64_t rows_per_example = 1;
+};
+struct LayerNormGradTensors {
+    const float *x = nullptr, *scale = nullptr, *dy = nullptr;
+    float *dx = nullptr, *dscale = nullptr, *doffset = nullptr;
+};
+bool layernorm_grad(const LayerNormGradParams &p, const LayerNormGradTensors &t, int batch,
+                    Context &context);
+
+/// dy times the derivative of GELU or ReLU at x.
+struct ActivationGradParams {
+    ElementwiseOp op = ElementwiseOp::gelu;
+    int channels = 0;
+    int64_t rows_per_example = 1;
+};
+struct ActivationGradTensors {
+    const float *x = nullptr, *dy = nullptr;
+    float *y = nullptr;
+};
+bool activation_grad(const ActivationGradParams &p, const ActivationGradTensors &t, int batch,
+                     Context &context);
+
+/// The sum over every row of each channel (a bias gradient).
+struct ChannelSumParams {
+    int channels = 0;
+    int64_t rows_per_example = 1;
+};
+struct ChannelSumTensors {
+    const float *x = nullptr;
+    float *y = nullptr;
+};
+bool channel_sum(const ChannelSumParams &p, const ChannelSumTensors &t, int batch,
+                 Context &context);
+
+/// dw = xᵀ·dy over every row: a matmul on the GPU.
+struct LinearGradWeightParams {
+    int in_channels = 0, out_channels = 0;
+    int64_t rows_per_example = 1;
+};
+struct LinearGradWeightTensors {
+    const float *x = nullptr, *dy = nullptr;
+    float *y = nullptr;
+};
+bool linear_grad_weight(const LinearGradWeightParams &p, const LinearGradWeightTensors &t,
+                        int batch, Context &context);
+
+/// A convolution's input or filter gradient, dense in groups or depthwise;
+/// height and width are the forward input's.
+struct ConvGradParams {
+    bool depthwise = false;
+    int groups = 1, in_channels = 0, out_channels = 0, kernel_h = 0, kernel_w = 0,
+        stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, height = 0, width = 0;
+};
+struct ConvGradInputTensors {
+    const float *dy = nullptr, *filter = nullptr;
+    float *y = nullptr;
+};
+struct ConvGradFilterTensors {
+    const float *x = nullptr, *dy = nullptr;
+    float *y = nullptr;
+};
+bool conv_grad_input(const ConvGradParams &p, const ConvGradInputTensors &t, int batch,
+                     Context &context);
+bool conv_grad_filter(const ConvGradParams &p, const ConvGradFilterTensors &t, int batch,
+                      Context &context);
+
+/// A stride-1 quadratic depthwise convolution's whole backward pass: with
+/// y = xa⊙xb + xc, the branch gradients dy⊙xb, dy⊙xa and dy give dx (with
+/// input_grad), the three filter gradients and (with bias) the three bias
+/// gradients.
+struct QDWConvGradParams {
+    int channels = 0, kernel_h = 0, kernel_w = 0, pad_h = 0, pad_w = 0, height = 0, width = 0;
+    bool bias = false, input_grad = false;
+};
+struct QDWConvGradTensors {
+    const float *x = nullptr, *dy = nullptr, *xa = nullptr, *xb = nullptr;
+    const float *wa = nullptr, *wb = nullptr, *wc = nullptr;
+    float *dx = nullptr, *dwa = nullptr, *dwb = nullptr, *dwc = nullptr;
+    float *dba = nullptr, *dbb = nullptr, *dbc = nullptr;
+};
+bool qdwconv_grad(const QDWConvGradParams &p, const QDWConvGradTensors &t, int batch,
+                  Context &context);
+
+/// The global average pool's gradient: dy / (height × width) at every pixel.
+struct AvgPoolGradParams {
+    int channels = 0, height = 0, width = 0;
+};
+struct AvgPoolGradTensors {
+    const float *dy = nullptr;
+    float *y = nullptr;
+};
+bool avgpool_grad(const AvgPoolGradParams &p, const AvgPoolGradTensors &t, int batch,
+                  Context &context);
+
+/// Softmax cross-entropy with label smoothing: the mean loss (a scalar), or
+/// (gradient) its gradient for the logits. Labels are checked on the host.
+struct SoftmaxCrossEntropyParams {
+    int classes = 0;
+    float smoothing = 0;
+    bool gradient = false;
+};
+struct SoftmaxCrossEntropyTensors {
+    const float *logits = nullptr;
+    const int32_t *labels = nullptr;
+    float *y = nullptr;
+};
+bool softmax_cross_entropy(const SoftmaxCrossEntropyParams &p,
+                           const SoftmaxCrossEntropyTensors &t, int batch, Context &context);
 
 }  // namespace qdsl_cuda
 

@@ -25,6 +25,15 @@ namespace body {
 
 QD_HD inline float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 QD_HD inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
+/// The derivative of GELU (1) or ReLU (2) at v; 1 for none.
+QD_HD inline float derivative(int activation, float v) {
+    if (activation == 1)
+        return 0.5f * (1.0f + erff(v * 0.70710678118654752f)) +
+               v * expf(-0.5f * v * v) * 0.39894228040143268f;
+    if (activation == 2)
+        return v > 0.0f ? 1.0f : 0.0f;
+    return 1.0f;
+}
 QD_HD inline float activate(int activation, float v) {
     // qdsl::contract::Activation: 0 none, 1 GELU, 2 ReLU.
     return activation == 1 ? gelu(v) : activation == 2 ? relu(v) : v;
@@ -110,7 +119,10 @@ struct DepthwiseKernel {
                         const float *s = shared + 2 * (hy * hw + hx);
                         v = (v - s[0]) * s[1] * t.ln_scale[c] + t.ln_offset[c];
                     }
-                    const size_t tap = ((size_t)ky * p.kernel_w + kx) * C + c;
+                    const size_t tap =
+                        p.flip_filter
+                            ? ((size_t)(p.kernel_h - 1 - ky) * p.kernel_w + (p.kernel_w - 1 - kx)) * C + c
+                            : ((size_t)ky * p.kernel_w + kx) * C + c;
                     sa += v * t.wa[tap];
                     if (p.quadratic) {
                         sb += v * t.wb[tap];
@@ -173,7 +185,7 @@ struct PointwiseKernel {
             float v = x[k];
             if (p.norm)
                 v = (v - mean) * rstd * t.ln_scale[k] + t.ln_offset[k];
-            a += v * w[(size_t)k * cout + o];
+            a += v * (p.weight_transposed ? w[(size_t)o * cin + k] : w[(size_t)k * cout + o]);
             if (p.quadratic) {
                 b += v * t.wb[(size_t)k * cout + o];
                 c += v * t.wc[(size_t)k * cout + o];
@@ -194,6 +206,8 @@ struct PointwiseKernel {
         }
         out = activate(p.activation, out);
         const size_t at = (size_t)row * cout + o;
+        if (p.activation_grad)
+            out *= derivative(p.activation_grad, t.pre[at]);
         if (p.scale_residual)
             out = folded ? t.residual[at] + out : t.residual[at] + t.gamma[o] * out;
         t.y[at] = out;
@@ -415,6 +429,385 @@ struct ElementwiseKernel {
             for (int c = lane; c < C; c += kLanes)
                 y[c] = (x[c] - stats[0]) * stats[1] * t.scale[c] + t.offset[c];
         }
+    }
+};
+
+
+// --- The backward pass.
+
+/// One thread per element of `count()`: the shape of most gradient kernels.
+template <class Derived> struct PerElement {
+    static constexpr int kThreads = 256;
+    QD_HD int phases() const { return 1; }
+    long long blocks() const {
+        return (static_cast<const Derived *>(this)->count() + kThreads - 1) / kThreads;
+    }
+    int threads() const { return kThreads; }
+    size_t shared_floats() const { return 1; }
+    QD_HD void phase(int, long long block, int thread, int threads, float *) const {
+        const long long i = block * threads + thread;
+        if (i < static_cast<const Derived *>(this)->count())
+            static_cast<const Derived *>(this)->at(i);
+    }
+};
+
+/// dy times the activation's derivative at x, elementwise.
+struct ActivationGradKernel : PerElement<ActivationGradKernel> {
+    ActivationGradParams p;
+    ActivationGradTensors t;
+    int batch;
+    QD_HD long long count() const { return (long long)batch * p.rows_per_example * p.channels; }
+    QD_HD void at(long long i) const {
+        t.y[i] = t.dy[i] * derivative(p.op == ElementwiseOp::gelu ? 1 : 2, t.x[i]);
+    }
+};
+
+/// The sum of each channel over every row.
+struct ChannelSumKernel : PerElement<ChannelSumKernel> {
+    ChannelSumParams p;
+    ChannelSumTensors t;
+    int batch;
+    QD_HD long long count() const { return p.channels; }
+    QD_HD void at(long long c) const {
+        const long long rows = (long long)batch * p.rows_per_example;
+        float sum = 0.0f;
+        for (long long r = 0; r < rows; ++r)
+            sum += t.x[r * p.channels + c];
+        t.y[c] = sum;
+    }
+};
+
+/// A layer norm's dx, one warp per row: the forward's statistics (phases
+/// 0-3, saved to `stats` for the weight gradients), then the means of
+/// g = dy⊙scale and g⊙x̂ (4, 5), then dx (6).
+struct LayerNormGradRowsKernel {
+    static constexpr int kThreads = 256, kLanes = 32, kRowsPerBlock = kThreads / kLanes;
+    LayerNormGradParams p;
+    LayerNormGradTensors t;
+    int batch;
+    float *stats;  // mean and rstd per row
+
+    QD_HD int phases() const { return 7; }
+    QD_HD long long rows() const { return (long long)batch * p.rows_per_example; }
+    long long blocks() const { return (rows() + kRowsPerBlock - 1) / kRowsPerBlock; }
+    int threads() const { return kThreads; }
+    size_t shared_floats() const { return 2 * kThreads + 4 * kRowsPerBlock; }
+
+    QD_HD void phase(int k, long long block, int thread, int, float *shared) const {
+        const int C = p.channels, lane = thread % kLanes, local = thread / kLanes;
+        const long long row = block * kRowsPerBlock + local;
+        if (row >= rows())
+            return;
+        float *partial = shared, *row_stats = shared + 2 * kThreads + 4 * local;
+        const float *x = t.x + row * C, *dy = t.dy + row * C;
+        const float mean = row_stats[0], rstd = row_stats[1];
+        if (k == 0 || k == 2) {
+            float sum = 0.0f;
+            for (int c = lane; c < C; c += kLanes) {
+                float v = k == 0 ? x[c] : x[c] - mean;
+                sum += k == 0 ? v : v * v;
+            }
+            partial[thread] = sum;
+        } else if (k == 4) {
+            float g_sum = 0.0f, gx_sum = 0.0f;
+            for (int c = lane; c < C; c += kLanes) {
+                float g = dy[c] * t.scale[c];
+                g_sum += g;
+                gx_sum += g * (x[c] - mean) * rstd;
+            }
+            partial[thread] = g_sum;
+            partial[kThreads + thread] = gx_sum;
+        } else if (k == 1 || k == 3 || k == 5) {
+            if (lane != 0)
+                return;
+            float sum = 0.0f, second = 0.0f;
+            for (int l = 0; l < kLanes; ++l) {
+                sum += partial[thread + l];
+                second += partial[kThreads + thread + l];
+            }
+            if (k == 1) {
+                row_stats[0] = sum / C;
+            } else if (k == 3) {
+                row_stats[1] = 1.0f / sqrtf(sum / C + p.eps);
+                stats[2 * row] = row_stats[0];
+                stats[2 * row + 1] = row_stats[1];
+            } else {
+                row_stats[2] = sum / C;
+                row_stats[3] = second / C;
+            }
+        } else {
+            float *dx = t.dx + row * C;
+            for (int c = lane; c < C; c += kLanes) {
+                float xhat = (x[c] - mean) * rstd;
+                dx[c] = rstd * (dy[c] * t.scale[c] - row_stats[2] - xhat * row_stats[3]);
+            }
+        }
+    }
+};
+
+/// A layer norm's dscale and doffset, one channel per thread, from the rows'
+/// statistics.
+struct LayerNormGradWeightsKernel : PerElement<LayerNormGradWeightsKernel> {
+    LayerNormGradParams p;
+    LayerNormGradTensors t;
+    int batch;
+    const float *stats;
+    QD_HD long long count() const { return p.channels; }
+    QD_HD void at(long long c) const {
+        const long long rows = (long long)batch * p.rows_per_example;
+        float dscale = 0.0f, doffset = 0.0f;
+        for (long long r = 0; r < rows; ++r) {
+            const float dy = t.dy[r * p.channels + c];
+            dscale += dy * (t.x[r * p.channels + c] - stats[2 * r]) * stats[2 * r + 1];
+            doffset += dy;
+        }
+        t.dscale[c] = dscale;
+        t.doffset[c] = doffset;
+    }
+};
+
+/// The window of a convolution gradient: output size from the forward
+/// input's.
+struct ConvGradWindow {
+    ConvGradParams p;
+    QD_HD int out_h() const { return output_size(p.height, p.kernel_h, p.stride_h, p.pad_h); }
+    QD_HD int out_w() const { return output_size(p.width, p.kernel_w, p.stride_w, p.pad_w); }
+    QD_HD int cin_per_group() const { return p.depthwise ? 1 : p.in_channels / p.groups; }
+    QD_HD int cout_per_group() const { return p.depthwise ? 1 : p.out_channels / p.groups; }
+    /// The filter element of tap (ky, kx) from input channel ci to output co.
+    QD_HD size_t filter_at(int ky, int kx, int ci, int co) const {
+        const size_t tap = (size_t)ky * p.kernel_w + kx;
+        if (p.depthwise)
+            return tap * p.in_channels + ci;
+        return (tap * cin_per_group() + ci % cin_per_group()) * p.out_channels + co;
+    }
+};
+
+/// dx of a convolution, one input element per thread.
+struct ConvGradInputKernel : PerElement<ConvGradInputKernel> {
+    ConvGradWindow w;
+    ConvGradInputTensors t;
+    int batch;
+    QD_HD long long count() const {
+        return (long long)batch * w.p.height * w.p.width * w.p.in_channels;
+    }
+    QD_HD void at(long long i) const {
+        const ConvGradParams &p = w.p;
+        const int ci = (int)(i % p.in_channels);
+        const long long pixel = i / p.in_channels;
+        const int ix = (int)(pixel % p.width), iy = (int)(pixel / p.width % p.height);
+        const long long n = pixel / ((long long)p.width * p.height);
+        const int oh = w.out_h(), ow = w.out_w();
+        const int first = p.depthwise ? ci : ci / w.cin_per_group() * w.cout_per_group();
+        const int outputs = p.depthwise ? 1 : w.cout_per_group();
+        float sum = 0.0f;
+        for (int ky = 0; ky < p.kernel_h; ++ky) {
+            const int ty = iy + p.pad_h - ky;
+            if (ty < 0 || ty % p.stride_h || ty / p.stride_h >= oh)
+                continue;
+            for (int kx = 0; kx < p.kernel_w; ++kx) {
+                const int tx = ix + p.pad_w - kx;
+                if (tx < 0 || tx % p.stride_w || tx / p.stride_w >= ow)
+                    continue;
+                const float *dy = t.dy + (((size_t)n * oh + ty / p.stride_h) * ow + tx / p.stride_w) *
+                                             p.out_channels;
+                for (int j = 0; j < outputs; ++j)
+                    sum += dy[first + j] * t.filter[w.filter_at(ky, kx, ci, first + j)];
+            }
+        }
+        t.y[i] = sum;
+    }
+};
+
+/// A convolution's filter gradient, one filter element per thread summing
+/// over every output pixel.
+struct ConvGradFilterKernel : PerElement<ConvGradFilterKernel> {
+    ConvGradWindow w;
+    ConvGradFilterTensors t;
+    int batch;
+    QD_HD long long count() const {
+        const ConvGradParams &p = w.p;
+        return (long long)p.kernel_h * p.kernel_w *
+               (p.depthwise ? p.in_channels : w.cin_per_group() * p.out_channels);
+    }
+    QD_HD void at(long long i) const {
+        const ConvGradParams &p = w.p;
+        int ci, co;
+        long long tap;
+        if (p.depthwise) {
+            ci = co = (int)(i % p.in_channels);
+            tap = i / p.in_channels;
+        } else {
+            co = (int)(i % p.out_channels);
+            const int cg = (int)(i / p.out_channels % w.cin_per_group());
+            tap = i / ((long long)p.out_channels * w.cin_per_group());
+            ci = co / w.cout_per_group() * w.cin_per_group() + cg;
+        }
+        const int ky = (int)(tap / p.kernel_w), kx = (int)(tap % p.kernel_w);
+        const int oh = w.out_h(), ow = w.out_w();
+        float sum = 0.0f;
+        for (long long n = 0; n < batch; ++n)
+            for (int oy = 0; oy < oh; ++oy) {
+                const int iy = oy * p.stride_h - p.pad_h + ky;
+                if (iy < 0 || iy >= p.height)
+                    continue;
+                for (int ox = 0; ox < ow; ++ox) {
+                    const int ix = ox * p.stride_w - p.pad_w + kx;
+                    if (ix < 0 || ix >= p.width)
+                        continue;
+                    sum += t.x[(((size_t)n * p.height + iy) * p.width + ix) * p.in_channels + ci] *
+                           t.dy[(((size_t)n * oh + oy) * ow + ox) * p.out_channels + co];
+                }
+            }
+        t.y[i] = sum;
+    }
+};
+
+/// The shared window of the three qdwconv gradient kernels (stride 1).
+struct QDWConvGradWindow {
+    QDWConvGradParams p;
+    QDWConvGradTensors t;
+    int batch;
+    QD_HD int out_h() const { return output_size(p.height, p.kernel_h, 1, p.pad_h); }
+    QD_HD int out_w() const { return output_size(p.width, p.kernel_w, 1, p.pad_w); }
+};
+
+/// dx = Σ over taps of the branch gradients times their filters.
+struct QDWConvGradInputKernel : PerElement<QDWConvGradInputKernel> {
+    QDWConvGradWindow w;
+    QD_HD long long count() const {
+        return (long long)w.batch * w.p.height * w.p.width * w.p.channels;
+    }
+    QD_HD void at(long long i) const {
+        const QDWConvGradParams &p = w.p;
+        const QDWConvGradTensors &t = w.t;
+        const int C = p.channels, c = (int)(i % C);
+        const long long pixel = i / C;
+        const int ix = (int)(pixel % p.width), iy = (int)(pixel / p.width % p.height);
+        const long long n = pixel / ((long long)p.width * p.height);
+        const int oh = w.out_h(), ow = w.out_w();
+        float sum = 0.0f;
+        for (int ky = 0; ky < p.kernel_h; ++ky) {
+            const int oy = iy + p.pad_h - ky;
+            if (oy < 0 || oy >= oh)
+                continue;
+            for (int kx = 0; kx < p.kernel_w; ++kx) {
+                const int ox = ix + p.pad_w - kx;
+                if (ox < 0 || ox >= ow)
+                    continue;
+                const size_t at = (((size_t)n * oh + oy) * ow + ox) * C + c;
+                const size_t tap = ((size_t)ky * p.kernel_w + kx) * C + c;
+                const float dy = t.dy[at];
+                sum += dy * (t.xb[at] * t.wa[tap] + t.xa[at] * t.wb[tap] + t.wc[tap]);
+            }
+        }
+        t.dx[i] = sum;
+    }
+};
+
+/// The three filter gradients, one (tap, channel) per thread.
+struct QDWConvGradFilterKernel : PerElement<QDWConvGradFilterKernel> {
+    QDWConvGradWindow w;
+    QD_HD long long count() const {
+        return (long long)w.p.kernel_h * w.p.kernel_w * w.p.channels;
+    }
+    QD_HD void at(long long i) const {
+        const QDWConvGradParams &p = w.p;
+        const QDWConvGradTensors &t = w.t;
+        const int C = p.channels, c = (int)(i % C);
+        const int tap = (int)(i / C), ky = tap / p.kernel_w, kx = tap % p.kernel_w;
+        const int oh = w.out_h(), ow = w.out_w();
+        float da = 0.0f, db = 0.0f, dc = 0.0f;
+        for (long long n = 0; n < w.batch; ++n)
+            for (int oy = 0; oy < oh; ++oy) {
+                const int iy = oy - p.pad_h + ky;
+                if (iy < 0 || iy >= p.height)
+                    continue;
+                for (int ox = 0; ox < ow; ++ox) {
+                    const int ix = ox - p.pad_w + kx;
+                    if (ix < 0 || ix >= p.width)
+                        continue;
+                    const size_t at = (((size_t)n * oh + oy) * ow + ox) * C + c;
+                    const float g = t.dy[at] * t.x[(((size_t)n * p.height + iy) * p.width + ix) * C + c];
+                    da += g * t.xb[at];
+                    db += g * t.xa[at];
+                    dc += g;
+                }
+            }
+        t.dwa[i] = da;
+        t.dwb[i] = db;
+        t.dwc[i] = dc;
+    }
+};
+
+/// The three bias gradients, one channel per thread.
+struct QDWConvGradBiasKernel : PerElement<QDWConvGradBiasKernel> {
+    QDWConvGradWindow w;
+    QD_HD long long count() const { return w.p.channels; }
+    QD_HD void at(long long c) const {
+        const QDWConvGradTensors &t = w.t;
+        const long long outputs = (long long)w.batch * w.out_h() * w.out_w();
+        float da = 0.0f, db = 0.0f, dc = 0.0f;
+        for (long long q = 0; q < outputs; ++q) {
+            const size_t at = (size_t)q * w.p.channels + c;
+            da += t.dy[at] * t.xb[at];
+            db += t.dy[at] * t.xa[at];
+            dc += t.dy[at];
+        }
+        t.dba[c] = da;
+        t.dbb[c] = db;
+        t.dbc[c] = dc;
+    }
+};
+
+/// The average pool's gradient, one input element per thread.
+struct AvgPoolGradKernel : PerElement<AvgPoolGradKernel> {
+    AvgPoolGradParams p;
+    AvgPoolGradTensors t;
+    int batch;
+    QD_HD long long count() const { return (long long)batch * p.height * p.width * p.channels; }
+    QD_HD void at(long long i) const {
+        const long long pixels = (long long)p.height * p.width;
+        const long long n = i / (pixels * p.channels);
+        t.y[i] = t.dy[n * p.channels + i % p.channels] / (float)pixels;
+    }
+};
+
+/// Softmax cross-entropy: for the loss one thread sums every example (a
+/// scalar, in the reference's order); for the gradient one logit per thread.
+struct SoftmaxCrossEntropyKernel : PerElement<SoftmaxCrossEntropyKernel> {
+    SoftmaxCrossEntropyParams p;
+    SoftmaxCrossEntropyTensors t;
+    int batch;
+    QD_HD long long count() const { return p.gradient ? (long long)batch * p.classes : 1; }
+    QD_HD float log_sum(const float *row) const {
+        float largest = row[0];
+        for (int j = 1; j < p.classes; ++j)
+            largest = row[j] > largest ? row[j] : largest;
+        float sum = 0.0f;
+        for (int j = 0; j < p.classes; ++j)
+            sum += expf(row[j] - largest);
+        return largest + logf(sum);
+    }
+    QD_HD float target(int j, int label) const {
+        return p.smoothing / p.classes + (j == label ? 1.0f - p.smoothing : 0.0f);
+    }
+    QD_HD void at(long long i) const {
+        if (p.gradient) {
+            const long long n = i / p.classes;
+            const int j = (int)(i % p.classes);
+            const float *row = t.logits + n * p.classes;
+            t.y[i] = (expf(row[j] - log_sum(row)) - target(j, t.labels[n])) / batch;
+            return;
+        }
+        float loss = 0.0f;
+        for (int n = 0; n < batch; ++n) {
+            const float *row = t.logits + (size_t)n * p.classes;
+            const float lse = log_sum(row);
+            for (int j = 0; j < p.classes; ++j)
+                loss -= target(j, t.labels[n]) * (row[j] - lse);
+        }
+        t.y[0] = loss / batch;
     }
 };
 

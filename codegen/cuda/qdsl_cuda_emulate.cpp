@@ -1,7 +1,7 @@
 // The CUDA kernels run on the CPU: every block's threads one after another,
 // phase by phase, over the same bodies as the GPU (qdsl_cuda_bodies.h);
-// device memory is host memory and the matmul is the pointwise body on the
-// folded weights the GPU's matmul reads. Built when a project is configured
+// device memory is host memory and the matmul a loop with cuBLASLt's
+// arguments and epilogue (on the layer-scaled weights the GPU's reads). Built when a project is configured
 // with -DQDSL_CUDA_EMULATE=ON: it checks a CUDA project's arithmetic, tensor
 // by tensor as model_kernels.cpp passes them, on a machine without a GPU. It
 // is a test of the generated code, not a way to run models (it is slow).
@@ -17,6 +17,7 @@ namespace qdsl_cuda {
 struct ContextState {
     std::string error;
     std::vector<std::chrono::steady_clock::time_point> marks;
+    std::vector<float> scratch;
 };
 
 template <class K> bool run_blocks(const K &kernel, Context &context) {
@@ -38,9 +39,28 @@ template <class K> bool run_blocks(const K &kernel, Context &context) {
 namespace qdsl_cuda {
 
 bool matmul(const MatmulCall &call, Context &context) {
-    return run_blocks(body::PointwiseKernel{call.params, call.tensors, call.batch,
-                                            call.params.scale_residual},
-                      context);
+    if (!context.error().empty())
+        return false;
+    for (long long j = 0; j < call.n; ++j)
+        for (long long i = 0; i < call.m; ++i) {
+            float sum = 0.0f;
+            for (long long l = 0; l < call.k; ++l)
+                sum += (call.transpose_a ? call.a[l + i * call.lda] : call.a[i + l * call.lda]) *
+                       (call.transpose_b ? call.b[j + l * call.ldb] : call.b[l + j * call.ldb]);
+            const size_t at = static_cast<size_t>(i + j * call.m);
+            if (call.c)
+                sum += call.c[at];
+            if (call.bias)
+                sum += call.bias[i];
+            call.d[at] = body::activate(call.activation, sum);
+        }
+    return true;
+}
+
+float *Context::scratch(size_t floats) {
+    if (impl->scratch.size() < floats)
+        impl->scratch.resize(floats);
+    return impl->scratch.data();
 }
 
 Context::Context() : impl(new ContextState) {}

@@ -30,8 +30,13 @@ struct ContextState {
     cudaGraphExec_t graph_exec = nullptr;
     std::vector<cudaEvent_t> events;
     size_t next_event = 0;
-    // (rows, in, out, epilogue, residual, precision) → plan.
-    std::map<std::tuple<long long, int, int, int, bool, int>, MatmulPlan> plans;
+    bool capturing = false;
+    float *scratch = nullptr;
+    size_t scratch_floats = 0;
+    // (m, n, k, lda, ldb, transposes, epilogue, C, precision) → plan.
+    std::map<std::tuple<long long, long long, long long, long long, long long, int, int, bool, int>,
+             MatmulPlan>
+        plans;
 };
 
 namespace {
@@ -96,12 +101,10 @@ cublasComputeType_t compute_type(Precision precision) {
 
 }  // namespace
 
-// y = act(x·w + bias) [+ residual]. Row-major x [rows, in] and w [in, out]
-// are, column-major, xᵀ [in × rows] and wᵀ [out × in]: D = wᵀ·xᵀ is yᵀ
-// [out × rows], which is y row-major; the bias runs along D's rows (the
-// output channels), as cuBLASLt's epilogue adds it. cuBLASLt's GELU is the
-// tanh approximation: in fp32 (the exact mode) the matmul adds the bias and a
-// kernel applies the exact GELU after it.
+// cuBLASLt's GELU is the tanh approximation: in fp32 (the exact mode) the
+// matmul adds the bias and a kernel applies the exact GELU after it. The
+// residual (C) is added before the epilogue's activation, which is why
+// qdsl_cuda_launch.h never asks for both.
 bool matmul(const MatmulCall &call, Context &context) {
     if (!context.error().empty())
         return false;
@@ -114,24 +117,35 @@ bool matmul(const MatmulCall &call, Context &context) {
         epilogue = call.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
     else if (call.bias)
         epilogue = CUBLASLT_EPILOGUE_BIAS;
-    const bool residual = call.residual != nullptr;
-    auto key = std::make_tuple(call.rows, call.in_channels, call.out_channels,
+    const bool residual = call.c != nullptr;
+    const int transposes = (call.transpose_a ? 1 : 0) | (call.transpose_b ? 2 : 0);
+    auto key = std::make_tuple(call.m, call.n, call.k, call.lda, call.ldb, transposes,
                                static_cast<int>(epilogue), residual,
                                static_cast<int>(context.precision));
     auto found = s.plans.find(key);
     if (found == s.plans.end()) {
         MatmulPlan plan;
-        const uint64_t m = call.out_channels, n = call.rows, k = call.in_channels;
+        const cublasOperation_t op_a = call.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+        const cublasOperation_t op_b = call.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+        const uint64_t m = call.m, n = call.n, k = call.k;
         if (!check_lt(cublasLtMatmulDescCreate(&plan.desc, compute_type(context.precision),
                                                CUDA_R_32F),
                       context, "cublasLtMatmulDescCreate") ||
             !check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
                                                      &epilogue, sizeof(epilogue)),
                       context, "setting the matmul epilogue") ||
-            !check_lt(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_32F, m, k, m), context,
-                      "cublasLtMatrixLayoutCreate") ||
-            !check_lt(cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_32F, k, n, k), context,
-                      "cublasLtMatrixLayoutCreate") ||
+            !check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                     &op_a, sizeof(op_a)),
+                      context, "setting the matmul's transpose of A") ||
+            !check_lt(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_TRANSB,
+                                                     &op_b, sizeof(op_b)),
+                      context, "setting the matmul's transpose of B") ||
+            !check_lt(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_32F, call.transpose_a ? k : m,
+                                                 call.transpose_a ? m : k, call.lda),
+                      context, "cublasLtMatrixLayoutCreate") ||
+            !check_lt(cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_32F, call.transpose_b ? n : k,
+                                                 call.transpose_b ? k : n, call.ldb),
+                      context, "cublasLtMatrixLayoutCreate") ||
             !check_lt(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_32F, m, n, m), context,
                       "cublasLtMatrixLayoutCreate"))
             return false;
@@ -158,9 +172,9 @@ bool matmul(const MatmulCall &call, Context &context) {
         if (!ok)
             return false;
         if (found_algos == 0)
-            return context.fail("cuBLASLt has no algorithm for a " + std::to_string(n) + "×" +
+            return context.fail("cuBLASLt has no algorithm for a " + std::to_string(m) + "×" +
                                 std::to_string(k) + " by " + std::to_string(k) + "×" +
-                                std::to_string(m) + " matmul at precision " +
+                                std::to_string(n) + " matmul at precision " +
                                 precision_name(context.precision));
         plan.algo = result.algo;
         found = s.plans.emplace(key, plan).first;
@@ -174,22 +188,38 @@ bool matmul(const MatmulCall &call, Context &context) {
             return false;
     }
     const float one = 1.0f, zero = 0.0f;
-    if (!check_lt(cublasLtMatmul(s.lt, plan.desc, &one, call.w, plan.a, call.x, plan.b,
-                                 residual ? &one : &zero, residual ? call.residual : call.y,
-                                 plan.c, call.y, plan.c, &plan.algo, s.workspace,
-                                 s.workspace_bytes, s.stream),
+    if (!check_lt(cublasLtMatmul(s.lt, plan.desc, &one, call.a, plan.a, call.b, plan.b,
+                                 residual ? &one : &zero, residual ? call.c : call.d, plan.c,
+                                 call.d, plan.c, &plan.algo, s.workspace, s.workspace_bytes,
+                                 s.stream),
                   context, "cublasLtMatmul"))
         return false;
     if (!exact_gelu)
         return true;
     ElementwiseParams gelu;
     gelu.op = ElementwiseOp::gelu;
-    gelu.channels = call.out_channels;
-    gelu.rows_per_example = call.rows;
+    gelu.channels = static_cast<int>(call.m);
+    gelu.rows_per_example = call.n;
     ElementwiseTensors tensors;
-    tensors.x = call.y;
-    tensors.y = call.y;
+    tensors.x = call.d;
+    tensors.y = call.d;
     return run_blocks(body::ElementwiseKernel{gelu, tensors, 1}, context);
+}
+
+float *Context::scratch(size_t floats) {
+    ContextState &s = *impl;
+    if (s.scratch_floats >= floats)
+        return s.scratch;
+    if (s.capturing) {
+        fail("a kernel needs more scratch memory during a CUDA graph capture");
+        return nullptr;
+    }
+    if (!synchronize())
+        return nullptr;
+    release(s.scratch);
+    s.scratch = static_cast<float *>(allocate(floats * sizeof(float)));
+    s.scratch_floats = s.scratch ? floats : 0;
+    return s.scratch;
 }
 
 Context::Context() : impl(new ContextState) {
@@ -219,6 +249,8 @@ Context::~Context() {
     }
     for (cudaEvent_t event : s.events)
         cudaEventDestroy(event);
+    if (s.scratch)
+        cudaFree(s.scratch);
     if (s.workspace)
         cudaFree(s.workspace);
     if (s.lt)
@@ -283,13 +315,16 @@ bool Context::synchronize() {
 bool Context::can_capture() const { return true; }
 bool Context::begin_capture() {
     drop_graph();
-    return ok() && check(cudaStreamBeginCapture(impl->stream, cudaStreamCaptureModeThreadLocal),
-                         *this, "starting a CUDA graph capture");
+    impl->capturing = ok() && check(cudaStreamBeginCapture(impl->stream,
+                                                           cudaStreamCaptureModeThreadLocal),
+                                    *this, "starting a CUDA graph capture");
+    return impl->capturing;
 }
 bool Context::end_capture() {
     ContextState &s = *impl;
     // End the capture even after a failed launch, so the stream is usable.
     cudaError_t ended = cudaStreamEndCapture(s.stream, &s.graph);
+    s.capturing = false;
     if (!ok() || !check(ended, *this, "ending the CUDA graph capture"))
         return false;
     return check(cudaGraphInstantiate(&s.graph_exec, s.graph, 0), *this,

@@ -15,17 +15,18 @@
 
 namespace qdsl_cuda {
 
-/// A pointwise layer as one matmul: y = act(x·w + bias) [+ residual], x
-/// [rows, in_channels] and w [in_channels, out_channels] row-major.
+/// One matmul, column-major as cuBLASLt sees it: D (m × n, leading dimension
+/// m) = activation(op(A)·op(B) + C + bias), the bias one value per row of D,
+/// C (the residual; optional) laid out as D. A is stored m × k (k × m when
+/// transposed) with leading dimension lda, B k × n (n × k) with ldb. A
+/// row-major [rows, channels] activation is a column-major channels × rows
+/// matrix.
 struct MatmulCall {
-    long long rows = 0;
-    int in_channels = 0, out_channels = 0, activation = 0;
-    const float *x = nullptr, *w = nullptr, *bias = nullptr, *residual = nullptr;
-    float *y = nullptr;
-    /// The layer as called, for an implementation that runs it as a kernel.
-    PointwiseParams params;
-    PointwiseTensors tensors;
-    int batch = 0;
+    long long m = 0, n = 0, k = 0, lda = 0, ldb = 0;
+    const float *a = nullptr, *b = nullptr, *bias = nullptr, *c = nullptr;
+    bool transpose_a = false, transpose_b = false;
+    int activation = 0;
+    float *d = nullptr;
 };
 bool matmul(const MatmulCall &call, Context &context);
 
@@ -87,20 +88,34 @@ bool pointwise(const PointwiseParams &p, const PointwiseTensors &t, int batch, C
         return run_blocks(body::PointwiseKernel{p, t, batch, false}, context);
     if (p.scale_residual && (!t.w_scaled || (p.bias && !t.bias_scaled)))
         return context.fail("pointwise: a layer-scaled matmul needs its folded weights");
+    // y [rows, out] = x [rows, in] · w [in, out] is, column-major,
+    // yᵀ = wᵀ · xᵀ; a transposed weight w [out, in] is read as its transpose.
     MatmulCall call;
-    call.rows = (long long)batch * p.rows_per_example;
-    call.in_channels = p.in_channels;
-    call.out_channels = p.out_channels;
-    call.x = t.x;
-    call.w = p.scale_residual ? t.w_scaled : t.w;
+    call.m = p.out_channels;
+    call.n = (long long)batch * p.rows_per_example;
+    call.k = p.in_channels;
+    call.a = p.scale_residual ? t.w_scaled : t.w;
+    call.transpose_a = p.weight_transposed;
+    call.lda = p.weight_transposed ? p.in_channels : p.out_channels;
+    call.b = t.x;
+    call.ldb = p.in_channels;
     call.bias = !p.bias ? nullptr : p.scale_residual ? t.bias_scaled : t.bias;
-    call.residual = p.scale_residual ? t.residual : nullptr;
+    call.c = p.scale_residual ? t.residual : nullptr;
     call.activation = p.activation;
-    call.y = t.y;
-    call.params = p;
-    call.tensors = t;
-    call.batch = batch;
-    return matmul(call, context);
+    call.d = t.y;
+    if (!matmul(call, context))
+        return false;
+    if (!p.activation_grad)
+        return true;
+    ActivationGradParams grad;
+    grad.op = p.activation_grad == 1 ? ElementwiseOp::gelu : ElementwiseOp::relu;
+    grad.channels = p.out_channels;
+    grad.rows_per_example = p.rows_per_example;
+    ActivationGradTensors tensors;
+    tensors.x = t.pre;
+    tensors.dy = t.y;
+    tensors.y = t.y;
+    return run_blocks(body::ActivationGradKernel{{}, grad, tensors, batch}, context);
 }
 
 bool conv(const ConvParams &p, const ConvTensors &t, int batch, Context &context) {
@@ -138,6 +153,102 @@ bool elementwise(const ElementwiseParams &p, const ElementwiseTensors &t, int ba
     if (!positive(context, "elementwise", {batch, p.channels, p.rows_per_example}))
         return false;
     return run_blocks(body::ElementwiseKernel{p, t, batch}, context);
+}
+
+bool layernorm_grad(const LayerNormGradParams &p, const LayerNormGradTensors &t, int batch,
+                    Context &context) {
+    if (!positive(context, "layernorm_grad", {batch, p.channels, p.rows_per_example}))
+        return false;
+    float *stats = context.scratch(2 * (size_t)batch * p.rows_per_example);
+    return stats && run_blocks(body::LayerNormGradRowsKernel{p, t, batch, stats}, context) &&
+           run_blocks(body::LayerNormGradWeightsKernel{{}, p, t, batch, stats}, context);
+}
+
+bool activation_grad(const ActivationGradParams &p, const ActivationGradTensors &t, int batch,
+                     Context &context) {
+    if (!positive(context, "activation_grad", {batch, p.channels, p.rows_per_example}))
+        return false;
+    if (p.op != ElementwiseOp::gelu && p.op != ElementwiseOp::relu)
+        return context.fail("activation_grad: the derivative of GELU or ReLU only");
+    return run_blocks(body::ActivationGradKernel{{}, p, t, batch}, context);
+}
+
+bool channel_sum(const ChannelSumParams &p, const ChannelSumTensors &t, int batch,
+                 Context &context) {
+    if (!positive(context, "channel_sum", {batch, p.channels, p.rows_per_example}))
+        return false;
+    return run_blocks(body::ChannelSumKernel{{}, p, t, batch}, context);
+}
+
+bool linear_grad_weight(const LinearGradWeightParams &p, const LinearGradWeightTensors &t,
+                        int batch, Context &context) {
+    if (!positive(context, "linear_grad_weight",
+                  {batch, p.in_channels, p.out_channels, p.rows_per_example}))
+        return false;
+    // dw [in, out] = xᵀ·dy is, column-major, dwᵀ [out × in] = dyᵀ · x.
+    MatmulCall call;
+    call.m = p.out_channels;
+    call.n = p.in_channels;
+    call.k = (long long)batch * p.rows_per_example;
+    call.a = t.dy;
+    call.lda = p.out_channels;
+    call.b = t.x;
+    call.ldb = p.in_channels;
+    call.transpose_b = true;
+    call.d = t.y;
+    return matmul(call, context);
+}
+
+namespace {
+bool conv_grad_sizes(Context &context, const char *kernel, const ConvGradParams &p, int batch) {
+    if (!positive(context, kernel,
+                  {batch, p.in_channels, p.out_channels, p.kernel_h, p.kernel_w, p.stride_h,
+                   p.stride_w, p.groups, p.height, p.width,
+                   p.height + 2 * p.pad_h - p.kernel_h + 1, p.width + 2 * p.pad_w - p.kernel_w + 1}))
+        return false;
+    if (p.depthwise ? p.in_channels != p.out_channels
+                    : p.in_channels % p.groups || p.out_channels % p.groups)
+        return context.fail(std::string(kernel) + ": the channels do not fit the groups");
+    return true;
+}
+}  // namespace
+
+bool conv_grad_input(const ConvGradParams &p, const ConvGradInputTensors &t, int batch,
+                     Context &context) {
+    return conv_grad_sizes(context, "conv_grad_input", p, batch) &&
+           run_blocks(body::ConvGradInputKernel{{}, {p}, t, batch}, context);
+}
+
+bool conv_grad_filter(const ConvGradParams &p, const ConvGradFilterTensors &t, int batch,
+                      Context &context) {
+    return conv_grad_sizes(context, "conv_grad_filter", p, batch) &&
+           run_blocks(body::ConvGradFilterKernel{{}, {p}, t, batch}, context);
+}
+
+bool qdwconv_grad(const QDWConvGradParams &p, const QDWConvGradTensors &t, int batch,
+                  Context &context) {
+    if (!positive(context, "qdwconv_grad",
+                  {batch, p.channels, p.kernel_h, p.kernel_w, p.height, p.width,
+                   p.height + 2 * p.pad_h - p.kernel_h + 1, p.width + 2 * p.pad_w - p.kernel_w + 1}))
+        return false;
+    body::QDWConvGradWindow window{p, t, batch};
+    return (!p.input_grad || run_blocks(body::QDWConvGradInputKernel{{}, window}, context)) &&
+           run_blocks(body::QDWConvGradFilterKernel{{}, window}, context) &&
+           (!p.bias || run_blocks(body::QDWConvGradBiasKernel{{}, window}, context));
+}
+
+bool avgpool_grad(const AvgPoolGradParams &p, const AvgPoolGradTensors &t, int batch,
+                  Context &context) {
+    if (!positive(context, "avgpool_grad", {batch, p.channels, p.height, p.width}))
+        return false;
+    return run_blocks(body::AvgPoolGradKernel{{}, p, t, batch}, context);
+}
+
+bool softmax_cross_entropy(const SoftmaxCrossEntropyParams &p,
+                           const SoftmaxCrossEntropyTensors &t, int batch, Context &context) {
+    if (!positive(context, "softmax_cross_entropy", {batch, p.classes}))
+        return false;
+    return run_blocks(body::SoftmaxCrossEntropyKernel{{}, p, t, batch}, context);
 }
 
 }  // namespace qdsl_cuda

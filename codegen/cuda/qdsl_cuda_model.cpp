@@ -1,9 +1,11 @@
 // The Model of qdsl_model.h on an NVIDIA GPU: weights on the host (as every
 // target keeps them) and uploaded to one device block, with the layer-scaled
-// copies the matmuls read; activations in one device arena laid out by the
-// memory planner; input and output through pinned host buffers; after the
-// first pass at a batch size, the whole pass (copies in, kernels, copy out)
-// replayed as one CUDA graph.
+// copies the matmuls read; activations in one device arena per function laid
+// out by the memory planner; input and output through pinned host buffers;
+// after the first forward pass at a batch size, the whole pass (copies in,
+// kernels, copy out) replayed as one CUDA graph. A training step runs its
+// kernels on the device and hands the loss, logits and gradients back to the
+// host, where the caller's optimiser updates the weights (train.cpp: AdamW).
 #include "qdsl_cuda_model.h"
 
 #include <algorithm>
@@ -34,27 +36,53 @@ struct Model::State {
     size_t device_weight_bytes = 0;
     std::map<std::string, float *> weight_at, scaled_weight_at, scaled_bias_at;
 
-    // The arena, input and output at `batch` (0: none yet).
-    int batch = 0;
-    char *arena = nullptr;
-    std::vector<uint64_t> offset, bytes;
+    // The forward pass's arena, input and output at `forward.batch` (0:
+    // none yet), and the training step's arena, labels and gradients.
+    DeviceArena forward, train;
     float *device_input = nullptr, *device_output = nullptr;
     float *pinned_input = nullptr, *pinned_output = nullptr;
     int graph_batch = 0;
+    float *train_input = nullptr;
+    int32_t *train_labels = nullptr;
+    float *gradients = nullptr;
+    std::vector<float *> gradient_at;
 
-    ~State() { release_batch(); context.release(device_weights); }
+    ~State() {
+        release_batch();
+        release_train();
+        context.release(device_weights);
+        context.release(gradients);
+    }
 
     void release_batch() {
         context.drop_graph();
         graph_batch = 0;
-        context.release(arena);
+        context.release(forward.memory);
         context.release(device_input);
         context.release(device_output);
         context.release_host(pinned_input);
         context.release_host(pinned_output);
-        arena = nullptr;
+        forward = DeviceArena();
         device_input = device_output = pinned_input = pinned_output = nullptr;
-        batch = 0;
+    }
+
+    void release_train() {
+        context.release(train.memory);
+        context.release(train_input);
+        context.release(train_labels);
+        train = DeviceArena();
+        train_input = nullptr;
+        train_labels = nullptr;
+    }
+
+    bool plan(DeviceArena &arena, const std::vector<BufferSpec> &table, int n,
+              std::string &error) {
+        arena.size = plan_arena(table, n, false, arena.offset, arena.bytes);
+        arena.memory = static_cast<char *>(context.allocate(arena.size));
+        arena.batch = n;
+        if (!arena.memory)
+            error = context.error();
+        return arena.memory != nullptr;
     }
 
     /// Uploads the weights and their folded copies (allocating on the first
@@ -85,6 +113,7 @@ struct Model::State {
             total += aligned(data.size() * sizeof(float));
         if (!device_weights || total != device_weight_bytes) {
             release_batch();
+            release_train();
             context.release(device_weights);
             device_weights = static_cast<char *>(context.allocate(total));
             device_weight_bytes = total;
@@ -115,23 +144,53 @@ struct Model::State {
     }
 
     bool prepare_batch(int n, std::string &error) {
-        if (n == batch)
+        if (n == forward.batch)
             return true;
         release_batch();
-        uint64_t size = plan_arena(kForwardBuffers, n, false, offset, bytes);
         const size_t in = kModelInfo.input_size() * n * sizeof(float);
         const size_t out = kModelInfo.output_size() * n * sizeof(float);
-        arena = static_cast<char *>(context.allocate(size));
+        if (!plan(forward, kForwardBuffers, n, error))
+            return false;
         device_input = static_cast<float *>(context.allocate(in));
         device_output = static_cast<float *>(context.allocate(out));
         pinned_input = static_cast<float *>(context.allocate_host(in));
         pinned_output = static_cast<float *>(context.allocate_host(out));
-        if (!arena || !device_input || !device_output || !pinned_input || !pinned_output) {
+        if (!device_input || !device_output || !pinned_input || !pinned_output) {
             error = context.error();
             release_batch();
             return false;
         }
-        batch = n;
+        return true;
+    }
+
+    bool prepare_train(int n, std::string &error) {
+        if (!gradients) {
+            size_t total = 0;
+            for (const std::string &name : kGradientNames)
+                total += aligned(weights.at(name).data.size() * sizeof(float));
+            gradients = static_cast<float *>(context.allocate(total));
+            if (!gradients) {
+                error = context.error();
+                return false;
+            }
+            size_t at = 0;
+            for (const std::string &name : kGradientNames) {
+                gradient_at.push_back(reinterpret_cast<float *>(reinterpret_cast<char *>(gradients) + at));
+                at += aligned(weights.at(name).data.size() * sizeof(float));
+            }
+        }
+        if (n == train.batch)
+            return true;
+        release_train();
+        if (!plan(train, kTrainBuffers, n, error))
+            return false;
+        train_input = static_cast<float *>(context.allocate(kModelInfo.input_size() * n * sizeof(float)));
+        train_labels = static_cast<int32_t *>(context.allocate(n * sizeof(int32_t)));
+        if (!train_input || !train_labels) {
+            error = context.error();
+            release_train();
+            return false;
+        }
         return true;
     }
 };
@@ -193,17 +252,67 @@ void Model::weightsChanged() {
 
 void Model::weightsChanged(const std::function<bool(const std::string &)> &) { weightsChanged(); }
 
-bool Model::canTrain() { return false; }
+bool Model::canTrain() { return !kTrainResults.empty(); }
 const char *Model::trainingSetup() { return kTrainingSetup; }
 const std::vector<std::string> &Model::gradientNames() { return kGradientNames; }
 const std::vector<SearchLayer> &Model::searchLayers() { return kSearchLayers; }
-uint64_t Model::trainingArenaBytes() const { return 0; }
+uint64_t Model::trainingArenaBytes() const { return state->train.size; }
 
-bool Model::trainStep(const float *, const int32_t *, int, float &, float *,
-                      qdsl::rt::TensorMap &, std::string &error, Profile *) {
-    error = "the cuda target has no training step yet (docs/CODEGEN.md): train on the "
-            "x86-64-avx2 or opencl target";
-    return false;
+bool Model::trainStep(const float *input, const int32_t *labels, int batch, float &loss,
+                      float *logits, qdsl::rt::TensorMap &gradients, std::string &error,
+                      Profile *profile) {
+    State &s = *state;
+    if (!canTrain()) {
+        error = "this project has no training step: compile the model with qdsl compile --train";
+        return false;
+    }
+    if (!s.context.ok()) {
+        error = s.context.error();
+        return false;
+    }
+    if (!s.ready) {
+        error = "no weights: call initialize() or loadWeights() first";
+        return false;
+    }
+    if (batch < 1) {
+        error = "the batch must hold at least one example";
+        return false;
+    }
+    const int64_t classes = kModelInfo.output_shape.empty() ? 1 : kModelInfo.output_shape.back();
+    for (int i = 0; i < batch; ++i)
+        if (labels[i] < 0 || labels[i] >= classes) {
+            error = "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) +
+                    " is not a class of " + kModelInfo.name + " (0 to " +
+                    std::to_string(classes - 1) + ")";
+            return false;
+        }
+    if (!s.prepare_train(batch, error))
+        return false;
+    DevicePass pass(s, s.train, batch, profile);
+    s.context.clear_marks();
+    const size_t in = kModelInfo.input_size() * batch;
+    bool ok = s.context.copy_to_device(s.train_input, input, in * sizeof(float)) &&
+              s.context.copy_to_device(s.train_labels, labels, batch * sizeof(int32_t)) &&
+              run_train_kernels(pass) && s.context.synchronize();
+    auto fetch = [&](int id, float *to, size_t count) {
+        return s.context.copy_to_host(to, pass.in(id, count), count * sizeof(float));
+    };
+    ok = ok && fetch(kTrainResults[0], &loss, 1) &&
+         fetch(kTrainResults[1], logits, kModelInfo.output_size() * batch);
+    for (size_t g = 0; ok && g < kGradientNames.size(); ++g) {
+        const qdsl::rt::Tensor &w = s.weights.at(kGradientNames[g]);
+        qdsl::rt::Tensor &grad = gradients[kGradientNames[g]];
+        grad.shape = w.shape;
+        grad.data.resize(w.data.size());
+        ok = fetch(kTrainResults[g + 2], grad.data.data(), grad.data.size());
+    }
+    ok = ok && s.context.synchronize();
+    if (ok && profile)
+        for (const DevicePass::Timing &t : pass.timings)
+            profile->add(t.kernel, t.family, s.context.seconds_between(t.start, t.end));
+    if (!ok)
+        error = s.context.error();
+    return ok;
 }
 
 bool Model::setPaths(const std::vector<int> &active, const std::vector<uint64_t> &recomputed,
@@ -242,7 +351,7 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
     if (!profile && s.graph_batch == batch && s.context.has_graph()) {
         ok = s.context.replay() && s.context.synchronize();
     } else {
-        DevicePass pass(s, batch, profile);
+        DevicePass pass(s, s.forward, batch, profile);
         s.context.clear_marks();
         ok = queue(pass) && s.context.synchronize();
         if (ok && profile)
@@ -251,7 +360,7 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
         // The next passes at this batch replay the whole pass as one graph
         // (after this one has planned every matmul).
         if (ok && !profile && s.context.can_capture()) {
-            DevicePass captured(s, batch, nullptr);
+            DevicePass captured(s, s.forward, batch, nullptr);
             ok = s.context.begin_capture() && queue(captured) && s.context.end_capture();
             s.graph_batch = ok ? batch : 0;
         }
@@ -267,19 +376,24 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
 const float *DevicePass::in(int id, size_t elements) const { return out(id, elements); }
 
 float *DevicePass::out(int id, size_t elements) const {
+    const bool training = &arena == &state.train;
     if (id == qdsl::contract::kInputActivation)
-        return state.device_input;
-    if (id == qdsl::contract::kOutputActivation)
+        return training ? state.train_input : state.device_input;
+    if (id == qdsl::contract::kOutputActivation && !training)
         return state.device_output;
+    if (qdsl::contract::isGradientActivation(id) && training)
+        return state.gradient_at.at(qdsl::contract::gradientOfActivation(id));
     // The generated tables and calls agree by construction; a mismatch is
     // a bug in qdsl, not in the model.
-    if (id < 0 || static_cast<size_t>(id) >= state.bytes.size() ||
-        elements * sizeof(float) > state.bytes[id]) {
+    if (id < 0 || static_cast<size_t>(id) >= arena.bytes.size() ||
+        elements * sizeof(float) > arena.bytes[id]) {
         std::fprintf(stderr, "qdsl_model: activation %d does not fit its planned buffer\n", id);
         std::abort();
     }
-    return reinterpret_cast<float *>(state.arena + state.offset[id]);
+    return reinterpret_cast<float *>(arena.memory + arena.offset[id]);
 }
+
+const int32_t *DevicePass::labels() const { return state.train_labels; }
 
 const float *DevicePass::weight(const char *name) const { return state.weight_at.at(name); }
 const float *DevicePass::scaled_weight(const char *weight) const {

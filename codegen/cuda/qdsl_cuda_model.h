@@ -21,17 +21,29 @@ struct FoldSpec {
 };
 extern const std::vector<FoldSpec> kFoldSpecs;
 
-/// One forward pass on the device.
+/// Activation memory of one function at one batch size on the device: the
+/// arena planner's offsets (qdsl_model_tables.h, plan_arena) in one block.
+struct DeviceArena {
+    int batch = 0;
+    char *memory = nullptr;
+    uint64_t size = 0;
+    std::vector<uint64_t> offset, bytes;
+};
+
+/// One forward pass or training step on the device.
 class DevicePass {
 public:
-    DevicePass(Model::State &state, int batch, Profile *profile)
-        : state(state), batch_size(batch), profile(profile) {}
+    DevicePass(Model::State &state, DeviceArena &arena, int batch, Profile *profile)
+        : state(state), arena(arena), batch_size(batch), profile(profile) {}
 
     int batch() const { return batch_size; }
-    /// Activation `id` (contract::kInputActivation, an arena buffer) holding
-    /// at least `elements` floats; `out` also the model's output.
+    /// Activation `id` (contract::kInputActivation, an arena buffer, a
+    /// training step's gradient) holding at least `elements` floats; `out`
+    /// also the model's output.
     const float *in(int id, size_t elements) const;
     float *out(int id, size_t elements) const;
+    /// The training step's labels, one per example.
+    const int32_t *labels() const;
     const float *weight(const char *name) const;
     const float *scaled_weight(const char *weight) const;
     const float *scaled_bias(const char *weight) const;
@@ -49,12 +61,15 @@ public:
 
 private:
     Model::State &state;
+    DeviceArena &arena;
     int batch_size;
     Profile *profile;
 };
 
-/// Defined by model_kernels.cpp: every kernel of the model in order.
+/// Defined by model_kernels.cpp: every kernel of the model in order, and of
+/// its training step (false at once without --train).
 bool run_kernels(DevicePass &pass);
+bool run_train_kernels(DevicePass &pass);
 
 }  // namespace qdsl_model
 

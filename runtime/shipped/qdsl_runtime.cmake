@@ -9,6 +9,9 @@
 #                          metrics (zlib, fmt); only when
 #                          QDSL_RUNTIME_TRAINING is set
 #
+# nlohmann-json and fmt may come as headers alone (a GPU machine with only
+# the CUDA toolkit): put their folder on CMAKE_INCLUDE_PATH.
+#
 # The sources include each other as "X.h"; their users include
 # "runtime/shipped/X.h", so the folder two levels up is on the include path.
 #
@@ -33,9 +36,17 @@ add_library(qdsl_runtime STATIC ${QDSL_RUNTIME_SOURCES})
 target_include_directories(qdsl_runtime PUBLIC ${_qdsl_runtime_root})
 target_link_libraries(qdsl_runtime PUBLIC nlohmann_json::nlohmann_json)
 
+# fmt likewise: its package, or its headers alone (header-only).
+find_package(fmt QUIET)
+if(NOT TARGET fmt::fmt)
+  find_path(QDSL_FMT_INCLUDE fmt/core.h REQUIRED)
+  add_library(fmt::fmt INTERFACE IMPORTED)
+  target_include_directories(fmt::fmt INTERFACE ${QDSL_FMT_INCLUDE})
+  target_compile_definitions(fmt::fmt INTERFACE FMT_HEADER_ONLY)
+endif()
+
 if(QDSL_RUNTIME_TRAINING)
   find_package(ZLIB REQUIRED)
-  find_package(fmt REQUIRED)
   list(TRANSFORM QDSL_TRAINING_RUNTIME_SOURCES PREPEND "${_qdsl_runtime_dir}/")
   add_library(qdsl_training_runtime STATIC ${QDSL_TRAINING_RUNTIME_SOURCES})
   target_link_libraries(qdsl_training_runtime PUBLIC qdsl_runtime ZLIB::ZLIB fmt::fmt)

@@ -72,9 +72,19 @@ CASES = {
     "cuda_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "cuda", 4,
                            0.3, []),
     "cuda_quadranet36_t": ("examples/quadranet36_t.qd", "QuadraNet36_T", "cuda", 1, 0.05, []),
+    # The training step on the CPU emulation against `qdsl run --train`.
+    "cuda_train_families": ("test/codegen/families.qd", "Families", "cuda", 3, 0.5,
+                            ["--train", "--label-smoothing", "0.1"]),
+    "cuda_train_paper": ("test/codegen/families.qd", "Families", "cuda", 2, 0.5,
+                         ["--train", "--memory-policy", "paper"]),
+    "cuda_train_input_qdwconv": ("test/codegen/families.qd", "InputQDWConv", "cuda", 3, 0.5,
+                                 ["--train"]),
+    "cuda_train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "cuda",
+                                 4, 0.3, ["--train"]),
 }
 # Cases whose CUDA sources nvcc also compiles (all --all-examples cases too).
-CUDA_BUILT = {"cuda_fashion_mnist", "cuda_quadranet36_t", "cuda_families"}
+CUDA_BUILT = {"cuda_fashion_mnist", "cuda_quadranet36_t", "cuda_families",
+              "cuda_train_fashion_mnist"}
 # On a GPU, bf16 tensor cores against the double-precision reference.
 BF16_TOLERANCE = 2e-2
 
@@ -185,7 +195,7 @@ def safetensors_metadata(path):
         return __import__("json").loads(f.read(size)).get("__metadata__", {})
 
 
-def check_training_step(name, qd, model, work, flags, args):
+def check_training_step(name, qd, model, work, flags, args, build="build"):
     """The generated training step against `qdsl run --train`: the loss and
     every weight's gradient, on the same weights, batch and labels (the
     reference's gradients do not depend on the memory policy)."""
@@ -197,7 +207,7 @@ def check_training_step(name, qd, model, work, flags, args):
     grads, ref = os.path.join(work, "g.safetensors"), os.path.join(work, "g_ref.safetensors")
     smoothing = flag_value(flags, "--label-smoothing", "0")
     start = time.time()
-    run([os.path.join(work, "build", "train"), "--gradients", grads, "--input", x,
+    run([os.path.join(work, build, "train"), "--gradients", grads, "--input", x,
          "--labels", labels, "--weights", weights])
     ran = time.time() - start
     run([args.qdsl, "run", qd, "--model", model, "--train", "--weights", weights, "--input", x,
@@ -666,6 +676,8 @@ def check_cuda(name, qd, model, work, batch, std, flags, args):
           % (name, "cuda", error, built, ran, "ok" if ok else "FAILED"))
     if not ok:
         return False
+    if "--train" in flags:
+        check_training_step(name, qd, model, work, flags, args, build="build-emulate")
     if name == "cuda_fashion_mnist":
         again = work + "-again"
         shutil.rmtree(again, ignore_errors=True)

@@ -2,7 +2,7 @@
 //
 // Every family a target's fusion rules name, and every op that can become
 // a kernel of its own, has an entry in codegen/KernelFamilies.cpp with a
-// Halide generator, and every forward family a CUDA kernel; a kernel is
+// Halide generator, and the cuda target's families a CUDA kernel; a kernel is
 // described by its family alone, and one of a family a back end does not
 // implement is refused with a message that names it.
 
@@ -35,9 +35,7 @@ TEST(KernelFamilies, EveryFusionRuleNamesAFamilyWithAGenerator) {
       ASSERT_NE(family, nullptr);
       EXPECT_NE(family->halide.describe, nullptr);
       EXPECT_FALSE(family->halide.generators.empty());
-      // The CUDA back end runs every forward family (no training yet).
-      bool backward = rule.chain.front().find("_grad") != std::string::npos;
-      if (target.backend == codegen::Backend::Cuda && !backward) {
+      if (target.backend == codegen::Backend::Cuda) {
         EXPECT_NE(family->cuda.describe, nullptr);
         EXPECT_FALSE(family->cuda.kernels.empty());
       }
@@ -178,11 +176,16 @@ TEST(KernelFamilies, TheCudaColumnIsReadForTheCudaTarget) {
   auto call = describeGeluAs("gelu", error, "cuda");
   ASSERT_TRUE(mlir::succeeded(call)) << error;
   EXPECT_EQ(call->generator, "elementwise");
-  // A backward family has no CUDA kernel: refused by name for cuda only.
+  error.clear();
+  EXPECT_TRUE(mlir::failed(describeGeluAs("gelu_twice", error, "cuda")));
+  EXPECT_NE(error.find("no CUDA kernel implements kernel 'layer/gelu_twice' of family "
+                       "'gelu_twice'"),
+            std::string::npos)
+      << error;
   error.clear();
   EXPECT_TRUE(mlir::failed(describeGeluAs("gelu_grad", error, "cuda")));
-  EXPECT_NE(error.find("no CUDA kernel implements kernel 'layer/gelu_grad' of family "
-                       "'gelu_grad'"),
+  EXPECT_NE(error.find("of family 'gelu_grad' does not hold the ops its CUDA kernel "
+                       "implements (ops: quadra.gelu)"),
             std::string::npos)
       << error;
 }
