@@ -1,7 +1,9 @@
 """The GPU check of qdsl's cuda target, run by bench/gpu/run.sh on a GPU
 machine from what bench/gpu/prepare.py wrote: builds every CUDA project, runs
 the tests (predict against the reference executor's outputs at fp32, tf32 and
-bf16; compute-sanitizer memcheck and racecheck), then the benchmarks next to
+bf16; the training step's gradients against the reference's; Fashion-MNIST
+trained three epochs; compute-sanitizer memcheck and racecheck on predict and
+the training step), then the benchmarks next to
 PyTorch in the same run, and the latency model's error on ten architectures.
 Prints a table and writes OUT/gpu_results.json.
 
@@ -15,10 +17,12 @@ listed as such.
 """
 import argparse
 import concurrent.futures
+import glob
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -52,17 +56,95 @@ class Run:
         return result
 
 
+def zlib_library():
+    """The system's zlib (its -dev package may be missing: the headers travel)."""
+    for pattern in ("/usr/lib/x86_64-linux-gnu/libz.so*", "/lib/x86_64-linux-gnu/libz.so*",
+                    "/usr/lib64/libz.so*", "/usr/lib/libz.so*"):
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
 def build(run, name):
     work = os.path.join(run.args.work, name)
     build_dir = os.path.join(work, "build")
-    flags = ["-DCMAKE_BUILD_TYPE=Release",
-             "-DCMAKE_INCLUDE_PATH=" + os.path.join(run.args.work, "third_party", "include")]
+    include = os.path.join(run.args.work, "third_party", "include")
+    flags = ["-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_INCLUDE_PATH=" + include]
+    if name.startswith("train_") and zlib_library():
+        flags += ["-DZLIB_INCLUDE_DIR=" + include, "-DZLIB_LIBRARY=" + zlib_library()]
     if run.args.dry_run:
         flags.append("-DQDSL_CUDA_EMULATE=ON")
     if not os.path.exists(os.path.join(build_dir, "build.ninja")):
         run.cmd(["cmake", "-S", work, "-B", build_dir, "-G", "Ninja"] + flags)
     run.cmd(["cmake", "--build", build_dir, "-j", str(run.args.jobs_per_build)])
-    return os.path.join(build_dir, "predict")
+    return os.path.join(build_dir, "train" if name.startswith("train_") else "predict")
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    size = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + size])
+    tensors = {key: np.frombuffer(data[8 + size + e["data_offsets"][0]:8 + size +
+                                       e["data_offsets"][1]], "<f4").reshape(e["shape"])
+               for key, e in header.items() if key != "__metadata__"}
+    return tensors, header.get("__metadata__", {})
+
+
+def training(run, manifest, programs):
+    """The Fashion-MNIST training step against the reference's gradients
+    (and under compute-sanitizer), then a few epochs on the GPU."""
+    name = "train_fashion_mnist"
+    case = manifest["train"][name]
+    work = os.path.join(run.args.work, name)
+    step = [programs[name], "--input", os.path.join(work, "x.npy"), "--labels",
+            os.path.join(work, "labels.npy"), "--weights", os.path.join(work, case["weights"])]
+    got_path = os.path.join(work, "g.safetensors")
+    run.cmd(step + ["--gradients", got_path])
+    got, got_meta = read_safetensors(got_path)
+    want, want_meta = read_safetensors(os.path.join(work, "g_ref.safetensors"))
+    worst = max(normwise(got[k], want[k]) for k in want) if got.keys() == want.keys() else 1e30
+    loss = abs(float(got_meta["qdsl.loss"]) - float(want_meta["qdsl.loss"])) / abs(
+        float(want_meta["qdsl.loss"]))
+    ok = max(worst, loss) <= TOLERANCE["fp32"]
+    run.results["tests"].append({"test": "train step fashion_mnist fp32 (gradients)",
+                                 "error": max(worst, loss), "tolerance": TOLERANCE["fp32"],
+                                 "ok": ok})
+    if not ok:
+        run.failures.append("training step: worst gradient error %.2e, loss %.2e" % (worst, loss))
+    sanitizer = shutil.which("compute-sanitizer")
+    if run.args.dry_run or not sanitizer:
+        run.results["skipped"].append("compute-sanitizer on the training step" +
+                                      (" (dry run)" if run.args.dry_run else ": not installed"))
+    else:
+        for tool in ("memcheck", "racecheck"):
+            result = run.cmd([sanitizer, "--tool", tool, "--error-exitcode", "9"] + step +
+                             ["--gradients", os.path.join(work, "g_sanitized.safetensors")],
+                             check=False)
+            summary = re.search(r"ERROR SUMMARY: (\d+) error", result.stdout + result.stderr)
+            ok = result.returncode == 0 and summary is not None and summary.group(1) == "0"
+            run.results["tests"].append({"test": "compute-sanitizer %s (training step)" % tool,
+                                         "ok": ok,
+                                         "summary": summary.group(0) if summary else None})
+            if not ok:
+                run.failures.append("compute-sanitizer %s on the training step:\n%s" % (
+                    tool, (result.stdout + result.stderr)[-2000:]))
+    if run.args.dry_run:
+        run.results["skipped"].append("Fashion-MNIST training run (dry run)")
+        return
+    out = os.path.join(work, "run")
+    start = time.time()
+    result = run.cmd([programs[name], "--data", os.path.join(run.args.work, "data"), "--epochs",
+                      "3", "--batch", "128", "--lr", "4e-3", "--out", out, "--overwrite"])
+    top1 = re.findall(r"test top-1 ([0-9.]+)%", result.stdout + result.stderr)
+    accuracy = float(top1[-1]) if top1 else 0.0
+    ok = accuracy >= 85.0
+    run.results["tests"].append({"test": "Fashion-MNIST 3 epochs on the GPU: test top-1 %.2f%% "
+                                         "(>= 85%%) in %.0f s" % (accuracy, time.time() - start),
+                                 "ok": ok})
+    if not ok:
+        run.failures.append("Fashion-MNIST reached %.2f%% top-1" % accuracy)
 
 
 def normwise(y, ref):
@@ -181,7 +263,12 @@ def benchmarks(run, manifest, programs):
     bench["pytorch_inference"] = peers
     bench["pytorch_training"] = pytorch(run, "train", "--model", "quadranet36_t", "--batch",
                                         str(BENCH_BATCH), "--precision", "bf16", "--repeat", "5")
-    run.results["skipped"].append("qdsl training step: the cuda target has no training step yet")
+    if run.left() > 90:
+        result = run.cmd([programs["train_quadranet36_t"], "--benchmark", "--batch",
+                          str(BENCH_BATCH), "--steps", "3", "--precision", "bf16"], timeout=300)
+        bench["qdsl_training"] = json.loads(result.stdout.strip().splitlines()[-1])
+    else:
+        run.results["skipped"].append("qdsl training step benchmark (budget)")
 
 
 def latency_model(run, manifest, programs):
@@ -226,8 +313,11 @@ def table(run):
                              if q["qdsl_forward_ms"] else "-",
                              q["pytorch"]["forward_ms"], q["pytorch"]["forward_backward_ms"]))
         t = bench["pytorch_training"]
-        lines.append("PyTorch training step bf16 batch %d: %.1f ms, peak %.0f MiB (qdsl: no CUDA "
-                     "training step yet)" % (t["batch"], t["best_ms"], t["peak_memory_mib"]))
+        lines.append("PyTorch training step bf16 batch %d: %.1f ms, peak %.0f MiB" % (
+            t["batch"], t["best_ms"], t["peak_memory_mib"]))
+        if "qdsl_training" in bench:
+            lines.append("qdsl training step bf16 batch %d: %s" % (
+                BENCH_BATCH, json.dumps(bench["qdsl_training"])))
         lines.append("memory bandwidth (1 GiB copy): %.0f GB/s on %s" % (
             bench["bandwidth"]["gb_per_s"], bench["bandwidth"]["device"]))
     if run.results["architectures"]:
@@ -253,11 +343,13 @@ def main():
     args = parser.parse_args()
     run = Run(args)
     manifest = json.load(open(os.path.join(args.work, "manifest.json")))
-    names = list(manifest["cases"]) + [a["name"] for a in manifest["architectures"]]
+    names = (list(manifest["cases"]) + list(manifest["train"]) +
+             [a["name"] for a in manifest["architectures"]])
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         programs = dict(zip(names, pool.map(lambda n: build(run, n), names)))
     run.results["build_s"] = time.time() - run.start
     tests(run, manifest, programs)
+    training(run, manifest, programs)
     if args.dry_run:
         run.results["skipped"].append("benchmarks and the latency model (dry run: no GPU)")
     else:

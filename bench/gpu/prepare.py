@@ -6,7 +6,7 @@ nvcc, CMake and PyTorch, but no qdsl, MLIR or Halide).
     /usr/bin/python3 bench/gpu/prepare.py --qdsl build/bin/qdsl [--work bench/gpu/work]
 
 Large models' weights do not travel (the device tool carries 64 MiB in
-all): QuadraNet36-T starts there from `--seed 1`, the initialiser `qdsl
+all; Fashion-MNIST's data does, 30 MiB): QuadraNet36-T starts there from `--seed 1`, the initialiser `qdsl
 weights init --seed 1` uses here, so the reference outputs match. The
 small models carry weights drawn with --random-std, so that no block starts
 as the identity. Ten architectures of examples/fmnist_space.qd come with the
@@ -33,6 +33,13 @@ CASES = {
     "convblock36_t": ("examples/convblock36_t.qd", "ConvBlock36_T", 2, None),
     "quadranet36_t": ("examples/quadranet36_t.qd", "QuadraNet36_T", 2, None),
 }
+# Training projects: Fashion-MNIST (its step checked against `qdsl run
+# --train`, then trained on the data carried along) and QuadraNet36-T (timed).
+TRAIN_CASES = {
+    "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", 4, 0.3),
+    "train_quadranet36_t": ("examples/quadranet36_t.qd", "QuadraNet36_T", None, None),
+}
+DATA = "/usr/share/datasets/fashion-mnist"
 SPACE = "examples/fmnist_space.qd"
 ARCHITECTURES = 10
 LATENCY_BATCH = 64
@@ -87,6 +94,33 @@ def main():
         manifest["cases"][name] = {"model": model, "batch": batch,
                                    "weights": "w.safetensors" if std else None, "seed": 1}
         print("prepared", name)
+    manifest["train"] = {}
+    for name, (source, model, batch, std) in TRAIN_CASES.items():
+        work = os.path.join(args.work, name)
+        qd = os.path.join(ROOT, source)
+        run([qdsl, "compile", qd, "--model", model, "--target", "cuda", "--train",
+             "--cuda-arch", args.cuda_arch, "-o", work])
+        os.remove(os.path.join(work, "model.mlir"))
+        entry = {"model": model}
+        if batch:
+            x = rng.standard_normal([batch, 28, 28, 1], dtype=np.float32)
+            np.save(os.path.join(work, "x.npy"), x)
+            np.save(os.path.join(work, "labels.npy"),
+                    (np.arange(batch) * 7 % 10).astype(np.float32))
+            weights = os.path.join(work, "w.safetensors")
+            run([qdsl, "weights", "init", qd, "--model", model, "--seed", "1", "--random-std",
+                 str(std), "-o", weights])
+            run([qdsl, "run", qd, "--model", model, "--train", "--weights", weights, "--input",
+                 os.path.join(work, "x.npy"), "--labels", os.path.join(work, "labels.npy"),
+                 "-o", os.path.join(work, "g_ref.safetensors")])
+            entry.update(batch=batch, weights="w.safetensors")
+        manifest["train"][name] = entry
+        print("prepared", name)
+    data = os.path.join(args.work, "data")
+    os.makedirs(data)
+    for f in sorted(os.listdir(DATA)):
+        if f.endswith(".gz"):
+            shutil.copy(os.path.join(DATA, f), data)
     for k in range(ARCHITECTURES):
         name = "arch%d" % k
         work = os.path.join(args.work, name)
@@ -104,6 +138,9 @@ def main():
     os.makedirs(third_party)
     for header in ("nlohmann", "fmt"):
         shutil.copytree(os.path.join("/usr/include", header), os.path.join(third_party, header))
+    # zlib's headers for the training runtime (its library is on any Linux).
+    for header in ("zlib.h", "zconf.h"):
+        shutil.copy(os.path.join("/usr/include", header), third_party)
     with open(os.path.join(args.work, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.work) for f in fs)

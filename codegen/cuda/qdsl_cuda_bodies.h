@@ -451,6 +451,44 @@ template <class Derived> struct PerElement {
     }
 };
 
+/// A sum over `length` terms split into `count` contiguous chunks, each
+/// summed by its own thread into `partial` ([chunk][output][element]), then
+/// the chunks summed in order by SumChunksKernel: every weight gradient is
+/// summed in the same order whatever the device, and in parallel.
+struct Chunks {
+    long long length = 0;
+    int count = 1;
+    QD_HD long long begin(int chunk) const { return length * chunk / count; }
+    QD_HD long long end(int chunk) const { return length * (chunk + 1) / count; }
+};
+
+/// Chunks for `elements` sums (of `outputs` values each) over `length` terms:
+/// about 64 terms per chunk, at most 256 chunks, and at most 2^24 partial
+/// sums in scratch memory.
+inline Chunks choose_chunks(long long length, long long elements, int outputs) {
+    long long count = length / 64;
+    const long long room = (1LL << 24) / (elements * outputs);
+    count = count < 256 ? count : 256;
+    count = count < room ? count : room;
+    return {length, static_cast<int>(count < 1 ? 1 : count)};
+}
+
+struct SumChunksKernel : PerElement<SumChunksKernel> {
+    const float *partial;
+    long long elements;
+    int chunks, outputs;
+    float *out[3];
+    QD_HD long long count() const { return elements * outputs; }
+    QD_HD void at(long long i) const {
+        const int o = (int)(i / elements);
+        const long long e = i % elements;
+        float sum = 0.0f;
+        for (int c = 0; c < chunks; ++c)
+            sum += partial[((long long)c * outputs + o) * elements + e];
+        out[o][e] = sum;
+    }
+};
+
 /// dy times the activation's derivative at x, elementwise.
 struct ActivationGradKernel : PerElement<ActivationGradKernel> {
     ActivationGradParams p;
@@ -462,18 +500,19 @@ struct ActivationGradKernel : PerElement<ActivationGradKernel> {
     }
 };
 
-/// The sum of each channel over every row.
+/// Partial sums of each channel over a chunk of rows.
 struct ChannelSumKernel : PerElement<ChannelSumKernel> {
     ChannelSumParams p;
     ChannelSumTensors t;
-    int batch;
-    QD_HD long long count() const { return p.channels; }
-    QD_HD void at(long long c) const {
-        const long long rows = (long long)batch * p.rows_per_example;
+    Chunks chunks;
+    float *partial;
+    QD_HD long long count() const { return (long long)chunks.count * p.channels; }
+    QD_HD void at(long long i) const {
+        const int chunk = (int)(i / p.channels), c = (int)(i % p.channels);
         float sum = 0.0f;
-        for (long long r = 0; r < rows; ++r)
+        for (long long r = chunks.begin(chunk); r < chunks.end(chunk); ++r)
             sum += t.x[r * p.channels + c];
-        t.y[c] = sum;
+        partial[i] = sum;
     }
 };
 
@@ -545,24 +584,25 @@ struct LayerNormGradRowsKernel {
     }
 };
 
-/// A layer norm's dscale and doffset, one channel per thread, from the rows'
-/// statistics.
+/// Partial dscale and doffset per channel over a chunk of rows, from the
+/// rows' statistics.
 struct LayerNormGradWeightsKernel : PerElement<LayerNormGradWeightsKernel> {
     LayerNormGradParams p;
     LayerNormGradTensors t;
-    int batch;
     const float *stats;
-    QD_HD long long count() const { return p.channels; }
-    QD_HD void at(long long c) const {
-        const long long rows = (long long)batch * p.rows_per_example;
+    Chunks chunks;
+    float *partial;
+    QD_HD long long count() const { return (long long)chunks.count * p.channels; }
+    QD_HD void at(long long i) const {
+        const int chunk = (int)(i / p.channels), c = (int)(i % p.channels);
         float dscale = 0.0f, doffset = 0.0f;
-        for (long long r = 0; r < rows; ++r) {
+        for (long long r = chunks.begin(chunk); r < chunks.end(chunk); ++r) {
             const float dy = t.dy[r * p.channels + c];
             dscale += dy * (t.x[r * p.channels + c] - stats[2 * r]) * stats[2 * r + 1];
             doffset += dy;
         }
-        t.dscale[c] = dscale;
-        t.doffset[c] = doffset;
+        partial[(2LL * chunk) * p.channels + c] = dscale;
+        partial[(2LL * chunk + 1) * p.channels + c] = doffset;
     }
 };
 
@@ -619,47 +659,47 @@ struct ConvGradInputKernel : PerElement<ConvGradInputKernel> {
     }
 };
 
-/// A convolution's filter gradient, one filter element per thread summing
-/// over every output pixel.
+/// A convolution's filter gradient: partial sums per filter element over a
+/// chunk of the output pixels (every example's).
 struct ConvGradFilterKernel : PerElement<ConvGradFilterKernel> {
     ConvGradWindow w;
     ConvGradFilterTensors t;
-    int batch;
-    QD_HD long long count() const {
+    Chunks chunks;
+    float *partial;
+    QD_HD long long elements() const {
         const ConvGradParams &p = w.p;
         return (long long)p.kernel_h * p.kernel_w *
                (p.depthwise ? p.in_channels : w.cin_per_group() * p.out_channels);
     }
+    QD_HD long long count() const { return chunks.count * elements(); }
     QD_HD void at(long long i) const {
         const ConvGradParams &p = w.p;
+        const int chunk = (int)(i / elements());
+        const long long e = i % elements();
         int ci, co;
         long long tap;
         if (p.depthwise) {
-            ci = co = (int)(i % p.in_channels);
-            tap = i / p.in_channels;
+            ci = co = (int)(e % p.in_channels);
+            tap = e / p.in_channels;
         } else {
-            co = (int)(i % p.out_channels);
-            const int cg = (int)(i / p.out_channels % w.cin_per_group());
-            tap = i / ((long long)p.out_channels * w.cin_per_group());
+            co = (int)(e % p.out_channels);
+            const int cg = (int)(e / p.out_channels % w.cin_per_group());
+            tap = e / ((long long)p.out_channels * w.cin_per_group());
             ci = co / w.cout_per_group() * w.cin_per_group() + cg;
         }
         const int ky = (int)(tap / p.kernel_w), kx = (int)(tap % p.kernel_w);
         const int oh = w.out_h(), ow = w.out_w();
         float sum = 0.0f;
-        for (long long n = 0; n < batch; ++n)
-            for (int oy = 0; oy < oh; ++oy) {
-                const int iy = oy * p.stride_h - p.pad_h + ky;
-                if (iy < 0 || iy >= p.height)
-                    continue;
-                for (int ox = 0; ox < ow; ++ox) {
-                    const int ix = ox * p.stride_w - p.pad_w + kx;
-                    if (ix < 0 || ix >= p.width)
-                        continue;
-                    sum += t.x[(((size_t)n * p.height + iy) * p.width + ix) * p.in_channels + ci] *
-                           t.dy[(((size_t)n * oh + oy) * ow + ox) * p.out_channels + co];
-                }
-            }
-        t.y[i] = sum;
+        for (long long q = chunks.begin(chunk); q < chunks.end(chunk); ++q) {
+            const int ox = (int)(q % ow), oy = (int)(q / ow % oh);
+            const long long n = q / ((long long)ow * oh);
+            const int iy = oy * p.stride_h - p.pad_h + ky, ix = ox * p.stride_w - p.pad_w + kx;
+            if (iy < 0 || iy >= p.height || ix < 0 || ix >= p.width)
+                continue;
+            sum += t.x[(((size_t)n * p.height + iy) * p.width + ix) * p.in_channels + ci] *
+                   t.dy[(size_t)q * p.out_channels + co];
+        }
+        partial[i] = sum;
     }
 };
 
@@ -705,58 +745,65 @@ struct QDWConvGradInputKernel : PerElement<QDWConvGradInputKernel> {
     }
 };
 
-/// The three filter gradients, one (tap, channel) per thread.
+/// The three filter gradients: partial sums per (tap, channel) over a chunk
+/// of the output pixels.
 struct QDWConvGradFilterKernel : PerElement<QDWConvGradFilterKernel> {
     QDWConvGradWindow w;
-    QD_HD long long count() const {
+    Chunks chunks;
+    float *partial;
+    QD_HD long long elements() const {
         return (long long)w.p.kernel_h * w.p.kernel_w * w.p.channels;
     }
+    QD_HD long long count() const { return chunks.count * elements(); }
     QD_HD void at(long long i) const {
         const QDWConvGradParams &p = w.p;
         const QDWConvGradTensors &t = w.t;
-        const int C = p.channels, c = (int)(i % C);
-        const int tap = (int)(i / C), ky = tap / p.kernel_w, kx = tap % p.kernel_w;
+        const int chunk = (int)(i / elements());
+        const long long e = i % elements();
+        const int C = p.channels, c = (int)(e % C);
+        const int tap = (int)(e / C), ky = tap / p.kernel_w, kx = tap % p.kernel_w;
         const int oh = w.out_h(), ow = w.out_w();
         float da = 0.0f, db = 0.0f, dc = 0.0f;
-        for (long long n = 0; n < w.batch; ++n)
-            for (int oy = 0; oy < oh; ++oy) {
-                const int iy = oy - p.pad_h + ky;
-                if (iy < 0 || iy >= p.height)
-                    continue;
-                for (int ox = 0; ox < ow; ++ox) {
-                    const int ix = ox - p.pad_w + kx;
-                    if (ix < 0 || ix >= p.width)
-                        continue;
-                    const size_t at = (((size_t)n * oh + oy) * ow + ox) * C + c;
-                    const float g = t.dy[at] * t.x[(((size_t)n * p.height + iy) * p.width + ix) * C + c];
-                    da += g * t.xb[at];
-                    db += g * t.xa[at];
-                    dc += g;
-                }
-            }
-        t.dwa[i] = da;
-        t.dwb[i] = db;
-        t.dwc[i] = dc;
+        for (long long q = chunks.begin(chunk); q < chunks.end(chunk); ++q) {
+            const int ox = (int)(q % ow), oy = (int)(q / ow % oh);
+            const long long n = q / ((long long)ow * oh);
+            const int iy = oy - p.pad_h + ky, ix = ox - p.pad_w + kx;
+            if (iy < 0 || iy >= p.height || ix < 0 || ix >= p.width)
+                continue;
+            const size_t at = (size_t)q * C + c;
+            const float g = t.dy[at] * t.x[(((size_t)n * p.height + iy) * p.width + ix) * C + c];
+            da += g * t.xb[at];
+            db += g * t.xa[at];
+            dc += g;
+        }
+        const long long base = 3LL * chunk * elements() + e;
+        partial[base] = da;
+        partial[base + elements()] = db;
+        partial[base + 2 * elements()] = dc;
     }
 };
 
-/// The three bias gradients, one channel per thread.
+/// The three bias gradients: partial sums per channel over a chunk of the
+/// output pixels.
 struct QDWConvGradBiasKernel : PerElement<QDWConvGradBiasKernel> {
     QDWConvGradWindow w;
-    QD_HD long long count() const { return w.p.channels; }
-    QD_HD void at(long long c) const {
+    Chunks chunks;
+    float *partial;
+    QD_HD long long count() const { return (long long)chunks.count * w.p.channels; }
+    QD_HD void at(long long i) const {
         const QDWConvGradTensors &t = w.t;
-        const long long outputs = (long long)w.batch * w.out_h() * w.out_w();
+        const int C = w.p.channels, chunk = (int)(i / C), c = (int)(i % C);
         float da = 0.0f, db = 0.0f, dc = 0.0f;
-        for (long long q = 0; q < outputs; ++q) {
-            const size_t at = (size_t)q * w.p.channels + c;
+        for (long long q = chunks.begin(chunk); q < chunks.end(chunk); ++q) {
+            const size_t at = (size_t)q * C + c;
             da += t.dy[at] * t.xb[at];
             db += t.dy[at] * t.xa[at];
             dc += t.dy[at];
         }
-        t.dba[c] = da;
-        t.dbb[c] = db;
-        t.dbc[c] = dc;
+        const long long base = 3LL * chunk * C + c;
+        partial[base] = da;
+        partial[base + C] = db;
+        partial[base + 2 * C] = dc;
     }
 };
 

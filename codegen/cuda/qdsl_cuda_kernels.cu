@@ -73,11 +73,17 @@ template <class K> bool run_blocks(const K &kernel, Context &context) {
     if (blocks > 0x7fffffffLL)
         return context.fail("a kernel needs more blocks than one grid holds");
     const size_t shared = kernel.shared_floats() * sizeof(float);
-    if (shared > 48 * 1024 &&
-        !check(cudaFuncSetAttribute(block_kernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(shared)),
-               context, "reserving shared memory"))
-        return false;
+    // Above 48 KiB a kernel must reserve its shared memory; once per size, so
+    // that the eager pass before a graph capture has done it.
+    static size_t reserved = 48 * 1024;
+    if (shared > reserved) {
+        if (!check(cudaFuncSetAttribute(block_kernel<K>,
+                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(shared)),
+                   context, "reserving shared memory"))
+            return false;
+        reserved = shared;
+    }
     block_kernel<K><<<static_cast<unsigned>(blocks), kernel.threads(), shared,
                       context.state().stream>>>(kernel);
     return check(cudaGetLastError(), context, "launching a kernel");

@@ -155,13 +155,32 @@ bool elementwise(const ElementwiseParams &p, const ElementwiseTensors &t, int ba
     return run_blocks(body::ElementwiseKernel{p, t, batch}, context);
 }
 
+namespace {
+/// Sums a partial kernel's chunks into `outputs` (each `elements` long).
+bool sum_chunks(const float *partial, long long elements, int chunks,
+                std::initializer_list<float *> outputs, Context &context) {
+    body::SumChunksKernel sum{{}, partial, elements, chunks, static_cast<int>(outputs.size()), {}};
+    int o = 0;
+    for (float *out : outputs)
+        sum.out[o++] = out;
+    return run_blocks(sum, context);
+}
+}  // namespace
+
 bool layernorm_grad(const LayerNormGradParams &p, const LayerNormGradTensors &t, int batch,
                     Context &context) {
     if (!positive(context, "layernorm_grad", {batch, p.channels, p.rows_per_example}))
         return false;
-    float *stats = context.scratch(2 * (size_t)batch * p.rows_per_example);
-    return stats && run_blocks(body::LayerNormGradRowsKernel{p, t, batch, stats}, context) &&
-           run_blocks(body::LayerNormGradWeightsKernel{{}, p, t, batch, stats}, context);
+    const long long rows = (long long)batch * p.rows_per_example;
+    const body::Chunks chunks = body::choose_chunks(rows, p.channels, 2);
+    float *stats = context.scratch(2 * rows + 2LL * chunks.count * p.channels);
+    if (!stats)
+        return false;
+    float *partial = stats + 2 * rows;
+    return run_blocks(body::LayerNormGradRowsKernel{p, t, batch, stats}, context) &&
+           run_blocks(body::LayerNormGradWeightsKernel{{}, p, t, stats, chunks, partial},
+                      context) &&
+           sum_chunks(partial, p.channels, chunks.count, {t.dscale, t.doffset}, context);
 }
 
 bool activation_grad(const ActivationGradParams &p, const ActivationGradTensors &t, int batch,
@@ -177,7 +196,12 @@ bool channel_sum(const ChannelSumParams &p, const ChannelSumTensors &t, int batc
                  Context &context) {
     if (!positive(context, "channel_sum", {batch, p.channels, p.rows_per_example}))
         return false;
-    return run_blocks(body::ChannelSumKernel{{}, p, t, batch}, context);
+    const body::Chunks chunks =
+        body::choose_chunks((long long)batch * p.rows_per_example, p.channels, 1);
+    float *partial = context.scratch((size_t)chunks.count * p.channels);
+    return partial &&
+           run_blocks(body::ChannelSumKernel{{}, p, t, chunks, partial}, context) &&
+           sum_chunks(partial, p.channels, chunks.count, {t.y}, context);
 }
 
 bool linear_grad_weight(const LinearGradWeightParams &p, const LinearGradWeightTensors &t,
@@ -221,8 +245,14 @@ bool conv_grad_input(const ConvGradParams &p, const ConvGradInputTensors &t, int
 
 bool conv_grad_filter(const ConvGradParams &p, const ConvGradFilterTensors &t, int batch,
                       Context &context) {
-    return conv_grad_sizes(context, "conv_grad_filter", p, batch) &&
-           run_blocks(body::ConvGradFilterKernel{{}, {p}, t, batch}, context);
+    if (!conv_grad_sizes(context, "conv_grad_filter", p, batch))
+        return false;
+    body::ConvGradFilterKernel kernel{{}, {p}, t, {}, nullptr};
+    const long long outputs = (long long)batch * kernel.w.out_h() * kernel.w.out_w();
+    kernel.chunks = body::choose_chunks(outputs, kernel.elements(), 1);
+    kernel.partial = context.scratch((size_t)kernel.chunks.count * kernel.elements());
+    return kernel.partial && run_blocks(kernel, context) &&
+           sum_chunks(kernel.partial, kernel.elements(), kernel.chunks.count, {t.y}, context);
 }
 
 bool qdwconv_grad(const QDWConvGradParams &p, const QDWConvGradTensors &t, int batch,
@@ -232,9 +262,27 @@ bool qdwconv_grad(const QDWConvGradParams &p, const QDWConvGradTensors &t, int b
                    p.height + 2 * p.pad_h - p.kernel_h + 1, p.width + 2 * p.pad_w - p.kernel_w + 1}))
         return false;
     body::QDWConvGradWindow window{p, t, batch};
+    const long long outputs = (long long)batch * window.out_h() * window.out_w();
+    const long long taps = (long long)p.kernel_h * p.kernel_w * p.channels;
+    body::QDWConvGradFilterKernel filters{{}, window, body::choose_chunks(outputs, taps, 3),
+                                          nullptr};
+    body::QDWConvGradBiasKernel biases{{}, window, body::choose_chunks(outputs, p.channels, 3),
+                                       nullptr};
+    const size_t filter_partials = 3 * (size_t)filters.chunks.count * taps;
+    float *scratch =
+        context.scratch(filter_partials + (p.bias ? 3 * (size_t)biases.chunks.count * p.channels : 0));
+    if (!scratch)
+        return false;
+    filters.partial = scratch;
+    biases.partial = scratch + filter_partials;
     return (!p.input_grad || run_blocks(body::QDWConvGradInputKernel{{}, window}, context)) &&
-           run_blocks(body::QDWConvGradFilterKernel{{}, window}, context) &&
-           (!p.bias || run_blocks(body::QDWConvGradBiasKernel{{}, window}, context));
+           run_blocks(filters, context) &&
+           sum_chunks(filters.partial, taps, filters.chunks.count, {t.dwa, t.dwb, t.dwc},
+                      context) &&
+           (!p.bias ||
+            (run_blocks(biases, context) &&
+             sum_chunks(biases.partial, p.channels, biases.chunks.count, {t.dba, t.dbb, t.dbc},
+                        context)));
 }
 
 bool avgpool_grad(const AvgPoolGradParams &p, const AvgPoolGradTensors &t, int batch,

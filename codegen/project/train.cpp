@@ -64,6 +64,8 @@ const char *const kUsage =
     "             to --resume from; the schedule still spans the epochs; 0: no limit)\n"
     "  --lr X (4e-3) --min-lr X (1e-6) --warmup-steps N (5% of the steps)\n"
     "  --weight-decay X (0.05) --clip X (5; 0: off) --seed N (0) --threads N (0: all)\n"
+    "  --precision fp32|tf32|bf16 (fp32): how the matmuls multiply (tf32, bf16: the\n"
+    "             cuda target's tensor cores, float32 accumulation and weights)\n"
     "output:\n"
     "  --out DIR (train-out): checkpoint.safetensors every epoch, weights.safetensors\n"
     "             at the end, metrics.jsonl\n"
@@ -95,7 +97,7 @@ struct Options {
     bool flip = false;
     long long epochs = 10, batch = 64, steps = 0, warmup = -1, seed = 0, threads = 0;
     double lr = 4e-3, min_lr = 1e-6, weight_decay = 0.05, clip = 5.0;
-    std::string out = "train-out";
+    std::string out = "train-out", precision = "fp32";
     bool resume = false, overwrite = false, profile = false, benchmark = false;
     std::string gradients, input, labels, weights;
 };
@@ -110,7 +112,7 @@ int parse(int argc, char **argv, Options &o) {
                    {"--test-images", &o.test_images},   {"--test-labels", &o.test_labels},
                    {"--out", &o.out},                   {"--gradients", &o.gradients},
                    {"--input", &o.input},               {"--labels", &o.labels},
-                   {"--weights", &o.weights}};
+                   {"--weights", &o.weights},           {"--precision", &o.precision}};
     // Integers with the range each takes: wide enough for any real run,
     // narrow enough that step counts and buffer sizes cannot overflow.
     constexpr long long kExamples = 1LL << 31, kSteps = 1LL << 40;
@@ -143,13 +145,13 @@ int parse(int argc, char **argv, Options &o) {
     };
     if (!o.gradients.empty()) {
         if (int status = only("--gradients", {"--gradients", "--input", "--labels", "--weights",
-                                              "--seed", "--threads"});
+                                              "--seed", "--threads", "--precision"});
             status >= 0)
             return status;
     } else if (o.benchmark) {
         if (int status = only("--benchmark", {"--benchmark", "--batch", "--steps", "--seed",
                                               "--threads", "--lr", "--weight-decay", "--clip",
-                                              "--profile"});
+                                              "--profile", "--precision"});
             status >= 0)
             return status;
     }
@@ -717,6 +719,8 @@ int run(int argc, char **argv) {
         return fail("this project has no training step: compile " + model.info().source +
                     " with qdsl compile --train");
     qdsl_model::Model::setThreads(static_cast<int>(o.threads));
+    if (std::string error; !model.setPrecision(o.precision, error))
+        return usage("--precision " + error);
     if (!o.gradients.empty())
         return one_step(o, model);
     if (o.benchmark)
