@@ -588,7 +588,7 @@ std::string cmakeSource(const Plan &p, const Target &target,
       os << ".\n";
     os << "include(runtime/shipped/qdsl_runtime.cmake)\n"
        << "find_package(fmt REQUIRED)\n\n"
-       << "add_library(qdsl_model STATIC model_kernels.cpp qdsl_model.cpp)\n"
+       << "add_library(qdsl_model STATIC model_kernels.cpp qdsl_model.cpp qdsl_model_common.cpp)\n"
        << "target_include_directories(qdsl_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
        << "target_link_libraries(qdsl_model PUBLIC ${QDSL_KERNELS} qdsl_runtime fmt::fmt)\n\n"
        << "add_executable(predict predict.cpp)\n"

@@ -162,8 +162,11 @@ bool Model::saveWeights(const std::string &path, std::string &error) const {
 bool Model::setPrecision(const std::string &precision, std::string &error) {
     if (precision == "fp32")
         return true;
-    error = "'" + precision + "': the " + kModelInfo.target +
-            " target computes in fp32 only (tf32 and bf16 are the cuda target's)";
+    if (precision != "tf32" && precision != "bf16")
+        error = "'" + precision + "': expected fp32, tf32 or bf16";
+    else
+        error = "'" + precision + "': the " + kModelInfo.target +
+                " target computes in fp32 only (tf32 and bf16 are the cuda target's)";
     return false;
 }
 

@@ -460,6 +460,15 @@ def project_cases(q, root, w):
                           b"\0" * 4)
     case("predict: fortran_order 'no'", [predict, "--input", odd, "--output", w + "/y.npy"], 1,
          "fortran_order is 'no'; expected True or False")
+    # Precisions: tensor cores are the cuda target's.
+    case("predict: --precision bf16 on the CPU", [predict, "--input", x, "--output",
+                                                 w + "/y.npy", "--precision", "bf16"], 2,
+         "--precision 'bf16': the x86-64-avx2 target computes in fp32 only")
+    case("predict: --precision fp64", [predict, "--input", x, "--output", w + "/y.npy",
+                                       "--precision", "fp64"], 2,
+         "--precision 'fp64': expected fp32, tf32 or bf16")
+    case("train: --precision tf32 on the CPU", [train, "--benchmark", "--precision", "tf32"], 2,
+         "--precision 'tf32': the x86-64-avx2 target computes in fp32 only")
 
 
 def main():
