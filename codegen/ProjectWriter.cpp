@@ -435,6 +435,46 @@ void emitKernelCalls(const FunctionPlan &p, raw_ostream &os) {
   os << "    return true;\n";
 }
 
+/// The tables of qdsl_model_tables.h both back ends' model_kernels.cpp
+/// define: the model's name and shapes, its weights, and its training step's
+/// results (kSearchLayers is the Halide back end's alone to fill).
+void emitModelTables(const Plan &p, const Target &target, const ProjectOptions &options,
+                     raw_ostream &os) {
+  func::FuncOp model = p.forward.function;
+  os << "const ModelInfo kModelInfo = {" << cString(model.getSymName()) << ", "
+     << cString(options.source) << ", " << cString(target.name) << ", "
+     << shapeList(exampleShape(model.getArgument(0).getType())) << ", "
+     << shapeList(exampleShape(model.getResultTypes()[0])) << "};\n\n";
+  os << "const std::vector<WeightSpec> kWeightSpecs = {\n";
+  for (const rt::WeightInfo &w : rt::listWeights(model))
+    os << "    {" << cString(w.name) << ", " << shapeList(w.shape)
+       << ", qdsl::rt::InitKind::" << initName(w.init.kind) << ", "
+       << formatFloat(w.init.value) << "},\n";
+  os << "};\n\n";
+  os << "// Activation sizes (per example, fixed) and lifetimes (first and last\n"
+     << "// kernel) by id: the model library lays them out in one arena.\n";
+  emitBufferTable(p.forward, "kForwardBuffers", os);
+  if (p.train)
+    emitBufferTable(*p.train, "kTrainBuffers", os);
+  else
+    os << "const std::vector<BufferSpec> kTrainBuffers = {};\n\n";
+  os << "// The training step: its results are the loss, the logits and one\n"
+     << "// gradient per weight of kGradientNames.\n"
+     << "const std::vector<int> kTrainResults = {";
+  if (p.train)
+    for (auto [i, v] : llvm::enumerate(p.train->returned))
+      os << (i ? ", " : "") << p.train->ids.lookup(v);
+  os << "};\n";
+  os << "const std::vector<std::string> kGradientNames = {";
+  if (p.train)
+    if (auto names = p.train->function->getAttrOfType<ArrayAttr>(kGradientsAttr))
+      for (auto [i, name] : llvm::enumerate(names.getAsValueRange<StringAttr>()))
+        os << (i ? ", " : "") << cString(name);
+  os << "};\n";
+  os << "const char *const kTrainingSetup = "
+     << cString(p.train ? options.trainingSetup : std::string()) << ";\n\n";
+}
+
 std::string kernelsSource(const Plan &p, const Target &target,
                           const ProjectOptions &options) {
   func::FuncOp model = p.forward.function;
@@ -452,19 +492,7 @@ std::string kernelsSource(const Plan &p, const Target &target,
     os << "#include \"" << kernelFunctionName(*call, target, options.autoscheduler)
        << ".h\"\n";
   os << "\nnamespace qdsl_model {\n\n";
-  auto outputType = model.getResultTypes()[0];
-  os << "const ModelInfo kModelInfo = {" << cString(model.getSymName()) << ", "
-     << cString(options.source) << ", " << cString(target.name) << ", "
-     << shapeList(exampleShape(model.getArgument(0).getType())) << ", "
-     << shapeList(exampleShape(outputType)) << "};\n\n";
-
-  os << "const std::vector<WeightSpec> kWeightSpecs = {\n";
-  for (const rt::WeightInfo &w : rt::listWeights(model))
-    os << "    {" << cString(w.name) << ", " << shapeList(w.shape)
-       << ", qdsl::rt::InitKind::" << initName(w.init.kind) << ", "
-       << formatFloat(w.init.value) << "},\n";
-  os << "};\n\n";
-
+  emitModelTables(p, target, options, os);
   os << "const std::vector<PackSpec> kPackSpecs = {\n";
   std::set<std::pair<std::string, bool>> packs;
   for (const FunctionPlan *f : {&p.forward, p.train ? &*p.train : nullptr})
@@ -476,14 +504,6 @@ std::string kernelsSource(const Plan &p, const Target &target,
             os << "    {" << cString(arg.weight) << ", " << arg.panel << ", "
                << (arg.transposed ? "true" : "false") << "},\n";
   os << "};\n\n";
-
-  os << "// Activation sizes (per example, fixed) and lifetimes (first and last\n"
-     << "// kernel) by id: qdsl_model.cpp lays them out in one arena.\n";
-  emitBufferTable(p.forward, "kForwardBuffers", os);
-  if (p.train)
-    emitBufferTable(*p.train, "kTrainBuffers", os);
-  else
-    os << "const std::vector<BufferSpec> kTrainBuffers = {};\n\n";
   os << "// The search layers of a supernet (--quadra-supernet): each one's\n"
      << "// candidates and the weights that gate them.\n"
      << "const std::vector<SearchLayer> kSearchLayers = {\n";
@@ -503,22 +523,6 @@ std::string kernelsSource(const Plan &p, const Target &target,
   os << "bool run_kernels(Pass &pass) {\n";
   emitKernelCalls(p.forward, os);
   os << "}\n\n";
-
-  os << "// The training step: its results are the loss, the logits and one\n"
-     << "// gradient per weight of kGradientNames.\n"
-     << "const std::vector<int> kTrainResults = {";
-  if (p.train)
-    for (auto [i, v] : llvm::enumerate(p.train->returned))
-      os << (i ? ", " : "") << p.train->ids.lookup(v);
-  os << "};\n";
-  os << "const std::vector<std::string> kGradientNames = {";
-  if (p.train)
-    if (auto names = p.train->function->getAttrOfType<ArrayAttr>(kGradientsAttr))
-      for (auto [i, name] : llvm::enumerate(names.getAsValueRange<StringAttr>()))
-        os << (i ? ", " : "") << cString(name);
-  os << "};\n";
-  os << "const char *const kTrainingSetup = "
-     << cString(p.train ? options.trainingSetup : std::string()) << ";\n\n";
   os << "bool run_train_kernels(Pass &pass) {\n";
   if (p.train)
     emitKernelCalls(*p.train, os);
@@ -836,16 +840,7 @@ FailureOr<std::string> cudaKernelsSource(const Plan &p, const Target &target,
      << "// rest of the model is cuda/qdsl_cuda_model.cpp. Do not edit: recompile the model.\n\n"
      << "#include \"cuda/qdsl_cuda_model.h\"\n\n"
      << "namespace qdsl_model {\n\n";
-  os << "const ModelInfo kModelInfo = {" << cString(model.getSymName()) << ", "
-     << cString(options.source) << ", " << cString(target.name) << ", "
-     << shapeList(exampleShape(model.getArgument(0).getType())) << ", "
-     << shapeList(exampleShape(model.getResultTypes()[0])) << "};\n\n";
-  os << "const std::vector<WeightSpec> kWeightSpecs = {\n";
-  for (const rt::WeightInfo &w : rt::listWeights(model))
-    os << "    {" << cString(w.name) << ", " << shapeList(w.shape)
-       << ", qdsl::rt::InitKind::" << initName(w.init.kind) << ", "
-       << formatFloat(w.init.value) << "},\n";
-  os << "};\n\n";
+  emitModelTables(p, target, options, os);
   os << "// Pointwise layers whose layer scale is folded into their weights.\n"
      << "const std::vector<FoldSpec> kFoldSpecs = {\n";
   std::set<std::string> folded;
@@ -854,29 +849,7 @@ FailureOr<std::string> cudaKernelsSource(const Plan &p, const Target &target,
       os << "    {" << cString(weight) << ", " << (bias.empty() ? "nullptr" : cString(bias))
          << ", " << cString(gamma) << "},\n";
   os << "};\n\n";
-  os << "// Activation sizes (per example, fixed) and lifetimes (first and last\n"
-     << "// kernel) by id: cuda/qdsl_cuda_model.cpp lays them out in one arena.\n";
-  emitBufferTable(p.forward, "kForwardBuffers", os);
-  if (p.train)
-    emitBufferTable(*p.train, "kTrainBuffers", os);
-  else
-    os << "const std::vector<BufferSpec> kTrainBuffers = {};\n";
-  os << "// The training step's results by activation id: the loss, the logits,\n"
-     << "// then one gradient per weight of kGradientNames.\n"
-     << "const std::vector<int> kTrainResults = {";
-  if (p.train)
-    for (auto [i, v] : llvm::enumerate(p.train->returned))
-      os << (i ? ", " : "") << p.train->ids.lookup(v);
-  os << "};\n"
-     << "const std::vector<std::string> kGradientNames = {";
-  if (p.train)
-    if (auto names = p.train->function->getAttrOfType<ArrayAttr>(kGradientsAttr))
-      for (auto [i, name] : llvm::enumerate(names.getAsValueRange<StringAttr>()))
-        os << (i ? ", " : "") << cString(name);
-  os << "};\n"
-     << "const std::vector<SearchLayer> kSearchLayers = {};\n"
-     << "const char *const kTrainingSetup = "
-     << cString(p.train ? options.trainingSetup : std::string()) << ";\n\n"
+  os << "const std::vector<SearchLayer> kSearchLayers = {};\n\n"
      << "bool run_kernels(DevicePass &pass) {\n"
      << calls << "}\n\n"
      << "bool run_train_kernels(DevicePass &pass) {\n"

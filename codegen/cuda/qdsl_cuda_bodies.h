@@ -151,8 +151,7 @@ struct DepthwiseKernel {
 
 /// A pointwise layer, one output element per thread: the kernel for what the
 /// matmul cannot take (a quadratic layer, an input layer norm, an activation
-/// before a layer scale), and the CPU emulation's stand-in for the matmul.
-/// `folded`: read the layer-scaled weights and bias, as the matmul does.
+/// before a layer scale).
 struct PointwiseKernel {
     static constexpr int kThreads = 256;
     static constexpr int kPhases = 1;
@@ -160,7 +159,6 @@ struct PointwiseKernel {
     PointwiseParams p;
     PointwiseTensors t;
     int batch;
-    bool folded = false;
 
     QD_HD long long rows() const { return (long long)batch * p.rows_per_example; }
     long long blocks() const {
@@ -179,7 +177,7 @@ struct PointwiseKernel {
         float mean = 0.0f, rstd = 1.0f;
         if (p.norm)
             statistics(x, cin, 1, p.eps, mean, rstd);
-        const float *w = folded ? t.w_scaled : t.w;
+        const float *w = t.w;
         float a = 0.0f, b = 0.0f, c = 0.0f;
         for (int k = 0; k < cin; ++k) {
             float v = x[k];
@@ -201,7 +199,7 @@ struct PointwiseKernel {
             out = a * b + c;
         } else {
             if (p.bias)
-                a += folded ? t.bias_scaled[o] : t.bias[o];
+                a += t.bias[o];
             out = a;
         }
         out = activate(p.activation, out);
@@ -209,7 +207,7 @@ struct PointwiseKernel {
         if (p.activation_grad)
             out *= derivative(p.activation_grad, t.pre[at]);
         if (p.scale_residual)
-            out = folded ? t.residual[at] + out : t.residual[at] + t.gamma[o] * out;
+            out = t.residual[at] + t.gamma[o] * out;
         t.y[at] = out;
     }
 };

@@ -85,7 +85,7 @@ bool pointwise(const PointwiseParams &p, const PointwiseTensors &t, int batch, C
     // weights, which holds only without an activation.
     const bool as_matmul = !p.norm && !p.quadratic && (p.activation == 0 || !p.scale_residual);
     if (!as_matmul)
-        return run_blocks(body::PointwiseKernel{p, t, batch, false}, context);
+        return run_blocks(body::PointwiseKernel{p, t, batch}, context);
     if (p.scale_residual && (!t.w_scaled || (p.bias && !t.bias_scaled)))
         return context.fail("pointwise: a layer-scaled matmul needs its folded weights");
     // y [rows, out] = x [rows, in] · w [in, out] is, column-major,

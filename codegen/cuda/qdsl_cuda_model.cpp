@@ -143,6 +143,15 @@ struct Model::State {
         return true;
     }
 
+    /// A device to run on, weights and a batch of at least one.
+    bool can_run(int batch, std::string &error) {
+        if (!context.ok()) {
+            error = context.error();
+            return false;
+        }
+        return check_can_run(ready, batch, error);
+    }
+
     bool prepare_batch(int n, std::string &error) {
         if (n == forward.batch)
             return true;
@@ -266,27 +275,8 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
         error = "this project has no training step: compile the model with qdsl compile --train";
         return false;
     }
-    if (!s.context.ok()) {
-        error = s.context.error();
-        return false;
-    }
-    if (!s.ready) {
-        error = "no weights: call initialize() or loadWeights() first";
-        return false;
-    }
-    if (batch < 1) {
-        error = "the batch must hold at least one example";
-        return false;
-    }
-    const int64_t classes = kModelInfo.output_shape.empty() ? 1 : kModelInfo.output_shape.back();
-    for (int i = 0; i < batch; ++i)
-        if (labels[i] < 0 || labels[i] >= classes) {
-            error = "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) +
-                    " is not a class of " + kModelInfo.name + " (0 to " +
-                    std::to_string(classes - 1) + ")";
-            return false;
-        }
-    if (!s.prepare_train(batch, error))
+    if (!s.can_run(batch, error) || !check_labels(labels, batch, error) ||
+        !s.prepare_train(batch, error))
         return false;
     DevicePass pass(s, s.train, batch, profile);
     s.context.clear_marks();
@@ -326,19 +316,7 @@ bool Model::setPaths(const std::vector<int> &active, const std::vector<uint64_t>
 bool Model::forward(const float *input, int batch, float *output, std::string &error,
                     Profile *profile) {
     State &s = *state;
-    if (!s.context.ok()) {
-        error = s.context.error();
-        return false;
-    }
-    if (!s.ready) {
-        error = "no weights: call initialize() or loadWeights() first";
-        return false;
-    }
-    if (batch < 1) {
-        error = "the batch must hold at least one example";
-        return false;
-    }
-    if (!s.prepare_batch(batch, error))
+    if (!s.can_run(batch, error) || !s.prepare_batch(batch, error))
         return false;
     const size_t in = kModelInfo.input_size() * batch, out = kModelInfo.output_size() * batch;
     std::memcpy(s.pinned_input, input, in * sizeof(float));

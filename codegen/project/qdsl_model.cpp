@@ -106,13 +106,7 @@ struct Model::State {
                 entry.second.set_host_dirty();
     }
 
-    bool can_run(int batch, std::string &error) const {
-        if (!ready)
-            error = "no weights: call initialize() or loadWeights() first";
-        else if (batch < 1)
-            error = "the batch must hold at least one example";
-        return ready && batch >= 1;
-    }
+    bool can_run(int batch, std::string &error) const { return check_can_run(ready, batch, error); }
 
     static std::string packed_key(const std::string &name, bool transposed) {
         return transposed ? name + "^T" : name;
@@ -205,16 +199,8 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
         error = "this project has no training step: compile the model with qdsl compile --train";
         return false;
     }
-    if (!state->can_run(batch, error))
+    if (!state->can_run(batch, error) || !check_labels(labels, batch, error))
         return false;
-    const int64_t classes = kModelInfo.output_shape.empty() ? 1 : kModelInfo.output_shape.back();
-    for (int i = 0; i < batch; ++i)
-        if (labels[i] < 0 || labels[i] >= classes) {
-            error = "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) +
-                    " is not a class of " + kModelInfo.name + " (0 to " +
-                    std::to_string(classes - 1) + ")";
-            return false;
-        }
     state->train_arena.prepare(kTrainBuffers, batch, !state->active.empty());
     std::vector<float *> outputs;
     for (const std::string &name : kGradientNames) {

@@ -64,6 +64,26 @@ bool write_weights(const std::string &path, const qdsl::rt::TensorMap &weights,
     return qdsl::rt::writeSafetensors(path, weights, metadata, error);
 }
 
+bool check_can_run(bool has_weights, int batch, std::string &error) {
+    if (!has_weights)
+        error = "no weights: call initialize() or loadWeights() first";
+    else if (batch < 1)
+        error = "the batch must hold at least one example";
+    return has_weights && batch >= 1;
+}
+
+bool check_labels(const int32_t *labels, int batch, std::string &error) {
+    const int64_t classes = kModelInfo.output_shape.empty() ? 1 : kModelInfo.output_shape.back();
+    for (int i = 0; i < batch; ++i)
+        if (labels[i] < 0 || labels[i] >= classes) {
+            error = "label " + std::to_string(labels[i]) + " of example " + std::to_string(i) +
+                    " is not a class of " + kModelInfo.name + " (0 to " +
+                    std::to_string(classes - 1) + ")";
+            return false;
+        }
+    return true;
+}
+
 uint64_t plan_arena(const std::vector<BufferSpec> &table, int batch, bool exclusive,
                     std::vector<uint64_t> &offset, std::vector<uint64_t> &bytes) {
     std::vector<qdsl::rt::ArenaBuffer> buffers;

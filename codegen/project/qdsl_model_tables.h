@@ -57,6 +57,13 @@ bool check_weights(const qdsl::rt::TensorMap &weights, const std::string &origin
 bool write_weights(const std::string &path, const qdsl::rt::TensorMap &weights,
                    std::string &error);
 
+/// Whether a pass may run: weights set and a batch of at least one; else
+/// `error` says which.
+bool check_can_run(bool has_weights, int batch, std::string &error);
+/// Whether every label is a class of the model; else `error` names the
+/// first example that is not.
+bool check_labels(const int32_t *labels, int batch, std::string &error);
+
 /// The offsets of `table`'s buffers at batch `batch` in one block (the arena
 /// planner's), by id; returns the block's size. `exclusive`: one candidate per
 /// search layer runs, so their buffers may overlap.

@@ -644,6 +644,28 @@ def normwise_error(y, ref):
     return float(np.abs(y - ref).max()) / max(float(np.abs(ref).max()), 1e-30)
 
 
+def predict_against_reference(qd, model, work, batch, std, predict, args):
+    """Random NHWC input and weights (--random-std), the generated `predict`
+    on them and `qdsl run`: returns (the normwise error, max|ref|, the seconds
+    predict ran, y); raises on a shape mismatch."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
+                            dtype=np.float32)
+    np.save(os.path.join(work, "x.npy"), x)
+    weights = os.path.join(work, "w.safetensors")
+    run([args.qdsl, "weights", "init", qd, "--model", model, "--seed", "1",
+         "--random-std", str(std), "-o", weights])
+    start = time.time()
+    run([predict, "--weights", weights, "--input", os.path.join(work, "x.npy"), "--output",
+         os.path.join(work, "y.npy")])
+    ran = time.time() - start
+    run([args.qdsl, "run", qd, "--model", model, "--weights", weights, "--input",
+         os.path.join(work, "x.npy"), "-o", os.path.join(work, "ref.npy")])
+    y = np.load(os.path.join(work, "y.npy"))
+    ref = np.load(os.path.join(work, "ref.npy"))
+    return normwise_error(y, ref), float(np.abs(ref).max()), ran, y
+
+
 def check_cuda(name, qd, model, work, batch, std, flags, args):
     """A CUDA project: built with -DQDSL_CUDA_EMULATE=ON (the kernel bodies
     run on the CPU) and compared with the reference; built by nvcc for
@@ -655,22 +677,10 @@ def check_cuda(name, qd, model, work, batch, std, flags, args):
          "-DQDSL_CUDA_EMULATE=ON"])
     run(["cmake", "--build", emulated, "-j", str(args.jobs)])
     built = time.time() - start
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
-                            dtype=np.float32)
-    np.save(os.path.join(work, "x.npy"), x)
+    error, _, ran, y = predict_against_reference(qd, model, work, batch, std,
+                                                 os.path.join(emulated, "predict"), args)
     weights = os.path.join(work, "w.safetensors")
-    run([args.qdsl, "weights", "init", qd, "--model", model, "--seed", "1",
-         "--random-std", str(std), "-o", weights])
-    run([args.qdsl, "run", qd, "--model", model, "--weights", weights, "--input",
-         os.path.join(work, "x.npy"), "-o", os.path.join(work, "ref.npy")])
     ref = np.load(os.path.join(work, "ref.npy"))
-    start = time.time()
-    run([os.path.join(emulated, "predict"), "--weights", weights, "--input",
-         os.path.join(work, "x.npy"), "--output", os.path.join(work, "y.npy")])
-    ran = time.time() - start
-    y = np.load(os.path.join(work, "y.npy"))
-    error = normwise_error(y, ref)
     ok = bool(np.isfinite(y).all()) and error <= TOLERANCE
     print("%-28s %-6s emulated: max|y-ref|/max|ref| = %.2e, build %.0f s, run %.2f s  %s"
           % (name, "cuda", error, built, ran, "ok" if ok else "FAILED"))
@@ -755,25 +765,8 @@ def check(name, args):
                 raise RuntimeError(lib + " does not hold AArch64 code")
         print("%-14s built %d AArch64 kernel libraries in %.0f s" % (name, len(libraries), built))
         return True
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
-                            dtype=np.float32)
-    np.save(os.path.join(work, "x.npy"), x)
-    weights = os.path.join(work, "w.safetensors")
-    run([args.qdsl, "weights", "init", qd, "--model", model, "--seed", "1",
-         "--random-std", str(std), "-o", weights])
-    start = time.time()
-    run([os.path.join(work, "build", "predict"), "--weights", weights, "--input",
-         os.path.join(work, "x.npy"), "--output", os.path.join(work, "y.npy")])
-    ran = time.time() - start
-    run([args.qdsl, "run", qd, "--model", model, "--weights", weights, "--input",
-         os.path.join(work, "x.npy"), "-o", os.path.join(work, "ref.npy")])
-    y = np.load(os.path.join(work, "y.npy"))
-    ref = np.load(os.path.join(work, "ref.npy"))
-    if y.shape != ref.shape:
-        raise RuntimeError("output shape %s, reference %s" % (y.shape, ref.shape))
-    scale = float(np.abs(ref).max())
-    error = float(np.abs(y - ref).max()) / max(scale, 1e-30)
+    error, scale, ran, y = predict_against_reference(qd, model, work, batch, std,
+                                                     os.path.join(work, "build", "predict"), args)
     ok = np.isfinite(y).all() and error <= TOLERANCE
     print("%-28s %-6s max|y-ref|/max|ref| = %.2e (max|ref| %.3g), build %.0f s, run %.2f s  %s"
           % (name, target, error, scale, built, ran, "ok" if ok else "FAILED"))
