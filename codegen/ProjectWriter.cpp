@@ -898,6 +898,8 @@ std::string cudaCmakeSource(const Plan &p, const Target &target, const ProjectOp
      << "else()\n"
      << "  add_library(qdsl_cuda STATIC cuda/qdsl_cuda_kernels.cu)\n"
      << "  target_link_libraries(qdsl_cuda PUBLIC CUDA::cudart CUDA::cublasLt)\n"
+     << "  # Source lines in compute-sanitizer's and the profilers' reports.\n"
+     << "  target_compile_options(qdsl_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)\n"
      << "endif()\n"
      << "target_include_directories(qdsl_cuda PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n\n"
      << "add_library(qdsl_model STATIC model_kernels.cpp cuda/qdsl_cuda_model.cpp "

@@ -68,13 +68,15 @@ def zlib_library():
 
 def build(run, name):
     work = os.path.join(run.args.work, name)
-    build_dir = os.path.join(work, "build")
+    # The emulation builds elsewhere: a dry run must leave nothing the GPU
+    # run would pick up (or carry).
+    build_dir = (os.path.join(run.args.dry_run_builds, name) if run.args.dry_run
+                 else os.path.join(work, "build"))
     include = os.path.join(run.args.work, "third_party", "include")
     flags = ["-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_INCLUDE_PATH=" + include]
     if name.startswith("train_") and zlib_library():
         flags += ["-DZLIB_INCLUDE_DIR=" + include, "-DZLIB_LIBRARY=" + zlib_library()]
-    if run.args.dry_run:
-        flags.append("-DQDSL_CUDA_EMULATE=ON")
+    flags.append("-DQDSL_CUDA_EMULATE=" + ("ON" if run.args.dry_run else "OFF"))
     if not os.path.exists(os.path.join(build_dir, "build.ninja")):
         run.cmd(["cmake", "-S", work, "-B", build_dir, "-G", "Ninja"] + flags)
     run.cmd(["cmake", "--build", build_dir, "-j", str(run.args.jobs_per_build)])
@@ -122,11 +124,9 @@ def training(run, manifest, programs):
             result = run.cmd([sanitizer, "--tool", tool, "--error-exitcode", "9"] + step +
                              ["--gradients", os.path.join(work, "g_sanitized.safetensors")],
                              check=False)
-            summary = re.search(r"ERROR SUMMARY: (\d+) error", result.stdout + result.stderr)
-            ok = result.returncode == 0 and summary is not None and summary.group(1) == "0"
+            ok, summary = sanitizer_clean(tool, result)
             run.results["tests"].append({"test": "compute-sanitizer %s (training step)" % tool,
-                                         "ok": ok,
-                                         "summary": summary.group(0) if summary else None})
+                                         "ok": ok, "summary": summary})
             if not ok:
                 run.failures.append("compute-sanitizer %s on the training step:\n%s" % (
                     tool, (result.stdout + result.stderr)[-2000:]))
@@ -192,12 +192,26 @@ def tests(run, manifest, programs):
                           "--input", os.path.join(work, "x.npy"), "--output",
                           os.path.join(work, "y_sanitized.npy")] + predict_args(work, case),
                          check=False)
-        summary = re.search(r"ERROR SUMMARY: (\d+) error", result.stdout + result.stderr)
-        ok = result.returncode == 0 and summary is not None and summary.group(1) == "0"
+        ok, summary = sanitizer_clean(tool, result)
         run.results["tests"].append({"test": "compute-sanitizer %s (fashion_mnist predict)" % tool,
-                                     "ok": ok, "summary": summary.group(0) if summary else None})
+                                     "ok": ok, "summary": summary})
         if not ok:
             run.failures.append("compute-sanitizer %s:\n%s" % (tool, (result.stdout + result.stderr)[-2000:]))
+
+
+def sanitizer_clean(tool, result):
+    """Whether compute-sanitizer's run was clean, and its summary line:
+    memcheck prints "ERROR SUMMARY: N errors", racecheck "RACECHECK SUMMARY:
+    N hazards displayed (E errors, W warnings)"."""
+    text = result.stdout + result.stderr
+    if tool == "racecheck":
+        found = re.search(r"RACECHECK SUMMARY: (\d+) hazards? displayed \((\d+) errors?, "
+                          r"(\d+) warnings?\)", text)
+        clean = found is not None and all(g == "0" for g in found.groups())
+    else:
+        found = re.search(r"ERROR SUMMARY: (\d+) errors?", text)
+        clean = found is not None and found.group(1) == "0"
+    return result.returncode == 0 and clean, found.group(0) if found else text[-300:]
 
 
 def pytorch(run, *args):
@@ -340,6 +354,8 @@ def main():
                         help="seconds for the whole check (benchmarks are skipped to fit)")
     parser.add_argument("--jobs-per-build", type=int, default=4)
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--dry-run-builds", default="/tmp/qdsl-gpu-dry-run",
+                        help="where --dry-run builds the projects (outside --work)")
     args = parser.parse_args()
     run = Run(args)
     manifest = json.load(open(os.path.join(args.work, "manifest.json")))

@@ -405,12 +405,18 @@ struct ElementwiseKernel {
         if (row >= rows())
             return;
         const float *x = t.x + row * C;
-        if (k == 0 || k == 2) {
+        // Each phase reads only what an earlier one wrote (the row's first
+        // lane writes its statistics in phases 1 and 3).
+        if (k == 0) {
             float sum = 0.0f;
-            for (int c = lane; c < C; c += kLanes) {
-                float v = k == 0 ? x[c] : x[c] - stats[0];
-                sum += k == 0 ? v : v * v;
-            }
+            for (int c = lane; c < C; c += kLanes)
+                sum += x[c];
+            partial[thread] = sum;
+        } else if (k == 2) {
+            const float mean = stats[0];
+            float sum = 0.0f;
+            for (int c = lane; c < C; c += kLanes)
+                sum += (x[c] - mean) * (x[c] - mean);
             partial[thread] = sum;
         } else if (k == 1 || k == 3) {
             if (lane != 0)
@@ -537,15 +543,21 @@ struct LayerNormGradRowsKernel {
             return;
         float *partial = shared, *row_stats = shared + 2 * kThreads + 4 * local;
         const float *x = t.x + row * C, *dy = t.dy + row * C;
-        const float mean = row_stats[0], rstd = row_stats[1];
-        if (k == 0 || k == 2) {
+        // Each phase reads only what an earlier phase wrote: a row's first
+        // lane writes its statistics in phases 1, 3 and 5.
+        if (k == 0) {
             float sum = 0.0f;
-            for (int c = lane; c < C; c += kLanes) {
-                float v = k == 0 ? x[c] : x[c] - mean;
-                sum += k == 0 ? v : v * v;
-            }
+            for (int c = lane; c < C; c += kLanes)
+                sum += x[c];
+            partial[thread] = sum;
+        } else if (k == 2) {
+            const float mean = row_stats[0];
+            float sum = 0.0f;
+            for (int c = lane; c < C; c += kLanes)
+                sum += (x[c] - mean) * (x[c] - mean);
             partial[thread] = sum;
         } else if (k == 4) {
+            const float mean = row_stats[0], rstd = row_stats[1];
             float g_sum = 0.0f, gx_sum = 0.0f;
             for (int c = lane; c < C; c += kLanes) {
                 float g = dy[c] * t.scale[c];
@@ -560,7 +572,8 @@ struct LayerNormGradRowsKernel {
             float sum = 0.0f, second = 0.0f;
             for (int l = 0; l < kLanes; ++l) {
                 sum += partial[thread + l];
-                second += partial[kThreads + thread + l];
+                if (k == 5)
+                    second += partial[kThreads + thread + l];
             }
             if (k == 1) {
                 row_stats[0] = sum / C;
@@ -573,6 +586,7 @@ struct LayerNormGradRowsKernel {
                 row_stats[3] = second / C;
             }
         } else {
+            const float mean = row_stats[0], rstd = row_stats[1];
             float *dx = t.dx + row * C;
             for (int c = lane; c < C; c += kLanes) {
                 float xhat = (x[c] - mean) * rstd;

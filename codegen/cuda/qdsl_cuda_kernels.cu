@@ -168,13 +168,32 @@ bool matmul(const MatmulCall &call, Context &context) {
                   check_lt(cublasLtMatmulPreferenceSetAttribute(
                                preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                &s.workspace_bytes, sizeof(s.workspace_bytes)),
-                           context, "setting the matmul workspace") &&
-                  check_lt(cublasLtMatmulAlgoGetHeuristic(s.lt, plan.desc, plan.a, plan.b,
-                                                          plan.c, plan.c, preference, 1, &result,
-                                                          &found_algos),
-                           context, "cublasLtMatmulAlgoGetHeuristic");
+                           context, "setting the matmul workspace");
+        // Activations sit in the arena at 64-byte alignment (ArenaPlanner.h),
+        // not the 256 the heuristic assumes unless told.
+        const uint32_t alignment = 64;
+        for (cublasLtMatmulPreferenceAttributes_t attribute :
+             {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+              CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+            ok = ok && check_lt(cublasLtMatmulPreferenceSetAttribute(preference, attribute,
+                                                                     &alignment, sizeof(alignment)),
+                                context, "setting the matmul's alignment");
+        cublasStatus_t heuristic =
+            ok ? cublasLtMatmulAlgoGetHeuristic(s.lt, plan.desc, plan.a, plan.b, plan.c, plan.c,
+                                                preference, 1, &result, &found_algos)
+               : CUBLAS_STATUS_SUCCESS;
         if (preference)
             cublasLtMatmulPreferenceDestroy(preference);
+        if (heuristic == CUBLAS_STATUS_NOT_SUPPORTED)
+            found_algos = 0;
+        else if (ok)
+            ok = check_lt(heuristic, context, "cublasLtMatmulAlgoGetHeuristic");
+        if (!ok || found_algos == 0) {
+            cublasLtMatrixLayoutDestroy(plan.a);
+            cublasLtMatrixLayoutDestroy(plan.b);
+            cublasLtMatrixLayoutDestroy(plan.c);
+            cublasLtMatmulDescDestroy(plan.desc);
+        }
         if (!ok)
             return false;
         if (found_algos == 0)
@@ -328,11 +347,14 @@ bool Context::begin_capture() {
 }
 bool Context::end_capture() {
     ContextState &s = *impl;
-    // End the capture even after a failed launch, so the stream is usable.
+    // Called after a failed launch too, so that the stream leaves capture
+    // mode; a partial graph is dropped.
     cudaError_t ended = cudaStreamEndCapture(s.stream, &s.graph);
     s.capturing = false;
-    if (!ok() || !check(ended, *this, "ending the CUDA graph capture"))
+    if (!ok() || !check(ended, *this, "ending the CUDA graph capture")) {
+        drop_graph();
         return false;
+    }
     return check(cudaGraphInstantiate(&s.graph_exec, s.graph, 0), *this,
                  "instantiating the CUDA graph");
 }

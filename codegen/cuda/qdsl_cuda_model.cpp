@@ -339,7 +339,12 @@ bool Model::forward(const float *input, int batch, float *output, std::string &e
         // (after this one has planned every matmul).
         if (ok && !profile && s.context.can_capture()) {
             DevicePass captured(s, s.forward, batch, nullptr);
-            ok = s.context.begin_capture() && queue(captured) && s.context.end_capture();
+            // End a capture that began whatever happened inside it, so that
+            // the stream leaves capture mode.
+            const bool began = s.context.begin_capture();
+            const bool queued = began && queue(captured);
+            const bool ended = began && s.context.end_capture();
+            ok = queued && ended;
             s.graph_batch = ok ? batch : 0;
         }
     }
