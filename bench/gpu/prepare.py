@@ -72,8 +72,10 @@ def main():
     qdsl = os.path.abspath(args.qdsl)
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
+    commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()
     manifest = {"cases": {}, "architectures": [], "latency_batch": LATENCY_BATCH,
-                "latency_profile": LATENCY_PROFILE}
+                "latency_profile": LATENCY_PROFILE, "qdsl_commit": commit}
     rng = np.random.default_rng(0)
     for name, (source, model, batch, std) in CASES.items():
         work = os.path.join(args.work, name)
@@ -144,7 +146,11 @@ def main():
     with open(os.path.join(args.work, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.work) for f in fs)
-    print("wrote %s (%.1f MiB)" % (args.work, size / 2**20))
+    print("wrote %s (%.1f MiB, from qdsl %s)" % (args.work, size / 2**20, commit))
+    # The device tool carries 64 MiB with the repository (about 4 MiB).
+    if size > 58 * 2**20:
+        raise SystemExit("%s is %.1f MiB: too large to carry to the GPU machine" % (
+            args.work, size / 2**20))
     return 0
 
 

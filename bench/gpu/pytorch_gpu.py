@@ -1,19 +1,25 @@
 """PyTorch on the GPU, in its best setting, as the peer of qdsl's cuda target
 (bench/gpu/run.sh runs it next to qdsl's programs in the same run).
 
-    pytorch_gpu.py infer --model quadranet36_t --batch 128 --precision bf16 --mode eager
-    pytorch_gpu.py infer --timm convnext_tiny --batch 128 --precision tf32 --mode compile
-    pytorch_gpu.py train --model quadranet36_t --batch 128 --precision bf16
-    pytorch_gpu.py qdwconv --shape 128 256 14 --kernel 7
-    pytorch_gpu.py bandwidth
+    pytorch_gpu.py suite '[{"run": "infer", "model": "quadranet36_t", "precision": "bf16"},
+                           {"run": "infer", "timm": "convnext_tiny", "precision": "tf32"},
+                           {"run": "infer", "model": "quadranet36_t", "mode": "default"},
+                           {"run": "train", "model": "quadranet36_t", "precision": "bf16"},
+                           {"run": "qdwconv", "shape": [128, 256, 14]},
+                           {"run": "bandwidth"}]'
+
+Runs each configuration in one process (torch is imported once) and prints
+one JSON line per configuration as soon as it is measured, so that a run cut
+short keeps what it measured; a configuration that fails prints
+{"error": ...} and the suite goes on.
 
 Best setting: channels_last, cudnn.benchmark, the same precision as qdsl's
 (fp32: TF32 off everywhere; tf32: TF32 matmuls and convolutions; bf16:
 autocast to bfloat16, fp32 weights), eager or torch.compile (mode "default"
-or "max-autotune"). Times are the best of --repeat after --warmup, each
-synchronised; every command prints one JSON line.
+or "max-autotune"). Times are device times between CUDA events around a loop
+of calls, the best of several loops, so that Python's dispatch of small
+kernels is hidden as it is in a real training loop.
 """
-import argparse
 import json
 import os
 import sys
@@ -37,61 +43,69 @@ def autocast(precision):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def best_time(run, warmup, repeat):
+def device_ms(run, warmup=3, loops=5, calls=10):
+    """The best of `loops` loops of `calls` calls, per call, in device ms."""
     for _ in range(warmup):
         run()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    best = float("inf")
+    for _ in range(loops):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            run()
+        end.record()
+        end.synchronize()
+        best = min(best, start.elapsed_time(end) / calls)
+    return best
 
 
-def build(args):
-    if args.timm:
+def build(config):
+    if config.get("timm"):
         import timm
-        return timm.create_model(args.timm, pretrained=False), 3, 224
-    spec = MODELS[args.model]
+        return timm.create_model(config["timm"], pretrained=False), 3, 224
+    spec = MODELS[config.get("model", "quadranet36_t")]
     return QuadraNet(**spec), spec["in_chans"], spec["size"]
 
 
-def infer(args):
-    set_precision(args.precision)
-    model, chans, size = build(args)
+def infer(config):
+    precision, mode, batch = config.get("precision", "fp32"), config.get("mode", "eager"), \
+        config.get("batch", 128)
+    set_precision(precision)
+    torch._dynamo.reset()
+    model, chans, size = build(config)
     model = model.cuda().eval().to(memory_format=torch.channels_last)
     start = time.perf_counter()
-    if args.mode != "eager":
-        model = torch.compile(model, mode=args.mode)
-    x = torch.randn(args.batch, chans, size, size, device="cuda")
+    if mode != "eager":
+        model = torch.compile(model, mode=mode)
+    x = torch.randn(batch, chans, size, size, device="cuda")
     x = x.contiguous(memory_format=torch.channels_last)
 
     def step():
-        with torch.no_grad(), autocast(args.precision):
+        with torch.no_grad(), autocast(precision):
             model(x)
     step()
     torch.cuda.synchronize()
-    compile_s = time.perf_counter() - start
-    best = best_time(step, args.warmup, args.repeat)
-    print(json.dumps({"model": args.timm or args.model, "batch": args.batch,
-                      "precision": args.precision, "mode": args.mode, "best_ms": best * 1e3,
-                      "images_per_s": args.batch / best, "first_call_s": compile_s}))
+    first = time.perf_counter() - start
+    ms = device_ms(step, calls=5)
+    return {"model": config.get("timm") or config.get("model", "quadranet36_t"), "batch": batch,
+            "precision": precision, "mode": mode, "best_ms": ms,
+            "images_per_s": batch / ms * 1e3, "first_call_s": first}
 
 
-def train(args):
-    set_precision(args.precision)
-    model, chans, size = build(args)
+def train(config):
+    precision, batch = config.get("precision", "bf16"), config.get("batch", 128)
+    set_precision(precision)
+    model, chans, size = build(config)
     model = model.cuda().train().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
-    x = torch.randn(args.batch, chans, size, size, device="cuda")
+    x = torch.randn(batch, chans, size, size, device="cuda")
     x = x.contiguous(memory_format=torch.channels_last)
-    labels = torch.randint(0, MODELS.get(args.model, {}).get("classes", 1000), (args.batch,),
-                           device="cuda")
+    classes = MODELS.get(config.get("model", ""), {}).get("classes", 1000)
+    labels = torch.randint(0, classes, (batch,), device="cuda")
 
     def step():
-        with autocast(args.precision):
+        with autocast(precision):
             loss = F.cross_entropy(model(x), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -99,58 +113,51 @@ def train(args):
     step()
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
-    best = best_time(step, args.warmup, args.repeat)
-    print(json.dumps({"model": args.model, "batch": args.batch, "precision": args.precision,
-                      "best_ms": best * 1e3,
-                      "peak_memory_mib": torch.cuda.max_memory_allocated() / 2**20}))
+    ms = device_ms(step, warmup=1, loops=3, calls=2)
+    return {"model": config.get("model", "quadranet36_t"), "batch": batch,
+            "precision": precision, "best_ms": ms,
+            "peak_gpu_memory_mib": torch.cuda.max_memory_allocated() / 2**20}
 
 
-def qdwconv(args):
+def qdwconv(config):
     set_precision("fp32")
-    n, c, h = args.shape
-    conv = QuadraConv(c, args.kernel).cuda().to(memory_format=torch.channels_last)
+    n, c, h = config["shape"]
+    k = config.get("kernel", 7)
+    conv = QuadraConv(c, k).cuda().to(memory_format=torch.channels_last)
     x = torch.randn(n, c, h, h, device="cuda").contiguous(memory_format=torch.channels_last)
-    x.requires_grad_(True)
-    forward = best_time(lambda: conv(x), args.warmup, args.repeat)
+
+    def forward():
+        with torch.no_grad():
+            conv(x)
+    forward_ms = device_ms(forward)
+    xg = x.clone().requires_grad_(True)
 
     def both():
-        conv(x).sum().backward()
-    backward = best_time(both, args.warmup, args.repeat)
-    print(json.dumps({"shape": args.shape, "kernel": args.kernel, "forward_ms": forward * 1e3,
-                      "forward_backward_ms": backward * 1e3}))
+        conv(xg).sum().backward()
+    return {"shape": [n, c, h], "kernel": k, "forward_ms": forward_ms,
+            "forward_backward_ms": device_ms(both)}
 
 
-def bandwidth(args):
+def bandwidth(config):
     """Device memory bandwidth: a 1 GiB copy, read and written."""
     a = torch.empty(2**28, device="cuda")
     b = torch.empty_like(a)
-    best = best_time(lambda: b.copy_(a), 3, 10)
-    print(json.dumps({"bytes": 2 * a.numel() * 4, "best_ms": best * 1e3,
-                      "gb_per_s": 2 * a.numel() * 4 / best / 1e9,
-                      "device": torch.cuda.get_device_name()}))
+    ms = device_ms(lambda: b.copy_(a), loops=3, calls=5)
+    return {"bytes": 2 * a.numel() * 4, "best_ms": ms, "gb_per_s": 2 * a.numel() * 4 / ms / 1e6,
+            "device": torch.cuda.get_device_name()}
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("infer", "train"):
-        p = sub.add_parser(name)
-        p.add_argument("--model", default="quadranet36_t")
-        p.add_argument("--timm", default=None)
-        p.add_argument("--batch", type=int, default=128)
-        p.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
-        p.add_argument("--mode", choices=["eager", "default", "max-autotune"], default="eager")
-        p.add_argument("--repeat", type=int, default=10)
-        p.add_argument("--warmup", type=int, default=3)
-    q = sub.add_parser("qdwconv")
-    q.add_argument("--shape", type=int, nargs=3, required=True, metavar=("N", "C", "HW"))
-    q.add_argument("--kernel", type=int, default=7)
-    q.add_argument("--repeat", type=int, default=20)
-    q.add_argument("--warmup", type=int, default=3)
-    sub.add_parser("bandwidth")
-    args = parser.parse_args()
-    {"infer": infer, "train": train, "qdwconv": qdwconv, "bandwidth": bandwidth}[args.command](args)
+    if len(sys.argv) != 3 or sys.argv[1] != "suite":
+        sys.exit(__doc__)
+    runs = {"infer": infer, "train": train, "qdwconv": qdwconv, "bandwidth": bandwidth}
+    for config in json.loads(sys.argv[2]):
+        try:
+            result = runs[config["run"]](config)
+        except Exception as error:  # one configuration's failure is its own
+            result = {"error": "%s: %s" % (type(error).__name__, str(error)[:500])}
+        print(json.dumps(dict(config=config, **result)), flush=True)
+        torch.cuda.empty_cache()
     return 0
 
 

@@ -23,4 +23,5 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
 export PATH=$PATH:/usr/local/cuda/bin
-exec python3 bench/gpu/gpu_checks.py --work bench/gpu/work --out "$out" --budget 420
+# Unbuffered: a run cut short still shows how far it got.
+exec python3 -u bench/gpu/gpu_checks.py --work bench/gpu/work --out "$out" --budget 400

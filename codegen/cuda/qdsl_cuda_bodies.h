@@ -63,7 +63,7 @@ QD_HD inline void statistics(const float *x, int n, int stride, float eps, float
 /// input pixels the tile reads, phase 1 computes the outputs, channels
 /// fastest across threads (coalesced NHWC loads and stores).
 struct DepthwiseKernel {
-    static constexpr int kTileH = 8, kTileW = 8, kThreads = 256;
+    static constexpr int kTileH = 8, kTileW = 8, kThreads = 256, kRun = 4;
     static constexpr int kPhases = 2;
     QD_HD int phases() const { return kPhases; }
     DepthwiseParams p;
@@ -99,19 +99,26 @@ struct DepthwiseKernel {
             }
             return;
         }
+        // Each thread computes a run of output pixels along x for one channel
+        // (kRun at stride 1): a loaded and normalised input value serves every
+        // output of the run whose window holds it, so a row of the window
+        // costs run + kernel_w - 1 loads instead of run × kernel_w.
         const int oh = out_h(), ow = out_w();
-        for (int i = thread; i < kTileH * kTileW * C; i += threads) {
-            const int c = i % C, pixel = i / C;
-            const int oy = ty * kTileH + pixel / kTileW, ox = tx * kTileW + pixel % kTileW;
-            if (oy >= oh || ox >= ow)
+        const int run = p.stride_w == 1 ? kRun : 1, runs_per_row = kTileW / run;
+        for (int i = thread; i < kTileH * runs_per_row * C; i += threads) {
+            const int c = i % C, segment = i / C;
+            const int oy = ty * kTileH + segment / runs_per_row;
+            const int ox0 = tx * kTileW + segment % runs_per_row * run;
+            if (oy >= oh || ox0 >= ow)
                 continue;
-            float sa = 0.0f, sb = 0.0f, sc = 0.0f;
+            float sa[kRun] = {}, sb[kRun] = {}, sc[kRun] = {};
+            const int columns = (run - 1) * p.stride_w + p.kernel_w;
             for (int ky = 0; ky < p.kernel_h; ++ky) {
                 const int hy = (oy - ty * kTileH) * p.stride_h + ky, iy = y0 + hy;
                 if (iy < 0 || iy >= p.height)
                     continue;
-                for (int kx = 0; kx < p.kernel_w; ++kx) {
-                    const int hx = (ox - tx * kTileW) * p.stride_w + kx, ix = x0 + hx;
+                for (int j = 0; j < columns; ++j) {
+                    const int hx = (ox0 - tx * kTileW) * p.stride_w + j, ix = x0 + hx;
                     if (ix < 0 || ix >= p.width)
                         continue;
                     float v = image[((size_t)iy * p.width + ix) * C + c];
@@ -119,32 +126,39 @@ struct DepthwiseKernel {
                         const float *s = shared + 2 * (hy * hw + hx);
                         v = (v - s[0]) * s[1] * t.ln_scale[c] + t.ln_offset[c];
                     }
-                    const size_t tap =
-                        p.flip_filter
-                            ? ((size_t)(p.kernel_h - 1 - ky) * p.kernel_w + (p.kernel_w - 1 - kx)) * C + c
-                            : ((size_t)ky * p.kernel_w + kx) * C + c;
-                    sa += v * t.wa[tap];
-                    if (p.quadratic) {
-                        sb += v * t.wb[tap];
-                        sc += v * t.wc[tap];
+                    for (int r = 0; r < run; ++r) {
+                        const int kx = j - r * p.stride_w;
+                        if (kx < 0 || kx >= p.kernel_w)
+                            continue;
+                        const size_t tap =
+                            p.flip_filter
+                                ? ((size_t)(p.kernel_h - 1 - ky) * p.kernel_w + (p.kernel_w - 1 - kx)) * C + c
+                                : ((size_t)ky * p.kernel_w + kx) * C + c;
+                        sa[r] += v * t.wa[tap];
+                        if (p.quadratic) {
+                            sb[r] += v * t.wb[tap];
+                            sc[r] += v * t.wc[tap];
+                        }
                     }
                 }
             }
-            float out;
-            if (p.quadratic) {
-                if (p.bias) {
-                    sa += t.ba[c];
-                    sb += t.bb[c];
-                    sc += t.bc[c];
+            for (int r = 0; r < run && ox0 + r < ow; ++r) {
+                float out;
+                if (p.quadratic) {
+                    if (p.bias) {
+                        sa[r] += t.ba[c];
+                        sb[r] += t.bb[c];
+                        sc[r] += t.bc[c];
+                    }
+                    out = sa[r] * sb[r] + sc[r];
+                } else {
+                    out = p.bias ? sa[r] + t.ba[c] : sa[r];
                 }
-                out = sa * sb + sc;
-            } else {
-                out = p.bias ? sa + t.ba[c] : sa;
+                const size_t at = (((size_t)n * oh + oy) * ow + ox0 + r) * C + c;
+                if (p.scale_residual)
+                    out = t.residual[at] + t.gamma[c] * out;
+                t.y[at] = out;
             }
-            const size_t at = (((size_t)n * oh + oy) * ow + ox) * C + c;
-            if (p.scale_residual)
-                out = t.residual[at] + t.gamma[c] * out;
-            t.y[at] = out;
         }
     }
 };
