@@ -7,8 +7,8 @@ the training step), then the benchmarks next to PyTorch in the same run, and
 the latency model's error on ten architectures. Prints a table and writes
 OUT/gpu_results.json (after every step, so a run cut short keeps what it did).
 
-    python3 -u bench/gpu/gpu_checks.py --work bench/gpu/work --out OUT [--budget 400]
-    python3 -u bench/gpu/gpu_checks.py --work ... --out ... --dry-run
+    python3 -u bench/gpu/gpu_checks.py --prepared bench/gpu/prepared --out OUT [--budget 400]
+    python3 -u bench/gpu/gpu_checks.py --prepared ... --out ... --dry-run
 
 Steps run in the order that matters most: the tests, then the headline
 benchmark (QuadraNet36-T inference next to PyTorch eager, qdwconv, the
@@ -16,7 +16,7 @@ training step), then the rest; each step that would not fit in what is left
 of --budget is skipped and listed with the seconds that were left, and every
 command is killed (with its process group) when the budget runs out.
 --dry-run (no GPU) builds the projects with -DQDSL_CUDA_EMULATE=ON, outside
---work, and runs the fp32 tests on the CPU emulation.
+--prepared, and runs the fp32 tests on the CPU emulation.
 """
 import argparse
 import concurrent.futures
@@ -119,12 +119,12 @@ def zlib_library():
 
 
 def build(run, name):
-    work = os.path.join(run.args.work, name)
-    # The emulation builds elsewhere: a dry run leaves nothing in --work that
+    work = os.path.join(run.args.prepared, name)
+    # The emulation builds elsewhere: a dry run leaves nothing in --prepared that
     # the GPU run would pick up (or that would have to travel).
     build_dir = (os.path.join(run.args.dry_run_builds, name) if run.args.dry_run
                  else os.path.join(work, "build-cuda"))
-    include = os.path.join(run.args.work, "third_party", "include")
+    include = os.path.join(run.args.prepared, "third_party", "include")
     flags = ["-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_INCLUDE_PATH=" + include,
              "-DQDSL_CUDA_EMULATE=" + ("ON" if run.args.dry_run else "OFF")]
     if name.startswith("train_") and zlib_library():
@@ -207,7 +207,7 @@ def sanitize(run, program, args, what):
 def predict_tests(run, manifest, programs):
     precisions = ["fp32"] if run.args.dry_run else list(PRECISIONS)
     for name, case in manifest["cases"].items():
-        work = os.path.join(run.args.work, name)
+        work = os.path.join(run.args.prepared, name)
         ref = np.load(os.path.join(work, "ref.npy"))
         for precision in precisions:
             out = os.path.join(work, "y_%s.npy" % precision)
@@ -218,7 +218,7 @@ def predict_tests(run, manifest, programs):
             record(run, "predict %s %s" % (name, precision),
                    np.isfinite(y).all() and error <= TOLERANCE[precision], error=error,
                    tolerance=TOLERANCE[precision])
-    work = os.path.join(run.args.work, "fashion_mnist")
+    work = os.path.join(run.args.prepared, "fashion_mnist")
     sanitize(run, programs["fashion_mnist"].result(),
              ["--input", os.path.join(work, "x.npy"), "--output",
               os.path.join(work, "y_{tool}.npy")] + predict_args(work, manifest["cases"]["fashion_mnist"]),
@@ -230,7 +230,7 @@ def training_step(run, manifest, programs):
     and under compute-sanitizer."""
     name = "train_fashion_mnist"
     case = manifest["train"][name]
-    work = os.path.join(run.args.work, name)
+    work = os.path.join(run.args.prepared, name)
     step = ["--input", os.path.join(work, "x.npy"), "--labels", os.path.join(work, "labels.npy"),
             "--weights", os.path.join(work, case["weights"])]
     got_path = os.path.join(work, "g.safetensors")
@@ -250,10 +250,10 @@ def training_step(run, manifest, programs):
 
 
 def train_fashion_mnist(run, programs):
-    work = os.path.join(run.args.work, "train_fashion_mnist")
+    work = os.path.join(run.args.prepared, "train_fashion_mnist")
     start = time.time()
     result = run.cmd([programs["train_fashion_mnist"].result(), "--data",
-                      os.path.join(run.args.work, "data"), "--epochs", "3", "--batch", "128",
+                      os.path.join(run.args.prepared, "data"), "--epochs", "3", "--batch", "128",
                       "--out", os.path.join(work, "run"), "--overwrite"], cap=200)
     top1 = re.findall(r"test top-1 ([0-9.]+)%", result.stdout + result.stderr)
     accuracy = float(top1[-1]) if top1 else 0.0
@@ -286,7 +286,7 @@ def qdsl_inference(run, programs):
     """QuadraNet36-T at batch 128, weights from --seed 1: end to end (a CUDA
     graph with the copies in and out) and the kernels alone (their device
     times, from --profile-json), per precision."""
-    work = os.path.join(run.args.work, "quadranet36_t")
+    work = os.path.join(run.args.prepared, "quadranet36_t")
     x = os.path.join(work, "x%d.npy" % BENCH_BATCH)
     if not os.path.exists(x):
         np.save(x, np.random.default_rng(0).standard_normal((BENCH_BATCH, 224, 224, 3),
@@ -351,7 +351,7 @@ def qdsl_training(run, programs):
 def latency_model(run, manifest, programs):
     batch = manifest["latency_batch"]
     for arch in manifest["architectures"]:
-        work = os.path.join(run.args.work, arch["name"])
+        work = os.path.join(run.args.prepared, arch["name"])
         x = os.path.join(work, "x.npy")
         np.save(x, np.random.default_rng(1).standard_normal((batch, 28, 28, 1),
                                                              dtype=np.float32))
@@ -426,20 +426,20 @@ def table(run):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default=os.path.join(HERE, "work"))
+    parser.add_argument("--prepared", default=os.path.join(HERE, "prepared"))
     parser.add_argument("--out", required=True)
     parser.add_argument("--budget", type=float, default=400.0,
                         help="seconds for the whole check (steps are skipped to fit)")
     parser.add_argument("--jobs-per-build", type=int, default=4)
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--dry-run-builds", default="/tmp/qdsl-gpu-dry-run",
-                        help="where --dry-run builds the projects (outside --work)")
+                        help="where --dry-run builds the projects (outside --prepared)")
     args = parser.parse_args()
     # CMake reads include paths against its build folder: absolute ones only.
-    args.work, args.out = os.path.abspath(args.work), os.path.abspath(args.out)
+    args.prepared, args.out = os.path.abspath(args.prepared), os.path.abspath(args.out)
     run = Run(args)
     signal.signal(signal.SIGTERM, lambda *_: (run.save(), sys.exit(143)))
-    manifest = json.load(open(os.path.join(args.work, "manifest.json")))
+    manifest = json.load(open(os.path.join(args.prepared, "manifest.json")))
     run.results["prepared_from"] = manifest.get("qdsl_commit")
     run.results["latency_batch"] = manifest["latency_batch"]
     architectures = [a["name"] for a in manifest["architectures"]]

@@ -3,7 +3,7 @@ GPU: the CUDA projects it builds there, their inputs and weights, and the
 reference executor's outputs, which are what travel (the GPU machine has
 nvcc, CMake and PyTorch, but no qdsl, MLIR or Halide).
 
-    /usr/bin/python3 bench/gpu/prepare.py --qdsl build/bin/qdsl [--work bench/gpu/work]
+    /usr/bin/python3 bench/gpu/prepare.py --qdsl build/bin/qdsl [--prepared bench/gpu/prepared]
 
 Large models' weights do not travel (the device tool carries 64 MiB in
 all; Fashion-MNIST's data does, 30 MiB): QuadraNet36-T starts there from `--seed 1`, the initialiser `qdsl
@@ -47,7 +47,9 @@ LATENCY_PROFILE = "profiles/h100.json"
 
 
 def run(cmd):
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    # From the repository root with its relative paths: no path of this
+    # machine goes into the generated sources that travel.
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
                                              result.stderr[-3000:]))
@@ -66,20 +68,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--qdsl", required=True)
-    parser.add_argument("--work", default=os.path.join(HERE, "work"))
+    parser.add_argument("--prepared", default=os.path.join(HERE, "prepared"))
     parser.add_argument("--cuda-arch", default="90", help="the GPU's architecture (H100/H200: 90)")
     args = parser.parse_args()
     qdsl = os.path.abspath(args.qdsl)
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
+    args.prepared = os.path.abspath(args.prepared)
+    shutil.rmtree(args.prepared, ignore_errors=True)
+    os.makedirs(args.prepared)
     commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
                             capture_output=True, text=True).stdout.strip()
     manifest = {"cases": {}, "architectures": [], "latency_batch": LATENCY_BATCH,
                 "latency_profile": LATENCY_PROFILE, "qdsl_commit": commit}
     rng = np.random.default_rng(0)
     for name, (source, model, batch, std) in CASES.items():
-        work = os.path.join(args.work, name)
-        qd = os.path.join(ROOT, source)
+        work = os.path.join(args.prepared, name)
+        qd = source
         run([qdsl, "compile", qd, "--model", model, "--target", "cuda", "--cuda-arch",
              args.cuda_arch, "-o", work])
         x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
@@ -98,8 +101,8 @@ def main():
         print("prepared", name)
     manifest["train"] = {}
     for name, (source, model, batch, std) in TRAIN_CASES.items():
-        work = os.path.join(args.work, name)
-        qd = os.path.join(ROOT, source)
+        work = os.path.join(args.prepared, name)
+        qd = source
         run([qdsl, "compile", qd, "--model", model, "--target", "cuda", "--train",
              "--cuda-arch", args.cuda_arch, "-o", work])
         os.remove(os.path.join(work, "model.mlir"))
@@ -118,39 +121,39 @@ def main():
             entry.update(batch=batch, weights="w.safetensors")
         manifest["train"][name] = entry
         print("prepared", name)
-    data = os.path.join(args.work, "data")
+    data = os.path.join(args.prepared, "data")
     os.makedirs(data)
     for f in sorted(os.listdir(DATA)):
         if f.endswith(".gz"):
             shutil.copy(os.path.join(DATA, f), data)
     for k in range(ARCHITECTURES):
         name = "arch%d" % k
-        work = os.path.join(args.work, name)
+        work = os.path.join(args.prepared, name)
         choices = "seed:%d" % (k + 1)
-        run([qdsl, "compile", os.path.join(ROOT, SPACE), "--choices", choices, "--target",
+        run([qdsl, "compile", SPACE, "--choices", choices, "--target",
              "cuda", "--cuda-arch", args.cuda_arch, "-o", work])
         os.remove(os.path.join(work, "model.mlir"))
-        estimate = json.loads(run([qdsl, "estimate", os.path.join(ROOT, SPACE), "--choices",
-                                   choices, "--device", os.path.join(ROOT, LATENCY_PROFILE),
+        estimate = json.loads(run([qdsl, "estimate", SPACE, "--choices",
+                                   choices, "--device", LATENCY_PROFILE,
                                    "--batch", str(LATENCY_BATCH), "--json"]).stdout)
         manifest["architectures"].append({"name": name, "choices": choices,
                                           "predicted_ms": estimate["total_ms"]})
     print("prepared %d architectures of %s" % (ARCHITECTURES, SPACE))
-    third_party = os.path.join(args.work, "third_party", "include")
+    third_party = os.path.join(args.prepared, "third_party", "include")
     os.makedirs(third_party)
     for header in ("nlohmann", "fmt"):
         shutil.copytree(os.path.join("/usr/include", header), os.path.join(third_party, header))
     # zlib's headers for the training runtime (its library is on any Linux).
     for header in ("zlib.h", "zconf.h"):
         shutil.copy(os.path.join("/usr/include", header), third_party)
-    with open(os.path.join(args.work, "manifest.json"), "w") as f:
+    with open(os.path.join(args.prepared, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
-    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.work) for f in fs)
-    print("wrote %s (%.1f MiB, from qdsl %s)" % (args.work, size / 2**20, commit))
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.prepared) for f in fs)
+    print("wrote %s (%.1f MiB, from qdsl %s)" % (args.prepared, size / 2**20, commit))
     # The device tool carries 64 MiB with the repository (about 4 MiB).
     if size > 58 * 2**20:
         raise SystemExit("%s is %.1f MiB: too large to carry to the GPU machine" % (
-            args.work, size / 2**20))
+            args.prepared, size / 2**20))
     return 0
 
 
