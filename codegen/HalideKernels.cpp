@@ -137,18 +137,30 @@ struct CallBuilder {
   void param(const std::string &name, const std::string &value) {
     call.params.push_back({name, value});
   }
-  void input(Value inner, View view) {
+  /// An argument and its role (the CUDA kernels' tensor field).
+  void input(Value inner, View view, const char *role) {
     KernelArgument arg = reader.activation(inner, view);
     ok = ok && arg.activation;
+    arg.role = role;
     call.inputs.push_back(arg);
   }
-  void weight(Value inner, View view, int panel = 0, bool transposed = false) {
+  void weight(Value inner, View view, const char *role, int panel = 0,
+              bool transposed = false) {
     KernelArgument arg;
     ok = ok && reader.weight(inner, view, arg, panel);
     arg.transposed = transposed;
+    arg.role = role;
     call.inputs.push_back(arg);
   }
+  void output(View view, const char *role) {
+    call.outputViews.push_back(view);
+    call.outputRoles.push_back(role);
+  }
 };
+
+/// The roles of a quadratic layer's three biases, in order.
+const char *const kQuadraticBiases[] = {"ba", "bb", "bc"};
+const char *const kQuadraticLinearBiases[] = {"bias", "bb", "bc"};
 
 namespace {
 /// The depthwise generator's channels and window.
@@ -210,27 +222,27 @@ bool describeDepthwise(KernelReader &r, CallBuilder &b) {
   b.param("height", str(dim(input, 1)));
   b.param("width", str(dim(input, 2)));
 
-  b.input(input, View::Image);
+  b.input(input, View::Image, "x");
   if (ln) {
-    b.weight(ln.getScale(), View::Weight);
-    b.weight(ln.getOffset(), View::Weight);
+    b.weight(ln.getScale(), View::Weight, "ln_scale");
+    b.weight(ln.getOffset(), View::Weight, "ln_offset");
   }
   if (qdw) {
-    b.weight(qdw.getWa(), View::Weight);
-    b.weight(qdw.getWb(), View::Weight);
-    b.weight(qdw.getWc(), View::Weight);
-    for (Value bias : qdw.getBiases())
-      b.weight(bias, View::Weight);
+    b.weight(qdw.getWa(), View::Weight, "wa");
+    b.weight(qdw.getWb(), View::Weight, "wb");
+    b.weight(qdw.getWc(), View::Weight, "wc");
+    for (auto [i, bias] : llvm::enumerate(qdw.getBiases()))
+      b.weight(bias, View::Weight, kQuadraticBiases[i]);
   } else {
-    b.weight(dw.getFilter(), View::Weight);
+    b.weight(dw.getFilter(), View::Weight, "wa");
     if (dw.getBias())
-      b.weight(dw.getBias(), View::Weight);
+      b.weight(dw.getBias(), View::Weight, "ba");
   }
   if (scale) {
-    b.weight(scale.getScale(), View::Weight);
-    b.input(residual, View::Image);
+    b.weight(scale.getScale(), View::Weight, "gamma");
+    b.input(residual, View::Image, "residual");
   }
-  b.call.outputViews = {View::Image};
+  b.output(View::Image, "y");
   return true;
 }
 
@@ -283,27 +295,27 @@ bool describePointwise(KernelReader &r, CallBuilder &b) {
   b.param("panel", str(static_cast<int64_t>(panel)));
   b.param("rows", str(rowsPerExample(input) * 8));
 
-  b.input(input, View::Rows);
+  b.input(input, View::Rows, "x");
   if (ln) {
-    b.weight(ln.getScale(), View::Weight);
-    b.weight(ln.getOffset(), View::Weight);
+    b.weight(ln.getScale(), View::Weight, "ln_scale");
+    b.weight(ln.getOffset(), View::Weight, "ln_offset");
   }
   if (lin) {
-    b.weight(lin.getWeight(), View::PackedWeight, panel);
+    b.weight(lin.getWeight(), View::PackedWeight, "w", panel);
     if (lin.getBias())
-      b.weight(lin.getBias(), View::Weight);
+      b.weight(lin.getBias(), View::Weight, "bias");
   } else {
-    b.weight(qlin.getWa(), View::PackedWeight, panel);
-    b.weight(qlin.getWb(), View::PackedWeight, panel);
-    b.weight(qlin.getWc(), View::PackedWeight, panel);
-    for (Value bias : qlin.getBiases())
-      b.weight(bias, View::Weight);
+    b.weight(qlin.getWa(), View::PackedWeight, "w", panel);
+    b.weight(qlin.getWb(), View::PackedWeight, "wb", panel);
+    b.weight(qlin.getWc(), View::PackedWeight, "wc", panel);
+    for (auto [i, bias] : llvm::enumerate(qlin.getBiases()))
+      b.weight(bias, View::Weight, kQuadraticLinearBiases[i]);
   }
   if (scale) {
-    b.weight(scale.getScale(), View::Weight);
-    b.input(residual, View::Rows);
+    b.weight(scale.getScale(), View::Weight, "gamma");
+    b.input(residual, View::Rows, "residual");
   }
-  b.call.outputViews = {View::Rows};
+  b.output(View::Rows, "y");
   return true;
 }
 
@@ -338,19 +350,19 @@ bool describeConv(KernelReader &r, CallBuilder &b) {
   b.param("height", str(dim(input, 1)));
   b.param("width", str(dim(input, 2)));
 
-  b.input(input, View::Image);
+  b.input(input, View::Image, "x");
   if (lnIn) {
-    b.weight(lnIn.getScale(), View::Weight);
-    b.weight(lnIn.getOffset(), View::Weight);
+    b.weight(lnIn.getScale(), View::Weight, "in_scale");
+    b.weight(lnIn.getOffset(), View::Weight, "in_offset");
   }
-  b.weight(conv.getFilter(), View::Weight);
+  b.weight(conv.getFilter(), View::Weight, "filter");
   if (conv.getBias())
-    b.weight(conv.getBias(), View::Weight);
+    b.weight(conv.getBias(), View::Weight, "bias");
   if (lnOut) {
-    b.weight(lnOut.getScale(), View::Weight);
-    b.weight(lnOut.getOffset(), View::Weight);
+    b.weight(lnOut.getScale(), View::Weight, "out_scale");
+    b.weight(lnOut.getOffset(), View::Weight, "out_offset");
   }
-  b.call.outputViews = {View::Image};
+  b.output(View::Image, "y");
   return true;
 }
 
@@ -367,13 +379,13 @@ bool describeHead(KernelReader &r, CallBuilder &b) {
   b.param("classes", str(dim(lin.getResult(), -1)));
   b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
   b.param("bias", str(static_cast<bool>(lin.getBias())));
-  b.input(pool.getInput(), View::Image);
-  b.weight(ln.getScale(), View::Weight);
-  b.weight(ln.getOffset(), View::Weight);
-  b.weight(lin.getWeight(), View::Weight);
+  b.input(pool.getInput(), View::Image, "x");
+  b.weight(ln.getScale(), View::Weight, "ln_scale");
+  b.weight(ln.getOffset(), View::Weight, "ln_offset");
+  b.weight(lin.getWeight(), View::Weight, "w");
   if (lin.getBias())
-    b.weight(lin.getBias(), View::Weight);
-  b.call.outputViews = {View::Rows};
+    b.weight(lin.getBias(), View::Weight, "bias");
+  b.output(View::Rows, "y");
   return true;
 }
 
@@ -384,45 +396,45 @@ bool describeAvgPool(KernelReader &r, CallBuilder &b) {
     return false;
   b.call.generator = "avgpool";
   b.param("channels", str(dim(pool.getInput(), -1)));
-  b.input(pool.getInput(), View::Image);
-  b.call.outputViews = {View::Rows};
+  b.input(pool.getInput(), View::Image, "x");
+  b.output(View::Rows, "y");
   return true;
 }
 
 /// One op that touches each element once.
 bool describeElementwise(KernelReader &r, CallBuilder &b) {
   b.call.generator = "elementwise";
-  b.call.outputViews = {View::Rows};
+  b.output(View::Rows, "y");
   if (auto ln = r.take<LayerNormOp>()) {
     b.param("op", "layernorm");
     b.param("channels", str(dim(ln.getInput(), -1)));
     b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
-    b.input(ln.getInput(), View::Rows);
-    b.weight(ln.getScale(), View::Weight);
-    b.weight(ln.getOffset(), View::Weight);
+    b.input(ln.getInput(), View::Rows, "x");
+    b.weight(ln.getScale(), View::Weight, "scale");
+    b.weight(ln.getOffset(), View::Weight, "offset");
   } else if (auto gelu = r.take<GeluOp>()) {
     b.param("op", "gelu");
     b.param("channels", str(dim(gelu.getInput(), -1)));
-    b.input(gelu.getInput(), View::Rows);
+    b.input(gelu.getInput(), View::Rows, "x");
   } else if (auto relu = r.take<ReluOp>()) {
     b.param("op", "relu");
     b.param("channels", str(dim(relu.getInput(), -1)));
-    b.input(relu.getInput(), View::Rows);
+    b.input(relu.getInput(), View::Rows, "x");
   } else if (auto scale = r.take<LayerScaleOp>()) {
     b.param("op", "layerscale");
     b.param("channels", str(dim(scale.getInput(), -1)));
-    b.input(scale.getInput(), View::Rows);
-    b.weight(scale.getScale(), View::Weight);
+    b.input(scale.getInput(), View::Rows, "x");
+    b.weight(scale.getScale(), View::Weight, "scale");
   } else if (auto add = r.take<AddOp>()) {
     b.param("op", "add");
     b.param("channels", str(dim(add.getLhs(), -1)));
-    b.input(add.getLhs(), View::Rows);
-    b.input(add.getRhs(), View::Rows);
+    b.input(add.getLhs(), View::Rows, "x");
+    b.input(add.getRhs(), View::Rows, "other");
   } else if (auto mul = r.take<MulOp>()) {
     b.param("op", "mul");
     b.param("channels", str(dim(mul.getLhs(), -1)));
-    b.input(mul.getLhs(), View::Rows);
-    b.input(mul.getRhs(), View::Rows);
+    b.input(mul.getLhs(), View::Rows, "x");
+    b.input(mul.getRhs(), View::Rows, "other");
   } else {
     return false;
   }
@@ -463,10 +475,12 @@ bool describeLayerNormGrad(KernelReader &r, CallBuilder &b) {
   b.call.generator = "layernorm_grad";
   b.param("channels", str(dim(ln.getInput(), -1)));
   b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
-  b.input(ln.getInput(), View::Rows);
-  b.weight(ln.getScale(), View::Weight);
-  b.input(ln.getDy(), View::Rows);
-  b.call.outputViews = {View::Rows, View::Tensor, View::Tensor};
+  b.input(ln.getInput(), View::Rows, "x");
+  b.weight(ln.getScale(), View::Weight, "scale");
+  b.input(ln.getDy(), View::Rows, "dy");
+  b.output(View::Rows, "dx");
+  b.output(View::Tensor, "dscale");
+  b.output(View::Tensor, "doffset");
   return true;
 }
 
@@ -483,9 +497,9 @@ bool describeActivationGrad(KernelReader &r, CallBuilder &b) {
   b.call.generator = "activation_grad";
   b.param("op", op);
   b.param("channels", str(dim(input, -1)));
-  b.input(input, View::Rows);
-  b.input(dy, View::Rows);
-  b.call.outputViews = {View::Rows};
+  b.input(input, View::Rows, "x");
+  b.input(dy, View::Rows, "dy");
+  b.output(View::Rows, "y");
   return true;
 }
 
@@ -495,8 +509,8 @@ bool describeChannelSum(KernelReader &r, CallBuilder &b) {
     return false;
   b.call.generator = "channel_sum";
   b.param("channels", str(dim(sum.getInput(), -1)));
-  b.input(sum.getInput(), View::Rows);
-  b.call.outputViews = {View::Tensor};
+  b.input(sum.getInput(), View::Rows, "x");
+  b.output(View::Tensor, "y");
   return true;
 }
 
@@ -507,9 +521,9 @@ bool describeLinearGradWeight(KernelReader &r, CallBuilder &b) {
   b.call.generator = "linear_grad_weight";
   b.param("in_channels", str(dim(lw.getInput(), -1)));
   b.param("out_channels", str(dim(lw.getDy(), -1)));
-  b.input(lw.getInput(), View::Rows);
-  b.input(lw.getDy(), View::Rows);
-  b.call.outputViews = {View::Tensor};
+  b.input(lw.getInput(), View::Rows, "x");
+  b.input(lw.getDy(), View::Rows, "dy");
+  b.output(View::Tensor, "y");
   return true;
 }
 
@@ -548,11 +562,11 @@ bool describeLinearGradInput(KernelReader &r, CallBuilder &b) {
   b.param("activation_grad", str(activation));
   b.param("panel", str(int64_t(panel)));
   b.param("rows", str(rowsPerExample(li.getDy()) * 8));
-  b.input(li.getDy(), View::Rows);
-  b.weight(li.getWeight(), View::PackedWeight, panel, /*transposed=*/true);
+  b.input(li.getDy(), View::Rows, "x");
+  b.weight(li.getWeight(), View::PackedWeight, "w", panel, /*transposed=*/true);
   if (pre)
-    b.input(pre, View::Rows);
-  b.call.outputViews = {View::Rows};
+    b.input(pre, View::Rows, "pre");
+  b.output(View::Rows, "y");
   return true;
 }
 
@@ -578,9 +592,12 @@ bool describeDepthwiseGradInput(KernelReader &r, CallBuilder &b) {
     convolutionGradient(b, "conv_grad_input", 0, dwi.getResult(), dwi.getDy(), kernel, stride,
                         padding);
   }
-  b.input(dwi.getDy(), View::Image);
-  b.weight(dwi.getFilter(), View::Weight);
-  b.call.outputViews = {View::Image};
+  // The depthwise kernel reads the gradient as its input and the filter as
+  // its first; the convolution gradient kernel names them as they are.
+  const bool flipped = b.call.generator == "depthwise";
+  b.input(dwi.getDy(), View::Image, flipped ? "x" : "dy");
+  b.weight(dwi.getFilter(), View::Weight, flipped ? "wa" : "filter");
+  b.output(View::Image, "y");
   return true;
 }
 
@@ -590,9 +607,9 @@ bool describeConvGradInput(KernelReader &r, CallBuilder &b) {
     return false;
   convolutionGradient(b, "conv_grad_input", ci.getGroups(), ci.getResult(), ci.getDy(),
                       shapeOf(ci.getFilter()), ci.getStride(), ci.getPadding());
-  b.input(ci.getDy(), View::Image);
-  b.weight(ci.getFilter(), View::Weight);
-  b.call.outputViews = {View::Image};
+  b.input(ci.getDy(), View::Image, "dy");
+  b.weight(ci.getFilter(), View::Weight, "filter");
+  b.output(View::Image, "y");
   return true;
 }
 
@@ -602,9 +619,9 @@ bool describeDepthwiseGradFilter(KernelReader &r, CallBuilder &b) {
     return false;
   convolutionGradient(b, "conv_grad_filter", 0, dwf.getInput(), dwf.getDy(),
                       shapeOf(dwf.getResult()), dwf.getStride(), dwf.getPadding());
-  b.input(dwf.getInput(), View::Image);
-  b.input(dwf.getDy(), View::Image);
-  b.call.outputViews = {View::Tensor};
+  b.input(dwf.getInput(), View::Image, "x");
+  b.input(dwf.getDy(), View::Image, "dy");
+  b.output(View::Tensor, "y");
   return true;
 }
 
@@ -614,9 +631,9 @@ bool describeConvGradFilter(KernelReader &r, CallBuilder &b) {
     return false;
   convolutionGradient(b, "conv_grad_filter", cf.getGroups(), cf.getInput(), cf.getDy(),
                       shapeOf(cf.getResult()), cf.getStride(), cf.getPadding());
-  b.input(cf.getInput(), View::Image);
-  b.input(cf.getDy(), View::Image);
-  b.call.outputViews = {View::Tensor};
+  b.input(cf.getInput(), View::Image, "x");
+  b.input(cf.getDy(), View::Image, "dy");
+  b.output(View::Tensor, "y");
   return true;
 }
 
@@ -628,8 +645,8 @@ bool describeAvgPoolGrad(KernelReader &r, CallBuilder &b) {
   b.param("channels", str(dim(pool.getResult(), -1)));
   b.param("height", str(dim(pool.getResult(), 1)));
   b.param("width", str(dim(pool.getResult(), 2)));
-  b.input(pool.getDy(), View::Rows);
-  b.call.outputViews = {View::Image};
+  b.input(pool.getDy(), View::Rows, "dy");
+  b.output(View::Image, "y");
   return true;
 }
 
@@ -653,9 +670,9 @@ bool describeSoftmaxCrossEntropy(KernelReader &r, CallBuilder &b) {
   b.param("classes", str(dim(logits, -1)));
   b.param("smoothing", strFloat(smoothing));
   b.param("gradient", str(gradient));
-  b.input(logits, View::Rows);
-  b.input(labels, View::Labels);
-  b.call.outputViews = {gradient ? View::Rows : View::Tensor};
+  b.input(logits, View::Rows, "logits");
+  b.input(labels, View::Labels, "labels");
+  b.output(gradient ? View::Rows : View::Tensor, "y");
   return true;
 }
 
@@ -690,13 +707,16 @@ bool describeQDWConvGrad(KernelReader &r, CallBuilder &b) {
   b.param("width", str(dim(x, 2)));
   b.param("bias", str(bias));
   b.param("input_grad", str(inputGrad));
+  static const char *const kInputs[] = {"x", "dy", "xa", "xb", "wa", "wb", "wc"};
   for (unsigned i = 0; i < 4; ++i)
-    b.input(body.getArgument(i), View::Image);
+    b.input(body.getArgument(i), View::Image, kInputs[i]);
   for (unsigned i = 4; i < 7; ++i)
-    b.weight(body.getArgument(i), View::Weight);
+    b.weight(body.getArgument(i), View::Weight, kInputs[i]);
   if (inputGrad)
-    b.call.outputViews.push_back(View::Image);
-  b.call.outputViews.insert(b.call.outputViews.end(), bias ? 6 : 3, View::Tensor);
+    b.output(View::Image, "dx");
+  for (const char *name : {"dwa", "dwb", "dwc", "dba", "dbb", "dbc"})
+    if (bias || name[1] == 'w')
+      b.output(View::Tensor, name);
   return true;
 }
 

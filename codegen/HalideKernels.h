@@ -49,6 +49,9 @@ struct KernelArgument {
   std::string weight;
   int panel = 0;
   bool transposed = false;
+  /// What the argument is to the kernel: the CUDA back end's tensor field
+  /// (x, ln_scale, wa, dy, ...; codegen/cuda/qdsl_cuda.h).
+  std::string role;
 };
 
 struct KernelCall {
@@ -58,8 +61,9 @@ struct KernelCall {
   std::string generator;
   std::vector<std::pair<std::string, std::string>> params;
   std::vector<KernelArgument> inputs;
-  /// The kernel's results and how each is passed, in order.
+  /// The kernel's results and how each is passed, in order, and their roles.
   std::vector<View> outputViews;
+  std::vector<std::string> outputRoles;
   std::vector<mlir::Value> results;
 
   /// Identifies the compiled function: generator and parameters.

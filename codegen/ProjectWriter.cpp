@@ -630,89 +630,6 @@ std::string paramValue(const KernelCall &call, llvm::StringRef name) {
 
 bool flag(const KernelCall &call, llvm::StringRef name) { return paramValue(call, name) == "true"; }
 
-/// The fields of the kernel's tensor struct (qdsl_cuda.h) that take the
-/// call's inputs, in the order its describer (codegen/HalideKernels.cpp)
-/// lists them.
-std::vector<std::string> cudaTensorFields(const KernelCall &call) {
-  std::vector<std::string> names = {"x"};
-  auto add = [&](std::initializer_list<const char *> more) {
-    names.insert(names.end(), more.begin(), more.end());
-  };
-  const std::string &g = call.generator;
-  if (g == "pointwise" && !paramValue(call, "activation_grad").empty()) {
-    // A linear layer's input gradient (describeLinearGradInput).
-    add({"w"});
-    if (paramValue(call, "activation_grad") != "0")
-      add({"pre"});
-  } else if (g == "depthwise" || g == "pointwise") {
-    const bool depthwise = g == "depthwise";
-    if (flag(call, "norm"))
-      add({"ln_scale", "ln_offset"});
-    if (flag(call, "quadratic")) {
-      depthwise ? add({"wa", "wb", "wc"}) : add({"w", "wb", "wc"});
-      if (flag(call, "bias"))
-        depthwise ? add({"ba", "bb", "bc"}) : add({"bias", "bb", "bc"});
-    } else {
-      add({depthwise ? "wa" : "w"});
-      if (flag(call, "bias"))
-        add({depthwise ? "ba" : "bias"});
-    }
-    if (flag(call, "scale_residual"))
-      add({"gamma", "residual"});
-  } else if (g == "conv") {
-    if (flag(call, "norm_input"))
-      add({"in_scale", "in_offset"});
-    add({"filter"});
-    if (flag(call, "bias"))
-      add({"bias"});
-    if (flag(call, "norm_output"))
-      add({"out_scale", "out_offset"});
-  } else if (g == "head") {
-    add({"ln_scale", "ln_offset", "w"});
-    if (flag(call, "bias"))
-      add({"bias"});
-  } else if (g == "elementwise") {
-    std::string op = paramValue(call, "op");
-    if (op == "layernorm")
-      add({"scale", "offset"});
-    else if (op == "layerscale")
-      add({"scale"});
-    else if (op == "add" || op == "mul")
-      add({"other"});
-  } else if (g == "layernorm_grad") {
-    add({"scale", "dy"});
-  } else if (g == "activation_grad" || g == "linear_grad_weight" || g == "conv_grad_filter") {
-    add({"dy"});
-  } else if (g == "conv_grad_input" || g == "avgpool_grad") {
-    names = {"dy"};
-    if (g == "conv_grad_input")
-      add({"filter"});
-  } else if (g == "qdwconv_grad") {
-    add({"dy", "xa", "xb", "wa", "wb", "wc"});
-  } else if (g == "softmax_cross_entropy") {
-    names = {"logits", "labels"};
-  }
-  return names;
-}
-
-/// The fields that take the call's results, in order.
-std::vector<std::string> cudaOutputFields(const KernelCall &call) {
-  if (call.generator == "layernorm_grad")
-    return {"dx", "dscale", "doffset"};
-  if (call.generator == "qdwconv_grad") {
-    std::vector<std::string> names;
-    if (flag(call, "input_grad"))
-      names.push_back("dx");
-    for (const char *name : {"dwa", "dwb", "dwc"})
-      names.push_back(name);
-    if (flag(call, "bias"))
-      for (const char *name : {"dba", "dbb", "dbc"})
-        names.push_back(name);
-    return names;
-  }
-  return {"y"};
-}
-
 /// Whether a pointwise call runs as a matmul with the layer scale folded
 /// into its weights (qdsl_cuda.h, pointwise).
 bool foldsLayerScale(const KernelCall &call) {
@@ -756,11 +673,8 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
   os << "    const int n = pass.batch();\n";
   for (auto [i, call] : llvm::enumerate(p.calls)) {
     auto structs = cudaStructs().find(call.generator);
-    std::vector<std::string> fields = cudaTensorFields(call);
-    std::vector<std::string> outputs = cudaOutputFields(call);
     Operation *kernel = call.results[0].getDefiningOp();
-    if (structs == cudaStructs().end() || fields.size() != call.inputs.size() ||
-        outputs.size() != call.results.size())
+    if (structs == cudaStructs().end())
       return kernel->emitError("kernel '") << call.name << "' calls '" << call.generator
                                            << "', which the cuda target cannot pass tensors to";
     if (p.paths[i].any())
@@ -786,8 +700,8 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
     if (call.generator == "head" || call.generator == "avgpool")
       os << "        p.pixels = " << inner << ";\n";
     os << "        qdsl_cuda::" << structs->second.second << " t;\n";
-    for (auto [j, arg] : llvm::enumerate(call.inputs)) {
-      os << "        t." << fields[j] << " = ";
+    for (const KernelArgument &arg : call.inputs) {
+      os << "        t." << arg.role << " = ";
       if (arg.view == View::Labels)
         os << "pass.labels();\n";
       else if (arg.activation)
@@ -797,17 +711,21 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
         os << "pass.weight(" << cString(arg.weight) << ");\n";
     }
     if (foldsLayerScale(call)) {
-      // The describer's order: x, w, [bias], gamma, residual.
-      const std::string &weight = call.inputs[1].weight;
-      bool bias = flag(call, "bias");
-      folds.push_back({weight, bias ? call.inputs[2].weight : "",
-                       call.inputs[call.inputs.size() - 2].weight});
+      auto weightOf = [&](llvm::StringRef role) {
+        for (const KernelArgument &arg : call.inputs)
+          if (arg.role == role)
+            return arg.weight;
+        return std::string();
+      };
+      const std::string weight = weightOf("w");
+      const bool bias = flag(call, "bias");
+      folds.push_back({weight, weightOf("bias"), weightOf("gamma")});
       os << "        t.w_scaled = pass.scaled_weight(" << cString(weight) << ");\n";
       if (bias)
         os << "        t.bias_scaled = pass.scaled_bias(" << cString(weight) << ");\n";
     }
     for (auto [j, result] : llvm::enumerate(call.results))
-      os << "        t." << outputs[j] << " = pass.out(" << p.ids.lookup(result) << ", "
+      os << "        t." << call.outputRoles[j] << " = pass.out(" << p.ids.lookup(result) << ", "
          << elementCount(result) << ");\n";
     os << "        if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
        << ", [&] { return qdsl_cuda::" << call.generator << "(p, t, n, pass.context()); }))\n"
