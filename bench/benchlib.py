@@ -7,12 +7,22 @@ import subprocess
 TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
 
 
-def run(cmd, env=None):
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+def run(cmd, env=None, cwd=None):
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     if result.returncode != 0:
         raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
                                              result.stderr[-3000:]))
     return result
+
+
+def input_shape(mlir):
+    """One example's shape, from the model's input type in a project's
+    model.mlir (tensor<?x28x28x1xf32>)."""
+    for line in open(mlir):
+        if "func.func @" in line:
+            start = line.index("tensor<?x") + len("tensor<?x")
+            return [int(d) for d in line[start:line.index("xf32>", start)].split("x")]
+    raise SystemExit("no model in " + mlir)
 
 
 def pytorch_env():

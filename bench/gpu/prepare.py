@@ -23,6 +23,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+import benchlib  # noqa: E402
+from benchlib import input_shape  # noqa: E402
 
 # name: (model file, model, batch, --random-std or None for --seed 1 weights
 #        initialised there)
@@ -49,19 +52,7 @@ LATENCY_PROFILE = "profiles/h100.json"
 def run(cmd):
     # From the repository root with its relative paths: no path of this
     # machine goes into the generated sources that travel.
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if result.returncode != 0:
-        raise SystemExit("failed: %s\n%s%s" % (" ".join(cmd), result.stdout[-3000:],
-                                             result.stderr[-3000:]))
-    return result
-
-
-def input_shape(mlir):
-    for line in open(mlir):
-        if "func.func @" in line:
-            start = line.index("tensor<?x") + len("tensor<?x")
-            return [int(d) for d in line[start:line.index("xf32>", start)].split("x")]
-    raise SystemExit("no model in " + mlir)
+    return benchlib.run(cmd, cwd=ROOT)
 
 
 def main():
