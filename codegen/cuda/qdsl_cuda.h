@@ -50,8 +50,6 @@ public:
     /// False (with error()) when no device could be set up.
     bool ok() const;
     const std::string &error() const;
-    /// The device's name, its memory and compute capability, for reports.
-    std::string device_description() const;
 
     Precision precision = Precision::fp32;
 
@@ -64,7 +62,6 @@ public:
     /// Copies on the context's stream, in order with the kernels.
     bool copy_to_device(void *device, const void *host, size_t bytes);
     bool copy_to_host(void *host, const void *device, size_t bytes);
-    bool zero(void *device, size_t bytes);
     /// Waits for everything queued; false with error() on a kernel's fault.
     bool synchronize();
 

@@ -287,17 +287,6 @@ Context::~Context() {
 bool Context::ok() const { return impl->ready && impl->error.empty(); }
 const std::string &Context::error() const { return impl->error; }
 
-std::string Context::device_description() const {
-    int device = 0;
-    cudaDeviceProp prop{};
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaGetDeviceProperties(&prop, device) != cudaSuccess)
-        return "unknown CUDA device";
-    return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
-           std::to_string(prop.minor) + ", " + std::to_string(prop.multiProcessorCount) +
-           " SMs, " + std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
-}
-
 void *Context::allocate(size_t bytes) {
     void *memory = nullptr;
     if (!check(cudaMalloc(&memory, bytes ? bytes : 1), *this,
@@ -328,10 +317,6 @@ bool Context::copy_to_host(void *host, const void *device, size_t bytes) {
     return ok() && check(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost,
                                          impl->stream),
                          *this, "copying from the device");
-}
-bool Context::zero(void *device, size_t bytes) {
-    return ok() && check(cudaMemsetAsync(device, 0, bytes, impl->stream), *this,
-                         "zeroing device memory");
 }
 bool Context::synchronize() {
     return ok() && check(cudaStreamSynchronize(impl->stream), *this, "running the kernels");

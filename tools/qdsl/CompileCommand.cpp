@@ -307,9 +307,6 @@ int compileProject() {
           cudaArchitectures += (cudaArchitectures.empty() ? "" : ";") + arch.str();
         }
     }
-  } else if (cudaArch.getNumOccurrences()) {
-    return reportError("--cuda-arch is for --target=cuda; target " + t->name +
-                       " has no GPU architectures to pick");
   }
   // A search: the supernet of the space, trained by the search program with
   // the latency model of each of its limits.

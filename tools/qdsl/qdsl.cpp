@@ -373,6 +373,11 @@ int checkFlags() {
     return reportError("--kernel-cache '" + kernelCache + "' is a file; expected a directory "
                        "or 'none'");
   // Flags a command would otherwise ignore.
+  if (cudaArch.getNumOccurrences() && target != "cuda")
+    return reportError(target.empty() ? std::string("--cuda-arch is for --target=cuda")
+                                      : "--cuda-arch is for --target=cuda; target " +
+                                            target.getValue() +
+                                            " has no GPU architectures to pick");
   if (runCommand && !trainStep)
     for (const cl::Option *flag :
          std::initializer_list<const cl::Option *>{&labelsFile, &labelSmoothing})
