@@ -21,6 +21,8 @@ PACKAGES=(
   # tests and benchmarks: NumPy, and PyTorch in its best CPU setting
   # (OpenBLAS, tcmalloc) as the peer of every speed comparison
   python3-numpy python3-torch libopenblas0-pthread libtcmalloc-minimal4
+  # data-parallel training of the generated programs (mpirun, FindMPI)
+  openmpi-bin libopenmpi-dev
 )
 
 missing=()

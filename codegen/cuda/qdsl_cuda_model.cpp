@@ -30,6 +30,7 @@ struct Model::State {
     qdsl_cuda::Context context;
     qdsl::rt::TensorMap weights;
     bool ready = false;
+    GradientListener listener;
 
     // Every weight, then every folded weight and bias, in one device block.
     char *device_weights = nullptr;
@@ -264,6 +265,7 @@ void Model::weightsChanged(const std::function<bool(const std::string &)> &) { w
 bool Model::canTrain() { return !kTrainResults.empty(); }
 const char *Model::trainingSetup() { return kTrainingSetup; }
 const std::vector<std::string> &Model::gradientNames() { return kGradientNames; }
+void Model::setGradientListener(GradientListener listener) { state->listener = std::move(listener); }
 const std::vector<SearchLayer> &Model::searchLayers() { return kSearchLayers; }
 uint64_t Model::trainingArenaBytes() const { return state->train.size; }
 
@@ -289,12 +291,17 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
     };
     ok = ok && fetch(kTrainResults[0], &loss, 1) &&
          fetch(kTrainResults[1], logits, kModelInfo.output_size() * batch);
-    for (size_t g = 0; ok && g < kGradientNames.size(); ++g) {
+    // Last gradients first, each handed to the listener as it arrives (an
+    // all-reduce of the first buckets overlaps the rest of the copies; the
+    // backward pass itself is over by now).
+    for (size_t g = kGradientNames.size(); ok && g-- > 0;) {
         const qdsl::rt::Tensor &w = s.weights.at(kGradientNames[g]);
         qdsl::rt::Tensor &grad = gradients[kGradientNames[g]];
         grad.shape = w.shape;
         grad.data.resize(w.data.size());
         ok = fetch(kTrainResults[g + 2], grad.data.data(), grad.data.size());
+        if (ok && s.listener && (ok = s.context.synchronize()))
+            s.listener(static_cast<int>(g), grad.data.data());
     }
     ok = ok && s.context.synchronize();
     if (ok && profile)

@@ -6,6 +6,7 @@
 
 #include "qdsl_model.h"
 #include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/Distributed.h"
 
 #include <fmt/core.h>
 
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -99,6 +101,47 @@ inline int parse_flags(int argc, char **argv, const FlagTable &table,
     return -1;
 }
 
+// Prints "PROGRAM: message" (after "rank R of N: " when distributed);
+// returns 1.
+inline int fail(const char *program, const std::string &message) {
+    fmt::print(stderr, "{}: {}{}\n", program, qdsl::rt::Processes::prefix(), message);
+    return 1;
+}
+
+// An error of one process while the others may wait for it in a
+// collective: it says why and ends the whole job.
+inline int fatal(const char *program, const std::string &message) {
+    fail(program, message);
+    if (qdsl::rt::Processes::distributed())
+        qdsl::rt::Processes::abort(1);
+    return 1;
+}
+
+// Whether every process got through a phase (loading data, resuming); when
+// not, the processes that failed say why (rank 0 alone when all failed
+// alike; nothing for an empty `error`, said already) and `status` is 1.
+inline bool agreed(const char *program, bool ok, const std::string &error, int &status) {
+    using qdsl::rt::Processes;
+    if (!Processes::distributed()) {
+        if (!ok)
+            status = error.empty() ? 1 : fail(program, error);
+        return ok;
+    }
+    std::vector<double> failures = {ok ? 0.0 : 1.0};
+    std::string sum_error;
+    if (!Processes::sum(failures, sum_error)) {
+        status = fatal(program, sum_error);
+        return false;
+    }
+    if (failures[0] == 0)
+        return true;
+    const bool all = failures[0] >= Processes::count();
+    if (!ok && !error.empty() && (!all || Processes::rank() == 0))
+        fmt::print(stderr, "{}: {}{}\n", program, all ? "" : Processes::prefix(), error);
+    status = 1;
+    return false;
+}
+
 // A batch of random examples (standard normal) and labels for timing a
 // training step: what train --benchmark and search --benchmark run.
 inline void random_batch(const qdsl_model::ModelInfo &info, int batch, uint64_t seed,
@@ -131,7 +174,16 @@ inline double memory_mb(const char *key) {
 }
 
 struct Evaluation {
-    double loss = 0, top1 = 0, top5 = 0;
+    double loss = 0, top1 = 0, top5 = 0;  // means over the examples
+    // What the means come from: the sums processes add up before averaging.
+    double loss_sum = 0, top1_count = 0, top5_count = 0, examples = 0;
+
+    void average() {
+        const double n = std::max(examples, 1.0);
+        loss = loss_sum / n;
+        top1 = top1_count / n;
+        top5 = top5_count / n;
+    }
 };
 
 // The mean loss and top-1/top-5 accuracy of `model` on `examples` of `data`
@@ -171,11 +223,108 @@ inline bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
             top5 += above < 5;
         }
     }
-    result.loss = loss / examples.size();
-    result.top1 = double(top1) / examples.size();
-    result.top5 = double(top5) / examples.size();
+    result.loss_sum = loss;
+    result.top1_count = double(top1);
+    result.top5_count = double(top5);
+    result.examples = double(examples.size());
+    result.average();
     return true;
 }
+
+// evaluate() on this process's contiguous share of `examples`, the sums
+// added up over the processes: every process gets the whole split's means.
+inline bool evaluate_shared(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
+                            const std::vector<size_t> &examples, int batch,
+                            const std::vector<float> &mean, const std::vector<float> &stddev,
+                            Evaluation &result, std::string &error, const char *what = "test") {
+    using qdsl::rt::Processes;
+    const size_t n = examples.size(), r = static_cast<size_t>(Processes::rank()),
+                 count = static_cast<size_t>(Processes::count());
+    std::vector<size_t> shard(examples.begin() + n * r / count,
+                              examples.begin() + n * (r + 1) / count);
+    if (!evaluate(model, data, shard, batch, mean, stddev, result, error, what))
+        return false;
+    std::vector<double> sums = {result.loss_sum, result.top1_count, result.top5_count,
+                                result.examples};
+    if (!Processes::sum(sums, error))
+        return false;
+    result.loss_sum = sums[0];
+    result.top1_count = sums[1];
+    result.top5_count = sums[2];
+    result.examples = sums[3];
+    result.average();
+    return true;
+}
+
+// The all-reduce of a training step's gradients across the processes
+// (nothing with one process): it listens to the model's backward pass,
+// starting each bucket's all-reduce as its gradients are final, and waits
+// for the rest when the step is done. The loss and the number of correct
+// answers of this process's shard ride along and come back as the mean loss
+// and the count over the global batch.
+class GradientExchange {
+public:
+    GradientExchange(qdsl_model::Model &model, double bucket_mb) {
+        if (!qdsl::rt::Processes::distributed())
+            return;
+        std::vector<size_t> sizes;
+        for (const std::string &name : qdsl_model::Model::gradientNames())
+            sizes.push_back(model.weights().at(name).data.size());
+        averager = std::make_unique<qdsl::rt::GradientAverager>(
+            qdsl_model::Model::gradientNames(), sizes, 2,
+            static_cast<size_t>(bucket_mb * 1048576.0));
+        model.setGradientListener([this](int gradient, const float *values) {
+            if (gradient >= 0)
+                averager->ready(static_cast<size_t>(gradient), values);
+            else
+                averager->poll();
+        });
+    }
+
+    void begin() {
+        if (averager)
+            averager->begin();
+    }
+
+    bool finish(qdsl::rt::TensorMap &gradients, float &loss, double &correct,
+                std::string &error) {
+        if (!averager)
+            return true;
+        std::vector<float> extras = {loss, static_cast<float>(correct)};
+        if (!averager->finish(gradients, extras, error))
+            return false;
+        loss = extras[0] / static_cast<float>(qdsl::rt::Processes::count());
+        correct = extras[1];
+        return true;
+    }
+
+    // What the all-reduces cost per step, and how much of it the backward
+    // pass hid.
+    void print_profile() const {
+        if (!averager || averager->statistics().steps == 0)
+            return;
+        const auto &st = averager->statistics();
+        const double steps = static_cast<double>(st.steps);
+        const double in_flight = st.inFlight / steps, exposed = st.exposed / steps;
+        fmt::print("all-reduce over {} processes: {:.2f} MB of gradients per step in {} "
+                   "buckets, {:.0f}% of them started during the backward pass; {:.2f} ms per "
+                   "step from the first bucket's start to the last's end, {:.2f} ms of it "
+                   "waited for after the backward pass\n",
+                   qdsl::rt::Processes::count(), st.bytes / 1e6, st.buckets,
+                   st.bytes > 0 ? 100 * st.early / st.bytes : 0.0, 1e3 * in_flight,
+                   1e3 * exposed);
+    }
+
+    double exposed_seconds() const {
+        return averager ? averager->statistics().exposed : 0;
+    }
+    const qdsl::rt::GradientAverager::Statistics *statistics() const {
+        return averager ? &averager->statistics() : nullptr;
+    }
+
+private:
+    std::unique_ptr<qdsl::rt::GradientAverager> averager;
+};
 
 }  // namespace qdsl_program
 

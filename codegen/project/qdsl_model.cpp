@@ -47,6 +47,9 @@ struct Model::State {
     // A supernet's path (Model::setPaths); empty: every candidate runs.
     std::vector<int> active;
     std::vector<uint64_t> recomputed;
+    GradientListener listener;
+    // Which gradient (index in kGradientNames) each training result id is.
+    std::map<int, int> gradient_of_result;
 
     // Views every weight with its dimensions reversed (Halide's order) and
     // packs linear weights into panels [C_out / p][C_in][p].
@@ -192,6 +195,13 @@ const char *Model::trainingSetup() { return kTrainingSetup; }
 
 const std::vector<std::string> &Model::gradientNames() { return kGradientNames; }
 
+void Model::setGradientListener(GradientListener listener) {
+    state->listener = std::move(listener);
+    state->gradient_of_result.clear();
+    for (size_t g = 0; g < kGradientNames.size(); ++g)
+        state->gradient_of_result[kTrainResults[g + 2]] = static_cast<int>(g);
+}
+
 bool Model::trainStep(const float *input, const int32_t *labels, int batch, float &loss,
                       float *logits, qdsl::rt::TensorMap &gradients, std::string &error,
                       Profile *profile) {
@@ -299,6 +309,28 @@ bool Pass::on_path(int layer, int candidate, int kind) const {
 void Pass::zero(std::initializer_list<Buffer<float> *> outputs) {
     for (Buffer<float> *out : outputs)
         std::fill(out->data(), out->data() + out->number_of_elements(), 0.0f);
+    report(outputs);
+}
+
+void Pass::report(std::initializer_list<Buffer<float> *> outputs) {
+    if (!state.listener || !label_data)  // forward passes have no gradients
+        return;
+    for (Buffer<float> *out : outputs)
+        for (auto it = allocations.rbegin(); it != allocations.rend(); ++it)
+            if (it->first == out->data()) {
+                auto g = state.gradient_of_result.find(it->second);
+                if (g != state.gradient_of_result.end())
+                    state.listener(g->second, out->data());
+                break;
+            }
+    allocations.clear();
+    state.listener(-1, nullptr);
+}
+
+Buffer<float> Pass::allocated(int id, float *data, std::vector<int> dims) {
+    if (state.listener)
+        allocations.emplace_back(data, id);
+    return Buffer<float>(data, dims);
 }
 
 Pass::Pass(Model::State &state, Arena &arena, int batch, const float *input, float *output,
@@ -377,16 +409,16 @@ Buffer<int32_t> Pass::labels() {
 }
 
 Buffer<float> Pass::new_image(int id, const std::vector<int64_t> &shape) {
-    return Buffer<float>(storage(id, elements(shape, batch)), image_dims(shape, batch));
+    return allocated(id, storage(id, elements(shape, batch)), image_dims(shape, batch));
 }
 
 Buffer<float> Pass::new_rows(int id, const std::vector<int64_t> &shape, bool batched) {
     int n = batched ? batch : 1;
-    return Buffer<float>(storage(id, elements(shape, n)), row_dims(shape, n));
+    return allocated(id, storage(id, elements(shape, n)), row_dims(shape, n));
 }
 
 Buffer<float> Pass::new_tensor(int id, const std::vector<int64_t> &shape) {
-    return Buffer<float>(storage(id, elements(shape, 1)), tensor_dims(shape));
+    return allocated(id, storage(id, elements(shape, 1)), tensor_dims(shape));
 }
 
 Buffer<float> &Pass::weight(const char *name) { return state.weight_buffers.at(name); }
@@ -414,6 +446,7 @@ bool Pass::run(const char *kernel, const char *family,
                   (halide_message.empty() ? "" : ": " + halide_message);
         return false;
     }
+    report(outputs);
     return true;
 }
 

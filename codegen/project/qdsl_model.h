@@ -106,6 +106,16 @@ public:
                    float *logits, qdsl::rt::TensorMap &gradients, std::string &error,
                    Profile *profile = nullptr);
 
+    /// Called during trainStep as the backward pass finishes each gradient
+    /// (its index in gradientNames() and its values, final for this step)
+    /// and with -1 and no values after every kernel: where a data-parallel
+    /// program starts and progresses its all-reduces while the backward
+    /// pass goes on (runtime/shipped/Distributed.h). A target may report a
+    /// gradient only at the end of the step, or not at all: trainStep's
+    /// `gradients` hold every one when it returns.
+    using GradientListener = std::function<void(int gradient, const float *values)>;
+    void setGradientListener(GradientListener listener);
+
     /// Runs the model on `batch` examples (NHWC float32, info().input_shape
     /// each) and writes `batch` outputs. Fails, with a message, when no
     /// weights are set or a kernel reports an error.

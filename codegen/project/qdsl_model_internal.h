@@ -89,6 +89,9 @@ public:
 
 private:
     float *storage(int id, size_t elements) const;
+    Buffer<float> allocated(int id, float *data, std::vector<int> dims);
+    /// Tells the gradient listener which of `outputs` are final gradients.
+    void report(std::initializer_list<Buffer<float> *> outputs);
     Model::State &state;
     Arena &arena;
     int batch;
@@ -98,6 +101,9 @@ private:
     const int32_t *label_data;
     std::vector<float *> gradients;
     std::string message;
+    // The activation each output buffer of the next kernel was allocated
+    // for (its data pointer may have held another activation before).
+    std::vector<std::pair<const float *, int>> allocations;
 };
 
 /// Defined by model_kernels.cpp: every kernel of the model in order, and of

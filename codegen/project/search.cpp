@@ -13,6 +13,12 @@
 // term, E[LAT](α) coming from the latency model of each constrained device
 // (search_constraints.h, written by qdsl from the device profiles).
 //
+// Under mpirun (or srun) the search runs data-parallel as train does
+// (docs/DISTRIBUTED.md): every process draws the same paths and the same
+// global batches from the seed, takes its shard of each batch, and the
+// gradients of the weights and of the gates (hence of α) are averaged
+// across the processes before every update; rank 0 writes the results.
+//
 // The result, search.json in --out, holds per epoch every layer's
 // probabilities, E[LAT] per device, the loss terms and the accuracy of the
 // most probable architecture on the validation split; and at the end α, the
@@ -42,6 +48,8 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <memory>
+#include <optional>
 #include <numeric>
 #include <random>
 #include <set>
@@ -58,6 +66,8 @@ using qdsl_program::FlagTable;
 using qdsl_program::parse_double;
 using qdsl_program::parse_flags;
 using qdsl_program::random_batch;
+using qdsl_program::GradientExchange;
+using qdsl::rt::Processes;
 
 const char *const kUsage =
     "usage: search [options]\n"
@@ -77,26 +87,29 @@ const char *const kUsage =
     "  --limit DEVICE=MS  replaces the limit of a constrained device (repeatable)\n"
     "run: --seed N (0) --threads N (0: all) --out DIR (search-out): search.json,\n"
     "  supernet.safetensors\n"
+    "processes (mpirun -np N search ...): --batch is per process (the global batch is\n"
+    "  N times it); --bucket-mb X (4) gradients per all-reduce; --comm-timeout S (600)\n"
     "measuring a weight step: --benchmark [--path C0,C1,... (0,0,...) --batch N --steps N (3)]:\n"
     "  steps of the supernet on one path (forward, backward, clipping, AdamW on the\n"
     "  path's weights) on random data; prints the best step time and arena as\n"
     "  train --benchmark does for a model\n";
 
+// Flags are the same on every process: rank 0 speaks for all.
 int usage(const std::string &message) {
-    fmt::print(stderr, "search: {}\n{}", message, kUsage);
+    if (Processes::rank() == 0)
+        fmt::print(stderr, "search: {}\n{}", message, kUsage);
     return 2;
 }
 
-int fail(const std::string &message) {
-    fmt::print(stderr, "search: {}\n", message);
-    return 1;
-}
+int fail(const std::string &message) { return qdsl_program::fail("search", message); }
+int fatal(const std::string &message) { return qdsl_program::fatal("search", message); }
 
 struct Options {
     std::string data, out = "search-out", latency_loss = "additive";
     long long train_subset = 0, validation = 10000, epochs = 10, warmup_epochs = 2, batch = 64,
               arch_every = 5, seed = 0, threads = 0;
     double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6;
+    double bucket_mb = 4, comm_timeout = 600;
     std::vector<std::string> limits;
     bool benchmark = false;
     std::string path;
@@ -121,13 +134,18 @@ int parse(int argc, char **argv, Options &o) {
                       {"--steps", {&o.steps, 1, 1000000}}};
     table.reals = {{"--lr", {&o.lr, 0, 1e30}},         {"--weight-decay", {&o.weight_decay, 0, 10}},
                    {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
-                   {"--beta", {&o.beta, 0, 100}}};
+                   {"--beta", {&o.beta, 0, 100}},
+                   {"--bucket-mb", {&o.bucket_mb, 0, 1e6}},
+                   {"--comm-timeout", {&o.comm_timeout, 1, 1e7}}};
     std::set<std::string> given;
     if (int status = parse_flags(argc, argv, table, given, "search", kUsage); status >= 0)
         return status;
     for (const char *flag : {"--path", "--steps"})
         if (given.count(flag) && !o.benchmark)
             return usage(std::string(flag) + " goes with --benchmark");
+    if (o.benchmark && Processes::distributed())
+        return usage("--benchmark times one process's step; run it without mpirun (train "
+                     "--benchmark measures the all-reduce)");
     if (o.warmup_epochs >= o.epochs)
         return usage("--warmup-epochs " + std::to_string(o.warmup_epochs) +
                      " leaves no epoch to search in; --epochs is " + std::to_string(o.epochs));
@@ -216,16 +234,19 @@ public:
 
     int run() {
         std::string error;
-        if (!prepare(error))
-            return fail(error);
+        int status = 0;
+        if (!qdsl_program::agreed("search", prepare(error), error, status))
+            return status;
+        exchange = std::make_unique<GradientExchange>(model, o.bucket_mb);
         const int64_t steps_per_epoch =
-            std::max<int64_t>(1, static_cast<int64_t>(train_ids.size()) / o.batch);
+            std::max<int64_t>(1, static_cast<int64_t>(train_ids.size()) / global_batch);
         schedule.peak = o.lr;
         schedule.minimum = o.lr * 1e-3;
         schedule.totalSteps = steps_per_epoch * o.epochs;
         schedule.warmupSteps = std::max<int64_t>(1, schedule.totalSteps / 20);
-        qdsl::rt::ProgressBar bar(std::cout, isatty(1), "search",
-                                  steps_per_epoch * o.epochs);
+        std::optional<qdsl::rt::ProgressBar> bar;
+        if (rank0)
+            bar.emplace(std::cout, isatty(1), "search", steps_per_epoch * o.epochs);
         int64_t step = 0;
         double start = qdsl::rt::steadyClock()();
         for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
@@ -235,32 +256,36 @@ public:
             double loss_sum = 0, correct = 0, seen = 0, arch_ce = 0, arch_loss = 0;
             int64_t arch_steps = 0;
             for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
-                std::vector<size_t> ids(order.begin() + s * o.batch,
-                                        order.begin() + (s + 1) * o.batch);
+                // This process's shard of the step's global batch.
+                const int64_t at = s * global_batch + Processes::rank() * o.batch;
+                std::vector<size_t> ids(order.begin() + at, order.begin() + at + o.batch);
                 double loss = 0, hits = 0;
                 if (!weight_step(ids, warmup, step, loss, hits, error))
-                    return fail(error);
-                loss_sum += loss * ids.size();
+                    return stop(error);
+                loss_sum += loss * global_batch;
                 correct += hits;
-                seen += ids.size();
+                seen += global_batch;
                 if (!warmup && (s + 1) % o.arch_every == 0) {
                     double ce = 0, total = 0;
                     if (!architecture_step(ce, total, error))
-                        return fail(error);
+                        return fatal(error);
                     arch_ce += ce;
                     arch_loss += total;
                     ++arch_steps;
                 }
-                bar.update(step + 1, fmt::format("epoch {}/{} loss {:.3f}", epoch + 1, o.epochs,
-                                                 loss_sum / seen));
+                if (bar)
+                    bar->update(step + 1, fmt::format("epoch {}/{} loss {:.3f}", epoch + 1,
+                                                      o.epochs, loss_sum / seen));
             }
             // The most probable architecture on the validation split.
             std::vector<int> picks = most_probable();
             Evaluation validation;
             if (!model.setPaths(picks, std::vector<uint64_t>(layers.size(), 0), error) ||
-                !evaluate(model, data, validation_ids, static_cast<int>(o.batch), mean, stddev,
-                          validation, error, "validation"))
-                return fail(error);
+                !qdsl_program::evaluate_shared(model, data, validation_ids,
+                                               static_cast<int>(o.batch), mean, stddev,
+                                               validation, error, "validation") ||
+                !same_everywhere(error))
+                return fatal(error);
             nlohmann::json record = {{"epoch", epoch + 1},
                                      {"phase", warmup ? "warmup" : "search"},
                                      {"train_loss", loss_sum / seen},
@@ -280,11 +305,14 @@ public:
             record["probabilities"] = probabilities;
             history.push_back(record);
             if (!save(false, error))
-                return fail(error);
+                return fatal(error);
         }
-        bar.finish();
+        if (bar)
+            bar->finish();
         if (!save(true, error))
-            return fail(error);
+            return fatal(error);
+        if (!rank0)
+            return 0;
         fmt::print("search: wrote {}/search.json (picks", o.out);
         for (int p : most_probable())
             fmt::print(" {}", p);
@@ -293,6 +321,32 @@ public:
     }
 
 private:
+    // A diverged step is met by every process alike (the same averaged
+    // loss): rank 0 says it; another error of one process ends the job.
+    int stop(const std::string &error) {
+        if (!collective_error)
+            return fatal(error);
+        if (rank0)
+            fail(error);
+        return 1;
+    }
+
+    // The processes hold the same weights and architecture parameters.
+    bool same_everywhere(std::string &error) {
+        if (!Processes::distributed())
+            return true;
+        uint64_t sum = qdsl::rt::weightChecksum(model.weights());
+        for (double a : flat_alpha()) {
+            uint64_t bits = 0;
+            std::memcpy(&bits, &a, sizeof bits);
+            sum = (sum ^ bits) * 1099511628211ULL;
+        }
+        if (Processes::same(sum, error))
+            return true;
+        error = "after an epoch: " + error + " (weights or architecture parameters)";
+        return false;
+    }
+
     bool prepare(std::string &error) {
         if (!qdsl::rt::parseLatencyLoss(o.latency_loss, form)) {
             error = "--latency-loss must be additive or multiplicative, got '" + o.latency_loss +
@@ -346,9 +400,12 @@ private:
         }
         validation_ids.assign(all.begin(), all.begin() + o.validation);
         train_ids.assign(all.begin() + o.validation, all.begin() + used);
-        if (train_ids.size() < static_cast<size_t>(o.batch)) {
-            error = "--batch " + std::to_string(o.batch) + " is larger than the " +
-                    std::to_string(train_ids.size()) + " training examples";
+        global_batch = o.batch * Processes::count();
+        if (train_ids.size() < static_cast<size_t>(global_batch)) {
+            error = "the global batch " + std::to_string(global_batch) + " (" +
+                    std::to_string(Processes::count()) + " × --batch " + std::to_string(o.batch) +
+                    ") is larger than the " + std::to_string(train_ids.size()) +
+                    " training examples";
             return false;
         }
         qdsl::rt::channelStatistics(data, mean, stddev);
@@ -402,22 +459,26 @@ private:
             return false;
         qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, rng, images.data(), labels.data());
         float l = 0;
+        exchange->begin();
         if (!model.trainStep(images.data(), labels.data(), static_cast<int>(ids.size()), l,
                              logits.data(), gradients, error))
             return false;
-        if (!std::isfinite(l)) {
-            error = "the training loss is not finite at step " + std::to_string(step + 1) +
-                    ": lower --lr";
-            return false;
-        }
-        loss = l;
-        arena_bytes = std::max(arena_bytes, model.trainingArenaBytes());
         const size_t classes = model.info().output_size();
         hits = 0;
         for (size_t i = 0; i < ids.size(); ++i) {
             const float *row = &logits[i * classes];
             hits += (std::max_element(row, row + classes) - row) == labels[i];
         }
+        if (!exchange->finish(gradients, l, hits, error))
+            return false;
+        if (!std::isfinite(l)) {
+            collective_error = true;
+            error = "the training loss is not finite at step " + std::to_string(step + 1) +
+                    ": lower --lr";
+            return false;
+        }
+        loss = l;
+        arena_bytes = std::max(arena_bytes, model.trainingArenaBytes());
         qdsl::rt::clipGradientNorm(gradients, 5.0);
         PathFilter on_path{&layers, active};
         optimizer.step(model.weights(), gradients, schedule.at(step), on_path);
@@ -449,14 +510,20 @@ private:
         }
         if (!model.setPaths(active, recomputed, error))
             return false;
+        // Every process draws the whole global batch and takes its shard.
         std::uniform_int_distribution<size_t> pick(0, validation_ids.size() - 1);
-        std::vector<size_t> ids(static_cast<size_t>(o.batch));
-        for (size_t &id : ids)
+        std::vector<size_t> drawn(static_cast<size_t>(global_batch));
+        for (size_t &id : drawn)
             id = validation_ids[pick(rng)];
+        const size_t at = static_cast<size_t>(Processes::rank() * o.batch);
+        std::vector<size_t> ids(drawn.begin() + at, drawn.begin() + at + o.batch);
         qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, rng, images.data(), labels.data());
         float ce = 0;
+        double unused_hits = 0;
+        exchange->begin();
         if (!model.trainStep(images.data(), labels.data(), static_cast<int>(ids.size()), ce,
-                             logits.data(), gradients, error))
+                             logits.data(), gradients, error) ||
+            !exchange->finish(gradients, ce, unused_hits, error))
             return false;
         // The latency term of each device, combined.
         std::vector<double> alpha = flat_alpha(), latency_gradient(alpha.size(), 0.0),
@@ -513,6 +580,8 @@ private:
     }
 
     bool save(bool final, std::string &error) {
+        if (!rank0)
+            return true;
         nlohmann::json out;
         out["format"] = "qdsl-search";
         out["version"] = 1;
@@ -520,6 +589,7 @@ private:
         out["finished"] = final;
         out["settings"] = {{"epochs", o.epochs},         {"warmup_epochs", o.warmup_epochs},
                            {"batch", o.batch},           {"arch_every", o.arch_every},
+                           {"processes", Processes::count()},
                            {"lr", o.lr},                 {"arch_lr", o.arch_lr},
                            {"latency_loss", o.latency_loss}, {"lambda", o.lambda},
                            {"beta", o.beta},             {"seed", o.seed},
@@ -568,6 +638,10 @@ private:
     qdsl::rt::LearningRateSchedule schedule;
     nlohmann::json history = nlohmann::json::array();
     uint64_t arena_bytes = 0;
+    const bool rank0 = Processes::rank() == 0;
+    int64_t global_batch = 0;
+    std::unique_ptr<GradientExchange> exchange;
+    bool collective_error = false;
 };
 
 // One path's weight step, timed on random data: what a search's weight
@@ -642,21 +716,38 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
     return 0;
 }
 
-}  // namespace
-
-int main(int argc, char **argv) {
+int run(int argc, char **argv) {
     Options o;
     if (int status = parse(argc, argv, o); status >= 0)
         return status;
     qdsl_model::Model::setThreads(static_cast<int>(o.threads));
+    Processes::setTimeout(o.comm_timeout);
     if (o.benchmark) {
         qdsl_model::Model model;
         return benchmark(o, model);
     }
+    // Rank 0 alone writes; the others need not see --out.
     std::error_code ec;
-    std::filesystem::create_directories(o.out, ec);
-    if (ec)
-        return fail("cannot create --out '" + o.out + "': " + ec.message());
+    if (Processes::rank() == 0)
+        std::filesystem::create_directories(o.out, ec);
+    int status = 0;
+    if (!qdsl_program::agreed("search", !ec,
+                              ec ? "cannot create --out '" + o.out + "': " + ec.message() : "",
+                              status))
+        return status;
     qdsl_model::Model model;
     return Search(o, model).run();
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (std::string error; !Processes::start(argc, argv, "search", error)) {
+        fail(error);
+        Processes::stop();
+        return 1;
+    }
+    const int status = run(argc, argv);
+    Processes::stop();
+    return status;
 }

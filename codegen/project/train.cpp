@@ -11,9 +11,16 @@
 // (weights and optimiser state, written atomically). The data order and the
 // augmentation of an epoch depend only on the seed and the epoch, so
 // --resume continues exactly where the checkpoint left off.
+//
+// Under mpirun (or srun) the processes train one model data-parallel
+// (runtime/shipped/Distributed.h, docs/DISTRIBUTED.md): each takes its
+// shard of every global batch, the gradients are averaged by all-reduces
+// that overlap the backward pass, and every process takes the same AdamW
+// step. Rank 0 alone prints, logs metrics and writes files.
 #include "qdsl_model.h"
 #include "program_support.h"
 #include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/Distributed.h"
 #include "runtime/shipped/Optimizer.h"
 #include "runtime/shipped/Progress.h"
 #include "runtime/shipped/Contract.h"
@@ -34,7 +41,9 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -48,6 +57,8 @@ using qdsl_program::memory_mb;
 using qdsl_program::FlagTable;
 using qdsl_program::parse_flags;
 using qdsl_program::random_batch;
+using qdsl_program::GradientExchange;
+using qdsl::rt::Processes;
 
 const char *const kUsage =
     "usage: train [options]\n"
@@ -60,19 +71,29 @@ const char *const kUsage =
     "  --train-subset N --test-subset N   use N examples (a seeded random subset)\n"
     "  --crop PAD --flip      augmentation: random crop after zero padding, flips\n"
     "optimisation:\n"
-    "  --epochs N (10) --batch N (64) --steps N (stop after step N, with a checkpoint\n"
-    "             to --resume from; the schedule still spans the epochs; 0: no limit)\n"
+    "  --epochs N (10) --batch N (64 per process) --global-batch N (instead of --batch:\n"
+    "             the batch of a step over all processes) --steps N (stop after step N,\n"
+    "             with a checkpoint to --resume from; the schedule still spans the\n"
+    "             epochs; 0: no limit)\n"
     "  --lr X (4e-3) --min-lr X (1e-6) --warmup-steps N (5% of the steps)\n"
     "  --weight-decay X (0.05) --clip X (5; 0: off) --seed N (0) --threads N (0: all)\n"
     "  --precision fp32|tf32|bf16 (fp32): how the matmuls multiply (tf32, bf16: the\n"
     "             cuda target's tensor cores, float32 accumulation and weights)\n"
     "output:\n"
     "  --out DIR (train-out): checkpoint.safetensors every epoch, weights.safetensors\n"
-    "             at the end, metrics.jsonl\n"
+    "             at the end, metrics.jsonl (a step's loss every --log-every N (50) steps)\n"
     "  --resume   continue from DIR/checkpoint.safetensors\n"
     "  --overwrite  start over in a DIR that holds an earlier run (its checkpoint,\n"
     "             weights and metrics are replaced; without it train refuses)\n"
-    "  --profile  time per kernel family, data and optimiser, printed at the end\n"
+    "  --profile  time per kernel family, data, optimiser and all-reduce, printed at\n"
+    "             the end\n"
+    "processes (mpirun -np N train ..., srun; docs/DISTRIBUTED.md):\n"
+    "  --bucket-mb X (4): gradients per all-reduce; 0: one all-reduce after the\n"
+    "             backward pass (no overlap)\n"
+    "  --check-replicas  compare a checksum of the weights across processes after\n"
+    "             every step (always after every epoch)\n"
+    "  --comm-timeout S (600): end the job when the other processes do not answer\n"
+    "             for S seconds\n"
     "measuring the step: --benchmark [--batch N --steps N (3)]: steps of forward,\n"
     "  backward, clipping and AdamW on random data; prints the best step time and\n"
     "  the peak resident memory above the process's before the first step (JSON)\n"
@@ -80,14 +101,17 @@ const char *const kUsage =
     "  --labels L.npy [--weights W.safetensors]   one step's loss and gradients,\n"
     "  as qdsl run --train writes them\n";
 
+// Flags are the same on every process: rank 0 speaks for all.
 int usage(const std::string &message) {
-    fmt::print(stderr, "train: {}\n{}", message, kUsage);
+    if (Processes::rank() == 0)
+        fmt::print(stderr, "train: {}\n{}", message, kUsage);
     return 2;
 }
 
-int fail(const std::string &message) {
-    fmt::print(stderr, "train: {}\n", message);
-    return 1;
+int fail(const std::string &message) { return qdsl_program::fail("train", message); }
+int fatal(const std::string &message) { return qdsl_program::fatal("train", message); }
+bool agreed(bool ok, const std::string &error, int &status) {
+    return qdsl_program::agreed("train", ok, error, status);
 }
 
 struct Options {
@@ -95,10 +119,13 @@ struct Options {
     std::string train_images, train_labels, test_images, test_labels;
     long long train_subset = 0, test_subset = 0, crop = 0;
     bool flip = false;
-    long long epochs = 10, batch = 64, steps = 0, warmup = -1, seed = 0, threads = 0;
+    long long epochs = 10, batch = 64, global_batch = 0, steps = 0, warmup = -1, seed = 0,
+              threads = 0, log_every = 50;
     double lr = 4e-3, min_lr = 1e-6, weight_decay = 0.05, clip = 5.0;
+    double bucket_mb = 4, comm_timeout = 600;
     std::string out = "train-out", precision = "fp32";
     bool resume = false, overwrite = false, profile = false, benchmark = false;
+    bool check_replicas = false;
     std::string gradients, input, labels, weights;
 };
 
@@ -106,7 +133,8 @@ struct Options {
 int parse(int argc, char **argv, Options &o) {
     FlagTable table;
     table.switches = {{"--flip", &o.flip}, {"--resume", &o.resume}, {"--overwrite", &o.overwrite},
-                      {"--profile", &o.profile}, {"--benchmark", &o.benchmark}};
+                      {"--profile", &o.profile}, {"--benchmark", &o.benchmark},
+                      {"--check-replicas", &o.check_replicas}};
     table.texts = {{"--dataset", &o.dataset},           {"--data", &o.data},
                    {"--train-images", &o.train_images}, {"--train-labels", &o.train_labels},
                    {"--test-images", &o.test_images},   {"--test-labels", &o.test_labels},
@@ -121,6 +149,8 @@ int parse(int argc, char **argv, Options &o) {
                       {"--crop", {&o.crop, 0, 1024}},
                       {"--epochs", {&o.epochs, 1, 100000}},
                       {"--batch", {&o.batch, 1, 65536}},
+                      {"--global-batch", {&o.global_batch, 1, 1LL << 24}},
+                      {"--log-every", {&o.log_every, 1, kSteps}},
                       {"--steps", {&o.steps, 0, kSteps}},
                       {"--warmup-steps", {&o.warmup, 0, kSteps}},
                       {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
@@ -128,7 +158,9 @@ int parse(int argc, char **argv, Options &o) {
     table.reals = {{"--lr", {&o.lr, 0, 1e30}},
                    {"--min-lr", {&o.min_lr, 0, 1e30}},
                    {"--weight-decay", {&o.weight_decay, 0, 10}},
-                   {"--clip", {&o.clip, 0, 1e30}}};
+                   {"--clip", {&o.clip, 0, 1e30}},
+                   {"--bucket-mb", {&o.bucket_mb, 0, 1e6}},
+                   {"--comm-timeout", {&o.comm_timeout, 1, 1e7}}};
     std::set<std::string> given;
     if (int status = parse_flags(argc, argv, table, given, "train", kUsage); status >= 0)
         return status;
@@ -143,15 +175,32 @@ int parse(int argc, char **argv, Options &o) {
                 return usage(flag + " does not apply to " + mode);
         return -1;
     };
+    if (given.count("--batch") && given.count("--global-batch"))
+        return usage("--batch (per process) and --global-batch (over all processes) say the "
+                     "same thing: give one");
+    if (given.count("--global-batch")) {
+        const int n = Processes::count();
+        if (o.global_batch % n != 0)
+            return usage("--global-batch " + std::to_string(o.global_batch) +
+                         " does not divide among " + std::to_string(n) + " processes");
+        o.batch = o.global_batch / n;
+        if (o.batch > 65536)
+            return usage("--global-batch " + std::to_string(o.global_batch) + " puts " +
+                         std::to_string(o.batch) + " examples on a process; at most 65536");
+    }
+    o.global_batch = o.batch * Processes::count();
     if (!o.gradients.empty()) {
+        if (Processes::distributed())
+            return usage("--gradients checks one step in one process; run it without mpirun");
         if (int status = only("--gradients", {"--gradients", "--input", "--labels", "--weights",
                                               "--seed", "--threads", "--precision"});
             status >= 0)
             return status;
     } else if (o.benchmark) {
-        if (int status = only("--benchmark", {"--benchmark", "--batch", "--steps", "--seed",
-                                              "--threads", "--lr", "--weight-decay", "--clip",
-                                              "--profile", "--precision"});
+        if (int status = only("--benchmark", {"--benchmark", "--batch", "--global-batch",
+                                              "--steps", "--seed", "--threads", "--lr",
+                                              "--weight-decay", "--clip", "--profile",
+                                              "--precision", "--bucket-mb", "--comm-timeout"});
             status >= 0)
             return status;
     }
@@ -211,15 +260,18 @@ std::vector<size_t> pick(size_t count, long long subset, uint64_t seed) {
 }
 
 // Where a run's time went: kernels by family, then the rest of a step.
-void print_profile(const qdsl_model::Profile &kernels, double data, double optimizer) {
+void print_profile(const qdsl_model::Profile &kernels, double data, double optimizer,
+                   double allreduce = 0) {
     std::map<std::string, double> families;
-    double total = data + optimizer;
+    double total = data + optimizer + allreduce;
     for (const auto &e : kernels.entries) {
         families[e.family] += e.seconds;
         total += e.seconds;
     }
     families["(data: assembling batches)"] = data;
     families["(AdamW, clipping, repacking)"] = optimizer;
+    if (allreduce > 0)
+        families["(all-reduce after the backward)"] = allreduce;
     std::vector<std::pair<double, std::string>> sorted;
     for (const auto &[family, seconds] : families)
         sorted.push_back({seconds, family});
@@ -285,7 +337,9 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
     model.initialize(static_cast<uint64_t>(o.seed));
     std::vector<float> images, logits(info.output_size() * batch);
     std::vector<int32_t> labels;
-    random_batch(info, batch, static_cast<uint64_t>(o.seed), images, labels);
+    // Each process its own examples, as in a run.
+    random_batch(info, batch, static_cast<uint64_t>(o.seed) + Processes::rank(), images, labels);
+    GradientExchange exchange(model, o.bucket_mb);
     qdsl::rt::AdamWOptions adam;
     adam.learningRate = o.lr;
     adam.weightDecay = o.weight_decay;
@@ -301,9 +355,12 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
     for (long long s = 0; s < steps; ++s) {
         double start = clock();
         float loss = 0;
+        double correct = 0;
+        exchange.begin();
         if (!model.trainStep(images.data(), labels.data(), batch, loss, logits.data(), gradients,
-                             error, o.profile ? &kernel_time : nullptr))
-            return fail(error);
+                             error, o.profile ? &kernel_time : nullptr) ||
+            !exchange.finish(gradients, loss, correct, error))
+            return fatal(error);
         const double kernels_done = clock();
         qdsl::rt::clipGradientNorm(gradients, o.clip);
         optimizer.step(model.weights(), gradients, o.lr);
@@ -311,12 +368,23 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
         optimizer_time += clock() - kernels_done;
         best = std::min(best, clock() - start);
     }
+    if (Processes::rank() != 0)
+        return 0;
+    std::string processes;
+    if (const auto *st = exchange.statistics())
+        processes = fmt::format(", \"processes\": {}, \"global_batch\": {}, "
+                                "\"allreduce_in_flight_s\": {:.6f}, \"allreduce_exposed_s\": "
+                                "{:.6f}, \"allreduce_mb\": {:.3f}",
+                                Processes::count(), o.global_batch, st->inFlight / st->steps,
+                                st->exposed / st->steps, st->bytes / 1e6);
     fmt::print("{{\"model\": \"{}\", \"batch\": {}, \"steps\": {}, \"step_s\": {:.6f}, "
-               "\"peak_over_start_mb\": {:.1f}, \"arena_mb\": {:.1f}}}\n",
+               "\"peak_over_start_mb\": {:.1f}, \"arena_mb\": {:.1f}{}}}\n",
                info.name, batch, steps, best, memory_mb("VmHWM:") - before,
-               model.trainingArenaBytes() / 1048576.0);
-    if (o.profile)
+               model.trainingArenaBytes() / 1048576.0, processes);
+    if (o.profile) {
         print_profile(kernel_time, 0, optimizer_time);
+        exchange.print_profile();
+    }
     return 0;
 }
 
@@ -334,31 +402,87 @@ public:
 
     int run() {
         std::string error;
-        if (!load_data_sets(error) || !start(error))
-            return fail(error);
+        int status = 0;
+        if (!agreed(load_data_sets(error), error, status) || !agreed(start(error), error, status))
+            return status;
+        exchange = std::make_unique<GradientExchange>(model, o.bucket_mb);
         print_header();
         for (int64_t epoch = state.epoch; epoch < o.epochs && step < stop_at; ++epoch) {
             int64_t last = 0;
             EpochTotals totals;
             if (!train_epoch(epoch, last, totals, error))
-                return fail(error);
+                return stop(error);
             if (last < steps_per_epoch) {
                 // Stopped by --steps inside the epoch: a checkpoint that
                 // --resume continues from this step.
-                if (!qdsl::rt::saveCheckpoint(checkpoint_path, state, error))
-                    return fail(error);
-                fmt::print("stopped after step {} (--steps), in epoch {}; --resume continues "
-                           "from {}\n",
-                           step, epoch + 1, checkpoint_path);
+                if (!check_replicas(error) || !save_checkpoint(error))
+                    return stop(error);
+                if (rank0)
+                    fmt::print("stopped after step {} (--steps), in epoch {}; --resume "
+                               "continues from {}\n",
+                               step, epoch + 1, checkpoint_path);
                 break;
             }
             if (!end_epoch(epoch, totals, error))
-                return fail(error);
+                return stop(error);
         }
-        return finish(error) ? 0 : fail(error);
+        return finish(error) ? 0 : stop(error);
     }
 
 private:
+    // Ends the run on an error: one all processes met alike (a diverged
+    // step: they hold the same loss and gradients) is said once; one of
+    // this process alone ends the job.
+    int stop(const std::string &error) {
+        if (!collective_error)
+            return fatal(error);
+        if (rank0)
+            fail(error);
+        return 1;
+    }
+
+    // Rank 0 writes the checkpoint; the others go on (a failure ends the job).
+    bool save_checkpoint(std::string &error) {
+        if (rank0 && !qdsl::rt::saveCheckpoint(checkpoint_path, state, error))
+            return false;
+        saved_step = state.step;
+        update_stop_message();
+        return true;
+    }
+
+    // All processes must hold the same weights: checked after every epoch
+    // (and every step with --check-replicas).
+    bool check_replicas(std::string &error) {
+        if (!Processes::distributed() || Processes::same(qdsl::rt::weightChecksum(model.weights()), error))
+            return true;
+        error = "after step " + std::to_string(step) + ": " + error +
+                " although they took the same averaged steps: the MPI library's sums differ "
+                "between processes";
+        return false;
+    }
+
+    // What this process says when the launcher stops it (another process
+    // of the job died): where the run stood and what is safe to resume.
+    void update_stop_message() {
+        if (!Processes::distributed())
+            return;
+        std::string resumable =
+            saved_step >= 0 ? "the last checkpoint '" + checkpoint_path + "' (after step " +
+                                  std::to_string(saved_step) +
+                                  ") is intact: --resume continues from it"
+                            : "no checkpoint was written yet";
+        Processes::setStopMessage("train: " + Processes::prefix() +
+                                  "stopped by the launcher at step " + std::to_string(step + 1) +
+                                  " (another process of the job ended?); " + resumable + "\n");
+    }
+
+    // The mean loss and accuracy on the test examples, each process
+    // evaluating its share of them.
+    bool evaluate_test(std::string &error) {
+        return qdsl_program::evaluate_shared(model, test_set, test_ids, static_cast<int>(o.batch),
+                                             mean, stddev, eval, error);
+    }
+
     // What the steps of one epoch add up to.
     struct EpochTotals {
         int64_t steps = 0;
@@ -390,9 +514,14 @@ private:
         }
         train_ids = pick(train_set.count, o.train_subset, o.seed);
         test_ids = pick(test_set.count, o.test_subset, o.seed + 1);
-        if (train_ids.size() < static_cast<size_t>(o.batch)) {
-            error = "--batch " + std::to_string(o.batch) + " is larger than the " +
-                    std::to_string(train_ids.size()) + " training examples";
+        if (train_ids.size() < static_cast<size_t>(o.global_batch)) {
+            error = (Processes::distributed()
+                         ? "the global batch " + std::to_string(o.global_batch) + " (" +
+                               std::to_string(Processes::count()) + " processes × --batch " +
+                               std::to_string(o.batch) + ")"
+                         : "--batch " + std::to_string(o.batch)) +
+                    " is larger than the " + std::to_string(train_ids.size()) +
+                    " training examples";
             return false;
         }
         qdsl::rt::channelStatistics(train_set, mean, stddev);
@@ -406,7 +535,7 @@ private:
     // Whole batches only: every step sees the same batch size. The schedule
     // spans every epoch; --steps only stops the run early.
     void plan_schedule() {
-        steps_per_epoch = static_cast<int64_t>(train_ids.size()) / o.batch;
+        steps_per_epoch = static_cast<int64_t>(train_ids.size()) / o.global_batch;
         const int64_t total_steps = steps_per_epoch * o.epochs;
         stop_at = o.steps > 0 ? std::min<int64_t>(total_steps, o.steps) : total_steps;
         schedule.peak = o.lr;
@@ -424,7 +553,8 @@ private:
         state.optimizer = qdsl::rt::AdamW(adam);
         state.seed = static_cast<uint64_t>(o.seed);
         state.model = info.name;
-        state.settings = {{"batch", std::to_string(o.batch)},
+        // The global batch: a run may resume on another number of processes.
+        state.settings = {{"batch", std::to_string(o.global_batch)},
                           {"dataset", o.dataset},
                           {"train_subset", std::to_string(o.train_subset)},
                           {"crop", std::to_string(o.crop)},
@@ -432,13 +562,23 @@ private:
         if (o.resume) {
             if (!resume(error))
                 return false;
+            saved_step = state.step;
         } else {
-            if (!claim_output_directory(error))
+            // Rank 0 alone writes; the others need not see --out.
+            if (!agreed(!rank0 || claim_output_directory(error), error, setup_status)) {
+                error.clear();
                 return false;
+            }
             model.initialize(static_cast<uint64_t>(o.seed));
+            // The same seed gives the same weights everywhere; checked.
+            if (!check_replicas(error)) {
+                error = "the initial weights differ between processes: " + error;
+                return false;
+            }
         }
         step = state.step;
-        return metrics.open(o.out + "/metrics.jsonl", error, /*append=*/o.resume);
+        update_stop_message();
+        return !rank0 || metrics.open(o.out + "/metrics.jsonl", error, /*append=*/o.resume);
     }
 
     // Creates --out, or takes one that holds no earlier run; one that does
@@ -471,7 +611,16 @@ private:
 
     bool resume(std::string &error) {
         const std::map<std::string, std::string> settings = state.settings;
-        if (!qdsl::rt::loadCheckpoint(checkpoint_path, state, error))
+        // Rank 0 reads the checkpoint and sends it to the others (which may
+        // be on hosts without --out).
+        std::string bytes;
+        if (!agreed(!rank0 || qdsl::rt::readFileBytes(checkpoint_path, bytes, error), error,
+                    setup_status)) {
+            error.clear();
+            return false;
+        }
+        if (!Processes::broadcast(bytes, error) ||
+            !qdsl::rt::parseCheckpoint(bytes, checkpoint_path, state, error))
             return false;
         // Checkpoints written before settings were recorded have none.
         for (const auto &[key, value] : settings) {
@@ -479,9 +628,16 @@ private:
             if (saved != state.settings.end() && saved->second != value) {
                 std::string flag = "--" + key;
                 std::replace(flag.begin(), flag.end(), '_', '-');
-                error = "'" + checkpoint_path + "' was trained with " + flag + " " +
-                        saved->second + ", not " + value +
-                        ": resume with the flags the run started with";
+                if (key == "batch")
+                    error = "'" + checkpoint_path + "' was trained with a global batch of " +
+                            saved->second + " examples, not " + value + " (" +
+                            std::to_string(Processes::count()) + " processes × --batch " +
+                            std::to_string(o.batch) + "): resume with --global-batch " +
+                            saved->second;
+                else
+                    error = "'" + checkpoint_path + "' was trained with " + flag + " " +
+                            saved->second + ", not " + value +
+                            ": resume with the flags the run started with";
                 return false;
             }
         }
@@ -497,7 +653,7 @@ private:
             error = "'" + checkpoint_path + "' stopped at step " + std::to_string(state.step) +
                     " after " + std::to_string(state.epoch) + " epochs, which does not fit " +
                     std::to_string(steps_per_epoch) +
-                    " steps per epoch: resume with the --batch and --train-subset it was "
+                    " steps per epoch: resume with the global batch and --train-subset it was "
                     "trained with";
         else
             return model.setWeights(state.weights, checkpoint_path, error);
@@ -505,9 +661,16 @@ private:
     }
 
     void print_header() const {
-        fmt::print("train: {} ({}), {} training and {} test examples, batch {}, {} steps "
+        if (!rank0)
+            return;
+        const std::string batch =
+            Processes::distributed()
+                ? fmt::format("batch {} ({} processes × {})", o.global_batch,
+                              Processes::count(), o.batch)
+                : fmt::format("batch {}", o.batch);
+        fmt::print("train: {} ({}), {} training and {} test examples, {}, {} steps "
                    "({} per epoch), {}\n",
-                   info.name, info.source, train_ids.size(), test_ids.size(), o.batch, stop_at,
+                   info.name, info.source, train_ids.size(), test_ids.size(), batch, stop_at,
                    steps_per_epoch, qdsl_model::Model::trainingSetup());
         if (o.resume)
             fmt::print("train: resumed from {} after epoch {}, step {}\n", checkpoint_path,
@@ -525,51 +688,62 @@ private:
         const int64_t first = step - epoch * steps_per_epoch;
         last = std::min(steps_per_epoch, stop_at - epoch * steps_per_epoch);
         totals.steps = last - first;
-        qdsl::rt::ProgressBar bar(std::cerr, terminal,
-                                  "epoch " + std::to_string(epoch + 1) + "/" +
-                                      std::to_string(o.epochs),
-                                  totals.steps);
+        std::optional<qdsl::rt::ProgressBar> bar;
+        if (rank0)
+            bar.emplace(std::cerr, terminal,
+                        "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                        totals.steps);
         const double start = qdsl::rt::steadyClock()();
         for (int64_t s = first; s < last; ++s, ++step) {
-            std::vector<size_t> ids(order.begin() + s * o.batch, order.begin() + (s + 1) * o.batch);
+            // This process's shard of the step's global batch.
+            const int64_t at = s * o.global_batch + Processes::rank() * o.batch;
+            std::vector<size_t> ids(order.begin() + at, order.begin() + at + o.batch);
             float loss = 0;
-            double lr = 0;
-            if (!train_step(epoch, s, ids, loss, lr, error))
+            double lr = 0, correct = 0;
+            if (!train_step(epoch, s, ids, at - s * o.global_batch, loss, correct, lr, error))
                 return false;
             totals.loss_sum += loss;
-            for (int64_t i = 0; i < o.batch; ++i) {
-                const float *row = &logits[i * info.output_size()];
-                totals.correct +=
-                    std::max_element(row, row + info.output_size()) - row == labels[i];
-            }
-            bar.update(s + 1 - first, "loss " + fixed(totals.loss_sum / (s + 1 - first), 4) +
-                                          " lr " + fixed(lr * 1e3, 3) + "e-3");
+            totals.correct += static_cast<size_t>(correct);
+            if (bar)
+                bar->update(s + 1 - first, "loss " + fixed(totals.loss_sum / (s + 1 - first), 4) +
+                                               " lr " + fixed(lr * 1e3, 3) + "e-3");
         }
         totals.seconds = qdsl::rt::steadyClock()() - start;
-        bar.finish("loss " + fixed(totals.loss_sum / std::max<int64_t>(totals.steps, 1), 4));
+        if (bar)
+            bar->finish("loss " + fixed(totals.loss_sum / std::max<int64_t>(totals.steps, 1), 4));
         state.weights = model.weights();
         state.step = step;
         return true;
     }
 
-    // Step `s` of `epoch` on the examples `ids`: the batch (augmented from
-    // the seed, the epoch and the step), the generated step, clipping and
-    // AdamW. A loss or gradient that is not finite stops the run before the
+    // Step `s` of `epoch` on the examples `ids`, which start at `position`
+    // in the step's global batch: the batch (each example augmented from the
+    // seed, the epoch, the step and its position, so any split among
+    // processes draws alike), the generated step, the gradients' all-reduce,
+    // clipping and AdamW. `loss` and `correct` come back over the global
+    // batch. A loss or gradient that is not finite stops the run before the
     // weights change.
-    bool train_step(int64_t epoch, int64_t s, const std::vector<size_t> &ids, float &loss,
-                    double &lr, std::string &error) {
+    bool train_step(int64_t epoch, int64_t s, const std::vector<size_t> &ids, int64_t position,
+                    float &loss, double &correct, double &lr, std::string &error) {
         double t0 = now();
-        std::seed_seq seeds{uint32_t(o.seed), uint32_t(uint64_t(o.seed) >> 32), uint32_t(epoch),
-                            uint32_t(s)};
-        std::mt19937_64 rng(seeds);
-        qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augmentation(), rng, images.data(),
-                                labels.data());
+        assemble(epoch, s, ids, position);
         data_time += now() - t0;
+        exchange->begin();
         if (!model.trainStep(images.data(), labels.data(), static_cast<int>(o.batch), loss,
                              logits.data(), gradients, error, o.profile ? &kernel_time : nullptr)) {
             error = "step " + std::to_string(step + 1) + ": " + error;
             return false;
         }
+        for (int64_t i = 0; i < o.batch; ++i) {
+            const float *row = &logits[i * info.output_size()];
+            correct += std::max_element(row, row + info.output_size()) - row == labels[i];
+        }
+        const double exposed_before = exchange->exposed_seconds();
+        if (!exchange->finish(gradients, loss, correct, error)) {
+            error = "step " + std::to_string(step + 1) + ": " + error;
+            return false;
+        }
+        allreduce_time += exchange->exposed_seconds() - exposed_before;
         double t1 = now();
         double norm = qdsl::rt::clipGradientNorm(gradients, o.clip);
         if (!std::isfinite(loss) || !std::isfinite(norm)) {
@@ -580,10 +754,40 @@ private:
         state.optimizer.step(model.weights(), gradients, lr);
         model.weightsChanged();
         optimizer_time += now() - t1;
-        if ((step + 1) % 50 == 0)
+        if (rank0 && (step + 1) % o.log_every == 0)
             metrics.write("step", {{"step", double(step + 1)}, {"loss", loss}, {"lr", lr},
                                    {"grad_norm", norm}});
+        if (o.check_replicas) {
+            ++step;  // the step taken
+            const bool same = check_replicas(error);
+            --step;
+            if (!same)
+                return false;
+        }
+        if (Processes::distributed())
+            update_stop_message();
         return true;
+    }
+
+    // The local batch of step `s`: each example from its own generator
+    // when augmenting.
+    void assemble(int64_t epoch, int64_t s, const std::vector<size_t> &ids, int64_t position) {
+        const qdsl::rt::Augmentation augment = augmentation();
+        if (augment.pad == 0 && !augment.flip) {
+            std::mt19937_64 unused(0);
+            qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augment, unused, images.data(),
+                                    labels.data());
+            return;
+        }
+        const size_t in = info.input_size();
+        for (size_t i = 0; i < ids.size(); ++i) {
+            std::seed_seq seeds{uint32_t(o.seed), uint32_t(uint64_t(o.seed) >> 32),
+                                uint32_t(epoch), uint32_t(s), uint32_t(uint64_t(s) >> 32),
+                                uint32_t(position + static_cast<int64_t>(i))};
+            std::mt19937_64 rng(seeds);
+            qdsl::rt::assembleBatch(train_set, {ids[i]}, mean, stddev, augment, rng,
+                                    images.data() + i * in, labels.data() + i);
+        }
     }
 
     // Records why the run stops at a loss or gradient that is not finite.
@@ -600,7 +804,9 @@ private:
                     what = "the gradient of '" + name + "' is not finite";
                     break;
                 }
-        metrics.write("stopped", {{"step", double(step + 1)}}, {{"reason", what}});
+        collective_error = true;  // every process holds the same loss and gradients
+        if (rank0)
+            metrics.write("stopped", {{"step", double(step + 1)}}, {{"reason", what}});
         return "step " + std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) +
                "): " + what + "; stopped without updating the weights. The last checkpoint (" +
                (state.epoch > 0 || o.resume ? checkpoint_path : std::string("none yet")) +
@@ -611,14 +817,19 @@ private:
     // checkpoint.
     bool end_epoch(int64_t epoch, const EpochTotals &totals, std::string &error) {
         evaluated = true;
-        if (!evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean, stddev, eval,
-                      error)) {
+        if (!evaluate_test(error)) {
             error = "evaluating after epoch " + std::to_string(epoch + 1) + ": " + error;
             return false;
         }
+        state.epoch = epoch + 1;
+        if (!check_replicas(error))
+            return false;
+        if (!rank0)
+            return save_checkpoint(error);
         const double train_loss = totals.loss_sum / std::max<int64_t>(totals.steps, 1);
-        const double train_acc = double(totals.correct) / (totals.steps * o.batch);
-        const double images_per_second = totals.steps * o.batch / std::max(totals.seconds, 1e-9);
+        const double train_acc = double(totals.correct) / (totals.steps * o.global_batch);
+        const double images_per_second =
+            totals.steps * o.global_batch / std::max(totals.seconds, 1e-9);
         std::string line = fmt::format("epoch {}: train loss {:.4f} top-1 {:.2f}%, test loss "
                                        "{:.4f} top-1 {:.2f}%",
                                        epoch + 1, train_loss, 100 * train_acc, eval.loss,
@@ -635,20 +846,22 @@ private:
         if (classes >= 5)
             numbers["test_top5"] = eval.top5;
         metrics.write("epoch", numbers);
-        state.epoch = epoch + 1;
-        return qdsl::rt::saveCheckpoint(checkpoint_path, state, error);
+        return save_checkpoint(error);
     }
 
     // The final evaluation (unless an epoch just made it), the profile and
     // the trained weights with the normalisation they expect.
     bool finish(std::string &error) {
-        if (!evaluated && !evaluate(model, test_set, test_ids, static_cast<int>(o.batch), mean,
-                                    stddev, eval, error)) {
+        if (!evaluated && !evaluate_test(error)) {
             error = "evaluating: " + error;
             return false;
         }
-        if (o.profile)
-            print_profile(kernel_time, data_time, optimizer_time);
+        if (!rank0)
+            return true;
+        if (o.profile) {
+            print_profile(kernel_time, data_time, optimizer_time, allreduce_time);
+            exchange->print_profile();
+        }
         qdsl::rt::Metadata metadata = {{qdsl::contract::kModelKey, info.name},
                                        {"qdsl.test_top1", fixed(eval.top1, 6)},
                                        {"qdsl.steps", std::to_string(step)}};
@@ -686,6 +899,11 @@ private:
     const int64_t classes;
     const std::string checkpoint_path;
     const bool terminal = isatty(fileno(stderr));
+    const bool rank0 = Processes::rank() == 0;
+    std::unique_ptr<GradientExchange> exchange;
+    int64_t saved_step = -1;  // of the last checkpoint written or resumed
+    bool collective_error = false;
+    int setup_status = 0;
 
     qdsl::rt::Dataset train_set, test_set;
     std::vector<size_t> train_ids, test_ids;
@@ -705,7 +923,7 @@ private:
 
     // Where the time goes (--profile).
     qdsl_model::Profile kernel_time;
-    double data_time = 0, optimizer_time = 0;
+    double data_time = 0, optimizer_time = 0, allreduce_time = 0;
     qdsl::rt::Clock now = qdsl::rt::steadyClock();
 };
 
@@ -719,6 +937,7 @@ int run(int argc, char **argv) {
         return fail("this project has no training step: compile " + model.info().source +
                     " with qdsl compile --train");
     qdsl_model::Model::setThreads(static_cast<int>(o.threads));
+    Processes::setTimeout(o.comm_timeout);
     if (std::string error; !model.setPrecision(o.precision, error))
         return usage("--precision " + error);
     if (!o.gradients.empty())
@@ -731,15 +950,23 @@ int run(int argc, char **argv) {
 }  // namespace
 
 int main(int argc, char **argv) {
+    if (std::string error; !Processes::start(argc, argv, "train", error)) {
+        fail(error);
+        Processes::stop();
+        return 1;
+    }
     // Buffers are sized from the data and the flags; a size this machine
     // cannot hold ends the run with a message, not an abort.
+    int status = 1;
     try {
-        return run(argc, argv);
+        status = run(argc, argv);
     } catch (const std::bad_alloc &) {
-        return fail("out of memory: the model, --batch and the data set need more memory "
-                    "than this machine gives the process");
+        status = fatal("out of memory: the model, --batch and the data set need more memory "
+                       "than this machine gives the process");
     } catch (const std::length_error &) {
-        return fail("out of memory: a buffer for --batch would exceed what a process can "
-                    "address");
+        status = fatal("out of memory: a buffer for --batch would exceed what a process can "
+                       "address");
     }
+    Processes::stop();
+    return status;
 }

@@ -6,8 +6,13 @@
 #   qdsl_runtime           tensors, safetensors and .npy files, initial
 #                          weights, the arena planner (nlohmann-json)
 #   qdsl_training_runtime  data sets, AdamW and checkpoints, progress and
-#                          metrics (zlib, fmt); only when
-#                          QDSL_RUNTIME_TRAINING is set
+#                          metrics, data-parallel processes (zlib, fmt,
+#                          MPI when found); only when QDSL_RUNTIME_TRAINING
+#                          is set
+#
+# QDSL_MPI: AUTO (default: MPI when CMake's FindMPI finds one), ON (required)
+# or OFF. Without MPI the programs run as one process and refuse to run under
+# an MPI launcher (runtime/shipped/Distributed.h).
 #
 # nlohmann-json and fmt may come as headers alone (a GPU machine with only
 # the CUDA toolkit): put their folder on CMAKE_INCLUDE_PATH.
@@ -18,7 +23,7 @@
 # qdsl reads the line setting QDSL_TRAINING_RUNTIME_SOURCES to leave those
 # files (and their headers) out of a project that does not train.
 set(QDSL_RUNTIME_SOURCES TensorFiles.cpp WeightInit.cpp ArenaPlanner.cpp)
-set(QDSL_TRAINING_RUNTIME_SOURCES Datasets.cpp Optimizer.cpp Progress.cpp ArchitectureSearch.cpp)
+set(QDSL_TRAINING_RUNTIME_SOURCES Datasets.cpp Optimizer.cpp Progress.cpp ArchitectureSearch.cpp Distributed.cpp)
 
 set(_qdsl_runtime_dir "${CMAKE_CURRENT_LIST_DIR}")
 get_filename_component(_qdsl_runtime_root "${_qdsl_runtime_dir}/../.." ABSOLUTE)
@@ -50,4 +55,20 @@ if(QDSL_RUNTIME_TRAINING)
   list(TRANSFORM QDSL_TRAINING_RUNTIME_SOURCES PREPEND "${_qdsl_runtime_dir}/")
   add_library(qdsl_training_runtime STATIC ${QDSL_TRAINING_RUNTIME_SOURCES})
   target_link_libraries(qdsl_training_runtime PUBLIC qdsl_runtime ZLIB::ZLIB fmt::fmt)
+  set(QDSL_MPI AUTO CACHE STRING "Data-parallel training over MPI: AUTO, ON or OFF")
+  set_property(CACHE QDSL_MPI PROPERTY STRINGS AUTO ON OFF)
+  if(NOT QDSL_MPI STREQUAL "OFF")
+    if(QDSL_MPI STREQUAL "ON")
+      find_package(MPI REQUIRED COMPONENTS C)
+    else()
+      find_package(MPI QUIET COMPONENTS C)
+    endif()
+  endif()
+  if(MPI_C_FOUND)
+    target_link_libraries(qdsl_training_runtime PUBLIC MPI::MPI_C)
+    target_compile_definitions(qdsl_training_runtime PRIVATE QDSL_WITH_MPI)
+    message(STATUS "qdsl: data-parallel training with MPI ${MPI_C_VERSION}")
+  else()
+    message(STATUS "qdsl: no MPI (QDSL_MPI=${QDSL_MPI}): training runs as one process")
+  endif()
 endif()

@@ -55,7 +55,8 @@ int runCompile(), runStats(), runBuild(), runReference(), runWeights(), runEstim
     runProfile(), runMachine(), runSearch();
 
 // Search.
-extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory, deriveRule, fromSearch;
+extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory, deriveRule, fromSearch,
+    launcher;
 extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, searchBatch, validation,
     trainSubset, testSubset;
 extern llvm::cl::opt<bool> searchOverwrite;

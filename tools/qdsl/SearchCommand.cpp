@@ -300,6 +300,31 @@ int runProgram(StringRef program, ArrayRef<std::string> args, StringRef log = {}
   return status;
 }
 
+/// Runs a generated training program (search, train) under --launcher when
+/// given: the launcher's words, then the program and its arguments.
+int runTrainingProgram(StringRef program, ArrayRef<std::string> args) {
+  if (launcher.empty())
+    return runProgram(program, args);
+  SmallVector<StringRef> words;
+  StringRef(launcher).split(words, ' ', -1, false);
+  if (words.empty()) {
+    errs() << "qdsl: --launcher is empty; expected a command such as \"mpirun -np 4\"\n";
+    return 1;
+  }
+  std::vector<std::string> launched;
+  for (size_t i = 1; i < words.size(); ++i)
+    launched.push_back(words[i].str());
+  launched.push_back(program.str());
+  launched.insert(launched.end(), args.begin(), args.end());
+  auto found = sys::findProgramByName(words.front());
+  if (!found) {
+    errs() << "qdsl: --launcher '" << launcher << "': cannot find '" << words.front()
+           << "' on PATH\n";
+    return 1;
+  }
+  return runProgram(*found, launched);
+}
+
 /// The flags of this run that select and instantiate the space, for the
 /// qdsl commands it runs.
 std::vector<std::string> frontEndFlags() {
@@ -677,7 +702,7 @@ int runSearch() {
       searchArgs.insert(searchArgs.end(), {"--limit", c.device + "=" + formatv("{0}", c.limitMs).str()});
     outs() << "searching (" << searchEpochs << " epochs, " << warmupEpochs << " of warm-up)\n";
     outs().flush();
-    if (runProgram(supernet + "/build/search", searchArgs))
+    if (runTrainingProgram(supernet + "/build/search", searchArgs))
       return 1;
   }
   // 2. The derived architecture: the most probable one within every limit.
@@ -793,7 +818,7 @@ int runSearch() {
     trainArgs.insert(trainArgs.end(), {"--test-subset", std::to_string(testSubset)});
   if (!dataDirectory.empty())
     trainArgs.insert(trainArgs.end(), {"--data", dataDirectory});
-  if (runProgram(model + "/build/train", trainArgs))
+  if (runTrainingProgram(model + "/build/train", trainArgs))
     return 1;
   json::Object lastTrain;
   if (!lastEpoch(directory + "/train/metrics.jsonl", lastTrain, error))

@@ -269,6 +269,12 @@ cl::opt<std::string> fromSearch(
     cl::desc("Derive from the search an earlier qdsl search wrote in this directory "
              "(its search/search.json) instead of searching again"),
     cl::value_desc("dir"), cl::sub(searchCommand), cl::cat(category));
+cl::opt<std::string> launcher(
+    "launcher",
+    cl::desc("Run the search and the retraining data-parallel under this MPI launcher "
+             "command, e.g. \"mpirun -np 4\" or \"srun -n 8\" (--batch is then per process; "
+             "docs/DISTRIBUTED.md)"),
+    cl::value_desc("command"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<bool> searchOverwrite("overwrite", cl::desc("Replace an earlier search in -o"),
                               cl::sub(searchCommand), cl::cat(category));
 
