@@ -829,7 +829,20 @@ std::string cudaCmakeSource(const Plan &p, const Target &target, const ProjectOp
   if (p.train)
     os << "\n# The training program: the step on the GPU, AdamW on the host.\n"
        << "add_executable(train train.cpp)\n"
-       << "target_link_libraries(train PRIVATE qdsl_model qdsl_training_runtime)\n";
+       << "target_link_libraries(train PRIVATE qdsl_model qdsl_training_runtime)\n"
+       << "\n# Data-parallel training on GPUs (docs/DISTRIBUTED.md): with MPI and the toolkit's\n"
+       << "# NCCL, the processes' gradients are averaged on the devices; without NCCL, on\n"
+       << "# the host through MPI.\n"
+       << "if(MPI_C_FOUND AND NOT QDSL_CUDA_EMULATE)\n"
+       << "  find_path(QDSL_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})\n"
+       << "  find_library(QDSL_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})\n"
+       << "  if(QDSL_NCCL_INCLUDE AND QDSL_NCCL_LIBRARY)\n"
+       << "    target_compile_definitions(qdsl_model PRIVATE QDSL_WITH_NCCL)\n"
+       << "    target_include_directories(qdsl_model PRIVATE ${QDSL_NCCL_INCLUDE})\n"
+       << "    target_link_libraries(qdsl_model PUBLIC ${QDSL_NCCL_LIBRARY})\n"
+       << "    message(STATUS \"qdsl: gradients averaged across GPUs with NCCL (${QDSL_NCCL_LIBRARY})\")\n"
+       << "  endif()\n"
+       << "endif()\n";
   return s;
 }
 

@@ -38,6 +38,11 @@ const char *precision_name(Precision precision);
 
 struct ContextState;
 
+/// Makes device `index` (modulo the devices there are) the one this
+/// process's Contexts use: one process per GPU in a data-parallel job.
+/// Call before creating a Context. The emulation has one device.
+bool select_device(int index, std::string &error);
+
 /// One stream, the cuBLASLt handle and workspace, the precision, and the
 /// first error a kernel reported.
 class Context {
@@ -92,6 +97,9 @@ public:
     void prefix_error(const std::string &prefix);
 
     ContextState &state() { return *impl; }
+    /// The stream as the CUDA runtime's cudaStream_t (for NCCL); null in
+    /// the emulation.
+    void *native_stream();
 
 private:
     std::unique_ptr<ContextState> impl;

@@ -67,6 +67,8 @@ float *Context::scratch(size_t floats) {
 
 Context::Context() : impl(new ContextState) {}
 Context::~Context() = default;
+bool select_device(int, std::string &) { return true; }
+void *Context::native_stream() { return nullptr; }
 bool Context::ok() const { return impl->error.empty(); }
 const std::string &Context::error() const { return impl->error; }
 // Device memory starts as NaN here (the GPU's starts as whatever was there):

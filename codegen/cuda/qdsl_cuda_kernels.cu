@@ -247,6 +247,25 @@ float *Context::scratch(size_t floats) {
     return s.scratch;
 }
 
+bool select_device(int index, std::string &error) {
+    int devices = 0;
+    cudaError_t status = cudaGetDeviceCount(&devices);
+    if (status != cudaSuccess || devices == 0) {
+        error = "no CUDA device (cudaGetDeviceCount: " +
+                std::string(status != cudaSuccess ? cudaGetErrorString(status) : "none") + ")";
+        return false;
+    }
+    status = cudaSetDevice(index % devices);
+    if (status != cudaSuccess) {
+        error = "cannot use CUDA device " + std::to_string(index % devices) + ": " +
+                cudaGetErrorString(status);
+        return false;
+    }
+    return true;
+}
+
+void *Context::native_stream() { return impl->stream; }
+
 Context::Context() : impl(new ContextState) {
     ContextState &s = *impl;
     int devices = 0;

@@ -8,6 +8,10 @@
 // host, where the caller's optimiser updates the weights (train.cpp: AdamW).
 #include "qdsl_cuda_model.h"
 
+#ifdef QDSL_WITH_NCCL
+#include <nccl.h>
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -47,8 +51,17 @@ struct Model::State {
     int32_t *train_labels = nullptr;
     float *gradients = nullptr;
     std::vector<float *> gradient_at;
+#ifdef QDSL_WITH_NCCL
+    // The job's GPUs (joinDeviceGroup): the step's gradients are averaged
+    // among them on the device.
+    ncclComm_t group = nullptr;
+#endif
 
     ~State() {
+#ifdef QDSL_WITH_NCCL
+        if (group)
+            ncclCommDestroy(group);
+#endif
         release_batch();
         release_train();
         context.release(device_weights);
@@ -266,6 +279,53 @@ bool Model::canTrain() { return !kTrainResults.empty(); }
 const char *Model::trainingSetup() { return kTrainingSetup; }
 const std::vector<std::string> &Model::gradientNames() { return kGradientNames; }
 void Model::setGradientListener(GradientListener listener) { state->listener = std::move(listener); }
+
+bool Model::selectDevice(int local_rank, std::string &error) {
+    return qdsl_cuda::select_device(local_rank, error);
+}
+
+#ifdef QDSL_WITH_NCCL
+bool Model::canAverageOnDevice() { return true; }
+
+bool Model::newDeviceGroupId(std::string &id, std::string &error) {
+    ncclUniqueId unique;
+    ncclResult_t status = ncclGetUniqueId(&unique);
+    if (status != ncclSuccess) {
+        error = std::string("ncclGetUniqueId: ") + ncclGetErrorString(status);
+        return false;
+    }
+    id.assign(unique.internal, sizeof unique.internal);
+    return true;
+}
+
+bool Model::joinDeviceGroup(int rank, int count, const std::string &id, std::string &error) {
+    ncclUniqueId unique;
+    if (id.size() != sizeof unique.internal) {
+        error = "a device group id of " + std::to_string(id.size()) + " bytes; NCCL's has " +
+                std::to_string(sizeof unique.internal);
+        return false;
+    }
+    std::memcpy(unique.internal, id.data(), id.size());
+    ncclResult_t status = ncclCommInitRank(&state->group, count, unique, rank);
+    if (status != ncclSuccess) {
+        state->group = nullptr;
+        error = std::string("ncclCommInitRank: ") + ncclGetErrorString(status);
+        return false;
+    }
+    return true;
+}
+#else
+// Built without NCCL (or on the emulation): the caller averages on the host.
+bool Model::canAverageOnDevice() { return false; }
+bool Model::newDeviceGroupId(std::string &, std::string &error) {
+    error = "this project was built without NCCL";
+    return false;
+}
+bool Model::joinDeviceGroup(int, int, const std::string &, std::string &error) {
+    error = "this project was built without NCCL";
+    return false;
+}
+#endif
 const std::vector<SearchLayer> &Model::searchLayers() { return kSearchLayers; }
 uint64_t Model::trainingArenaBytes() const { return state->train.size; }
 
@@ -289,6 +349,25 @@ bool Model::trainStep(const float *input, const int32_t *labels, int batch, floa
     auto fetch = [&](int id, float *to, size_t count) {
         return s.context.copy_to_host(to, pass.in(id, count), count * sizeof(float));
     };
+#ifdef QDSL_WITH_NCCL
+    // Every gradient averaged across the job's GPUs, in one group of calls
+    // queued after the backward kernels on the same stream.
+    if (ok && s.group) {
+        auto stream = static_cast<cudaStream_t>(s.context.native_stream());
+        ncclResult_t status = ncclGroupStart();
+        for (size_t g = 0; status == ncclSuccess && g < kGradientNames.size(); ++g) {
+            const size_t count = s.weights.at(kGradientNames[g]).data.size();
+            float *data = pass.out(kTrainResults[g + 2], count);
+            status = ncclAllReduce(data, data, count, ncclFloat, ncclAvg, s.group, stream);
+        }
+        ncclResult_t ended = ncclGroupEnd();
+        if (status == ncclSuccess)
+            status = ended;
+        if (status != ncclSuccess)
+            ok = s.context.fail(std::string("the gradients' NCCL all-reduce failed: ") +
+                                ncclGetErrorString(status));
+    }
+#endif
     ok = ok && fetch(kTrainResults[0], &loss, 1) &&
          fetch(kTrainResults[1], logits, kModelInfo.output_size() * batch);
     // Last gradients first, each handed to the listener as it arrives (an

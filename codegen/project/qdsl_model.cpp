@@ -195,6 +195,18 @@ const char *Model::trainingSetup() { return kTrainingSetup; }
 
 const std::vector<std::string> &Model::gradientNames() { return kGradientNames; }
 
+// The CPU targets average host gradients (the caller's MPI all-reduce).
+bool Model::canAverageOnDevice() { return false; }
+bool Model::selectDevice(int, std::string &) { return true; }
+bool Model::newDeviceGroupId(std::string &, std::string &error) {
+    error = "the " + kModelInfo.target + " target has no device-side all-reduce";
+    return false;
+}
+bool Model::joinDeviceGroup(int, int, const std::string &, std::string &error) {
+    std::string none;
+    return newDeviceGroupId(none, error);
+}
+
 void Model::setGradientListener(GradientListener listener) {
     state->listener = std::move(listener);
     state->gradient_of_result.clear();

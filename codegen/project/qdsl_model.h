@@ -116,6 +116,19 @@ public:
     using GradientListener = std::function<void(int gradient, const float *values)>;
     void setGradientListener(GradientListener listener);
 
+    /// Data-parallel training where the devices reduce among themselves
+    /// (NCCL on the cuda target, when the project was built with it and
+    /// with MPI): trainStep then averages the gradients across the job's
+    /// processes on the device and returns the averages. selectDevice
+    /// before creating the Model (the process's GPU on its host);
+    /// joinDeviceGroup with rank 0's newDeviceGroupId sent to every
+    /// process. The CPU targets have no such path (canAverageOnDevice is
+    /// false): their caller averages the host gradients.
+    static bool canAverageOnDevice();
+    static bool selectDevice(int local_rank, std::string &error);
+    static bool newDeviceGroupId(std::string &id, std::string &error);
+    bool joinDeviceGroup(int rank, int count, const std::string &id, std::string &error);
+
     /// Runs the model on `batch` examples (NHWC float32, info().input_shape
     /// each) and writes `batch` outputs. Fails, with a message, when no
     /// weights are set or a kernel reports an error.

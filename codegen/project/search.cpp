@@ -237,7 +237,15 @@ public:
         int status = 0;
         if (!qdsl_program::agreed("search", prepare(error), error, status))
             return status;
-        exchange = std::make_unique<GradientExchange>(model, o.bucket_mb);
+        if (Processes::distributed())
+            Processes::setStopMessage("search: " + Processes::prefix() +
+                                      "stopped by the launcher (another process of the job "
+                                      "ended?); " + o.out +
+                                      "/search.json holds the epochs finished\n");
+        exchange = std::make_unique<GradientExchange>();
+        if (!qdsl_program::agreed("search", exchange->start(model, o.bucket_mb, error), error,
+                                  status))
+            return status;
         const int64_t steps_per_epoch =
             std::max<int64_t>(1, static_cast<int64_t>(train_ids.size()) / global_batch);
         schedule.peak = o.lr;

@@ -339,13 +339,15 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
     std::vector<int32_t> labels;
     // Each process its own examples, as in a run.
     random_batch(info, batch, static_cast<uint64_t>(o.seed) + Processes::rank(), images, labels);
-    GradientExchange exchange(model, o.bucket_mb);
+    GradientExchange exchange;
+    std::string error;
+    if (!exchange.start(model, o.bucket_mb, error))
+        return fatal(error);
     qdsl::rt::AdamWOptions adam;
     adam.learningRate = o.lr;
     adam.weightDecay = o.weight_decay;
     qdsl::rt::AdamW optimizer(adam);
     qdsl::rt::TensorMap gradients;
-    std::string error;
     const double before = memory_mb("VmRSS:");
     double best = 1e300;
     const long long steps = o.steps > 0 ? o.steps : 3;
@@ -368,15 +370,18 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
         optimizer_time += clock() - kernels_done;
         best = std::min(best, clock() - start);
     }
+    if (!exchange.measure(error))
+        return fatal(error);
     if (Processes::rank() != 0)
         return 0;
     std::string processes;
     if (const auto *st = exchange.statistics())
         processes = fmt::format(", \"processes\": {}, \"global_batch\": {}, "
-                                "\"allreduce_in_flight_s\": {:.6f}, \"allreduce_exposed_s\": "
-                                "{:.6f}, \"allreduce_mb\": {:.3f}",
-                                Processes::count(), o.global_batch, st->inFlight / st->steps,
-                                st->exposed / st->steps, st->bytes / 1e6);
+                                "\"allreduce_alone_s\": {:.6f}, \"allreduce_exposed_s\": "
+                                "{:.6f}, \"allreduce_exposed_least_s\": {:.6f}, "
+                                "\"allreduce_mb\": {:.3f}",
+                                Processes::count(), o.global_batch, st->alone,
+                                st->exposed / st->steps, st->exposedBest, st->bytes / 1e6);
     fmt::print("{{\"model\": \"{}\", \"batch\": {}, \"steps\": {}, \"step_s\": {:.6f}, "
                "\"peak_over_start_mb\": {:.1f}, \"arena_mb\": {:.1f}{}}}\n",
                info.name, batch, steps, best, memory_mb("VmHWM:") - before,
@@ -405,7 +410,9 @@ public:
         int status = 0;
         if (!agreed(load_data_sets(error), error, status) || !agreed(start(error), error, status))
             return status;
-        exchange = std::make_unique<GradientExchange>(model, o.bucket_mb);
+        exchange = std::make_unique<GradientExchange>();
+        if (!agreed(exchange->start(model, o.bucket_mb, error), error, status))
+            return status;
         print_header();
         for (int64_t epoch = state.epoch; epoch < o.epochs && step < stop_at; ++epoch) {
             int64_t last = 0;
@@ -856,6 +863,8 @@ private:
             error = "evaluating: " + error;
             return false;
         }
+        if (o.profile && !exchange->measure(error))
+            return false;
         if (!rank0)
             return true;
         if (o.profile) {
@@ -932,6 +941,9 @@ int run(int argc, char **argv) {
     Options o;
     if (int status = parse(argc, argv, o); status >= 0)
         return status;
+    // One GPU per process on its host (the CPU targets have none to pick).
+    if (std::string error; !qdsl_model::Model::selectDevice(Processes::localRank(), error))
+        return fatal(error);
     qdsl_model::Model model;
     if (!qdsl_model::Model::canTrain())
         return fail("this project has no training step: compile " + model.info().source +

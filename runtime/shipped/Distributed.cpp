@@ -23,7 +23,7 @@ namespace qdsl::rt {
 
 namespace {
 
-int processRank = 0, processCount = 1;
+int processRank = 0, processCount = 1, processLocalRank = 0;
 bool mpiStarted = false;
 double timeoutSeconds = 600;
 
@@ -119,6 +119,12 @@ bool Processes::start(int &argc, char **&argv, const std::string &program, std::
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &processRank);
   MPI_Comm_size(MPI_COMM_WORLD, &processCount);
+  MPI_Comm host;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, processRank, MPI_INFO_NULL,
+                          &host) == MPI_SUCCESS) {
+    MPI_Comm_rank(host, &processLocalRank);
+    MPI_Comm_free(&host);
+  }
   if (announced > 1 && processCount != announced) {
     error = "the launcher started " + std::to_string(announced) + " processes (" + variable +
             ") but MPI sees " + std::to_string(processCount) +
@@ -168,6 +174,7 @@ void Processes::abort(int status) {
 
 int Processes::rank() { return processRank; }
 int Processes::count() { return processCount; }
+int Processes::localRank() { return processLocalRank; }
 
 bool Processes::withMpi() {
 #ifdef QDSL_WITH_MPI
@@ -308,7 +315,8 @@ GradientAverager::GradientAverager(std::vector<std::string> names, std::vector<s
   bucketOf.assign(n, 0);
   reported.assign(n, false);
   size_t at = 0;
-  // The last gradients first: the backward pass finishes them first.
+  // The last gradients first: the backward pass finishes them first. A
+  // bucket takes gradients until it holds `bucketBytes`.
   for (size_t k = n; k-- > 0;) {
     if (buckets.empty() ||
         (buckets.back().end - buckets.back().begin) * sizeof(float) >= bucketBytes) {
@@ -344,7 +352,6 @@ void GradientAverager::begin() {
     b.running = b.done = false;
   }
   launched = 0;
-  firstLaunch = 0;
   earlyBytes = 0;
 }
 
@@ -364,8 +371,6 @@ void GradientAverager::ready(size_t gradient, const float *values) {
 void GradientAverager::launchReady() {
   while (launched < buckets.size() && buckets[launched].ready == buckets[launched].members) {
     Bucket &b = buckets[launched++];
-    if (firstLaunch == 0)
-      firstLaunch = now();
     b.running = true;
 #ifdef QDSL_WITH_MPI
     if (processCount > 1) {
@@ -373,7 +378,7 @@ void GradientAverager::launchReady() {
                                 static_cast<int>(b.end - b.begin), MPI_FLOAT, MPI_SUM,
                                 MPI_COMM_WORLD, &b.request);
       if (code != MPI_SUCCESS)
-        b.request = MPI_REQUEST_NULL;  // finish() reports it through MPI_Test
+        b.request = MPI_REQUEST_NULL;  // waitAll() reports it through MPI_Test
     }
 #endif
   }
@@ -386,14 +391,42 @@ void GradientAverager::poll() {
     if (b.done)
       continue;
     int done = 0;
-    if (MPI_Test(&b.request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-      return;  // finish() waits for it and reports the error
-    if (!done)
-      return;  // later buckets wait behind it anyway
+    if (MPI_Test(&b.request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || !done)
+      return;  // waitAll() reports an error; later buckets wait behind this one
     b.done = true;
-    b.finished = now();
   }
 #endif
+}
+
+bool GradientAverager::waitAll(std::string &error) {
+#ifdef QDSL_WITH_MPI
+  if (processCount > 1) {
+    const double deadline = now() + timeoutSeconds;
+    for (Bucket &b : buckets) {
+      while (!b.done) {
+        int done = 0;
+        int code = MPI_Test(&b.request, &done, MPI_STATUS_IGNORE);
+        if (code != MPI_SUCCESS) {
+          error = "the gradient all-reduce failed: " + mpiError(code) +
+                  " (another process of the job has ended?)";
+          return false;
+        }
+        if (done) {
+          b.done = true;
+        } else if (now() > deadline) {
+          error = "no answer from the other processes for " +
+                  std::to_string(static_cast<int>(timeoutSeconds)) +
+                  " s during the gradient all-reduce: one of them hangs or has died";
+          return false;
+        } else {
+          std::this_thread::yield();
+        }
+      }
+    }
+  }
+#endif
+  (void)error;
+  return true;
 }
 
 bool GradientAverager::finish(TensorMap &gradients, std::vector<float> &extraValues,
@@ -410,40 +443,12 @@ bool GradientAverager::finish(TensorMap &gradients, std::vector<float> &extraVal
             flat.begin() + extrasOffset);
   ++buckets.back().ready;
   launchReady();
-#ifdef QDSL_WITH_MPI
-  if (processCount > 1) {
-    const double deadline = now() + timeoutSeconds;
-    for (Bucket &b : buckets) {
-      while (!b.done) {
-        int done = 0;
-        int code = MPI_Test(&b.request, &done, MPI_STATUS_IGNORE);
-        if (code != MPI_SUCCESS) {
-          error = "the gradient all-reduce failed: " + mpiError(code) +
-                  " (another process of the job has ended?)";
-          return false;
-        }
-        if (done) {
-          b.done = true;
-          b.finished = now();
-        } else if (now() > deadline) {
-          error = "no answer from the other processes for " +
-                  std::to_string(static_cast<int>(timeoutSeconds)) +
-                  " s during the gradient all-reduce: one of them hangs or has died";
-          return false;
-        } else {
-          std::this_thread::yield();
-        }
-      }
-    }
-  }
-#endif
-  const double end = now();
+  if (!waitAll(error))
+    return false;
+  const double waited = now() - backwardEnd;
+  stats.exposedBest = stats.steps == 0 ? waited : std::min(stats.exposedBest, waited);
   stats.steps += 1;
-  stats.exposed += end - backwardEnd;
-  double lastFinished = firstLaunch;
-  for (const Bucket &b : buckets)
-    lastFinished = std::max(lastFinished, b.finished);
-  stats.inFlight += std::max(lastFinished, firstLaunch) - firstLaunch;
+  stats.exposed += waited;
   stats.early += (earlyBytes - stats.early) / static_cast<double>(stats.steps);
   const float scale = 1.0f / static_cast<float>(processCount);
   for (size_t g = 0; g < sizes.size(); ++g) {
@@ -453,6 +458,24 @@ bool GradientAverager::finish(TensorMap &gradients, std::vector<float> &extraVal
       t.data[i] = from[i] * scale;
   }
   extraValues.assign(flat.begin() + extrasOffset, flat.begin() + extrasOffset + extras);
+  return true;
+}
+
+bool GradientAverager::timeAlone(int repeats, std::string &error) {
+  double best = 1e300;
+  for (int r = 0; r < repeats; ++r) {
+    begin();
+    std::fill(flat.begin(), flat.end(), 0.0f);
+    for (Bucket &b : buckets)
+      b.ready = b.members;
+    const double start = now();
+    launchReady();
+    if (!waitAll(error))
+      return false;
+    best = std::min(best, now() - start);
+  }
+  begin();
+  stats.alone = best;
   return true;
 }
 

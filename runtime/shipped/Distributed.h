@@ -45,6 +45,8 @@ public:
 
   static int rank();
   static int count();
+  /// This process's rank among those on its host (which GPU it takes).
+  static int localRank();
   static bool distributed() { return count() > 1; }
   /// Whether the program was built with MPI.
   static bool withMpi();
@@ -106,15 +108,22 @@ public:
     int64_t steps = 0;
     double bytes = 0;          // per step
     size_t buckets = 0;
-    double inFlight = 0;       // seconds from the first bucket's start to the last's end
-    double exposed = 0;        // seconds waited after the backward pass ended
+    double exposed = 0;        // seconds waited after the backward pass ended, all steps
+    double exposedBest = 0;    // the least of one step (the others add the processes' skew)
     double early = 0;          // bytes per step started before the backward pass ended
+    double alone = 0;          // seconds of the same all-reduces with nothing to hide them
   };
   const Statistics &statistics() const { return stats; }
+
+  /// Times the step's all-reduces on their own (the best of `repeats`),
+  /// into statistics().alone: what the overlap is measured against. A
+  /// collective: every process calls it at the same point.
+  bool timeAlone(int repeats, std::string &error);
 
 private:
   struct Bucket;
   void launchReady();
+  bool waitAll(std::string &error);
   void copyIn(size_t gradient, const float *values);
 
   std::vector<std::string> names;
@@ -125,7 +134,7 @@ private:
   std::vector<bool> reported;
   size_t extras, extrasOffset = 0;
   size_t launched = 0;
-  double firstLaunch = 0, earlyBytes = 0;
+  double earlyBytes = 0;
   Statistics stats;
 };
 

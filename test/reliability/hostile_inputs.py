@@ -394,7 +394,21 @@ def project_cases(q, root, w):
          "train: wrote", check=fresh_metrics)
     case("train --resume with another --batch",
          [train] + data_flags() + ["--epochs", "2", "--batch", "32", "--resume", "--out", run1],
-         1, "was trained with --batch 16, not 32")
+         1, "was trained with a global batch of 16 examples, not 32")
+    case("train --batch and --global-batch",
+         [train] + data_flags() + ["--batch", "16", "--global-batch", "32"], 2,
+         "--batch (per process) and --global-batch (over all processes) say the same thing")
+    case("train --global-batch 0", [train] + data_flags() + ["--global-batch", "0"], 2,
+         "--global-batch needs an integer from 1 to 16777216")
+    case("train --bucket-mb -1", [train] + data_flags() + ["--bucket-mb", "-1"], 2,
+         "--bucket-mb needs a number from 0 to")
+    case("train --comm-timeout 0", [train] + data_flags() + ["--comm-timeout", "0"], 2,
+         "--comm-timeout needs a number from 1 to")
+    # A launcher whose process count this build's MPI does not see: every
+    # process would train alone.
+    case("train under a launcher MPI does not see",
+         ["env", "PMI_SIZE=2", train] + data_flags() + ["--out", w + "/pmi"], 1,
+         "2 processes (PMI_SIZE=2)")
     case("train --epochs 2^62", [train] + data_flags() + ["--epochs", "4611686018427387904"], 2,
          "--epochs needs an integer from 1 to 100000")
     case("train --batch 2^31", [train] + data_flags() + ["--batch", "2147483648"], 2,
