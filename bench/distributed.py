@@ -13,7 +13,7 @@ all-reduce costs per step (docs/DISTRIBUTED.md).
 Both configurations are measured in the same run, alternating, best of
 --rounds; the machine is shared, so compare the ratios.
 
-  bench/distributed.py --qdsl build/bin/qdsl --work /tmp/dist-bench
+  bench/distributed.py --qdsl build/bin/qdsl --work out/dist-bench
 """
 import argparse
 import json
