@@ -117,6 +117,17 @@ inline int fatal(const char *program, const std::string &message) {
     return 1;
 }
 
+// Ends a run on `error`: one every process met alike (`collective`: a
+// diverged step, when all hold the same averaged loss and gradients) is
+// said once, by rank 0; one of this process alone ends the job.
+inline int end_run(const char *program, const std::string &error, bool collective) {
+    if (!collective)
+        return fatal(program, error);
+    if (qdsl::rt::Processes::rank() == 0)
+        fail(program, error);
+    return 1;
+}
+
 // Whether every process got through a phase (loading data, resuming); when
 // not, the processes that failed say why (rank 0 alone when all failed
 // alike; nothing for an empty `error`, said already) and `status` is 1.

@@ -329,27 +329,15 @@ public:
     }
 
 private:
-    // A diverged step is met by every process alike (the same averaged
-    // loss): rank 0 says it; another error of one process ends the job.
     int stop(const std::string &error) {
-        if (!collective_error)
-            return fatal(error);
-        if (rank0)
-            fail(error);
-        return 1;
+        return qdsl_program::end_run("search", error, collective_error);
     }
 
     // The processes hold the same weights and architecture parameters.
     bool same_everywhere(std::string &error) {
         if (!Processes::distributed())
             return true;
-        uint64_t sum = qdsl::rt::weightChecksum(model.weights());
-        for (double a : flat_alpha()) {
-            uint64_t bits = 0;
-            std::memcpy(&bits, &a, sizeof bits);
-            sum = (sum ^ bits) * 1099511628211ULL;
-        }
-        if (Processes::same(sum, error))
+        if (Processes::same(qdsl::rt::weightChecksum(model.weights(), flat_alpha()), error))
             return true;
         error = "after an epoch: " + error + " (weights or architecture parameters)";
         return false;

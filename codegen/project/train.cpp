@@ -437,15 +437,8 @@ public:
     }
 
 private:
-    // Ends the run on an error: one all processes met alike (a diverged
-    // step: they hold the same loss and gradients) is said once; one of
-    // this process alone ends the job.
     int stop(const std::string &error) {
-        if (!collective_error)
-            return fatal(error);
-        if (rank0)
-            fail(error);
-        return 1;
+        return qdsl_program::end_run("train", error, collective_error);
     }
 
     // Rank 0 writes the checkpoint; the others go on (a failure ends the job).

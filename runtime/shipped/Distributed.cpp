@@ -282,7 +282,7 @@ bool Processes::broadcast(std::string &bytes, std::string &error) {
   return true;
 }
 
-uint64_t weightChecksum(const TensorMap &weights) {
+uint64_t weightChecksum(const TensorMap &weights, const std::vector<double> &more) {
   // FNV-1a over names and bytes.
   uint64_t hash = 1469598103934665603ULL;
   auto mix = [&hash](const void *data, size_t n) {
@@ -294,6 +294,7 @@ uint64_t weightChecksum(const TensorMap &weights) {
     mix(name.data(), name.size());
     mix(tensor.data.data(), tensor.data.size() * sizeof(float));
   }
+  mix(more.data(), more.size() * sizeof(double));
   return hash;
 }
 
@@ -316,10 +317,13 @@ GradientAverager::GradientAverager(std::vector<std::string> names, std::vector<s
   reported.assign(n, false);
   size_t at = 0;
   // The last gradients first: the backward pass finishes them first. A
-  // bucket takes gradients until it holds `bucketBytes`.
+  // bucket takes gradients until it holds `bucketBytes`, or would pass what
+  // one MPI call can count.
+  constexpr size_t kMostValues = size_t(1) << 30;
   for (size_t k = n; k-- > 0;) {
-    if (buckets.empty() ||
-        (buckets.back().end - buckets.back().begin) * sizeof(float) >= bucketBytes) {
+    const size_t held = buckets.empty() ? 0 : buckets.back().end - buckets.back().begin;
+    if (buckets.empty() || held * sizeof(float) >= bucketBytes ||
+        (held > 0 && held + this->sizes[k] + extras > kMostValues)) {
       buckets.emplace_back();
       buckets.back().begin = buckets.back().end = at;
     }

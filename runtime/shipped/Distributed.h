@@ -74,12 +74,13 @@ public:
   static bool broadcast(std::string &bytes, std::string &error);
 };
 
-/// A checksum of every weight's bytes, in name order: equal on two
-/// processes when their weights are bit for bit equal.
-uint64_t weightChecksum(const TensorMap &weights);
+/// A checksum of every weight's bytes, in name order, and of `more`
+/// (a search's architecture parameters): equal on two processes when their
+/// values are bit for bit equal.
+uint64_t weightChecksum(const TensorMap &weights, const std::vector<double> &more = {});
 
 /// Averages a training step's gradients across processes in buckets of
-/// about `bucketBytes`, in the reverse of the gradients' order (the order
+/// about `bucketBytes` (at most 2^30 values: MPI counts are ints), in the reverse of the gradients' order (the order
 /// the backward pass finishes them). Extra values (the loss, the number of
 /// correct answers) ride in the last bucket and are summed, not averaged.
 ///

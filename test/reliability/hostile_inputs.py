@@ -318,6 +318,13 @@ def qdsl_cases(q, root, w):
                   open(os.path.join(earlier, "search", "search.json"), "w"))
     search = [q, "search", space, "--device", test_profile, "--latency-limit", "1s",
               "--from-search", earlier, "-o", w + "/searched"]
+    # The launcher is checked before the supernet is compiled.
+    case("search --launcher of blanks", [q, "search", space, "--device", test_profile,
+                                         "--launcher=  ", "-o", w + "/launcher"], 1,
+         "--launcher is empty")
+    case("search --launcher naming no program",
+         [q, "search", space, "--device", test_profile, "--launcher=no-such-mpirun -np 2",
+          "-o", w + "/launcher"], 1, "cannot find 'no-such-mpirun' on PATH")
     earlier_search('{"seed": 0, "settings": {"search_ep', lambda n: [1 / n] * n)
     case("search --from-search: a truncated report.json", search, 1,
          "--from-search '%s': '%s/report.json'" % (earlier, earlier))

@@ -542,6 +542,15 @@ int runSearch() {
     return reportError("--arch-every must be at least 1");
   if (deriveRule != "argmax" && deriveRule != "fill")
     return reportError("--derive must be argmax or fill, got '" + deriveRule + "'");
+  // The launcher is checked before anything is compiled.
+  if (launcher.getNumOccurrences()) {
+    StringRef first = StringRef(launcher).trim().split(' ').first;
+    if (first.empty())
+      return reportError("--launcher is empty; expected a command such as \"mpirun -np 4\"");
+    if (!sys::findProgramByName(first))
+      return reportError("--launcher '" + launcher + "': cannot find '" + first.str() +
+                         "' on PATH");
+  }
   if (!fromSearch.empty() && !sys::fs::exists(fromSearch + "/search/search.json"))
     return reportError("--from-search '" + fromSearch +
                        "' holds no search (search/search.json): give the -o directory of an "
