@@ -20,10 +20,11 @@ as the peer of qdsl's generated code.
     pytorch_quadranet.py qdwconv --shape 8 256 14 [--kernel 7]
         The quadratic depthwise convolution alone (N, C, H = W).
 
-PyTorch gets its best setting or the comparison means nothing: OpenBLAS
-(Debian's libblas alternative), 2 threads (it defaults to 1 here), tcmalloc
-preloaded and OMP_WAIT_POLICY=PASSIVE (bench/run_benchmarks.py sets both),
-channels-last memory layout, and the quadratic convolution as three depthwise
+PyTorch gets its best setting or the comparison means nothing: OpenBLAS's
+OpenMP flavour first on the library path, tcmalloc preloaded and the faster
+OpenMP wait policy (bench/benchlib.py's pytorch_env; bench/run_benchmarks.py
+measures both policies), 2 threads (it defaults to 1 here), channels-last
+memory layout, and the quadratic convolution as three depthwise
 convolutions and addcmul. Two rewrites of the reference code keep its maths
 and its parameters but not its slow paths, measured on QuadraNet36-T here:
 the channels-first layer norm runs as F.layer_norm on the channels-last view
@@ -34,6 +35,7 @@ fight PyTorch's OpenMP threads: 30-80 GFLOP/s instead of about 110).
 """
 import argparse
 import json
+import os
 import struct
 import sys
 import time
@@ -182,6 +184,19 @@ def best_setting(threads):
     return config
 
 
+def loaded_blas():
+    """The BLAS library this process loaded (which OpenBLAS flavour the
+    library path selected), from /proc/self/maps."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "blas" in line}
+    except OSError:
+        return None
+    for path in sorted(paths, key=lambda p: not os.path.basename(p).startswith("libopenblas")):
+        return os.path.realpath(path)
+    return None
+
+
 def best_time(run, warmup, repeat):
     """The fastest of `repeat` timed calls of run(), in seconds, after `warmup` untimed ones."""
     with torch.no_grad():
@@ -260,6 +275,9 @@ def bench(args):
                         "images_per_s": batch / best})
     print(json.dumps({"pytorch": torch.__version__, "threads": torch.get_num_threads(),
                       "openblas": "openblas" in config.lower() or "blas_info" in config.lower(),
+                      "blas_library": loaded_blas(),
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                      "tcmalloc": "tcmalloc" in os.environ.get("LD_PRELOAD", ""),
                       "results": results}))
     return 0
 

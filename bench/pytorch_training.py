@@ -19,11 +19,12 @@ peer of qdsl's training memory and speed, measured on this machine.
         `model { input f32[H, W, C]  layer qdwconv(k = 7)  head … }`.
 
 Each measurement runs in a process of its own, so that one peak does not
-hide another. Run it with tcmalloc preloaded and OMP_WAIT_POLICY=PASSIVE, as
-bench/run_benchmarks.py runs PyTorch:
+hide another. Run it in PyTorch's best setting, as bench/training_benchmarks.py
+does (bench/benchlib.py's pytorch_env; it measures both wait policies):
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
-    OMP_WAIT_POLICY=PASSIVE python3 bench/pytorch_training.py stack --block quadra
+    LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
+    OMP_WAIT_POLICY=ACTIVE python3 bench/pytorch_training.py stack --block quadra
 """
 import argparse
 import json

@@ -3,27 +3,38 @@
     bench/run_benchmarks.py --qdsl build/bin/qdsl [--work DIR] [--rounds 3]
                             [--json out.json] [--markdown out.md]
 
-Builds what it measures (a few minutes), then alternates qdsl and PyTorch
-measurements `rounds` times and keeps each one's best, so that a noisy
-shared machine hurts both alike. All on 2 threads. Prints a Markdown table
+Builds what it measures (a few minutes), then alternates qdsl and its peers
+`rounds` times and keeps each one's best, so that a noisy shared machine
+hurts both alike. All on 2 threads. Prints a Markdown table
 (docs/PERFORMANCE.md holds the last one) and, with --json, the figures.
 
   * the machine's FMA peak (`qdsl machine`, codegen/latency/HostMachine.cpp);
+  * PyTorch's setting: OpenBLAS's OpenMP flavour, tcmalloc, 2 threads,
+    channels-last, and the OpenMP wait policy measured (ACTIVE, PASSIVE) on
+    QuadraNet36-T at batch 8, the faster kept; the pthread flavour with
+    PASSIVE (the setting before) measured too, for the record;
   * the quadratic depthwise convolution (k = 7): qdsl's fused kernel, the
     unfused pipeline qdsl generates after --quadra-expand-qdwconv, and
     PyTorch's three depthwise convolutions + addcmul;
   * QuadraNet36-T, QuadraNet25-T and ConvBlock36-T inference at 224×224,
-    batch 1 and 8: images per second.
+    batch 1 and 8: images per second;
+  * where QuadraNet36-T's time goes, per kernel family (`predict
+    --profile-json`, each kernel's best call), with GFLOP/s and % of peak;
+    its pointwise layers per stage next to OpenBLAS's sgemm and oneDNN's
+    1×1 convolution on the same shapes (bench/gemm_peers.cpp).
 """
 import argparse
 import json
 import os
 import re
+import shutil
+import statistics
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from benchlib import pytorch_env, run, write_outputs  # noqa: E402
+from benchlib import (OPENBLAS_OPENMP, OPENBLAS_PTHREAD, choose_wait_policy,  # noqa: E402
+                      pytorch_env, run, write_outputs)
 
 QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56), (1, 64, 56)]
 MODELS = [("quadranet36_t", "QuadraNet36-T"), ("quadranet25_t", "QuadraNet25-T"),
@@ -54,9 +65,72 @@ def time_predict(predict, x, repeat):
     return float(re.search(r"best ([0-9.]+) ms", out).group(1))
 
 
-def pytorch(args):
+def pytorch(args, env):
     return json.loads(run([sys.executable, os.path.join(ROOT, "bench", "pytorch_quadranet.py")]
-                          + args, env=pytorch_env()).stdout.strip().splitlines()[-1])
+                          + args, env=env).stdout.strip().splitlines()[-1])
+
+
+def pytorch_model_ms(name, batch, env, repeat=3):
+    return pytorch(["bench", "--model", name, "--batch", str(batch), "--repeat", str(repeat)],
+                   env)["results"][0]["best_ms"]
+
+
+# QuadraNet36-T's stages: channels and map size at 224×224 (stage s has
+# 64·2^s channels on a 56/2^s map; the expanding layer makes 4× channels).
+STAGES = [(64, 56), (128, 28), (256, 14), (512, 7)]
+POINTWISE = ("ln_pwconv_gelu", "pwconv_scale_residual")
+
+
+def family_flops(kernel, family, batch):
+    """FLOP of one call of a QuadraNet36-T kernel (multiply-adds count 2),
+    from its name (stages.S.B/..., downsample.D/...); None where the family
+    has no simple count."""
+    where = kernel.split("/")[0]
+    if where.startswith("stages."):
+        c, hw = STAGES[int(where.split(".")[1])]
+        rows = batch * hw * hw
+        if family in POINTWISE:
+            return 2.0 * rows * c * 4 * c
+        if family == "ln_qdwconv_scale_residual":
+            return 2.0 * rows * c * (3 * 49 + 1)
+    if where.startswith("downsample.") and family == "ln_conv":
+        c, hw = STAGES[int(where.split(".")[1]) + 1]
+        return 2.0 * batch * hw * hw * (c // 2) * 4 * c
+    if family == "conv_ln":
+        return 2.0 * batch * 56 * 56 * 48 * 64
+    return None
+
+
+def kernel_profile(predict, x, repeat, rounds):
+    """Each kernel's best call over `rounds` runs of `predict --profile-json`:
+    {kernel: (family, seconds)}."""
+    best = {}
+    profile = x + ".profile.json"
+    for _ in range(rounds):
+        run([predict, "--input", x, "--output", x + ".out.npy", "--threads", "2", "--repeat",
+             str(repeat), "--profile-json", profile])
+        for k in json.load(open(profile))["kernels"]:
+            seconds = min(k["seconds"])
+            if k["kernel"] not in best or seconds < best[k["kernel"]][1]:
+                best[k["kernel"]] = (k["family"], seconds)
+    return best
+
+
+def gemm_peers_program(work):
+    """bench/gemm_peers.cpp built against oneDNN and OpenBLAS's OpenMP
+    flavour; None (with a message) where either is missing."""
+    compiler = shutil.which("clang++-19") or shutil.which("c++")
+    if not compiler or not os.path.exists("/usr/include/dnnl.hpp") or not os.path.exists(
+            os.path.join(OPENBLAS_OPENMP, "libopenblas.so.0")):
+        print("gemm peers SKIPPED: needs a C++ compiler, libdnnl-dev and libopenblas0-openmp",
+              file=sys.stderr)
+        return None
+    program = os.path.join(work, "gemm_peers")
+    source = os.path.join(ROOT, "bench", "gemm_peers.cpp")
+    if not os.path.exists(program) or os.path.getmtime(source) > os.path.getmtime(program):
+        run([compiler, "-O2", "-std=c++17", source, "-o", program, "-ldnnl",
+             "-L" + OPENBLAS_OPENMP, "-l:libopenblas.so.0", "-Wl,-rpath," + OPENBLAS_OPENMP])
+    return program
 
 
 def main():
@@ -74,6 +148,19 @@ def main():
                ["fma_peak_gflops"] for _ in range(3))
 
     results = {"fma_peak_gflops": peak, "qdwconv": [], "models": []}
+
+    # PyTorch's setting: the wait policy measured, the faster kept.
+    policy, by_policy = choose_wait_policy(
+        lambda env: pytorch_model_ms("quadranet36_t", 8, env, repeat=2))
+    torch_env = pytorch_env(policy)
+    pthread_passive = min(pytorch_model_ms("quadranet36_t", 8,
+                                           pytorch_env("PASSIVE", OPENBLAS_PTHREAD), repeat=2)
+                          for _ in range(2))
+    blas = pytorch(["bench", "--model", "quadranet36_t", "--batch", "1", "--repeat", "1"],
+                   torch_env)["blas_library"]
+    results["pytorch_setting"] = {"omp_wait_policy": policy, "blas_library": blas,
+                                  "quadranet36_t_batch8_ms": by_policy,
+                                  "pthread_passive_ms": pthread_passive}
     for n, c, hw in QDWCONV_SHAPES:
         source = os.path.join(args.work, "qdwconv_c%d_hw%d.qd" % (c, hw))
         with open(source, "w") as f:
@@ -87,7 +174,7 @@ def main():
             best["fused"] = min(best["fused"], time_predict(fused, x, 20))
             best["unfused"] = min(best["unfused"], time_predict(unfused, x, 20))
             best["pytorch"] = min(best["pytorch"], pytorch(
-                ["qdwconv", "--shape", str(n), str(c), str(hw)])["best_ms"])
+                ["qdwconv", "--shape", str(n), str(c), str(hw)], torch_env)["best_ms"])
         flops = 2.0 * n * c * hw * hw * (3 * 49 + 1)
         results["qdwconv"].append({"shape": [n, c, hw], "ms": best, "gflop": flops / 1e9})
 
@@ -99,10 +186,55 @@ def main():
             qdsl_ms, torch_ms = 1e9, 1e9
             for _ in range(args.rounds):
                 qdsl_ms = min(qdsl_ms, time_predict(predict, x, 3 if batch == 8 else 5))
-                torch_ms = min(torch_ms, pytorch(["bench", "--model", name, "--batch", str(batch),
-                                                  "--repeat", "3"])["results"][0]["best_ms"])
+                torch_ms = min(torch_ms, pytorch_model_ms(name, batch, torch_env))
             results["models"].append({"model": title, "batch": batch, "qdsl_ms": qdsl_ms,
                                       "pytorch_ms": torch_ms})
+
+    # Where QuadraNet36-T's time goes, and its pointwise layers next to
+    # OpenBLAS and oneDNN on the same shapes.
+    predict = build_project(args.qdsl, os.path.join(ROOT, "examples", "quadranet36_t.qd"),
+                            args.work, "quadranet36_t")
+    peers = gemm_peers_program(args.work)
+    results["families"], results["pointwise"] = [], []
+    for batch in (1, 8):
+        x = numpy_input(os.path.join(args.work, "img_%d.npy" % batch), (batch, 224, 224, 3))
+        profile = kernel_profile(predict, x, 10 if batch == 1 else 3, args.rounds)
+        total = sum(seconds for _, seconds in profile.values())
+        by_family = {}
+        for kernel, (family, seconds) in profile.items():
+            f = by_family.setdefault(family, {"seconds": 0.0, "gflop": 0.0, "counted": True})
+            f["seconds"] += seconds
+            flops = family_flops(kernel, family, batch)
+            if flops is None:
+                f["counted"] = False
+            else:
+                f["gflop"] += flops / 1e9
+        for family, f in sorted(by_family.items(), key=lambda item: -item[1]["seconds"]):
+            results["families"].append({"batch": batch, "family": family, "ms": f["seconds"] * 1e3,
+                                        "share": f["seconds"] / total,
+                                        "gflop": f["gflop"] if f["counted"] else None})
+        for stage, (c, hw) in enumerate(STAGES):
+            for family in POINTWISE:
+                layers = [seconds for kernel, (fam, seconds) in profile.items()
+                          if fam == family and kernel.startswith("stages.%d." % stage)]
+                cin, cout = (c, 4 * c) if family == "ln_pwconv_gelu" else (4 * c, c)
+                entry = {"batch": batch, "stage": stage, "family": family, "c_in": cin,
+                         "c_out": cout, "hw": hw, "gflop": 2.0 * batch * hw * hw * c * 4 * c / 1e9,
+                         "qdsl_ms": statistics.median(layers) * 1e3, "layers": len(layers)}
+                if peers:
+                    best = {}
+                    command = [peers, "2", "10" if batch == 1 else "4", str(batch), str(hw),
+                               str(cin), str(cout),
+                               "gelu" if family == "ln_pwconv_gelu" else "residual"]
+                    for _ in range(args.rounds):
+                        got = json.loads(run(command, env=dict(torch_env,
+                                                               OMP_NUM_THREADS="2")).stdout)
+                        for key in ("openblas_sgemm_ms", "onednn_conv1x1_ms"):
+                            best[key] = min(best.get(key, 1e9), got[key])
+                    entry.update(best)
+                    results["gemm_peer_versions"] = {"openblas": got["openblas"],
+                                                     "onednn": got["onednn"]}
+                results["pointwise"].append(entry)
 
     # Halide's autoscheduler instead of qdsl's schedules, same kernels.
     auto = build_project(args.qdsl, os.path.join(ROOT, "examples", "quadranet36_t.qd"),
@@ -114,7 +246,14 @@ def main():
     results["autoschedule"] = {"model": "QuadraNet36-T", "batch": 1, "mullapudi2016_ms": auto_ms,
                                "qdsl_ms": manual["qdsl_ms"]}
 
+    setting = results["pytorch_setting"]
     lines = ["Machine FMA peak (2 threads, `qdsl machine`): %.0f GFLOP/s." % peak, "",
+             "PyTorch's setting: %s, tcmalloc, 2 threads, channels-last, OMP_WAIT_POLICY=%s "
+             "(QuadraNet36-T, batch 8: %s; the pthread flavour with PASSIVE: %.0f ms)." % (
+                 setting["blas_library"], policy,
+                 ", ".join("%s %.0f ms" % item
+                           for item in setting["quadranet36_t_batch8_ms"].items()),
+                 setting["pthread_passive_ms"]), "",
              "Quadratic depthwise convolution, k = 7 (ms; GFLOP/s; % of FMA peak):", "",
              "| N·C·H² | qdsl fused | qdsl unfused | PyTorch 3 convs + addcmul | fused vs PyTorch |",
              "|---|---|---|---|---|"]
@@ -133,6 +272,35 @@ def main():
         lines.append("| %s | %d | %.2f | %.2f | %.2f× |" % (
             m["model"], m["batch"], m["batch"] / (m["qdsl_ms"] / 1e3),
             m["batch"] / (m["pytorch_ms"] / 1e3), m["pytorch_ms"] / m["qdsl_ms"]))
+    lines += ["", "QuadraNet36-T by kernel family (each kernel's best call; ms per batch; "
+              "GFLOP/s; % of FMA peak):", "",
+              "| family | batch 1 | batch 8 (per image) |", "|---|---|---|"]
+    for family in [f["family"] for f in results["families"] if f["batch"] == 1]:
+        cells = []
+        for batch in (1, 8):
+            f = next((f for f in results["families"]
+                      if f["batch"] == batch and f["family"] == family), None)
+            if f is None:
+                cells.append("–")
+                continue
+            cell = "%.1f ms (%.1f), %.0f%%" % (f["ms"], f["ms"] / batch, 100 * f["share"])
+            if f["gflop"]:
+                gf = f["gflop"] / (f["ms"] / 1e3)
+                cell += "; %.0f GFLOP/s, %.0f%% of peak" % (gf, 100 * gf / peak)
+            cells.append(cell)
+        lines.append("| `%s` | %s |" % (family, " | ".join(cells)))
+    lines += ["", "QuadraNet36-T's pointwise layers by stage (qdsl: median over the stage's "
+              "layers of each one's best call, in the model; peers: the same shape alone, "
+              "warm; ms and % of FMA peak):", "",
+              "| batch | family | C_in→C_out, map | qdsl | OpenBLAS sgemm | oneDNN 1×1 conv |",
+              "|---|---|---|---|---|---|"]
+    for e in results["pointwise"]:
+        def cell(ms):
+            return "%.3f ms, %.0f%%" % (ms, 100 * e["gflop"] / (ms / 1e3) / peak)
+        lines.append("| %d | `%s` | %d→%d, %d² | %s | %s | %s |" % (
+            e["batch"], e["family"], e["c_in"], e["c_out"], e["hw"], cell(e["qdsl_ms"]),
+            cell(e["openblas_sgemm_ms"]) if "openblas_sgemm_ms" in e else "–",
+            cell(e["onednn_conv1x1_ms"]) if "onednn_conv1x1_ms" in e else "–"))
     lines += ["", "QuadraNet36-T, batch 1, with Halide's Mullapudi2016 autoscheduler instead of "
               "qdsl's schedules: %.1f ms against %.1f ms (%.1f× slower)." % (
                   auto_ms, manual["qdsl_ms"], auto_ms / manual["qdsl_ms"])]

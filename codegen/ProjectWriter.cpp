@@ -545,8 +545,30 @@ std::string cmakeSource(const Plan &p, const Target &target,
      << "cmake_minimum_required(VERSION 3.21)\n"
      << "project(" << model.getSymName() << " C CXX)\n\n"
      << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
-     << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
-     << "find_package(Halide 14 REQUIRED)\n";
+     << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n";
+  std::string runtime = "qk_runtime_" + hexDigest("qdsl runtime v1\n" + target.halideTarget);
+  std::vector<std::string> names;
+  for (const KernelCall *call : p.libraries)
+    names.push_back(kernelFunctionName(*call, target, options.autoscheduler));
+  auto emitKernelList = [&] {
+    os << "set(QDSL_KERNELS";
+    for (const std::string &name : names)
+      os << " " << name;
+    os << ")\n";
+  };
+  const bool cross = !target.runnableHere && !target.crossProcessor.empty();
+  if (cross) {
+    os << "# The programs for the " << target.crossProcessor
+       << " machine come from a second build of this folder\n"
+       << "# with a cross compiler (qdsl_cross.cmake), which stops here.\n";
+    emitKernelList();
+    os << "if(QDSL_CROSS_BUILD)\n"
+       << "  include(qdsl_cross.cmake)\n"
+       << "  qdsl_cross_build_programs(" << runtime << " ${QDSL_KERNELS})\n"
+       << "  return()\n"
+       << "endif()\n\n";
+  }
+  os << "find_package(Halide 14 REQUIRED)\n";
   os << "\n# Halide target: explicit, never `host`.\n"
      << "set(QDSL_HALIDE_TARGET \"" << target.halideTarget << "\")\n\n"
      << "add_halide_generator(qdsl_generators SOURCES";
@@ -563,13 +585,10 @@ std::string cmakeSource(const Plan &p, const Target &target,
      << "set(QDSL_KERNEL_CACHE " << cString(options.kernelCache)
      << " CACHE PATH \"Cache of compiled qdsl kernels\")\n"
      << "include(qdsl_kernels.cmake)\n\n";
-  std::string runtime = "qk_runtime_" + hexDigest("qdsl runtime v1\n" + target.halideTarget);
   os << "# One function per distinct kernel configuration, sharing one runtime.\n"
      << "qdsl_halide_runtime(" << runtime << " ${QDSL_HALIDE_TARGET})\n";
-  std::vector<std::string> names;
-  for (const KernelCall *call : p.libraries) {
-    names.push_back(kernelFunctionName(*call, target, options.autoscheduler));
-    os << "qdsl_kernel(" << names.back() << " GENERATOR " << call->generator
+  for (auto [call, name] : llvm::zip(p.libraries, names)) {
+    os << "qdsl_kernel(" << name << " GENERATOR " << call->generator
        << " TARGET ${QDSL_HALIDE_TARGET} RUNTIME " << runtime;
     if (!options.autoscheduler.empty())
       os << " AUTOSCHEDULER " << options.autoscheduler;
@@ -579,10 +598,9 @@ std::string cmakeSource(const Plan &p, const Target &target,
     os << ")\n";
   }
   os << "qdsl_report_kernels()\n";
-  os << "set(QDSL_KERNELS";
-  for (const std::string &name : names)
-    os << " " << name;
-  os << ")\n\n";
+  if (!cross)
+    emitKernelList();
+  os << "\n";
   if (target.runnableHere) {
     os << "# The runtime: tensor files, initial weights, arena planner";
     if (p.train)
@@ -606,14 +624,21 @@ std::string cmakeSource(const Plan &p, const Target &target,
          << "add_executable(search search.cpp)\n"
          << "target_link_libraries(search PRIVATE qdsl_model qdsl_training_runtime)\n";
   } else {
-    os << "# The kernels are object code for another machine: build them, link "
-          "nothing here.\n"
-       << "add_custom_target(qdsl_kernels ALL)\n"
-       << "foreach(kernel IN LISTS QDSL_KERNELS)\n"
+    os << "# The kernels are object code for another machine: build them here";
+    if (cross)
+      os << ",\n# and the programs with a cross compiler when there is one.\n";
+    else
+      os << ".\n";
+    os << "add_custom_target(qdsl_kernels ALL)\n"
+       << "foreach(kernel IN LISTS QDSL_KERNELS ITEMS " << runtime << ")\n"
        << "  if(TARGET ${kernel}.update)\n"
        << "    add_dependencies(qdsl_kernels ${kernel}.update)\n"
        << "  endif()\n"
        << "endforeach()\n";
+    if (cross)
+      os << "include(qdsl_cross.cmake)\n"
+         << "qdsl_cross_programs(" << target.crossProcessor << " " << target.crossToolPrefix
+         << " qdsl_kernels)\n";
   }
   return s;
 }
@@ -941,11 +966,14 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
       trainStep ? std::set<std::string>() : trainingOnlyFiles();
   if (options.searchConstraints.empty())
     leftOut.insert("codegen/project/search.cpp");
+  if (target.crossProcessor.empty())
+    leftOut.insert("codegen/project/qdsl_cross.cmake");
   // Each back end's model library: the Halide one, or the CUDA one
   // (codegen/cuda/, with the back-end-neutral parts of codegen/project/).
   for (const char *halideOnly : {"codegen/project/qdsl_model.cpp",
                                  "codegen/project/qdsl_model_internal.h",
                                  "codegen/project/qdsl_kernels.cmake",
+                                 "codegen/project/qdsl_cross.cmake",
                                  "codegen/project/search.cpp"})
     if (cuda)
       leftOut.insert(halideOnly);

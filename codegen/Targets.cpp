@@ -54,7 +54,8 @@ const std::vector<Target> &targets() {
   static const std::vector<Target> all = {
       {kDefaultTarget, "x86-64-linux-avx2-fma-f16c-sse41", true, false, 8, cpuRules()},
       // Cortex-A76: ARMv8.2-A with dot product and fp16 arithmetic.
-      {"arm64-a76", "arm-64-linux-arm_dot_prod-arm_fp16", false, false, 4, cpuRules()},
+      {"arm64-a76", "arm-64-linux-arm_dot_prod-arm_fp16", false, false, 4, cpuRules(),
+       Backend::Halide, "aarch64", "aarch64-linux-gnu-"},
       // The VPU stand-in: OpenCL kernels (run on PoCL here). The host code
       // around them is x86.
       {"opencl", "x86-64-linux-avx2-fma-f16c-sse41-opencl", true, true, 8, cpuRules()},

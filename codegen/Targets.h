@@ -42,7 +42,8 @@ struct Target {
   std::string name;
   /// Halide target string (never `host`); empty for the CUDA back end.
   std::string halideTarget;
-  /// Whether kernels run on this machine (the ARM target is only built).
+  /// Whether kernels run on this machine (the ARM target's are built here
+  /// and its programs cross-compiled: they run on ARM or under qemu).
   bool runnableHere;
   /// Whether generated code uses Halide's GPU schedules.
   bool gpu;
@@ -52,6 +53,11 @@ struct Target {
   /// their own, of family = the op's name without "quadra.".
   std::vector<FusionRule> rules;
   Backend backend = Backend::Halide;
+  /// For a target this machine does not run: CMAKE_SYSTEM_PROCESSOR of its
+  /// machine and the prefix of the cross tools that build its programs
+  /// (codegen/project/qdsl_cross.cmake); empty when none are built.
+  std::string crossProcessor = {};
+  std::string crossToolPrefix = {};
 };
 
 /// The GPU architectures a CUDA project is built for when --cuda-arch names

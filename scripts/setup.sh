@@ -19,8 +19,15 @@ PACKAGES=(
   # (PoCL) for the VPU stand-in target
   libhalide14-0-dev pocl-opencl-icd ocl-icd-opencl-dev
   # tests and benchmarks: NumPy, and PyTorch in its best CPU setting
-  # (OpenBLAS, tcmalloc) as the peer of every speed comparison
-  python3-numpy python3-torch libopenblas0-pthread libtcmalloc-minimal4
+  # (OpenBLAS's OpenMP flavour, selected per process by bench/benchlib.py;
+  # tcmalloc) as the peer of every speed comparison; the pthread flavour
+  # for the figure that shows why not it; oneDNN for the 1×1 convolution
+  # that bench/gemm_peers.cpp measures next to OpenBLAS's sgemm
+  python3-numpy python3-torch libopenblas0-openmp libopenblas0-pthread
+  libtcmalloc-minimal4 libdnnl-dev
+  # the arm64-a76 target's programs: cross compiler (with the arm64 C
+  # library as its sysroot) and user-mode emulation to run them here
+  g++-aarch64-linux-gnu qemu-user
   # data-parallel training of the generated programs (mpirun, FindMPI)
   openmpi-bin libopenmpi-dev
 )

@@ -41,7 +41,8 @@ public:
         Func mean("mean"), inv_std("inv_std");
         Expr value;
         if (kind == "layernorm") {
-            Func normed = qdsl_gen::layer_norm(in, C, eps, *scale, *offset, mean, inv_std, "normed");
+            Func normed = qdsl_gen::layer_norm(in, C, eps, *scale, *offset, mean, inv_std, "normed",
+                                               !get_target().has_gpu_feature());
             value = normed(c, r);
         } else if (kind == "gelu") {
             value = qdsl_gen::gelu(in(c, r));

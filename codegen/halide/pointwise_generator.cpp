@@ -62,7 +62,7 @@ public:
         Func normed = source;
         if (norm)
             normed = qdsl_gen::layer_norm(source, CI, eps, *norm_scale, *norm_offset,
-                                          mean, inv_std, "normed");
+                                          mean, inv_std, "normed", !get_target().has_gpu_feature());
         lhs(i, r) = normed(i, r);
 
         RDom k(0, CI, "k");
@@ -177,16 +177,24 @@ private:
         const int panels = CO / block_o;
         const int group = std::max(1, std::min(panels, 128 / std::max(1, block_o)));
         Var ro("ro"), ri("ri"), rii("rii"), oo("oo"), og("og"), oi("oi"), t("t");
-        output.compute_root()
-            .split(r, ro, ri, tile_rows, TailStrategy::GuardWithIf)
-            .split(ri, ri, rii, block_rows, TailStrategy::GuardWithIf)
-            .split(o, oo, oi, block_o, TailStrategy::GuardWithIf)
-            .split(oo, og, oo, group, TailStrategy::GuardWithIf)
-            .reorder(oi, rii, ri, oo, og, ro)
-            .fuse(og, ro, t)
-            .parallel(t)
-            .vectorize(oi, vo)
-            .unroll(rii);
+        // With tiles enough for every core the task is a whole tile (the
+        // layer norm of its rows computed once); with few, a tile × a group.
+        auto tile = [&](Stage stage, bool whole_tiles) {
+            stage.split(r, ro, ri, tile_rows, TailStrategy::GuardWithIf)
+                .split(ri, ri, rii, block_rows, TailStrategy::GuardWithIf)
+                .split(o, oo, oi, block_o, TailStrategy::GuardWithIf)
+                .split(oo, og, oo, group, TailStrategy::GuardWithIf)
+                .reorder(oi, rii, ri, oo, og, ro);
+            if (whole_tiles)
+                stage.rename(ro, t);
+            else
+                stage.fuse(og, ro, t);
+            stage.parallel(t).vectorize(oi, vo).unroll(rii);
+        };
+        output.compute_root();
+        if (group < panels)
+            tile(output.specialize(output.dim(1).extent() >= 16 * tile_rows), true);
+        tile(output, false);
         for (Func &p : products) {
             p.compute_at(output, ri).vectorize(o, vo).unroll(r);
             p.update()

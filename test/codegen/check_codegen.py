@@ -59,8 +59,12 @@ CASES = {
                             0.5, ["--train"]),
     "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
                             "x86-64-avx2", 4, 0.3, ["--train"]),
-    "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 1,
+    # ARM (check_arm): kernels built here, predict cross-compiled and run
+    # under qemu-aarch64, against the reference and the x86 build.
+    "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 2,
             0.3, []),
+    "arm_quadranet25_t": ("examples/quadranet25_t.qd", "QuadraNet25_T", "arm64-a76", 1,
+                          0.05, []),
     # The cuda target (check_cuda): every kernel's arithmetic on the CPU
     # emulation against the reference, the sources built by nvcc for sm_80
     # and sm_90, and run on a GPU where nvidia-smi finds one.
@@ -646,7 +650,7 @@ def normwise_error(y, ref):
 
 def predict_against_reference(qd, model, work, batch, std, predict, args):
     """Random NHWC input and weights (--random-std), the generated `predict`
-    on them and `qdsl run`: returns (the normwise error, max|ref|, the seconds
+    (a path, or a command line that runs it) on them and `qdsl run`: returns (the normwise error, max|ref|, the seconds
     predict ran, y); raises on a shape mismatch."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal([batch] + input_shape(os.path.join(work, "model.mlir")),
@@ -656,14 +660,68 @@ def predict_against_reference(qd, model, work, batch, std, predict, args):
     run([args.qdsl, "weights", "init", qd, "--model", model, "--seed", "1",
          "--random-std", str(std), "-o", weights])
     start = time.time()
-    run([predict, "--weights", weights, "--input", os.path.join(work, "x.npy"), "--output",
-         os.path.join(work, "y.npy")])
+    command = predict if isinstance(predict, list) else [predict]
+    run(command + ["--weights", weights, "--input", os.path.join(work, "x.npy"), "--output",
+                   os.path.join(work, "y.npy")])
     ran = time.time() - start
     run([args.qdsl, "run", qd, "--model", model, "--weights", weights, "--input",
          os.path.join(work, "x.npy"), "-o", os.path.join(work, "ref.npy")])
     y = np.load(os.path.join(work, "y.npy"))
     ref = np.load(os.path.join(work, "ref.npy"))
     return normwise_error(y, ref), float(np.abs(ref).max()), ran, y
+
+
+# Where Debian's arm64 cross toolchain keeps its C library: qemu-aarch64's
+# -L, the dynamic loader's root for the cross-compiled programs.
+ARM_SYSROOT = "/usr/aarch64-linux-gnu"
+
+
+def check_arm(name, qd, model, work, batch, std, built, args):
+    """An arm64-a76 project: every kernel library holds AArch64 code; the
+    cross-compiled predict runs under qemu-aarch64 and agrees with the
+    reference and with the x86 build of the model on the same input and
+    weights. Without the cross compiler or qemu the run is skipped with a
+    message."""
+    # Kernels come as static libraries build/kernels/qk_*/qk_*.a (ELF
+    # e_machine 183: AArch64).
+    build = os.path.join(work, "build", "kernels")
+    libraries = sorted(os.path.join(d, d + ".a") for d in os.listdir(build)
+                       if d.startswith("qk_"))
+    if not libraries:
+        raise RuntimeError("no ARM kernel libraries were built")
+    for lib in libraries:
+        members = run(["ar", "t", os.path.join(build, lib)]).stdout.split()
+        code = subprocess.run(["ar", "p", os.path.join(build, lib), members[0]],
+                              capture_output=True).stdout
+        if code[:4] != b"\x7fELF" or struct.unpack_from("<H", code, 18)[0] != 183:
+            raise RuntimeError(lib + " does not hold AArch64 code")
+    predict = os.path.join(work, "build", "cross", "predict")
+    qemu = shutil.which("qemu-aarch64")
+    if not os.path.exists(predict) or not qemu:
+        print("%-28s built %d AArch64 kernel libraries in %.0f s; run SKIPPED: %s" % (
+            name, len(libraries), built,
+            "no cross compiler (install g++-aarch64-linux-gnu)" if not os.path.exists(predict)
+            else "no qemu-aarch64 (install qemu-user)"))
+        return True
+    with open(predict, "rb") as f:
+        if struct.unpack_from("<H", f.read(20), 18)[0] != 183:
+            raise RuntimeError(predict + " is not an AArch64 program")
+    error, scale, ran, y = predict_against_reference(
+        qd, model, work, batch, std, [qemu, "-L", ARM_SYSROOT, predict], args)
+    # The same model built for this machine, on the same input and weights.
+    x86 = work + "-x86"
+    shutil.rmtree(x86, ignore_errors=True)
+    run([args.qdsl, "compile", qd, "--model", model, "--target", "x86-64-avx2", "-o", x86])
+    run([args.qdsl, "build", x86, "-j", str(args.jobs)])
+    run([os.path.join(x86, "build", "predict"), "--weights", os.path.join(work, "w.safetensors"),
+         "--input", os.path.join(work, "x.npy"), "--output", os.path.join(x86, "y.npy")])
+    against_x86 = normwise_error(y, np.load(os.path.join(x86, "y.npy")))
+    ok = bool(np.isfinite(y).all()) and error <= TOLERANCE and against_x86 <= TOLERANCE
+    print("%-28s arm64 under qemu: max|y-ref|/max|ref| = %.2e, against x86 %.2e "
+          "(max|ref| %.3g), %d kernel libraries, build %.0f s, run %.1f s  %s"
+          % (name, error, against_x86, scale, len(libraries), built, ran,
+             "ok" if ok else "FAILED"))
+    return ok
 
 
 def check_cuda(name, qd, model, work, batch, std, flags, args):
@@ -749,22 +807,7 @@ def check(name, args):
     run([args.qdsl, "build", work, "-j", str(args.jobs)])
     built = time.time() - start
     if target == "arm64-a76":
-        # Cross-compiled kernels come as static libraries
-        # build/kernels/qk_*/qk_*.a: check that each holds AArch64 object
-        # code (ELF e_machine 183).
-        build = os.path.join(work, "build", "kernels")
-        libraries = sorted(os.path.join(d, d + ".a") for d in os.listdir(build)
-                           if d.startswith("qk_") and not d.startswith("qk_runtime"))
-        if not libraries:
-            raise RuntimeError("no ARM kernel libraries were built")
-        for lib in libraries:
-            members = run(["ar", "t", os.path.join(build, lib)]).stdout.split()
-            code = subprocess.run(["ar", "p", os.path.join(build, lib), members[0]],
-                                  capture_output=True).stdout
-            if code[:4] != b"\x7fELF" or struct.unpack_from("<H", code, 18)[0] != 183:
-                raise RuntimeError(lib + " does not hold AArch64 code")
-        print("%-14s built %d AArch64 kernel libraries in %.0f s" % (name, len(libraries), built))
-        return True
+        return check_arm(name, qd, model, work, batch, std, built, args)
     error, scale, ran, y = predict_against_reference(qd, model, work, batch, std,
                                                      os.path.join(work, "build", "predict"), args)
     ok = np.isfinite(y).all() and error <= TOLERANCE
