@@ -33,8 +33,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from benchlib import (OPENBLAS_OPENMP, OPENBLAS_PTHREAD, choose_wait_policy,  # noqa: E402
-                      pytorch_env, run, write_outputs)
+from benchlib import (OPENBLAS_OPENMP, choose_setting, run, setting_env,  # noqa: E402
+                      setting_name, write_outputs)
 
 QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56), (1, 64, 56)]
 MODELS = [("quadranet36_t", "QuadraNet36-T"), ("quadranet25_t", "QuadraNet25-T"),
@@ -139,6 +139,9 @@ def main():
     parser.add_argument("--qdsl", required=True)
     parser.add_argument("--work", default=os.path.join(ROOT, "build", "bench"))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-autoschedule", action="store_true",
+                        help="leave out QuadraNet36-T under Halide's autoscheduler (its build "
+                             "takes minutes)")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     args = parser.parse_args()
@@ -149,18 +152,15 @@ def main():
 
     results = {"fma_peak_gflops": peak, "qdwconv": [], "models": []}
 
-    # PyTorch's setting: the wait policy measured, the faster kept.
-    policy, by_policy = choose_wait_policy(
+    # PyTorch's setting: OpenBLAS flavour and wait policy measured, the
+    # fastest kept.
+    setting, by_setting = choose_setting(
         lambda env: pytorch_model_ms("quadranet36_t", 8, env, repeat=2))
-    torch_env = pytorch_env(policy)
-    pthread_passive = min(pytorch_model_ms("quadranet36_t", 8,
-                                           pytorch_env("PASSIVE", OPENBLAS_PTHREAD), repeat=2)
-                          for _ in range(2))
+    torch_env = setting_env(setting)
     blas = pytorch(["bench", "--model", "quadranet36_t", "--batch", "1", "--repeat", "1"],
                    torch_env)["blas_library"]
-    results["pytorch_setting"] = {"omp_wait_policy": policy, "blas_library": blas,
-                                  "quadranet36_t_batch8_ms": by_policy,
-                                  "pthread_passive_ms": pthread_passive}
+    results["pytorch_setting"] = {"chosen": setting_name(setting), "blas_library": blas,
+                                  "quadranet36_t_batch8_ms": by_setting}
     for n, c, hw in QDWCONV_SHAPES:
         source = os.path.join(args.work, "qdwconv_c%d_hw%d.qd" % (c, hw))
         with open(source, "w") as f:
@@ -237,23 +237,23 @@ def main():
                 results["pointwise"].append(entry)
 
     # Halide's autoscheduler instead of qdsl's schedules, same kernels.
-    auto = build_project(args.qdsl, os.path.join(ROOT, "examples", "quadranet36_t.qd"),
-                         args.work, "quadranet36_t_mullapudi",
-                         ["--autoschedule=Mullapudi2016"])
-    x = numpy_input(os.path.join(args.work, "img_1.npy"), (1, 224, 224, 3))
-    auto_ms = min(time_predict(auto, x, 2) for _ in range(args.rounds))
     manual = next(m for m in results["models"] if m["model"] == "QuadraNet36-T" and m["batch"] == 1)
-    results["autoschedule"] = {"model": "QuadraNet36-T", "batch": 1, "mullapudi2016_ms": auto_ms,
-                               "qdsl_ms": manual["qdsl_ms"]}
+    if not args.skip_autoschedule:
+        auto = build_project(args.qdsl, os.path.join(ROOT, "examples", "quadranet36_t.qd"),
+                             args.work, "quadranet36_t_mullapudi",
+                             ["--autoschedule=Mullapudi2016"])
+        x = numpy_input(os.path.join(args.work, "img_1.npy"), (1, 224, 224, 3))
+        auto_ms = min(time_predict(auto, x, 2) for _ in range(args.rounds))
+        results["autoschedule"] = {"model": "QuadraNet36-T", "batch": 1,
+                                   "mullapudi2016_ms": auto_ms, "qdsl_ms": manual["qdsl_ms"]}
 
     setting = results["pytorch_setting"]
     lines = ["Machine FMA peak (2 threads, `qdsl machine`): %.0f GFLOP/s." % peak, "",
-             "PyTorch's setting: %s, tcmalloc, 2 threads, channels-last, OMP_WAIT_POLICY=%s "
-             "(QuadraNet36-T, batch 8: %s; the pthread flavour with PASSIVE: %.0f ms)." % (
-                 setting["blas_library"], policy,
+             "PyTorch's setting: %s (%s), tcmalloc, 2 threads, channels-last; chosen as the "
+             "fastest on QuadraNet36-T at batch 8: %s." % (
+                 setting["chosen"], setting["blas_library"],
                  ", ".join("%s %.0f ms" % item
-                           for item in setting["quadranet36_t_batch8_ms"].items()),
-                 setting["pthread_passive_ms"]), "",
+                           for item in setting["quadranet36_t_batch8_ms"].items())), "",
              "Quadratic depthwise convolution, k = 7 (ms; GFLOP/s; % of FMA peak):", "",
              "| N·C·H² | qdsl fused | qdsl unfused | PyTorch 3 convs + addcmul | fused vs PyTorch |",
              "|---|---|---|---|---|"]
@@ -301,9 +301,11 @@ def main():
             e["batch"], e["family"], e["c_in"], e["c_out"], e["hw"], cell(e["qdsl_ms"]),
             cell(e["openblas_sgemm_ms"]) if "openblas_sgemm_ms" in e else "–",
             cell(e["onednn_conv1x1_ms"]) if "onednn_conv1x1_ms" in e else "–"))
-    lines += ["", "QuadraNet36-T, batch 1, with Halide's Mullapudi2016 autoscheduler instead of "
-              "qdsl's schedules: %.1f ms against %.1f ms (%.1f× slower)." % (
-                  auto_ms, manual["qdsl_ms"], auto_ms / manual["qdsl_ms"])]
+    if "autoschedule" in results:
+        auto_ms = results["autoschedule"]["mullapudi2016_ms"]
+        lines += ["", "QuadraNet36-T, batch 1, with Halide's Mullapudi2016 autoscheduler instead "
+                  "of qdsl's schedules: %.1f ms against %.1f ms (%.1f× slower)." % (
+                      auto_ms, manual["qdsl_ms"], auto_ms / manual["qdsl_ms"])]
     write_outputs("\n".join(lines), results, args.markdown, args.json)
     return 0
 

@@ -58,7 +58,7 @@ public:
         if (norm_input)
             src = qdsl_gen::layer_norm(source, CI, eps_input, *in_scale, *in_offset,
                                        in_mean, in_inv_std, "normed_in",
-                                       !get_target().has_gpu_feature());
+                                       qdsl_gen::lane_sums(get_target(), auto_schedule));
         Expr W = input.dim(1).extent(), H = input.dim(2).extent();
         padded = BoundaryConditions::constant_exterior(src, 0.0f, {{0, CI}, {0, W}, {0, H}});
 
@@ -72,7 +72,7 @@ public:
         if (norm_output)
             result = qdsl_gen::layer_norm(conv, CO, eps_output, *out_scale, *out_offset,
                                           out_mean, out_inv_std, "normed_out",
-                                          !get_target().has_gpu_feature());
+                                          qdsl_gen::lane_sums(get_target(), auto_schedule));
         output(o, x, y, n) = result(o, x, y, n);
         reduction = r;
 

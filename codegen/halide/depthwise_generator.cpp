@@ -64,7 +64,8 @@ public:
         Func normed = source;
         if (norm) {
             normed = qdsl_gen::layer_norm(source, C, eps, *norm_scale, *norm_offset,
-                                          mean, inv_std, "normed", !get_target().has_gpu_feature());
+                                          mean, inv_std, "normed",
+                                          qdsl_gen::lane_sums(get_target(), auto_schedule));
         }
         padded = BoundaryConditions::constant_exterior(
             normed, 0.0f, {{0, C}, {0, W}, {0, H}});

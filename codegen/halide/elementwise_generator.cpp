@@ -42,7 +42,7 @@ public:
         Expr value;
         if (kind == "layernorm") {
             Func normed = qdsl_gen::layer_norm(in, C, eps, *scale, *offset, mean, inv_std, "normed",
-                                               !get_target().has_gpu_feature());
+                                               qdsl_gen::lane_sums(get_target(), auto_schedule));
             value = normed(c, r);
         } else if (kind == "gelu") {
             value = qdsl_gen::gelu(in(c, r));

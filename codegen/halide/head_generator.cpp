@@ -35,7 +35,7 @@ public:
         mean_value(c, n) = pooled(c, n) / cast<float>(W * H);
         Func normed = qdsl_gen::layer_norm(mean_value, C, eps, norm_scale, norm_offset,
                                            mean, inv_std, "normed",
-                                           !get_target().has_gpu_feature());
+                                           qdsl_gen::lane_sums(get_target(), auto_schedule));
         RDom r(0, C, "r");
         logits(k, n) = bias ? Expr((*bias_in)(k)) : Expr(0.0f);
         logits(k, n) += weight(k, r) * normed(r, n);

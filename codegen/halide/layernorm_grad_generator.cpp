@@ -37,7 +37,7 @@ public:
         unit_scale(c) = 1.0f;
         zero(c) = 0.0f;
         Func xhat = qdsl_gen::layer_norm(x, C, eps, unit_scale, zero, mean, inv_std, "xhat",
-                                         !get_target().has_gpu_feature());
+                                         qdsl_gen::lane_sums(get_target(), auto_schedule));
         g(c, r) = dy(c, r) * scale(c);
         RDom k(0, C, "k");
         Func sum_g("sum_g"), sum_gx("sum_gx");

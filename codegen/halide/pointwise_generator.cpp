@@ -62,7 +62,8 @@ public:
         Func normed = source;
         if (norm)
             normed = qdsl_gen::layer_norm(source, CI, eps, *norm_scale, *norm_offset,
-                                          mean, inv_std, "normed", !get_target().has_gpu_feature());
+                                          mean, inv_std, "normed",
+                                          qdsl_gen::lane_sums(get_target(), auto_schedule));
         lhs(i, r) = normed(i, r);
 
         RDom k(0, CI, "k");

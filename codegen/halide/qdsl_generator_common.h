@@ -39,10 +39,20 @@ void add_filter_inputs(Gen &gen, bool quadratic, bool bias,
 // Each sum over the channels runs as 8 interleaved partial sums (when the
 // channels divide by 8): one chain of dependent additions per position ran
 // at the adder's latency, 256 of them in a row for a 256-channel pixel,
-// longer than the product that follows. The lanes are one vector with
-// `vector_sums` (a CPU), else unrolled (a GPU thread).
+// longer than the product that follows. `sums` says how the lanes are
+// scheduled (lane_sums below).
+enum class LaneSums { Vector, Unrolled, Unscheduled };
+
+// One vector on a CPU, unrolled in a GPU thread, and left to an
+// autoscheduler when one schedules the generator.
+inline LaneSums lane_sums(const Target &target, bool auto_schedule) {
+    if (auto_schedule)
+        return LaneSums::Unscheduled;
+    return target.has_gpu_feature() ? LaneSums::Unrolled : LaneSums::Vector;
+}
+
 inline Func layer_norm(Func f, int channels, float eps, Func scale, Func offset,
-                       Func &mean, Func &inv_std, const std::string &name, bool vector_sums) {
+                       Func &mean, Func &inv_std, const std::string &name, LaneSums sums) {
     std::vector<Var> args = f.args();
     std::vector<Var> rest(args.begin() + 1, args.end());
     std::vector<Expr> rest_exprs(rest.begin(), rest.end());
@@ -59,12 +69,14 @@ inline Func layer_norm(Func f, int channels, float eps, Func scale, Func offset,
         Func partial(name + "_" + what + "_partial"), total(name + "_" + what);
         partial(lane_args) = 0.0f;
         partial(lane_args) += term(at_channel[0]);
-        partial.compute_at(total, Var::outermost());
-        partial.update().reorder(lane, step.x);
-        if (vector_sums) {
+        if (sums != LaneSums::Unscheduled) {
+            partial.compute_at(total, Var::outermost());
+            partial.update().reorder(lane, step.x);
+        }
+        if (sums == LaneSums::Vector) {
             partial.vectorize(lane);
             partial.update().vectorize(lane);
-        } else {
+        } else if (sums == LaneSums::Unrolled) {
             partial.unroll(lane);
             partial.update().unroll(lane);
         }
