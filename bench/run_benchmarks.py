@@ -252,7 +252,7 @@ def main():
              "PyTorch's setting: %s (%s), tcmalloc, 2 threads, channels-last; chosen as the "
              "fastest on QuadraNet36-T at batch 8: %s." % (
                  setting["chosen"], setting["blas_library"],
-                 ", ".join("%s %.0f ms" % item
+                 "; ".join("%s %.0f ms" % item
                            for item in setting["quadranet36_t_batch8_ms"].items())), "",
              "Quadratic depthwise convolution, k = 7 (ms; GFLOP/s; % of FMA peak):", "",
              "| N·C·H² | qdsl fused | qdsl unfused | PyTorch 3 convs + addcmul | fused vs PyTorch |",
