@@ -62,13 +62,11 @@ inline Func layer_norm(Func f, int channels, float eps, Func scale, Func offset,
     lane_args.insert(lane_args.end(), rest.begin(), rest.end());
     RDom step(0, channels / lanes, name + "_step");
     RDom across(0, lanes, name + "_across");
-    std::vector<Expr> at_channel = {step.x * lanes + lane};
-    at_channel.insert(at_channel.end(), rest.begin(), rest.end());
     // sum over the channels of `term(channel)`, lane by lane, then across.
     auto channel_sum = [&](const std::string &what, const std::function<Expr(Expr)> &term) {
         Func partial(name + "_" + what + "_partial"), total(name + "_" + what);
         partial(lane_args) = 0.0f;
-        partial(lane_args) += term(at_channel[0]);
+        partial(lane_args) += term(step.x * lanes + lane);
         if (sums != LaneSums::Unscheduled) {
             partial.compute_at(total, Var::outermost());
             partial.update().reorder(lane, step.x);
@@ -110,7 +108,8 @@ inline Func layer_norm(Func f, int channels, float eps, Func scale, Func offset,
 // P and Q of degree 5, fitted for qdsl by weighted least squares iterated
 // towards the minimax error on |x| ≤ 3.925, where erf reaches 1 to float
 // precision (beyond it the input is clamped). Max abs error 1.6e-8 in exact
-// arithmetic, 4e-7 evaluated in float32; 12 multiply-adds and one division
+// arithmetic, 4e-7 evaluated in float32 (scripts/fit_erf.py refits them and
+// checks these; test/codegen/gelu-erf-accuracy.test); 12 multiply-adds and one division
 // and no exponential: the epilogue of a product with 64 input channels pays
 // for every operation here.
 inline Expr erf_approx(Expr x) {

@@ -302,6 +302,19 @@ def qdsl_cases(q, root, w):
                                          os.path.join(mine, "CMakeLists.txt")], 1,
          "is a file; a project needs a directory")
 
+    # An arm64-a76 project's options for its cross-compiled programs
+    # (codegen/project/qdsl_cross.cmake), refused at configure time.
+    arm = os.path.join(w, "arm")
+    shutil.rmtree(arm, ignore_errors=True)
+    case("compile for arm64-a76", [q, "compile", fm, "--target=arm64-a76", "-o", arm], 0, "wrote")
+    case("arm project: QDSL_CROSS_PROGRAMS=maybe",
+         ["cmake", "-S", arm, "-B", os.path.join(arm, "b1"), "-DQDSL_CROSS_PROGRAMS=maybe"], 1,
+         "QDSL_CROSS_PROGRAMS is 'maybe'; expected AUTO, ON or OFF")
+    case("arm project: ON without its cross compiler",
+         ["cmake", "-S", arm, "-B", os.path.join(arm, "b2"), "-DQDSL_CROSS_PROGRAMS=ON",
+          "-DQDSL_CROSS_PREFIX=no-such-arch-"], 1,
+         "QDSL_CROSS_PROGRAMS=ON but no cross compiler no-such-arch-g++")
+
     # qdsl search deriving from an earlier search (--from-search): its files
     # are checked before anything is built or trained.
     space = os.path.join(root, "test/codegen/tiny_search_space.qd")
