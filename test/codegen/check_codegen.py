@@ -850,12 +850,15 @@ def main():
         parser.error("unknown or no cases: %s; known: %s" % (unknown, ", ".join(sorted(CASES) + sorted(SPECIAL))))
     failures = []
     for name in args.cases:
+        start = time.time()
         try:
             if not check(name, args):
                 failures.append(name)
         except RuntimeError as error:
             print("%-14s FAILED: %s" % (name, error))
             failures.append(name)
+        print("%-28s %s in %.0f s" % (name, "failed" if name in failures else "passed",
+                                      time.time() - start), flush=True)
     if failures:
         print("failed: " + ", ".join(failures))
         return 1
