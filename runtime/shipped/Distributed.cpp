@@ -15,9 +15,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 namespace qdsl::rt {
 
@@ -305,6 +307,10 @@ struct GradientAverager::Bucket {
   double finished = 0;
 #ifdef QDSL_WITH_MPI
   MPI_Request request = MPI_REQUEST_NULL;
+  // Why the all-reduce could not start: MPI_Test on the null request it
+  // leaves would report success, and the step would go on with this
+  // process's own gradients as if they were the job's sum.
+  std::string startError;
 #endif
 };
 
@@ -354,6 +360,9 @@ void GradientAverager::begin() {
   for (Bucket &b : buckets) {
     b.ready = 0;
     b.running = b.done = false;
+#ifdef QDSL_WITH_MPI
+    b.startError.clear();
+#endif
   }
   launched = 0;
   earlyBytes = 0;
@@ -372,18 +381,44 @@ void GradientAverager::ready(size_t gradient, const float *values) {
   launchReady();
 }
 
+#ifdef QDSL_WITH_MPI
+namespace {
+// QDSL_TEST_FAIL_ALLREDUCE=RANK,STEP (tests only, docs/DISTRIBUTED.md): the
+// process of that rank fails to start its first gradient all-reduce of that
+// step (counted from 1) with MPI_ERR_OTHER instead of calling MPI, so that
+// a test can check that the job stops and names the process and the error.
+bool injectedFailure(int64_t step, size_t bucket) {
+  static const std::pair<long, long> where = [] {
+    const char *value = std::getenv("QDSL_TEST_FAIL_ALLREDUCE");
+    long rank = -1, at = -1;
+    if (value && std::sscanf(value, "%ld,%ld", &rank, &at) != 2)
+      rank = at = -1;
+    return std::make_pair(rank, at);
+  }();
+  return bucket == 0 && where.first == processRank && where.second == step;
+}
+} // namespace
+#endif
+
 void GradientAverager::launchReady() {
   while (launched < buckets.size() && buckets[launched].ready == buckets[launched].members) {
-    Bucket &b = buckets[launched++];
+    const size_t index = launched++;
+    Bucket &b = buckets[index];
     b.running = true;
 #ifdef QDSL_WITH_MPI
     if (processCount > 1) {
-      int code = MPI_Iallreduce(MPI_IN_PLACE, flat.data() + b.begin,
-                                static_cast<int>(b.end - b.begin), MPI_FLOAT, MPI_SUM,
-                                MPI_COMM_WORLD, &b.request);
-      if (code != MPI_SUCCESS)
-        b.request = MPI_REQUEST_NULL;  // waitAll() reports it through MPI_Test
+      int code = injectedFailure(stats.steps + 1, index)
+                     ? MPI_ERR_OTHER
+                     : MPI_Iallreduce(MPI_IN_PLACE, flat.data() + b.begin,
+                                      static_cast<int>(b.end - b.begin), MPI_FLOAT, MPI_SUM,
+                                      MPI_COMM_WORLD, &b.request);
+      if (code != MPI_SUCCESS) {
+        b.request = MPI_REQUEST_NULL;
+        b.startError = mpiError(code);
+      }
     }
+#else
+    (void)index;
 #endif
   }
 }
@@ -395,7 +430,8 @@ void GradientAverager::poll() {
     if (b.done)
       continue;
     int done = 0;
-    if (MPI_Test(&b.request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || !done)
+    if (!b.startError.empty() ||
+        MPI_Test(&b.request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || !done)
       return;  // waitAll() reports an error; later buckets wait behind this one
     b.done = true;
   }
@@ -407,6 +443,10 @@ bool GradientAverager::waitAll(std::string &error) {
   if (processCount > 1) {
     const double deadline = now() + timeoutSeconds;
     for (Bucket &b : buckets) {
+      if (!b.startError.empty()) {
+        error = "the gradient all-reduce could not start: " + b.startError;
+        return false;
+      }
       while (!b.done) {
         int done = 0;
         int code = MPI_Test(&b.request, &done, MPI_STATUS_IGNORE);

@@ -11,6 +11,8 @@ and checks, with 2 local processes:
   - resuming with another global batch is refused, naming it;
   - a killed process ends the job within seconds, the survivor saying where
     the run stood, and the last checkpoint still resumes;
+  - a gradient all-reduce that fails to start ends the job, naming the
+    process and MPI's error (QDSL_TEST_FAIL_ALLREDUCE, a test-only switch);
   - a project built without MPI refuses to run under mpirun;
   - train --benchmark on 2 processes reports the all-reduce;
   - the architecture search on 2 processes x batch 16 matches 1 process x
@@ -123,6 +125,28 @@ def check_killed_rank(train, work):
     print("%-44s the last checkpoint is intact and resumes" % "")
 
 
+def check_failed_allreduce(train, work):
+    """A gradient all-reduce that fails to start (injected on rank 1 at step
+    3 through QDSL_TEST_FAIL_ALLREDUCE) ends the job, naming the process and
+    MPI's error, before that step's update: no process trains on with its
+    own gradients alone."""
+    out = os.path.join(work, "failed-allreduce")
+    start = time.time()
+    text = expect_failure(mpirun(2) + ["-x", "QDSL_TEST_FAIL_ALLREDUCE=1,3", train] + COMMON +
+                          ["--batch", "32", "--steps", "10", "--out", out],
+                          "rank 1 of 2: step 3: the gradient all-reduce could not start: "
+                          "MPI_ERR_OTHER")
+    logged = max(step_losses(out), default=0) if os.path.exists(
+        os.path.join(out, "metrics.jsonl")) else 0
+    seconds = time.time() - start
+    ok = logged == 2
+    print("%-44s job ended in %.1f s naming rank 1 and MPI_ERR_OTHER, last step logged %d  %s"
+          % ("failed all-reduce", seconds, logged, "ok" if ok else "FAILED"))
+    if not ok:
+        raise RuntimeError("after an all-reduce failed at step 3 the run logged step %d:\n%s"
+                           % (logged, text[-3000:]))
+
+
 def check_search(qdsl, root, work):
     """The supernet's search on 2 processes x 16 against 1 x 32."""
     project = os.path.join(work, "space")
@@ -200,6 +224,7 @@ def main():
     print("%-44s another global batch is refused, naming it" % "")
 
     check_killed_rank(train, work)
+    check_failed_allreduce(train, work)
 
     # A project built without MPI refuses to run N unrelated copies.
     run(["cmake", "-S", project, "-B", path("nompi"), "-G", "Ninja", "-DQDSL_MPI=OFF"])
