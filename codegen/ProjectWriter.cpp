@@ -3,7 +3,8 @@
 #include "codegen/ProjectWriter.h"
 
 #include "codegen/CString.h"
-#include "codegen/HalideKernels.h"
+#include "codegen/KernelCalls.h"
+#include "codegen/KernelFamilies.h"
 #include "dialect/QuadraOps.h"
 #include "dialect/QuadraShapes.h"
 #include "runtime/reference/ReferenceExecutor.h"
@@ -11,14 +12,14 @@
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
-
-#include <map>
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/SHA256.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <map>
 
 using namespace mlir;
 using namespace qdsl::quadra;
@@ -57,6 +58,12 @@ llvm::StringRef embeddedFile(llvm::StringRef repoPath) {
     if (repoPath == file.path)
       return llvm::StringRef(file.data, file.size);
   return {};
+}
+
+/// The Halide generator of a call: describeKernel() chose an implementation
+/// the target's back end has.
+llvm::StringRef halideGenerator(const KernelCall &call) {
+  return lookupKernelImplementation(call.implementation)->halideGenerator;
 }
 
 /// A generator source and every project header it includes, directly or
@@ -132,7 +139,7 @@ std::string kernelFunctionName(const KernelCall &call, const Target &target,
   std::string key = "qdsl kernel v2\n";
   key += target.halideTarget + "\n" + autoscheduler.str() + "\n" +
          call.configuration() + "\n";
-  for (const std::string &file : generatorFiles(call.generator))
+  for (const std::string &file : generatorFiles(halideGenerator(call)))
     key += file + "\n" + embeddedFile(file).str();
   return "qk_" + hexDigest(key);
 }
@@ -588,7 +595,7 @@ std::string cmakeSource(const Plan &p, const Target &target,
   os << "# One function per distinct kernel configuration, sharing one runtime.\n"
      << "qdsl_halide_runtime(" << runtime << " ${QDSL_HALIDE_TARGET})\n";
   for (auto [call, name] : llvm::zip(p.libraries, names)) {
-    os << "qdsl_kernel(" << name << " GENERATOR " << call->generator
+    os << "qdsl_kernel(" << name << " GENERATOR " << halideGenerator(*call)
        << " TARGET ${QDSL_HALIDE_TARGET} RUNTIME " << runtime;
     if (!options.autoscheduler.empty())
       os << " AUTOSCHEDULER " << options.autoscheduler;
@@ -658,30 +665,9 @@ bool flag(const KernelCall &call, llvm::StringRef name) { return paramValue(call
 /// Whether a pointwise call runs as a matmul with the layer scale folded
 /// into its weights (qdsl_cuda.h, pointwise).
 bool foldsLayerScale(const KernelCall &call) {
-  return call.generator == "pointwise" && flag(call, "scale_residual") && !flag(call, "norm") &&
+  return call.implementation == "pointwise" && flag(call, "scale_residual") &&
+         !flag(call, "norm") &&
          !flag(call, "quadratic") && paramValue(call, "activation") == "0";
-}
-
-/// The parameter and tensor structs of each kernel function.
-const std::map<std::string, std::pair<std::string, std::string>> &cudaStructs() {
-  static const std::map<std::string, std::pair<std::string, std::string>> structs = {
-      {"depthwise", {"DepthwiseParams", "DepthwiseTensors"}},
-      {"pointwise", {"PointwiseParams", "PointwiseTensors"}},
-      {"conv", {"ConvParams", "ConvTensors"}},
-      {"head", {"HeadParams", "HeadTensors"}},
-      {"avgpool", {"AvgPoolParams", "AvgPoolTensors"}},
-      {"elementwise", {"ElementwiseParams", "ElementwiseTensors"}},
-      {"layernorm_grad", {"LayerNormGradParams", "LayerNormGradTensors"}},
-      {"activation_grad", {"ActivationGradParams", "ActivationGradTensors"}},
-      {"channel_sum", {"ChannelSumParams", "ChannelSumTensors"}},
-      {"linear_grad_weight", {"LinearGradWeightParams", "LinearGradWeightTensors"}},
-      {"conv_grad_input", {"ConvGradParams", "ConvGradInputTensors"}},
-      {"conv_grad_filter", {"ConvGradParams", "ConvGradFilterTensors"}},
-      {"qdwconv_grad", {"QDWConvGradParams", "QDWConvGradTensors"}},
-      {"avgpool_grad", {"AvgPoolGradParams", "AvgPoolGradTensors"}},
-      {"softmax_cross_entropy", {"SoftmaxCrossEntropyParams", "SoftmaxCrossEntropyTensors"}},
-  };
-  return structs;
 }
 
 /// Elements of `v`: per example times `n` when batched, else all of it.
@@ -697,16 +683,16 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
                                   std::vector<std::array<std::string, 3>> &folds) {
   os << "    const int n = pass.batch();\n";
   for (auto [i, call] : llvm::enumerate(p.calls)) {
-    auto structs = cudaStructs().find(call.generator);
+    const KernelImplementation *implementation = lookupKernelImplementation(call.implementation);
     Operation *kernel = call.results[0].getDefiningOp();
-    if (structs == cudaStructs().end())
-      return kernel->emitError("kernel '") << call.name << "' calls '" << call.generator
+    if (!implementation || !hasImplementation(Backend::Cuda, *implementation))
+      return kernel->emitError("kernel '") << call.name << "' calls '" << call.implementation
                                            << "', which the cuda target cannot pass tensors to";
     if (p.paths[i].any())
       return kernel->emitError("the cuda target does not run supernets (kernel '")
              << call.name << "')";
     os << "    {  // " << call.name << " (" << call.family << ")\n"
-       << "        qdsl_cuda::" << structs->second.first << " p;\n";
+       << "        qdsl_cuda::" << implementation->cudaParams << " p;\n";
     for (const auto &[name, value] : call.params)
       os << "        p." << name << " = "
          << (name == "op" ? "qdsl_cuda::ElementwiseOp::" + value : value) << ";\n";
@@ -715,16 +701,14 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
     int64_t inner = 1;
     for (size_t d = 1; d + 1 < shape.size(); ++d)
       inner *= shape[d];
-    if (llvm::is_contained({"pointwise", "elementwise", "layernorm_grad", "activation_grad",
-                            "channel_sum", "linear_grad_weight"},
-                           call.generator))
+    if (implementation->cudaTakesRowsPerExample)
       os << "        p.rows_per_example = " << inner << ";\n";
     for (const KernelArgument &arg : call.inputs)
       if (arg.transposed)
         os << "        p.weight_transposed = true;\n";
-    if (call.generator == "head" || call.generator == "avgpool")
+    if (implementation->cudaTakesPixels)
       os << "        p.pixels = " << inner << ";\n";
-    os << "        qdsl_cuda::" << structs->second.second << " t;\n";
+    os << "        qdsl_cuda::" << implementation->cudaTensors << " t;\n";
     for (const KernelArgument &arg : call.inputs) {
       os << "        t." << arg.role << " = ";
       if (arg.view == View::Labels)
@@ -753,7 +737,8 @@ LogicalResult emitCudaKernelCalls(const FunctionPlan &p, raw_ostream &os,
       os << "        t." << call.outputRoles[j] << " = pass.out(" << p.ids.lookup(result) << ", "
          << elementCount(result) << ");\n";
     os << "        if (!pass.run(" << cString(call.name) << ", " << cString(call.family)
-       << ", [&] { return qdsl_cuda::" << call.generator << "(p, t, n, pass.context()); }))\n"
+       << ", [&] { return qdsl_cuda::" << implementation->name
+       << "(p, t, n, pass.context()); }))\n"
        << "            return false;\n"
        << "    }\n";
   }
@@ -957,8 +942,8 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
   std::set<std::string> used, generatorFilesUsed;
   if (!cuda)
     for (const KernelCall *call : p->libraries) {
-      used.insert(generatorSource(call->generator));
-      for (std::string &file : generatorFiles(call->generator))
+      used.insert(generatorSource(halideGenerator(*call)));
+      for (std::string &file : generatorFiles(halideGenerator(*call)))
         generatorFilesUsed.insert(std::move(file));
     }
   std::vector<std::string> generators(used.begin(), used.end());

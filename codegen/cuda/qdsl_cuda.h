@@ -1,8 +1,9 @@
 // The kernels of qdsl's CUDA back end, as the generated model_kernels.cpp
-// calls them (codegen/KernelFamilies.cpp: the CUDA column).
+// calls them (codegen/KernelFamilies.cpp: the implementation table names
+// each function's parameter and tensor structs).
 //
 // Every kernel takes a parameter struct whose fields are named as the
-// parameters qdsl's describers give it (codegen/HalideKernels.cpp, the same
+// parameters qdsl's describers give it (codegen/KernelCalls.cpp, the same
 // names for both back ends: docs/CONTRACTS.md), a struct of named tensors,
 // the batch and the context it runs in. Activations are NHWC float32, weights
 // as qdsl lays them out (docs/WEIGHTS.md).

@@ -11,6 +11,7 @@
 #define QDSL_CUDA_BODIES_H
 
 #include "qdsl_cuda.h"
+#include "runtime/shipped/Contract.h"
 
 #include <math.h>
 
@@ -23,20 +24,27 @@
 namespace qdsl_cuda {
 namespace body {
 
+using qdsl::contract::Activation;
+
+/// Whether an `activation` or `activation_grad` parameter (the code the
+/// describers write) names `a`.
+QD_HD constexpr bool is(int code, Activation a) { return code == static_cast<int>(a); }
+
 QD_HD inline float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
 QD_HD inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
-/// The derivative of GELU (1) or ReLU (2) at v; 1 for none.
+/// The derivative of GELU or ReLU at v; 1 for none.
 QD_HD inline float derivative(int activation, float v) {
-    if (activation == 1)
+    if (is(activation, Activation::Gelu))
         return 0.5f * (1.0f + erff(v * 0.70710678118654752f)) +
                v * expf(-0.5f * v * v) * 0.39894228040143268f;
-    if (activation == 2)
+    if (is(activation, Activation::Relu))
         return v > 0.0f ? 1.0f : 0.0f;
     return 1.0f;
 }
 QD_HD inline float activate(int activation, float v) {
-    // qdsl::contract::Activation: 0 none, 1 GELU, 2 ReLU.
-    return activation == 1 ? gelu(v) : activation == 2 ? relu(v) : v;
+    return is(activation, Activation::Gelu)   ? gelu(v)
+           : is(activation, Activation::Relu) ? relu(v)
+                                              : v;
 }
 QD_HD inline int output_size(int size, int kernel, int stride, int pad) {
     return (size + 2 * pad - kernel) / stride + 1;

@@ -115,11 +115,12 @@ bool matmul(const MatmulCall &call, Context &context) {
     if (!context.error().empty())
         return false;
     ContextState &s = context.state();
-    const bool exact_gelu = call.activation == 1 && context.precision == Precision::fp32;
+    const bool gelu = body::is(call.activation, body::Activation::Gelu);
+    const bool exact_gelu = gelu && context.precision == Precision::fp32;
     cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-    if (call.activation == 1 && !exact_gelu)
+    if (gelu && !exact_gelu)
         epilogue = call.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
-    else if (call.activation == 2)
+    else if (body::is(call.activation, body::Activation::Relu))
         epilogue = call.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
     else if (call.bias)
         epilogue = CUBLASLT_EPILOGUE_BIAS;

@@ -83,7 +83,9 @@ bool pointwise(const PointwiseParams &p, const PointwiseTensors &t, int batch, C
     // cuBLASLt's epilogue applies the activation after the bias and adds C
     // (the residual) last: a layer scale between needs it folded into the
     // weights, which holds only without an activation.
-    const bool as_matmul = !p.norm && !p.quadratic && (p.activation == 0 || !p.scale_residual);
+    const bool as_matmul =
+        !p.norm && !p.quadratic &&
+        (body::is(p.activation, body::Activation::None) || !p.scale_residual);
     if (!as_matmul)
         return run_blocks(body::PointwiseKernel{p, t, batch}, context);
     if (p.scale_residual && (!t.w_scaled || (p.bias && !t.bias_scaled)))
@@ -105,10 +107,11 @@ bool pointwise(const PointwiseParams &p, const PointwiseTensors &t, int batch, C
     call.d = t.y;
     if (!matmul(call, context))
         return false;
-    if (!p.activation_grad)
+    if (body::is(p.activation_grad, body::Activation::None))
         return true;
     ActivationGradParams grad;
-    grad.op = p.activation_grad == 1 ? ElementwiseOp::gelu : ElementwiseOp::relu;
+    grad.op = body::is(p.activation_grad, body::Activation::Gelu) ? ElementwiseOp::gelu
+                                                             : ElementwiseOp::relu;
     grad.channels = p.out_channels;
     grad.rows_per_example = p.rows_per_example;
     ActivationGradTensors tensors;

@@ -2,7 +2,7 @@
 
 #include "codegen/latency/KernelCosts.h"
 
-#include "codegen/HalideKernels.h"
+#include "codegen/KernelCalls.h"
 #include "dialect/QuadraOps.h"
 
 using namespace mlir;

@@ -12,7 +12,7 @@ namespace qdsl_model {
 
 using Halide::Runtime::Buffer;
 
-/// A linear weight the kernels read in panels (see codegen/HalideKernels.h),
+/// A linear weight the kernels read in panels (see codegen/KernelCalls.h),
 /// or its transpose in panels (for the gradient of the layer's input).
 struct PackSpec {
     const char *name;

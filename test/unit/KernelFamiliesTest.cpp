@@ -6,7 +6,7 @@
 // described by its family alone, and one of a family a back end does not
 // implement is refused with a message that names it.
 
-#include "codegen/HalideKernels.h"
+#include "codegen/KernelCalls.h"
 #include "codegen/KernelFamilies.h"
 #include "codegen/Targets.h"
 #include "dialect/QuadraDialect.h"
@@ -33,13 +33,31 @@ TEST(KernelFamilies, EveryFusionRuleNamesAFamilyWithAGenerator) {
       SCOPED_TRACE(target.name + ": " + rule.family);
       const codegen::KernelFamily *family = codegen::lookupKernelFamily(rule.family);
       ASSERT_NE(family, nullptr);
-      EXPECT_NE(family->halide.describe, nullptr);
-      EXPECT_FALSE(family->halide.generators.empty());
-      if (target.backend == codegen::Backend::Cuda) {
-        EXPECT_NE(family->cuda.describe, nullptr);
-        EXPECT_FALSE(family->cuda.kernels.empty());
-      }
+      EXPECT_NE(family->describe, nullptr);
+      EXPECT_TRUE(codegen::implementsFamily(codegen::Backend::Halide, *family));
+      if (target.backend == codegen::Backend::Cuda)
+        EXPECT_TRUE(codegen::implementsFamily(codegen::Backend::Cuda, *family));
     }
+}
+
+// Every implementation a family names is in the implementation table, once,
+// with its Halide generator's source among the generators and both CUDA
+// structs named.
+TEST(KernelFamilies, EveryImplementationIsInTheTable) {
+  std::set<std::string> names;
+  for (const codegen::KernelImplementation &implementation :
+       codegen::allKernelImplementations()) {
+    SCOPED_TRACE(implementation.name);
+    EXPECT_TRUE(names.insert(implementation.name).second);
+    std::ifstream generator(std::string(QDSL_SOURCE_DIR) + "/codegen/halide/" +
+                            implementation.halideGenerator + "_generator.cpp");
+    EXPECT_TRUE(generator.good());
+    EXPECT_EQ(implementation.cudaParams.empty(), implementation.cudaTensors.empty());
+  }
+  for (const codegen::KernelFamily &family : codegen::allKernelFamilies())
+    for (const std::string &name : family.implementations)
+      EXPECT_NE(codegen::lookupKernelImplementation(name), nullptr)
+          << family.name << " names " << name;
 }
 
 TEST(KernelFamilies, TheCudaTargetLeavesTheLayerNormBeforeAMatmulAlone) {
@@ -88,15 +106,24 @@ TEST(KernelFamilies, TheArchitectureDocumentShowsTheTable) {
     if (lines.insert(line).second && line.rfind("| `", 0) == 0)
       ++rows;
   for (const codegen::KernelFamily &family : codegen::allKernelFamilies()) {
-    auto column = [](const std::vector<std::string> &names) {
+    // The Halide generators, or the CUDA functions, the family may call.
+    auto column = [&](codegen::Backend backend) {
+      if (!codegen::implementsFamily(backend, family))
+        return std::string("—");
       std::string text;
-      for (const std::string &name : names)
-        text += (text.empty() ? "`" : ", `") + name + "`";
-      return text.empty() ? std::string("—") : text;
+      for (const std::string &name : family.implementations) {
+        const codegen::KernelImplementation *implementation =
+            codegen::lookupKernelImplementation(name);
+        text += (text.empty() ? "`" : ", `") +
+                (backend == codegen::Backend::Cuda ? implementation->name
+                                                   : implementation->halideGenerator) +
+                "`";
+      }
+      return text;
     };
     std::string row = "| `" + family.name + "` | " + family.computes + " | " +
-                      column(family.halide.generators) + " | " + column(family.cuda.kernels) +
-                      " |";
+                      column(codegen::Backend::Halide) + " | " +
+                      column(codegen::Backend::Cuda) + " |";
     EXPECT_TRUE(lines.count(row)) << "docs/ARCHITECTURE.md lacks the row\n" << row;
   }
   EXPECT_GE(rows, codegen::allKernelFamilies().size());
@@ -151,7 +178,7 @@ TEST(KernelFamilies, TheFamilySelectsTheGenerator) {
   std::string error;
   auto call = describeGeluAs("gelu", error);
   ASSERT_TRUE(mlir::succeeded(call)) << error;
-  EXPECT_EQ(call->generator, "elementwise");
+  EXPECT_EQ(call->implementation, "elementwise");
   EXPECT_EQ(call->configuration(), "elementwise op=gelu channels=4");
 }
 
@@ -175,7 +202,7 @@ TEST(KernelFamilies, TheCudaColumnIsReadForTheCudaTarget) {
   std::string error;
   auto call = describeGeluAs("gelu", error, "cuda");
   ASSERT_TRUE(mlir::succeeded(call)) << error;
-  EXPECT_EQ(call->generator, "elementwise");
+  EXPECT_EQ(call->implementation, "elementwise");
   error.clear();
   EXPECT_TRUE(mlir::failed(describeGeluAs("gelu_twice", error, "cuda")));
   EXPECT_NE(error.find("no CUDA kernel implements kernel 'layer/gelu_twice' of family "

@@ -1,6 +1,6 @@
-//===- HalideKernels.cpp - how each kernel calls a Halide generator -------===//
+//===- KernelCalls.cpp - how each kernel calls its implementation ---------===//
 
-#include "codegen/HalideKernels.h"
+#include "codegen/KernelCalls.h"
 
 #include "codegen/KernelFamilies.h"
 
@@ -15,7 +15,7 @@ using qdsl::contract::Activation;
 namespace qdsl::codegen {
 
 std::string KernelCall::configuration() const {
-  std::string key = generator;
+  std::string key = implementation;
   for (const auto &[name, value] : params)
     key += " " + name + "=" + value;
   return key;
@@ -43,7 +43,7 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 std::string str(bool v) { return v ? "true" : "false"; }
-/// A generator's `activation` or `activation_grad` parameter.
+/// An implementation's `activation` or `activation_grad` parameter.
 std::string str(Activation a) { return std::to_string(static_cast<int>(a)); }
 std::string strFloat(double v) {
   std::string s;
@@ -68,7 +68,7 @@ int64_t dim(Value v, int i) {
 
 } // namespace
 
-namespace halide {
+namespace describers {
 
 /// Reads a kernel's ops in order and resolves their operands to the
 /// kernel's inputs.
@@ -163,10 +163,10 @@ const char *const kQuadraticBiases[] = {"ba", "bb", "bc"};
 const char *const kQuadraticLinearBiases[] = {"bias", "bb", "bc"};
 
 namespace {
-/// The depthwise generator's channels and window.
+/// The depthwise kernel's channels and window.
 void depthwiseWindow(CallBuilder &b, Value input, ArrayRef<int64_t> filterShape,
                      ArrayRef<int64_t> stride, ArrayRef<int64_t> padding) {
-  b.call.generator = "depthwise";
+  b.call.implementation = "depthwise";
   b.param("channels", str(dim(input, -1)));
   b.param("kernel_h", str(filterShape[0]));
   b.param("kernel_w", str(filterShape[1]));
@@ -282,7 +282,7 @@ bool describePointwise(KernelReader &r, CallBuilder &b) {
   bool quadratic = static_cast<bool>(qlin);
   bool hasBias = lin ? static_cast<bool>(lin.getBias()) : !qlin.getBiases().empty();
   int panel = linearPanel(cout, quadratic, b.target);
-  b.call.generator = "pointwise";
+  b.call.implementation = "pointwise";
   b.param("in_channels", str(cin));
   b.param("out_channels", str(cout));
   b.param("norm", str(static_cast<bool>(ln)));
@@ -330,7 +330,7 @@ bool describeConv(KernelReader &r, CallBuilder &b) {
     return false;
   Value input = lnIn ? lnIn.getInput() : conv.getInput();
   auto filter = llvm::cast<RankedTensorType>(conv.getFilter().getType()).getShape();
-  b.call.generator = "conv";
+  b.call.implementation = "conv";
   b.param("in_channels", str(dim(input, -1)));
   b.param("out_channels", str(filter[3]));
   b.param("kernel_h", str(filter[0]));
@@ -374,7 +374,7 @@ bool describeHead(KernelReader &r, CallBuilder &b) {
   if (!lin || !r.done() || ln.getInput() != pool.getResult() ||
       lin.getInput() != ln.getResult())
     return false;
-  b.call.generator = "head";
+  b.call.implementation = "head";
   b.param("channels", str(dim(pool.getInput(), -1)));
   b.param("classes", str(dim(lin.getResult(), -1)));
   b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
@@ -394,7 +394,7 @@ bool describeAvgPool(KernelReader &r, CallBuilder &b) {
   auto pool = r.take<GlobalAvgPoolOp>();
   if (!pool || !r.done())
     return false;
-  b.call.generator = "avgpool";
+  b.call.implementation = "avgpool";
   b.param("channels", str(dim(pool.getInput(), -1)));
   b.input(pool.getInput(), View::Image, "x");
   b.output(View::Rows, "y");
@@ -403,7 +403,7 @@ bool describeAvgPool(KernelReader &r, CallBuilder &b) {
 
 /// One op that touches each element once.
 bool describeElementwise(KernelReader &r, CallBuilder &b) {
-  b.call.generator = "elementwise";
+  b.call.implementation = "elementwise";
   b.output(View::Rows, "y");
   if (auto ln = r.take<LayerNormOp>()) {
     b.param("op", "layernorm");
@@ -445,10 +445,10 @@ namespace {
 /// The parameters both convolution gradients take: depthwise (groups 0)
 /// or dense in groups, the forward convolution's channels and window, and
 /// its input's size.
-void convolutionGradient(CallBuilder &b, const char *generator, int64_t groups, Value in,
+void convolutionGradient(CallBuilder &b, const char *implementation, int64_t groups, Value in,
                          Value out, ArrayRef<int64_t> kernel, ArrayRef<int64_t> stride,
                          ArrayRef<int64_t> padding) {
-  b.call.generator = generator;
+  b.call.implementation = implementation;
   b.param("depthwise", str(groups == 0));
   if (groups != 0)
     b.param("groups", str(groups));
@@ -472,7 +472,7 @@ bool describeLayerNormGrad(KernelReader &r, CallBuilder &b) {
   auto ln = r.take<LayerNormGradOp>();
   if (!ln || !r.done())
     return false;
-  b.call.generator = "layernorm_grad";
+  b.call.implementation = "layernorm_grad";
   b.param("channels", str(dim(ln.getInput(), -1)));
   b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
   b.input(ln.getInput(), View::Rows, "x");
@@ -494,7 +494,7 @@ bool describeActivationGrad(KernelReader &r, CallBuilder &b) {
     op = "relu", input = relu.getInput(), dy = relu.getDy();
   if (!op || !r.done())
     return false;
-  b.call.generator = "activation_grad";
+  b.call.implementation = "activation_grad";
   b.param("op", op);
   b.param("channels", str(dim(input, -1)));
   b.input(input, View::Rows, "x");
@@ -507,7 +507,7 @@ bool describeChannelSum(KernelReader &r, CallBuilder &b) {
   auto sum = r.take<ChannelSumOp>();
   if (!sum || !r.done())
     return false;
-  b.call.generator = "channel_sum";
+  b.call.implementation = "channel_sum";
   b.param("channels", str(dim(sum.getInput(), -1)));
   b.input(sum.getInput(), View::Rows, "x");
   b.output(View::Tensor, "y");
@@ -518,7 +518,7 @@ bool describeLinearGradWeight(KernelReader &r, CallBuilder &b) {
   auto lw = r.take<LinearGradWeightOp>();
   if (!lw || !r.done())
     return false;
-  b.call.generator = "linear_grad_weight";
+  b.call.implementation = "linear_grad_weight";
   b.param("in_channels", str(dim(lw.getInput(), -1)));
   b.param("out_channels", str(dim(lw.getDy(), -1)));
   b.input(lw.getInput(), View::Rows, "x");
@@ -551,7 +551,7 @@ bool describeLinearGradInput(KernelReader &r, CallBuilder &b) {
   }
   if (!r.done())
     return false;
-  b.call.generator = "pointwise";
+  b.call.implementation = "pointwise";
   b.param("in_channels", str(cout));
   b.param("out_channels", str(cin));
   b.param("norm", str(false));
@@ -594,7 +594,7 @@ bool describeDepthwiseGradInput(KernelReader &r, CallBuilder &b) {
   }
   // The depthwise kernel reads the gradient as its input and the filter as
   // its first; the convolution gradient kernel names them as they are.
-  const bool flipped = b.call.generator == "depthwise";
+  const bool flipped = b.call.implementation == "depthwise";
   b.input(dwi.getDy(), View::Image, flipped ? "x" : "dy");
   b.weight(dwi.getFilter(), View::Weight, flipped ? "wa" : "filter");
   b.output(View::Image, "y");
@@ -641,7 +641,7 @@ bool describeAvgPoolGrad(KernelReader &r, CallBuilder &b) {
   auto pool = r.take<GlobalAvgPoolGradOp>();
   if (!pool || !r.done())
     return false;
-  b.call.generator = "avgpool_grad";
+  b.call.implementation = "avgpool_grad";
   b.param("channels", str(dim(pool.getResult(), -1)));
   b.param("height", str(dim(pool.getResult(), 1)));
   b.param("width", str(dim(pool.getResult(), 2)));
@@ -666,7 +666,7 @@ bool describeSoftmaxCrossEntropy(KernelReader &r, CallBuilder &b) {
   }
   if (!logits || !r.done())
     return false;
-  b.call.generator = "softmax_cross_entropy";
+  b.call.implementation = "softmax_cross_entropy";
   b.param("classes", str(dim(logits, -1)));
   b.param("smoothing", strFloat(smoothing));
   b.param("gradient", str(gradient));
@@ -697,7 +697,7 @@ bool describeQDWConvGrad(KernelReader &r, CallBuilder &b) {
   Block &body = kernel.getBody().front();
   Value x = body.getArgument(0);
   auto filterShape = llvm::cast<RankedTensorType>(filterGrad.getType()).getShape();
-  b.call.generator = "qdwconv_grad";
+  b.call.implementation = "qdwconv_grad";
   b.param("channels", str(dim(x, -1)));
   b.param("kernel_h", str(filterShape[0]));
   b.param("kernel_w", str(filterShape[1]));
@@ -720,15 +720,12 @@ bool describeQDWConvGrad(KernelReader &r, CallBuilder &b) {
   return true;
 }
 
-} // namespace halide
+} // namespace describers
 
 FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
   const KernelFamily *family = lookupKernelFamily(kernel.getFamily());
-  const bool cuda = target.backend == Backend::Cuda;
-  const char *backEnd = cuda ? "CUDA kernel" : "Halide generator";
-  halide::Describer describe =
-      !family ? nullptr : cuda ? family->cuda.describe : family->halide.describe;
-  if (!describe)
+  const char *backEnd = target.backend == Backend::Cuda ? "CUDA kernel" : "Halide generator";
+  if (!family || !implementsFamily(target.backend, *family))
     return kernel.emitError("no ")
            << backEnd << " implements kernel '" << kernel.getName() << "' of family '"
            << kernel.getFamily()
@@ -737,17 +734,16 @@ FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
   call.name = kernel.getName().str();
   call.family = kernel.getFamily().str();
   call.results.assign(kernel.getOutputs().begin(), kernel.getOutputs().end());
-  halide::KernelReader reader(kernel);
-  halide::CallBuilder builder{reader, call, target};
-  if (!describe(reader, builder) || !builder.ok ||
+  describers::KernelReader reader(kernel);
+  describers::CallBuilder builder{reader, call, target};
+  if (!family->describe(reader, builder) || !builder.ok ||
       call.outputViews.size() != call.results.size())
     return kernel.emitError("kernel '")
            << kernel.getName() << "' of family '" << kernel.getFamily()
            << "' does not hold the ops its " << backEnd << " implements (ops: "
-           << halide::KernelReader(kernel).describe()
+           << describers::KernelReader(kernel).describe()
            << "); its inputs must be model activations and quadra.weight values";
-  assert(llvm::is_contained(cuda ? family->cuda.kernels : family->halide.generators,
-                            call.generator) &&
+  assert(llvm::is_contained(family->implementations, call.implementation) &&
          "a describer chose an implementation its family does not list");
   return call;
 }

@@ -1,16 +1,18 @@
-//===- HalideKernels.h - how each kernel calls a Halide generator -*- C++ -*-===//
+//===- KernelCalls.h - how each kernel calls its implementation -*- C++ -*-===//
 //
-// The Halide back end's column of the kernel family table
-// (codegen/KernelFamilies.cpp): for each family, a describer that reads a
-// quadra.kernel into a call of one of the generators in codegen/halide/ —
-// which generator, with which parameters (channel counts, kernel size, what
-// is fused), and which tensors to pass in which order and layout. Kernels
-// with the same generator and parameters share one compiled function.
+// The describers of the kernel family table (codegen/KernelFamilies.cpp):
+// for each family, a function that reads a quadra.kernel into a call of one
+// kernel implementation — which implementation (a Halide generator of
+// codegen/halide/ and the CUDA function of codegen/cuda/ of the same name),
+// with which parameters (channel counts, kernel size, what is fused), and
+// which tensors to pass, in which order, layout and role. Both back ends
+// read the same call. Kernels with the same implementation and parameters
+// share one compiled function.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef QDSL_CODEGEN_HALIDEKERNELS_H
-#define QDSL_CODEGEN_HALIDEKERNELS_H
+#ifndef QDSL_CODEGEN_KERNELCALLS_H
+#define QDSL_CODEGEN_KERNELCALLS_H
 
 #include "codegen/Targets.h"
 #include "dialect/QuadraOps.h"
@@ -58,7 +60,8 @@ struct KernelCall {
   /// The kernel's name in the model, for errors and profiles.
   std::string name;
   std::string family;
-  std::string generator;
+  /// The kernel implementation (KernelFamilies.h) the call runs.
+  std::string implementation;
   std::vector<std::pair<std::string, std::string>> params;
   std::vector<KernelArgument> inputs;
   /// The kernel's results and how each is passed, in order, and their roles.
@@ -66,14 +69,14 @@ struct KernelCall {
   std::vector<std::string> outputRoles;
   std::vector<mlir::Value> results;
 
-  /// Identifies the compiled function: generator and parameters.
+  /// Identifies the compiled function: implementation and parameters.
   std::string configuration() const;
 };
 
-/// Describes `kernel` as a generator call for `target`, by the describer
-/// its family names in the family table; reports an error on the kernel and
-/// fails when the family has no Halide generator or the kernel does not
-/// hold the ops its describer expects.
+/// Describes `kernel` as a call for `target`, by the describer its family
+/// names in the family table; reports an error on the kernel and fails when
+/// the target's back end does not implement the family or the kernel does
+/// not hold the ops its describer expects.
 mlir::FailureOr<KernelCall> describeKernel(quadra::KernelOp kernel,
                                            const Target &target);
 
@@ -84,16 +87,18 @@ bool isBatched(mlir::Value value);
 /// outputs on `target` (a multiple of its vector width, or all outputs).
 int linearPanel(int64_t outChannels, bool quadratic, const Target &target);
 
-namespace halide {
+namespace describers {
 class KernelReader;
 struct CallBuilder;
+} // namespace describers
 
 /// A family's parameter describer: reads the kernel's ops in order into the
 /// call; false when they are not the ops it expects.
-using Describer = bool (*)(KernelReader &, CallBuilder &);
+using KernelDescriber = bool (*)(describers::KernelReader &, describers::CallBuilder &);
 
-// One describer per generator (and per way of calling it); the family table
-// says which families each serves.
+namespace describers {
+// One describer per implementation (and per way of calling it); the family
+// table says which families each serves.
 bool describeDepthwise(KernelReader &, CallBuilder &);
 bool describePointwise(KernelReader &, CallBuilder &);
 bool describeConv(KernelReader &, CallBuilder &);
@@ -112,8 +117,8 @@ bool describeConvGradFilter(KernelReader &, CallBuilder &);
 bool describeAvgPoolGrad(KernelReader &, CallBuilder &);
 bool describeSoftmaxCrossEntropy(KernelReader &, CallBuilder &);
 bool describeQDWConvGrad(KernelReader &, CallBuilder &);
-} // namespace halide
+} // namespace describers
 
 } // namespace qdsl::codegen
 
-#endif // QDSL_CODEGEN_HALIDEKERNELS_H
+#endif // QDSL_CODEGEN_KERNELCALLS_H
