@@ -38,13 +38,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -209,24 +207,6 @@ struct PathFilter {
         return true;
     }
 };
-
-bool write_atomically(const std::string &path, const std::string &text, std::string &error) {
-    std::string temporary = path + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        out << text;
-        out.flush();
-        if (!out) {
-            error = "cannot write '" + temporary + "': " + std::strerror(errno);
-            return false;
-        }
-    }
-    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-        error = "cannot rename '" + temporary + "' to '" + path + "': " + std::strerror(errno);
-        return false;
-    }
-    return true;
-}
 
 class Search {
 public:
@@ -611,7 +591,7 @@ private:
         // The activations of one step (one path, candidates sharing memory),
         // comparable with train --benchmark's arena_mb.
         out["train_arena_mb"] = arena_bytes / 1048576.0;
-        if (!write_atomically(o.out + "/search.json", out.dump(2) + "\n", error))
+        if (!qdsl::rt::writeFileAtomically(o.out + "/search.json", out.dump(2) + "\n", error))
             return false;
         if (final)
             return model.saveWeights(o.out + "/supernet.safetensors", error);
