@@ -115,10 +115,10 @@ bool matmul(const MatmulCall &call, Context &context) {
     if (!context.error().empty())
         return false;
     ContextState &s = context.state();
-    const bool gelu = body::is(call.activation, body::Activation::Gelu);
-    const bool exact_gelu = gelu && context.precision == Precision::fp32;
+    const bool activation_gelu = body::is(call.activation, body::Activation::Gelu);
+    const bool exact_gelu = activation_gelu && context.precision == Precision::fp32;
     cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-    if (gelu && !exact_gelu)
+    if (activation_gelu && !exact_gelu)
         epilogue = call.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
     else if (body::is(call.activation, body::Activation::Relu))
         epilogue = call.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
