@@ -11,7 +11,9 @@
 
 #include "codegen/ProjectWriter.h"
 #include "codegen/latency/DeviceProfile.h"
+#include "codegen/latency/ArchitectureDerivation.h"
 #include "codegen/latency/Estimate.h"
+#include "codegen/latency/LatencyLimits.h"
 #include "codegen/latency/ProfileLookup.h"
 #include "dialect/QuadraOps.h"
 #include "passes/Pipelines.h"
@@ -159,78 +161,28 @@ const cost::DeviceProfile *profileForDevice(const std::string &device,
   return &found;
 }
 
-std::vector<std::pair<std::string, double>> latencyLimits(mlir::func::FuncOp model) {
-  std::vector<std::pair<std::string, double>> limits;
-  if (auto dict = model->getAttrOfType<mlir::DictionaryAttr>(quadra::kLatencyLimitsAttr))
-    for (mlir::NamedAttribute limit : dict)
-      if (auto ms = dyn_cast<mlir::FloatAttr>(limit.getValue()))
-        limits.emplace_back(limit.getName().str(), ms.getValueAsDouble());
-  return limits;
+cost::LimitOptions limitOptions() {
+  cost::LimitOptions options;
+  if (latencyLimit.getNumOccurrences())
+    options.latencyLimit = latencyLimit.getValue();
+  options.onlyDevices.assign(onlyDevices.begin(), onlyDevices.end());
+  return options;
+}
+
+cost::ProfileFinder profileFinder(const cost::DeviceProfile &given) {
+  return [&given](const std::string &device, cost::DeviceProfile &found, std::string &error) {
+    return profileForDevice(device, given, found, error);
+  };
+}
+
+mlir::FailureOr<std::vector<cost::SearchConstraint>>
+searchConstraints(mlir::func::FuncOp space, const cost::DeviceProfile &given) {
+  return cost::searchConstraints(space, given, limitOptions(), profileFinder(given));
 }
 
 namespace {
 
-/// One `constraint latency("D") <= T ms` of a model or space, checked.
-struct ConstraintCheck {
-  std::string device, profileFile;
-  cost::DeviceProfile profile;
-  double limitMs = 0;
-  /// A model: its predicted latency. A space: its fastest and slowest
-  /// architecture's.
-  double predictedMs = 0, fastestMs = 0, slowestMs = 0;
-  bool met = false;
-};
-
-/// Checks every latency limit of `model` in `module` (not yet formed): a
-/// model or fixed architecture meets a limit or not; a space's fastest
-/// architecture can meet it or cannot. The profile of each device is
-/// `given` if it describes that device, else found by name.
-mlir::FailureOr<std::vector<ConstraintCheck>>
-checkConstraints(mlir::ModuleOp module, mlir::func::FuncOp model, bool isSpace,
-                 const cost::DeviceProfile &given) {
-  std::vector<ConstraintCheck> checks;
-  for (const auto &[device, limitMs] : latencyLimits(model)) {
-    cost::DeviceProfile found;
-    std::string error;
-    const cost::DeviceProfile *profile = profileForDevice(device, given, found, error);
-    if (!profile) {
-      model.emitError("cannot check the latency limit for '") << device << "': " << error;
-      return mlir::failure();
-    }
-    ConstraintCheck check;
-    check.device = device;
-    check.limitMs = limitMs;
-    check.profileFile = profile->file;
-    check.profile = *profile;
-    if (isSpace) {
-      mlir::FailureOr<cost::SpaceLatency> space = cost::estimateSpace(module, model, *profile, batch);
-      if (failed(space))
-        return mlir::failure();
-      check.fastestMs = check.slowestMs = space->fixed * 1e3;
-      for (const cost::SpaceLatency::Layer &layer : space->layers) {
-        check.fastestMs += *std::min_element(layer.seconds.begin(), layer.seconds.end()) * 1e3;
-        check.slowestMs += *std::max_element(layer.seconds.begin(), layer.seconds.end()) * 1e3;
-      }
-      check.met = check.fastestMs <= limitMs;
-    } else {
-      const codegen::Target *target = cost::profileTarget(*profile, model);
-      if (!target)
-        return mlir::failure();
-      mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> formed =
-          quadra::formArchitecture(module, {}, target->name);
-      if (failed(formed))
-        return mlir::failure();
-      auto copy = (*formed)->lookupSymbol<mlir::func::FuncOp>(model.getSymName());
-      mlir::FailureOr<cost::ModelLatency> latency = cost::estimateModel(copy, *target, *profile, batch);
-      if (failed(latency))
-        return mlir::failure();
-      check.predictedMs = latency->total * 1e3;
-      check.met = check.predictedMs <= limitMs;
-    }
-    checks.push_back(check);
-  }
-  return checks;
-}
+using cost::ConstraintCheck;
 
 void printConstraints(const std::vector<ConstraintCheck> &checks, bool isSpace,
                       raw_ostream &os) {
@@ -270,14 +222,14 @@ json::Array constraintsToJSON(const std::vector<ConstraintCheck> &checks, bool i
 }
 
 /// For an architecture picked from a space by --choices: what holds each
-/// of its layers (Search.h), from the space's per-candidate latency on each
+/// of its layers (codegen/latency/ArchitectureDerivation.h), from the space's per-candidate latency on each
 /// limit's device. Empty when the model is not such an architecture.
-mlir::FailureOr<std::pair<LayerHolds, cost::SpaceLatency>>
+mlir::FailureOr<std::pair<cost::LayerHolds, cost::SpaceLatency>>
 holdsOfPicks(Session &session, mlir::func::FuncOp model,
              const std::vector<ConstraintCheck> &checks) {
   auto picks = model->getAttrOfType<mlir::DenseI64ArrayAttr>(quadra::kPicksAttr);
   if (!picks || checks.empty())
-    return std::pair<LayerHolds, cost::SpaceLatency>{};
+    return std::pair<cost::LayerHolds, cost::SpaceLatency>{};
   mlir::OwningOpRef<mlir::ModuleOp> module = session.generate(/*applyChoices=*/false);
   mlir::func::FuncOp space = module ? session.selectModel(*module) : mlir::func::FuncOp();
   if (!space)
@@ -292,11 +244,11 @@ holdsOfPicks(Session &session, mlir::func::FuncOp model,
     // Choices nested in helper functions are not layers of the space's
     // table: no per-layer report then.
     if (latency->layers.size() != static_cast<size_t>(picks.size()))
-      return std::pair<LayerHolds, cost::SpaceLatency>{};
+      return std::pair<cost::LayerHolds, cost::SpaceLatency>{};
     spaces.push_back(std::move(*latency));
     limitsMs.push_back(c.limitMs);
   }
-  return std::pair{limitsHoldingLayers(spaces, limitsMs, picks.asArrayRef()),
+  return std::pair{cost::limitsHoldingLayers(spaces, limitsMs, picks.asArrayRef()),
                    std::move(spaces.front())};
 }
 
@@ -334,7 +286,7 @@ int runEstimate() {
   bool isSpace = false;
   model.walk([&](quadra::ChoiceOp) { isSpace = true; });
   mlir::FailureOr<std::vector<ConstraintCheck>> constraints =
-      checkConstraints(*selected.module, model, isSpace, profile);
+      cost::checkConstraints(*selected.module, model, isSpace, batch, profileFinder(profile));
   if (failed(constraints))
     return failed(session.finish(false)) ? 1 : 0;
   if (isSpace) {
@@ -368,13 +320,13 @@ int runEstimate() {
       json::Object o = modelToJSON(name, profile, *latency);
       o["constraints"] = constraintsToJSON(*constraints, false);
       if (!holds->first.layers.empty())
-        o["layers_held"] = layerHoldsToJSON(holds->first, holds->second, devices);
+        o["layers_held"] = cost::layerHoldsToJSON(holds->first, holds->second, devices);
       os << formatv("{0:2}", json::Value(std::move(o))) << "\n";
     } else {
       printModel(name, profile, *latency, os);
       printConstraints(*constraints, false, os);
       if (!holds->first.layers.empty())
-        printLayerHolds(holds->first, holds->second, devices, os);
+        cost::printLayerHolds(holds->first, holds->second, devices, os);
     }
   }
   if (failed(session.finish(true)))

@@ -15,6 +15,9 @@ struct DeviceProfile;
 
 namespace qdsl::tool {
 
+/// The category of every qdsl flag (--help lists no others).
+extern llvm::cl::OptionCategory category;
+
 extern llvm::cl::SubCommand compileCommand, statsCommand, buildCommand,
     runCommand, weightsCommand, estimateCommand, profileCommand, machineCommand, searchCommand;
 
@@ -62,11 +65,6 @@ extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, search
 extern llvm::cl::opt<bool> searchOverwrite;
 extern llvm::cl::opt<double> archLearningRate;
 extern llvm::cl::opt<unsigned> archEvery;
-/// Configures (once) and builds the generated project in `directory` with
-/// `jobs` jobs (0: ninja's default); with `logFile`, CMake's and the
-/// compilers' output goes there. Returns 0 or reports an error and 1.
-int buildProject(llvm::StringRef directory, unsigned jobs, llvm::StringRef logFile);
-
 /// Reads the profile named by --device; false after reporting why not.
 bool loadDeviceProfile(cost::DeviceProfile &profile);
 

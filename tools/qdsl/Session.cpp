@@ -143,11 +143,6 @@ std::string shownNumber(double value) {
   return s;
 }
 
-int reportError(const Twine &message) {
-  WithColor::error(errs(), "qdsl") << message << "\n";
-  return 1;
-}
-
 std::unique_ptr<Session> loadSession(int &exitCode) {
   std::string error;
   std::unique_ptr<MemoryBuffer> source = dsl::readSourceFile(inputFile, 16 << 20, error);

@@ -10,6 +10,7 @@
 #define QDSL_TOOLS_QDSL_SESSION_H
 
 #include "dsl/Frontend.h"
+#include "tools/driver/Programs.h"
 #include "dsl/MLIRGen.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -60,7 +61,7 @@ private:
 std::string shownNumber(double value);
 
 /// Prints `message` as an error of the qdsl tool; returns the exit code 1.
-int reportError(const llvm::Twine &message);
+using driver::reportError;
 
 /// The one model a command works on, with the session and module that own it.
 struct SelectedModel {
@@ -105,10 +106,6 @@ int processInput(mlir::ChunkBufferHandler handler);
 /// (a relative one would be read relative to each project): --kernel-cache
 /// ('none': no cache), else codegen::defaultKernelCache().
 std::string kernelCacheDirectory();
-
-/// The latency limits `model` declares (quadra.latency_limits_ms), in ms by
-/// device, sorted by device.
-std::vector<std::pair<std::string, double>> latencyLimits(mlir::func::FuncOp model);
 
 /// "0,3,1": picks as --choices takes them.
 std::string choicesText(llvm::ArrayRef<int64_t> picks);

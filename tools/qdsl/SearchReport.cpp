@@ -1,0 +1,152 @@
+//===- SearchReport.cpp - what qdsl search leaves in its directory --------===//
+
+#include "SearchReport.h"
+
+#include "Options.h"
+#include "Session.h"
+#include "SvgPlot.h"
+
+#include "codegen/Targets.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace llvm;
+
+namespace qdsl::tool {
+
+int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
+  std::vector<std::string> devices;
+  json::Array devicesJSON;
+  for (auto [c, s] : llvm::zip(outcome.constraints, outcome.spaces)) {
+    devices.push_back(c.device);
+    double predicted = cost::additiveLatency(s, outcome.picks) * 1e3;
+    json::Object d{{"device", c.device},
+                   {"limit_ms", c.limitMs},
+                   {"profile", c.profile.file},
+                   {"calibrated", c.profile.calibrated},
+                   {"predicted_ms", predicted},
+                   {"within_limit", predicted <= c.limitMs}};
+    const codegen::Target *t = codegen::lookupTarget(c.profile.device.target);
+    if (t && t->runnableHere && c.profile.calibrated) {
+      d["measured_ms"] = outcome.measuredMs;
+      d["measured_over_predicted"] = outcome.measuredMs / predicted;
+    }
+    devicesJSON.push_back(std::move(d));
+  }
+  json::Object settings = outcome.settings;
+  settings.erase("seed");
+  settings["retrain_epochs"] = static_cast<int64_t>(retrainEpochs);
+  settings["batch"] = static_cast<int64_t>(searchBatch);
+  settings["threads"] = static_cast<int64_t>(profileThreads);
+  settings["train_subset"] = static_cast<int64_t>(trainSubset);
+  settings["derive"] = deriveRule.getValue();
+  if (!fromSearch.empty())
+    settings["from_search"] = fromSearch.getValue();
+  const json::Object &result = *outcome.result;
+  json::Object report{
+      {"format", "qdsl-search-report"},
+      {"version", 1},
+      {"space", outcome.space},
+      {"source", outcome.source},
+      {"seed", outcome.settings.getInteger("seed").value_or(0)},
+      {"settings", std::move(settings)},
+      {"devices", std::move(devicesJSON)},
+      {"epochs", result.get("epochs") ? *result.get("epochs") : json::Value(json::Array())},
+      {"search_peak_memory_mb", result.getNumber("peak_memory_mb").value_or(0)},
+      {"derived",
+       json::Object{{"choices", choicesText(outcome.picks)},
+                    {"argmax_choices", choicesText(outcome.argmax)},
+                    {"layers", cost::layerHoldsToJSON(outcome.holds, outcome.spaces.front(),
+                                                      devices)},
+                    {"params", outcome.params},
+                    {"macs", outcome.macs},
+                    {"measured_ms", outcome.measuredMs},
+                    {"test_accuracy", outcome.testAccuracy},
+                    {"train", std::move(outcome.lastTrain)}}}};
+  return writeOutputFile(directory + "/report.json",
+                         formatv("{0:2}", json::Value(std::move(report))).str() + "\n");
+}
+
+namespace {
+
+/// Each layer's candidates' probabilities by epoch.
+std::vector<Plot> probabilityPlots(const json::Array &layers, const json::Array *epochs) {
+  std::vector<Plot> perLayer;
+  for (const json::Value &layerValue : layers) {
+    const json::Object *layer = layerValue.getAsObject();
+    std::string name = layer ? layer->getString("layer").value_or("").str() : "";
+    Plot plot;
+    plot.title = name;
+    plot.xLabel = "epoch";
+    plot.yLabel = "probability";
+    plot.yMin = 0;
+    plot.yMax = 1;
+    const json::Array *candidates = layer ? layer->getArray("candidates") : nullptr;
+    for (size_t c = 0; candidates && c < candidates->size(); ++c) {
+      PlotSeries s;
+      s.label = (*candidates)[c].getAsString().value_or("").str();
+      for (const json::Value &e : epochs ? *epochs : json::Array()) {
+        const json::Object *o = e.getAsObject();
+        const json::Object *ps = o ? o->getObject("probabilities") : nullptr;
+        const json::Array *p = ps ? ps->getArray(name) : nullptr;
+        if (p && c < p->size())
+          s.points.push_back({o->getNumber("epoch").value_or(0), (*p)[c].getAsNumber().value_or(0)});
+      }
+      plot.series.push_back(std::move(s));
+    }
+    perLayer.push_back(std::move(plot));
+  }
+  return perLayer;
+}
+
+/// E[LAT] against each limit, by epoch.
+Plot latencyPlot(const SearchOutcome &outcome, const json::Array *epochs) {
+  Plot plot;
+  plot.title = "expected latency against the limit";
+  plot.xLabel = "epoch";
+  plot.yLabel = "E[LAT] / limit";
+  for (const cost::SearchConstraint &c : outcome.constraints) {
+    PlotSeries s;
+    s.label = c.device;
+    for (const json::Value &e : epochs ? *epochs : json::Array())
+      if (const json::Object *o = e.getAsObject())
+        if (const json::Object *lat = o->getObject("expected_latency_ms"))
+          if (const json::Object *d = lat->getObject(c.device))
+            s.points.push_back({o->getNumber("epoch").value_or(0),
+                                d->getNumber("expected").value_or(0) / c.limitMs});
+    plot.series.push_back(std::move(s));
+  }
+  PlotSeries limitLine;
+  limitLine.label = "limit";
+  limitLine.dashed = true;
+  limitLine.points = {
+      {1, 1.0},
+      {double(outcome.settings.getInteger("search_epochs").value_or(searchEpochs)), 1.0}};
+  plot.series.push_back(limitLine);
+  return plot;
+}
+
+} // namespace
+
+int writeSearchPlots(const std::string &directory, const SearchOutcome &outcome) {
+  const json::Array *epochs = outcome.result->getArray("epochs");
+  Plot accuracyPlot;
+  accuracyPlot.title = "derived model";
+  accuracyPlot.xLabel = "measured latency (ms)";
+  accuracyPlot.yLabel = "test top-1 (%)";
+  PlotSeries point;
+  point.label = "searched";
+  point.line = false;
+  point.points = {{outcome.measuredMs, 100 * outcome.testAccuracy}};
+  point.pointLabels = {choicesText(outcome.picks)};
+  accuracyPlot.series.push_back(point);
+  if (writeOutputFile(directory + "/probabilities.svg",
+                      renderSvgGrid(probabilityPlots(*outcome.result->getArray("layers"), epochs),
+                                    3)) ||
+      writeOutputFile(directory + "/latency.svg", renderSvg(latencyPlot(outcome, epochs))) ||
+      writeOutputFile(directory + "/accuracy-latency.svg", renderSvg(accuracyPlot)))
+    return 1;
+  return 0;
+}
+
+} // namespace qdsl::tool

@@ -1,0 +1,56 @@
+//===- SearchReport.h - what qdsl search reads and leaves -------*- C++ -*-===//
+
+#ifndef QDSL_TOOLS_QDSL_SEARCHREPORT_H
+#define QDSL_TOOLS_QDSL_SEARCHREPORT_H
+
+#include "codegen/latency/ArchitectureDerivation.h"
+#include "codegen/latency/LatencyLimits.h"
+
+#include "llvm/Support/JSON.h"
+
+#include <string>
+#include <vector>
+
+namespace qdsl::tool {
+
+/// A finished qdsl search: the limits and the space's latency on each
+/// limit's device, the search's own results, and the derived model.
+struct SearchOutcome {
+  std::string space, source;
+  std::vector<cost::SearchConstraint> constraints;
+  std::vector<cost::SpaceLatency> spaces;
+  /// The search's settings (with its seed) and its search.json.
+  llvm::json::Object settings;
+  const llvm::json::Object *result = nullptr;
+  std::vector<int64_t> picks, argmax;
+  cost::LayerHolds holds;
+  int64_t params = 0, macs = 0;
+  double measuredMs = 0, testAccuracy = 0;
+  llvm::json::Object lastTrain;
+};
+
+/// The settings of an earlier search (--from-search's report.json), with
+/// its seed; 0, or 1 having said why.
+int earlierSearchSettings(llvm::json::Object &settings);
+
+/// The search's layers in `searchJSON` (search.json), checked against the
+/// space's, and each layer's probabilities and argmax; 0, or 1 having said
+/// why.
+int readProbabilities(const std::string &searchJSON, const cost::SpaceLatency &space,
+                      llvm::StringRef spaceName, llvm::json::Value &searchResult,
+                      cost::LayerProbabilities &probabilities, std::vector<int64_t> &argmax);
+
+/// The last "epoch" record of a training run's metrics.jsonl.
+bool lastEpoch(const std::string &path, llvm::json::Object &out, std::string &error);
+
+/// DIRECTORY/report.json (docs/NAS.md describes it); 0, or 1 having said
+/// why.
+int writeSearchReport(const std::string &directory, SearchOutcome &outcome);
+
+/// DIRECTORY/probabilities.svg (each layer's candidates by epoch),
+/// latency.svg (E[LAT] against each limit) and accuracy-latency.svg.
+int writeSearchPlots(const std::string &directory, const SearchOutcome &outcome);
+
+} // namespace qdsl::tool
+
+#endif // QDSL_TOOLS_QDSL_SEARCHREPORT_H
