@@ -5,8 +5,9 @@
 // as quadra ops. --quadra-autodiff chains them backwards through a model.
 //
 // The quadratic ops recompute their filter responses xa and xb from x
-// (QUADRANET.md, Eq. 8): the backward pass of a qdwconv keeps nothing but its
-// input, and the memory planner may later choose to keep xa and xb instead.
+// (docs/MATHS.md, section 5): the backward pass of a qdwconv keeps nothing
+// but its input, and the memory planner may later choose to keep xa and xb
+// instead.
 //
 //===----------------------------------------------------------------------===//
 
