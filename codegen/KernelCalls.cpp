@@ -100,7 +100,7 @@ public:
   }
 
   KernelArgument activation(Value inner, View view) const {
-    return KernelArgument{view, outer(inner), "", 0};
+    return KernelArgument{view, outer(inner), "", 0, false, ""};
   }
 
   /// A weight operand; fails (returns false) when it is not a weight.
@@ -109,7 +109,7 @@ public:
     auto w = v ? v.getDefiningOp<WeightOp>() : WeightOp();
     if (!w)
       return false;
-    arg = KernelArgument{view, Value(), w.getName().str(), panel};
+    arg = KernelArgument{view, Value(), w.getName().str(), panel, false, ""};
     return true;
   }
 
