@@ -12,6 +12,7 @@
 // process (and so Halide's workers) on the first --threads CPUs. --precision
 // picks how the pointwise layers multiply: fp32 everywhere, tf32 or bf16 tensor
 // cores on the cuda target.
+#include "program_flags.h"
 #include "qdsl_model.h"
 #include "runtime/shipped/TensorFiles.h"
 
@@ -20,35 +21,22 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <limits>
-#include <cerrno>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
+#include <limits>
+#include <set>
 #include <string>
 
 namespace {
 
-int usage(const char *message) {
-    if (message)
-        fmt::print(stderr, "predict: {}\n", message);
-    fmt::print(stderr,
-               "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
-               "--output Y.npy [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]\n"
-               "               [--path P]  (a supernet: candidate P[l] of each search layer)\n"
-               "               [--profile-json P.json] [--precision fp32|tf32|bf16]\n");
-    return 2;
-}
+const char kUsage[] =
+    "usage: predict [--weights W.safetensors | --seed N] --input X.npy "
+    "--output Y.npy [--threads N] [--repeat N] [--warmup N] [--pin] [--profile]\n"
+    "               [--path P]  (a supernet: candidate P[l] of each search layer)\n"
+    "               [--profile-json P.json] [--precision fp32|tf32|bf16]\n";
 
-// An integer in [min, max], all of `text`, without overflow.
-bool parse_int(const char *text, long long min, long long max, long long &value) {
-    char *end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(text, &end, 10);
-    if (end == text || *end != '\0' || errno == ERANGE || v < min || v > max)
-        return false;
-    value = v;
-    return true;
+int usage(const char *message) {
+    fmt::print(stderr, "predict: {}\n{}", message, kUsage);
+    return 2;
 }
 
 }  // namespace
@@ -57,43 +45,21 @@ int run(int argc, char **argv) {
     std::string weights, input_path, output_path, profile_json;
     long long seed = 0, threads = 0, repeat = 1, warmup = 0;
     std::string path, precision = "fp32";
-    bool profile = false, seed_given = false, pin = false;
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        auto value = [&](const char *what) -> const char * {
-            if (i + 1 >= argc) {
-                fmt::print(stderr, "predict: {} needs a value\n", what);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (arg == "--weights") weights = value("--weights");
-        else if (arg == "--input") input_path = value("--input");
-        else if (arg == "--output") output_path = value("--output");
-        else if (arg == "--seed") {
-            seed_given = true;
-            if (!parse_int(value("--seed"), 0, std::numeric_limits<long long>::max(), seed))
-                return usage("--seed needs a non-negative integer");
-        } else if (arg == "--threads") {
-            if (!parse_int(value("--threads"), 0, 1024, threads))
-                return usage("--threads needs an integer from 0 to 1024");
-        } else if (arg == "--repeat") {
-            if (!parse_int(value("--repeat"), 1, 1000000, repeat))
-                return usage("--repeat needs an integer from 1 to 1000000");
-        } else if (arg == "--warmup") {
-            if (!parse_int(value("--warmup"), 0, 1000000, warmup))
-                return usage("--warmup needs an integer from 0 to 1000000");
-        } else if (arg == "--profile") profile = true;
-        else if (arg == "--profile-json") profile_json = value("--profile-json");
-        else if (arg == "--pin") pin = true;
-        else if (arg == "--path") path = value("--path");
-        else if (arg == "--precision") precision = value("--precision");
-        else if (arg == "--help" || arg == "-h") {
-            usage(nullptr);
-            return 0;
-        }
-        else return usage(("unknown option '" + arg + "'").c_str());
-    }
+    bool profile = false, pin = false;
+    qdsl_program::FlagTable table;
+    table.texts = {{"--weights", &weights},         {"--input", &input_path},
+                   {"--output", &output_path},      {"--profile-json", &profile_json},
+                   {"--path", &path},               {"--precision", &precision}};
+    table.switches = {{"--profile", &profile}, {"--pin", &pin}};
+    table.integers = {{"--seed", {&seed, 0, std::numeric_limits<long long>::max()}},
+                      {"--threads", {&threads, 0, 1024}},
+                      {"--repeat", {&repeat, 1, 1000000}},
+                      {"--warmup", {&warmup, 0, 1000000}}};
+    std::set<std::string> given;
+    if (int status = qdsl_program::parse_flags(argc, argv, table, given, "predict", kUsage);
+        status >= 0)
+        return status;
+    const bool seed_given = given.count("--seed") > 0;
     if (input_path.empty() || output_path.empty())
         return usage("--input and --output are required");
     if (!weights.empty() && seed_given)
@@ -117,13 +83,11 @@ int run(int argc, char **argv) {
     if (!path.empty()) {
         // A supernet on one path: one candidate index per search layer.
         std::vector<int> active;
-        for (size_t start = 0; start <= path.size();) {
-            size_t comma = std::min(path.find(',', start), path.size());
+        for (const std::string &part : qdsl_program::split_commas(path)) {
             long long pick = 0;
-            if (!parse_int(path.substr(start, comma - start).c_str(), 0, 63, pick))
+            if (!qdsl_program::parse_int(part, 0, 63, pick))
                 return usage("--path needs candidate indices (0 to 63) separated by commas");
             active.push_back(static_cast<int>(pick));
-            start = comma + 1;
         }
         if (!model.setPaths(active, std::vector<uint64_t>(active.size(), 0), error)) {
             fmt::print(stderr, "predict: --path {}: {}\n", path, error);

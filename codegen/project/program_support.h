@@ -1,9 +1,11 @@
 // What the generated training programs (train.cpp, search.cpp) share:
-// their flag parser, the process's memory, and the evaluation of a model on
-// a split of a data set.
+// their errors, the process's memory, and the evaluation of a model on a
+// split of a data set (the flag parser, which predict uses too, is in
+// program_flags.h).
 #ifndef QDSL_PROGRAM_SUPPORT_H
 #define QDSL_PROGRAM_SUPPORT_H
 
+#include "program_flags.h"
 #include "qdsl_model.h"
 #include "runtime/shipped/Datasets.h"
 #include "runtime/shipped/Distributed.h"
@@ -25,81 +27,6 @@
 #include <vector>
 
 namespace qdsl_program {
-
-// An integer in [min, max], all of `text`, without overflow.
-inline bool parse_int(const std::string &text, long long min, long long max, long long &value) {
-    char *end = nullptr;
-    errno = 0;
-    long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno == ERANGE || v < min || v > max)
-        return false;
-    value = v;
-    return true;
-}
-
-// A finite number in [min, max], all of `text`.
-inline bool parse_double(const std::string &text, double min, double max, double &value) {
-    char *end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v > max)
-        return false;
-    value = v;
-    return true;
-}
-
-// A program's flags: each name with where its value goes (and the range
-// a number must be in). A switch takes no value; a list flag may repeat.
-struct FlagTable {
-    std::map<std::string, bool *> switches;
-    std::map<std::string, std::string *> texts;
-    std::map<std::string, std::vector<std::string> *> lists;
-    std::map<std::string, std::tuple<long long *, long long, long long>> integers;
-    std::map<std::string, std::tuple<double *, double, double>> reals;
-};
-
-// Parses argv into `table`'s variables, recording each flag seen in
-// `given`. Returns -1 to go on; 0 after printing `usage` for --help; 2
-// after printing "PROGRAM: " and what is wrong (an unknown flag, a missing
-// or empty value, a number out of its range, naming the flag) with `usage`.
-inline int parse_flags(int argc, char **argv, const FlagTable &table,
-                       std::set<std::string> &given, const char *program, const char *usage) {
-    auto wrong = [&](const std::string &error) {
-        fmt::print(stderr, "{}: {}\n{}", program, error, usage);
-        return 2;
-    };
-    for (int i = 1; i < argc; ++i) {
-        std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            fmt::print("{}", usage);
-            return 0;
-        }
-        given.insert(arg);
-        if (auto flag = table.switches.find(arg); flag != table.switches.end()) {
-            *flag->second = true;
-            continue;
-        }
-        if (!table.texts.count(arg) && !table.lists.count(arg) && !table.integers.count(arg) &&
-            !table.reals.count(arg))
-            return wrong("unknown option '" + arg + "'");
-        if (i + 1 >= argc || argv[i + 1][0] == '\0')
-            return wrong(arg + " needs a value");
-        std::string v = argv[++i];
-        if (auto text = table.texts.find(arg); text != table.texts.end()) {
-            *text->second = v;
-        } else if (auto list = table.lists.find(arg); list != table.lists.end()) {
-            list->second->push_back(v);
-        } else if (auto integer = table.integers.find(arg); integer != table.integers.end()) {
-            auto [into, min, max] = integer->second;
-            if (!parse_int(v, min, max, *into))
-                return wrong(arg + " needs an integer from " + std::to_string(min) + " to " +
-                             std::to_string(max) + ", got '" + v + "'");
-        } else if (auto [into, min, max] = table.reals.at(arg); !parse_double(v, min, max, *into)) {
-            return wrong(arg + " needs a number from " + fmt::format("{}", min) + " to " +
-                         fmt::format("{}", max) + ", got '" + v + "'");
-        }
-    }
-    return -1;
-}
 
 // Prints "PROGRAM: message" (after "rank R of N: " when distributed);
 // returns 1.

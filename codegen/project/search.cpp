@@ -27,6 +27,7 @@
 #include "program_support.h"
 #include "search_constraints.h"
 #include "runtime/shipped/ArchitectureSearch.h"
+#include "runtime/shipped/Contract.h"
 #include "runtime/shipped/Datasets.h"
 #include "runtime/shipped/Optimizer.h"
 #include "runtime/shipped/Progress.h"
@@ -115,17 +116,19 @@ struct Options {
 };
 
 int parse(int argc, char **argv, Options &o) {
-    constexpr long long kExamples = 1LL << 31;
+    using qdsl::contract::kMaxBatch;
+    using qdsl::contract::kMaxEpochs;
+    using qdsl::contract::kMaxExamples;
     FlagTable table;
     table.texts = {{"--data", &o.data}, {"--out", &o.out}, {"--latency-loss", &o.latency_loss},
                    {"--path", &o.path}};
     table.switches = {{"--benchmark", &o.benchmark}};
     table.lists = {{"--limit", &o.limits}};
-    table.integers = {{"--train-subset", {&o.train_subset, 1, kExamples}},
-                      {"--validation", {&o.validation, 1, kExamples}},
-                      {"--epochs", {&o.epochs, 1, 100000}},
-                      {"--warmup-epochs", {&o.warmup_epochs, 0, 100000}},
-                      {"--batch", {&o.batch, 1, 65536}},
+    table.integers = {{"--train-subset", {&o.train_subset, 1, kMaxExamples}},
+                      {"--validation", {&o.validation, 1, kMaxExamples}},
+                      {"--epochs", {&o.epochs, 1, kMaxEpochs}},
+                      {"--warmup-epochs", {&o.warmup_epochs, 0, kMaxEpochs}},
+                      {"--batch", {&o.batch, 1, kMaxBatch}},
                       {"--arch-every", {&o.arch_every, 1, 1000000}},
                       {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
                       {"--threads", {&o.threads, 0, 1024}},
@@ -632,14 +635,7 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
         layers.push_back({l.name, l.candidates, l.gates, {}});
     std::vector<int> path(layers.size(), 0);
     if (!o.path.empty()) {
-        std::vector<std::string> parts;
-        for (size_t start = 0;;) {
-            size_t comma = o.path.find(',', start);
-            parts.push_back(o.path.substr(start, comma - start));
-            if (comma == std::string::npos)
-                break;
-            start = comma + 1;
-        }
+        std::vector<std::string> parts = qdsl_program::split_commas(o.path);
         if (parts.size() != layers.size())
             return usage("--path gives " + std::to_string(parts.size()) + " candidates; the " +
                          "supernet has " + std::to_string(layers.size()) + " search layers");

@@ -143,12 +143,15 @@ int parse(int argc, char **argv, Options &o) {
                    {"--weights", &o.weights},           {"--precision", &o.precision}};
     // Integers with the range each takes: wide enough for any real run,
     // narrow enough that step counts and buffer sizes cannot overflow.
-    constexpr long long kExamples = 1LL << 31, kSteps = 1LL << 40;
-    table.integers = {{"--train-subset", {&o.train_subset, 1, kExamples}},
-                      {"--test-subset", {&o.test_subset, 1, kExamples}},
+    using qdsl::contract::kMaxBatch;
+    using qdsl::contract::kMaxEpochs;
+    using qdsl::contract::kMaxExamples;
+    constexpr long long kSteps = 1LL << 40;
+    table.integers = {{"--train-subset", {&o.train_subset, 1, kMaxExamples}},
+                      {"--test-subset", {&o.test_subset, 1, kMaxExamples}},
                       {"--crop", {&o.crop, 0, 1024}},
-                      {"--epochs", {&o.epochs, 1, 100000}},
-                      {"--batch", {&o.batch, 1, 65536}},
+                      {"--epochs", {&o.epochs, 1, kMaxEpochs}},
+                      {"--batch", {&o.batch, 1, kMaxBatch}},
                       {"--global-batch", {&o.global_batch, 1, 1LL << 24}},
                       {"--log-every", {&o.log_every, 1, kSteps}},
                       {"--steps", {&o.steps, 0, kSteps}},

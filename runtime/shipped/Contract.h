@@ -76,6 +76,14 @@ inline constexpr char kSeedKey[] = "qdsl.seed";
 /// Every key qdsl writes starts with this.
 inline constexpr char kKeyPrefix[] = "qdsl.";
 
+// --- Ranges of the generated programs' flags (train, search) that qdsl
+// search also checks before it spends minutes building them: wide enough
+// for any real run, narrow enough that step counts cannot overflow.
+inline constexpr long long kMaxEpochs = 100000;
+inline constexpr long long kMaxBatch = 65536;
+/// Examples of a subset or a validation split.
+inline constexpr long long kMaxExamples = 1LL << 31;
+
 }  // namespace qdsl::contract
 
 #endif  // QDSL_RUNTIME_SHIPPED_CONTRACT_H

@@ -17,6 +17,7 @@
 #include "codegen/latency/DeviceProfile.h"
 #include "dialect/QuadraOps.h"
 #include "passes/analysis/ModelStatistics.h"
+#include "runtime/shipped/Contract.h"
 #include "tools/driver/PredictTiming.h"
 #include "tools/driver/Programs.h"
 
@@ -67,11 +68,13 @@ int checkSearchFlags() {
       if (flag->getNumOccurrences())
         return reportError("--" + flag->ArgStr + " belongs to the search, which --from-search "
                            "does not run; drop it (the earlier search's settings are reported)");
+  using namespace contract;
   for (auto [flag, value, low, high] :
-       {std::tuple<const char *, unsigned, unsigned, unsigned>{"--epochs", searchEpochs, 1, 100000},
-        {"--retrain-epochs", retrainEpochs, 1, 100000},
-        {"--batch", searchBatch, 1, 65536},
-        {"--validation", validation, 1, 1u << 31}})
+       {std::tuple<const char *, long long, long long, long long>{"--epochs", searchEpochs, 1,
+                                                                  kMaxEpochs},
+        {"--retrain-epochs", retrainEpochs, 1, kMaxEpochs},
+        {"--batch", searchBatch, 1, kMaxBatch},
+        {"--validation", validation, 1, kMaxExamples}})
     if (value < low || value > high)
       return reportError(Twine(flag) + " must be from " + Twine(low) + " to " + Twine(high) +
                          ", got " + Twine(value));
