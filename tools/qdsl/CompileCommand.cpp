@@ -1,5 +1,6 @@
 //===- CompileCommand.cpp - qdsl compile ----------------------------------===//
 
+#include "Compile.h"
 #include "Options.h"
 #include "Search.h"
 #include "Session.h"
@@ -189,6 +190,25 @@ int compileDerivedModel() {
   return writeOutputFile(outputFile.empty() ? "-" : outputFile.getValue(), *text);
 }
 
+/// The GPU architectures of --cuda-arch into `out` (CMake's
+/// CUDA_ARCHITECTURES: numbers like 80 or 90a, separated by ; or ,).
+int cudaArchitecturesFlag(std::string &out) {
+  if (!cudaArch.getNumOccurrences())
+    return 0;
+  out.clear();
+  for (StringRef part : llvm::split(StringRef(cudaArch), ','))
+    for (StringRef arch : llvm::split(part, ';')) {
+      StringRef digits = arch.take_while([](char c) { return isDigit(c); });
+      StringRef rest = arch.drop_front(digits.size());
+      if (digits.size() < 2 || digits.size() > 3 || !(rest.empty() || rest == "a"))
+        return reportError("--cuda-arch '" + cudaArch +
+                           "': expected GPU architectures such as 80, 90 or 90a, "
+                           "separated by ; or ,");
+      out += (out.empty() ? "" : ";") + arch.str();
+    }
+  return 0;
+}
+
 /// Writes the CMake project of the selected model into -o.
 int compileProject() {
   if (outputFile == "-" || outputFile.empty()) {
@@ -204,12 +224,12 @@ int compileProject() {
   mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
   if (!module)
     return failed(session.finish(false)) ? 1 : 0;
-  const codegen::Target *t = selectTarget(session);
-  mlir::func::FuncOp model = t ? session.selectModel(*module) : nullptr;
+  ProjectRequest request;
+  request.target = selectTarget(session);
+  mlir::func::FuncOp model = request.target ? session.selectModel(*module) : nullptr;
   if (!model)
     return failed(session.finish(false)) ? 1 : 0;
-  std::string cudaArchitectures = codegen::kDefaultCudaArchitectures;
-  if (t->backend == codegen::Backend::Cuda) {
+  if (request.target->backend == codegen::Backend::Cuda) {
     if (search)
       return reportError("--search: the cuda target does not run architecture searches yet "
                          "(docs/CODEGEN.md); search with --target=x86-64-avx2 and give the GPU's "
@@ -217,49 +237,57 @@ int compileProject() {
     if (!autoschedule.empty())
       return reportError("--autoschedule picks a Halide autoscheduler; the cuda target has no "
                          "Halide kernels");
-    if (cudaArch.getNumOccurrences()) {
-      // CMake's CUDA_ARCHITECTURES: numbers like 80 or 90a, separated by ; or ,.
-      cudaArchitectures.clear();
-      for (StringRef part : llvm::split(StringRef(cudaArch), ','))
-        for (StringRef arch : llvm::split(part, ';')) {
-          StringRef digits = arch.take_while([](char c) { return isDigit(c); });
-          StringRef rest = arch.drop_front(digits.size());
-          if (digits.size() < 2 || digits.size() > 3 || !(rest.empty() || rest == "a"))
-            return reportError("--cuda-arch '" + cudaArch +
-                               "': expected GPU architectures such as 80, 90 or 90a, "
-                               "separated by ; or ,");
-          cudaArchitectures += (cudaArchitectures.empty() ? "" : ";") + arch.str();
-        }
-    }
+    if (int status = cudaArchitecturesFlag(request.cudaArchitectures))
+      return status;
   }
+  request.search = search;
+  request.train = train || search;
+  request.memoryPolicy = memoryPolicy;
+  request.labelSmoothing = labelSmoothing;
+  request.expandQDWConv = expandQDWConv;
+  request.directory = outputFile;
+  request.source = inputFile;
+  request.autoscheduler = autoschedule;
+  if (search && !deviceProfile.empty() && !loadDeviceProfile(request.given))
+    return 1;
+  return writeModelProject(session, *module, model, request);
+}
+
+} // namespace
+
+int writeModelProject(Session &session, mlir::ModuleOp module, mlir::func::FuncOp model,
+                      const ProjectRequest &request) {
+  if (std::string why; !codegen::mayWriteProject(request.directory, why))
+    return reportError("-o " + why);
+  const codegen::Target &t = *request.target;
   // A search: the supernet of the space, trained by the search program with
   // the latency model of each of its limits.
   std::string searchHeader;
-  if (search) {
+  if (request.search) {
     bool hasChoice = false;
     model.walk([&](quadra::ChoiceOp) { hasChoice = true; });
     if (!hasChoice) {
       session.error() << "'" << model.getSymName()
                       << "' has no choices: --search needs a search space"
-                      << (choices.empty() ? "" : " (--choices fixed them all)");
+                      << (session.options.choices.empty() ? "" : " (--choices fixed them all)");
       return failed(session.finish(false)) ? 1 : 0;
     }
-    cost::DeviceProfile given;
-    if (!deviceProfile.empty() && !loadDeviceProfile(given))
-      return 1;
-    auto constraints = searchConstraints(model, given);
+    using Constraints = std::vector<cost::SearchConstraint>;
+    mlir::FailureOr<Constraints> constraints =
+        request.constraints ? mlir::FailureOr<Constraints>(*request.constraints)
+                            : searchConstraints(model, request.given);
     auto header = succeeded(constraints)
-                      ? codegen::emitSearchConstraints(*module, model, *constraints,
-                                                       sys::path::filename(inputFile).str())
+                      ? codegen::emitSearchConstraints(module, model, *constraints,
+                                                       sys::path::filename(request.source).str())
                       : mlir::FailureOr<std::string>(mlir::failure());
-    if (failed(header) || failed(quadra::makeSupernet(*module)))
+    if (failed(header) || failed(quadra::makeSupernet(module)))
       return failed(session.finish(false)) ? 1 : 0;
     searchHeader = *header;
   }
-  const bool train = tool::train || search;
   // The generated program at batch 1: weights and their packed copies and
   // one arena; training adds gradients, AdamW's moments and the step's
   // saved activations.
+  const bool train = request.train;
   if (!fitsInMemory(model, {train ? "the training program" : "the generated program",
                                train ? 20u : 8u, train ? 4u : 1u, 1}))
     return failed(session.finish(false)) ? 1 : 0;
@@ -268,32 +296,34 @@ int compileProject() {
   std::optional<quadra::TrainingStep> training;
   mlir::func::FuncOp step;
   if (train) {
-    if (!t->runnableHere && t->backend != codegen::Backend::Cuda) {
+    if (!t.runnableHere && t.backend != codegen::Backend::Cuda) {
       session.error() << "--train needs a target this machine runs (x86-64-avx2 or "
-                         "opencl); " << t->name << " kernels can only be built here";
+                         "opencl); " << t.name << " kernels can only be built here";
       return failed(session.finish(false)) ? 1 : 0;
     }
-    auto built = quadra::buildTrainingStep(model, memoryPolicy, labelSmoothing);
+    auto built = quadra::buildTrainingStep(model, request.memoryPolicy, request.labelSmoothing);
     if (failed(built))
       return failed(session.finish(false)) ? 1 : 0;
     training = std::move(*built);
     step = training->step;
     model = training->module->lookupSymbol<mlir::func::FuncOp>(model.getSymName());
   }
-  if (failed(formKernelsFor(training ? *training->module : *module, *t)))
+  if (failed(quadra::formKernels(training ? *training->module : module, t.name,
+                                 request.expandQDWConv)))
     return failed(session.finish(false)) ? 1 : 0;
   codegen::ProjectOptions options;
   if (train)
     options.trainingSetup = formatv("memory policy {0}, label smoothing {1}",
-                                    quadra::memoryPolicyName(memoryPolicy),
-                                    labelSmoothing.getValue())
+                                    quadra::memoryPolicyName(request.memoryPolicy),
+                                    request.labelSmoothing)
                                 .str();
-  options.source = inputFile;
-  options.autoscheduler = autoschedule;
-  options.cudaArchitectures = cudaArchitectures;
+  options.source = request.source;
+  options.autoscheduler = request.autoscheduler;
+  options.cudaArchitectures = request.cudaArchitectures;
   options.kernelCache = kernelCacheDirectory();
   options.searchConstraints = searchHeader;
-  if (failed(codegen::writeProject(model, step, *t, outputFile, options)))
+  const std::string &directory = request.directory;
+  if (failed(codegen::writeProject(model, step, t, directory, options)))
     return failed(session.finish(false)) ? 1 : 0;
   // The kernelized functions, for reading what was generated.
   std::string text;
@@ -303,15 +333,14 @@ int compileProject() {
     os << "\n";
     step->print(os, mlir::OpPrintingFlags().enableDebugInfo(true, false));
   }
-  if (writeOutputFile(outputFile + "/model.mlir", text))
+  if (writeOutputFile(directory + "/model.mlir", text))
     return 1;
-  outs() << "wrote " << outputFile << " (model " << model.getSymName()
-         << (step ? " and its training step" : "") << ", target " << t->name
-         << "); build it with: qdsl build " << outputFile << "\n";
+  if (request.announce)
+    outs() << "wrote " << directory << " (model " << model.getSymName()
+           << (step ? " and its training step" : "") << ", target " << t.name
+           << "); build it with: qdsl build " << directory << "\n";
   return 0;
 }
-
-} // namespace
 
 int runCompile() {
   // A project by default with a target, or for training with a directory.

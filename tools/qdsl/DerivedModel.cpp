@@ -38,7 +38,7 @@ mlir::FailureOr<std::string> deriveModel(Session &session, const std::string &so
                                                      "architecture of a search space";
     return mlir::failure();
   }
-  if (choices.empty()) {
+  if (session.options.choices.empty()) {
     session.error() << "--emit=qd writes one architecture of '" << space.getSymName()
                     << "': add --choices=P (one candidate index per choice, or seed:N)";
     return mlir::failure();

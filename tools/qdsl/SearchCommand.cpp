@@ -8,6 +8,7 @@
 // (tools/driver/PredictTiming.h), and the report and plots
 // (SearchReport.h).
 
+#include "Compile.h"
 #include "Options.h"
 #include "Search.h"
 #include "SearchReport.h"
@@ -136,45 +137,25 @@ mlir::LogicalResult estimateLimit(SelectedModel &selected, const cost::SearchCon
   return mlir::success();
 }
 
-/// The flags of this run that select and instantiate the space, for the
-/// qdsl commands it runs.
-std::vector<std::string> frontEndFlags() {
-  std::vector<std::string> flags;
-  for (const std::string &m : modelNames)
-    flags.push_back("--model=" + m);
-  for (const std::string &d : defines)
-    flags.push_back("-D" + d);
-  for (const std::string &i : includeDirs) {
-    SmallString<256> dir(i);
-    sys::fs::make_absolute(dir);
-    flags.push_back("-I" + dir.str().str());
-  }
-  return flags;
-}
-
-/// This program, to compile the supernet and the derived model with.
-std::string qdslProgram() {
-  static int anchor;
-  return sys::fs::getMainExecutable(nullptr, &anchor);
-}
-
-/// 1. The supernet, compiled and built, and its search into DIR/search.
-int searchSupernet(const std::string &directory, const std::string &spaceFile,
+/// 1. The supernet of the space (as qdsl compile --search writes it, with
+/// the limits found already), built, and its search into DIR/search.
+int searchSupernet(Session &session, const std::string &directory, const std::string &spaceFile,
                    const std::vector<cost::SearchConstraint> &constraints) {
   std::string supernet = directory + "/supernet";
-  std::vector<std::string> compile = {"compile", spaceFile, "--search",
-                                      "--target=" + searchTarget, "-o", supernet};
-  if (!deviceProfile.empty())
-    compile.push_back("--device=" + deviceProfile);
-  if (latencyLimit.getNumOccurrences())
-    compile.push_back("--latency-limit=" + latencyLimit);
-  for (const std::string &device : onlyDevices)
-    compile.push_back("--only=" + device);
-  for (std::string &f : frontEndFlags())
-    compile.push_back(std::move(f));
   outs() << "compiling the supernet into " << supernet << "\n";
   outs().flush();
-  if (driver::runProgram(qdslProgram(), compile, directory + "/logs/supernet-compile.log") ||
+  ProjectRequest request;
+  request.target = codegen::lookupTarget(searchTarget);
+  request.search = request.train = true;
+  request.directory = supernet;
+  request.source = spaceFile;
+  request.constraints = constraints;
+  request.announce = false;
+  mlir::OwningOpRef<mlir::ModuleOp> module = session.generate();
+  mlir::func::FuncOp model = module ? session.selectModel(*module) : nullptr;
+  if (!model)
+    return failed(session.finish(false)), 1;
+  if (writeModelProject(session, *module, model, request) ||
       driver::buildProject(supernet, jobs, directory + "/logs/supernet-build.log"))
     return 1;
   std::vector<std::string> args = {
@@ -223,7 +204,7 @@ int deriveArchitecture(Session &session, const std::string &directory,
   }
   out.holds = cost::limitsHoldingLayers(out.spaces, limitsMs, out.picks);
   cost::printLayerHolds(out.holds, out.spaces.front(), devices, outs());
-  choices.setValue(choicesText(out.picks));
+  session.options.choices = choicesText(out.picks);
   std::vector<std::string> header = {
       formatv("Found by qdsl search (seed {0}, {1} search epochs, --derive={2}):",
               out.settings.getInteger("seed").value_or(0),
@@ -249,12 +230,24 @@ int deriveArchitecture(Session &session, const std::string &directory,
 int retrainAndMeasure(const std::string &directory, const std::vector<int64_t> &inputShape,
                       SearchOutcome &out) {
   std::string model = directory + "/model";
-  std::vector<std::string> compile = {"compile", directory + "/derived.qd", "--train",
-                                      "--target=" + searchTarget, "-o", model,
-                                      "--label-smoothing=" + formatv("{0}", labelSmoothing).str()};
   outs() << "retraining the derived model (" << retrainEpochs << " epochs)\n";
   outs().flush();
-  if (driver::runProgram(qdslProgram(), compile, directory + "/logs/model-compile.log") ||
+  // derived.qd stands alone: none of the space's --model, -D or -I.
+  int exitCode = 0;
+  std::unique_ptr<Session> derived =
+      loadSession(directory + "/derived.qd", FrontEndOptions(), exitCode);
+  mlir::OwningOpRef<mlir::ModuleOp> module = derived ? derived->generate() : nullptr;
+  mlir::func::FuncOp fixed = module ? derived->selectModel(*module) : nullptr;
+  if (!fixed)
+    return derived ? (failed(derived->finish(false)), 1) : 1;
+  ProjectRequest request;
+  request.target = codegen::lookupTarget(searchTarget);
+  request.train = true;
+  request.labelSmoothing = labelSmoothing;
+  request.directory = model;
+  request.source = directory + "/derived.qd";
+  request.announce = false;
+  if (writeModelProject(*derived, *module, fixed, request) ||
       driver::buildProject(model, jobs, directory + "/logs/model-build.log"))
     return 1;
   std::vector<std::string> args = {"--epochs", std::to_string(retrainEpochs), "--batch",
@@ -346,7 +339,7 @@ int runSearch() {
     searchJSON = fromSearch + "/search/search.json";
     if (earlierSearchSettings(out.settings))
       return 1;
-  } else if (searchSupernet(directory, out.source, out.constraints)) {
+  } else if (searchSupernet(session, directory, out.source, out.constraints)) {
     return 1;
   }
   // 2. The derived architecture.

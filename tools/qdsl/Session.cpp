@@ -23,13 +23,24 @@ using namespace llvm;
 
 namespace qdsl::tool {
 
-Session::Session(std::unique_ptr<MemoryBuffer> buffer) : diags(sourceMgr) {
+FrontEndOptions FrontEndOptions::fromFlags() {
+  FrontEndOptions options;
+  options.modelNames.assign(tool::modelNames.begin(), tool::modelNames.end());
+  options.defines.assign(tool::defines.begin(), tool::defines.end());
+  options.includeDirs.assign(tool::includeDirs.begin(), tool::includeDirs.end());
+  options.choices = tool::choices;
+  options.verifyDiagnostics = tool::verifyDiagnostics;
+  return options;
+}
+
+Session::Session(std::unique_ptr<MemoryBuffer> buffer, FrontEndOptions frontEnd)
+    : options(std::move(frontEnd)), diags(sourceMgr) {
   mainBuffer = sourceMgr.AddNewSourceBuffer(std::move(buffer), SMLoc());
   // A user reads errors against the .qd file; a dump of the IR a pass was
   // working on would bury them.
   context.printOpOnDiagnostic(false);
   // The handler must see the main buffer to collect its expectations.
-  if (verifyDiagnostics)
+  if (options.verifyDiagnostics)
     verifier = std::make_unique<mlir::SourceMgrDiagnosticVerifierHandler>(
         sourceMgr, &context);
   else
@@ -65,32 +76,32 @@ mlir::InFlightDiagnostic Session::error() {
 }
 
 bool Session::load() {
-  dsl::FrontendOptions options;
-  options.includeDirs.assign(includeDirs.begin(), includeDirs.end());
-  return dsl::loadProgramFromSourceMgr(mainBuffer, options, diags, program);
+  dsl::FrontendOptions frontend;
+  frontend.includeDirs = options.includeDirs;
+  return dsl::loadProgramFromSourceMgr(mainBuffer, frontend, diags, program);
 }
 
 mlir::OwningOpRef<mlir::ModuleOp> Session::generate(bool applyChoices) {
-  dsl::MLIRGenOptions options;
-  options.models.assign(modelNames.begin(), modelNames.end());
-  for (const std::string &define : defines) {
+  dsl::MLIRGenOptions generation;
+  generation.models = options.modelNames;
+  for (const std::string &define : options.defines) {
     auto [name, value] = StringRef(define).split('=');
     if (name.empty() || value.empty()) {
       mlir::emitError(mlir::UnknownLoc::get(&context))
           << "-D" << define << ": expected -D name=value";
       return nullptr;
     }
-    options.overrides.emplace_back(name.str(), value.str());
+    generation.overrides.emplace_back(name.str(), value.str());
   }
   mlir::OwningOpRef<mlir::ModuleOp> module =
-      dsl::generateMLIR(context, program, sourceMgr, options);
-  overrides = options.overrides;
-  if (!module || choices.empty() || !applyChoices)
+      dsl::generateMLIR(context, program, sourceMgr, generation);
+  overrides = generation.overrides;
+  if (!module || options.choices.empty() || !applyChoices)
     return module;
   // One architecture of a search space: --choices=0,3,1,... or seed:N.
   int64_t seed = -1;
   SmallVector<int64_t> picks;
-  StringRef spec = choices.getValue();
+  StringRef spec = options.choices;
   if (spec.consume_front("seed:")) {
     if (spec.getAsInteger(10, seed) || seed < 0) {
       error() << "--choices=seed:N needs a non-negative integer N, got '" << spec << "'";
@@ -103,7 +114,7 @@ mlir::OwningOpRef<mlir::ModuleOp> Session::generate(bool applyChoices) {
       int64_t pick;
       if (part.trim().getAsInteger(10, pick)) {
         error() << "--choices expects candidate indices separated by commas (or "
-                   "seed:N), got '" << choices.getValue() << "'";
+                   "seed:N), got '" << options.choices << "'";
         return nullptr;
       }
       picks.push_back(pick);
@@ -144,13 +155,18 @@ std::string shownNumber(double value) {
 }
 
 std::unique_ptr<Session> loadSession(int &exitCode) {
+  return loadSession(inputFile, FrontEndOptions::fromFlags(), exitCode);
+}
+
+std::unique_ptr<Session> loadSession(const std::string &path, FrontEndOptions options,
+                                     int &exitCode) {
   std::string error;
-  std::unique_ptr<MemoryBuffer> source = dsl::readSourceFile(inputFile, 16 << 20, error);
+  std::unique_ptr<MemoryBuffer> source = dsl::readSourceFile(path, 16 << 20, error);
   if (!source) {
     exitCode = reportError(error);
     return nullptr;
   }
-  auto session = std::make_unique<Session>(std::move(source));
+  auto session = std::make_unique<Session>(std::move(source), std::move(options));
   if (!session->load()) {
     exitCode = failed(session->finish(false)) ? 1 : 0;
     return nullptr;

@@ -21,14 +21,29 @@
 
 namespace qdsl::tool {
 
+/// What selects and instantiates the models of a file: --model, -D, -I,
+/// --choices and --verify-diagnostics.
+struct FrontEndOptions {
+  std::vector<std::string> modelNames, defines, includeDirs;
+  /// "0,3,1" or "seed:N": one architecture of a search space.
+  std::string choices;
+  bool verifyDiagnostics = false;
+  /// The command line's.
+  static FrontEndOptions fromFlags();
+};
+
 class Session {
 public:
-  explicit Session(std::unique_ptr<llvm::MemoryBuffer> buffer);
+  explicit Session(std::unique_ptr<llvm::MemoryBuffer> buffer,
+                   FrontEndOptions options = FrontEndOptions::fromFlags());
+
+  FrontEndOptions options;
 
   /// Parses and checks the program.
   bool load();
-  /// Builds the module of the selected models (--model, -D), with the
-  /// choices of a space fixed by --choices unless `applyChoices` is off.
+  /// Builds the module of the selected models (`options`: --model, -D),
+  /// with the choices of a space fixed by --choices unless `applyChoices`
+  /// is off.
   mlir::OwningOpRef<mlir::ModuleOp> generate(bool applyChoices = true);
   /// The -D overrides, by parameter name (valid after generate()).
   std::vector<std::pair<std::string, std::string>> overrides;
@@ -73,6 +88,9 @@ struct SelectedModel {
 /// Reads and checks the input file; null (with the process exit code in
 /// `exitCode`, having reported why) when it cannot be read or has errors.
 std::unique_ptr<Session> loadSession(int &exitCode);
+/// The same for `path`, with `options`.
+std::unique_ptr<Session> loadSession(const std::string &path, FrontEndOptions options,
+                                     int &exitCode);
 
 /// Reads the input file, checks it and selects its model (--model, -D) into
 /// `out`: -1 when it did; else, having reported why, the process exit code
