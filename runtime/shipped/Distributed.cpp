@@ -384,9 +384,11 @@ void GradientAverager::ready(size_t gradient, const float *values) {
 #ifdef QDSL_WITH_MPI
 namespace {
 // QDSL_TEST_FAIL_ALLREDUCE=RANK,STEP (tests only, docs/DISTRIBUTED.md): the
-// process of that rank fails to start its first gradient all-reduce of that
-// step (counted from 1) with MPI_ERR_OTHER instead of calling MPI, so that
-// a test can check that the job stops and names the process and the error.
+// process of that rank fails to start the first bucket of its STEP-th
+// gradient averaging of this run (from 1: the training step's number when
+// the run did not resume, but every averaged step of a search counts) with
+// MPI_ERR_OTHER instead of calling MPI, so that a test can check that the
+// job stops and names the process and the error.
 bool injectedFailure(int64_t step, size_t bucket) {
   static const std::pair<long, long> where = [] {
     const char *value = std::getenv("QDSL_TEST_FAIL_ALLREDUCE");
@@ -402,6 +404,12 @@ bool injectedFailure(int64_t step, size_t bucket) {
 
 void GradientAverager::launchReady() {
   while (launched < buckets.size() && buckets[launched].ready == buckets[launched].members) {
+#ifdef QDSL_WITH_MPI
+    // After a bucket that could not start, the others would pair with the
+    // other processes' wrong buckets: none starts, and waitAll() reports.
+    if (launched > 0 && !buckets[launched - 1].startError.empty())
+      return;
+#endif
     const size_t index = launched++;
     Bucket &b = buckets[index];
     b.running = true;

@@ -509,9 +509,19 @@ def check_search(args):
     out = run([args.qdsl, "search", space, "--device", profile, "--latency-limit",
                "%.6fms" % limit, "-o", out_dir, "--epochs", "3", "--warmup-epochs", "1",
                "--retrain-epochs", "1", "--batch", "32", "--train-subset", "3000",
-               "--validation", "1000", "--test-subset", "1000", "-j", str(args.jobs)]).stdout
+               "--validation", "1000", "--test-subset", "1000", "--arch-lr", "0.0125",
+               "-j", str(args.jobs)]).stdout
     with open(os.path.join(out_dir, "report.json")) as f:
         report = json.load(f)
+    # The search program got the limit and the learning rate exactly (they
+    # once went through a format that kept two decimals: 0.001 became 0).
+    with open(os.path.join(out_dir, "search", "search.json")) as f:
+        searched = json.load(f)
+    got_limit = searched["devices"][0]["limit_ms"]
+    if searched["settings"]["arch_lr"] != 0.0125 or \
+            abs(got_limit - float("%.6f" % limit)) > 1e-12 * limit:
+        raise RuntimeError("the search program ran with --arch-lr %s and limit %r ms, asked "
+                           "0.0125 and %.6f" % (searched["settings"]["arch_lr"], got_limit, limit))
     device = report["devices"][0]
     if not device["within_limit"] or device["predicted_ms"] > limit * (1 + 1e-9):
         raise RuntimeError("derived model over its limit: %s" % device)

@@ -163,7 +163,7 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
       std::to_string(warmupEpochs), "--batch", std::to_string(searchBatch),
       "--seed",         std::to_string(seed),         "--threads", std::to_string(profileThreads),
       "--latency-loss", latencyLoss,                  "--validation", std::to_string(validation),
-      "--arch-lr",      formatv("{0}", archLearningRate.getValue()).str(),
+      "--arch-lr",      exactNumber(archLearningRate),
       "--arch-every",   std::to_string(archEvery),
       "--out",          directory + "/search"};
   if (trainSubset > 0)
@@ -171,7 +171,7 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
   if (!dataDirectory.empty())
     args.insert(args.end(), {"--data", dataDirectory});
   for (const cost::SearchConstraint &c : constraints)
-    args.insert(args.end(), {"--limit", c.device + "=" + formatv("{0}", c.limitMs).str()});
+    args.insert(args.end(), {"--limit", c.device + "=" + exactNumber(c.limitMs)});
   outs() << "searching (" << searchEpochs << " epochs, " << warmupEpochs << " of warm-up)\n";
   outs().flush();
   return driver::runLaunched(launcher, supernet + "/build/search", args);

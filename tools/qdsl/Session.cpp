@@ -154,6 +154,12 @@ std::string shownNumber(double value) {
   return s;
 }
 
+std::string exactNumber(double value) {
+  std::string s;
+  raw_string_ostream(s) << format("%.17g", value);
+  return s;
+}
+
 std::unique_ptr<Session> loadSession(int &exitCode) {
   return loadSession(inputFile, FrontEndOptions::fromFlags(), exitCode);
 }

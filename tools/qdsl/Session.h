@@ -74,6 +74,9 @@ private:
 
 /// A number as people write it (%g): 0.1, 1e+308, -6e-06.
 std::string shownNumber(double value);
+/// A number exactly, for another program's command line (%.17g: reads
+/// back as the same double; formatv's "{0}" keeps two decimals).
+std::string exactNumber(double value);
 
 /// Prints `message` as an error of the qdsl tool; returns the exit code 1.
 using driver::reportError;
