@@ -8,6 +8,7 @@
 
 #include "codegen/CString.h"
 #include "codegen/KernelFamilies.h"
+#include "codegen/ProjectTemplate.h"
 #include "dialect/QuadraOps.h"
 
 #include <array>
@@ -154,74 +155,15 @@ FailureOr<std::string> cudaKernelsSource(const Plan &p, const Target &target,
 }
 
 std::string cudaCmakeSource(const Plan &p, const Target &target, const ProjectOptions &options) {
-  func::FuncOp model = p.forward.function;
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << kProjectMarker << " from " << options.source << ": model " << model.getSymName()
-     << ", target " << target.name << ".\n"
-     << "# Build with `qdsl build DIR`, or cmake -S DIR -B DIR/build -G Ninja && cmake --build "
-        "DIR/build.\n"
-     << "# Needs the CUDA toolkit (nvcc, cuBLASLt) and nlohmann-json; nothing of qdsl, MLIR or "
-        "Halide.\n"
-     << "# -DQDSL_CUDA_EMULATE=ON builds the same program on the CPU, without CUDA, to\n"
-     << "# check its arithmetic (cuda/qdsl_cuda_emulate.cpp; slow).\n"
-     << "cmake_minimum_required(VERSION 3.24)\n"
-     << "option(QDSL_CUDA_EMULATE \"Run the CUDA kernels on the CPU\" OFF)\n"
-     << "if(QDSL_CUDA_EMULATE)\n"
-     << "  project(" << model.getSymName() << " C CXX)\n"
-     << "else()\n"
-     << "  # nvcc from CUDACXX or PATH, else the toolkit's usual place.\n"
-     << "  find_program(QDSL_NVCC nvcc)\n"
-     << "  if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND NOT QDSL_NVCC\n"
-     << "     AND EXISTS /usr/local/cuda/bin/nvcc)\n"
-     << "    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)\n"
-     << "  endif()\n"
-     << "  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)\n"
-     << "    set(CMAKE_CUDA_ARCHITECTURES \"" << options.cudaArchitectures << "\")\n"
-     << "  endif()\n"
-     << "  project(" << model.getSymName() << " C CXX CUDA)\n"
-     << "  find_package(CUDAToolkit REQUIRED)\n"
-     << "endif()\n\n"
-     << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
-     << "set(CMAKE_CUDA_STANDARD 17)\n"
-     << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n"
-     << "# Tensor files, initial weights, the arena planner"
-     << (p.train ? "; data sets, AdamW,\n# checkpoints and progress for train.\nset(QDSL_RUNTIME_TRAINING ON)\n"
-                 : ".\n")
-     << "include(runtime/shipped/qdsl_runtime.cmake)\n\n"
-     << "if(QDSL_CUDA_EMULATE)\n"
-     << "  add_library(qdsl_cuda STATIC cuda/qdsl_cuda_emulate.cpp)\n"
-     << "else()\n"
-     << "  add_library(qdsl_cuda STATIC cuda/qdsl_cuda_kernels.cu)\n"
-     << "  target_link_libraries(qdsl_cuda PUBLIC CUDA::cudart CUDA::cublasLt)\n"
-     << "  # Source lines in compute-sanitizer's and the profilers' reports.\n"
-     << "  target_compile_options(qdsl_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)\n"
-     << "endif()\n"
-     << "target_include_directories(qdsl_cuda PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n\n"
-     << "add_library(qdsl_model STATIC model_kernels.cpp cuda/qdsl_cuda_model.cpp "
-        "qdsl_model_common.cpp)\n"
-     << "target_include_directories(qdsl_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
-     << "target_link_libraries(qdsl_model PUBLIC qdsl_cuda qdsl_runtime)\n\n"
-     << "add_executable(predict predict.cpp)\n"
-     << "target_link_libraries(predict PRIVATE qdsl_model fmt::fmt)\n";
-  if (p.train)
-    os << "\n# The training program: the step on the GPU, AdamW on the host.\n"
-       << "add_executable(train train.cpp)\n"
-       << "target_link_libraries(train PRIVATE qdsl_model qdsl_training_runtime)\n"
-       << "\n# Data-parallel training on GPUs (docs/DISTRIBUTED.md): with MPI and the toolkit's\n"
-       << "# NCCL, the processes' gradients are averaged on the devices; without NCCL, on\n"
-       << "# the host through MPI.\n"
-       << "if(MPI_C_FOUND AND NOT QDSL_CUDA_EMULATE)\n"
-       << "  find_path(QDSL_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})\n"
-       << "  find_library(QDSL_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})\n"
-       << "  if(QDSL_NCCL_INCLUDE AND QDSL_NCCL_LIBRARY)\n"
-       << "    target_compile_definitions(qdsl_model PRIVATE QDSL_WITH_NCCL)\n"
-       << "    target_include_directories(qdsl_model PRIVATE ${QDSL_NCCL_INCLUDE})\n"
-       << "    target_link_libraries(qdsl_model PUBLIC ${QDSL_NCCL_LIBRARY})\n"
-       << "    message(STATUS \"qdsl: gradients averaged across GPUs with NCCL (${QDSL_NCCL_LIBRARY})\")\n"
-       << "  endif()\n"
-       << "endif()\n";
-  return s;
+  TemplateValues t;
+  func::FuncOp function = p.forward.function;
+  const std::string model = function.getSymName().str();
+  t.values = {{"HEADER", std::string(kProjectMarker) + " from " + options.source + ": model " +
+                             model + ", target " + target.name + "."},
+              {"MODEL", model},
+              {"CUDA_ARCHITECTURES", options.cudaArchitectures}};
+  t.switches = {{"TRAIN", p.train.has_value()}};
+  return fillProjectTemplate("cuda_project.cmake.in", t);
 }
 
 } // namespace qdsl::codegen::project

@@ -7,6 +7,7 @@
 #include "codegen/ProjectParts.h"
 
 #include "codegen/CString.h"
+#include "codegen/ProjectTemplate.h"
 #include "dialect/QuadraOps.h"
 
 using namespace mlir;
@@ -146,112 +147,43 @@ std::string halideKernelsSource(const Plan &p, const Target &target,
 
 std::string halideCmakeSource(const Plan &p, const Target &target, const ProjectOptions &options,
                               const std::vector<std::string> &generators) {
-  func::FuncOp model = p.forward.function;
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << kProjectMarker << " from " << options.source << ": model "
-     << model.getSymName() << ", target " << target.name << ".\n"
-     << "# Build with `qdsl build DIR`, or cmake -S DIR -B DIR/build -G Ninja "
-        "&& cmake --build DIR/build.\n"
-     << "cmake_minimum_required(VERSION 3.21)\n"
-     << "project(" << model.getSymName() << " C CXX)\n\n"
-     << "set(CMAKE_CXX_STANDARD 17)\nset(CMAKE_CXX_STANDARD_REQUIRED ON)\n"
-     << "if(NOT CMAKE_BUILD_TYPE)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n";
   std::string runtime = "qk_runtime_" + hexDigest("qdsl runtime v1\n" + target.halideTarget);
-  std::vector<std::string> names;
-  for (const KernelCall *call : p.libraries)
-    names.push_back(kernelFunctionName(*call, target, options.autoscheduler));
-  auto emitKernelList = [&] {
-    os << "set(QDSL_KERNELS";
-    for (const std::string &name : names)
-      os << " " << name;
-    os << ")\n";
-  };
-  const bool cross = !target.runnableHere && !target.crossProcessor.empty();
-  if (cross) {
-    os << "# The programs for the " << target.crossProcessor
-       << " machine come from a second build of this folder\n"
-       << "# with a cross compiler (qdsl_cross.cmake), which stops here.\n";
-    emitKernelList();
-    os << "if(QDSL_CROSS_BUILD)\n"
-       << "  include(qdsl_cross.cmake)\n"
-       << "  qdsl_cross_build_programs(" << runtime << " ${QDSL_KERNELS})\n"
-       << "  return()\n"
-       << "endif()\n\n";
-  }
-  os << "find_package(Halide 14 REQUIRED)\n";
-  os << "\n# Halide target: explicit, never `host`.\n"
-     << "set(QDSL_HALIDE_TARGET \"" << target.halideTarget << "\")\n\n"
-     << "add_halide_generator(qdsl_generators SOURCES";
-  for (const std::string &g : generators)
-    os << " generators/" << g;
-  os << ")\n# Generators include their helpers and runtime/shipped/Contract.h.\n"
-     << "target_include_directories(qdsl_generators PRIVATE generators "
-        "${CMAKE_CURRENT_SOURCE_DIR})\n"
-     << "# One generator per file: Halide.h is parsed once for all of them.\n"
-     << "target_precompile_headers(qdsl_generators PRIVATE <Halide.h>)\n\n";
-  os << "set_target_properties(qdsl_generators PROPERTIES EXCLUDE_FROM_ALL ON)\n\n";
-  os << "# Compiled kernels come from (and go to) this per-user cache; empty\n"
-     << "# disables it. See qdsl_kernels.cmake.\n"
-     << "set(QDSL_KERNEL_CACHE " << cString(options.kernelCache)
-     << " CACHE PATH \"Cache of compiled qdsl kernels\")\n"
-     << "include(qdsl_kernels.cmake)\n\n";
-  os << "# One function per distinct kernel configuration, sharing one runtime.\n"
-     << "qdsl_halide_runtime(" << runtime << " ${QDSL_HALIDE_TARGET})\n";
-  for (auto [call, name] : llvm::zip(p.libraries, names)) {
-    os << "qdsl_kernel(" << name << " GENERATOR " << halideGenerator(*call)
-       << " TARGET ${QDSL_HALIDE_TARGET} RUNTIME " << runtime;
+  std::string kernelList = "set(QDSL_KERNELS", kernels, generatorSources;
+  for (const KernelCall *call : p.libraries) {
+    std::string name = kernelFunctionName(*call, target, options.autoscheduler);
+    kernelList += " " + name;
+    kernels += (kernels.empty() ? "" : "\n") + ("qdsl_kernel(" + name + " GENERATOR ") +
+               halideGenerator(*call).str() + " TARGET ${QDSL_HALIDE_TARGET} RUNTIME " + runtime;
     if (!options.autoscheduler.empty())
-      os << " AUTOSCHEDULER " << options.autoscheduler;
-    os << "\n  PARAMS";
-    for (const auto &[name, value] : call->params)
-      os << " " << name << "=" << value;
-    os << ")\n";
+      kernels += " AUTOSCHEDULER " + options.autoscheduler;
+    kernels += "\n  PARAMS";
+    for (const auto &[param, value] : call->params)
+      kernels += " " + param + "=" + value;
+    kernels += ")";
   }
-  os << "qdsl_report_kernels()\n";
-  if (!cross)
-    emitKernelList();
-  os << "\n";
-  if (target.runnableHere) {
-    os << "# The runtime: tensor files, initial weights, arena planner";
-    if (p.train)
-      os << "; data sets,\n# AdamW, checkpoints and progress for train.\n"
-         << "set(QDSL_RUNTIME_TRAINING ON)\n";
-    else
-      os << ".\n";
-    os << "include(runtime/shipped/qdsl_runtime.cmake)\n"
-       << "find_package(fmt REQUIRED)\n\n"
-       << "add_library(qdsl_model STATIC model_kernels.cpp qdsl_model.cpp qdsl_model_common.cpp)\n"
-       << "target_include_directories(qdsl_model PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})\n"
-       << "target_link_libraries(qdsl_model PUBLIC ${QDSL_KERNELS} qdsl_runtime fmt::fmt)\n\n"
-       << "add_executable(predict predict.cpp)\n"
-       << "target_link_libraries(predict PRIVATE qdsl_model)\n";
-    if (p.train)
-      os << "\n# The training program.\n"
-         << "add_executable(train train.cpp)\n"
-         << "target_link_libraries(train PRIVATE qdsl_model qdsl_training_runtime)\n";
-    if (p.train && !options.searchConstraints.empty())
-      os << "\n# The architecture search (search_constraints.h: the latency model).\n"
-         << "add_executable(search search.cpp)\n"
-         << "target_link_libraries(search PRIVATE qdsl_model qdsl_training_runtime)\n";
-  } else {
-    os << "# The kernels are object code for another machine: build them here";
-    if (cross)
-      os << ",\n# and the programs with a cross compiler when there is one.\n";
-    else
-      os << ".\n";
-    os << "add_custom_target(qdsl_kernels ALL)\n"
-       << "foreach(kernel IN LISTS QDSL_KERNELS ITEMS " << runtime << ")\n"
-       << "  if(TARGET ${kernel}.update)\n"
-       << "    add_dependencies(qdsl_kernels ${kernel}.update)\n"
-       << "  endif()\n"
-       << "endforeach()\n";
-    if (cross)
-      os << "include(qdsl_cross.cmake)\n"
-         << "qdsl_cross_programs(" << target.crossProcessor << " " << target.crossToolPrefix
-         << " qdsl_kernels)\n";
-  }
-  return s;
+  kernelList += ")";
+  for (const std::string &g : generators)
+    generatorSources += " generators/" + g;
+  const bool cross = !target.runnableHere && !target.crossProcessor.empty();
+  func::FuncOp function = p.forward.function;
+  const std::string model = function.getSymName().str();
+  TemplateValues t;
+  t.values = {{"HEADER", std::string(kProjectMarker) + " from " + options.source + ": model " +
+                             model + ", target " + target.name + "."},
+              {"MODEL", model},
+              {"HALIDE_TARGET", target.halideTarget},
+              {"GENERATORS", generatorSources},
+              {"KERNEL_CACHE", cString(options.kernelCache)},
+              {"RUNTIME", runtime},
+              {"KERNELS", kernels},
+              {"KERNEL_LIST", kernelList},
+              {"CROSS_PROCESSOR", target.crossProcessor},
+              {"CROSS_PREFIX", target.crossToolPrefix}};
+  t.switches = {{"CROSS", cross},
+                {"RUNNABLE", target.runnableHere},
+                {"TRAIN", p.train.has_value()},
+                {"SEARCH", p.train.has_value() && !options.searchConstraints.empty()}};
+  return fillProjectTemplate("halide_project.cmake.in", t);
 }
 
 } // namespace qdsl::codegen::project

@@ -5,7 +5,7 @@
 // and the names of compiled kernels; ProjectPlan.cpp: the plan of a model's
 // kernels and the tables both back ends' model_kernels.cpp define;
 // HalideProject.cpp and CudaProject.cpp: each back end's model_kernels.cpp
-// and CMakeLists.txt.
+// and CMakeLists.txt (filled in from codegen/templates/, ProjectTemplate.h).
 //
 //===----------------------------------------------------------------------===//
 
