@@ -28,6 +28,14 @@
 
 namespace qdsl_program {
 
+// A flag error: "PROGRAM: message" and the usage, said once (rank 0: every
+// process got the same flags); returns the exit status 2.
+inline int usage_error(const char *program, const char *usage, const std::string &message) {
+    if (qdsl::rt::Processes::rank() == 0)
+        fmt::print(stderr, "{}: {}\n{}", program, message, usage);
+    return 2;
+}
+
 // Prints "PROGRAM: message" (after "rank R of N: " when distributed);
 // returns 1.
 inline int fail(const char *program, const std::string &message) {

@@ -58,14 +58,8 @@
 
 namespace {
 
-using qdsl_program::Evaluation;
-using qdsl_program::evaluate;
-using qdsl_program::memory_mb;
-using qdsl_program::FlagTable;
-using qdsl_program::parse_double;
-using qdsl_program::parse_flags;
-using qdsl_program::random_batch;
-using qdsl_program::GradientExchange;
+// The programs' shared parts (program_support.h, program_flags.h).
+using namespace qdsl_program;
 using qdsl::rt::Processes;
 
 const char *const kUsage =
@@ -93,12 +87,7 @@ const char *const kUsage =
     "  path's weights) on random data; prints the best step time and arena as\n"
     "  train --benchmark does for a model\n";
 
-// Flags are the same on every process: rank 0 speaks for all.
-int usage(const std::string &message) {
-    if (Processes::rank() == 0)
-        fmt::print(stderr, "search: {}\n{}", message, kUsage);
-    return 2;
-}
+int usage(const std::string &message) { return qdsl_program::usage_error("search", kUsage, message); }
 
 int fail(const std::string &message) { return qdsl_program::fail("search", message); }
 int fatal(const std::string &message) { return qdsl_program::fatal("search", message); }

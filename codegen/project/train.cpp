@@ -51,13 +51,8 @@
 
 namespace {
 
-using qdsl_program::Evaluation;
-using qdsl_program::evaluate;
-using qdsl_program::memory_mb;
-using qdsl_program::FlagTable;
-using qdsl_program::parse_flags;
-using qdsl_program::random_batch;
-using qdsl_program::GradientExchange;
+// The programs' shared parts (program_support.h, program_flags.h).
+using namespace qdsl_program;
 using qdsl::rt::Processes;
 
 const char *const kUsage =
@@ -101,12 +96,7 @@ const char *const kUsage =
     "  --labels L.npy [--weights W.safetensors]   one step's loss and gradients,\n"
     "  as qdsl run --train writes them\n";
 
-// Flags are the same on every process: rank 0 speaks for all.
-int usage(const std::string &message) {
-    if (Processes::rank() == 0)
-        fmt::print(stderr, "train: {}\n{}", message, kUsage);
-    return 2;
-}
+int usage(const std::string &message) { return qdsl_program::usage_error("train", kUsage, message); }
 
 int fail(const std::string &message) { return qdsl_program::fail("train", message); }
 int fatal(const std::string &message) { return qdsl_program::fatal("train", message); }
