@@ -97,13 +97,6 @@ const std::vector<KernelFamily> &families() {
   return all;
 }
 
-template <typename T> const T *lookupByName(const std::vector<T> &table, llvm::StringRef name) {
-  for (const T &entry : table)
-    if (entry.name == name)
-      return &entry;
-  return nullptr;
-}
-
 } // namespace
 
 llvm::ArrayRef<KernelFamily> allKernelFamilies() { return families(); }
@@ -121,7 +114,10 @@ const KernelFamily *lookupKernelFamily(llvm::StringRef name) {
 llvm::ArrayRef<KernelImplementation> allKernelImplementations() { return implementations(); }
 
 const KernelImplementation *lookupKernelImplementation(llvm::StringRef name) {
-  return lookupByName(implementations(), name);
+  for (const KernelImplementation &implementation : implementations())
+    if (implementation.name == name)
+      return &implementation;
+  return nullptr;
 }
 
 bool hasImplementation(Backend backend, const KernelImplementation &implementation) {

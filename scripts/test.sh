@@ -20,6 +20,11 @@ for arg in "$@"; do
     *) args+=("$arg") ;;
   esac
 done
+jobs=${QDSL_TEST_JOBS:-2}
+if ! [[ "$jobs" =~ ^[1-9][0-9]{0,2}$ ]]; then
+  echo "test.sh: QDSL_TEST_JOBS must be a number of tests to run at once, 1 to 999; got '$jobs'" >&2
+  exit 2
+fi
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 if [ -n "${QDSL_FUZZ_SECONDS:-}" ]; then
@@ -28,7 +33,7 @@ fi
 cd "$root/build"
 start=$(date +%s)
 status=0
-ctest --output-on-failure --timeout 1800 -j "${QDSL_TEST_JOBS:-2}" \
+ctest --output-on-failure --no-tests=error --timeout 1800 -j "$jobs" \
   "${tier[@]}" "${args[@]}" || status=$?
 echo "test.sh: ctest took $(( $(date +%s) - start )) s"
 exit $status

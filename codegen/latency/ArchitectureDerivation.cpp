@@ -18,6 +18,15 @@ double additiveLatency(const SpaceLatency &space, ArrayRef<int64_t> picks) {
   return total;
 }
 
+std::pair<double, double> latencyRange(const SpaceLatency &space) {
+  double fastest = space.fixed, slowest = space.fixed;
+  for (const SpaceLatency::Layer &layer : space.layers) {
+    fastest += *std::min_element(layer.seconds.begin(), layer.seconds.end());
+    slowest += *std::max_element(layer.seconds.begin(), layer.seconds.end());
+  }
+  return {fastest, slowest};
+}
+
 namespace {
 
 double logProbability(double p) { return std::log(std::max(p, 1e-300)); }

@@ -17,6 +17,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qdsl::cost {
@@ -24,6 +25,10 @@ namespace qdsl::cost {
 /// Seconds of `picks` on `space`'s device: the fixed part plus each
 /// layer's pick.
 double additiveLatency(const SpaceLatency &space, llvm::ArrayRef<int64_t> picks);
+
+/// Seconds of the space's fastest and slowest architectures: every layer at
+/// its fastest (slowest) candidate.
+std::pair<double, double> latencyRange(const SpaceLatency &space);
 
 /// Per layer, the probability of each candidate.
 using LayerProbabilities = std::vector<std::vector<double>>;

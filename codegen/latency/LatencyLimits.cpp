@@ -2,6 +2,7 @@
 
 #include "codegen/latency/LatencyLimits.h"
 
+#include "codegen/latency/ArchitectureDerivation.h"
 #include "codegen/latency/Estimate.h"
 #include "dialect/QuadraOps.h"
 #include "passes/Pipelines.h"
@@ -171,11 +172,9 @@ checkConstraints(mlir::ModuleOp module, mlir::func::FuncOp model, bool isSpace,
       mlir::FailureOr<SpaceLatency> space = estimateSpace(module, model, *profile, batch);
       if (failed(space))
         return mlir::failure();
-      check.fastestMs = check.slowestMs = space->fixed * 1e3;
-      for (const SpaceLatency::Layer &layer : space->layers) {
-        check.fastestMs += *std::min_element(layer.seconds.begin(), layer.seconds.end()) * 1e3;
-        check.slowestMs += *std::max_element(layer.seconds.begin(), layer.seconds.end()) * 1e3;
-      }
+      auto [fastest, slowest] = latencyRange(*space);
+      check.fastestMs = fastest * 1e3;
+      check.slowestMs = slowest * 1e3;
       check.met = check.fastestMs <= limitMs;
     } else {
       const codegen::Target *target = profileTarget(*profile, model);

@@ -20,8 +20,10 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <new>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -50,6 +52,31 @@ inline int fatal(const char *program, const std::string &message) {
     if (qdsl::rt::Processes::distributed())
         qdsl::rt::Processes::abort(1);
     return 1;
+}
+
+// A training program's main (train, search): starts the job's processes
+// (one without a launcher), runs `run`, ends them. A buffer this machine
+// cannot hold ends the run with a message, not an abort.
+inline int program_main(const char *program, int argc, char **argv,
+                        int (*run)(int argc, char **argv)) {
+    using qdsl::rt::Processes;
+    if (std::string error; !Processes::start(argc, argv, program, error)) {
+        fail(program, error);
+        Processes::stop();
+        return 1;
+    }
+    int status = 1;
+    try {
+        status = run(argc, argv);
+    } catch (const std::bad_alloc &) {
+        status = fatal(program, "out of memory: the model, --batch and the data set need more "
+                                "memory than this machine gives the process");
+    } catch (const std::length_error &) {
+        status = fatal(program, "out of memory: a buffer for --batch would exceed what a "
+                                "process can address");
+    }
+    Processes::stop();
+    return status;
 }
 
 // Ends a run on `error`: one every process met alike (`collective`: a

@@ -702,13 +702,4 @@ int run(int argc, char **argv) {
 
 }  // namespace
 
-int main(int argc, char **argv) {
-    if (std::string error; !Processes::start(argc, argv, "search", error)) {
-        fail(error);
-        Processes::stop();
-        return 1;
-    }
-    const int status = run(argc, argv);
-    Processes::stop();
-    return status;
-}
+int main(int argc, char **argv) { return qdsl_program::program_main("search", argc, argv, run); }

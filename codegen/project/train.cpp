@@ -947,24 +947,6 @@ int run(int argc, char **argv) {
 
 }  // namespace
 
-int main(int argc, char **argv) {
-    if (std::string error; !Processes::start(argc, argv, "train", error)) {
-        fail(error);
-        Processes::stop();
-        return 1;
-    }
-    // Buffers are sized from the data and the flags; a size this machine
-    // cannot hold ends the run with a message, not an abort.
-    int status = 1;
-    try {
-        status = run(argc, argv);
-    } catch (const std::bad_alloc &) {
-        status = fatal("out of memory: the model, --batch and the data set need more memory "
-                       "than this machine gives the process");
-    } catch (const std::length_error &) {
-        status = fatal("out of memory: a buffer for --batch would exceed what a process can "
-                       "address");
-    }
-    Processes::stop();
-    return status;
-}
+// Buffers are sized from the data and the flags: program_main ends a run
+// whose sizes this machine cannot hold with a message, not an abort.
+int main(int argc, char **argv) { return qdsl_program::program_main("train", argc, argv, run); }

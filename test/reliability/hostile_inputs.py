@@ -477,6 +477,20 @@ def project_cases(q, root, w):
     case("predict: --threads 2^64", [predict, "--input", x, "--output", w + "/y.npy",
                                      "--threads", "18446744073709551616"], 2,
          "--threads needs an integer from 0 to 1024")
+    # predict reads its flags with the training programs' parser
+    # (program_flags.h): each bad one named, exit 2, nothing written.
+    for name, flags, message in [
+            ("--repeat 0", ["--repeat", "0"], "--repeat needs an integer from 1 to 1000000, got '0'"),
+            ("--seed -1", ["--seed", "-1"], "--seed needs an integer from 0 to"),
+            ("--warmup 1e3", ["--warmup", "1e3"], "--warmup needs an integer from 0 to 1000000"),
+            ("--weights (empty)", ["--weights", ""], "--weights needs a value"),
+            ("--threads at the end", ["--threads"], "--threads needs a value"),
+            ("--path 1,,2", ["--path", "1,,2"], "--path needs candidate indices (0 to 63)"),
+            ("--path 64", ["--path", "64"], "--path needs candidate indices (0 to 63)"),
+            ("an unknown flag", ["--repeats", "3"], "unknown option '--repeats'")]:
+        case("predict: " + name, [predict, "--input", x, "--output", w + "/y-flags.npy"] + flags,
+             2, message,
+             check=lambda: ["wrote an output"] if os.path.exists(w + "/y-flags.npy") else [])
     nan_x = os.path.join(w, "nan-x28.npy")
     bad_x = rng.standard_normal((1, 28, 28, 1)).astype(np.float32)
     bad_x.flat[7] = np.inf

@@ -46,6 +46,14 @@ TEST(ArchitectureDerivation, AdditiveLatencySumsThePicks) {
   EXPECT_DOUBLE_EQ(cost::additiveLatency(twoLayers(), {0, 0}), 1e-3);
 }
 
+TEST(ArchitectureDerivation, TheRangeIsEveryLayerAtItsFastestAndSlowest) {
+  cost::SpaceLatency s = twoLayers();
+  s.layers[1].seconds = {3e-3, 0.5e-3, 2e-3};  // not sorted
+  auto [fastest, slowest] = cost::latencyRange(s);
+  EXPECT_DOUBLE_EQ(fastest, 1e-3 + 0 + 0.5e-3);
+  EXPECT_DOUBLE_EQ(slowest, 1e-3 + 2e-3 + 3e-3);
+}
+
 TEST(ArchitectureDerivation, WithinLimitsKeepsAnArgmaxThatFits) {
   cost::LayerProbabilities p = {{0.1, 0.2, 0.7}, {0.6, 0.3, 0.1}};
   EXPECT_EQ(cost::withinLimits(p, {2, 0}, {twoLayers()}, {3.0}),

@@ -159,12 +159,18 @@ int runProfile() {
   cost::DeviceProfile profile;
   profile.device = driver::hostFigures(*t, profileThreads);
   profile.calibrated = true;
-  // In ProfilerOptions' order: batches; threads, repeat, rounds;
-  // architectures, refine; seed; the names its reports use; the cache.
-  driver::ProfilerOptions settings{batches,        profileThreads, profileRepeat,
-                                   profileRounds,  profileArchitectures,
-                                   profileRefine,  seed,           inputFile,
-                                   profileBatches, outputFile,     kernelCacheDirectory()};
+  driver::ProfilerOptions settings;
+  settings.batches = batches;
+  settings.threads = profileThreads;
+  settings.repeat = profileRepeat;
+  settings.rounds = profileRounds;
+  settings.architectures = profileArchitectures;
+  settings.refine = profileRefine;
+  settings.seed = seed;
+  settings.sourceName = inputFile;
+  settings.batchesText = profileBatches;
+  settings.outputName = outputFile;
+  settings.kernelCache = kernelCacheDirectory();
   driver::Profiler profiler(*selected.module, selected.model, *t, std::string(work), settings);
   bool ok = calibrating ? profiler.calibrate(base, calibrateArchitectures, profile)
                         : profiler.run(profile);

@@ -102,11 +102,7 @@ mlir::LogicalResult estimateLimit(SelectedModel &selected, const cost::SearchCon
   auto latency = cost::estimateSpace(*selected.module, space, c.profile, 1);
   if (failed(latency))
     return mlir::failure();
-  double fastest = latency->fixed, slowest = latency->fixed;
-  for (const cost::SpaceLatency::Layer &layer : latency->layers) {
-    fastest += *std::min_element(layer.seconds.begin(), layer.seconds.end());
-    slowest += *std::max_element(layer.seconds.begin(), layer.seconds.end());
-  }
+  auto [fastest, slowest] = cost::latencyRange(*latency);
   if (fastest * 1e3 > c.limitMs) {
     selected.session->error() << "the latency limit " << shownNumber(c.limitMs) << " ms on '"
                               << c.device << "' cannot be met: the fastest architecture of '"
