@@ -80,7 +80,8 @@ std::vector<std::string> generatorFiles(llvm::StringRef generator) {
 /// The files only a project that trains needs: train.cpp, and the training
 /// runtime's sources and headers, as qdsl_runtime.cmake lists them.
 std::set<std::string> trainingOnlyFiles() {
-  std::set<std::string> files = {"codegen/project/train.cpp", "codegen/project/program_support.h"};
+  std::set<std::string> files = {"codegen/project/train.cpp", "codegen/project/program_support.h",
+                                 "codegen/project/program_data.h"};
   llvm::SmallVector<llvm::StringRef> lines;
   embeddedFile("runtime/shipped/qdsl_runtime.cmake").split(lines, '\n');
   for (llvm::StringRef line : lines)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 using namespace llvm;
 
@@ -33,34 +34,118 @@ double logProbability(double p) { return std::log(std::max(p, 1e-300)); }
 
 } // namespace
 
-std::vector<int64_t> withinLimits(const LayerProbabilities &probabilities,
-                                  std::vector<int64_t> picks,
-                                  const std::vector<SpaceLatency> &spaces,
-                                  ArrayRef<double> limitsMs) {
-  for (int guard = 0; guard < 10000; ++guard) {
-    size_t worst = limitsMs.size();
-    double worstRatio = 1.0;
-    for (size_t d = 0; d < limitsMs.size(); ++d) {
-      double ratio = additiveLatency(spaces[d], picks) * 1e3 / limitsMs[d];
-      if (ratio > worstRatio) {
-        worstRatio = ratio;
-        worst = d;
+namespace {
+
+/// Each limit's use, LAT_d / T_d, of `picks`.
+std::vector<double> limitUse(const std::vector<SpaceLatency> &spaces, ArrayRef<double> limitsMs,
+                             ArrayRef<int64_t> picks) {
+  std::vector<double> use;
+  for (auto [space, limitMs] : llvm::zip(spaces, limitsMs))
+    use.push_back(additiveLatency(space, picks) * 1e3 / limitMs);
+  return use;
+}
+
+double excess(ArrayRef<double> use) {
+  double total = 0;
+  for (double u : use)
+    total += std::max(0.0, u - 1.0);
+  return total;
+}
+
+/// Branch and bound over the layers, each layer's candidates in order of
+/// probability: a branch ends when its best completion cannot beat the best
+/// found, or its fastest completion exceeds a limit.
+class Enumeration {
+public:
+  Enumeration(const LayerProbabilities &probabilities, const std::vector<SpaceLatency> &spaces,
+              ArrayRef<double> limitsMs)
+      : probabilities(probabilities), spaces(spaces) {
+    const size_t layers = probabilities.size(), devices = spaces.size();
+    order.resize(layers);
+    bestRest.assign(layers + 1, 0.0);
+    fastestRest.assign(layers + 1, std::vector<double>(devices, 0.0));
+    for (size_t l = layers; l-- > 0;) {
+      order[l].resize(probabilities[l].size());
+      std::iota(order[l].begin(), order[l].end(), 0);
+      std::stable_sort(order[l].begin(), order[l].end(), [&](int64_t a, int64_t b) {
+        return probabilities[l][a] > probabilities[l][b];
+      });
+      bestRest[l] = bestRest[l + 1] + logProbability(probabilities[l][order[l][0]]);
+      for (size_t d = 0; d < devices; ++d) {
+        const std::vector<double> &s = spaces[d].layers[l].seconds;
+        fastestRest[l][d] = fastestRest[l + 1][d] + *std::min_element(s.begin(), s.end());
       }
     }
-    if (worst == limitsMs.size())
+    for (auto [space, limitMs] : llvm::zip(spaces, limitsMs))
+      budget.push_back(limitMs * 1e-3 - space.fixed);
+    picks.assign(layers, 0);
+  }
+
+  std::vector<int64_t> run() {
+    visit(0, 0.0, std::vector<double>(spaces.size(), 0.0));
+    return best;
+  }
+
+private:
+  void visit(size_t layer, double logP, const std::vector<double> &seconds) {
+    if (layer == picks.size()) {
+      if (best.empty() || logP > bestLogP) {
+        best = picks;
+        bestLogP = logP;
+      }
+      return;
+    }
+    std::vector<double> next(seconds.size());
+    for (int64_t c : order[layer]) {
+      double p = logP + logProbability(probabilities[layer][c]);
+      // Candidates come in falling probability: none after this one can do
+      // better either.
+      if (!best.empty() && p + bestRest[layer + 1] <= bestLogP)
+        return;
+      bool fits = true;
+      for (size_t d = 0; d < seconds.size() && fits; ++d) {
+        next[d] = seconds[d] + spaces[d].layers[layer].seconds[c];
+        fits = next[d] + fastestRest[layer + 1][d] <= budget[d];
+      }
+      if (!fits)
+        continue;
+      picks[layer] = c;
+      visit(layer + 1, p, next);
+    }
+  }
+
+  const LayerProbabilities &probabilities;
+  const std::vector<SpaceLatency> &spaces;
+  std::vector<std::vector<int64_t>> order;
+  std::vector<double> bestRest, budget;
+  std::vector<std::vector<double>> fastestRest;
+  std::vector<int64_t> picks, best;
+  double bestLogP = -INFINITY;
+};
+
+std::vector<int64_t> jointRepair(const LayerProbabilities &probabilities,
+                                 const std::vector<SpaceLatency> &spaces,
+                                 ArrayRef<double> limitsMs) {
+  std::vector<int64_t> picks;
+  for (const std::vector<double> &layer : probabilities)
+    picks.push_back(std::max_element(layer.begin(), layer.end()) - layer.begin());
+  for (;;) {
+    const double current = excess(limitUse(spaces, limitsMs, picks));
+    if (current <= 0)
       return picks;
     double bestCost = INFINITY;
     size_t bestLayer = 0;
     int64_t bestPick = -1;
     for (size_t l = 0; l < picks.size(); ++l)
       for (size_t c = 0; c < probabilities[l].size(); ++c) {
-        const std::vector<double> &seconds = spaces[worst].layers[l].seconds;
-        double saved = seconds[picks[l]] - seconds[c];
-        if (!(saved > 0))
+        std::vector<int64_t> trial = picks;
+        trial[l] = static_cast<int64_t>(c);
+        double removed = current - excess(limitUse(spaces, limitsMs, trial));
+        if (!(removed > 0))
           continue;
         double lost = logProbability(probabilities[l][picks[l]]) -
                       logProbability(probabilities[l][c]);
-        double cost = std::max(lost, 0.0) / saved;
+        double cost = lost / removed;
         if (cost < bestCost) {
           bestCost = cost;
           bestLayer = l;
@@ -71,39 +156,49 @@ std::vector<int64_t> withinLimits(const LayerProbabilities &probabilities,
       return {};
     picks[bestLayer] = bestPick;
   }
-  return {};
+}
+
+} // namespace
+
+Derivation mostProbableWithinLimits(const LayerProbabilities &probabilities,
+                                    const std::vector<SpaceLatency> &spaces,
+                                    ArrayRef<double> limitsMs, double enumerateUpTo) {
+  Derivation out;
+  out.architectures = 1;
+  for (const std::vector<double> &layer : probabilities)
+    out.architectures = std::min(out.architectures * double(layer.size()), 9.2e18);
+  out.exact = out.architectures <= enumerateUpTo;
+  out.picks = out.exact ? Enumeration(probabilities, spaces, limitsMs).run()
+                        : jointRepair(probabilities, spaces, limitsMs);
+  return out;
 }
 
 std::vector<int64_t> fillBudget(const LayerProbabilities &probabilities,
                                 std::vector<int64_t> picks,
                                 const std::vector<SpaceLatency> &spaces,
                                 ArrayRef<double> limitsMs) {
-  auto use = [&](ArrayRef<int64_t> p, bool &within) {
-    double total = 0;
-    within = true;
-    for (auto [space, limitMs] : llvm::zip(spaces, limitsMs)) {
-      double ratio = additiveLatency(space, p) * 1e3 / limitMs;
-      within = within && ratio <= 1;
-      total += ratio;
-    }
-    return total;
+  auto summedUse = [&](ArrayRef<int64_t> p, bool &within) {
+    std::vector<double> use = limitUse(spaces, limitsMs, p);
+    within = llvm::all_of(use, [](double u) { return u <= 1; });
+    return std::accumulate(use.begin(), use.end(), 0.0);
   };
   for (;;) {
     bool within = false;
-    double current = use(picks, within);
-    double bestGain = -INFINITY;
+    const double current = summedUse(picks, within);
+    double bestRate = -INFINITY;
     size_t bestLayer = 0;
     int64_t bestPick = -1;
     for (size_t l = 0; l < picks.size(); ++l)
       for (size_t c = 0; c < probabilities[l].size(); ++c) {
         std::vector<int64_t> trial = picks;
         trial[l] = static_cast<int64_t>(c);
-        if (!(use(trial, within) > current) || !within)
+        double spent = summedUse(trial, within) - current;
+        if (!(spent > 0) || !within)
           continue;
         double gain = logProbability(probabilities[l][c]) -
                       logProbability(probabilities[l][picks[l]]);
-        if (gain > bestGain) {
-          bestGain = gain;
+        if (gain / spent > bestRate) {
+          bestRate = gain / spent;
           bestLayer = l;
           bestPick = static_cast<int64_t>(c);
         }

@@ -33,22 +33,40 @@ std::pair<double, double> latencyRange(const SpaceLatency &space);
 /// Per layer, the probability of each candidate.
 using LayerProbabilities = std::vector<std::vector<double>>;
 
-/// The most probable architecture within every limit: from `picks` (the
-/// argmax), while a limit is exceeded, the switch of one layer to a faster
-/// candidate that costs the least log-probability per second saved on the
-/// most exceeded device. `spaces[d]` and `limitsMs[d]` are device d's.
-/// Empty if none is found.
-std::vector<int64_t> withinLimits(const LayerProbabilities &probabilities,
-                                  std::vector<int64_t> picks,
-                                  const std::vector<SpaceLatency> &spaces,
-                                  llvm::ArrayRef<double> limitsMs);
+/// How an architecture within every limit was chosen.
+struct Derivation {
+  /// Empty when none was found.
+  std::vector<int64_t> picks;
+  /// Whether every architecture was considered (by enumeration): then
+  /// `picks` is the most probable one within every limit, and empty means
+  /// that none meets them all.
+  bool exact = false;
+  /// Architectures in the space (saturates at 2^63).
+  double architectures = 0;
+};
+
+/// The most probable architecture (the greatest Σ_l log p_l) that meets
+/// every limit jointly: `spaces[d]` and `limitsMs[d]` are device d's. A
+/// space of at most `enumerateUpTo` architectures is searched exhaustively
+/// (branch and bound: exact). A larger one is repaired from the argmax:
+/// each move switches one layer so that the total excess over the limits,
+/// Σ_d max(0, LAT_d/T_d − 1), strictly falls, choosing the move that loses
+/// the least log-probability per unit of excess removed; the excess never
+/// returns to a value it had, so the repair ends, within every limit or
+/// with no move left (then `picks` is empty).
+Derivation mostProbableWithinLimits(const LayerProbabilities &probabilities,
+                                    const std::vector<SpaceLatency> &spaces,
+                                    llvm::ArrayRef<double> limitsMs,
+                                    double enumerateUpTo = 1e6);
 
 /// --derive=fill: from an architecture within every limit, while one
 /// layer's switch to a costlier candidate keeps every limit, the switch
-/// that loses the least log-probability. The argmax of a spread-out
-/// distribution can leave much of the budget unused; this spends it in the
-/// order the search preferred. Each switch raises the summed use of the
-/// limits, so it ends.
+/// that gains the most log-probability per unit of latency it spends (the
+/// summed use of the limits, Σ_d LAT_d/T_d); a loss counts as a negative
+/// gain, so the least loss per unit spent goes first. The argmax of a
+/// spread-out distribution can leave much of the budget unused; this spends
+/// it in the order the search preferred. Each switch raises the summed use,
+/// so it ends.
 std::vector<int64_t> fillBudget(const LayerProbabilities &probabilities,
                                 std::vector<int64_t> picks,
                                 const std::vector<SpaceLatency> &spaces,

@@ -45,7 +45,8 @@ emitSearchConstraints(mlir::ModuleOp module, mlir::func::FuncOp space,
       if (!isAlnum(ch))
         ch = '_';
     table += formatv("    {{\"{0}\", {1:e}, {2}, &{3}::expected_latency_from_logits, {3}::kLayers, "
-                     "{3}::kLayerName, {3}::kCount},\n",
+                     "{3}::kLayerName, {3}::kCount, {3}::kOffset, {3}::kFixedSeconds, "
+                     "{3}::kLatencySeconds},\n",
                      c.device, c.limitMs * 1e-3, c.profile.calibrated ? "true" : "false", ns)
                  .str();
   }
@@ -56,7 +57,10 @@ emitSearchConstraints(mlir::ModuleOp module, mlir::func::FuncOp space,
      << "    const char *device;\n    double limit_seconds;\n    bool calibrated;\n"
      << "    double (*expected)(const double *alpha, double *gradient, double tau);\n"
      << "    std::size_t layers;\n    const char *const *layer_names;\n"
-     << "    const std::size_t *count;\n};\n\n"
+     << "    const std::size_t *count;\n"
+     << "    // The additive model itself: seconds of candidate c of layer l at\n"
+     << "    // seconds[offset[l] + c], plus fixed_seconds.\n"
+     << "    const std::size_t *offset;\n    double fixed_seconds;\n    const double *seconds;\n};\n\n"
      << "inline const Constraint kConstraints[] = {\n"
      << table << "};\n\n}  // namespace qdsl_search\n\n#endif  // QDSL_SEARCH_CONSTRAINTS_H\n";
   return text;

@@ -24,6 +24,7 @@
 // most probable architecture on the validation split; and at the end α, the
 // probabilities and the picks. It is written atomically after every epoch.
 #include "qdsl_model.h"
+#include "program_data.h"
 #include "program_support.h"
 #include "search_constraints.h"
 #include "runtime/shipped/ArchitectureSearch.h"
@@ -39,11 +40,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -52,6 +55,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -62,44 +66,58 @@ namespace {
 using namespace qdsl_program;
 using qdsl::rt::Processes;
 
-const char *const kUsage =
-    "usage: search [options]\n"
-    "data (Fashion-MNIST's training split; the test split is never read):\n"
-    "  --data DIR (Debian's dataset-fashion-mnist) --train-subset N (all)\n"
-    "  --validation N (10000): examples held out of the training split for the\n"
-    "             architecture steps and the per-epoch validation\n"
+const std::string kUsageText =
+    "usage: search [options]\n" + data_usage(/*with_test=*/false) +
+    "  --validation N (10000): examples held out of the training examples for the\n"
+    "             architecture steps and the per-epoch validation (drawn with\n"
+    "             --subset-seed; the test split is never read)\n"
     "schedule:\n"
     "  --epochs N (10) --warmup-epochs N (2: uniform paths, weights only)\n"
     "  --batch N (64) --arch-every N (5: one architecture step per N weight steps)\n"
     "  --lr X (4e-3, AdamW with the trainer's cosine schedule) --weight-decay X (0.05)\n"
+    "  --clip X (5; 0: off): the global norm of a weight step's gradients (the path's\n"
+    "             weights; the gates' gradients are the architecture's)\n"
     "  --arch-lr X (1e-3, Adam with beta1 = 0 for the logits)\n"
-    "latency:\n"
+    "  --gates pair|all (pair): an architecture step's gate gradients: two sampled\n"
+    "             candidates per layer renormalised (ProxylessNAS's two paths), or every\n"
+    "             candidate's (lower variance, every candidate recomputed)\n"
+    "latency (E: expected latency, T: the limit; both forms depend on E/T alone):\n"
     "  --latency-loss additive|multiplicative (additive): CE + lambda*max(0, E/T - 1)\n"
-    "             or CE * (log E / log T)^beta\n"
+    "             or CE * (E/T)^beta\n"
     "  --lambda X (2) --beta X (0.6)\n"
     "  --limit DEVICE=MS  replaces the limit of a constrained device (repeatable)\n"
     "run: --seed N (0) --threads N (0: all) --out DIR (search-out): search.json,\n"
-    "  supernet.safetensors\n"
+    "  checkpoint.safetensors (every epoch), supernet.safetensors (at the end)\n"
+    "  --resume   continue from DIR/checkpoint.safetensors exactly\n"
+    "  --overwrite  start over in a DIR that holds an earlier search\n"
     "processes (mpirun -np N search ...): --batch is per process (the global batch is\n"
     "  N times it); --bucket-mb X (4) gradients per all-reduce; --comm-timeout S (600)\n"
+    "scoring paths: --score PATHS [--weights W (OUT/supernet.safetensors)]\n"
+    "  [--score-examples N (all)]: each path of PATHS (a line \"C0,C1,...\" per\n"
+    "  architecture) on the first N validation examples (the data flags as the\n"
+    "  search had them), the supernet's weights inherited; writes OUT/scores.json\n"
     "measuring a weight step: --benchmark [--path C0,C1,... (0,0,...) --batch N --steps N (3)]:\n"
     "  steps of the supernet on one path (forward, backward, clipping, AdamW on the\n"
     "  path's weights) on random data; prints the best step time and arena as\n"
     "  train --benchmark does for a model\n";
+const char *const kUsage = kUsageText.c_str();
 
 int usage(const std::string &message) { return qdsl_program::usage_error("search", kUsage, message); }
 
 int fail(const std::string &message) { return qdsl_program::fail("search", message); }
 int fatal(const std::string &message) { return qdsl_program::fatal("search", message); }
 
-struct Options {
-    std::string data, out = "search-out", latency_loss = "additive";
-    long long train_subset = 0, validation = 10000, epochs = 10, warmup_epochs = 2, batch = 64,
-              arch_every = 5, seed = 0, threads = 0;
-    double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6;
+// The data flags are program_data.h's, shared with train.
+struct Options : DataOptions {
+    std::string out = "search-out", latency_loss = "additive", gates = "pair";
+    long long validation = 10000, epochs = 10, warmup_epochs = 2, batch = 64, arch_every = 5,
+              seed = 0, threads = 0;
+    double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6, clip = 5.0;
     double bucket_mb = 4, comm_timeout = 600;
     std::vector<std::string> limits;
-    bool benchmark = false;
+    bool benchmark = false, resume = false, overwrite = false;
+    std::string score, weights;
+    long long score_examples = 0;
     std::string path;
     long long steps = 3;
 };
@@ -109,30 +127,47 @@ int parse(int argc, char **argv, Options &o) {
     using qdsl::contract::kMaxEpochs;
     using qdsl::contract::kMaxExamples;
     FlagTable table;
-    table.texts = {{"--data", &o.data}, {"--out", &o.out}, {"--latency-loss", &o.latency_loss},
-                   {"--path", &o.path}};
-    table.switches = {{"--benchmark", &o.benchmark}};
+    table.texts = {{"--out", &o.out}, {"--latency-loss", &o.latency_loss},
+                   {"--path", &o.path}, {"--gates", &o.gates}, {"--score", &o.score},
+                   {"--weights", &o.weights}};
+    table.switches = {{"--benchmark", &o.benchmark}, {"--resume", &o.resume},
+                      {"--overwrite", &o.overwrite}};
     table.lists = {{"--limit", &o.limits}};
-    table.integers = {{"--train-subset", {&o.train_subset, 1, kMaxExamples}},
-                      {"--validation", {&o.validation, 1, kMaxExamples}},
+    table.integers = {{"--validation", {&o.validation, 1, kMaxExamples}},
                       {"--epochs", {&o.epochs, 1, kMaxEpochs}},
                       {"--warmup-epochs", {&o.warmup_epochs, 0, kMaxEpochs}},
                       {"--batch", {&o.batch, 1, kMaxBatch}},
                       {"--arch-every", {&o.arch_every, 1, 1000000}},
                       {"--seed", {&o.seed, 0, std::numeric_limits<long long>::max()}},
                       {"--threads", {&o.threads, 0, 1024}},
-                      {"--steps", {&o.steps, 1, 1000000}}};
+                      {"--steps", {&o.steps, 1, 1000000}},
+                      {"--score-examples", {&o.score_examples, 1, kMaxExamples}}};
     table.reals = {{"--lr", {&o.lr, 0, 1e30}},         {"--weight-decay", {&o.weight_decay, 0, 10}},
                    {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
-                   {"--beta", {&o.beta, 0, 100}},
+                   {"--beta", {&o.beta, 0, 100}},          {"--clip", {&o.clip, 0, 1e30}},
                    {"--bucket-mb", {&o.bucket_mb, 0, 1e6}},
                    {"--comm-timeout", {&o.comm_timeout, 1, 1e7}}};
+    add_data_flags(table, o, /*with_test=*/false);
     std::set<std::string> given;
     if (int status = parse_flags(argc, argv, table, given, "search", kUsage); status >= 0)
         return status;
+    if (std::string error = check_data_flags(o, given, /*with_test=*/false); !error.empty())
+        return usage(error);
+    if (o.gates != "pair" && o.gates != "all")
+        return usage("--gates must be pair or all, got '" + o.gates + "'");
+    if (o.resume && o.overwrite)
+        return usage("--resume continues the search in --out, --overwrite replaces it: give one");
     for (const char *flag : {"--path", "--steps"})
         if (given.count(flag) && !o.benchmark)
             return usage(std::string(flag) + " goes with --benchmark");
+    for (const char *flag : {"--weights", "--score-examples"})
+        if (given.count(flag) && o.score.empty())
+            return usage(std::string(flag) + " goes with --score");
+    if (!o.score.empty() && (o.benchmark || o.resume || o.overwrite))
+        return usage("--score scores paths of a trained supernet; it does not go with "
+                     "--benchmark, --resume or --overwrite");
+    if (!o.score.empty() && Processes::distributed())
+        return usage("--score runs in one process; run it without mpirun");
     if (o.benchmark && Processes::distributed())
         return usage("--benchmark times one process's step; run it without mpirun (train "
                      "--benchmark measures the all-reduce)");
@@ -142,11 +177,22 @@ int parse(int argc, char **argv, Options &o) {
     return -1;
 }
 
-// One constrained device: its latency model and the limit that applies.
+// One constrained device: qdsl's latency model of it, as a table, with the
+// limit that applies.
 struct Device {
     const qdsl_search::Constraint *model;
-    double limit_seconds;
+    qdsl::rt::DeviceLatency latency;
 };
+
+Device device_of(const qdsl_search::Constraint &c) {
+    Device d{&c, {}};
+    d.latency.device = c.device;
+    d.latency.fixed = c.fixed_seconds;
+    d.latency.limit = c.limit_seconds;
+    for (size_t l = 0; l < c.layers; ++l)
+        d.latency.seconds.emplace_back(c.seconds + c.offset[l], c.seconds + c.offset[l] + c.count[l]);
+    return d;
+}
 
 // Splits "DEVICE=MS" overrides onto the devices; false with `error`.
 bool apply_limits(const std::vector<std::string> &overrides, std::vector<Device> &devices,
@@ -169,7 +215,66 @@ bool apply_limits(const std::vector<std::string> &overrides, std::vector<Device>
                     "model for (it has: " + known + ")";
             return false;
         }
-        it->limit_seconds = ms * 1e-3;
+        it->latency.limit = ms * 1e-3;
+    }
+    return true;
+}
+
+// The search's examples: the training split's --train-subset (drawn with
+// --subset-seed), and a --validation part of them held out, drawn with
+// --subset-seed too: searches with other seeds, the supernet's scoring, and
+// train runs with the same --train-subset see the same examples. Then the
+// normalisation of the split.
+bool load_examples(const Options &o, const qdsl_model::ModelInfo &info, qdsl::rt::Dataset &data,
+                   std::vector<size_t> &train_ids, std::vector<size_t> &validation_ids,
+                   std::vector<float> &mean, std::vector<float> &stddev, std::string &error) {
+    const int64_t classes = static_cast<int64_t>(info.output_size());
+    if (!load_split(o, "train", data, classes, error))
+        return false;
+    const std::vector<int64_t> example = {data.height, data.width, data.channels};
+    if (info.input_shape != example) {
+        error = "the training split's images are " + qdsl::rt::describeShape(example) +
+                " but the supernet takes " + qdsl::rt::describeShape(info.input_shape);
+        return false;
+    }
+    if (data.classes > classes) {
+        error = "the data set has " + std::to_string(data.classes) + " classes but " + info.name +
+                " has " + std::to_string(classes) + " outputs";
+        return false;
+    }
+    std::vector<size_t> all = pick_subset(data.count, o.train_subset, o.subset_seed);
+    std::mt19937_64 split(static_cast<uint64_t>(o.subset_seed) ^ 0x5a11d5eedULL);
+    std::shuffle(all.begin(), all.end(), split);
+    if (static_cast<size_t>(o.validation) >= all.size()) {
+        error = "--validation " + std::to_string(o.validation) + " leaves no training example of " +
+                std::to_string(all.size());
+        return false;
+    }
+    validation_ids.assign(all.begin(), all.begin() + o.validation);
+    train_ids.assign(all.begin() + o.validation, all.end());
+    qdsl::rt::channelStatistics(data, mean, stddev);
+    return true;
+}
+
+// "C0,C1,..." as one candidate per search layer; false with `error`.
+bool parse_path(const std::string &text, const std::vector<qdsl_model::SearchLayer> &layers,
+                std::vector<int> &path, std::string &error) {
+    std::vector<std::string> parts = qdsl_program::split_commas(text);
+    if (parts.size() != layers.size()) {
+        error = "gives " + std::to_string(parts.size()) + " candidates; the " +
+                "supernet has " + std::to_string(layers.size()) + " search layers";
+        return false;
+    }
+    path.assign(layers.size(), 0);
+    for (size_t l = 0; l < layers.size(); ++l) {
+        long long c = 0;
+        if (!qdsl_program::parse_int(parts[l], 0,
+                                     static_cast<long long>(layers[l].candidates.size()) - 1, c)) {
+            error = ": layer '" + layers[l].name + "' has candidates 0 to " +
+                    std::to_string(layers[l].candidates.size() - 1) + ", got '" + parts[l] + "'";
+            return false;
+        }
+        path[l] = static_cast<int>(c);
     }
     return true;
 }
@@ -209,6 +314,24 @@ public:
         int status = 0;
         if (!qdsl_program::agreed("search", prepare(error), error, status))
             return status;
+        const int64_t steps_per_epoch =
+            std::max<int64_t>(1, static_cast<int64_t>(train_ids.size()) / global_batch);
+        int64_t first_epoch = 0, step = 0;
+        if (o.resume) {
+            // Rank 0 reads the checkpoint and sends it to the others.
+            std::string bytes;
+            if (!qdsl_program::agreed(
+                    "search", !rank0 || qdsl::rt::readFileBytes(checkpoint_path(), bytes, error),
+                    error, status) ||
+                !qdsl_program::agreed("search",
+                                      Processes::broadcast(bytes, error) &&
+                                          restore(bytes, steps_per_epoch, first_epoch, step, error),
+                                      error, status))
+                return status;
+            if (rank0)
+                fmt::print("search: resumed from {} after epoch {}, step {}\n", checkpoint_path(),
+                           first_epoch, step);
+        }
         if (Processes::distributed())
             Processes::setStopMessage("search: " + Processes::prefix() +
                                       "stopped by the launcher (another process of the job "
@@ -218,8 +341,6 @@ public:
         if (!qdsl_program::agreed("search", exchange->start(model, o.bucket_mb, error), error,
                                   status))
             return status;
-        const int64_t steps_per_epoch =
-            std::max<int64_t>(1, static_cast<int64_t>(train_ids.size()) / global_batch);
         schedule.peak = o.lr;
         schedule.minimum = o.lr * 1e-3;
         schedule.totalSteps = steps_per_epoch * o.epochs;
@@ -227,9 +348,8 @@ public:
         std::optional<qdsl::rt::ProgressBar> bar;
         if (rank0)
             bar.emplace(std::cout, isatty(1), "search", steps_per_epoch * o.epochs);
-        int64_t step = 0;
         double start = qdsl::rt::steadyClock()();
-        for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+        for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
             const bool warmup = epoch < o.warmup_epochs;
             std::vector<size_t> order = train_ids;
             std::shuffle(order.begin(), order.end(), rng);
@@ -284,7 +404,7 @@ public:
                 probabilities[layer.name] = qdsl::rt::softmax(layer.alpha);
             record["probabilities"] = probabilities;
             history.push_back(record);
-            if (!save(false, error))
+            if (!save(false, error) || !save_checkpoint(epoch + 1, step, error))
                 return fatal(error);
         }
         if (bar)
@@ -342,32 +462,12 @@ private:
                             "': recompile the project";
                     return false;
                 }
-            devices.push_back({&c, c.limit_seconds});
+            devices.push_back(device_of(c));
         }
         if (!apply_limits(o.limits, devices, error))
             return false;
-        std::string dir = o.data.empty() ? qdsl::rt::defaultFashionMnistDirectory() : o.data;
-        if (!qdsl::rt::readFashionMnist(dir, "train", data, error))
+        if (!load_examples(o, model.info(), data, train_ids, validation_ids, mean, stddev, error))
             return false;
-        const qdsl_model::ModelInfo &info = model.info();
-        if (info.input_shape != std::vector<int64_t>{data.height, data.width, data.channels}) {
-            error = "the supernet takes " + std::to_string(info.input_shape.size()) +
-                    "-dimensional examples unlike the data's " + std::to_string(data.height) +
-                    "x" + std::to_string(data.width) + "x" + std::to_string(data.channels);
-            return false;
-        }
-        std::vector<size_t> all(static_cast<size_t>(data.count));
-        std::iota(all.begin(), all.end(), 0);
-        std::mt19937_64 split(static_cast<uint64_t>(o.seed) ^ 0x5eed5eedULL);
-        std::shuffle(all.begin(), all.end(), split);
-        size_t used = o.train_subset > 0 ? std::min<size_t>(all.size(), o.train_subset) : all.size();
-        if (static_cast<size_t>(o.validation) >= used) {
-            error = "--validation " + std::to_string(o.validation) + " leaves no training example of " +
-                    std::to_string(used);
-            return false;
-        }
-        validation_ids.assign(all.begin(), all.begin() + o.validation);
-        train_ids.assign(all.begin() + o.validation, all.begin() + used);
         global_batch = o.batch * Processes::count();
         if (train_ids.size() < static_cast<size_t>(global_batch)) {
             error = "the global batch " + std::to_string(global_batch) + " (" +
@@ -376,16 +476,14 @@ private:
                     " training examples";
             return false;
         }
-        qdsl::rt::channelStatistics(data, mean, stddev);
         model.initialize(static_cast<uint64_t>(o.seed));
         qdsl::rt::AdamWOptions adamw;
         adamw.learningRate = o.lr;
         adamw.weightDecay = o.weight_decay;
         optimizer = qdsl::rt::AdamW(adamw);
         arch_optimizer = qdsl::rt::LogitAdam(o.arch_lr);
-        const size_t in = info.input_size(), classes = info.output_size();
-        images.resize(in * o.batch);
-        logits.resize(classes * o.batch);
+        images.resize(model.info().input_size() * o.batch);
+        logits.resize(model.info().output_size() * o.batch);
         labels.resize(o.batch);
         return true;
     }
@@ -405,12 +503,19 @@ private:
         return flat;
     }
 
+    qdsl::rt::LayerValues layer_alpha() const {
+        qdsl::rt::LayerValues alpha;
+        for (const Layer &layer : layers)
+            alpha.push_back(layer.alpha);
+        return alpha;
+    }
+
     nlohmann::json expected_latencies_ms() const {
         nlohmann::json out = nlohmann::json::object();
-        std::vector<double> alpha = flat_alpha();
+        const qdsl::rt::LayerValues alpha = layer_alpha();
         for (const Device &d : devices)
-            out[d.model->device] = {{"expected", 1e3 * d.model->expected(alpha.data(), nullptr, 1.0)},
-                                    {"limit", 1e3 * d.limit_seconds}};
+            out[d.model->device] = {{"expected", 1e3 * qdsl::rt::expectedLatency(d.latency, alpha)},
+                                    {"limit", 1e3 * d.latency.limit}};
         return out;
     }
 
@@ -425,7 +530,8 @@ private:
         }
         if (!model.setPaths(active, std::vector<uint64_t>(layers.size(), 0), error))
             return false;
-        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, rng, images.data(), labels.data());
+        qdsl::rt::assembleBatch(data, ids, mean, stddev, o.augmentation(), rng, images.data(),
+                                labels.data());
         float l = 0;
         exchange->begin();
         if (!model.trainStep(images.data(), labels.data(), static_cast<int>(ids.size()), l,
@@ -447,8 +553,10 @@ private:
         }
         loss = l;
         arena_bytes = std::max(arena_bytes, model.trainingArenaBytes());
-        qdsl::rt::clipGradientNorm(gradients, 5.0);
+        // The norm of the path's weights alone: the gates' gradients are not
+        // this step's, and the optimiser skips them.
         PathFilter on_path{&layers, active};
+        qdsl::rt::clipGradientNorm(gradients, o.clip, on_path);
         optimizer.step(model.weights(), gradients, schedule.at(step), on_path);
         model.weightsChanged(on_path);
         return true;
@@ -457,24 +565,31 @@ private:
     bool architecture_step(double &ce_out, double &loss_out, std::string &error) {
         std::vector<int> active;
         std::vector<uint64_t> recomputed;
-        std::vector<std::vector<int>> involved;
+        qdsl::rt::GateMeasurement measured;
         for (const Layer &layer : layers) {
             std::vector<double> p = qdsl::rt::softmax(layer.alpha);
-            auto [a, b] = qdsl::rt::samplePair(p, rng);
-            std::vector<int> pair = a == b ? std::vector<int>{a} : std::vector<int>{a, b};
-            // Which of the two runs: by their probabilities renormalised.
-            std::vector<double> q;
-            for (int c : pair)
-                q.push_back(p[c]);
-            double sum = std::accumulate(q.begin(), q.end(), 0.0);
-            for (double &x : q)
-                x = sum > 0 ? x / sum : 1.0 / q.size();
-            active.push_back(pair[qdsl::rt::sampleIndex(q, rng)]);
+            std::vector<int> involved;
+            if (o.gates == "all") {
+                involved.resize(p.size());
+                std::iota(involved.begin(), involved.end(), 0);
+                active.push_back(qdsl::rt::sampleIndex(p, rng));
+            } else {
+                auto [a, b] = qdsl::rt::samplePair(p, rng);
+                involved = a == b ? std::vector<int>{a} : std::vector<int>{a, b};
+                // Which of the two runs: by their probabilities renormalised.
+                std::vector<double> q;
+                for (int c : involved)
+                    q.push_back(p[c]);
+                double sum = std::accumulate(q.begin(), q.end(), 0.0);
+                for (double &x : q)
+                    x = sum > 0 ? x / sum : 1.0 / q.size();
+                active.push_back(involved[qdsl::rt::sampleIndex(q, rng)]);
+            }
             uint64_t mask = 0;
-            for (int c : pair)
+            for (int c : involved)
                 mask |= uint64_t(1) << c;
             recomputed.push_back(mask);
-            involved.push_back(pair);
+            measured.involved.push_back(std::move(involved));
         }
         if (!model.setPaths(active, recomputed, error))
             return false;
@@ -493,57 +608,167 @@ private:
                              logits.data(), gradients, error) ||
             !exchange->finish(gradients, ce, unused_hits, error))
             return false;
-        // The latency term of each device, combined.
-        std::vector<double> alpha = flat_alpha(), latency_gradient(alpha.size(), 0.0),
-                                                  device_gradient(alpha.size());
-        double loss = ce, d_ce = 1.0;
-        // Additive: CE + Σ_d penalty_d. Multiplicative: CE · Π_d f_d, so
-        // ∂L/∂E_d = CE·f_d'(E_d) · Π_{d'≠d} f_d'.
-        struct Term {
-            double dE, factor;
-            std::vector<double> gradient;
-        };
-        std::vector<Term> terms;
-        for (const Device &d : devices) {
-            double e = d.model->expected(alpha.data(), device_gradient.data(), 1.0);
-            qdsl::rt::LatencyTerm t =
-                qdsl::rt::latencyTerm(form, ce, e, d.limit_seconds,
-                                      form == qdsl::rt::LatencyLoss::Additive ? o.lambda : o.beta);
-            terms.push_back({t.dLossdE, t.dLossdCE, device_gradient});
-            if (form == qdsl::rt::LatencyLoss::Additive) {
-                loss += t.loss - ce;
-            } else {
-                loss *= t.dLossdCE;
-                d_ce *= t.dLossdCE;
-            }
-        }
-        for (const Term &t : terms) {
-            double scale = t.dE;
-            if (form == qdsl::rt::LatencyLoss::Multiplicative && t.factor > 0)
-                scale *= d_ce / t.factor;
-            for (size_t i = 0; i < alpha.size(); ++i)
-                latency_gradient[i] += scale * t.gradient[i];
-        }
-        size_t offset = 0;
+        measured.ce = ce;
         for (size_t l = 0; l < layers.size(); ++l) {
-            Layer &layer = layers[l];
-            const size_t n = layer.alpha.size();
-            std::vector<double> gate(n, 0.0);
-            for (int c : involved[l]) {
-                const qdsl::rt::Tensor &g = gradients.at(layer.gates[c]);
+            std::vector<double> gate(layers[l].alpha.size(), 0.0);
+            for (int c : measured.involved[l]) {
+                const qdsl::rt::Tensor &g = gradients.at(layers[l].gates[c]);
                 gate[c] = std::accumulate(g.data.begin(), g.data.end(), 0.0);
             }
-            std::vector<double> gradient = qdsl::rt::binaryGateGradient(layer.alpha, involved[l], gate);
-            for (size_t c = 0; c < n; ++c)
-                gradient[c] = d_ce * gradient[c] + latency_gradient[offset + c];
-            std::vector<double> before = layer.alpha;
-            arch_optimizer.step(l, layer.alpha, gradient);
-            qdsl::rt::keepOthersProbabilities(layer.alpha, before, involved[l]);
-            offset += n;
+            measured.gateGradient.push_back(std::move(gate));
         }
+        std::vector<qdsl::rt::DeviceLatency> latencies;
+        for (const Device &d : devices)
+            latencies.push_back(d.latency);
+        qdsl::rt::LayerValues alpha = layer_alpha();
+        loss_out = qdsl::rt::updateArchitecture(
+            alpha, measured, latencies, form,
+            form == qdsl::rt::LatencyLoss::Additive ? o.lambda : o.beta, arch_optimizer);
+        for (size_t l = 0; l < layers.size(); ++l)
+            layers[l].alpha = alpha[l];
         arena_bytes = std::max(arena_bytes, model.trainingArenaBytes());
         ce_out = ce;
-        loss_out = loss;
+        return true;
+    }
+
+    std::string checkpoint_path() const { return o.out + "/checkpoint.safetensors"; }
+
+    // The flags that decide what the search does, by name: a resumed search
+    // must be given the same.
+    std::map<std::string, std::string> run_settings() const {
+        std::string limits;
+        for (const Device &d : devices)
+            limits += fmt::format("{}{}={}", limits.empty() ? "" : ",", d.latency.device,
+                                  d.latency.limit * 1e3);
+        return {{"epochs", std::to_string(o.epochs)},
+                {"warmup_epochs", std::to_string(o.warmup_epochs)},
+                {"global_batch", std::to_string(global_batch)},
+                {"arch_every", std::to_string(o.arch_every)},
+                {"lr", fmt::format("{}", o.lr)},
+                {"weight_decay", fmt::format("{}", o.weight_decay)},
+                {"clip", fmt::format("{}", o.clip)},
+                {"arch_lr", fmt::format("{}", o.arch_lr)},
+                {"gates", o.gates},
+                {"latency_loss", o.latency_loss},
+                {"lambda", fmt::format("{}", o.lambda)},
+                {"beta", fmt::format("{}", o.beta)},
+                {"limit", limits},
+                {"dataset", o.dataset},
+                {"train_subset", std::to_string(o.train_subset)},
+                {"subset_seed", std::to_string(o.subset_seed)},
+                {"validation", std::to_string(o.validation)},
+                {"crop", std::to_string(o.crop)},
+                {"flip", o.flip ? "true" : "false"}};
+    }
+
+    // After an epoch: the supernet's weights and AdamW's state, α and the
+    // logits' Adam, the random generator, the epochs' records. One file,
+    // written atomically.
+    bool save_checkpoint(int64_t epochs_done, int64_t step, std::string &error) {
+        if (!rank0)
+            return true;
+        qdsl::rt::Checkpoint state;
+        state.weights = model.weights();
+        state.optimizer = optimizer;
+        state.epoch = epochs_done;
+        state.step = step;
+        state.seed = static_cast<uint64_t>(o.seed);
+        state.model = model.info().name;
+        state.settings = run_settings();
+        std::ostringstream generator;
+        generator << rng;
+        const qdsl::rt::LogitAdam::State adam = arch_optimizer.state();
+        nlohmann::json search_state = {
+            {"alpha", layer_alpha()},
+            {"arch_adam", {{"m", adam.m}, {"v", adam.v}, {"count", adam.count}}},
+            {"rng", generator.str()},
+            {"history", history},
+            {"arena_bytes", arena_bytes}};
+        state.settings["search_state"] = search_state.dump();
+        return qdsl::rt::saveCheckpoint(checkpoint_path(), state, error);
+    }
+
+    // The state saved by save_checkpoint, checked against this run's flags.
+    bool restore(const std::string &bytes, int64_t steps_per_epoch, int64_t &epoch, int64_t &step,
+                 std::string &error) {
+        const std::string path = checkpoint_path();
+        qdsl::rt::Checkpoint state;
+        if (!qdsl::rt::parseCheckpoint(bytes, path, state, error))
+            return false;
+        if (state.model != model.info().name) {
+            error = "'" + path + "' is a checkpoint of " + state.model + ", not " + model.info().name;
+            return false;
+        }
+        if (state.seed != static_cast<uint64_t>(o.seed)) {
+            error = "'" + path + "' was searched with --seed " + std::to_string(state.seed) +
+                    "; resume with the same seed";
+            return false;
+        }
+        for (const auto &[key, value] : run_settings()) {
+            auto saved = state.settings.find(key);
+            std::string flag = "--" + key;
+            std::replace(flag.begin(), flag.end(), '_', '-');
+            if (saved == state.settings.end()) {
+                error = "'" + path + "' is not a search's checkpoint (it records no " + flag + ")";
+                return false;
+            }
+            if (saved->second != value) {
+                error = "'" + path + "' was searched with " + flag + " " + saved->second +
+                        ", not " + value + ": resume with the flags the search started with";
+                return false;
+            }
+        }
+        if (state.epoch < 1 || state.epoch > o.epochs || state.step != state.epoch * steps_per_epoch) {
+            error = "'" + path + "' stopped at step " + std::to_string(state.step) + " after " +
+                    std::to_string(state.epoch) + " epochs, which does not fit " +
+                    std::to_string(steps_per_epoch) + " steps per epoch and --epochs " +
+                    std::to_string(o.epochs);
+            return false;
+        }
+        try {
+            auto text = state.settings.find("search_state");
+            if (text == state.settings.end())
+                throw std::runtime_error("it has no search_state");
+            nlohmann::json saved = nlohmann::json::parse(text->second);
+            auto alpha = saved.at("alpha").get<qdsl::rt::LayerValues>();
+            qdsl::rt::LogitAdam::State adam;
+            adam.m = saved.at("arch_adam").at("m").get<std::vector<std::vector<double>>>();
+            adam.v = saved.at("arch_adam").at("v").get<std::vector<std::vector<double>>>();
+            adam.count = saved.at("arch_adam").at("count").get<std::vector<std::vector<int64_t>>>();
+            if (alpha.size() != layers.size())
+                throw std::runtime_error("alpha has " + std::to_string(alpha.size()) +
+                                         " layers; the supernet " + std::to_string(layers.size()));
+            for (size_t l = 0; l < layers.size(); ++l) {
+                if (alpha[l].size() != layers[l].alpha.size())
+                    throw std::runtime_error("alpha of layer '" + layers[l].name + "' has " +
+                                             std::to_string(alpha[l].size()) + " candidates; the "
+                                             "supernet " + std::to_string(layers[l].alpha.size()));
+                for (double a : alpha[l])
+                    if (!std::isfinite(a))
+                        throw std::runtime_error("alpha of layer '" + layers[l].name +
+                                                 "' is not finite");
+            }
+            std::istringstream generator(saved.at("rng").get<std::string>());
+            generator >> rng;
+            if (generator.fail())
+                throw std::runtime_error("its random generator state does not read");
+            history = saved.at("history");
+            if (!history.is_array() || history.size() != static_cast<size_t>(state.epoch))
+                throw std::runtime_error("it records " + std::to_string(history.size()) +
+                                         " epochs, not " + std::to_string(state.epoch));
+            arena_bytes = saved.at("arena_bytes").get<uint64_t>();
+            for (size_t l = 0; l < layers.size(); ++l)
+                layers[l].alpha = alpha[l];
+            arch_optimizer.setState(std::move(adam));
+        } catch (const std::exception &e) {
+            error = "'" + path + "': its search state is damaged: " + e.what();
+            return false;
+        }
+        if (!model.setWeights(state.weights, path, error))
+            return false;
+        optimizer = state.optimizer;
+        epoch = state.epoch;
+        step = state.step;
         return true;
     }
 
@@ -561,12 +786,15 @@ private:
                            {"lr", o.lr},                 {"arch_lr", o.arch_lr},
                            {"latency_loss", o.latency_loss}, {"lambda", o.lambda},
                            {"beta", o.beta},             {"seed", o.seed},
+                           {"gates", o.gates},           {"clip", o.clip},
+                           {"dataset", o.dataset},       {"train_subset", o.train_subset},
+                           {"subset_seed", o.subset_seed},
                            {"train_examples", train_ids.size()},
                            {"validation_examples", validation_ids.size()}};
         nlohmann::json devices_json = nlohmann::json::array();
         for (const Device &d : devices)
             devices_json.push_back({{"device", d.model->device},
-                                    {"limit_ms", d.limit_seconds * 1e3},
+                                    {"limit_ms", d.latency.limit * 1e3},
                                     {"calibrated", d.model->calibrated}});
         out["devices"] = devices_json;
         nlohmann::json layers_json = nlohmann::json::array();
@@ -612,6 +840,66 @@ private:
     bool collective_error = false;
 };
 
+// --score: each listed path of a trained supernet on the validation
+// examples, with the weights it inherited from the search (how well the
+// supernet ranks architectures: docs/NAS.md).
+int score(const Options &o, qdsl_model::Model &model) {
+    const auto &search_layers = qdsl_model::Model::searchLayers();
+    if (search_layers.empty())
+        return fail("this project is not a supernet: compile the space with qdsl compile --search");
+    std::ifstream in(o.score);
+    if (!in)
+        return fail("cannot read --score '" + o.score + "': " + std::strerror(errno));
+    std::vector<std::vector<int>> paths;
+    std::string line, error;
+    for (int number = 1; std::getline(in, line); ++number) {
+        line.erase(0, line.find_first_not_of(" \t\r"));
+        line.erase(line.find_last_not_of(" \t\r") + 1);
+        if (line.empty() || line[0] == '#')
+            continue;
+        std::vector<int> path;
+        if (!parse_path(line, search_layers, path, error))
+            return fail(o.score + ":" + std::to_string(number) + ": the path '" + line + "'" +
+                        (error[0] == ':' ? "" : " ") + error);
+        paths.push_back(std::move(path));
+    }
+    if (paths.empty())
+        return fail("--score '" + o.score + "' lists no path (one \"C0,C1,...\" per line)");
+    const std::string weights = o.weights.empty() ? o.out + "/supernet.safetensors" : o.weights;
+    if (!model.loadWeights(weights, error))
+        return fail(error);
+    qdsl::rt::Dataset data;
+    std::vector<size_t> train_ids, validation_ids;
+    std::vector<float> mean, stddev;
+    if (!load_examples(o, model.info(), data, train_ids, validation_ids, mean, stddev, error))
+        return fail(error);
+    if (o.score_examples > 0 && static_cast<size_t>(o.score_examples) < validation_ids.size())
+        validation_ids.resize(static_cast<size_t>(o.score_examples));
+    nlohmann::json scores = nlohmann::json::array();
+    for (const std::vector<int> &path : paths) {
+        Evaluation result;
+        if (!model.setPaths(path, std::vector<uint64_t>(path.size(), 0), error) ||
+            !qdsl_program::evaluate(model, data, validation_ids, static_cast<int>(o.batch), mean,
+                                    stddev, result, error, "validation"))
+            return fail(error);
+        scores.push_back({{"path", path}, {"accuracy", result.top1}, {"loss", result.loss}});
+    }
+    nlohmann::json out = {{"format", "qdsl-supernet-scores"},
+                          {"model", model.info().name},
+                          {"weights", weights},
+                          {"validation_examples", validation_ids.size()},
+                          {"scores", scores}};
+    std::error_code ec;
+    std::filesystem::create_directories(o.out, ec);
+    if (ec)
+        return fail("cannot create --out '" + o.out + "': " + ec.message());
+    if (!qdsl::rt::writeFileAtomically(o.out + "/scores.json", out.dump(2) + "\n", error))
+        return fail(error);
+    fmt::print("search: scored {} paths on {} validation examples: wrote {}/scores.json\n",
+               paths.size(), validation_ids.size(), o.out);
+    return 0;
+}
+
 // One path's weight step, timed on random data: what a search's weight
 // step costs, against train --benchmark of the same architecture compiled
 // alone (bench/nas_experiments.py `overhead`).
@@ -623,21 +911,8 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
     for (const auto &l : search_layers)
         layers.push_back({l.name, l.candidates, l.gates, {}});
     std::vector<int> path(layers.size(), 0);
-    if (!o.path.empty()) {
-        std::vector<std::string> parts = qdsl_program::split_commas(o.path);
-        if (parts.size() != layers.size())
-            return usage("--path gives " + std::to_string(parts.size()) + " candidates; the " +
-                         "supernet has " + std::to_string(layers.size()) + " search layers");
-        for (size_t l = 0; l < layers.size(); ++l) {
-            long long c = 0;
-            if (!qdsl_program::parse_int(parts[l], 0,
-                                         static_cast<long long>(layers[l].candidates.size()) - 1, c))
-                return usage("--path: layer '" + layers[l].name + "' has candidates 0 to " +
-                             std::to_string(layers[l].candidates.size() - 1) + ", got '" +
-                             parts[l] + "'");
-            path[l] = static_cast<int>(c);
-        }
-    }
+    if (std::string error; !o.path.empty() && !parse_path(o.path, search_layers, path, error))
+        return usage("--path" + std::string(error[0] == ':' ? "" : " ") + error);
     const qdsl_model::ModelInfo &info = model.info();
     const int batch = static_cast<int>(o.batch);
     model.initialize(static_cast<uint64_t>(o.seed));
@@ -662,7 +937,7 @@ int benchmark(const Options &o, qdsl_model::Model &model) {
         if (!model.trainStep(images.data(), labels.data(), batch, loss, logits.data(), gradients,
                              error))
             return fail(error);
-        qdsl::rt::clipGradientNorm(gradients, 5.0);
+        qdsl::rt::clipGradientNorm(gradients, o.clip, on_path);
         optimizer.step(model.weights(), gradients, o.lr, on_path);
         model.weightsChanged(on_path);
         best = std::min(best, clock() - start);
@@ -687,14 +962,29 @@ int run(int argc, char **argv) {
         qdsl_model::Model model;
         return benchmark(o, model);
     }
+    if (!o.score.empty()) {
+        qdsl_model::Model model;
+        return score(o, model);
+    }
     // Rank 0 alone writes; the others need not see --out.
     std::error_code ec;
     if (Processes::rank() == 0)
         std::filesystem::create_directories(o.out, ec);
+    // An earlier search's state is continued or replaced on request only.
+    std::string problem = ec ? "cannot create --out '" + o.out + "': " + ec.message() : "";
+    if (problem.empty() && Processes::rank() == 0 && !o.resume) {
+        if (std::filesystem::exists(o.out + "/checkpoint.safetensors", ec) && !o.overwrite)
+            problem = "--out '" + o.out + "' holds an earlier search (checkpoint.safetensors): "
+                      "continue it with --resume, or replace it with --overwrite";
+        else if (o.overwrite)
+            for (const char *name : {"checkpoint.safetensors", "search.json", "supernet.safetensors"})
+                if (!ec)
+                    std::filesystem::remove(o.out + "/" + name, ec);
+        if (ec)
+            problem = "cannot replace the earlier search in --out '" + o.out + "': " + ec.message();
+    }
     int status = 0;
-    if (!qdsl_program::agreed("search", !ec,
-                              ec ? "cannot create --out '" + o.out + "': " + ec.message() : "",
-                              status))
+    if (!qdsl_program::agreed("search", problem.empty(), problem, status))
         return status;
     qdsl_model::Model model;
     return Search(o, model).run();

@@ -18,6 +18,7 @@
 // that overlap the backward pass, and every process takes the same AdamW
 // step. Rank 0 alone prints, logs metrics and writes files.
 #include "qdsl_model.h"
+#include "program_data.h"
 #include "program_support.h"
 #include "runtime/shipped/Datasets.h"
 #include "runtime/shipped/Distributed.h"
@@ -55,16 +56,8 @@ namespace {
 using namespace qdsl_program;
 using qdsl::rt::Processes;
 
-const char *const kUsage =
-    "usage: train [options]\n"
-    "data:\n"
-    "  --dataset fashion-mnist|idx|cifar10   (default fashion-mnist)\n"
-    "  --data DIR             fashion-mnist: the IDX files (default: Debian's\n"
-    "                         dataset-fashion-mnist); cifar10: data_batch_1..5.bin\n"
-    "                         and test_batch.bin\n"
-    "  --train-images F --train-labels F --test-images F --test-labels F   (idx)\n"
-    "  --train-subset N --test-subset N   use N examples (a seeded random subset)\n"
-    "  --crop PAD --flip      augmentation: random crop after zero padding, flips\n"
+const std::string kUsageText =
+    "usage: train [options]\n" + data_usage(/*with_test=*/true) +
     "optimisation:\n"
     "  --epochs N (10) --batch N (64 per process) --global-batch N (instead of --batch:\n"
     "             the batch of a step over all processes) --steps N (stop after step N,\n"
@@ -95,6 +88,7 @@ const char *const kUsage =
     "checking the step (no training): --gradients G.safetensors --input X.npy\n"
     "  --labels L.npy [--weights W.safetensors]   one step's loss and gradients,\n"
     "  as qdsl run --train writes them\n";
+const char *const kUsage = kUsageText.c_str();
 
 int usage(const std::string &message) { return qdsl_program::usage_error("train", kUsage, message); }
 
@@ -104,11 +98,8 @@ bool agreed(bool ok, const std::string &error, int &status) {
     return qdsl_program::agreed("train", ok, error, status);
 }
 
-struct Options {
-    std::string dataset = "fashion-mnist", data;
-    std::string train_images, train_labels, test_images, test_labels;
-    long long train_subset = 0, test_subset = 0, crop = 0;
-    bool flip = false;
+// The data flags are program_data.h's, shared with search.
+struct Options : DataOptions {
     long long epochs = 10, batch = 64, global_batch = 0, steps = 0, warmup = -1, seed = 0,
               threads = 0, log_every = 50;
     double lr = 4e-3, min_lr = 1e-6, weight_decay = 0.05, clip = 5.0;
@@ -122,13 +113,10 @@ struct Options {
 // Parses argv; returns -1 to go on, else the exit status.
 int parse(int argc, char **argv, Options &o) {
     FlagTable table;
-    table.switches = {{"--flip", &o.flip}, {"--resume", &o.resume}, {"--overwrite", &o.overwrite},
+    table.switches = {{"--resume", &o.resume}, {"--overwrite", &o.overwrite},
                       {"--profile", &o.profile}, {"--benchmark", &o.benchmark},
                       {"--check-replicas", &o.check_replicas}};
-    table.texts = {{"--dataset", &o.dataset},           {"--data", &o.data},
-                   {"--train-images", &o.train_images}, {"--train-labels", &o.train_labels},
-                   {"--test-images", &o.test_images},   {"--test-labels", &o.test_labels},
-                   {"--out", &o.out},                   {"--gradients", &o.gradients},
+    table.texts = {{"--out", &o.out},                   {"--gradients", &o.gradients},
                    {"--input", &o.input},               {"--labels", &o.labels},
                    {"--weights", &o.weights},           {"--precision", &o.precision}};
     // Integers with the range each takes: wide enough for any real run,
@@ -137,10 +125,7 @@ int parse(int argc, char **argv, Options &o) {
     using qdsl::contract::kMaxEpochs;
     using qdsl::contract::kMaxExamples;
     constexpr long long kSteps = 1LL << 40;
-    table.integers = {{"--train-subset", {&o.train_subset, 1, kMaxExamples}},
-                      {"--test-subset", {&o.test_subset, 1, kMaxExamples}},
-                      {"--crop", {&o.crop, 0, 1024}},
-                      {"--epochs", {&o.epochs, 1, kMaxEpochs}},
+    table.integers = {{"--epochs", {&o.epochs, 1, kMaxEpochs}},
                       {"--batch", {&o.batch, 1, kMaxBatch}},
                       {"--global-batch", {&o.global_batch, 1, 1LL << 24}},
                       {"--log-every", {&o.log_every, 1, kSteps}},
@@ -154,6 +139,7 @@ int parse(int argc, char **argv, Options &o) {
                    {"--clip", {&o.clip, 0, 1e30}},
                    {"--bucket-mb", {&o.bucket_mb, 0, 1e6}},
                    {"--comm-timeout", {&o.comm_timeout, 1, 1e7}}};
+    add_data_flags(table, o, /*with_test=*/true);
     std::set<std::string> given;
     if (int status = parse_flags(argc, argv, table, given, "train", kUsage); status >= 0)
         return status;
@@ -197,59 +183,14 @@ int parse(int argc, char **argv, Options &o) {
             status >= 0)
             return status;
     }
-    const bool idx = o.dataset == "idx";
-    for (const char *flag : {"--train-images", "--train-labels", "--test-images", "--test-labels"})
-        if (given.count(flag) && !idx)
-            return usage(std::string(flag) + " goes with --dataset idx");
-    if (given.count("--data") && idx)
-        return usage("--dataset idx reads --train-images, --train-labels, --test-images and "
-                     "--test-labels, not --data");
+    if (std::string error = check_data_flags(o, given, /*with_test=*/true); !error.empty())
+        return usage(error);
     if (given.count("--min-lr") && o.min_lr > o.lr)
         return usage("--min-lr " + fmt::format("{}", o.min_lr) + " is above --lr " +
                      fmt::format("{}", o.lr) + "; the schedule ends at --min-lr");
     if (o.resume && o.overwrite)
         return usage("--resume continues the run in --out, --overwrite replaces it: give one");
-    if (o.dataset != "fashion-mnist" && o.dataset != "idx" && o.dataset != "cifar10")
-        return usage("--dataset must be fashion-mnist, idx or cifar10, got '" + o.dataset + "'");
-    if (o.dataset == "idx" && (o.train_images.empty() || o.train_labels.empty() ||
-                               o.test_images.empty() || o.test_labels.empty()))
-        return usage("--dataset idx needs --train-images, --train-labels, --test-images "
-                     "and --test-labels");
-    if (o.dataset == "cifar10" && o.data.empty())
-        return usage("--dataset cifar10 needs --data DIR");
     return -1;
-}
-
-// Reads both splits. IDX labels are checked against the model's `classes`
-// as they are read, so a bad one is named by file and example.
-bool load_data(const Options &o, qdsl::rt::Dataset &train, qdsl::rt::Dataset &test,
-               int64_t classes, std::string &error) {
-    if (o.dataset == "fashion-mnist") {
-        std::string dir = o.data.empty() ? qdsl::rt::defaultFashionMnistDirectory() : o.data;
-        return qdsl::rt::readFashionMnist(dir, "train", train, error) &&
-               qdsl::rt::readFashionMnist(dir, "test", test, error);
-    }
-    if (o.dataset == "idx")
-        return qdsl::rt::readIdx(o.train_images, o.train_labels, train, error, classes) &&
-               qdsl::rt::readIdx(o.test_images, o.test_labels, test, error, classes);
-    std::vector<std::string> batches;
-    for (int i = 1; i <= 5; ++i)
-        batches.push_back(o.data + "/data_batch_" + std::to_string(i) + ".bin");
-    return qdsl::rt::readCifar10(batches, train, error) &&
-           qdsl::rt::readCifar10({o.data + "/test_batch.bin"}, test, error);
-}
-
-// The examples a run uses: all, or a random subset drawn with the seed.
-std::vector<size_t> pick(size_t count, long long subset, uint64_t seed) {
-    std::vector<size_t> all(count);
-    std::iota(all.begin(), all.end(), 0);
-    if (subset <= 0 || static_cast<size_t>(subset) >= count)
-        return all;
-    std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
-    std::shuffle(all.begin(), all.end(), rng);
-    all.resize(static_cast<size_t>(subset));
-    std::sort(all.begin(), all.end());
-    return all;
 }
 
 // Where a run's time went: kernels by family, then the rest of a step.
@@ -486,7 +427,8 @@ private:
     // Reads the data sets, checks that they fit the model, draws the
     // subsets and the normalisation.
     bool load_data_sets(std::string &error) {
-        if (!load_data(o, train_set, test_set, classes, error))
+        if (!load_split(o, "train", train_set, classes, error) ||
+            !load_split(o, "test", test_set, classes, error))
             return false;
         for (const auto &[split, data] : {std::pair<const char *, const qdsl::rt::Dataset *>{
                                               "training", &train_set},
@@ -505,8 +447,8 @@ private:
                     " classes but " + info.name + " has " + std::to_string(classes) + " outputs";
             return false;
         }
-        train_ids = pick(train_set.count, o.train_subset, o.seed);
-        test_ids = pick(test_set.count, o.test_subset, o.seed + 1);
+        train_ids = pick_subset(train_set.count, o.train_subset, o.subset_seed);
+        test_ids = pick_subset(test_set.count, o.test_subset, o.subset_seed + 1);
         if (train_ids.size() < static_cast<size_t>(o.global_batch)) {
             error = (Processes::distributed()
                          ? "the global batch " + std::to_string(o.global_batch) + " (" +
@@ -550,6 +492,7 @@ private:
         state.settings = {{"batch", std::to_string(o.global_batch)},
                           {"dataset", o.dataset},
                           {"train_subset", std::to_string(o.train_subset)},
+                          {"subset_seed", std::to_string(o.subset_seed)},
                           {"crop", std::to_string(o.crop)},
                           {"flip", o.flip ? "true" : "false"}};
         if (o.resume) {
@@ -765,7 +708,7 @@ private:
     // The local batch of step `s`: each example from its own generator
     // when augmenting.
     void assemble(int64_t epoch, int64_t s, const std::vector<size_t> &ids, int64_t position) {
-        const qdsl::rt::Augmentation augment = augmentation();
+        const qdsl::rt::Augmentation augment = o.augmentation();
         if (augment.pad == 0 && !augment.flip) {
             std::mt19937_64 unused(0);
             qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augment, unused, images.data(),
@@ -879,13 +822,6 @@ private:
         fmt::print("train: wrote {}/weights.safetensors (test top-1 {:.2f}%)\n", o.out,
                    100 * eval.top1);
         return true;
-    }
-
-    qdsl::rt::Augmentation augmentation() const {
-        qdsl::rt::Augmentation augment;
-        augment.pad = static_cast<int>(o.crop);
-        augment.flip = o.flip;
-        return augment;
     }
 
     const Options &o;

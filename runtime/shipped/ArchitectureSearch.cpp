@@ -113,23 +113,99 @@ void LogitAdam::step(size_t layer, std::vector<double> &alpha, const std::vector
 LatencyTerm latencyTerm(LatencyLoss form, double ce, double expected, double limit,
                         double weight) {
   LatencyTerm t;
+  const double ratio = expected / limit;
   if (form == LatencyLoss::Additive) {
-    double over = expected / limit - 1.0;
+    double over = ratio - 1.0;
     t.loss = ce + (over > 0 ? weight * over : 0.0);
     t.dLossdCE = 1.0;
     t.dLossdE = over > 0 ? weight / limit : 0.0;
     return t;
   }
-  // In microseconds, so that the logarithms of sub-millisecond latencies
-  // stay positive.
-  double e = std::max(expected * 1e6, 1.0 + 1e-9), T = std::max(limit * 1e6, 1.0 + 1e-9);
-  double ratio = std::log(e) / std::log(T);
+  if (!(ratio > 0)) {
+    // No latency model gives 0 s; hold the term instead of dividing by it.
+    t.loss = ce;
+    return t;
+  }
   double factor = std::pow(ratio, weight);
   t.loss = ce * factor;
   t.dLossdCE = factor;
-  // d/dE of (log e / log T)^β, e = E·1e6.
-  t.dLossdE = ce * weight * std::pow(ratio, weight - 1.0) / (std::log(T) * expected);
+  t.dLossdE = ce * weight * factor / expected;
   return t;
+}
+
+double expectedLatency(const DeviceLatency &device, const LayerValues &alpha,
+                       const std::vector<std::vector<int>> &involved, LayerValues *gradient) {
+  double e = device.fixed;
+  if (gradient)
+    gradient->assign(alpha.size(), {});
+  for (size_t l = 0; l < alpha.size(); ++l) {
+    const std::vector<double> p = softmax(alpha[l]);
+    const std::vector<double> &seconds = device.seconds[l];
+    for (size_t c = 0; c < p.size(); ++c)
+      e += p[c] * seconds[c];
+    if (!gradient)
+      continue;
+    std::vector<int> all(p.size());
+    for (size_t c = 0; c < p.size(); ++c)
+      all[c] = static_cast<int>(c);
+    const std::vector<int> &moving =
+        involved.empty() || involved[l].empty() ? all : involved[l];
+    double mass = 0, weighted = 0;
+    for (int c : moving) {
+      mass += p[c];
+      weighted += p[c] * seconds[c];
+    }
+    const double mean = mass > 0 ? weighted / mass : 0;
+    std::vector<double> &g = (*gradient)[l];
+    g.assign(p.size(), 0.0);
+    for (int c : moving)
+      g[c] = p[c] * (seconds[c] - mean);
+  }
+  return e;
+}
+
+double updateArchitecture(LayerValues &alpha, const GateMeasurement &measured,
+                          const std::vector<DeviceLatency> &devices, LatencyLoss form,
+                          double weight, LogitAdam &adam) {
+  // Additive: CE + Σ_d penalty_d. Multiplicative: CE·Π_d f_d, so
+  // ∂L/∂E_d = CE·f_d'(E_d)·Π_{d'≠d} f_d'.
+  const double ce = measured.ce;
+  double loss = ce, dLossdCE = 1.0;
+  std::vector<LatencyTerm> terms;
+  std::vector<LayerValues> latencyGradients(devices.size());
+  for (size_t d = 0; d < devices.size(); ++d) {
+    double e = expectedLatency(devices[d], alpha, measured.involved, &latencyGradients[d]);
+    terms.push_back(latencyTerm(form, ce, e, devices[d].limit, weight));
+    if (form == LatencyLoss::Additive) {
+      loss += terms.back().loss - ce;
+    } else {
+      loss *= terms.back().dLossdCE;
+      dLossdCE *= terms.back().dLossdCE;
+    }
+  }
+  std::vector<double> scale(devices.size());
+  for (size_t d = 0; d < devices.size(); ++d) {
+    scale[d] = terms[d].dLossdE;
+    if (form == LatencyLoss::Multiplicative && terms[d].dLossdCE > 0)
+      scale[d] *= dLossdCE / terms[d].dLossdCE;
+  }
+  for (size_t l = 0; l < alpha.size(); ++l) {
+    const std::vector<int> &involved = measured.involved[l];
+    std::vector<double> gradient =
+        binaryGateGradient(alpha[l], involved, measured.gateGradient[l]);
+    std::vector<bool> mask(alpha[l].size(), false);
+    for (int c : involved)
+      mask[c] = true;
+    for (size_t c = 0; c < gradient.size(); ++c) {
+      gradient[c] *= dLossdCE;
+      for (size_t d = 0; d < devices.size(); ++d)
+        gradient[c] += scale[d] * latencyGradients[d][l][c];
+    }
+    const std::vector<double> before = alpha[l];
+    adam.step(l, alpha[l], gradient, mask);
+    keepOthersProbabilities(alpha[l], before, involved);
+  }
+  return loss;
 }
 
 const char *latencyLossName(LatencyLoss form) {

@@ -50,7 +50,7 @@ void keepOthersProbabilities(std::vector<double> &alpha, const std::vector<doubl
                              const std::vector<int> &involved);
 
 /// Adam for the architecture logits (ProxylessNAS: lr 1e-3, β1 = 0,
-/// β2 = 0.999), with its own step count per layer.
+/// β2 = 0.999); each logit's bias correction counts its own updates.
 class LogitAdam {
 public:
   LogitAdam(double lr = 1e-3, double beta1 = 0.0, double beta2 = 0.999, double epsilon = 1e-8)
@@ -60,6 +60,18 @@ public:
   void step(size_t layer, std::vector<double> &alpha, const std::vector<double> &gradient,
             const std::vector<bool> &mask = {});
 
+  /// The state (moments and update counts per layer), for a checkpoint.
+  struct State {
+    std::vector<std::vector<double>> m, v;
+    std::vector<std::vector<int64_t>> count;
+  };
+  State state() const { return {m, v, count}; }
+  void setState(State s) {
+    m = std::move(s.m);
+    v = std::move(s.v);
+    count = std::move(s.count);
+  }
+
 private:
   double lr, beta1, beta2, epsilon;
   std::vector<std::vector<double>> m, v;
@@ -67,10 +79,12 @@ private:
 };
 
 /// How latency enters the loss, with T the limit and E the expected latency.
+/// Both depend on E/T alone, so on no unit of time.
 enum class LatencyLoss {
   /// CE + λ·max(0, E/T − 1)
   Additive,
-  /// CE·(log E / log T)^β (ProxylessNAS), E and T in microseconds.
+  /// CE·(E/T)^β (MnasNet's reward as a loss; ProxylessNAS's log E / log T
+  /// changes strength with the unit of time).
   Multiplicative,
 };
 
@@ -83,6 +97,48 @@ struct LatencyTerm {
 /// `limit` (seconds), with `weight` λ (additive) or β (multiplicative).
 LatencyTerm latencyTerm(LatencyLoss form, double ce, double expected, double limit,
                         double weight);
+
+/// One device's additive latency model, as qdsl writes it for the search
+/// (search_constraints.h): E[LAT] = fixed + Σ_l Σ_c p_lc·seconds[l][c]; and
+/// the limit on it (seconds).
+struct DeviceLatency {
+  std::string device;
+  double fixed = 0, limit = 0;
+  std::vector<std::vector<double>> seconds;
+};
+
+/// Per layer, per candidate.
+using LayerValues = std::vector<std::vector<double>>;
+
+/// E[LAT] with p_l = softmax(alpha[l]). With `gradient`, also its
+/// derivative in the logits of the `involved` candidates of each layer
+/// (empty: every candidate), the others held: with P the involved
+/// candidates' total probability and L̄ their latency averaged by it,
+/// ∂E/∂α_i = p_i·(L_i − L̄) for involved i, 0 otherwise. It sums to 0 over
+/// the involved, so a step on it moves no other candidate's probability
+/// (ProxylessNAS's two-path mode); with every candidate involved it is the
+/// full softmax gradient.
+double expectedLatency(const DeviceLatency &device, const LayerValues &alpha,
+                       const std::vector<std::vector<int>> &involved = {},
+                       LayerValues *gradient = nullptr);
+
+/// What an architecture step measured: the cross-entropy on the validation
+/// batch, and per layer the candidates involved (the sampled pair, or all
+/// with --gates all) with ∂CE/∂g of each (0 for the others).
+struct GateMeasurement {
+  double ce = 0;
+  std::vector<std::vector<int>> involved;
+  LayerValues gateGradient;
+};
+
+/// The rest of an architecture step: the loss with every device's latency
+/// term, each involved logit's gradient (the binary-gate estimator scaled
+/// by ∂loss/∂CE, plus the latency terms' through expectedLatency), Adam on
+/// the involved logits alone, and the shift that keeps the others'
+/// probabilities. Returns the loss.
+double updateArchitecture(LayerValues &alpha, const GateMeasurement &measured,
+                          const std::vector<DeviceLatency> &devices, LatencyLoss form,
+                          double weight, LogitAdam &adam);
 
 /// "additive" / "multiplicative".
 const char *latencyLossName(LatencyLoss form);

@@ -20,6 +20,9 @@ constexpr double kPi = 3.14159265358979323846;
 const char *kMomentPrefix[2] = {"adamw.m.", "adamw.v."};
 /// Metadata keys of the run's settings: qdsl.run.batch, ...
 const char *const kSettingPrefix = "qdsl.run.";
+/// Metadata keys of the weights updated fewer times than the optimiser's
+/// steps: qdsl.adamw.updates.<weight>.
+const char *const kUpdatesPrefix = "qdsl.adamw.updates.";
 
 std::string number(double value) {
   char text[40];
@@ -70,13 +73,9 @@ bool decaysByDefault(const Tensor &weight) { return weight.shape.size() > 1; }
 void AdamW::step(TensorMap &weights, const TensorMap &gradients, double lr,
                  const std::function<bool(const std::string &)> &updates) {
   ++count;
-  const double correction1 = 1.0 - std::pow(options.beta1, double(count));
-  const double correction2 = 1.0 - std::pow(options.beta2, double(count));
   // In float, as torch.optim.AdamW, so that the loop vectorises.
   const float beta1 = float(options.beta1), beta2 = float(options.beta2);
   const float rest1 = float(1.0 - options.beta1), rest2 = float(1.0 - options.beta2);
-  const float stepSize = float(lr / correction1);
-  const float inverseRoot2 = float(1.0 / std::sqrt(correction2));
   const float epsilon = float(options.epsilon);
   for (auto &[name, weight] : weights) {
     auto g = gradients.find(name);
@@ -87,6 +86,11 @@ void AdamW::step(TensorMap &weights, const TensorMap &gradients, double lr,
       first = Tensor(weight.shape);
       second = Tensor(weight.shape);
     }
+    const int64_t t = ++updateCount[name];
+    const double correction1 = 1.0 - std::pow(options.beta1, double(t));
+    const double correction2 = 1.0 - std::pow(options.beta2, double(t));
+    const float stepSize = float(lr / correction1);
+    const float inverseRoot2 = float(1.0 / std::sqrt(correction2));
     const float decay = float(decaysByDefault(weight) ? 1.0 - lr * options.weightDecay : 1.0);
     float *__restrict w = weight.data.data();
     float *__restrict mo = first.data.data();
@@ -104,15 +108,24 @@ void AdamW::step(TensorMap &weights, const TensorMap &gradients, double lr,
   }
 }
 
-void AdamW::save(TensorMap &into) const {
+int64_t AdamW::updates(const std::string &name) const {
+  auto it = updateCount.find(name);
+  return it == updateCount.end() ? 0 : it->second;
+}
+
+void AdamW::save(TensorMap &into, std::map<std::string, int64_t> *partialUpdates) const {
   for (const auto &[name, tensor] : m)
     into[kMomentPrefix[0] + name] = tensor;
+  if (partialUpdates)
+    for (const auto &[name, updates] : updateCount)
+      if (updates != count)
+        (*partialUpdates)[name] = updates;
   for (const auto &[name, tensor] : v)
     into[kMomentPrefix[1] + name] = tensor;
 }
 
 bool AdamW::restore(const TensorMap &from, const TensorMap &weights, int64_t steps,
-                    std::string &error) {
+                    std::string &error, const std::map<std::string, int64_t> &partialUpdates) {
   TensorMap moments[2];
   for (const auto &[key, tensor] : from)
     for (int k = 0; k < 2; ++k)
@@ -140,11 +153,31 @@ bool AdamW::restore(const TensorMap &from, const TensorMap &weights, int64_t ste
           return false;
         }
       }
-  if (steps > 0 && moments[0].size() != weights.size()) {
+  // A supernet's weights off every path so far (count 0) have no state.
+  size_t neverUpdated = 0;
+  for (const auto &[name, updates] : partialUpdates) {
+    const bool hasState = moments[0].count(name) > 0;
+    if (updates == 0 && !hasState && weights.count(name)) {
+      ++neverUpdated;
+      continue;
+    }
+    if (!hasState || updates < 1 || updates > steps) {
+      error = "the update count " + std::to_string(updates) + " of weight '" + name + "' " +
+              (hasState ? "is outside 1.." + std::to_string(steps)
+                        : std::string("belongs to no optimiser state"));
+      return false;
+    }
+  }
+  if (steps > 0 && moments[0].size() + neverUpdated != weights.size()) {
     error = "optimiser state for " + std::to_string(moments[0].size()) + " of the " +
             std::to_string(weights.size()) + " weights after " + std::to_string(steps) +
             " steps";
     return false;
+  }
+  updateCount.clear();
+  for (const auto &[name, tensor] : moments[0]) {
+    auto partial = partialUpdates.find(name);
+    updateCount[name] = partial == partialUpdates.end() ? steps : partial->second;
   }
   m = std::move(moments[0]);
   v = std::move(moments[1]);
@@ -152,11 +185,14 @@ bool AdamW::restore(const TensorMap &from, const TensorMap &weights, int64_t ste
   return true;
 }
 
-double clipGradientNorm(TensorMap &gradients, double maxNorm) {
+double clipGradientNorm(TensorMap &gradients, double maxNorm,
+                        const std::function<bool(const std::string &)> &includes) {
   // Four partial sums, in a fixed order: the same norm on any machine
   // and thread count, without one long chain of dependent additions.
   double sum = 0;
   for (const auto &[name, g] : gradients) {
+    if (includes && !includes(name))
+      continue;
     double partial[4] = {0, 0, 0, 0};
     const float *x = g.data.data();
     size_t n = g.data.size(), i = 0;
@@ -172,6 +208,8 @@ double clipGradientNorm(TensorMap &gradients, double maxNorm) {
     // As torch.nn.utils.clip_grad_norm_: the 1e-6 keeps a tiny norm finite.
     const float scale = float(maxNorm / (norm + 1e-6));
     for (auto &[name, g] : gradients) {
+      if (includes && !includes(name))
+        continue;
       float *x = g.data.data();
       forEachRange(g.data.size(), [&](size_t begin, size_t end) {
         for (size_t i = begin; i < end; ++i)
@@ -185,7 +223,12 @@ double clipGradientNorm(TensorMap &gradients, double maxNorm) {
 bool saveCheckpoint(const std::string &path, const Checkpoint &checkpoint,
                     std::string &error) {
   TensorMap tensors = checkpoint.weights;
-  checkpoint.optimizer.save(tensors);
+  std::map<std::string, int64_t> partialUpdates;
+  checkpoint.optimizer.save(tensors, &partialUpdates);
+  if (checkpoint.optimizer.steps() > 0)
+    for (const auto &[name, weight] : checkpoint.weights)
+      if (checkpoint.optimizer.updates(name) == 0)
+        partialUpdates[name] = 0;
   const AdamWOptions &o = checkpoint.optimizer.settings();
   Metadata metadata = {{contract::kModelKey, checkpoint.model},
                        {"qdsl.checkpoint", "1"},
@@ -199,6 +242,8 @@ bool saveCheckpoint(const std::string &path, const Checkpoint &checkpoint,
                        {"qdsl.adamw.weight_decay", number(o.weightDecay)}};
   for (const auto &[key, value] : checkpoint.settings)
     metadata[kSettingPrefix + key] = value;
+  for (const auto &[name, updates] : partialUpdates)
+    metadata[kUpdatesPrefix + name] = std::to_string(updates);
   return writeSafetensors(path, tensors, metadata, error);
 }
 
@@ -263,8 +308,13 @@ bool parseCheckpoint(const std::string &bytes, const std::string &path, Checkpoi
       }
       result.weights[name] = tensor;
     }
+  std::map<std::string, int64_t> partialUpdates;
+  for (const auto &[key, value] : metadata)
+    if (key.rfind(kUpdatesPrefix, 0) == 0 &&
+        !readInteger(metadata, key, partialUpdates[key.substr(std::string(kUpdatesPrefix).size())]))
+      return missing(key.c_str());
   result.optimizer = AdamW(options);
-  if (!result.optimizer.restore(tensors, result.weights, adamSteps, error)) {
+  if (!result.optimizer.restore(tensors, result.weights, adamSteps, error, partialUpdates)) {
     error = "'" + path + "': " + error;
     return false;
   }

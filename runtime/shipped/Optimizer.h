@@ -49,29 +49,39 @@ public:
 
   /// One update of every weight in `weights` from its gradient in
   /// `gradients` (same names and shapes) at learning rate `lr`; with
-  /// `updates`, only of the weights it accepts (a supernet's path).
+  /// `updates`, only of the weights it accepts (a supernet's path). Each
+  /// weight's bias correction counts its own updates: a supernet candidate
+  /// updated one step in seven takes Adam's steps, not 2-3x larger ones.
   void step(TensorMap &weights, const TensorMap &gradients, double lr,
             const std::function<bool(const std::string &)> &updates = {});
 
+  /// Steps taken (calls of `step`), and the updates of one weight.
   int64_t steps() const { return count; }
+  int64_t updates(const std::string &name) const;
   const AdamWOptions &settings() const { return options; }
 
   /// The state as tensors `adamw.m.<name>` and `adamw.v.<name>`, and back;
   /// `restore` checks that the state fits `weights` and names what does not.
-  void save(TensorMap &into) const;
+  /// Weights updated fewer times than `steps` (a supernet's) have their
+  /// count in `partialUpdates` (save), by name; the others took every step.
+  /// A count of 0 in `restore` is a weight of `weights` never updated.
+  void save(TensorMap &into, std::map<std::string, int64_t> *partialUpdates = nullptr) const;
   bool restore(const TensorMap &from, const TensorMap &weights, int64_t steps,
-               std::string &error);
+               std::string &error, const std::map<std::string, int64_t> &partialUpdates = {});
 
 private:
   AdamWOptions options;
   int64_t count = 0;
   TensorMap m, v;
+  std::map<std::string, int64_t> updateCount;
 };
 
-/// The global L2 norm of all gradients; scales them to `maxNorm` when above
+/// The global L2 norm of all gradients (with `includes`, of those it
+/// accepts: the weights a step updates); scales them to `maxNorm` when above
 /// it (maxNorm ≤ 0: never). Returns the norm before clipping, which is not
 /// finite when a gradient is not.
-double clipGradientNorm(TensorMap &gradients, double maxNorm);
+double clipGradientNorm(TensorMap &gradients, double maxNorm,
+                        const std::function<bool(const std::string &)> &includes = {});
 
 /// A training run's state between epochs.
 struct Checkpoint {

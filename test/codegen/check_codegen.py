@@ -488,6 +488,50 @@ def check_profile(args):
     return True
 
 
+def check_search_resume(program, work):
+    """The search program killed (SIGKILL) after an epoch's checkpoint and
+    resumed ends where an unbroken run ends: the same logits, epochs and
+    supernet weights, bit for bit. With --gates all, which recomputes every
+    candidate."""
+    flags = ["--epochs", "4", "--warmup-epochs", "1", "--train-subset", "12000",
+             "--validation", "2000", "--batch", "32", "--arch-lr", "0.0125", "--threads", "2",
+             "--gates", "all"]
+    straight, broken = os.path.join(work, "unbroken"), os.path.join(work, "broken")
+    run([program] + flags + ["--out", straight])
+    child = subprocess.Popen([program] + flags + ["--out", broken], stdout=subprocess.DEVNULL)
+    checkpoint = os.path.join(broken, "checkpoint.safetensors")
+    while not os.path.exists(checkpoint) and child.poll() is None:
+        time.sleep(0.01)
+    child.kill()
+    child.wait()
+    with open(os.path.join(broken, "search.json")) as f:
+        done = len(json.load(f)["epochs"])
+    if done >= 4:
+        raise RuntimeError("the search finished before it could be killed")
+    again = subprocess.run([program] + flags + ["--out", broken], capture_output=True, text=True)
+    if again.returncode == 0 or "continue it with --resume" not in again.stderr:
+        raise RuntimeError("a second search into a stopped one's --out: %d %s"
+                           % (again.returncode, again.stderr))
+    other = subprocess.run([program] + flags[:-2] + ["--gates", "pair", "--out", broken,
+                                                     "--resume"], capture_output=True, text=True)
+    if other.returncode == 0 or "was searched with --gates all, not pair" not in other.stderr:
+        raise RuntimeError("--resume with other flags: %d %s" % (other.returncode, other.stderr))
+    resumed = run([program] + flags + ["--out", broken, "--resume"]).stdout
+    if "resumed from" not in resumed:
+        raise RuntimeError("search --resume said: %s" % resumed)
+    results = []
+    for directory in (straight, broken):
+        with open(os.path.join(directory, "search.json")) as f:
+            result = json.load(f)
+        epochs = [{k: v for k, v in e.items() if k != "seconds"} for e in result["epochs"]]
+        with open(os.path.join(directory, "supernet.safetensors"), "rb") as f:
+            results.append((result["layers"], epochs, f.read()))
+    for what, a, b in zip(("logits", "epochs", "supernet weights"), *results):
+        if a != b:
+            raise RuntimeError("killed after %d epochs and resumed: the %s differ from an "
+                               "unbroken search's" % (done, what))
+
+
 def check_search(args):
     """qdsl search on a tiny space: a real (short) search whose derived model
     meets its limit, a derived.qd with the statistics of the space at its
@@ -568,6 +612,7 @@ def check_search(args):
                                        % (layer["layer"], c, over, sorted(held)))
         return picks
     check_holds(derived)
+    check_search_resume(os.path.join(out_dir, "supernet", "build", "search"), work)
     # --derive=fill from the same search: within the limit, no cheaper than
     # the argmax's, and no single costlier switch left that fits.
     fill_dir = os.path.join(work, "fill")

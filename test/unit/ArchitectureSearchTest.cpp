@@ -11,6 +11,7 @@
 #include "runtime/shipped/ArchitectureSearch.h"
 #include "runtime/shipped/ArenaPlanner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -100,6 +101,156 @@ TEST(ArchitectureSearch, LatencyTermsAndTheirDerivatives) {
   // Multiplicative: above 1 over the limit, below under it.
   EXPECT_GT(latencyTerm(LatencyLoss::Multiplicative, ce, 3e-3, limit, 0.6).loss, ce);
   EXPECT_LT(latencyTerm(LatencyLoss::Multiplicative, ce, 1e-3, limit, 0.6).loss, ce);
+}
+
+TEST(ArchitectureSearch, TheLatencyLossHasNoUnitOfTime) {
+  // The same latencies in seconds and in microseconds: the same loss, and
+  // ∂L/∂E scaled by the unit alone.
+  for (LatencyLoss form : {LatencyLoss::Additive, LatencyLoss::Multiplicative})
+    for (double e : {0.2e-3, 0.9e-3, 3e-3}) {
+      SCOPED_TRACE(std::string(latencyLossName(form)) + " at " + std::to_string(e));
+      LatencyTerm seconds = latencyTerm(form, 1.1, e, 1e-3, 0.6);
+      LatencyTerm micro = latencyTerm(form, 1.1, e * 1e6, 1e3, 0.6);
+      EXPECT_NEAR(seconds.loss, micro.loss, 1e-12);
+      EXPECT_NEAR(seconds.dLossdCE, micro.dLossdCE, 1e-12);
+      EXPECT_NEAR(seconds.dLossdE * 1e-6, micro.dLossdE, 1e-9 * std::fabs(micro.dLossdE) + 1e-15);
+    }
+}
+
+// Three layers' latency on one device, and logits that spread over them.
+DeviceLatency exampleDevice(double limit) {
+  DeviceLatency d;
+  d.device = "host";
+  d.fixed = 1e-4;
+  d.limit = limit;
+  d.seconds = {{1e-4, 3e-4, 0, 2e-4, 5e-4}, {2e-4, 1e-4, 4e-4}, {3e-4, 0, 1e-4, 6e-4}};
+  return d;
+}
+
+LayerValues exampleLogits() { return {{0.2, -0.4, 0.9, 0.0, 0.3}, {0.5, 0.1, -0.7}, {0, 0.4, -0.2, 0.6}}; }
+
+// E[LAT] with the candidates outside `involved` held at their probabilities
+// and the involved ones renormalised among themselves.
+double latencyWithOthersHeld(const DeviceLatency &device, const LayerValues &start,
+                             const LayerValues &alpha, const std::vector<std::vector<int>> &involved) {
+  double e = device.fixed;
+  for (size_t l = 0; l < alpha.size(); ++l) {
+    std::vector<double> held = softmax(start[l]), logits;
+    double mass = 0;
+    for (int c : involved[l]) {
+      mass += held[c];
+      logits.push_back(alpha[l][c]);
+    }
+    std::vector<double> within = softmax(logits);
+    for (size_t k = 0; k < involved[l].size(); ++k)
+      held[involved[l][k]] = mass * within[k];
+    for (size_t c = 0; c < held.size(); ++c)
+      e += held[c] * device.seconds[l][c];
+  }
+  return e;
+}
+
+TEST(ArchitectureSearch, TheLatencyGradientMovesOnlyTheInvolvedCandidates) {
+  const DeviceLatency device = exampleDevice(1e-3);
+  const LayerValues alpha = exampleLogits();
+  const std::vector<std::vector<int>> pairs = {{3, 1}, {0, 2}, {0, 1, 2, 3}};
+  LayerValues gradient;
+  const double e = expectedLatency(device, alpha, pairs, &gradient);
+  EXPECT_NEAR(e, latencyWithOthersHeld(device, alpha, alpha, pairs), 1e-15);
+  for (size_t l = 0; l < alpha.size(); ++l)
+    for (size_t c = 0; c < alpha[l].size(); ++c) {
+      LayerValues up = alpha, down = alpha;
+      up[l][c] += 1e-6;
+      down[l][c] -= 1e-6;
+      double numeric = (latencyWithOthersHeld(device, alpha, up, pairs) -
+                        latencyWithOthersHeld(device, alpha, down, pairs)) / 2e-6;
+      EXPECT_NEAR(gradient[l][c], numeric, 1e-12) << "layer " << l << " candidate " << c;
+    }
+}
+
+TEST(ArchitectureSearch, AnArchitectureStepLeavesTheUnsampledCandidatesProbabilities) {
+  // The latency term is active (over the limit on one device, and in the
+  // multiplicative loss always): it must not move the candidates outside
+  // the sampled pair either, nor must Adam.
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal;
+  for (LatencyLoss form : {LatencyLoss::Additive, LatencyLoss::Multiplicative}) {
+    SCOPED_TRACE(latencyLossName(form));
+    LayerValues alpha = exampleLogits();
+    LogitAdam adam(0.05);
+    const std::vector<DeviceLatency> devices = {exampleDevice(0.4e-3), exampleDevice(2e-3)};
+    for (int step = 0; step < 20; ++step) {
+      GateMeasurement measured;
+      measured.ce = 1.7;
+      for (const std::vector<double> &layer : alpha) {
+        auto [a, b] = samplePair(softmax(layer), rng);
+        measured.involved.push_back({a, b});
+        std::vector<double> gates(layer.size(), 0.0);
+        gates[a] = normal(rng);
+        gates[b] = normal(rng);
+        measured.gateGradient.push_back(gates);
+      }
+      LayerValues before = alpha;
+      updateArchitecture(alpha, measured, devices, form, 0.6, adam);
+      for (size_t l = 0; l < alpha.size(); ++l) {
+        std::vector<double> p0 = softmax(before[l]), p1 = softmax(alpha[l]);
+        double moved = 0;
+        for (size_t c = 0; c < p0.size(); ++c) {
+          const std::vector<int> &pair = measured.involved[l];
+          if (std::find(pair.begin(), pair.end(), int(c)) == pair.end())
+            EXPECT_NEAR(p1[c], p0[c], 1e-12) << "step " << step << " layer " << l << " candidate " << c;
+          else
+            moved += std::fabs(p1[c] - p0[c]);
+        }
+        EXPECT_GT(moved, 0) << "step " << step << " layer " << l;
+      }
+    }
+  }
+}
+
+TEST(ArchitectureSearch, WithEveryGateTheStepIsTheFullSoftmaxGradient) {
+  // --gates all: every candidate involved, CE linear in the gates; one Adam
+  // step from fresh moments moves each logit by lr·sign of the exact
+  // gradient of CE + λ·(E/T − 1).
+  const DeviceLatency device = exampleDevice(0.3e-3);
+  LayerValues alpha = exampleLogits();
+  const LayerValues w = {{0.3, -1, 2, 0.5, 0.1}, {1, -1, 0.2}, {-0.4, 0.8, 0, 1.5}};
+  GateMeasurement measured;
+  measured.ce = 1.0;
+  measured.gateGradient = w;
+  for (const std::vector<double> &layer : alpha) {
+    std::vector<int> all(layer.size());
+    std::iota(all.begin(), all.end(), 0);
+    measured.involved.push_back(all);
+  }
+  auto loss = [&](const LayerValues &a) {
+    double ce = 0;
+    for (size_t l = 0; l < a.size(); ++l) {
+      std::vector<double> p = softmax(a[l]);
+      for (size_t c = 0; c < p.size(); ++c)
+        ce += p[c] * w[l][c];
+    }
+    return ce + 2.0 * std::max(0.0, expectedLatency(device, a) / device.limit - 1);
+  };
+  LogitAdam adam(1e-3);
+  LayerValues after = alpha;
+  updateArchitecture(after, measured, {device}, LatencyLoss::Additive, 2.0, adam);
+  for (size_t l = 0; l < alpha.size(); ++l) {
+    // The shift that keeps Σ exp(α) moves every logit alike: compare
+    // differences from candidate 0.
+    std::vector<double> step(alpha[l].size());
+    for (size_t c = 0; c < alpha[l].size(); ++c) {
+      LayerValues up = alpha, down = alpha;
+      up[l][c] += 1e-6;
+      down[l][c] -= 1e-6;
+      double numeric = (loss(up) - loss(down)) / 2e-6;
+      step[c] = numeric > 0 ? -1e-3 : 1e-3;
+    }
+    for (size_t c = 1; c < alpha[l].size(); ++c)
+      EXPECT_NEAR((after[l][c] - alpha[l][c]) - (after[l][0] - alpha[l][0]), step[c] - step[0],
+                  1e-8)
+          << "layer " << l << " candidate " << c;
+  }
 }
 
 TEST(ArchitectureSearch, LogitAdamHasNoMomentumAndUpdatesOnlyTheMask) {

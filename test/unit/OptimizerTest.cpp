@@ -30,6 +30,70 @@ TEST(AdamW, TheFirstStepMovesEachWeightByTheLearningRate) {
     EXPECT_FLOAT_EQ(w["w"].data[i], expected[i]);
 }
 
+TEST(AdamW, EachWeightCountsItsOwnUpdates) {
+  // A supernet candidate first updated at step 50 takes Adam's first step,
+  // lr·sign(g); with one bias correction for all weights it would take
+  // (1 − β1)/(1 − β1⁵⁰) / sqrt((1 − β2)/(1 − β2⁵⁰)) ≈ 0.7 times that.
+  AdamW adam({0.1, 0.9, 0.999, 1e-8, /*weightDecay=*/0.0});
+  TensorMap w = {{"always", filled({2}, {0, 0})}, {"late", filled({2}, {1, 1})}};
+  TensorMap g = {{"always", filled({2}, {1, 1})}, {"late", filled({2}, {0.3f, -2})}};
+  auto onlyAlways = [](const std::string &name) { return name == "always"; };
+  for (int i = 0; i < 49; ++i)
+    adam.step(w, g, 0.1, onlyAlways);
+  adam.step(w, g, 0.1);
+  EXPECT_EQ(adam.steps(), 50);
+  EXPECT_EQ(adam.updates("always"), 50);
+  EXPECT_EQ(adam.updates("late"), 1);
+  EXPECT_FLOAT_EQ(w["late"].data[0], 1 - 0.1f);
+  EXPECT_FLOAT_EQ(w["late"].data[1], 1 + 0.1f);
+}
+
+TEST(ClipGradientNorm, OnlyTheIncludedGradientsCountAndScale) {
+  // A supernet's weight step clips the path's weights; the gates'
+  // gradients (for the architecture, not this step) neither count nor
+  // shrink.
+  TensorMap g = {{"w", filled({2}, {3, 4})}, {"gate", filled({1}, {100})}};
+  double norm = clipGradientNorm(g, 1.0, [](const std::string &n) { return n != "gate"; });
+  EXPECT_DOUBLE_EQ(norm, 5.0);
+  EXPECT_NEAR(g["w"].data[0], 0.6, 1e-6);
+  EXPECT_NEAR(g["w"].data[1], 0.8, 1e-6);
+  EXPECT_EQ(g["gate"].data[0], 100);
+}
+
+TEST(Checkpoint, PartialUpdateCountsSurviveTheRoundTrip) {
+  // "never": a candidate no path has taken yet, with no optimiser state.
+  Checkpoint c{{{"a", filled({2}, {1, 2})}, {"b", filled({2}, {3, 4})}, {"never", filled({1}, {5})}},
+               AdamW(), 1, 3, 0, "M"};
+  TensorMap g = {{"a", filled({2}, {1, -1})}, {"b", filled({2}, {0.5f, 2})}};
+  c.optimizer.step(c.weights, g, 1e-2);
+  for (int i = 0; i < 2; ++i)
+    c.optimizer.step(c.weights, g, 1e-2, [](const std::string &n) { return n == "a"; });
+  std::string path = ::testing::TempDir() + "/partial.safetensors", error;
+  ASSERT_TRUE(saveCheckpoint(path, c, error)) << error;
+  Checkpoint back;
+  ASSERT_TRUE(loadCheckpoint(path, back, error)) << error;
+  EXPECT_EQ(back.optimizer.updates("a"), 3);
+  EXPECT_EQ(back.optimizer.updates("b"), 1);
+  EXPECT_EQ(back.optimizer.updates("never"), 0);
+  EXPECT_EQ(back.weights["never"].data, std::vector<float>{5});
+  // Both continue with the same steps.
+  c.optimizer.step(c.weights, g, 1e-2);
+  back.optimizer.step(back.weights, g, 1e-2);
+  EXPECT_EQ(back.weights["b"].data, c.weights["b"].data);
+
+  // A count beyond the steps taken could not come from training.
+  TensorMap tensors;
+  Metadata metadata;
+  std::string bytes;
+  ASSERT_TRUE(readFileBytes(path, bytes, error)) << error;
+  ASSERT_TRUE(parseSafetensors(bytes, path, tensors, error, &metadata)) << error;
+  metadata["qdsl.adamw.updates.b"] = "9";
+  ASSERT_TRUE(writeSafetensors(path, tensors, metadata, error)) << error;
+  EXPECT_FALSE(loadCheckpoint(path, back, error));
+  EXPECT_NE(error.find("update count 9 of weight 'b' is outside 1..3"), std::string::npos)
+      << error;
+}
+
 TEST(AdamW, WeightDecayIsDecoupledAndSparesOneDimensionalTensors) {
   AdamW adam({0.1, 0.9, 0.999, 1e-8, /*weightDecay=*/0.5});
   TensorMap w = {{"matrix", filled({1, 2}, {2, -4})}, {"bias", filled({2}, {2, -4})}};

@@ -8,6 +8,7 @@
 // qdsl times a generated predict (tools/driver/PredictTiming.h).
 
 #include "codegen/latency/ArchitectureDerivation.h"
+#include "codegen/latency/ArchitectureSampling.h"
 #include "codegen/latency/DeviceProfile.h"
 #include "codegen/latency/LatencyLimits.h"
 #include "codegen/latency/SearchConstraintsEmitter.h"
@@ -22,7 +23,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,35 +58,123 @@ TEST(ArchitectureDerivation, TheRangeIsEveryLayerAtItsFastestAndSlowest) {
   EXPECT_DOUBLE_EQ(slowest, 1e-3 + 2e-3 + 3e-3);
 }
 
-TEST(ArchitectureDerivation, WithinLimitsKeepsAnArgmaxThatFits) {
-  cost::LayerProbabilities p = {{0.1, 0.2, 0.7}, {0.6, 0.3, 0.1}};
-  EXPECT_EQ(cost::withinLimits(p, {2, 0}, {twoLayers()}, {3.0}),
-            (std::vector<int64_t>{2, 0}));
+/// Both ways of deriving: exact (enumeration) and the joint repair.
+std::vector<int64_t> derive(const cost::LayerProbabilities &p,
+                            const std::vector<cost::SpaceLatency> &spaces,
+                            const std::vector<double> &limitsMs, bool exact) {
+  cost::Derivation d = cost::mostProbableWithinLimits(p, spaces, limitsMs, exact ? 1e6 : 0);
+  EXPECT_EQ(d.exact, exact);
+  return d.picks;
 }
 
-TEST(ArchitectureDerivation, WithinLimitsGivesUpTheLeastProbability) {
+TEST(ArchitectureDerivation, AnArgmaxThatFitsIsKept) {
+  cost::LayerProbabilities p = {{0.1, 0.2, 0.7}, {0.6, 0.3, 0.1}};
+  for (bool exact : {true, false})
+    EXPECT_EQ(derive(p, {twoLayers()}, {3.0}, exact), (std::vector<int64_t>{2, 0}));
+}
+
+TEST(ArchitectureDerivation, TheLeastProbabilityIsGivenUp) {
   // {2, 2} takes 5 ms against a limit of 4 ms: one step down in layer b
   // (0.45 -> 0.40) costs far less probability than in layer a (0.9 -> 0.05).
   cost::LayerProbabilities p = {{0.05, 0.05, 0.9}, {0.15, 0.40, 0.45}};
-  EXPECT_EQ(cost::withinLimits(p, {2, 2}, {twoLayers()}, {4.0}),
-            (std::vector<int64_t>{2, 1}));
+  for (bool exact : {true, false})
+    EXPECT_EQ(derive(p, {twoLayers()}, {4.0}, exact), (std::vector<int64_t>{2, 1}));
 }
 
-TEST(ArchitectureDerivation, WithinLimitsHoldsEveryDevice) {
-  // Device 1 is three times slower: 3 + 3 + 6 = 12 ms for {2, 1}; only
-  // {0, 1} or {1, 0} (6 ms) and {0, 0} fit its 6 ms while device 0 (4 ms)
-  // holds too.
+TEST(ArchitectureDerivation, EveryDeviceHolds) {
+  // Device 1 is three times slower: only {0, 1}, {1, 0} (6 ms there) and
+  // {0, 0} fit its 6 ms while device 0 (4 ms) holds too; {0, 1} is the most
+  // probable of them.
   cost::LayerProbabilities p = {{0.2, 0.3, 0.5}, {0.2, 0.5, 0.3}};
-  std::vector<int64_t> picks =
-      cost::withinLimits(p, {2, 1}, {twoLayers(), twoLayers(3)}, {4.0, 6.0});
-  ASSERT_EQ(picks.size(), 2u);
-  EXPECT_LE(cost::additiveLatency(twoLayers(), picks) * 1e3, 4.0);
-  EXPECT_LE(cost::additiveLatency(twoLayers(3), picks) * 1e3, 6.0 + 1e-9);
+  for (bool exact : {true, false}) {
+    std::vector<int64_t> picks = derive(p, {twoLayers(), twoLayers(3)}, {4.0, 6.0}, exact);
+    ASSERT_EQ(picks.size(), 2u);
+    EXPECT_LE(cost::additiveLatency(twoLayers(), picks) * 1e3, 4.0);
+    EXPECT_LE(cost::additiveLatency(twoLayers(3), picks) * 1e3, 6.0 + 1e-9);
+  }
+  EXPECT_EQ(derive(p, {twoLayers(), twoLayers(3)}, {4.0, 6.0}, true), (std::vector<int64_t>{0, 1}));
 }
 
-TEST(ArchitectureDerivation, WithinLimitsIsEmptyWhenNothingFits) {
+TEST(ArchitectureDerivation, NothingIsFoundWhenNothingFits) {
   cost::LayerProbabilities p = {{0.3, 0.3, 0.4}, {0.3, 0.3, 0.4}};
-  EXPECT_TRUE(cost::withinLimits(p, {2, 2}, {twoLayers()}, {0.5}).empty());
+  for (bool exact : {true, false})
+    EXPECT_TRUE(derive(p, {twoLayers()}, {0.5}, exact).empty());
+}
+
+TEST(ArchitectureDerivation, TheRepairDoesNotCycleBetweenDevices) {
+  // One layer; limits 1.5 ms on both devices. Candidate 0 (argmax) takes
+  // 2 ms on both, candidate 1 fixes device A but takes 3 ms on B, candidate
+  // 2 meets both. A repair that serves the most exceeded device alone goes
+  // 0 -> 1 (A) -> 0 (B, where 0 is faster and more probable) -> 1 ...
+  cost::SpaceLatency a, b;
+  a.layers.push_back({"l", {"c0", "c1", "c2"}, {2e-3, 1e-3, 1.4e-3}});
+  b.layers.push_back({"l", {"c0", "c1", "c2"}, {2e-3, 3e-3, 1.4e-3}});
+  cost::LayerProbabilities p = {{0.5, 0.45, 0.05}};
+  for (bool exact : {true, false})
+    EXPECT_EQ(derive(p, {a, b}, {1.5, 1.5}, exact), (std::vector<int64_t>{2}));
+}
+
+TEST(ArchitectureDerivation, EnumerationFindsTheMostProbableArchitectureThatFits) {
+  // Against brute force on random spaces of four layers, two devices.
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> uniform(0.01, 1.0);
+  for (int trial = 0; trial < 200; ++trial) {
+    cost::LayerProbabilities p(4);
+    std::vector<cost::SpaceLatency> spaces(2);
+    for (auto &space : spaces)
+      space.fixed = 1e-4;
+    for (size_t l = 0; l < p.size(); ++l) {
+      size_t n = 2 + rng() % 4;
+      double sum = 0;
+      for (size_t c = 0; c < n; ++c)
+        sum += p[l].emplace_back(uniform(rng));
+      for (double &x : p[l])
+        x /= sum;
+      for (auto &space : spaces) {
+        space.layers.push_back({"l" + std::to_string(l), std::vector<std::string>(n, "c"), {}});
+        for (size_t c = 0; c < n; ++c)
+          space.layers.back().seconds.push_back(1e-3 * uniform(rng));
+      }
+    }
+    std::vector<double> limits = {1.5 + 1.5 * uniform(rng), 1.5 + 1.5 * uniform(rng)};
+    std::vector<int64_t> best, picks(4, 0);
+    double bestLogP = -INFINITY;
+    for (;;) {
+      bool fits = true;
+      for (size_t d = 0; d < 2; ++d)
+        fits = fits && cost::additiveLatency(spaces[d], picks) * 1e3 <= limits[d];
+      double logP = 0;
+      for (size_t l = 0; l < 4; ++l)
+        logP += std::log(p[l][picks[l]]);
+      if (fits && logP > bestLogP) {
+        bestLogP = logP;
+        best = picks;
+      }
+      size_t l = 0;
+      while (l < 4 && ++picks[l] == static_cast<int64_t>(p[l].size()))
+        picks[l++] = 0;
+      if (l == 4)
+        break;
+    }
+    cost::Derivation d = cost::mostProbableWithinLimits(p, spaces, limits);
+    EXPECT_TRUE(d.exact);
+    EXPECT_EQ(d.picks, best) << "trial " << trial;
+    // The repair, when it finds one, finds one within the limits.
+    std::vector<int64_t> repaired = derive(p, spaces, limits, false);
+    for (size_t dev = 0; dev < 2 && !repaired.empty(); ++dev)
+      EXPECT_LE(cost::additiveLatency(spaces[dev], repaired) * 1e3, limits[dev] + 1e-12);
+  }
+}
+
+TEST(ArchitectureDerivation, FillRanksSwitchesByProbabilityPerLatency) {
+  // From {0, 0} (1 ms) under 3.3 ms, one switch fits: a's medium spends
+  // 1 ms for a loss of log 2 (0.69 per ms), b's large 2 ms for a loss of
+  // log(0.5/0.2) = 0.92 (0.46 per ms). The least loss alone would take a's.
+  cost::LayerProbabilities p = {{0.4, 0.2, 0.4}, {0.5, 0.3, 0.2}};
+  cost::SpaceLatency s = twoLayers();
+  s.layers[0].seconds = {0.0, 1e-3, 5e-3};
+  s.layers[1].seconds = {0.0, 5e-3, 2e-3};
+  EXPECT_EQ(cost::fillBudget(p, {0, 0}, {s}, {3.3}), (std::vector<int64_t>{0, 2}));
 }
 
 TEST(ArchitectureDerivation, FillSpendsTheBudgetInTheSearchsOrder) {
@@ -94,6 +186,101 @@ TEST(ArchitectureDerivation, FillSpendsTheBudgetInTheSearchsOrder) {
   EXPECT_LE(cost::additiveLatency(twoLayers(), filled) * 1e3, 4.0);
   // Nothing fits past a full budget.
   EXPECT_EQ(cost::fillBudget(p, {2, 2}, {twoLayers()}, {5.0}), (std::vector<int64_t>{2, 2}));
+}
+
+/// Six layers of seven candidates (117 649 architectures) on one device:
+/// candidate c of layer l takes (c + 1)·(l + 1)·0.01 ms.
+cost::SpaceLatency sixBySeven() {
+  cost::SpaceLatency s;
+  s.fixed = 1e-4;
+  for (int l = 0; l < 6; ++l) {
+    s.layers.push_back({"l" + std::to_string(l), std::vector<std::string>(7, "c"), {}});
+    for (int c = 0; c < 7; ++c)
+      s.layers.back().seconds.push_back((c + 1) * (l + 1) * 1e-5);
+  }
+  return s;
+}
+
+TEST(ArchitectureSampling, DrawsDistinctArchitecturesTheFilterAccepts) {
+  cost::ArchitectureFilter within;
+  within.limitsMs = {2.5};
+  std::vector<cost::Architecture> drawn =
+      cost::sampleArchitectures({twoLayers()}, within, 100, 1, {{0, 0}});
+  // Within 2.5 ms: {0,0} {0,1} {1,0}, less the excluded {0,0}.
+  ASSERT_EQ(drawn.size(), 2u);
+  EXPECT_NE(drawn[0], drawn[1]);
+  for (const cost::Architecture &a : drawn)
+    EXPECT_LE(cost::additiveLatency(twoLayers(), a) * 1e3, 2.5);
+  // A band around 4 ms: {1,2} {2,1} and {2,2}? 5 ms is 25% over: no.
+  cost::ArchitectureFilter band;
+  band.targetMs = {4.0};
+  std::set<cost::Architecture> got;
+  for (uint64_t seed = 0; seed < 20; ++seed)
+    for (const cost::Architecture &a : cost::sampleArchitectures({twoLayers()}, band, 1, seed))
+      got.insert(a);
+  EXPECT_EQ(got, (std::set<cost::Architecture>{{1, 2}, {2, 1}}));
+  // Large draws from a large space: within the limit, distinct.
+  cost::ArchitectureFilter limit;
+  limit.limitsMs = {0.9};
+  std::vector<cost::Architecture> many = cost::sampleArchitectures({sixBySeven()}, limit, 50, 3);
+  EXPECT_EQ(many.size(), 50u);
+  EXPECT_EQ(std::set<cost::Architecture>(many.begin(), many.end()).size(), 50u);
+}
+
+TEST(ArchitectureSampling, EvolutionBeatsRandomDrawsOfTheSameBudget) {
+  // A score with one best architecture (3,1,4,1,5,2); the limit rules out
+  // some of the space but not it.
+  const cost::Architecture target = {3, 1, 4, 1, 5, 2};
+  cost::ArchitectureScorer scorer = [&](const std::vector<cost::Architecture> &batch,
+                                        std::vector<double> &scores) {
+    for (const cost::Architecture &a : batch) {
+      double s = 0;
+      for (size_t l = 0; l < a.size(); ++l)
+        s -= std::abs(double(a[l] - target[l]));
+      scores.push_back(s);
+    }
+    return true;
+  };
+  cost::ArchitectureFilter limit;
+  limit.limitsMs = {1.2};
+  ASSERT_TRUE(limit.accepts({sixBySeven()}, target));
+  cost::EvolutionOptions options;
+  bool exhaustive = true;
+  std::vector<cost::ScoredArchitecture> evolved =
+      cost::evolveArchitectures({sixBySeven()}, limit, options, scorer, exhaustive);
+  EXPECT_FALSE(exhaustive);
+  ASSERT_FALSE(evolved.empty());
+  EXPECT_LE(evolved.size(), options.population * (options.generations + 1));
+  for (const cost::ScoredArchitecture &a : evolved)
+    EXPECT_TRUE(limit.accepts({sixBySeven()}, a.picks));
+  std::vector<cost::Architecture> random =
+      cost::sampleArchitectures({sixBySeven()}, limit, evolved.size(), 9);
+  std::vector<double> randomScores;
+  scorer(random, randomScores);
+  EXPECT_GT(evolved.front().score, *std::max_element(randomScores.begin(), randomScores.end()));
+  EXPECT_GE(evolved.front().score, -2);
+
+  // A space that fits the budget is scored whole: of the 3 × 3, the 8
+  // within 4 ms (all but {2,2}), best first.
+  cost::ArchitectureFilter small;
+  small.limitsMs = {4.0};
+  cost::ArchitectureScorer sum = [](const std::vector<cost::Architecture> &batch,
+                                    std::vector<double> &scores) {
+    for (const cost::Architecture &a : batch)
+      scores.push_back(double(a[0] * 3 + a[1]));
+    return true;
+  };
+  std::vector<cost::ScoredArchitecture> all =
+      cost::evolveArchitectures({twoLayers()}, small, options, sum, exhaustive);
+  EXPECT_TRUE(exhaustive);
+  ASSERT_EQ(all.size(), 8u);
+  EXPECT_EQ(all.front().picks, (cost::Architecture{2, 1}));
+}
+
+TEST(ArchitectureSampling, TheParetoFrontKeepsWhatNothingBeats) {
+  // (latency, accuracy): b beats a; d ties c's latency with less accuracy.
+  std::vector<double> latency = {2, 1, 3, 3, 4}, accuracy = {0.80, 0.85, 0.90, 0.88, 0.89};
+  EXPECT_EQ(cost::paretoFront(latency, accuracy), (std::vector<size_t>{1, 2}));
 }
 
 TEST(ArchitectureDerivation, AHoldIsACandidateThatAloneWouldExceed) {

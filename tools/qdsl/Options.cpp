@@ -234,7 +234,7 @@ cl::opt<unsigned> archEvery("arch-every",
                             cl::init(2), cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> latencyLoss("latency-loss",
                                  cl::desc("additive (CE + lambda*max(0, E/T - 1)) or "
-                                          "multiplicative (CE*(log E/log T)^beta)"),
+                                          "multiplicative (CE*(E/T)^beta)"),
                                  cl::init("additive"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> dataDirectory("data",
                                    cl::desc("Fashion-MNIST's IDX files (default: Debian's "
@@ -244,8 +244,10 @@ cl::opt<std::string> dataDirectory("data",
 cl::opt<std::string> deriveRule(
     "derive",
     cl::desc("How the architecture is derived from the search's probabilities: argmax "
-             "(each layer's most probable candidate, repaired if over a limit) or fill "
-             "(then upgraded, most probable switch first, while every limit holds)"),
+             "(the most probable architecture within every limit: exact up to 10^6 "
+             "architectures, else repaired from each layer's argmax) or fill (then "
+             "upgraded, the switch gaining the most probability per latency spent first, "
+             "while every limit holds)"),
     cl::init("argmax"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> fromSearch(
     "from-search",
@@ -260,6 +262,19 @@ cl::opt<std::string> launcher(
     cl::value_desc("command"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<bool> searchOverwrite("overwrite", cl::desc("Replace an earlier search in -o"),
                               cl::sub(searchCommand), cl::cat(category));
+cl::opt<bool> searchResume("resume",
+                           cl::desc("Continue the search in -o that was stopped (from its "
+                                    "last epoch's checkpoint, exactly)"),
+                           cl::sub(searchCommand), cl::cat(category));
+cl::opt<std::string> gateGradients(
+    "gates",
+    cl::desc("An architecture step's gate gradients: pair (two sampled candidates per layer, "
+             "ProxylessNAS) or all (every candidate's: less variance, more compute)"),
+    cl::init("pair"), cl::sub(searchCommand), cl::cat(category));
+cl::opt<double> clipNorm("clip",
+                         cl::desc("Clip each weight step's gradients to this global norm, in "
+                                  "the search and the retraining (0: off)"),
+                         cl::init(5.0), cl::sub(searchCommand), cl::cat(category));
 
 cl::opt<quadra::MemoryPolicy> memoryPolicy(
     "memory-policy",

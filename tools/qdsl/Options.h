@@ -59,11 +59,11 @@ int runCompile(), runStats(), runBuild(), runReference(), runWeights(), runEstim
 
 // Search.
 extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory, deriveRule, fromSearch,
-    launcher;
+    launcher, gateGradients;
 extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, searchBatch, validation,
     trainSubset, testSubset;
-extern llvm::cl::opt<bool> searchOverwrite;
-extern llvm::cl::opt<double> archLearningRate;
+extern llvm::cl::opt<bool> searchOverwrite, searchResume;
+extern llvm::cl::opt<double> archLearningRate, clipNorm;
 extern llvm::cl::opt<unsigned> archEvery;
 /// Reads the profile named by --device; false after reporting why not.
 bool loadDeviceProfile(cost::DeviceProfile &profile);

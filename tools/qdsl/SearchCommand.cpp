@@ -48,6 +48,12 @@ int checkSearchFlags() {
     return reportError("--arch-every must be at least 1");
   if (deriveRule != "argmax" && deriveRule != "fill")
     return reportError("--derive must be argmax or fill, got '" + deriveRule + "'");
+  if (gateGradients != "pair" && gateGradients != "all")
+    return reportError("--gates must be pair or all, got '" + gateGradients + "'");
+  if (!(clipNorm >= 0 && clipNorm <= 1e30))
+    return reportError("--clip must be from 0 (off) to 1e30, got " + shownNumber(clipNorm));
+  if (searchResume && searchOverwrite)
+    return reportError("--resume continues the search in -o, --overwrite replaces it: give one");
   if (launcher.getNumOccurrences()) {
     StringRef first = StringRef(launcher).trim().split(' ').first;
     if (first.empty())
@@ -65,7 +71,8 @@ int checkSearchFlags() {
   if (!fromSearch.empty())
     for (const cl::Option *flag :
          std::initializer_list<const cl::Option *>{&searchEpochs, &warmupEpochs, &archLearningRate,
-                                                   &archEvery, &latencyLoss, &validation})
+                                                   &archEvery, &latencyLoss, &validation,
+                                                   &gateGradients, &searchResume})
       if (flag->getNumOccurrences())
         return reportError("--" + flag->ArgStr + " belongs to the search, which --from-search "
                            "does not run; drop it (the earlier search's settings are reported)");
@@ -89,6 +96,14 @@ int checkSearchFlags() {
   if (sys::fs::exists(outputFile + "/report.json") && !searchOverwrite)
     return reportError("-o '" + outputFile + "' holds an earlier search (report.json): give a "
                        "new directory or --overwrite");
+  const bool stopped = sys::fs::exists(outputFile + "/search/checkpoint.safetensors");
+  if (fromSearch.empty() && stopped && !searchResume && !searchOverwrite)
+    return reportError("-o '" + outputFile + "' holds a search that was stopped "
+                       "(search/checkpoint.safetensors): continue it with --resume (the same "
+                       "flags), or start over with --overwrite");
+  if (searchResume && !stopped)
+    return reportError("--resume: -o '" + outputFile + "' holds no stopped search "
+                       "(search/checkpoint.safetensors)");
   if (std::error_code ec = sys::fs::create_directories(outputFile + "/logs"))
     return reportError("cannot create '" + outputFile + "': " + ec.message());
   return 0;
@@ -161,7 +176,11 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
       "--latency-loss", latencyLoss,                  "--validation", std::to_string(validation),
       "--arch-lr",      exactNumber(archLearningRate),
       "--arch-every",   std::to_string(archEvery),
+      "--gates",        gateGradients,
+      "--clip",         exactNumber(clipNorm),
       "--out",          directory + "/search"};
+  if (searchResume || searchOverwrite)
+    args.push_back(searchResume ? "--resume" : "--overwrite");
   if (trainSubset > 0)
     args.insert(args.end(), {"--train-subset", std::to_string(trainSubset)});
   if (!dataDirectory.empty())
@@ -183,14 +202,26 @@ int deriveArchitecture(Session &session, const std::string &directory,
     limitsMs.push_back(c.limitMs);
     devices.push_back(c.device);
   }
-  out.picks = cost::withinLimits(probabilities, out.argmax, out.spaces, limitsMs);
+  cost::Derivation derivation =
+      cost::mostProbableWithinLimits(probabilities, out.spaces, limitsMs);
+  out.picks = derivation.picks;
   if (out.picks.empty())
-    return reportError("no architecture within every limit was found from the search's "
-                       "probabilities");
+    return reportError(
+        derivation.exact
+            ? formatv("none of the {0} architectures of the space meets every limit jointly "
+                      "(each limit alone can be met): loosen one of them",
+                      derivation.architectures)
+                  .str()
+            : formatv("the repair from the most probable architecture found none within every "
+                      "limit (the space has {0:e2} architectures, too many to enumerate): "
+                      "loosen a limit",
+                      derivation.architectures)
+                  .str());
   if (out.picks != out.argmax)
     outs() << "the most probable architecture (" << choicesText(out.argmax)
            << ") is over a limit; taking the most probable one within every limit ("
-           << choicesText(out.picks) << ")\n";
+           << choicesText(out.picks) << (derivation.exact ? ", exact: " : ", repaired: ")
+           << formatv("{0} architectures", derivation.architectures) << ")\n";
   if (deriveRule == "fill") {
     std::vector<int64_t> within = out.picks;
     out.picks = cost::fillBudget(probabilities, out.picks, out.spaces, limitsMs);
@@ -248,6 +279,7 @@ int retrainAndMeasure(const std::string &directory, const std::vector<int64_t> &
     return 1;
   std::vector<std::string> args = {"--epochs", std::to_string(retrainEpochs), "--batch",
                                    std::to_string(searchBatch), "--seed", std::to_string(seed),
+                                   "--clip", exactNumber(clipNorm),
                                    "--threads", std::to_string(profileThreads), "--out",
                                    directory + "/train", "--overwrite"};
   if (trainSubset > 0)
@@ -330,6 +362,8 @@ int runSearch() {
                               {"latency_loss", latencyLoss},
                               {"arch_lr", archLearningRate.getValue()},
                               {"arch_every", static_cast<int64_t>(archEvery)},
+                              {"gates", gateGradients},
+                              {"clip", clipNorm.getValue()},
                               {"seed", static_cast<int64_t>(seed)}};
   if (!fromSearch.empty()) {
     searchJSON = fromSearch + "/search/search.json";

@@ -38,7 +38,7 @@ int checkFlags() {
        {&target, &cudaArch, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
         &profileWork, &profileBatches, &weightsFile, &npyInput, &labelsFile, &weightsFormat,
         &memoryLimit, &latencyLimit, &searchTarget, &latencyLoss, &dataDirectory, &deriveRule,
-        &fromSearch})
+        &fromSearch, &gateGradients})
     if (text->getNumOccurrences() > 0 && text->empty())
       return reportError("-" + Twine(text->ArgStr.size() > 1 ? "-" : "") + text->ArgStr +
                          " needs a value (" + text->HelpStr + ")");
