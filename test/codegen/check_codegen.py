@@ -532,6 +532,44 @@ def check_search_resume(program, work):
                                "unbroken search's" % (done, what))
 
 
+def check_search_evaluation(report, limit, additive):
+    """The supernet's ranking (--rank-samples), the retraining seeds and the
+    random baselines of the derived model's latency (--baselines, Welch)."""
+    derived = report["derived"]
+    ranking = report["supernet_ranking"]
+    if ranking["derived"]["choices"] != derived["choices"] or \
+            not 0 <= ranking["derived"]["accuracy"] <= 1 or ranking["random_count"] < 1:
+        raise RuntimeError("supernet ranking: %s" % ranking)
+    for r in ranking["random"]:
+        picks = [int(p) for p in r["choices"].split(",")]
+        if additive(picks) > limit + 1e-6 or r["choices"] == derived["choices"]:
+            raise RuntimeError("a random architecture of the ranking breaks the limit or is "
+                               "the derived one: %s" % r)
+    above = sum(r["accuracy"] > ranking["derived"]["accuracy"] for r in ranking["random"])
+    if ranking["derived_rank"] != above + 1:
+        raise RuntimeError("derived rank %d, %d random above it" % (ranking["derived_rank"], above))
+    if len(derived["test_accuracy_by_seed"]) != 2 or \
+            derived["test_accuracy_by_seed"][0] != derived["test_accuracy"]:
+        raise RuntimeError("retraining seeds: %s" % derived["test_accuracy_by_seed"])
+    baselines = report["baselines"]
+    target = report["devices"][0]["predicted_ms"]
+    if not 1 <= len(baselines["models"]) <= 2:
+        raise RuntimeError("baselines: %s" % baselines)
+    for m in baselines["models"]:
+        picks = [int(p) for p in m["choices"].split(",")]
+        if abs(additive(picks) / target - 1) > 0.03 + 1e-6 or m["choices"] == derived["choices"] \
+                or not 0 < m["accuracy"] <= 1:
+            raise RuntimeError("a baseline off the derived model's latency: %s (%.4f ms)"
+                               % (m, target))
+    test = baselines["test"]
+    if len(baselines["models"]) < 2:
+        if test["p"] != 1:  # one baseline has no spread to test against
+            raise RuntimeError("baselines' test with one baseline: %s" % baselines)
+    elif not 0 <= test["p"] <= 1 or test["kind"] != "welch" or \
+            (test["t"] > 0) != (baselines["searched_mean"] > baselines["baseline_mean"]):
+        raise RuntimeError("baselines' test: %s" % baselines)
+
+
 def check_search(args):
     """qdsl search on a tiny space: a real (short) search whose derived model
     meets its limit, a derived.qd with the statistics of the space at its
@@ -554,7 +592,8 @@ def check_search(args):
                "%.6fms" % limit, "-o", out_dir, "--epochs", "3", "--warmup-epochs", "1",
                "--retrain-epochs", "1", "--batch", "32", "--train-subset", "3000",
                "--validation", "1000", "--test-subset", "1000", "--arch-lr", "0.0125",
-               "-j", str(args.jobs)]).stdout
+               "--rank-samples", "5", "--score-examples", "500", "--baselines", "2",
+               "--retrain-seeds", "2", "-j", str(args.jobs)]).stdout
     with open(os.path.join(out_dir, "report.json")) as f:
         report = json.load(f)
     # The search program got the limit and the learning rate exactly (they
@@ -613,6 +652,7 @@ def check_search(args):
         return picks
     check_holds(derived)
     check_search_resume(os.path.join(out_dir, "supernet", "build", "search"), work)
+    check_search_evaluation(report, limit, additive)
     # --derive=fill from the same search: within the limit, no cheaper than
     # the argmax's, and no single costlier switch left that fits.
     fill_dir = os.path.join(work, "fill")
@@ -637,6 +677,30 @@ def check_search(args):
                                    % (filled["derived"]["choices"], c))
     if filled["settings"].get("from_search") != out_dir:
         raise RuntimeError("fill report settings: %s" % filled["settings"])
+    # --derive accuracy from the same search: the best supernet score within
+    # the limit, every scored architecture within it, the front undominated.
+    accuracy_dir = os.path.join(work, "accuracy")
+    run([args.qdsl, "search", space, "--device", profile, "--latency-limit", "%.6fms" % limit,
+         "-o", accuracy_dir, "--from-search", out_dir, "--derive", "accuracy",
+         "--retrain-epochs", "1", "--batch", "32", "--train-subset", "3000", "--test-subset",
+         "1000", "--rank-samples", "0", "--score-examples", "500", "-j", str(args.jobs)])
+    with open(os.path.join(accuracy_dir, "report.json")) as f:
+        by_accuracy = json.load(f)
+    pareto = by_accuracy["pareto"]
+    best = max(e["accuracy"] for e in pareto["evaluated"])
+    if by_accuracy["derived"]["choices"] != pareto["best"]["choices"] or \
+            pareto["best"]["accuracy"] != best or \
+            any(additive([int(p) for p in e["choices"].split(",")]) > limit + 1e-6
+                for e in pareto["evaluated"]):
+        raise RuntimeError("--derive accuracy: %s" % pareto)
+    front = pareto["front"][device["device"]]
+    for a in front:
+        for e in pareto["evaluated"]:
+            if e["predicted_ms"][device["device"]] < a["predicted_ms"][device["device"]] and \
+                    e["accuracy"] > a["accuracy"]:
+                raise RuntimeError("the Pareto front holds %s, which %s beats" % (a, e))
+    if not os.path.exists(os.path.join(accuracy_dir, "pareto.svg")):
+        raise RuntimeError("--derive accuracy wrote no pareto.svg")
     # The supernet on that path, and the fixed architecture, on the same
     # weights and input.
     fixed = os.path.join(work, "fixed")

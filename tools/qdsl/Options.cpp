@@ -245,9 +245,10 @@ cl::opt<std::string> deriveRule(
     "derive",
     cl::desc("How the architecture is derived from the search's probabilities: argmax "
              "(the most probable architecture within every limit: exact up to 10^6 "
-             "architectures, else repaired from each layer's argmax) or fill (then "
+             "architectures, else repaired from each layer's argmax), fill (then "
              "upgraded, the switch gaining the most probability per latency spent first, "
-             "while every limit holds)"),
+             "while every limit holds) or accuracy (the best supernet score within the "
+             "limits, by evolution: for new limits with --from-search)"),
     cl::init("argmax"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> fromSearch(
     "from-search",
@@ -271,6 +272,27 @@ cl::opt<std::string> gateGradients(
     cl::desc("An architecture step's gate gradients: pair (two sampled candidates per layer, "
              "ProxylessNAS) or all (every candidate's: less variance, more compute)"),
     cl::init("pair"), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> rankSamples(
+    "rank-samples",
+    cl::desc("After the search, score this many random architectures within the limits and "
+             "the derived one with the supernet's weights (0: none)"),
+    cl::init(50), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> scoreExamples("score-examples",
+                                cl::desc("Validation examples of each supernet score"),
+                                cl::init(2000), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> evolveGenerations(
+    "evolve-generations",
+    cl::desc("With --derive accuracy: generations of the evolution (population 32)"),
+    cl::init(8), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> baselineCount(
+    "baselines",
+    cl::desc("Retrain this many random architectures within 3% of the derived one's "
+             "predicted latency, and test the derived one against them"),
+    cl::init(0), cl::sub(searchCommand), cl::cat(category));
+cl::opt<unsigned> retrainSeeds("retrain-seeds",
+                               cl::desc("Retrain the derived model with this many seeds (seed, "
+                                        "seed + 1, ...)"),
+                               cl::init(1), cl::sub(searchCommand), cl::cat(category));
 cl::opt<double> clipNorm("clip",
                          cl::desc("Clip each weight step's gradients to this global norm, in "
                                   "the search and the retraining (0: off)"),

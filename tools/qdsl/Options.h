@@ -64,7 +64,8 @@ extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, search
     trainSubset, testSubset;
 extern llvm::cl::opt<bool> searchOverwrite, searchResume;
 extern llvm::cl::opt<double> archLearningRate, clipNorm;
-extern llvm::cl::opt<unsigned> archEvery;
+extern llvm::cl::opt<unsigned> archEvery, rankSamples, scoreExamples, baselineCount, retrainSeeds,
+    evolveGenerations;
 /// Reads the profile named by --device; false after reporting why not.
 bool loadDeviceProfile(cost::DeviceProfile &profile);
 

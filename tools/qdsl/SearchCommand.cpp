@@ -11,6 +11,7 @@
 #include "Compile.h"
 #include "Options.h"
 #include "Search.h"
+#include "SearchEvaluation.h"
 #include "SearchReport.h"
 #include "Session.h"
 
@@ -46,8 +47,14 @@ int checkSearchFlags() {
     return reportError("--arch-lr must be in (0, 1], got " + shownNumber(archLearningRate));
   if (archEvery < 1)
     return reportError("--arch-every must be at least 1");
-  if (deriveRule != "argmax" && deriveRule != "fill")
-    return reportError("--derive must be argmax or fill, got '" + deriveRule + "'");
+  if (deriveRule != "argmax" && deriveRule != "fill" && deriveRule != "accuracy")
+    return reportError("--derive must be argmax, fill or accuracy, got '" + deriveRule + "'");
+  if (retrainSeeds < 1 || retrainSeeds > 100)
+    return reportError("--retrain-seeds must be from 1 to 100, got " + Twine(retrainSeeds.getValue()));
+  if (scoreExamples < 1)
+    return reportError("--score-examples must be at least 1");
+  if (baselineCount > 1000)
+    return reportError("--baselines must be at most 1000, got " + Twine(baselineCount.getValue()));
   if (gateGradients != "pair" && gateGradients != "all")
     return reportError("--gates must be pair or all, got '" + gateGradients + "'");
   if (!(clipNorm >= 0 && clipNorm <= 1e30))
@@ -192,15 +199,28 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
   return driver::runLaunched(launcher, supernet + "/build/search", args);
 }
 
+int writeDerived(Session &session, const std::string &directory,
+                 const std::vector<std::string> &devices, const std::vector<double> &limitsMs,
+                 SearchOutcome &out);
+
 /// 2. The derived architecture: the most probable one within every limit
-/// (grown by --derive=fill), what holds each of its layers, and derived.qd.
+/// (grown by --derive=fill; or the best scored by the supernet, --derive
+/// accuracy), what holds each of its layers, and derived.qd.
 int deriveArchitecture(Session &session, const std::string &directory,
-                       const cost::LayerProbabilities &probabilities, SearchOutcome &out) {
+                       const cost::LayerProbabilities &probabilities, SupernetScorer &scorer,
+                       SearchOutcome &out) {
   std::vector<double> limitsMs;
   std::vector<std::string> devices;
   for (const cost::SearchConstraint &c : out.constraints) {
     limitsMs.push_back(c.limitMs);
     devices.push_back(c.device);
+  }
+  if (deriveRule == "accuracy") {
+    if (!scorer.unusable().empty())
+      return reportError("--derive accuracy: the supernet cannot score: " + scorer.unusable());
+    if (deriveByAccuracy(scorer, out))
+      return 1;
+    return writeDerived(session, directory, devices, limitsMs, out);
   }
   cost::Derivation derivation =
       cost::mostProbableWithinLimits(probabilities, out.spaces, limitsMs);
@@ -229,6 +249,14 @@ int deriveArchitecture(Session &session, const std::string &directory,
       outs() << "--derive=fill: " << choicesText(within) << " grown to "
              << choicesText(out.picks) << " within every limit\n";
   }
+  return writeDerived(session, directory, devices, limitsMs, out);
+}
+
+/// What holds each layer of `out.picks`, and derived.qd and choices.txt;
+/// -1 to go on.
+int writeDerived(Session &session, const std::string &directory,
+                 const std::vector<std::string> &devices, const std::vector<double> &limitsMs,
+                 SearchOutcome &out) {
   out.holds = cost::limitsHoldingLayers(out.spaces, limitsMs, out.picks);
   cost::printLayerHolds(out.holds, out.spaces.front(), devices, outs());
   session.options.choices = choicesText(out.picks);
@@ -259,40 +287,10 @@ int retrainAndMeasure(const std::string &directory, const std::vector<int64_t> &
   std::string model = directory + "/model";
   outs() << "retraining the derived model (" << retrainEpochs << " epochs)\n";
   outs().flush();
-  // derived.qd stands alone: none of the space's --model, -D or -I.
-  int exitCode = 0;
-  std::unique_ptr<Session> derived =
-      loadSession(directory + "/derived.qd", FrontEndOptions(), exitCode);
-  mlir::OwningOpRef<mlir::ModuleOp> module = derived ? derived->generate() : nullptr;
-  mlir::func::FuncOp fixed = module ? derived->selectModel(*module) : nullptr;
-  if (!fixed)
-    return derived ? (failed(derived->finish(false)), 1) : 1;
-  ProjectRequest request;
-  request.target = codegen::lookupTarget(searchTarget);
-  request.train = true;
-  request.labelSmoothing = labelSmoothing;
-  request.directory = model;
-  request.source = directory + "/derived.qd";
-  request.announce = false;
-  if (writeModelProject(*derived, *module, fixed, request) ||
-      driver::buildProject(model, jobs, directory + "/logs/model-build.log"))
-    return 1;
-  std::vector<std::string> args = {"--epochs", std::to_string(retrainEpochs), "--batch",
-                                   std::to_string(searchBatch), "--seed", std::to_string(seed),
-                                   "--clip", exactNumber(clipNorm),
-                                   "--threads", std::to_string(profileThreads), "--out",
-                                   directory + "/train", "--overwrite"};
-  if (trainSubset > 0)
-    args.insert(args.end(), {"--train-subset", std::to_string(trainSubset)});
-  if (testSubset > 0)
-    args.insert(args.end(), {"--test-subset", std::to_string(testSubset)});
-  if (!dataDirectory.empty())
-    args.insert(args.end(), {"--data", dataDirectory});
-  if (driver::runLaunched(launcher, model + "/build/train", args))
+  if (retrainModel(directory + "/derived.qd", model, directory + "/train", seed, /*build=*/true,
+                   directory + "/logs/model-build.log", out.lastTrain))
     return 1;
   std::string error;
-  if (!lastEpoch(directory + "/train/metrics.jsonl", out.lastTrain, error))
-    return reportError(error);
   if (std::error_code ec = sys::fs::copy_file(directory + "/train/weights.safetensors",
                                               directory + "/weights.safetensors"))
     return reportError("cannot copy the trained weights: " + ec.message());
@@ -308,6 +306,7 @@ int retrainAndMeasure(const std::string &directory, const std::vector<int64_t> &
                               profileRounds, out.measuredMs, error))
     return reportError(error);
   out.testAccuracy = out.lastTrain.getNumber("test_top1").value_or(0);
+  out.searchedAccuracies = {out.testAccuracy};
   outs() << formatv("derived model: test top-1 {0:f2}%, latency on this machine {1:f3} ms "
                     "(batch 1, {2} threads; the fastest of 8 rounds' medians of 5 runs, as "
                     "qdsl profile measures)\n",
@@ -379,8 +378,17 @@ int runSearch() {
                         probabilities, out.argmax))
     return 1;
   out.result = searchResult.getAsObject();
-  if (int status = deriveArchitecture(session, directory, probabilities, out); status >= 0)
+  const json::Object *searchSettings = out.result->getObject("settings");
+  SupernetScorer scorer(fromSearch.empty() ? directory : fromSearch.getValue(),
+                        directory + "/scoring", searchSettings ? *searchSettings : json::Object());
+  if (int status = deriveArchitecture(session, directory, probabilities, scorer, out);
+      status >= 0)
     return status;
+  if (rankSamples > 0 && !scorer.unusable().empty())
+    errs() << "qdsl: warning: --rank-samples: the supernet cannot score: " << scorer.unusable()
+           << "\n";
+  else if (rankSamples > 0 && rankWithSupernet(scorer, out))
+    return 1;
   mlir::OwningOpRef<mlir::ModuleOp> fixed = session.generate(/*applyChoices=*/true);
   auto fixedModel = fixed ? fixed->lookupSymbol<mlir::func::FuncOp>(space.getSymName())
                           : mlir::func::FuncOp();
@@ -398,11 +406,16 @@ int runSearch() {
   if (retrainAndMeasure(directory,
                         {inputType.getShape().begin() + 1, inputType.getShape().end()}, out))
     return 1;
+  if (baselineCount > 0 || retrainSeeds > 1) {
+    if (trainBaselines(session, directory, out))
+      return 1;
+  }
   // 4. The report and its plots.
   if (writeSearchReport(directory, out) || writeSearchPlots(directory, out))
     return 1;
   outs() << "wrote " << directory << "/report.json, derived.qd, choices.txt, weights.safetensors "
-         << "and the plots probabilities.svg, latency.svg, accuracy-latency.svg\n";
+         << "and the plots probabilities.svg, latency.svg, accuracy-latency.svg"
+         << (out.evolvedScored.empty() && out.randomScored.empty() ? "" : ", pareto.svg") << "\n";
   return failed(session.finish(true)) ? 1 : 0;
 }
 

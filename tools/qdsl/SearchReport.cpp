@@ -6,6 +6,8 @@
 #include "Session.h"
 #include "SvgPlot.h"
 
+#include "codegen/latency/ArchitectureSampling.h"
+
 #include "codegen/Targets.h"
 
 #include "llvm/Support/FormatVariadic.h"
@@ -40,6 +42,10 @@ int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
   settings["threads"] = static_cast<int64_t>(profileThreads);
   settings["train_subset"] = static_cast<int64_t>(trainSubset);
   settings["derive"] = deriveRule.getValue();
+  settings["rank_samples"] = static_cast<int64_t>(rankSamples);
+  settings["score_examples"] = static_cast<int64_t>(scoreExamples);
+  settings["baselines"] = static_cast<int64_t>(baselineCount);
+  settings["retrain_seeds"] = static_cast<int64_t>(retrainSeeds);
   if (!fromSearch.empty())
     settings["from_search"] = fromSearch.getValue();
   const json::Object &result = *outcome.result;
@@ -62,7 +68,14 @@ int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
                     {"macs", outcome.macs},
                     {"measured_ms", outcome.measuredMs},
                     {"test_accuracy", outcome.testAccuracy},
+                    {"test_accuracy_by_seed", json::Array(outcome.searchedAccuracies)},
                     {"train", std::move(outcome.lastTrain)}}}};
+  if (!outcome.ranking.empty())
+    report["supernet_ranking"] = std::move(outcome.ranking);
+  if (!outcome.pareto.empty())
+    report["pareto"] = std::move(outcome.pareto);
+  if (!outcome.baselines.empty())
+    report["baselines"] = std::move(outcome.baselines);
   return writeOutputFile(directory + "/report.json",
                          formatv("{0:2}", json::Value(std::move(report))).str() + "\n");
 }
@@ -128,23 +141,90 @@ Plot latencyPlot(const SearchOutcome &outcome, const json::Array *epochs) {
 
 } // namespace
 
+namespace {
+
+PlotSeries points(const std::string &label, const cost::SpaceLatency &space,
+                  const std::vector<SearchOutcome::Point> &scored) {
+  PlotSeries s;
+  s.label = label;
+  s.line = false;
+  for (const SearchOutcome::Point &p : scored) {
+    s.points.push_back({cost::additiveLatency(space, p.picks) * 1e3, 100 * p.accuracy});
+    s.pointLabels.push_back("");
+  }
+  return s;
+}
+
+/// Per device: the supernet's scores against predicted latency, the
+/// evolution's and the random draws', and the Pareto front.
+std::vector<Plot> paretoPlots(const SearchOutcome &outcome) {
+  std::vector<Plot> plots;
+  for (auto [c, space] : llvm::zip(outcome.constraints, outcome.spaces)) {
+    Plot plot;
+    plot.title = c.device;
+    plot.xLabel = "predicted latency (ms)";
+    plot.yLabel = "supernet top-1 (%)";
+    if (!outcome.evolvedScored.empty())
+      plot.series.push_back(points("scored by the evolution", space, outcome.evolvedScored));
+    if (!outcome.randomScored.empty())
+      plot.series.push_back(points("random within the limits", space, outcome.randomScored));
+    std::vector<double> ms, accuracy;
+    for (const SearchOutcome::Point &p : outcome.evolvedScored) {
+      ms.push_back(cost::additiveLatency(space, p.picks) * 1e3);
+      accuracy.push_back(100 * p.accuracy);
+    }
+    PlotSeries front;
+    front.label = "Pareto front";
+    for (size_t i : cost::paretoFront(ms, accuracy))
+      front.points.push_back({ms[i], accuracy[i]});
+    if (!front.points.empty())
+      plot.series.push_back(front);
+    PlotSeries limit;
+    limit.label = "limit";
+    limit.dashed = true;
+    double low = 100, high = 0;
+    for (const PlotSeries &s : plot.series)
+      for (auto [x, y] : s.points) {
+        low = std::min(low, y);
+        high = std::max(high, y);
+      }
+    limit.points = {{c.limitMs, low}, {c.limitMs, high}};
+    plot.series.push_back(limit);
+    plots.push_back(std::move(plot));
+  }
+  return plots;
+}
+
+} // namespace
+
 int writeSearchPlots(const std::string &directory, const SearchOutcome &outcome) {
   const json::Array *epochs = outcome.result->getArray("epochs");
+  // Test top-1 against the first device's predicted latency: the searched
+  // model (each seed) and the random baselines of its latency.
+  const cost::SpaceLatency &first = outcome.spaces.front();
   Plot accuracyPlot;
-  accuracyPlot.title = "derived model";
-  accuracyPlot.xLabel = "measured latency (ms)";
+  accuracyPlot.title = "retrained from scratch";
+  accuracyPlot.xLabel = "predicted latency on " + outcome.constraints.front().device + " (ms)";
   accuracyPlot.yLabel = "test top-1 (%)";
-  PlotSeries point;
-  point.label = "searched";
-  point.line = false;
-  point.points = {{outcome.measuredMs, 100 * outcome.testAccuracy}};
-  point.pointLabels = {choicesText(outcome.picks)};
-  accuracyPlot.series.push_back(point);
+  PlotSeries searched;
+  searched.label = "searched";
+  searched.line = false;
+  for (double accuracy : outcome.searchedAccuracies) {
+    searched.points.push_back({cost::additiveLatency(first, outcome.picks) * 1e3, 100 * accuracy});
+    searched.pointLabels.push_back(searched.pointLabels.empty() ? choicesText(outcome.picks) : "");
+  }
+  accuracyPlot.series.push_back(searched);
+  if (!outcome.baselineModels.empty())
+    accuracyPlot.series.push_back(points("random, same latency", first, outcome.baselineModels));
   if (writeOutputFile(directory + "/probabilities.svg",
                       renderSvgGrid(probabilityPlots(*outcome.result->getArray("layers"), epochs),
                                     3)) ||
       writeOutputFile(directory + "/latency.svg", renderSvg(latencyPlot(outcome, epochs))) ||
       writeOutputFile(directory + "/accuracy-latency.svg", renderSvg(accuracyPlot)))
+    return 1;
+  if ((!outcome.evolvedScored.empty() || !outcome.randomScored.empty()) &&
+      writeOutputFile(directory + "/pareto.svg",
+                      renderSvgGrid(paretoPlots(outcome), std::min<int>(3, outcome.spaces.size()))))
     return 1;
   return 0;
 }

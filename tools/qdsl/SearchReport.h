@@ -27,6 +27,19 @@ struct SearchOutcome {
   int64_t params = 0, macs = 0;
   double measuredMs = 0, testAccuracy = 0;
   llvm::json::Object lastTrain;
+  /// Test top-1 of the derived model, one per retraining seed (the first
+  /// is testAccuracy).
+  std::vector<double> searchedAccuracies;
+  /// What the supernet's scores and the baselines found (SearchEvaluation.h),
+  /// each empty when not asked for.
+  llvm::json::Object ranking, pareto, baselines;
+  /// For the plots: architectures with an accuracy (the supernet's score,
+  /// or a baseline's test top-1).
+  struct Point {
+    std::vector<int64_t> picks;
+    double accuracy = 0;
+  };
+  std::vector<Point> randomScored, evolvedScored, baselineModels;
 };
 
 /// The settings of an earlier search (--from-search's report.json), with
