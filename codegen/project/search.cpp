@@ -86,6 +86,8 @@ const std::string kUsageText =
     "             or CE * (E/T)^beta\n"
     "  --lambda X (2) --beta X (0.6)\n"
     "  --limit DEVICE=MS  replaces the limit of a constrained device (repeatable)\n"
+    "  --latency-only  architecture steps without the gates' cross-entropy gradient:\n"
+    "             the latency term alone moves alpha (an ablation)\n"
     "run: --seed N (0) --threads N (0: all) --out DIR (search-out): search.json,\n"
     "  checkpoint.safetensors (every epoch), supernet.safetensors (at the end)\n"
     "  --resume   continue from DIR/checkpoint.safetensors exactly\n"
@@ -115,7 +117,7 @@ struct Options : DataOptions {
     double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6, clip = 5.0;
     double bucket_mb = 4, comm_timeout = 600;
     std::vector<std::string> limits;
-    bool benchmark = false, resume = false, overwrite = false;
+    bool benchmark = false, resume = false, overwrite = false, latency_only = false;
     std::string score, weights;
     long long score_examples = 0;
     std::string path;
@@ -131,6 +133,7 @@ int parse(int argc, char **argv, Options &o) {
                    {"--path", &o.path}, {"--gates", &o.gates}, {"--score", &o.score},
                    {"--weights", &o.weights}};
     table.switches = {{"--benchmark", &o.benchmark}, {"--resume", &o.resume},
+                      {"--latency-only", &o.latency_only},
                       {"--overwrite", &o.overwrite}};
     table.lists = {{"--limit", &o.limits}};
     table.integers = {{"--validation", {&o.validation, 1, kMaxExamples}},
@@ -163,6 +166,9 @@ int parse(int argc, char **argv, Options &o) {
     for (const char *flag : {"--weights", "--score-examples"})
         if (given.count(flag) && o.score.empty())
             return usage(std::string(flag) + " goes with --score");
+    if (o.benchmark && (o.resume || o.overwrite))
+        return usage("--benchmark times steps on random data; it does not go with --resume or "
+                     "--overwrite");
     if (!o.score.empty() && (o.benchmark || o.resume || o.overwrite))
         return usage("--score scores paths of a trained supernet; it does not go with "
                      "--benchmark, --resume or --overwrite");
@@ -615,6 +621,9 @@ private:
                 const qdsl::rt::Tensor &g = gradients.at(layers[l].gates[c]);
                 gate[c] = std::accumulate(g.data.begin(), g.data.end(), 0.0);
             }
+            // --latency-only: the ablation without the accuracy signal.
+            if (o.latency_only)
+                std::fill(gate.begin(), gate.end(), 0.0);
             measured.gateGradient.push_back(std::move(gate));
         }
         std::vector<qdsl::rt::DeviceLatency> latencies;
@@ -649,6 +658,7 @@ private:
                 {"clip", fmt::format("{}", o.clip)},
                 {"arch_lr", fmt::format("{}", o.arch_lr)},
                 {"gates", o.gates},
+                {"latency_only", o.latency_only ? "true" : "false"},
                 {"latency_loss", o.latency_loss},
                 {"lambda", fmt::format("{}", o.lambda)},
                 {"beta", fmt::format("{}", o.beta)},
@@ -708,6 +718,8 @@ private:
             auto saved = state.settings.find(key);
             std::string flag = "--" + key;
             std::replace(flag.begin(), flag.end(), '_', '-');
+            if (key == "global_batch")
+                flag = "a global batch (processes × --batch) of";
             if (saved == state.settings.end()) {
                 error = "'" + path + "' is not a search's checkpoint (it records no " + flag + ")";
                 return false;
@@ -787,6 +799,7 @@ private:
                            {"latency_loss", o.latency_loss}, {"lambda", o.lambda},
                            {"beta", o.beta},             {"seed", o.seed},
                            {"gates", o.gates},           {"clip", o.clip},
+                           {"latency_only", o.latency_only},
                            {"dataset", o.dataset},       {"train_subset", o.train_subset},
                            {"subset_seed", o.subset_seed},
                            {"train_examples", train_ids.size()},

@@ -558,6 +558,15 @@ private:
         if (!Processes::broadcast(bytes, error) ||
             !qdsl::rt::parseCheckpoint(bytes, checkpoint_path, state, error))
             return false;
+        // Before --subset-seed, a subset was drawn from --seed: such a run
+        // cannot continue on the same examples unless --seed was 0.
+        if (!state.settings.empty() && !state.settings.count("subset_seed") &&
+            o.train_subset > 0 && state.seed != 0) {
+            error = "'" + checkpoint_path + "' was written before --subset-seed: its " +
+                    "--train-subset was drawn from --seed " + std::to_string(state.seed) +
+                    ", which this trainer no longer does; start over with --overwrite";
+            return false;
+        }
         // Checkpoints written before settings were recorded have none.
         for (const auto &[key, value] : settings) {
             auto saved = state.settings.find(key);

@@ -80,8 +80,10 @@ double studentTDistribution(double t, double df) {
 TTest welchTest(llvm::ArrayRef<double> a, llvm::ArrayRef<double> b) {
   TTest out;
   const double na = double(a.size()), nb = double(b.size());
-  if (a.empty() || b.size() < 2)
+  if (a.empty() || b.size() < 2) {
+    out.kind = "none";
     return out;
+  }
   const double sb = standardDeviation(b);
   double standardError = 0;
   if (a.size() == 1) {

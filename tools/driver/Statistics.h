@@ -27,8 +27,8 @@ struct TTest {
   double t = 0, df = 0;
   /// Two-sided p-value; 1 when the test is undefined (no spread at all).
   double p = 1;
-  /// "welch" or "one-sample" (when `a` has a single value: the others'
-  /// mean against it).
+  /// "welch", "one-sample" (when `a` has a single value: the others'
+  /// mean against it) or "none" (fewer than two values of `b`: no test).
   const char *kind = "welch";
 };
 

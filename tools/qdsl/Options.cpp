@@ -267,6 +267,11 @@ cl::opt<bool> searchResume("resume",
                            cl::desc("Continue the search in -o that was stopped (from its "
                                     "last epoch's checkpoint, exactly)"),
                            cl::sub(searchCommand), cl::cat(category));
+cl::opt<bool> latencyOnly("latency-only",
+                          cl::desc("Architecture steps without the cross-entropy gradient of the "
+                                   "gates: the latency term alone moves the logits (an ablation "
+                                   "that shows whether the accuracy signal is used)"),
+                          cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> gateGradients(
     "gates",
     cl::desc("An architecture step's gate gradients: pair (two sampled candidates per layer, "

@@ -53,6 +53,8 @@ int checkSearchFlags() {
     return reportError("--retrain-seeds must be from 1 to 100, got " + Twine(retrainSeeds.getValue()));
   if (scoreExamples < 1)
     return reportError("--score-examples must be at least 1");
+  if (evolveGenerations.getNumOccurrences() && deriveRule != "accuracy")
+    return reportError("--evolve-generations goes with --derive accuracy");
   if (baselineCount > 1000)
     return reportError("--baselines must be at most 1000, got " + Twine(baselineCount.getValue()));
   if (gateGradients != "pair" && gateGradients != "all")
@@ -79,7 +81,7 @@ int checkSearchFlags() {
     for (const cl::Option *flag :
          std::initializer_list<const cl::Option *>{&searchEpochs, &warmupEpochs, &archLearningRate,
                                                    &archEvery, &latencyLoss, &validation,
-                                                   &gateGradients, &searchResume})
+                                                   &gateGradients, &searchResume, &latencyOnly})
       if (flag->getNumOccurrences())
         return reportError("--" + flag->ArgStr + " belongs to the search, which --from-search "
                            "does not run; drop it (the earlier search's settings are reported)");
@@ -188,6 +190,8 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
       "--out",          directory + "/search"};
   if (searchResume || searchOverwrite)
     args.push_back(searchResume ? "--resume" : "--overwrite");
+  if (latencyOnly)
+    args.push_back("--latency-only");
   if (trainSubset > 0)
     args.insert(args.end(), {"--train-subset", std::to_string(trainSubset)});
   if (!dataDirectory.empty())
@@ -362,6 +366,7 @@ int runSearch() {
                               {"arch_lr", archLearningRate.getValue()},
                               {"arch_every", static_cast<int64_t>(archEvery)},
                               {"gates", gateGradients},
+                              {"latency_only", latencyOnly.getValue()},
                               {"clip", clipNorm.getValue()},
                               {"seed", static_cast<int64_t>(seed)}};
   if (!fromSearch.empty()) {
@@ -407,7 +412,7 @@ int runSearch() {
                         {inputType.getShape().begin() + 1, inputType.getShape().end()}, out))
     return 1;
   if (baselineCount > 0 || retrainSeeds > 1) {
-    if (trainBaselines(session, directory, out))
+    if (trainBaselines(session, directory, scorer, out))
       return 1;
   }
   // 4. The report and its plots.

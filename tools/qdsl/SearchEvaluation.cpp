@@ -139,6 +139,7 @@ bool SupernetScorer::operator()(const std::vector<cost::Architecture> &architect
                        Twine(architectures.size()) + " paths asked" +
                        (error.empty() ? "" : ": " + error)),
            false;
+  lastExamples = o->getInteger("validation_examples").value_or(0);
   accuracies.clear();
   for (const json::Value &s : *list)
     accuracies.push_back(s.getAsObject() ? s.getAsObject()->getNumber("accuracy").value_or(-1)
@@ -166,9 +167,10 @@ int rankWithSupernet(SupernetScorer &scorer, SearchOutcome &out) {
   size_t above = llvm::count_if(random, [&](double a) { return a > accuracies[0]; });
   std::vector<double> sorted = random;
   std::sort(sorted.begin(), sorted.end());
-  double median = sorted.empty() ? 0 : sorted[sorted.size() / 2];
+  const size_t n = sorted.size();
+  double median = n == 0 ? 0 : (sorted[(n - 1) / 2] + sorted[n / 2]) / 2;
   out.ranking = json::Object{
-      {"validation_examples", static_cast<int64_t>(scoreExamples)},
+      {"validation_examples", scorer.examplesScored()},
       {"derived", json::Object{{"choices", choicesText(out.picks)}, {"accuracy", accuracies[0]}}},
       {"derived_rank", static_cast<int64_t>(above + 1)},
       {"random_count", static_cast<int64_t>(random.size())},
@@ -225,7 +227,8 @@ int deriveByAccuracy(SupernetScorer &scorer, SearchOutcome &out) {
   return 0;
 }
 
-int trainBaselines(Session &session, const std::string &directory, SearchOutcome &out) {
+int trainBaselines(Session &session, const std::string &directory, SupernetScorer &scorer,
+                   SearchOutcome &out) {
   const uint64_t first = seed;
   // The derived model with the other seeds, in the project built already.
   for (unsigned s = 1; s < retrainSeeds; ++s) {
@@ -287,6 +290,29 @@ int trainBaselines(Session &session, const std::string &directory, SearchOutcome
       {"baseline_sd", driver::standardDeviation(baseline)},
       {"models", scoredJSON(out, out.baselineModels)},
       {"test", json::Object{{"kind", test.kind}, {"t", test.t}, {"df", test.df}, {"p", test.p}}}};
+  // Does the supernet rank these architectures as training them alone
+  // does? Kendall's τ between its scores and their test top-1.
+  if (scorer.unusable().empty() && !baseline.empty()) {
+    std::vector<cost::Architecture> models = {out.picks};
+    std::vector<double> retrained = {driver::mean(out.searchedAccuracies)}, scores;
+    for (const SearchOutcome::Point &p : out.baselineModels) {
+      models.push_back(p.picks);
+      retrained.push_back(p.accuracy);
+    }
+    if (!scorer(models, scores))
+      return 1;
+    double tau = driver::kendallTau(scores, retrained);
+    json::Array pairs;
+    for (auto [picks, score, accuracy] : llvm::zip(models, scores, retrained))
+      pairs.push_back(json::Object{{"choices", choicesText(picks)},
+                                   {"supernet_accuracy", score},
+                                   {"test_accuracy", accuracy}});
+    out.baselines["supernet_vs_retrained"] =
+        json::Object{{"kendall_tau", tau}, {"architectures", std::move(pairs)}};
+    outs() << formatv("the supernet's scores against the retrained test top-1 of these {0} "
+                      "architectures: Kendall tau {1:f2}\n",
+                      models.size(), tau);
+  }
   outs() << formatv("baselines: searched {0:f2}% ({1} seed{2}), {3} random at its latency "
                     "{4:f2} ± {5:f2}%; {6} t = {7:f2}, p = {8:f3}\n",
                     100 * driver::mean(out.searchedAccuracies), out.searchedAccuracies.size(),

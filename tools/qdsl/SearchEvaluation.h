@@ -43,9 +43,12 @@ public:
   const std::string &unusable() const { return problem; }
   bool operator()(const std::vector<cost::Architecture> &architectures,
                   std::vector<double> &accuracies);
+  /// Validation examples behind the last scores.
+  int64_t examplesScored() const { return lastExamples; }
 
 private:
   std::string searchDirectory, workDirectory, problem;
+  int64_t lastExamples = 0;
   std::vector<std::string> dataFlags;
   int calls = 0;
 };
@@ -64,7 +67,10 @@ int deriveByAccuracy(SupernetScorer &scorer, SearchOutcome &out);
 /// seeds, N random architectures within 3% of its predicted latency on
 /// every device retrained once each, and Welch's test between them, into
 /// `out.baselines`.
-int trainBaselines(Session &session, const std::string &directory, SearchOutcome &out);
+/// With a supernet that can score: Kendall's τ between its scores of these
+/// architectures and their retrained test top-1.
+int trainBaselines(Session &session, const std::string &directory, SupernetScorer &scorer,
+                   SearchOutcome &out);
 
 } // namespace qdsl::tool
 
