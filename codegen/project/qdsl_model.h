@@ -97,6 +97,10 @@ public:
     static const char *trainingSetup();
     /// The weights the training step returns gradients for, in order.
     static const std::vector<std::string> &gradientNames();
+    /// The layer scales: the weights that start at a constant (only
+    /// layerscale declares one), which a supernet's search may start
+    /// larger than a model's training does (search --layer-scale-init).
+    static std::vector<std::string> layerScaleNames();
 
     /// One training step on `batch` examples: the mean loss, the logits
     /// (batch × info().output_shape) and the gradient of every weight (by

@@ -17,6 +17,14 @@ size_t product(const std::vector<int64_t> &shape) {
 }
 }  // namespace
 
+std::vector<std::string> Model::layerScaleNames() {
+    std::vector<std::string> names;
+    for (const WeightSpec &spec : kWeightSpecs)
+        if (spec.init == qdsl::rt::InitKind::Constant)
+            names.push_back(spec.name);
+    return names;
+}
+
 size_t ModelInfo::input_size() const { return product(input_shape); }
 size_t ModelInfo::output_size() const { return product(output_shape); }
 

@@ -78,6 +78,9 @@ const std::string kUsageText =
     "  --clip X (5; 0: off): the global norm of a weight step's gradients (the path's\n"
     "             weights; the gates' gradients are the architecture's)\n"
     "  --arch-lr X (1e-3, Adam with beta1 = 0 for the logits)\n"
+    "  --layer-scale-init X (0: as the model declares, 1e-6 in std/blocks.qd): the\n"
+    "             supernet's layer scales start at X, so that candidates differ from\n"
+    "             the first steps (the derived model's training keeps the model's)\n"
     "  --gates pair|all (pair): an architecture step's gate gradients: two sampled\n"
     "             candidates per layer renormalised (ProxylessNAS's two paths), or every\n"
     "             candidate's (lower variance, every candidate recomputed)\n"
@@ -115,6 +118,7 @@ struct Options : DataOptions {
     long long validation = 10000, epochs = 10, warmup_epochs = 2, batch = 64, arch_every = 5,
               seed = 0, threads = 0;
     double lr = 4e-3, weight_decay = 0.05, arch_lr = 1e-3, lambda = 2.0, beta = 0.6, clip = 5.0;
+    double layer_scale_init = 0;  // 0: as the model declares them
     double bucket_mb = 4, comm_timeout = 600;
     std::vector<std::string> limits;
     bool benchmark = false, resume = false, overwrite = false, latency_only = false;
@@ -148,6 +152,7 @@ int parse(int argc, char **argv, Options &o) {
     table.reals = {{"--lr", {&o.lr, 0, 1e30}},         {"--weight-decay", {&o.weight_decay, 0, 10}},
                    {"--arch-lr", {&o.arch_lr, 0, 1e30}}, {"--lambda", {&o.lambda, 0, 1e30}},
                    {"--beta", {&o.beta, 0, 100}},          {"--clip", {&o.clip, 0, 1e30}},
+                   {"--layer-scale-init", {&o.layer_scale_init, 0, 10}},
                    {"--bucket-mb", {&o.bucket_mb, 0, 1e6}},
                    {"--comm-timeout", {&o.comm_timeout, 1, 1e7}}};
     add_data_flags(table, o, /*with_test=*/false);
@@ -483,6 +488,12 @@ private:
             return false;
         }
         model.initialize(static_cast<uint64_t>(o.seed));
+        if (o.layer_scale_init > 0) {
+            for (const std::string &name : qdsl_model::Model::layerScaleNames())
+                std::fill(model.weights().at(name).data.begin(),
+                          model.weights().at(name).data.end(), float(o.layer_scale_init));
+            model.weightsChanged();
+        }
         qdsl::rt::AdamWOptions adamw;
         adamw.learningRate = o.lr;
         adamw.weightDecay = o.weight_decay;
@@ -656,6 +667,7 @@ private:
                 {"lr", fmt::format("{}", o.lr)},
                 {"weight_decay", fmt::format("{}", o.weight_decay)},
                 {"clip", fmt::format("{}", o.clip)},
+                {"layer_scale_init", fmt::format("{}", o.layer_scale_init)},
                 {"arch_lr", fmt::format("{}", o.arch_lr)},
                 {"gates", o.gates},
                 {"latency_only", o.latency_only ? "true" : "false"},
@@ -800,6 +812,7 @@ private:
                            {"beta", o.beta},             {"seed", o.seed},
                            {"gates", o.gates},           {"clip", o.clip},
                            {"latency_only", o.latency_only},
+                           {"layer_scale_init", o.layer_scale_init},
                            {"dataset", o.dataset},       {"train_subset", o.train_subset},
                            {"subset_seed", o.subset_seed},
                            {"train_examples", train_ids.size()},

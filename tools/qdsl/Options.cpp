@@ -298,6 +298,11 @@ cl::opt<unsigned> retrainSeeds("retrain-seeds",
                                cl::desc("Retrain the derived model with this many seeds (seed, "
                                         "seed + 1, ...)"),
                                cl::init(1), cl::sub(searchCommand), cl::cat(category));
+cl::opt<double> layerScaleInit(
+    "layer-scale-init",
+    cl::desc("Start the supernet's layer scales at this value (0: as the space declares "
+             "them); the derived model's retraining keeps the space's"),
+    cl::init(0.0), cl::sub(searchCommand), cl::cat(category));
 cl::opt<double> clipNorm("clip",
                          cl::desc("Clip each weight step's gradients to this global norm, in "
                                   "the search and the retraining (0: off)"),

@@ -59,6 +59,9 @@ int checkSearchFlags() {
     return reportError("--baselines must be at most 1000, got " + Twine(baselineCount.getValue()));
   if (gateGradients != "pair" && gateGradients != "all")
     return reportError("--gates must be pair or all, got '" + gateGradients + "'");
+  if (!(layerScaleInit >= 0 && layerScaleInit <= 10))
+    return reportError("--layer-scale-init must be from 0 (as declared) to 10, got " +
+                       shownNumber(layerScaleInit));
   if (!(clipNorm >= 0 && clipNorm <= 1e30))
     return reportError("--clip must be from 0 (off) to 1e30, got " + shownNumber(clipNorm));
   if (searchResume && searchOverwrite)
@@ -81,7 +84,8 @@ int checkSearchFlags() {
     for (const cl::Option *flag :
          std::initializer_list<const cl::Option *>{&searchEpochs, &warmupEpochs, &archLearningRate,
                                                    &archEvery, &latencyLoss, &validation,
-                                                   &gateGradients, &searchResume, &latencyOnly})
+                                                   &gateGradients, &searchResume, &latencyOnly,
+                                                   &layerScaleInit})
       if (flag->getNumOccurrences())
         return reportError("--" + flag->ArgStr + " belongs to the search, which --from-search "
                            "does not run; drop it (the earlier search's settings are reported)");
@@ -192,6 +196,8 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
     args.push_back(searchResume ? "--resume" : "--overwrite");
   if (latencyOnly)
     args.push_back("--latency-only");
+  if (layerScaleInit > 0)
+    args.insert(args.end(), {"--layer-scale-init", exactNumber(layerScaleInit)});
   if (trainSubset > 0)
     args.insert(args.end(), {"--train-subset", std::to_string(trainSubset)});
   if (!dataDirectory.empty())
@@ -367,6 +373,7 @@ int runSearch() {
                               {"arch_every", static_cast<int64_t>(archEvery)},
                               {"gates", gateGradients},
                               {"latency_only", latencyOnly.getValue()},
+                              {"layer_scale_init", layerScaleInit.getValue()},
                               {"clip", clipNorm.getValue()},
                               {"seed", static_cast<int64_t>(seed)}};
   if (!fromSearch.empty()) {
