@@ -772,6 +772,27 @@ private:
                         throw std::runtime_error("alpha of layer '" + layers[l].name +
                                                  "' is not finite");
             }
+            // The logits' Adam: for no layer yet (no architecture step) or
+            // for every layer, shaped as α, with moments a step could make.
+            if (adam.v.size() != adam.m.size() || adam.count.size() != adam.m.size() ||
+                (!adam.m.empty() && adam.m.size() != layers.size()))
+                throw std::runtime_error("the logits' Adam state covers " +
+                                         std::to_string(adam.m.size()) + " layers; expected 0 or " +
+                                         std::to_string(layers.size()));
+            for (size_t l = 0; l < adam.m.size(); ++l) {
+                const size_t n = layers[l].alpha.size();
+                if (adam.m[l].size() != n || adam.v[l].size() != n || adam.count[l].size() != n)
+                    throw std::runtime_error("the logits' Adam state of layer '" + layers[l].name +
+                                             "' does not have its " + std::to_string(n) +
+                                             " candidates");
+                for (size_t c = 0; c < n; ++c)
+                    if (!std::isfinite(adam.m[l][c]) || !(adam.v[l][c] >= 0) ||
+                        !std::isfinite(adam.v[l][c]) || adam.count[l][c] < 0 ||
+                        adam.count[l][c] > state.step)
+                        throw std::runtime_error("the logits' Adam state of layer '" +
+                                                 layers[l].name + "' holds impossible values at "
+                                                 "candidate " + std::to_string(c));
+            }
             std::istringstream generator(saved.at("rng").get<std::string>());
             generator >> rng;
             if (generator.fail())

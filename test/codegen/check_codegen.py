@@ -519,6 +519,28 @@ def check_search_resume(program, work):
     resumed = run([program] + flags + ["--out", broken, "--resume"]).stdout
     if "resumed from" not in resumed:
         raise RuntimeError("search --resume said: %s" % resumed)
+    # Damaged state is refused naming the file, never resumed from: a
+    # truncated checkpoint.
+    with open(checkpoint, "rb") as f:
+        whole = f.read()
+    with open(checkpoint, "wb") as f:
+        f.write(whole[:len(whole) // 2])
+    cut = subprocess.run([program] + flags + ["--out", broken, "--resume"], capture_output=True,
+                         text=True)
+    if cut.returncode == 0 or "checkpoint.safetensors" not in cut.stderr:
+        raise RuntimeError("--resume from a truncated checkpoint: %d %s"
+                           % (cut.returncode, cut.stderr))
+    with open(checkpoint, "wb") as f:
+        f.write(whole)
+    # search --score: a path that names no candidate, and a file of none.
+    for text, expected in (("0,99\n", ":1: the path '0,99': layer"), ("# none\n", "lists no path")):
+        paths = os.path.join(work, "paths.txt")
+        with open(paths, "w") as f:
+            f.write(text)
+        bad = subprocess.run([program, "--score", paths, "--out", broken, "--train-subset",
+                              "12000", "--validation", "2000"], capture_output=True, text=True)
+        if bad.returncode == 0 or expected not in bad.stderr:
+            raise RuntimeError("search --score %r: %d %s" % (text, bad.returncode, bad.stderr))
     results = []
     for directory in (straight, broken):
         with open(os.path.join(directory, "search.json")) as f:

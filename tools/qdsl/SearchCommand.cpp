@@ -55,6 +55,12 @@ int checkSearchFlags() {
     return reportError("--score-examples must be at least 1");
   if (evolveGenerations.getNumOccurrences() && deriveRule != "accuracy")
     return reportError("--evolve-generations goes with --derive accuracy");
+  if (evolveGenerations > 1000)
+    return reportError("--evolve-generations must be at most 1000, got " +
+                       Twine(evolveGenerations.getValue()));
+  if (rankSamples > 100000)
+    return reportError("--rank-samples must be at most 100000, got " +
+                       Twine(rankSamples.getValue()));
   if (baselineCount > 1000)
     return reportError("--baselines must be at most 1000, got " + Twine(baselineCount.getValue()));
   if (gateGradients != "pair" && gateGradients != "all")
