@@ -54,6 +54,12 @@ TEST(Significance, WelchsStatisticAndDegreesOfFreedom) {
   EXPECT_EQ(welchTest({0.9, 0.9}, {0.8, 0.8}).p, 1);
 }
 
+TEST(Significance, TheMedianOfAnEvenCountIsTheMeanOfTheMiddleTwo) {
+  EXPECT_EQ(median({3, 1, 2}), 2);
+  EXPECT_EQ(median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(median({}), 0);
+}
+
 TEST(Significance, KendallsTauCountsConcordantPairs) {
   EXPECT_NEAR(kendallTau({1, 2, 3, 4}, {1, 3, 2, 4}), 4.0 / 6, 1e-12);
   EXPECT_NEAR(kendallTau({1, 2, 3}, {3, 2, 1}), -1, 1e-12);

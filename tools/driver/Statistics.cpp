@@ -2,8 +2,10 @@
 
 #include "tools/driver/Statistics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace qdsl::driver {
 
@@ -14,6 +16,15 @@ double mean(llvm::ArrayRef<double> x) {
   for (double v : x)
     sum += v;
   return sum / double(x.size());
+}
+
+double median(llvm::ArrayRef<double> x) {
+  if (x.empty())
+    return 0;
+  std::vector<double> sorted(x.begin(), x.end());
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  return (sorted[(n - 1) / 2] + sorted[n / 2]) / 2;
 }
 
 double standardDeviation(llvm::ArrayRef<double> x) {

@@ -16,6 +16,9 @@
 namespace qdsl::driver {
 
 double mean(llvm::ArrayRef<double> x);
+/// The middle value (the mean of the two middle ones for an even count); 0
+/// for none.
+double median(llvm::ArrayRef<double> x);
 /// The sample standard deviation (n − 1); 0 for fewer than two values.
 double standardDeviation(llvm::ArrayRef<double> x);
 

@@ -165,10 +165,8 @@ int rankWithSupernet(SupernetScorer &scorer, SearchOutcome &out) {
     out.randomScored.push_back({architectures[i], accuracies[i]});
   std::vector<double> random(accuracies.begin() + 1, accuracies.end());
   size_t above = llvm::count_if(random, [&](double a) { return a > accuracies[0]; });
-  std::vector<double> sorted = random;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t n = sorted.size();
-  double median = n == 0 ? 0 : (sorted[(n - 1) / 2] + sorted[n / 2]) / 2;
+  const double median = driver::median(random);
+  auto [lowest, highest] = std::minmax_element(random.begin(), random.end());
   out.ranking = json::Object{
       {"validation_examples", scorer.examplesScored()},
       {"derived", json::Object{{"choices", choicesText(out.picks)}, {"accuracy", accuracies[0]}}},
@@ -176,11 +174,11 @@ int rankWithSupernet(SupernetScorer &scorer, SearchOutcome &out) {
       {"random_count", static_cast<int64_t>(random.size())},
       {"random_median", median},
       {"random", scoredJSON(out, out.randomScored)}};
-  if (!sorted.empty())
+  if (!random.empty())
     outs() << formatv("supernet scores: derived {0:f2}%, {1} random within the limits "
                       "{2:f2}-{3:f2}% (median {4:f2}%): the derived ranks {5} of {6}\n",
-                      100 * accuracies[0], random.size(), 100 * sorted.front(),
-                      100 * sorted.back(), 100 * median, above + 1, random.size() + 1);
+                      100 * accuracies[0], random.size(), 100 * *lowest, 100 * *highest,
+                      100 * median, above + 1, random.size() + 1);
   return 0;
 }
 
