@@ -14,6 +14,11 @@ Experiments:
                      search: --from-search), then compared as `matched` does: for a tight
                      limit whose argmax leaves most of the budget unused, where few
                      architectures share its latency
+  seeds LIMIT_MS     `matched LIMIT_MS`'s search again with each other seed of --seeds
+                     (the seed of the search and of its retrainings; the training subset
+                     stays --subset-seed 0): the architecture each derives, its 3
+                     retrainings, and Welch's test against `matched`'s random
+                     architectures where its predicted latency is within their 3% band
   ablation LIMIT_MS  the same search with --latency-only (the gates' cross-entropy
                      gradient switched off): if it derives the same architecture, the
                      accuracy signal is unused
@@ -23,6 +28,12 @@ Experiments:
                      against their scores by that search's supernet and by supernets
                      trained again with other settings (--variant NAME:FLAGS, repeatable:
                      the search program in the same project); Kendall's tau-b of each
+  table              a Table III for Fashion-MNIST: for the quadratic and the MBConv
+                     space, the host profile calibrated on the space, one supernet
+                     searched against the host limit, then derived for the A76 and the
+                     VPU by --from-search --derive accuracy (no new training); every
+                     model retrained with --retrain-seeds 3, its MACs, parameters and
+                     predicted latency on all three devices
   planted            the search program on examples/fmnist_space_mixed.qd (QuadraBlock,
                      ConvBlock, SkipBlock per layer) with --seeds: the share of quadratic
                      candidates in its final probabilities and in its argmax, against
@@ -115,6 +126,41 @@ class Proof:
                      100 * rank["derived"]["accuracy"], 100 * rank["random_median"],
                      len(b["models"]) + 1, "%.2f" % tau if tau is not None else "n/a"))
 
+    def seeds(self, limit):
+        first = self.search("matched-%g" % limit, limit,
+                            ["--retrain-seeds", "3", "--baselines", str(self.a.baselines),
+                             "--rank-samples", "20"])
+        band = first["devices"][0]["predicted_ms"]
+        baseline = [m["accuracy"] for m in first["baselines"]["models"]]
+        self.note("### search seeds, host limit %g ms" % limit)
+        pooled = []
+        for seed in self.a.seeds:
+            if seed == self.a.seed:
+                r = first
+            else:
+                saved = self.a.seed
+                self.a.seed = seed
+                r = self.search("matched-%g-seed%d" % (limit, seed), limit,
+                                ["--retrain-seeds", "3", "--rank-samples", "0"])
+                self.a.seed = saved
+            d, ms = r["derived"], r["devices"][0]["predicted_ms"]
+            accuracy = d["test_accuracy_by_seed"]
+            pooled += accuracy
+            inside = abs(ms - band) <= 0.03 * band
+            line = ("- seed %d: %s, predicted %.4f ms, test top-1 %s (mean %.2f%%)"
+                    % (seed, d["choices"], ms, ", ".join("%.2f%%" % (100 * x) for x in accuracy),
+                       100 * sum(accuracy) / len(accuracy)))
+            if inside:
+                t, df, pvalue = welch(accuracy, baseline)
+                line += "; against the %d random at %.4f ms ± 3%%: t = %.2f, df = %.1f, p = %.4f" \
+                    % (len(baseline), band, t, df, pvalue)
+            else:
+                line += "; outside the random architectures' band (%.4f ms ± 3%%)" % band
+            self.note(line)
+        mean = sum(pooled) / len(pooled)
+        sd = (sum((x - mean) ** 2 for x in pooled) / (len(pooled) - 1)) ** 0.5
+        self.note("- pooled over %d retrainings: %.2f%% ± %.2f" % (len(pooled), 100 * mean, 100 * sd))
+
     def ablation(self, limit):
         normal = self.search("matched-%g" % limit, limit,
                              ["--retrain-seeds", "3", "--baselines", str(self.a.baselines),
@@ -197,6 +243,65 @@ class Proof:
                       % (name, flags.strip() or "the search's own", 100 * min(scores),
                          100 * max(scores), kendall_tau(scores, retrained)))
 
+    def table(self):
+        a = self.a
+        spaces = [("QuadraBlock", "examples/fmnist_space.qd"),
+                  ("MBConv", "examples/fmnist_space_mbconv.qd")]
+        # The space's own limits (examples/fmnist_space.qd) for the published-figure
+        # devices; the host's from --table-host-limit, on the calibrated profile.
+        devices = [("host-fmnist", a.table_host_limit), ("cortex-a76", 0.45),
+                   ("myriad-vpu", 1.8)]
+        rows = []
+        for label, file in spaces:
+            space = os.path.join(self.root, file)
+            work = os.path.join(a.work, "table", label)
+            log = os.path.join(work, "log.txt")
+            os.makedirs(os.path.join(work, "profile"), exist_ok=True)
+            # Named as the device so that the space's constraint takes it.
+            profile = os.path.join(work, "profile", "host-fmnist.json")
+            if not os.path.exists(profile):
+                run([a.qdsl, "profile", space, "--calibrate", self.profile, "-o", profile,
+                     "--threads", "2"], log)
+            host = os.path.join(work, devices[0][0])
+            for device, limit in devices:
+                out = os.path.join(work, device)
+                if os.path.exists(os.path.join(out, "report.json")):
+                    continue
+                common = [a.qdsl, "search", space, "--only", device, "-o", out, "--overwrite",
+                          "--retrain-epochs", str(a.retrain_epochs), "--retrain-seeds", "3",
+                          "--threads", "2", "-j", "2"]
+                if device == devices[0][0]:
+                    run(common + ["--device", profile, "--latency-limit", "%gms" % limit,
+                                  "--rank-samples", "20"] + self.budget(), log)
+                else:
+                    # The space's own limit on the device (its shipped profile).
+                    run(common + ["--train-subset", str(a.train_subset), "--seed", str(a.seed),
+                                  "--from-search", host, "--derive", "accuracy"], log)
+            for device, limit in devices:
+                out = os.path.join(work, device)
+                with open(os.path.join(out, "report.json")) as f:
+                    d = json.load(f)["derived"]
+                estimate = json.loads(subprocess.run(
+                    [a.qdsl, "estimate", os.path.join(out, "derived.qd"), "--device", profile,
+                     "--json"], check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                    text=True).stdout)
+                predicted = {c["device"]: c["predicted_ms"] for c in estimate["constraints"]}
+                accuracy = d["test_accuracy_by_seed"]
+                mean = sum(accuracy) / len(accuracy)
+                sd = (sum((x - mean) ** 2 for x in accuracy) / (len(accuracy) - 1)) ** 0.5
+                rows.append("| %s | %s (%g ms) | %s | %.2f M | %.1f K | %s | %.2f%% ± %.2f |"
+                            % (label, device, limit, d["choices"], d["macs"] / 1e6,
+                               d["params"] / 1e3,
+                               " / ".join("%.3f" % predicted[n] for n, _ in devices),
+                               100 * mean, 100 * sd))
+        self.note("### Table III for Fashion-MNIST (one supernet per space, searched for the "
+                  "host, derived for the others by accuracy)")
+        self.note("| space | searched for | choices | MACs | params | predicted ms host / A76 / "
+                  "VPU | test top-1 (3 retrainings) |")
+        self.note("|---|---|---|---|---|---|---|")
+        for row in rows:
+            self.note(row)
+
     def planted(self):
         space = os.path.join(self.root, "examples/fmnist_space_mixed.qd")
         work = os.path.join(self.a.work, "planted")
@@ -250,6 +355,25 @@ class Proof:
                          ", ".join(names), 100 * argmax_share, ms))
 
 
+def welch(x, y):
+    """Welch's two-sided test: t, its degrees of freedom and p (the t density
+    integrated numerically: this Python has no SciPy)."""
+    import math
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    vx = sum((v - mx) ** 2 for v in x) / (len(x) - 1) / len(x)
+    vy = sum((v - my) ** 2 for v in y) / (len(y) - 1) / len(y)
+    t = (mx - my) / math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    density = lambda u: math.exp(log_c - (df + 1) / 2 * math.log1p(u * u / df))
+    # P(|T| <= |t|) by Simpson's rule, then the two tails.
+    n, a = 20000, abs(t)
+    h = a / n
+    inner = density(0) + density(a) + sum((4 if k % 2 else 2) * density(k * h)
+                                          for k in range(1, n))
+    return t, df, max(0.0, 1 - 2 * inner * h / 3)
+
+
 def kendall_tau(x, y):
     """Kendall's tau-b, as tools/driver/Statistics computes it."""
     concordant = discordant = ties_x = ties_y = 0
@@ -286,6 +410,10 @@ def main():
     p.add_argument("--baselines", type=int, default=20)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--planted-limit", type=float, default=0.35)
+    p.add_argument("--table-host-limit", type=float, default=0.175,
+                   help="the host limit (ms) of `table`, on the profile calibrated here: "
+                   "the space's 0.35 ms is met by every architecture on a machine twice "
+                   "as fast as the one profiled")
     p.add_argument("--search-flags", default="",
                    help="more flags for every search (e.g. \"--layer-scale-init 0.1\")")
     p.add_argument("--tag", default="", help="appended to the runs' directory names")
@@ -300,7 +428,7 @@ def main():
     args = list(a.experiment)
     while args:
         name = args.pop(0)
-        if name in ("matched", "ablation", "ranking", "fill"):
+        if name in ("matched", "ablation", "ranking", "fill", "seeds"):
             if not args:
                 sys.exit("%s needs a limit in ms" % name)
             limit = float(args.pop(0))
@@ -308,8 +436,8 @@ def main():
                 proof.matched(limit, fill=True)
             else:
                 getattr(proof, name)(limit)
-        elif name == "planted":
-            proof.planted()
+        elif name in ("planted", "table"):
+            getattr(proof, name)()
         else:
             sys.exit("unknown experiment '%s'" % name)
 
