@@ -592,6 +592,70 @@ def check_search_evaluation(report, limit, additive):
         raise RuntimeError("baselines' test: %s" % baselines)
 
 
+def check_search_calibration(args, space, searched, work):
+    """A host profile made on another machine (the shipped one, its machine
+    record edited) is calibrated on the space before qdsl search derives
+    with it, and before compile --search writes the supernet's tables;
+    --no-calibrate uses it as it is."""
+    with open(os.path.join(args.root, "profiles", "host-fmnist.json")) as f:
+        profile = json.load(f)
+    device = profile["device"]["name"]
+    profile["machine"]["cpu_model"] = "a CPU of another machine"
+    profile["machine"]["fma_peak_gflops"] *= 0.4
+    foreign = os.path.join(work, "foreign-host.json")
+    with open(foreign, "w") as f:
+        json.dump(profile, f)
+    common = ["--device", foreign, "--only", device, "--latency-limit", "2ms", "--from-search",
+              searched, "--retrain-epochs", "1", "--batch", "32", "--train-subset", "3000",
+              "--test-subset", "1000", "--rank-samples", "0", "-j", str(args.jobs)]
+    reports = {}
+    for name, extra in (("calibrated", []), ("uncalibrated", ["--no-calibrate"])):
+        directory = os.path.join(work, name)
+        result = run([args.qdsl, "search", space, "-o", directory] + common + extra)
+        with open(os.path.join(directory, "report.json")) as f:
+            reports[name] = (json.load(f), result)
+    report, result = reports["calibrated"]
+    calibrated = os.path.join(work, "calibrated", "profiles", device + ".json")
+    limit = report["devices"][0]
+    if limit["profile"] != calibrated or limit.get("calibrated_from") != foreign or \
+            limit["predicted_from"] != "measured on this machine" or \
+            "calibrating it on 'TinySearch'" not in result.stdout:
+        raise RuntimeError("qdsl search did not calibrate the foreign profile: %s\n%s"
+                           % (limit, result.stdout[-3000:]))
+    with open(calibrated) as f:
+        record = json.load(f)
+    if record["calibration"]["base"] != os.path.basename(foreign):
+        raise RuntimeError("the calibrated profile's base: %s" % record["calibration"])
+    # The loop closed: the measured latency against the calibrated
+    # prediction, said when it is off by more than the profile's accuracy.
+    for name, (r, out) in reports.items():
+        check, limit = r["latency_check"], r["devices"][0]
+        ratio = limit["measured_ms"] / limit["predicted_ms"]
+        said = "measured on this machine: " in out.stdout and "more than ±15% off" in out.stderr
+        if abs(check["measured_over_predicted"] - ratio) > 1e-9 or \
+                check["within_tolerance"] != (abs(ratio - 1) <= 0.15) or \
+                said == check["within_tolerance"]:
+            raise RuntimeError("%s: latency_check %s against ratio %.3f\n%s"
+                               % (name, check, ratio, out.stdout[-2000:]))
+    ratio = report["devices"][0]["measured_ms"] / report["devices"][0]["predicted_ms"]
+    plain, plain_result = reports["uncalibrated"]
+    if plain["devices"][0]["profile"] != foreign or "calibrated_from" in plain["devices"][0] or \
+            plain["devices"][0]["predicted_from"] != "measured on another machine" or \
+            "--no-calibrate" not in plain_result.stderr or \
+            os.path.exists(os.path.join(work, "uncalibrated", "profiles")):
+        raise RuntimeError("--no-calibrate: %s\n%s" % (plain["devices"], plain_result.stderr))
+    # compile --search: the calibrated profile lands in the project.
+    project = os.path.join(work, "calibrated-supernet")
+    run([args.qdsl, "compile", space, "--search", "--device", foreign, "--only", device,
+         "--latency-limit", "2ms", "-o", project])
+    with open(os.path.join(project, "profiles", device + ".json")) as f:
+        if json.load(f)["calibration"]["base"] != os.path.basename(foreign):
+            raise RuntimeError("compile --search did not calibrate the foreign profile")
+    print("%-28s measured/predicted %.2f calibrated (%.2f not)  ok"
+          % ("search calibration", ratio,
+             plain["devices"][0]["measured_ms"] / plain["devices"][0]["predicted_ms"]))
+
+
 def check_search(args):
     """qdsl search on a tiny space: a real (short) search whose derived model
     meets its limit, a derived.qd with the statistics of the space at its
@@ -723,6 +787,7 @@ def check_search(args):
                 raise RuntimeError("the Pareto front holds %s, which %s beats" % (a, e))
     if not os.path.exists(os.path.join(accuracy_dir, "pareto.svg")):
         raise RuntimeError("--derive accuracy wrote no pareto.svg")
+    check_search_calibration(args, space, out_dir, work)
     # The supernet on that path, and the fixed architecture, on the same
     # weights and input.
     fixed = os.path.join(work, "fixed")

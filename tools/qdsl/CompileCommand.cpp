@@ -2,6 +2,7 @@
 
 #include "Compile.h"
 #include "Options.h"
+#include "ProfileMeasurement.h"
 #include "Search.h"
 #include "Session.h"
 
@@ -17,6 +18,7 @@
 #include "mlir/IR/AsmState.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
@@ -248,8 +250,43 @@ int compileProject() {
   request.directory = outputFile;
   request.source = inputFile;
   request.autoscheduler = autoschedule;
-  if (search && !deviceProfile.empty() && !loadDeviceProfile(request.given))
-    return 1;
+  bool hasChoice = false;
+  model.walk([&](quadra::ChoiceOp) { hasChoice = true; });
+  // (Without a choice writeModelProject says why there is nothing to search.)
+  if (search && hasChoice) {
+    // A foreign profile of this machine is calibrated below, not warned
+    // about (as qdsl search does).
+    deferMachineWarnings(true);
+    if (!deviceProfile.empty() && !loadDeviceProfile(request.given))
+      return 1;
+    auto constraints = searchConstraints(model, request.given);
+    deferMachineWarnings(false);
+    if (failed(constraints))
+      return failed(session.finish(false)) ? 1 : 0;
+    // Calibrated outside the project, which may only hold what qdsl wrote
+    // until its CMakeLists.txt is there; copied into DIR/profiles after.
+    SmallString<128> scratch;
+    if (std::error_code ec = sys::fs::createUniqueDirectory("qdsl-calibration", scratch))
+      return reportError("cannot create a temporary directory: " + ec.message());
+    std::vector<LimitProfile> bases;
+    int status = calibrateSearchProfiles(*module, model, scratch.str().str(), *constraints, bases);
+    request.constraints = *constraints;
+    if (!status)
+      status = writeModelProject(session, *module, model, request);
+    for (auto [c, basis] : llvm::zip(*constraints, bases)) {
+      if (status || basis.calibratedFrom.empty())
+        continue;
+      auto text = MemoryBuffer::getFile(c.profile.file);
+      status = !text ? reportError("cannot read '" + c.profile.file + "': " +
+                                   text.getError().message())
+               : sys::fs::create_directories(outputFile + "/profiles")
+                   ? reportError("cannot create '" + outputFile + "/profiles'")
+                   : writeOutputFile(outputFile + "/profiles/" + c.device + ".json",
+                                     (*text)->getBuffer().str());
+    }
+    sys::fs::remove_directories(scratch);
+    return status;
+  }
   return writeModelProject(session, *module, model, request);
 }
 
@@ -349,6 +386,9 @@ int runCompile() {
                  (emit.getNumOccurrences() == 0 && (!target.empty() || (train && toDirectory)));
   if (search && (emit.getNumOccurrences() && emit != Emit::Project))
     return reportError("--search writes a project: drop --emit");
+  if (noCalibrate && !search)
+    return reportError("--no-calibrate goes with --search (the supernet's latency tables); "
+                       "nothing else compile writes calibrates a profile");
   if (train && !(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
                        shownNumber(labelSmoothing));

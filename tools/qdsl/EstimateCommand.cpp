@@ -6,6 +6,7 @@
 // not fixed with --choices) gets the latency of every candidate instead.
 
 #include "Options.h"
+#include "ProfileMeasurement.h"
 #include "Search.h"
 #include "Session.h"
 
@@ -113,40 +114,52 @@ json::Object spaceToJSON(const cost::SpaceLatency &space, const cost::DeviceProf
                       {"layers", std::move(layers)}};
 }
 
+/// Set by qdsl search while it loads the profiles it calibrates itself.
+bool machineWarningsDeferred = false;
+
 /// Warns when a profile measured on a machine like this one (its target
 /// runs here) was measured on another machine, or does not say where: its
 /// times hold for that machine. Profiles of other devices say in their
 /// header whether they are calibrated.
 void checkProfileMachine(const cost::DeviceProfile &profile) {
-  const codegen::Target *target = codegen::lookupTarget(profile.device.target);
-  if (!profile.calibrated || !target || !target->runnableHere)
+  if (machineWarningsDeferred)
+    return;
+  std::vector<std::string> differences = differencesFromThisMachine(profile);
+  if (differences.empty())
     return;
   // A shipped profile has no file to name: --calibrate takes its device.
   StringRef base = profile.file;
   if (base.consume_front(cost::kShippedProfilePrefix))
     base = sys::path::stem(base);
-  std::string remedy = "; its times hold for the machine it was measured on (machines of one "
+  std::string remedy = "its times hold for the machine it was measured on (machines of one "
                        "class differ by up to 30%): `qdsl profile SPACE --calibrate " +
                        base.str() + " -o CALIBRATED.json` carries it over in about a minute";
   if (!profile.machine) {
-    errs() << "qdsl: warning: device profile '" << profile.file
-           << "' does not say which machine it was measured on (written before qdsl 0.15)"
-           << remedy << "\n";
+    errs() << "qdsl: warning: device profile '" << profile.file << "' " << differences.front()
+           << "; " << remedy << "\n";
     return;
   }
-  cost::MachineRecord here =
-      cost::describeThisMachine(profile.machine->threads, codegen::generatorsDigest(), "");
-  std::vector<std::string> differences = cost::machineDifferences(*profile.machine, here);
-  if (differences.empty())
-    return;
   errs() << "qdsl: warning: device profile '" << profile.file
          << "' was measured on a machine that differs from this one:\n";
   for (const std::string &d : differences)
     errs() << "  " << d << "\n";
-  errs() << "  " << StringRef(remedy).drop_front(2) << "\n";
+  errs() << "  " << remedy << "\n";
 }
 
 } // namespace
+
+std::vector<std::string> differencesFromThisMachine(const cost::DeviceProfile &profile) {
+  const codegen::Target *target = codegen::lookupTarget(profile.device.target);
+  if (!profile.calibrated || !target || !target->runnableHere)
+    return {};
+  if (!profile.machine)
+    return {"does not say which machine it was measured on (written before qdsl 0.15)"};
+  cost::MachineRecord here =
+      cost::describeThisMachine(profile.machine->threads, codegen::generatorsDigest(), "");
+  return cost::machineDifferences(*profile.machine, here);
+}
+
+void deferMachineWarnings(bool defer) { machineWarningsDeferred = defer; }
 
 const cost::DeviceProfile *profileForDevice(const std::string &device,
                                             const cost::DeviceProfile &given,

@@ -267,6 +267,12 @@ cl::opt<bool> searchResume("resume",
                            cl::desc("Continue the search in -o that was stopped (from its "
                                     "last epoch's checkpoint, exactly)"),
                            cl::sub(searchCommand), cl::cat(category));
+cl::opt<bool> noCalibrate(
+    "no-calibrate",
+    cl::desc("Use a measured profile of this machine's kind that was made on another machine "
+             "as it is (by default the search calibrates it on the space first, about a "
+             "minute; docs/NAS.md)"),
+    cl::sub(searchCommand), cl::sub(compileCommand), cl::cat(category));
 cl::opt<bool> latencyOnly("latency-only",
                           cl::desc("Architecture steps without the cross-entropy gradient of the "
                                    "gates: the latency term alone moves the logits (an ablation "

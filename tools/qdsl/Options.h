@@ -62,7 +62,7 @@ extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory, deri
     launcher, gateGradients;
 extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, searchBatch, validation,
     trainSubset, testSubset;
-extern llvm::cl::opt<bool> searchOverwrite, searchResume, latencyOnly;
+extern llvm::cl::opt<bool> searchOverwrite, searchResume, latencyOnly, noCalibrate;
 extern llvm::cl::opt<double> archLearningRate, clipNorm, layerScaleInit;
 extern llvm::cl::opt<unsigned> archEvery, rankSamples, scoreExamples, baselineCount, retrainSeeds,
     evolveGenerations;

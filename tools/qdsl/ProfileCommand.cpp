@@ -6,6 +6,7 @@
 // profile records of this machine.
 
 #include "Options.h"
+#include "ProfileMeasurement.h"
 #include "Session.h"
 
 #include "codegen/ProjectWriter.h"
@@ -119,61 +120,42 @@ int checkProfileFlags(cost::DeviceProfile &base, const codegen::Target *&t,
 
 } // namespace
 
-int runProfile() {
-  cost::DeviceProfile base;
-  const codegen::Target *t = nullptr;
-  std::vector<int64_t> batches;
-  if (int status = checkProfileFlags(base, t, batches))
-    return status;
-  bool calibrating = !calibrateBase.empty();
-  SelectedModel selected;
-  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
-    return exitCode;
-
-  SmallString<256> work(profileWork);
+int measureProfile(mlir::ModuleOp module, mlir::func::FuncOp space, const codegen::Target &target,
+                   const cost::DeviceProfile *base, const ProfileMeasurement &how,
+                   cost::DeviceProfile &profile) {
+  SmallString<256> work(how.workDirectory);
   bool temporary = work.empty();
   if (temporary) {
     if (std::error_code ec = sys::fs::createUniqueDirectory("qdsl-profile", work))
       return reportError("cannot create a temporary directory: " + ec.message());
   } else if (std::error_code ec = sys::fs::create_directories(work)) {
-    return reportError("cannot create '" + profileWork + "': " + ec.message());
+    return reportError("cannot create '" + how.workDirectory + "': " + ec.message());
   }
   sys::fs::make_absolute(work);
 
   // Where the measurements are made: measured before the builds load the
   // machine.
-  cost::MachineRecord machine =
-      cost::describeThisMachine(static_cast<int>(profileThreads), codegen::generatorsDigest(), "");
+  cost::MachineRecord machine = cost::describeThisMachine(
+      static_cast<int>(how.settings.threads), codegen::generatorsDigest(), "");
   outs() << formatv("this machine: {0}, {1} CPUs; on {2} threads FMA peak {3:f0} GFLOP/s, "
                     "memory bandwidth {4:f1} GB/s\n",
                     machine.cpuModel, machine.logicalCpus, machine.threads, machine.fmaPeakGflops,
                     machine.bandwidthGBs);
-  if (calibrating) {
-    if (base.machine)
-      for (const std::string &d : cost::machineDifferences(*base.machine, machine))
-        outs() << "  differs from where '" << calibrateBase << "' was measured: " << d << "\n";
+  if (base) {
+    if (base->machine)
+      for (const std::string &d : cost::machineDifferences(*base->machine, machine))
+        outs() << "  differs from where '" << base->file << "' was measured: " << d << "\n";
     else
-      outs() << "  '" << calibrateBase << "' does not say where it was measured (written "
+      outs() << "  '" << base->file << "' does not say where it was measured (written "
              << "before qdsl 0.15)\n";
   }
-  cost::DeviceProfile profile;
-  profile.device = driver::hostFigures(*t, profileThreads);
+  profile = cost::DeviceProfile();
+  profile.device = driver::hostFigures(target, how.settings.threads);
   profile.calibrated = true;
-  driver::ProfilerOptions settings;
-  settings.batches = batches;
-  settings.threads = profileThreads;
-  settings.repeat = profileRepeat;
-  settings.rounds = profileRounds;
-  settings.architectures = profileArchitectures;
-  settings.refine = profileRefine;
-  settings.seed = seed;
-  settings.sourceName = inputFile;
-  settings.batchesText = profileBatches;
-  settings.outputName = outputFile;
-  settings.kernelCache = kernelCacheDirectory();
-  driver::Profiler profiler(*selected.module, selected.model, *t, std::string(work), settings);
-  bool ok = calibrating ? profiler.calibrate(base, calibrateArchitectures, profile)
-                        : profiler.run(profile);
+  driver::Profiler profiler(module, space, target, std::string(work),
+                            how.settings);
+  bool ok = base ? profiler.calibrate(*base, how.calibrateArchitectures, profile)
+                 : profiler.run(profile);
   if (!ok && !profiler.error().empty())
     reportError(profiler.error());
   machine.halideVersion = profiler.halideVersion();
@@ -192,8 +174,36 @@ int runProfile() {
     sys::fs::remove_directories(work);
   else if (!ok)
     errs() << "qdsl: the profiling projects are kept in " << work << "\n";
-  if (!ok)
-    return 1;
+  return ok ? 0 : 1;
+}
+
+int runProfile() {
+  cost::DeviceProfile base;
+  const codegen::Target *t = nullptr;
+  std::vector<int64_t> batches;
+  if (int status = checkProfileFlags(base, t, batches))
+    return status;
+  bool calibrating = !calibrateBase.empty();
+  SelectedModel selected;
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
+    return exitCode;
+  ProfileMeasurement how;
+  how.workDirectory = profileWork;
+  how.calibrateArchitectures = calibrateArchitectures;
+  how.settings.batches = batches;
+  how.settings.threads = profileThreads;
+  how.settings.repeat = profileRepeat;
+  how.settings.rounds = profileRounds;
+  how.settings.architectures = profileArchitectures;
+  how.settings.refine = profileRefine;
+  how.settings.seed = seed;
+  how.settings.sourceName = inputFile;
+  how.settings.batchesText = profileBatches;
+  how.settings.outputName = outputFile;
+  how.settings.kernelCache = kernelCacheDirectory();
+  cost::DeviceProfile profile;
+  if (int status = measureProfile(*selected.module, selected.model, *t, calibrating ? &base : nullptr, how, profile))
+    return status;
   if (int status = writeOutputFile(outputFile, cost::formatProfile(profile)))
     return status;
   outs() << "wrote " << outputFile << "\n";

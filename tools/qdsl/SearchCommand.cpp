@@ -10,6 +10,7 @@
 
 #include "Compile.h"
 #include "Options.h"
+#include "ProfileMeasurement.h"
 #include "Search.h"
 #include "SearchEvaluation.h"
 #include "SearchReport.h"
@@ -218,6 +219,7 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
 int writeDerived(Session &session, const std::string &directory,
                  const std::vector<std::string> &devices, const std::vector<double> &limitsMs,
                  SearchOutcome &out);
+void checkMeasuredLatency(SearchOutcome &out);
 
 /// 2. The derived architecture: the most probable one within every limit
 /// (grown by --derive=fill; or the best scored by the supernet, --derive
@@ -327,7 +329,63 @@ int retrainAndMeasure(const std::string &directory, const std::vector<int64_t> &
                     "(batch 1, {2} threads; the fastest of 8 rounds' medians of 5 runs, as "
                     "qdsl profile measures)\n",
                     100 * out.testAccuracy, out.measuredMs, profileThreads.getValue());
+  checkMeasuredLatency(out);
   return 0;
+}
+
+/// The measurement closes the loop: where the derived model's latency on
+/// this machine is off its prediction by more than a profile's accuracy,
+/// what that means for the limit, said and put in the report.
+void checkMeasuredLatency(SearchOutcome &out) {
+  for (auto [c, s, basis] : llvm::zip(out.constraints, out.spaces, out.limitProfiles)) {
+    const codegen::Target *t = codegen::lookupTarget(c.profile.device.target);
+    if (!t || !t->runnableHere || !c.profile.calibrated)
+      continue;
+    double predicted = cost::additiveLatency(s, out.picks) * 1e3;
+    double ratio = out.measuredMs / predicted;
+    bool within = std::fabs(ratio - 1) <= kProfileAccuracy;
+    std::string meaning;
+    if (within)
+      meaning = "within the profile's accuracy";
+    else if (ratio < 1)
+      meaning = formatv("the profile overstates this machine's latency {0:f1}x, so the "
+                        "{1} ms limit allowed about {0:f1}x more than the model uses",
+                        1 / ratio, shownNumber(c.limitMs))
+                    .str();
+    else
+      meaning = formatv("the profile understates this machine's latency {0:f1}x: the model "
+                        "{1} the {2} ms limit here",
+                        ratio, out.measuredMs > c.limitMs ? "exceeds" : "may exceed",
+                        shownNumber(c.limitMs))
+                    .str();
+    // Where the probabilities are: this search's, or the one it derived from.
+    const std::string searched = fromSearch.empty() ? outputFile : fromSearch;
+    std::string remedy;
+    if (!within)
+      remedy = basis.basis == "measured on another machine"
+                   ? "re-derive against a calibrated profile: qdsl search " + inputFile +
+                         " --from-search " + searched + " -o NEW_DIR (without --no-calibrate)"
+                   : "this machine was busy, or the calibration does not carry over to this "
+                     "model: profile the space here (qdsl profile " + inputFile +
+                         " -o P.json) and re-derive with --from-search " + searched +
+                         " --device P.json";
+    out.latencyCheck = json::Object{{"device", c.device},
+                                    {"predicted_ms", predicted},
+                                    {"measured_ms", out.measuredMs},
+                                    {"measured_over_predicted", ratio},
+                                    {"tolerance", kProfileAccuracy},
+                                    {"within_tolerance", within},
+                                    {"meaning", meaning}};
+    if (!within) {
+      out.latencyCheck["remedy"] = remedy;
+      errs() << formatv("qdsl: warning: on this machine the derived model took {0:f3} ms, "
+                        "predicted {1:f3} ms on '{2}' ({3:f2}x, more than ±{4:f0}% off): {5}; "
+                        "{6}\n",
+                        out.measuredMs, predicted, c.device, ratio, kProfileAccuracy * 100,
+                        meaning, remedy);
+    }
+    return;
+  }
 }
 
 } // namespace
@@ -349,14 +407,21 @@ int runSearch() {
                     << "' has no choices: qdsl search needs a search space";
     return failed(session.finish(false)) ? 1 : 0;
   }
+  // The profiles are checked against this machine below, where a foreign
+  // one is calibrated rather than warned about.
+  deferMachineWarnings(true);
   cost::DeviceProfile given;
   if (!deviceProfile.empty() && !loadDeviceProfile(given))
     return 1;
   auto constraints = searchConstraints(space, given);
+  deferMachineWarnings(false);
   if (failed(constraints))
     return failed(session.finish(false)) ? 1 : 0;
   SearchOutcome out;
   out.constraints = std::move(*constraints);
+  if (calibrateSearchProfiles(*selected.module, space, directory, out.constraints,
+                              out.limitProfiles))
+    return 1;
   bool everyArchitectureFits = true;
   for (const cost::SearchConstraint &c : out.constraints)
     if (failed(estimateLimit(selected, c, out.spaces, everyArchitectureFits)))
@@ -431,6 +496,18 @@ int runSearch() {
   // 4. The report and its plots.
   if (writeSearchReport(directory, out) || writeSearchPlots(directory, out))
     return 1;
+  // The limits once more, each with what its figure rests on.
+  for (auto [c, s, basis] : llvm::zip(out.constraints, out.spaces, out.limitProfiles))
+    outs() << formatv("{0}: predicted {1:f3} ms of {2} ms ({3}{4})\n", c.device,
+                      cost::additiveLatency(s, out.picks) * 1e3, shownNumber(c.limitMs),
+                      basis.basis == "published figures" ? "predicted from published figures"
+                                                         : "profile " + basis.basis,
+                      basis.calibratedFrom.empty() ? "" : ", calibrated here");
+  if (const json::Object &check = out.latencyCheck;
+      !check.empty() && !check.getBoolean("within_tolerance").value_or(true))
+    outs() << formatv("measured on this machine: {0:f3} ms ({1:f2}x the prediction): {2}\n",
+                      out.measuredMs, check.getNumber("measured_over_predicted").value_or(0),
+                      check.getString("meaning").value_or(""));
   outs() << "wrote " << directory << "/report.json, derived.qd, choices.txt, weights.safetensors "
          << "and the plots probabilities.svg, latency.svg, accuracy-latency.svg"
          << (out.evolvedScored.empty() && out.randomScored.empty() ? "" : ", pareto.svg") << "\n";

@@ -19,15 +19,19 @@ namespace qdsl::tool {
 int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
   std::vector<std::string> devices;
   json::Array devicesJSON;
-  for (auto [c, s] : llvm::zip(outcome.constraints, outcome.spaces)) {
+  for (auto [c, s, basis] :
+       llvm::zip(outcome.constraints, outcome.spaces, outcome.limitProfiles)) {
     devices.push_back(c.device);
     double predicted = cost::additiveLatency(s, outcome.picks) * 1e3;
     json::Object d{{"device", c.device},
                    {"limit_ms", c.limitMs},
                    {"profile", c.profile.file},
                    {"calibrated", c.profile.calibrated},
+                   {"predicted_from", basis.basis},
                    {"predicted_ms", predicted},
                    {"within_limit", predicted <= c.limitMs}};
+    if (!basis.calibratedFrom.empty())
+      d["calibrated_from"] = basis.calibratedFrom;
     const codegen::Target *t = codegen::lookupTarget(c.profile.device.target);
     if (t && t->runnableHere && c.profile.calibrated) {
       d["measured_ms"] = outcome.measuredMs;
@@ -76,6 +80,8 @@ int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
     report["pareto"] = std::move(outcome.pareto);
   if (!outcome.baselines.empty())
     report["baselines"] = std::move(outcome.baselines);
+  if (!outcome.latencyCheck.empty())
+    report["latency_check"] = json::Object(outcome.latencyCheck);
   return writeOutputFile(directory + "/report.json",
                          formatv("{0:2}", json::Value(std::move(report))).str() + "\n");
 }

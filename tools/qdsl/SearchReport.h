@@ -3,6 +3,8 @@
 #ifndef QDSL_TOOLS_QDSL_SEARCHREPORT_H
 #define QDSL_TOOLS_QDSL_SEARCHREPORT_H
 
+#include "ProfileMeasurement.h"
+
 #include "codegen/latency/ArchitectureDerivation.h"
 #include "codegen/latency/LatencyLimits.h"
 
@@ -13,11 +15,20 @@
 
 namespace qdsl::tool {
 
+/// How far a model's latency measured on this machine may be from a
+/// measured profile's prediction before the search says the limit meant
+/// something else here: the ±10% a calibrated profile holds on new
+/// architectures (docs/COST_MODEL.md) plus the machine's drift within
+/// minutes.
+inline constexpr double kProfileAccuracy = 0.15;
+
 /// A finished qdsl search: the limits and the space's latency on each
 /// limit's device, the search's own results, and the derived model.
 struct SearchOutcome {
   std::string space, source;
   std::vector<cost::SearchConstraint> constraints;
+  /// What each limit's figures rest on (calibrated here, published, ...).
+  std::vector<LimitProfile> limitProfiles;
   std::vector<cost::SpaceLatency> spaces;
   /// The search's settings (with its seed) and its search.json.
   llvm::json::Object settings;
@@ -33,6 +44,9 @@ struct SearchOutcome {
   /// What the supernet's scores and the baselines found (SearchEvaluation.h),
   /// each empty when not asked for.
   llvm::json::Object ranking, pareto, baselines;
+  /// The derived model's measured latency against its prediction on this
+  /// machine's limit (empty when no limit is this machine's).
+  llvm::json::Object latencyCheck;
   /// For the plots: architectures with an accuracy (the supernet's score,
   /// or a baseline's test top-1).
   struct Point {
