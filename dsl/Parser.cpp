@@ -2,6 +2,8 @@
 
 #include "dsl/Parser.h"
 
+#include "runtime/shipped/Contract.h"
+
 #include "llvm/ADT/StringExtras.h"
 
 #include <cerrno>
@@ -483,6 +485,14 @@ bool Parser::parseConstraint(ModelDecl &model) {
     return false;
   if (device->empty()) {
     diags.error(constraint.loc, "the device profile name must not be empty");
+    return false;
+  }
+  if (!contract::isDeviceName(device->data(), device->size())) {
+    diags.error(constraint.loc, "device name '" + *device +
+                                    "': expected letters, digits, '-', '_' and '.' (not "
+                                    "first), at most " +
+                                    std::to_string(contract::kMaxDeviceName) +
+                                    " characters: it names a profile file, never a path");
     return false;
   }
   constraint.device = *device;

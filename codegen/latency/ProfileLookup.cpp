@@ -3,6 +3,7 @@
 #include "codegen/latency/ProfileLookup.h"
 
 #include "codegen/latency/DeviceProfile.h"
+#include "runtime/shipped/Contract.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/FileSystem.h"
@@ -32,6 +33,12 @@ std::vector<std::string> shippedProfileDevices() {
 
 bool findDeviceProfile(const std::string &device, DeviceProfile &profile,
                        std::string &error) {
+  // Joined to directories below: a name, never a path.
+  if (!contract::isDeviceName(device.data(), device.size())) {
+    error = "'" + device + "' is not a device name (letters, digits, '-', '_' and '.', not "
+            "first): it names a profile file, never a path";
+    return false;
+  }
   std::string looked;
   if (const char *path = std::getenv(kProfilePathVariable); path && *path) {
     llvm::SmallVector<llvm::StringRef> directories;

@@ -84,6 +84,24 @@ inline constexpr long long kMaxBatch = 65536;
 /// Examples of a subset or a validation split.
 inline constexpr long long kMaxExamples = 1LL << 31;
 
+// --- A device's name: what `constraint latency("NAME")` gives, the search
+// program's --limit NAME=MS, and the file NAME.json a profile is looked up
+// as. Letters, digits, '-', '_' and '.', not starting with '.', at most
+// kMaxDeviceName characters: it names a file, never a path.
+inline constexpr std::size_t kMaxDeviceName = 64;
+inline constexpr bool isDeviceName(const char *name, std::size_t size) {
+    if (size == 0 || size > kMaxDeviceName || name[0] == '.')
+        return false;
+    for (std::size_t i = 0; i < size; ++i) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 }  // namespace qdsl::contract
 
 #endif  // QDSL_RUNTIME_SHIPPED_CONTRACT_H

@@ -132,6 +132,19 @@ def qdsl_cases(q, root, w):
     profile = json.load(open(os.path.join(root, "test/tools/Inputs/test-profile.json")))
     calibrated = json.load(open(os.path.join(root, "test/tools/Inputs/calibrated-profile.json")))
 
+    # A device name is a file name in the profile folders, never a path.
+    escape = os.path.join(w, "escape.qd")
+    open(escape, "w").write('import "std/blocks.qd"\nspace S {\n  input f32[28, 28, 1]\n'
+                            '  stem patchify(out = 8, k = 4)\n  stage choice(quadra(k = 3, '
+                            'expand = 2), identity)\n  head classifier(10)\n'
+                            '  constraint latency("../../etc/x") <= 1 ms\n}\n')
+    case("constraint naming a path", [q, "estimate", escape, "--device",
+                                      os.path.join(root, "test/tools/Inputs/test-profile.json")],
+         1, "device name '../../etc/x': expected letters, digits")
+    case("--calibrate naming a path", [q, "profile", escape, "--calibrate", "../x/host-fmnist",
+                                       "-o", w + "/p.json"], 1,
+         "'../x/host-fmnist' is not a device name")
+
     # Crash class: limits checked before work.
     deep = os.path.join(w, "deep.json")
     open(deep, "w").write('{"format": "qdsl-device-profile", "x": ' + "[" * 100000 +

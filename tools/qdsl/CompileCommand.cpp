@@ -281,7 +281,8 @@ int compileProject() {
                                    text.getError().message())
                : sys::fs::create_directories(outputFile + "/profiles")
                    ? reportError("cannot create '" + outputFile + "/profiles'")
-                   : writeOutputFile(outputFile + "/profiles/" + c.device + ".json",
+                   : writeOutputFile(outputFile + "/profiles/" +
+                                         sys::path::filename(c.profile.file).str(),
                                      (*text)->getBuffer().str());
     }
     sys::fs::remove_directories(scratch);

@@ -52,6 +52,17 @@ bool earlierCalibration(const std::string &path, const cost::DeviceProfile &base
   return true;
 }
 
+/// DEVICE.json in a directory: a device name (a profile's own field, or a
+/// constraint's string) is no path.
+std::string profileFileName(StringRef device) {
+  std::string name;
+  for (char ch : device)
+    name += isAlnum(ch) || ch == '-' || ch == '_' || ch == '.' ? ch : '_';
+  if (name.empty() || name.front() == '.')
+    name.insert(0, "device");
+  return name + ".json";
+}
+
 } // namespace
 
 int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
@@ -83,7 +94,7 @@ int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
              << "\n";
       continue;
     }
-    std::string output = directory + "/profiles/" + c.device + ".json";
+    std::string output = directory + "/profiles/" + profileFileName(c.device);
     cost::DeviceProfile calibrated;
     std::string other;
     bool reused = false;
@@ -91,7 +102,8 @@ int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
     // with; a derivation from an earlier search, that search's.
     if (searchResume || !fromSearch.empty()) {
       std::string earlier =
-          (searchResume ? directory : fromSearch.getValue()) + "/profiles/" + c.device + ".json";
+          (searchResume ? directory : fromSearch.getValue()) + "/profiles/" +
+          profileFileName(c.device);
       reused = earlierCalibration(earlier, c.profile, calibrated, other);
       if (!reused && searchResume && sys::fs::exists(earlier))
         return reportError("--resume: " + other + ", not the --device profile of '" +

@@ -202,13 +202,8 @@ int deriveByAccuracy(SupernetScorer &scorer, SearchOutcome &out) {
     out.evolvedScored.push_back({s.picks, s.score});
   json::Object fronts;
   for (auto [c, space] : llvm::zip(out.constraints, out.spaces)) {
-    std::vector<double> ms, accuracy;
-    for (const SearchOutcome::Point &p : out.evolvedScored) {
-      ms.push_back(cost::additiveLatency(space, p.picks) * 1e3);
-      accuracy.push_back(p.accuracy);
-    }
     std::vector<SearchOutcome::Point> front;
-    for (size_t i : cost::paretoFront(ms, accuracy))
+    for (size_t i : paretoFrontOf(space, out.evolvedScored))
       front.push_back(out.evolvedScored[i]);
     fronts[c.device] = scoredJSON(out, front);
   }

@@ -16,6 +16,16 @@ using namespace llvm;
 
 namespace qdsl::tool {
 
+std::vector<size_t> paretoFrontOf(const cost::SpaceLatency &space,
+                                  const std::vector<SearchOutcome::Point> &points) {
+  std::vector<double> ms, accuracy;
+  for (const SearchOutcome::Point &p : points) {
+    ms.push_back(cost::additiveLatency(space, p.picks) * 1e3);
+    accuracy.push_back(p.accuracy);
+  }
+  return cost::paretoFront(ms, accuracy);
+}
+
 int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
   std::vector<std::string> devices;
   json::Array devicesJSON;
@@ -174,15 +184,11 @@ std::vector<Plot> paretoPlots(const SearchOutcome &outcome) {
       plot.series.push_back(points("scored by the evolution", space, outcome.evolvedScored));
     if (!outcome.randomScored.empty())
       plot.series.push_back(points("random within the limits", space, outcome.randomScored));
-    std::vector<double> ms, accuracy;
-    for (const SearchOutcome::Point &p : outcome.evolvedScored) {
-      ms.push_back(cost::additiveLatency(space, p.picks) * 1e3);
-      accuracy.push_back(100 * p.accuracy);
-    }
     PlotSeries front;
     front.label = "Pareto front";
-    for (size_t i : cost::paretoFront(ms, accuracy))
-      front.points.push_back({ms[i], accuracy[i]});
+    for (size_t i : paretoFrontOf(space, outcome.evolvedScored))
+      front.points.push_back({cost::additiveLatency(space, outcome.evolvedScored[i].picks) * 1e3,
+                              100 * outcome.evolvedScored[i].accuracy});
     if (!front.points.empty())
       plot.series.push_back(front);
     PlotSeries limit;

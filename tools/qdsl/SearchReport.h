@@ -56,6 +56,11 @@ struct SearchOutcome {
   std::vector<Point> randomScored, evolvedScored, baselineModels;
 };
 
+/// The Pareto front of `points` on `space`'s device: the indices of those
+/// no other point beats in both predicted latency and accuracy, by latency.
+std::vector<size_t> paretoFrontOf(const cost::SpaceLatency &space,
+                                  const std::vector<SearchOutcome::Point> &points);
+
 /// The settings of an earlier search (--from-search's report.json), with
 /// its seed; 0, or 1 having said why.
 int earlierSearchSettings(llvm::json::Object &settings);
