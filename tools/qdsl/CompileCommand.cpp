@@ -269,15 +269,21 @@ int compileProject() {
     if (std::error_code ec = sys::fs::createUniqueDirectory("qdsl-calibration", scratch))
       return reportError("cannot create a temporary directory: " + ec.message());
     std::vector<LimitProfile> bases;
-    int status = calibrateSearchProfiles(*module, model, scratch.str().str(), *constraints, bases);
+    int status = calibrateSearchProfiles(*module, model, scratch.str().str(), outputFile,
+                                         *constraints, bases);
     request.constraints = *constraints;
     if (!status)
       status = writeModelProject(session, *module, model, request);
+    // Only this compile's calibrations: none left from an earlier one.
+    if (!status)
+      sys::fs::remove_directories(outputFile + "/profiles");
     for (auto [c, basis] : llvm::zip(*constraints, bases)) {
+      std::string written = scratch.str().str() + "/profiles/" +
+                            sys::path::filename(c.profile.file).str();
       if (status || basis.calibratedFrom.empty())
         continue;
-      auto text = MemoryBuffer::getFile(c.profile.file);
-      status = !text ? reportError("cannot read '" + c.profile.file + "': " +
+      auto text = MemoryBuffer::getFile(written);
+      status = !text ? reportError("cannot read '" + written + "': " +
                                    text.getError().message())
                : sys::fs::create_directories(outputFile + "/profiles")
                    ? reportError("cannot create '" + outputFile + "/profiles'")

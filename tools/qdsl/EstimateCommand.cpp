@@ -148,14 +148,17 @@ void checkProfileMachine(const cost::DeviceProfile &profile) {
 
 } // namespace
 
-std::vector<std::string> differencesFromThisMachine(const cost::DeviceProfile &profile) {
+std::vector<std::string> differencesFromThisMachine(const cost::DeviceProfile &profile,
+                                                    unsigned threads) {
   const codegen::Target *target = codegen::lookupTarget(profile.device.target);
   if (!profile.calibrated || !target || !target->runnableHere)
     return {};
   if (!profile.machine)
     return {"does not say which machine it was measured on (written before qdsl 0.15)"};
-  cost::MachineRecord here =
-      cost::describeThisMachine(profile.machine->threads, codegen::generatorsDigest(), "");
+  // (The Halide version is what a build finds: not known before one.)
+  cost::MachineRecord here = cost::describeThisMachine(
+      threads ? static_cast<int>(threads) : profile.machine->threads,
+      codegen::generatorsDigest(), "");
   return cost::machineDifferences(*profile.machine, here);
 }
 

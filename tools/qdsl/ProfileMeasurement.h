@@ -38,11 +38,19 @@ int measureProfile(mlir::ModuleOp module, mlir::func::FuncOp space, const codege
                    const cost::DeviceProfile *base, const ProfileMeasurement &how,
                    cost::DeviceProfile &profile);
 
-/// How `profile` fails to describe this machine: for a measured profile of
-/// a target that runs here, each difference of its machine record from
-/// this machine (or that it records none); empty when it matches, or when
-/// it is not a profile of this machine's kind.
-std::vector<std::string> differencesFromThisMachine(const cost::DeviceProfile &profile);
+/// How `profile` fails to describe this machine run on `threads` threads
+/// (0: the profile's own): for a measured profile of a target that runs
+/// here, each difference of its machine record from this machine (or that
+/// it records none); empty when it matches, or when it is not a profile of
+/// this machine's kind.
+std::vector<std::string> differencesFromThisMachine(const cost::DeviceProfile &profile,
+                                                    unsigned threads = 0);
+
+/// What `profile`'s figures rest on for a search on `threads` threads:
+/// "published figures", "measured on the device" (measured, of a target
+/// other than the search's), "measured on this machine" or "measured on
+/// another machine".
+std::string profileBasis(const cost::DeviceProfile &profile, unsigned threads);
 
 /// While on, loading a profile does not warn that it was made on another
 /// machine: qdsl search and compile --search say so themselves when they
@@ -61,14 +69,15 @@ struct LimitProfile {
 /// Before a search: every limit whose profile is a measured one of a
 /// target that runs here but was made on another machine gets that profile
 /// calibrated on `space`, written to DIRECTORY/profiles/
-/// DEVICE.json and used instead (one line says so). Under --no-calibrate,
+/// DEVICE.json and used instead (one line says so, naming it as in
+/// `shownDirectory`, where it will be when DIRECTORY is a scratch one). Under --no-calibrate,
 /// or for a profile that cannot be calibrated (published figures, or
 /// itself a calibration), the profile is kept with a warning. An earlier
 /// calibration of the same base in DIRECTORY/profiles (--resume) or in the
 /// --from-search directory is used again. `bases` gets what each limit's
 /// figures rest on. 0, or 1 having said why.
 int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
-                            const std::string &directory,
+                            const std::string &directory, const std::string &shownDirectory,
                             std::vector<cost::SearchConstraint> &constraints,
                             std::vector<LimitProfile> &bases);
 

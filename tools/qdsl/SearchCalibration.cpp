@@ -11,13 +11,17 @@
 #include "ProfileMeasurement.h"
 #include "Session.h"
 
+#include "codegen/ProjectWriter.h"
 #include "codegen/latency/DeviceProfile.h"
+#include "codegen/latency/HostMachine.h"
 #include "codegen/latency/ProfileLookup.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
+
+#include <map>
 
 using namespace llvm;
 
@@ -31,25 +35,27 @@ std::string baseName(const cost::DeviceProfile &base) {
   return sys::path::filename(base.file).str();
 }
 
-/// An earlier calibration of `base` in `path`, when there is one: true
-/// with it in `found`; false when there is none or it is of another base
-/// (`other` then names that base).
-bool earlierCalibration(const std::string &path, const cost::DeviceProfile &base,
-                        cost::DeviceProfile &found, std::string &other) {
-  if (!sys::fs::exists(path))
+/// Whether `calibrated` is a calibration of `base`: the base's file name,
+/// source and, when both say, the machine and time it was measured.
+bool calibrates(const cost::DeviceProfile &calibrated, const cost::DeviceProfile &base) {
+  const std::optional<cost::CalibrationRecord> &record = calibrated.calibration;
+  if (!record || record->base != baseName(base) || record->baseSource != base.source)
     return false;
-  std::string error;
-  if (!cost::readProfile(path, found, error)) {
-    other = error;
-    return false;
-  }
-  if (!found.calibration || found.calibration->base != baseName(base) ||
-      found.calibration->baseSource != base.source) {
-    other = "'" + path + "' calibrates " +
-            (found.calibration ? "'" + found.calibration->base + "'" : std::string("nothing"));
-    return false;
-  }
+  if (record->baseMachine && base.machine)
+    return record->baseMachine->measuredAt == base.machine->measuredAt &&
+           record->baseMachine->cpuModel == base.machine->cpuModel;
   return true;
+}
+
+/// Whether a calibration made earlier still describes this machine: the
+/// same CPU, CPU count, generators and Halide, and the search's threads
+/// (speeds drift within minutes; the CPU does not).
+bool madeHere(const cost::DeviceProfile &calibrated) {
+  if (!calibrated.machine || calibrated.machine->threads != static_cast<int>(profileThreads))
+    return false;
+  cost::MachineRecord here =
+      cost::describeThisMachine(calibrated.machine->threads, codegen::generatorsDigest(), "");
+  return cost::machineDifferences(*calibrated.machine, here, /*tolerance=*/1e9).empty();
 }
 
 /// DEVICE.json in a directory: a device name (a profile's own field, or a
@@ -65,27 +71,72 @@ std::string profileFileName(StringRef device) {
 
 } // namespace
 
+std::string profileBasis(const cost::DeviceProfile &profile, unsigned threads) {
+  if (!profile.calibrated)
+    return "published figures";
+  const codegen::Target *target = codegen::lookupTarget(profile.device.target);
+  if (!target || target->name != searchTarget)
+    return "measured on the device";
+  return differencesFromThisMachine(profile, threads).empty() ? "measured on this machine"
+                                                              : "measured on another machine";
+}
+
 int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
-                            const std::string &directory,
+                            const std::string &directory, const std::string &shownDirectory,
                             std::vector<cost::SearchConstraint> &constraints,
                             std::vector<LimitProfile> &bases) {
   bases.assign(constraints.size(), LimitProfile());
+  // A device limited twice is calibrated once.
+  std::map<std::string, std::pair<cost::DeviceProfile, LimitProfile>> done;
   for (auto [c, basis] : llvm::zip(constraints, bases)) {
-    if (!c.profile.calibrated) {
-      basis.basis = "published figures";
+    const std::string file = "/profiles/" + profileFileName(c.device);
+    const std::string output = directory + file, shown = shownDirectory + file;
+    if (auto it = done.find(c.device); it != done.end()) {
+      std::tie(c.profile, basis) = it->second;
       continue;
     }
-    std::vector<std::string> differences = differencesFromThisMachine(c.profile);
-    const codegen::Target *target = codegen::lookupTarget(c.profile.device.target);
-    basis.basis = !target || !target->runnableHere ? "measured on the device"
-                  : differences.empty()            ? "measured on this machine"
-                                                   : "measured on another machine";
-    if (differences.empty())
+    const cost::DeviceProfile given = c.profile;
+    // A resumed search keeps what its supernet's tables were compiled from:
+    // the calibration it made, or the profile as it was.
+    if (searchResume) {
+      if (!sys::fs::exists(output)) {
+        basis.basis = profileBasis(c.profile, profileThreads);
+        continue;
+      }
+      cost::DeviceProfile earlier;
+      std::string error;
+      if (!cost::readProfile(output, earlier, error))
+        return reportError("--resume: " + error);
+      if (noCalibrate || !calibrates(earlier, c.profile))
+        return reportError(
+            "--resume: the stopped search was calibrated from '" +
+            (earlier.calibration ? earlier.calibration->base : std::string("?")) +
+            "' (" + output + ")" +
+            (noCalibrate ? "; drop --no-calibrate" : ", not from the --device profile of '" +
+                                                         c.device + "' given now (" +
+                                                         c.profile.file + ")") +
+            ": resume with the settings the search started with");
+      outs() << "the profile of '" << c.device << "': the stopped search's calibration "
+             << output << "\n";
+      basis = {"measured on this machine", given.file};
+      earlier.useMeasured = given.useMeasured;
+      c.profile = std::move(earlier);
+      done[c.device] = {c.profile, basis};
       continue;
+    }
+    basis.basis = profileBasis(c.profile, profileThreads);
+    if (basis.basis != "measured on another machine")
+      continue;
+    std::vector<std::string> differences =
+        differencesFromThisMachine(c.profile, profileThreads);
     std::string why = join(differences, "; ");
+    std::string elsewhere = c.profile.machine
+                                ? "was measured on a machine that differs from this one (" +
+                                      why + ")"
+                                : "does not say which machine it was measured on";
     if (noCalibrate || c.profile.calibration) {
-      errs() << "qdsl: warning: the profile of '" << c.device << "' (" << c.profile.file
-             << ") was measured on a machine that differs from this one (" << why << "): "
+      errs() << "qdsl: warning: the profile of '" << c.device << "' (" << c.profile.file << ") "
+             << elsewhere << ": "
              << (noCalibrate
                      ? "searching with it as it is (--no-calibrate)"
                      : "it is itself a calibration (of '" + c.profile.calibration->base +
@@ -94,52 +145,44 @@ int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
              << "\n";
       continue;
     }
-    std::string output = directory + "/profiles/" + profileFileName(c.device);
     cost::DeviceProfile calibrated;
-    std::string other;
-    bool reused = false;
-    // A resumed search keeps the calibration its supernet was compiled
-    // with; a derivation from an earlier search, that search's.
-    if (searchResume || !fromSearch.empty()) {
-      std::string earlier =
-          (searchResume ? directory : fromSearch.getValue()) + "/profiles/" +
-          profileFileName(c.device);
-      reused = earlierCalibration(earlier, c.profile, calibrated, other);
-      if (!reused && searchResume && sys::fs::exists(earlier))
-        return reportError("--resume: " + other + ", not the --device profile of '" +
-                           c.device + "' given now (" + c.profile.file +
-                           "): resume with the profile the search started with");
-      if (reused)
-        outs() << "the profile of '" << c.device << "': the calibration for this machine in "
-               << earlier << " (of " << c.profile.file << ")\n";
-    }
-    if (!reused) {
-      outs() << "the profile of '" << c.device << "' (" << c.profile.file
-             << ") was measured on another machine (" << why << "): calibrating it on '"
-             << space.getSymName() << "' into " << output
+    // A derivation from an earlier search takes that search's calibration
+    // when it is of the same base and was made on this machine.
+    std::string earlier = fromSearch.empty() ? "" : fromSearch + file;
+    std::string error;
+    if (!earlier.empty() && sys::fs::exists(earlier) &&
+        cost::readProfile(earlier, calibrated, error) && calibrates(calibrated, c.profile) &&
+        madeHere(calibrated)) {
+      outs() << "the profile of '" << c.device << "': the calibration of the search it derives "
+             << "from, " << earlier << " (of " << c.profile.file << "), copied to " << shown
+             << "\n";
+    } else {
+      outs() << "the profile of '" << c.device << "' (" << c.profile.file << ") " << elsewhere
+             << ": calibrating it on '" << space.getSymName() << "' into " << shown
              << " (about a minute; --no-calibrate searches with it as it is)\n";
       outs().flush();
+      const codegen::Target *target = codegen::lookupTarget(c.profile.device.target);
       ProfileMeasurement how;
       how.settings.threads = profileThreads;
       how.settings.repeat = profileRepeat;
       how.settings.rounds = profileRounds;
       how.settings.sourceName = inputFile;
       how.settings.batchesText = "1";
-      how.settings.outputName = output;
+      how.settings.outputName = shown;
       how.settings.kernelCache = kernelCacheDirectory();
-      if (std::error_code ec = sys::fs::create_directories(directory + "/profiles"))
-        return reportError("cannot create '" + directory + "/profiles': " + ec.message());
       if (measureProfile(module, space, *target, &c.profile, how, calibrated))
         return reportError("the calibration of '" + c.profile.file + "' for '" + c.device +
                            "' failed (above); --no-calibrate searches with it as it is");
-      if (writeOutputFile(output, cost::formatProfile(calibrated)))
-        return 1;
-      calibrated.file = output;
     }
-    basis.basis = "measured on this machine";
-    basis.calibratedFrom = c.profile.file;
-    calibrated.useMeasured = c.profile.useMeasured;
+    if (std::error_code ec = sys::fs::create_directories(directory + "/profiles"))
+      return reportError("cannot create '" + directory + "/profiles': " + ec.message());
+    if (writeOutputFile(output, cost::formatProfile(calibrated)))
+      return 1;
+    calibrated.file = shown;
+    calibrated.useMeasured = given.useMeasured;
+    basis = {"measured on this machine", given.file};
     c.profile = std::move(calibrated);
+    done[c.device] = {c.profile, basis};
   }
   return 0;
 }

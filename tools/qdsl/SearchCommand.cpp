@@ -283,10 +283,10 @@ int writeDerived(Session &session, const std::string &directory,
               out.settings.getInteger("seed").value_or(0),
               out.settings.getInteger("search_epochs").value_or(0), deriveRule.getValue())
           .str()};
-  for (auto [c, s] : llvm::zip(out.constraints, out.spaces))
-    header.push_back(formatv("  {0}: predicted {1:f3} ms, limit {2} ms ({3})", c.device,
+  for (auto [c, s, basis] : llvm::zip(out.constraints, out.spaces, out.limitProfiles))
+    header.push_back(formatv("  {0}: predicted {1:f3} ms, limit {2} ms ({3}, {4})", c.device,
                              cost::additiveLatency(s, out.picks) * 1e3, shownNumber(c.limitMs),
-                             c.profile.calibrated ? "measured profile" : "uncalibrated profile")
+                             basis.basis, sys::path::filename(c.profile.file))
                          .str());
   mlir::FailureOr<std::string> derived =
       deriveModel(session, sys::path::filename(inputFile).str(), header, directory);
@@ -333,58 +333,66 @@ int retrainAndMeasure(const std::string &directory, const std::vector<int64_t> &
   return 0;
 }
 
-/// The measurement closes the loop: where the derived model's latency on
-/// this machine is off its prediction by more than a profile's accuracy,
-/// what that means for the limit, said and put in the report.
+/// The measurement closes the loop: each limit of this machine (a measured
+/// profile of the search's target), the derived model's latency measured
+/// here against its prediction and the limit; where it is more than a
+/// profile's accuracy off or over the limit, what that means and what to
+/// do, said now and in the last lines, and put in the report.
 void checkMeasuredLatency(SearchOutcome &out) {
+  // Where the probabilities are: this search's, or the one it derived from.
+  const std::string searched = fromSearch.empty() ? outputFile : fromSearch;
   for (auto [c, s, basis] : llvm::zip(out.constraints, out.spaces, out.limitProfiles)) {
-    const codegen::Target *t = codegen::lookupTarget(c.profile.device.target);
-    if (!t || !t->runnableHere || !c.profile.calibrated)
+    if (basis.basis != "measured on this machine" && basis.basis != "measured on another machine")
       continue;
     double predicted = cost::additiveLatency(s, out.picks) * 1e3;
     double ratio = out.measuredMs / predicted;
     bool within = std::fabs(ratio - 1) <= kProfileAccuracy;
-    std::string meaning;
+    bool over = out.measuredMs > c.limitMs;
+    std::string meaning = formatv("measured {0:f3} ms, {1:f0}% of the {2} ms limit; predicted "
+                                  "{3:f3} ms ({4:f2}x): ",
+                                  out.measuredMs, 100 * out.measuredMs / c.limitMs,
+                                  shownNumber(c.limitMs), predicted, ratio)
+                              .str();
     if (within)
-      meaning = "within the profile's accuracy";
+      meaning += "within the profile's accuracy";
     else if (ratio < 1)
-      meaning = formatv("the profile overstates this machine's latency {0:f1}x, so the "
-                        "{1} ms limit allowed about {0:f1}x more than the model uses",
-                        1 / ratio, shownNumber(c.limitMs))
-                    .str();
+      meaning += formatv("the profile overstates this machine's latency {0:f1}x, so the limit "
+                         "means less here than the search took it to",
+                         1 / ratio)
+                     .str();
     else
-      meaning = formatv("the profile understates this machine's latency {0:f1}x: the model "
-                        "{1} the {2} ms limit here",
-                        ratio, out.measuredMs > c.limitMs ? "exceeds" : "may exceed",
-                        shownNumber(c.limitMs))
-                    .str();
-    // Where the probabilities are: this search's, or the one it derived from.
-    const std::string searched = fromSearch.empty() ? outputFile : fromSearch;
+      meaning += formatv("the profile understates this machine's latency {0:f1}x", ratio).str();
+    if (over)
+      meaning += "; the model is over the limit on this machine";
+    std::string again = "qdsl search " + inputFile + " --from-search " + searched +
+                        " -o NEW_DIR with the same --only and --latency-limit";
     std::string remedy;
-    if (!within)
-      remedy = basis.basis == "measured on another machine"
-                   ? "re-derive against a calibrated profile: qdsl search " + inputFile +
-                         " --from-search " + searched + " -o NEW_DIR (without --no-calibrate)"
-                   : "this machine was busy, or the calibration does not carry over to this "
-                     "model: profile the space here (qdsl profile " + inputFile +
-                         " -o P.json) and re-derive with --from-search " + searched +
-                         " --device P.json";
-    out.latencyCheck = json::Object{{"device", c.device},
-                                    {"predicted_ms", predicted},
-                                    {"measured_ms", out.measuredMs},
-                                    {"measured_over_predicted", ratio},
-                                    {"tolerance", kProfileAccuracy},
-                                    {"within_tolerance", within},
-                                    {"meaning", meaning}};
-    if (!within) {
-      out.latencyCheck["remedy"] = remedy;
-      errs() << formatv("qdsl: warning: on this machine the derived model took {0:f3} ms, "
-                        "predicted {1:f3} ms on '{2}' ({3:f2}x, more than ±{4:f0}% off): {5}; "
-                        "{6}\n",
-                        out.measuredMs, predicted, c.device, ratio, kProfileAccuracy * 100,
-                        meaning, remedy);
+    if (!within || over)
+      remedy = basis.basis == "measured on this machine"
+                   ? "the machine was busy, or the calibration does not carry over to this "
+                     "model: profile the space here (qdsl profile " + inputFile + " -o " +
+                         c.device + ".json) and re-derive: " + again + " and --device " +
+                         c.device + ".json"
+               : c.profile.calibration
+                   ? "the profile is a calibration made on another machine: re-derive with its "
+                     "base '" + c.profile.calibration->base + "' as --device (it is then "
+                     "calibrated here): " + again
+                   : "re-derive against a calibrated profile: " + again + ", without "
+                     "--no-calibrate";
+    json::Object check{{"device", c.device},
+                       {"limit_ms", c.limitMs},
+                       {"predicted_ms", predicted},
+                       {"measured_ms", out.measuredMs},
+                       {"measured_over_predicted", ratio},
+                       {"tolerance", kProfileAccuracy},
+                       {"within_tolerance", within},
+                       {"over_limit", over},
+                       {"meaning", meaning}};
+    if (!remedy.empty()) {
+      check["remedy"] = remedy;
+      errs() << "qdsl: warning: on '" << c.device << "' " << meaning << "; " << remedy << "\n";
     }
-    return;
+    out.latencyChecks.push_back(std::move(check));
   }
 }
 
@@ -419,7 +427,7 @@ int runSearch() {
     return failed(session.finish(false)) ? 1 : 0;
   SearchOutcome out;
   out.constraints = std::move(*constraints);
-  if (calibrateSearchProfiles(*selected.module, space, directory, out.constraints,
+  if (calibrateSearchProfiles(*selected.module, space, directory, directory, out.constraints,
                               out.limitProfiles))
     return 1;
   bool everyArchitectureFits = true;
@@ -503,11 +511,12 @@ int runSearch() {
                       basis.basis == "published figures" ? "predicted from published figures"
                                                          : "profile " + basis.basis,
                       basis.calibratedFrom.empty() ? "" : ", calibrated here");
-  if (const json::Object &check = out.latencyCheck;
-      !check.empty() && !check.getBoolean("within_tolerance").value_or(true))
-    outs() << formatv("measured on this machine: {0:f3} ms ({1:f2}x the prediction): {2}\n",
-                      out.measuredMs, check.getNumber("measured_over_predicted").value_or(0),
-                      check.getString("meaning").value_or(""));
+  for (const json::Value &value : out.latencyChecks) {
+    const json::Object &check = *value.getAsObject();
+    if (const std::optional<StringRef> remedy = check.getString("remedy"))
+      outs() << "measured on this machine for '" << *check.getString("device")
+             << "': " << *check.getString("meaning") << "; " << *remedy << "\n";
+  }
   outs() << "wrote " << directory << "/report.json, derived.qd, choices.txt, weights.safetensors "
          << "and the plots probabilities.svg, latency.svg, accuracy-latency.svg"
          << (out.evolvedScored.empty() && out.randomScored.empty() ? "" : ", pareto.svg") << "\n";

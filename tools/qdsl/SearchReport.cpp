@@ -8,8 +8,6 @@
 
 #include "codegen/latency/ArchitectureSampling.h"
 
-#include "codegen/Targets.h"
-
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace llvm;
@@ -42,8 +40,7 @@ int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
                    {"within_limit", predicted <= c.limitMs}};
     if (!basis.calibratedFrom.empty())
       d["calibrated_from"] = basis.calibratedFrom;
-    const codegen::Target *t = codegen::lookupTarget(c.profile.device.target);
-    if (t && t->runnableHere && c.profile.calibrated) {
+    if (basis.basis == "measured on this machine" || basis.basis == "measured on another machine") {
       d["measured_ms"] = outcome.measuredMs;
       d["measured_over_predicted"] = outcome.measuredMs / predicted;
     }
@@ -90,8 +87,8 @@ int writeSearchReport(const std::string &directory, SearchOutcome &outcome) {
     report["pareto"] = std::move(outcome.pareto);
   if (!outcome.baselines.empty())
     report["baselines"] = std::move(outcome.baselines);
-  if (!outcome.latencyCheck.empty())
-    report["latency_check"] = json::Object(outcome.latencyCheck);
+  if (!outcome.latencyChecks.empty())
+    report["latency_check"] = json::Array(outcome.latencyChecks);
   return writeOutputFile(directory + "/report.json",
                          formatv("{0:2}", json::Value(std::move(report))).str() + "\n");
 }

@@ -44,9 +44,9 @@ struct SearchOutcome {
   /// What the supernet's scores and the baselines found (SearchEvaluation.h),
   /// each empty when not asked for.
   llvm::json::Object ranking, pareto, baselines;
-  /// The derived model's measured latency against its prediction on this
-  /// machine's limit (empty when no limit is this machine's).
-  llvm::json::Object latencyCheck;
+  /// The derived model's measured latency against its prediction and the
+  /// limit, one per limit of this machine.
+  llvm::json::Array latencyChecks;
   /// For the plots: architectures with an accuracy (the supernet's score,
   /// or a baseline's test top-1).
   struct Point {
