@@ -356,8 +356,8 @@ void checkMeasuredLatency(SearchOutcome &out) {
     if (within)
       meaning += "within the profile's accuracy";
     else if (ratio < 1)
-      meaning += formatv("the profile overstates this machine's latency {0:f1}x, so the limit "
-                         "means less here than the search took it to",
+      meaning += formatv("the profile overstates this machine's latency {0:f1}x: here the "
+                         "limit allows about {0:f1}x more than the search took it to",
                          1 / ratio)
                      .str();
     else
