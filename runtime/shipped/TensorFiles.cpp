@@ -17,6 +17,8 @@
 #include <system_error>
 #include <tuple>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace qdsl::rt {
@@ -160,26 +162,75 @@ bool checkShape(const std::vector<int64_t> &shape, uint64_t &elements,
 
 } // namespace
 
-bool writeFileAtomically(const std::string &path, const std::string &bytes,
-                         std::string &error) {
-  std::string temp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE *file = std::fopen(temp.c_str(), "wb");
-  if (!file) {
-    error = "cannot write '" + path + "': " +
-            std::error_code(errno, std::generic_category()).message();
-    return false;
-  }
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  ok = (std::fflush(file) == 0) && ok;
-  ok = (::fsync(::fileno(file)) == 0) && ok;
-  ok = (std::fclose(file) == 0) && ok;
-  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
-    error = "cannot write '" + path + "': " +
-            std::error_code(errno, std::generic_category()).message();
-    std::remove(temp.c_str());
-    return false;
+namespace {
+
+std::string errnoText() { return std::error_code(errno, std::generic_category()).message(); }
+
+/// Writes all of `bytes` to `fd`, through short writes and interrupts.
+bool writeAll(int fd, const std::string &bytes) {
+  const char *data = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, data, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    data += n;
+    left -= static_cast<size_t>(n);
   }
   return true;
+}
+
+} // namespace
+
+bool writeFileAtomically(const std::string &path, const std::string &bytes,
+                         std::string &error) {
+  auto fail = [&](const std::string &why) {
+    error = "cannot write '" + path + "': " + why;
+    return false;
+  };
+  struct stat status;
+  std::string target = path;
+  if (::stat(path.c_str(), &status) == 0) {
+    if (S_ISDIR(status.st_mode))
+      return fail("it is a directory");
+    // A device, FIFO or socket is written through, never renamed over (a
+    // rename would put a regular file where /dev/null was); a FIFO that
+    // nothing reads is refused rather than waited on.
+    if (!S_ISREG(status.st_mode)) {
+      int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0)
+        return fail(errnoText() + (errno == ENXIO ? " (a FIFO that nothing reads)" : ""));
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      bool ok = writeAll(fd, bytes);
+      std::string why = ok ? "" : errnoText();
+      ok = (::close(fd) == 0) && ok;
+      return ok ? true : fail(why.empty() ? errnoText() : why);
+    }
+    // Through a link, the file it names is replaced, not the link.
+    if (char *resolved = ::realpath(path.c_str(), nullptr)) {
+      target = resolved;
+      std::free(resolved);
+    }
+  }
+  // A temporary beside the file, written, synced and renamed over it: on
+  // any failure (a full disk) the earlier file stays as it was.
+  std::string temp = target + ".tmp.XXXXXX";
+  int fd = ::mkstemp(temp.data());
+  if (fd < 0)
+    return fail(errnoText());
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  bool ok = ::fchmod(fd, 0666 & ~mask) == 0 && writeAll(fd, bytes) && ::fsync(fd) == 0;
+  std::string why = ok ? "" : errnoText();
+  ok = (::close(fd) == 0) && ok;
+  if (ok && std::rename(temp.c_str(), target.c_str()) == 0)
+    return true;
+  if (why.empty())
+    why = errnoText();
+  ::unlink(temp.c_str());
+  return fail(why + " (the earlier file, if any, is unchanged)");
 }
 
 //===----------------------------------------------------------------------===//

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -131,6 +132,47 @@ def qdsl_cases(q, root, w):
     fm, xor = os.path.join(ex, "fashion_mnist.qd"), os.path.join(ex, "xor_neuron.qd")
     profile = json.load(open(os.path.join(root, "test/tools/Inputs/test-profile.json")))
     calibrated = json.load(open(os.path.join(root, "test/tools/Inputs/calibrated-profile.json")))
+
+    # Outputs never destroy inputs, and special files are written through,
+    # never renamed over.
+    own = os.path.join(w, "own.qd")
+    shutil.copy(fm, own)
+    before = digest(own)
+    test_profile = os.path.join(root, "test/tools/Inputs/test-profile.json")
+    for name, cmd in (("weights init -o the model", [q, "weights", "init", own, "-o", own]),
+                      ("compile --emit=mlir -o the model",
+                       [q, "compile", own, "--emit=mlir", "-o", own]),
+                      ("stats --json -o the model", [q, "stats", own, "--json", "-o", own]),
+                      ("estimate -o the model",
+                       [q, "estimate", own, "--device", test_profile, "-o", own])):
+        case(name, cmd, 1, "is the input '%s' of this command" % own,
+             check=unchanged(own, before))
+    profile_copy = os.path.join(w, "own-profile.json")
+    shutil.copy(test_profile, profile_copy)
+    case("compile --emit=cost-model -o the profile",
+         [q, "compile", os.path.join(ex, "search_space.qd"), "--emit=cost-model", "--device",
+          profile_copy, "-o", profile_copy], 1, "is the input",
+         check=unchanged(profile_copy, digest(profile_copy)))
+    devnull = os.stat("/dev/null")
+    case("stats -o /dev/null", [q, "stats", own, "--json", "-o", "/dev/null"], 0, "",
+         check=lambda: [] if stat.S_ISCHR(os.stat("/dev/null").st_mode) and
+         os.stat("/dev/null").st_rdev == devnull.st_rdev else ["/dev/null was replaced"])
+    if os.path.exists("/dev/full"):
+        case("stats -o /dev/full", [q, "stats", own, "--json", "-o", "/dev/full"], 1,
+             "cannot write '/dev/full': No space left on device",
+             check=lambda: [] if stat.S_ISCHR(os.stat("/dev/full").st_mode) else
+             ["/dev/full was replaced"])
+    fifo = os.path.join(w, "fifo")
+    os.mkfifo(fifo)
+    case("stats -o a FIFO nothing reads", [q, "stats", own, "--json", "-o", fifo], 1,
+         "(a FIFO that nothing reads)",
+         check=lambda: [] if stat.S_ISFIFO(os.stat(fifo).st_mode) else ["the FIFO was replaced"])
+    target, link = os.path.join(w, "target.json"), os.path.join(w, "link.json")
+    open(target, "w").write("{}")
+    os.symlink("target.json", link)
+    case("stats -o a link", [q, "stats", own, "--json", "-o", link], 0, "",
+         check=lambda: [] if os.path.islink(link) and '"params"' in open(target).read()
+         else ["the link was replaced, or its file not written"])
 
     # A device name is a file name in the profile folders, never a path.
     escape = os.path.join(w, "escape.qd")

@@ -56,6 +56,8 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
   rt::Metadata metadata = {{contract::kModelKey, model.getSymName().str()},
                            {contract::kLossKey, loss},
                            {"qdsl.label_smoothing", std::to_string(labelSmoothing)}};
+  if (int status = refuseOverwritingInput(outputFile))
+    return status;
   if (!rt::writeSafetensors(outputFile, gradients, metadata, error))
     return reportError(error);
   llvm::outs() << "loss " << loss << "\n";
@@ -105,6 +107,8 @@ int runReference() {
     return runTrainingStep(model, weights, input);
   if (!rt::runReference(model, weights, input, output, error))
     return reportError("'" + std::string(npyInput) + "': " + error);
+  if (int status = refuseOverwritingInput(outputFile))
+    return status;
   if (!rt::writeNpy(outputFile, output, error))
     return reportError(error);
   return 0;

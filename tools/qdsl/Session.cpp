@@ -8,6 +8,7 @@
 #include "dialect/QuadraOps.h"
 
 #include "Options.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Error.h"
@@ -290,14 +291,43 @@ std::string kernelCacheDirectory() {
   return std::string(absolute);
 }
 
+namespace {
+
+/// The files this command reads, as its flags name them.
+std::vector<std::string> commandInputs() {
+  std::vector<std::string> inputs;
+  for (const std::string *value :
+       {&inputFile.getValue(), &deviceProfile.getValue(), &calibrateBase.getValue(),
+        &weightsFile.getValue(), &npyInput.getValue(), &labelsFile.getValue(),
+        &weightsSource.getValue()})
+    if (!value->empty() && *value != "-")
+      inputs.push_back(*value);
+  return inputs;
+}
+
+} // namespace
+
+int refuseOverwritingInput(const std::string &path) {
+  // Never over one of the command's own inputs (as a compiler refuses
+  // "input file is the same as output file").
+  for (const std::string &input : commandInputs())
+    if (path != "-" && sys::fs::equivalent(input, path))
+      return reportError("the output '" + path + "' is the input '" + input +
+                         "' of this command: give another output file");
+  return 0;
+}
+
 int writeOutputFile(const std::string &path, const std::string &text) {
-  if (Error error = writeToOutput(path, [&](raw_ostream &out) {
-        out << text;
-        return Error::success();
-      })) {
-    return reportError("cannot write '" + path +
-                       "': " + toString(std::move(error)));
+  if (path == "-") {
+    outs() << text;
+    outs().flush();
+    return 0;
   }
+  if (int status = refuseOverwritingInput(path))
+    return status;
+  std::string error;
+  if (!rt::writeFileAtomically(path, text, error))
+    return reportError(error);
   return 0;
 }
 

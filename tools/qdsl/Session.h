@@ -139,9 +139,16 @@ mlir::FailureOr<std::string> deriveModel(Session &session, const std::string &so
                                          const std::vector<std::string> &header,
                                          const std::string &outputDirectory);
 
-/// Writes `text` to `path` ('-': stdout) through a temporary file and a
-/// rename; 0 on success, else prints an error and returns 1.
+/// Writes `text` to `path` ('-': stdout) as rt::writeFileAtomically does
+/// (a temporary file, synced and renamed; special files written through),
+/// never over one of the command's inputs; 0 on success, else prints an
+/// error and returns 1.
 int writeOutputFile(const std::string &path, const std::string &text);
+
+/// Refuses (0, or 1 having said why) to write `path` when it is one of the
+/// files this command reads (--device, --weights, the model file, ...):
+/// for writers that do not go through writeOutputFile.
+int refuseOverwritingInput(const std::string &path);
 
 } // namespace qdsl::tool
 

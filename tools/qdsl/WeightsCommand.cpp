@@ -64,6 +64,8 @@ int runWeights() {
     if (action == "export")
       metadata["format"] = "pt";
   }
+  if (int status = refuseOverwritingInput(outputFile))
+    return status;
   if (!rt::writeSafetensors(outputFile, result, metadata, error))
     return reportError(error);
   return 0;
