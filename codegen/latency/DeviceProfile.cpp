@@ -1,12 +1,12 @@
 //===- DeviceProfile.cpp - device profiles as versioned JSON --------------===//
 
 #include "codegen/latency/DeviceProfile.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
@@ -549,16 +549,15 @@ bool parseProfile(const std::string &text, const std::string &fileName,
 }
 
 bool readProfile(const std::string &path, DeviceProfile &profile, std::string &error) {
-  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
-  if (!buffer) {
-    error = "cannot read device profile '" + path + "': " + buffer.getError().message();
+  std::string text;
+  if (!rt::readFileBytes(path, text, error, uint64_t(256) << 20)) {
+    // "cannot read device profile 'P': why", or "device profile 'P' is ...".
+    llvm::StringRef rest(error);
+    error = rest.consume_front("cannot read ") ? "cannot read device profile " + rest.str()
+                                               : "device profile " + error;
     return false;
   }
-  if ((*buffer)->getBufferSize() > (size_t(256) << 20)) {
-    error = "'" + path + "' is larger than 256 MiB: not a device profile";
-    return false;
-  }
-  return parseProfile((*buffer)->getBuffer().str(), path, profile, error);
+  return parseProfile(text, path, profile, error);
 }
 
 } // namespace qdsl::cost

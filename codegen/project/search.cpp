@@ -894,11 +894,12 @@ int score(const Options &o, qdsl_model::Model &model) {
     const auto &search_layers = qdsl_model::Model::searchLayers();
     if (search_layers.empty())
         return fail("this project is not a supernet: compile the space with qdsl compile --search");
-    std::ifstream in(o.score);
-    if (!in)
-        return fail("cannot read --score '" + o.score + "': " + std::strerror(errno));
+    std::string text, error;
+    if (!qdsl::rt::readFileBytes(o.score, text, error, uint64_t(64) << 20))
+        return fail("--score: " + error);
+    std::istringstream in(text);
     std::vector<std::vector<int>> paths;
-    std::string line, error;
+    std::string line;
     for (int number = 1; std::getline(in, line); ++number) {
         line.erase(0, line.find_first_not_of(" \t\r"));
         line.erase(line.find_last_not_of(" \t\r") + 1);

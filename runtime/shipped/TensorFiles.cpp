@@ -98,25 +98,67 @@ std::string describeMisfit(const std::string &source, const std::string &model,
   return text;
 }
 
-bool readFileBytes(const std::string &path, std::string &bytes, std::string &error) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
+bool readFileBytes(const std::string &path, std::string &bytes, std::string &error,
+                   uint64_t limit) {
+  auto fail = [&](const std::string &why) {
+    error = "cannot read '" + path + "': " + why;
+    return false;
+  };
+  auto size = [](uint64_t n) {
+    return n >= (uint64_t(1) << 30) ? std::to_string(n >> 30) + " GiB"
+                                    : std::to_string(n >> 20) + " MiB";
+  };
+  // Not blocking in open(): a FIFO that nothing writes reads as empty.
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return fail(std::error_code(errno, std::generic_category()).message());
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat status;
+  if (::fstat(fd, &status) != 0)
+    return fail(std::error_code(errno, std::generic_category()).message());
+  if (S_ISDIR(status.st_mode)) {
     error = "'" + path + "' is a directory; expected a file";
     return false;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read '" + path + "': " +
-            std::error_code(errno, std::generic_category()).message();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  const bool regular = S_ISREG(status.st_mode);
+  if (regular && static_cast<uint64_t>(status.st_size) > limit) {
+    error = "'" + path + "' is " + std::to_string(status.st_size) + " bytes, more than the " +
+            size(limit) + " this reader takes";
     return false;
   }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) {
-    error = "cannot read '" + path + "'";
-    return false;
+  const uint64_t most = regular ? limit : std::min(limit, kMaxStreamBytes);
+  bytes.clear();
+  try {
+    if (regular)
+      bytes.reserve(static_cast<size_t>(status.st_size));
+    char chunk[1 << 16];
+    for (;;) {
+      ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return fail(std::error_code(errno, std::generic_category()).message());
+      if (n == 0)
+        break;
+      if (bytes.size() + static_cast<uint64_t>(n) > most) {
+        bytes.clear();
+        bytes.shrink_to_fit();
+        error = "'" + path + "' gives more than " + size(most) +
+                (regular ? "" : " (a pipe or device: an endless one such as /dev/zero?)") +
+                ", more than this reader takes";
+        return false;
+      }
+      bytes.append(chunk, static_cast<size_t>(n));
+    }
+  } catch (const std::bad_alloc &) {
+    bytes.clear();
+    bytes.shrink_to_fit();
+    return fail("not enough memory to read it");
   }
-  bytes = buffer.str();
   return true;
 }
 

@@ -14,6 +14,7 @@
 
 #include "Tensor.h"
 
+#include <cstdint>
 #include <string>
 
 namespace qdsl::rt {
@@ -43,11 +44,22 @@ bool isFinite(const Tensor &tensor, const std::string &path, std::string &error)
 bool isOfModel(const Metadata &metadata, const std::string &model, const std::string &path,
                std::string &error);
 
-/// The whole of `path`; the error names it and says why it cannot be read.
-bool readFileBytes(const std::string &path, std::string &bytes, std::string &error);
+/// What a pipe or device (a file whose size is not known before reading
+/// it, e.g. `--input <(...)`, or /dev/zero by mistake) may give a reader at
+/// most unless it says less.
+inline constexpr uint64_t kMaxStreamBytes = uint64_t(1) << 30;
 
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename.
+/// The whole of `path`, refused before anything is allocated when a regular
+/// file is larger than `limit` bytes; a pipe or device is read up to
+/// min(`limit`, kMaxStreamBytes) and refused beyond; a FIFO that nothing
+/// writes reads as empty rather than blocking. The error names `path` and
+/// says why it cannot be read.
+bool readFileBytes(const std::string &path, std::string &bytes, std::string &error,
+                   uint64_t limit = UINT64_MAX);
+
+/// Writes `bytes` to `path` through a temporary file in the same directory,
+/// synced and renamed over it (special files are written through; see
+/// docs/RELIABILITY.md).
 bool writeFileAtomically(const std::string &path, const std::string &bytes,
                          std::string &error);
 

@@ -174,6 +174,22 @@ def qdsl_cases(q, root, w):
          check=lambda: [] if os.path.islink(link) and '"params"' in open(target).read()
          else ["the link was replaced, or its file not written"])
 
+    # Endless and special files as inputs: refused at the reader's limit,
+    # never read until memory runs out; a FIFO that nothing writes never
+    # blocks.
+    case("/dev/zero as --device", [q, "estimate", fm, "--device", "/dev/zero"], 1,
+         "device profile '/dev/zero' gives more than 256 MiB (a pipe or device")
+    case("/dev/zero as --calibrate", [q, "profile", fm, "--calibrate", "/dev/zero", "-o",
+                                      w + "/p.json"], 1, "'/dev/zero' gives more than 256 MiB")
+    image = os.path.join(w, "image.npy")
+    np.save(image, np.zeros((1, 28, 28, 1), np.float32))
+    case("/dev/zero as --weights", [q, "run", fm, "--weights", "/dev/zero", "--input", image,
+                                    "-o", w + "/y.npy"], 1, "'/dev/zero' gives more than 1 GiB")
+    silent = os.path.join(w, "silent-fifo")
+    os.mkfifo(silent)
+    case("a FIFO nothing writes as --device", [q, "estimate", fm, "--device", silent], 1,
+         "'%s': not valid JSON" % silent)
+
     # A device name is a file name in the profile folders, never a path.
     escape = os.path.join(w, "escape.qd")
     open(escape, "w").write('import "std/blocks.qd"\nspace S {\n  input f32[28, 28, 1]\n'
@@ -321,7 +337,7 @@ def qdsl_cases(q, root, w):
                                              w + "/c.json"], 1,
          ["--calibrate: '%s': not valid JSON" % truncated])
     case("--calibrate a directory", [q, "profile", fm, "--calibrate", w, "-o", w + "/c.json"], 1,
-         "--calibrate: cannot read device profile")
+         "--calibrate: device profile '%s' is a directory; expected a file" % w)
     case("machine --threads -1", [q, "machine", "--threads", "-1"], 1, "--threads")
 
     # Flags: an empty or absurd value is an error naming the flag.

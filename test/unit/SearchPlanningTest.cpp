@@ -481,7 +481,7 @@ TEST(PredictTiming, TheJSONReaderIsBounded) {
   ASSERT_EQ(::truncate((dir + "/big.json").c_str(), 65 << 20), 0);
   error.clear();
   driver::readBoundedJSON(dir + "/big.json", "predict", error);
-  EXPECT_NE(error.find("is larger than 64 MiB"), std::string::npos) << error;
+  EXPECT_NE(error.find("more than the 64 MiB this reader takes"), std::string::npos) << error;
   error.clear();
   driver::readBoundedJSON(dir + "/missing.json", "predict", error);
   EXPECT_NE(error.find("cannot read '" + dir + "/missing.json'"), std::string::npos) << error;

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -224,6 +227,66 @@ TEST(WeightProblems, NamesEveryMissingMisshapenAndUnexpectedTensor) {
             "  missing tensor 'c' [7]\n  unexpected tensor 'extra' (the model has no such "
             "weight)");
   EXPECT_TRUE(weightProblems({{"a", {2, 3}}, {"b", {4}}, {"extra", {1}}}, weights).empty());
+}
+
+TEST(Files, ReadersAreBoundedAndNeverBlock) {
+  std::string dir = ::testing::TempDir(), bytes, error;
+  // A regular file over the limit: refused by its size, nothing read.
+  std::string big = dir + "/big.bin";
+  { std::ofstream(big) << "x"; }
+  ASSERT_EQ(::truncate(big.c_str(), 3 << 20), 0);
+  EXPECT_FALSE(readFileBytes(big, bytes, error, 1 << 20));
+  EXPECT_NE(error.find("is 3145728 bytes, more than the 1 MiB this reader takes"),
+            std::string::npos)
+      << error;
+  EXPECT_TRUE(bytes.empty());
+  ASSERT_TRUE(readFileBytes(big, bytes, error, 4 << 20)) << error;
+  EXPECT_EQ(bytes.size(), size_t(3) << 20);
+  // An endless device: read up to the limit, then refused.
+  error.clear();
+  EXPECT_FALSE(readFileBytes("/dev/zero", bytes, error, 2 << 20));
+  EXPECT_NE(error.find("'/dev/zero' gives more than 2 MiB (a pipe or device"), std::string::npos)
+      << error;
+  // A FIFO that nothing writes reads as empty instead of blocking.
+  std::string fifo = dir + "/silent.fifo";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  ASSERT_TRUE(readFileBytes(fifo, bytes, error)) << error;
+  EXPECT_TRUE(bytes.empty());
+  EXPECT_FALSE(readFileBytes(dir, bytes, error));
+  EXPECT_NE(error.find("is a directory"), std::string::npos) << error;
+}
+
+TEST(Files, WritesReplaceRegularFilesAndWriteThroughSpecialOnes) {
+  std::string dir = ::testing::TempDir(), error, bytes;
+  std::string target = dir + "/target.txt", link = dir + "/link.txt";
+  { std::ofstream(target) << "old"; }
+  ::unlink(link.c_str());
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  // Through the link: the file it names is replaced, the link stays.
+  ASSERT_TRUE(writeFileAtomically(link, "new", error)) << error;
+  struct stat status;
+  ASSERT_EQ(::lstat(link.c_str(), &status), 0);
+  EXPECT_TRUE(S_ISLNK(status.st_mode));
+  ASSERT_TRUE(readFileBytes(target, bytes, error)) << error;
+  EXPECT_EQ(bytes, "new");
+  // /dev/null stays a device.
+  ASSERT_TRUE(writeFileAtomically("/dev/null", "nothing", error)) << error;
+  ASSERT_EQ(::stat("/dev/null", &status), 0);
+  EXPECT_TRUE(S_ISCHR(status.st_mode));
+  // A full device: an error, and the device is still one.
+  if (::stat("/dev/full", &status) == 0) {
+    EXPECT_FALSE(writeFileAtomically("/dev/full", "bytes", error));
+    EXPECT_NE(error.find("No space left on device"), std::string::npos) << error;
+    ASSERT_EQ(::stat("/dev/full", &status), 0);
+    EXPECT_TRUE(S_ISCHR(status.st_mode));
+  }
+  // A FIFO that nothing reads: refused, not waited on.
+  std::string fifo = dir + "/unread.fifo";
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_FALSE(writeFileAtomically(fifo, "bytes", error));
+  EXPECT_NE(error.find("a FIFO that nothing reads"), std::string::npos) << error;
 }
 
 } // namespace

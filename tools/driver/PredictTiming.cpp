@@ -8,7 +8,6 @@
 #include "codegen/latency/DeviceProfile.h"
 #include "runtime/shipped/TensorFiles.h"
 
-#include "llvm/Support/MemoryBuffer.h"
 
 #include <cmath>
 #include <random>
@@ -18,21 +17,17 @@ using namespace llvm;
 namespace qdsl::driver {
 
 json::Value readBoundedJSON(const std::string &path, StringRef writer, std::string &error) {
-  auto buffer = MemoryBuffer::getFile(path);
-  if (!buffer) {
-    error = "cannot read '" + path + "': " + buffer.getError().message();
+  std::string text;
+  if (!rt::readFileBytes(path, text, error, kMaxJSONBytes)) {
+    error += ": not a file " + writer.str() + " wrote";
     return nullptr;
   }
-  if ((*buffer)->getBufferSize() > kMaxJSONBytes) {
-    error = "'" + path + "' is larger than 64 MiB: not a file " + writer.str() + " wrote";
-    return nullptr;
-  }
-  if (cost::nestsDeeperThan((*buffer)->getBuffer().str(), kMaxJSONDepth)) {
+  if (cost::nestsDeeperThan(text, kMaxJSONDepth)) {
     error = "'" + path + "' nests deeper than " + std::to_string(kMaxJSONDepth) +
             " levels: not a file " + writer.str() + " wrote";
     return nullptr;
   }
-  Expected<json::Value> parsed = json::parse((*buffer)->getBuffer());
+  Expected<json::Value> parsed = json::parse(text);
   if (!parsed) {
     error = "'" + path + "': " + toString(parsed.takeError());
     return nullptr;

@@ -9,9 +9,9 @@
 #include "Session.h"
 
 #include "codegen/latency/DeviceProfile.h"
+#include "runtime/shipped/TensorFiles.h"
 #include "tools/driver/PredictTiming.h"
 
-#include "llvm/Support/MemoryBuffer.h"
 
 #include <cmath>
 
@@ -83,13 +83,11 @@ int readProbabilities(const std::string &searchJSON, const cost::SpaceLatency &s
 }
 
 bool lastEpoch(const std::string &path, json::Object &out, std::string &error) {
-  auto buffer = MemoryBuffer::getFile(path);
-  if (!buffer) {
-    error = "cannot read '" + path + "'";
+  std::string text;
+  if (!rt::readFileBytes(path, text, error, driver::kMaxJSONBytes))
     return false;
-  }
   SmallVector<StringRef> lines;
-  (*buffer)->getBuffer().split(lines, '\n', -1, false);
+  StringRef(text).split(lines, '\n', -1, false);
   for (StringRef line : llvm::reverse(lines)) {
     if (cost::nestsDeeperThan(line.str(), driver::kMaxJSONDepth))
       continue;
