@@ -153,6 +153,14 @@ bool AdamW::restore(const TensorMap &from, const TensorMap &weights, int64_t ste
           return false;
         }
       }
+  // Both moments of a weight, or neither: a step reads them together.
+  for (int k = 0; k < 2; ++k)
+    for (const auto &[name, tensor] : moments[k])
+      if (!moments[1 - k].count(name)) {
+        error = "optimiser state '" + std::string(kMomentPrefix[k]) + name + "' has no '" +
+                kMomentPrefix[1 - k] + name + "' beside it: each weight's state is both moments";
+        return false;
+      }
   // A supernet's weights off every path so far (count 0) have no state.
   size_t neverUpdated = 0;
   for (const auto &[name, updates] : partialUpdates) {

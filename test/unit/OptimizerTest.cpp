@@ -272,4 +272,24 @@ TEST(Checkpoint, ImpossibleOptimiserStateIsRefusedByName) {
   }
 }
 
+TEST(Checkpoint, AWeightWithOneMomentIsRefused) {
+  // A checkpoint missing one second moment once resumed and crashed in
+  // the first step.
+  std::string dir = ::testing::TempDir(), error;
+  Checkpoint good{{{"w", Tensor({2})}, {"u", Tensor({3})}}, AdamW(), 0, 1, 1, "M"};
+  good.optimizer.step(good.weights, {{"w", Tensor({2})}, {"u", Tensor({3})}}, 1e-3);
+  ASSERT_TRUE(saveCheckpoint(dir + "/both.safetensors", good, error)) << error;
+  for (const char *dropped : {"adamw.v.u", "adamw.m.u"}) {
+    TensorMap tensors;
+    Metadata metadata;
+    ASSERT_TRUE(readSafetensors(dir + "/both.safetensors", tensors, error, &metadata));
+    ASSERT_EQ(tensors.erase(dropped), 1u);
+    ASSERT_TRUE(writeSafetensors(dir + "/one.safetensors", tensors, metadata, error));
+    Checkpoint c;
+    EXPECT_FALSE(loadCheckpoint(dir + "/one.safetensors", c, error));
+    EXPECT_NE(error.find("has no '" + std::string(dropped) + "' beside it"), std::string::npos)
+        << error;
+  }
+}
+
 } // namespace

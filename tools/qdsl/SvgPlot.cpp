@@ -33,7 +33,7 @@ std::string escape(const std::string &text) {
 /// About five round tick values covering [lo, hi].
 std::vector<double> ticks(double lo, double hi) {
   double span = hi - lo;
-  if (!(span > 0))
+  if (!(span > 0) || !std::isfinite(span))
     return {lo};
   double step = std::pow(10.0, std::floor(std::log10(span / 5)));
   for (double m : {1.0, 2.0, 5.0, 10.0})
@@ -41,9 +41,16 @@ std::vector<double> ticks(double lo, double hi) {
       step *= m;
       break;
     }
+  // Counted, not accumulated: near 1e20 a step added to t is lost to
+  // rounding and an accumulating loop never ends.
   std::vector<double> out;
-  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step)
+  const double first = std::ceil(lo / step) * step;
+  for (int i = 0; i <= 12; ++i) {
+    double t = first + i * step;
+    if (!std::isfinite(t) || t > hi + step * 1e-9 || (i > 0 && t == out.back()))
+      break;
     out.push_back(std::fabs(t) < step * 1e-9 ? 0.0 : t);
+  }
   return out;
 }
 
