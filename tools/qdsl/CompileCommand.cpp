@@ -386,6 +386,33 @@ int writeModelProject(Session &session, mlir::ModuleOp module, mlir::func::FuncO
   return 0;
 }
 
+/// Flags that only some kinds of compile read are refused by the others
+/// (a flag that does nothing would look as if it had worked).
+int checkModeFlags(bool project) {
+  const bool training = train || search, costModel = emit == Emit::CostModel;
+  const struct {
+    const cl::Option &flag;
+    bool used;
+    const char *needs;
+  } flags[] = {
+      {memoryPolicy, training, "goes with --train or --search (the training step's memory)"},
+      {labelSmoothing, training, "goes with --train or --search (the training loss)"},
+      {latencyLimit, search, "goes with --search (the supernet's latency limits)"},
+      {onlyDevices, search, "goes with --search (the supernet's latency limits)"},
+      {noCalibrate, search, "goes with --search (the supernet's latency tables)"},
+      {deviceProfile, search || costModel, "goes with --search or --emit=cost-model"},
+      {fittedOnly, search || costModel, "goes with --search or --emit=cost-model"},
+      {batch, costModel, "goes with --emit=cost-model (the batch of its latency tables)"},
+      {kernelCache, project, "goes with a project (--target T -o DIR): nothing else builds "
+                             "kernels"},
+  };
+  for (const auto &f : flags)
+    if (f.flag.getNumOccurrences() && !f.used)
+      return reportError("--" + f.flag.ArgStr + " " + f.needs + "; this compile does not "
+                         "read it");
+  return 0;
+}
+
 int runCompile() {
   // A project by default with a target, or for training with a directory.
   bool toDirectory = !outputFile.empty() && outputFile != "-";
@@ -393,9 +420,8 @@ int runCompile() {
                  (emit.getNumOccurrences() == 0 && (!target.empty() || (train && toDirectory)));
   if (search && (emit.getNumOccurrences() && emit != Emit::Project))
     return reportError("--search writes a project: drop --emit");
-  if (noCalibrate && !search)
-    return reportError("--no-calibrate goes with --search (the supernet's latency tables); "
-                       "nothing else compile writes calibrates a profile");
+  if (int status = checkModeFlags(project))
+    return status;
   if (train && !(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
                        shownNumber(labelSmoothing));
