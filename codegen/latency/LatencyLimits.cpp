@@ -89,6 +89,10 @@ mlir::LogicalResult keepOnly(mlir::func::FuncOp space, ArrayRef<std::string> dev
                              std::vector<SearchConstraint> &constraints) {
   std::vector<SearchConstraint> kept;
   for (const std::string &device : devices) {
+    // Twice would put the limit twice into the search's loss.
+    if (llvm::count(devices, device) > 1)
+      return space.emitError("--only ")
+             << device << " is given twice; name each device once";
     auto it = llvm::find_if(constraints,
                             [&](const SearchConstraint &c) { return c.device == device; });
     if (it == constraints.end()) {

@@ -92,6 +92,14 @@ mlir::OwningOpRef<mlir::ModuleOp> Session::generate(bool applyChoices) {
           << "-D" << define << ": expected -D name=value";
       return nullptr;
     }
+    // One value a name: two would leave which one holds to the reader.
+    for (const auto &[earlier, earlierValue] : generation.overrides)
+      if (earlier == name) {
+        mlir::emitError(mlir::UnknownLoc::get(&context))
+            << "-D" << define << ": '" << name << "' is set twice (-D" << earlier << "="
+            << earlierValue << " before it); give each parameter once";
+        return nullptr;
+      }
     generation.overrides.emplace_back(name.str(), value.str());
   }
   mlir::OwningOpRef<mlir::ModuleOp> module =
