@@ -421,6 +421,19 @@ def qdsl_cases(q, root, w):
     earlier_search('{"seed": "0", "settings": {"search_epochs": 3}}', lambda n: [1 / n] * n)
     case("search --from-search: a seed as a string", search, 1,
          "its report.json has no integer seed and settings.search_epochs")
+    earlier_search('{"seed": -5, "settings": {"search_epochs": 3}}', lambda n: [1 / n] * n)
+    case("search --from-search: a negative seed", search, 1,
+         "its report.json records seed -5 and search_epochs 3; a search has a seed >= 0")
+    earlier_search('{"seed": 0, "settings": {"search_epochs": -2}}', lambda n: [1 / n] * n)
+    case("search --from-search: negative epochs", search, 1, "and search_epochs -2; a search")
+    # Another space's search with as many candidates per layer, renamed.
+    earlier_search('{"seed": 0, "settings": {"search_epochs": 3}}', lambda n: [1 / n] * n)
+    renamed = json.load(open(os.path.join(earlier, "search", "search.json")))
+    renamed["layers"][0]["candidates"] = ["banana%d" % i
+                                          for i in range(len(renamed["layers"][0]["candidates"]))]
+    json.dump(renamed, open(os.path.join(earlier, "search", "search.json"), "w"))
+    case("search --from-search: other candidates", search, 1,
+         "is not a search of 'TinySearch': its layers or candidates differ from the space's")
     earlier_search('{"seed": 0, "settings": {"search_epochs": 3}}', lambda n: [1 / n] * n)
     open(os.path.join(earlier, "search", "search.json"), "w").write(
         '{"layers": ' + "[" * 100000 + "]" * 100000 + "}")

@@ -9,6 +9,7 @@
 #include "Session.h"
 
 #include "codegen/latency/DeviceProfile.h"
+#include "runtime/shipped/Contract.h"
 #include "runtime/shipped/TensorFiles.h"
 #include "tools/driver/PredictTiming.h"
 
@@ -31,6 +32,14 @@ int earlierSearchSettings(json::Object &settings) {
                        (error.empty() ? "its report.json has no integer seed and "
                                         "settings.search_epochs (not a qdsl search report)"
                                       : error));
+  // The ranges the search itself takes (runtime/shipped/Contract.h).
+  if (*o->getInteger("seed") < 0 || *recorded->getInteger("search_epochs") < 1 ||
+      *recorded->getInteger("search_epochs") > contract::kMaxEpochs)
+    return reportError("--from-search '" + fromSearch + "': its report.json records seed " +
+                       std::to_string(*o->getInteger("seed")) + " and search_epochs " +
+                       std::to_string(*recorded->getInteger("search_epochs")) +
+                       "; a search has a seed >= 0 and 1 to " +
+                       std::to_string(contract::kMaxEpochs) + " epochs");
   settings = *recorded;
   settings["seed"] = *o->getInteger("seed");
   outs() << "deriving from the search in " << fromSearch << " (not searching again)\n";
@@ -55,8 +64,11 @@ int readProbabilities(const std::string &searchJSON, const cost::SpaceLatency &s
     const json::Array *candidates = o ? o->getArray("candidates") : nullptr;
     const json::Array *ps = o ? o->getArray("probabilities") : nullptr;
     sameLayers = o && o->getString("layer") == space.layers[l].name && candidates && ps &&
-                 candidates->size() == space.layers[l].seconds.size() &&
+                 candidates->size() == space.layers[l].candidates.size() &&
                  ps->size() == candidates->size();
+    // The candidates themselves, not only how many.
+    for (size_t c = 0; sameLayers && c < candidates->size(); ++c)
+      sameLayers = (*candidates)[c].getAsString() == StringRef(space.layers[l].candidates[c]);
   }
   if (!sameLayers)
     return reportError("'" + searchJSON + "' is not a search of '" + spaceName.str() +
