@@ -440,6 +440,20 @@ def qdsl_cases(q, root, w):
     case("search --from-search: search.json nested 100000 deep", search, 1,
          "search.json' nests deeper than 32 levels: not a file qdsl search wrote")
 
+    # A PyTorch file holding an infinity: refused at the import, naming it.
+    init_w, torch_w = os.path.join(w, "xor-init.st"), os.path.join(w, "xor-torch.st")
+    subprocess.run([q, "weights", "init", xor, "-o", init_w], check=True, capture_output=True)
+    subprocess.run([q, "weights", "export", xor, init_w, "-o", torch_w], check=True,
+                   capture_output=True)
+    tensors, meta = read_safetensors(torch_w)
+    first = sorted(tensors)[0]
+    tensors[first].reshape(-1)[0] = np.inf
+    write_tensors(torch_w, tensors, meta)
+    case("weights import of a PyTorch file holding inf",
+         [q, "weights", "import", xor, torch_w, "-o", w + "/imported.st"], 1,
+         "'%s': weight" % torch_w, check=lambda: [] if not os.path.exists(w + "/imported.st")
+         else ["the weights were written"])
+
     # Unclear, now clear.
     case("a directory as the weights file", [q, "run", xor, "--weights", w, "--input", x2, "-o",
                                              w + "/y.npy"], 1, "'%s' is a directory" % w)

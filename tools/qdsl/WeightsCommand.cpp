@@ -8,6 +8,8 @@
 #include "runtime/shipped/Contract.h"
 #include "runtime/shipped/TensorFiles.h"
 
+#include <cmath>
+
 using namespace llvm;
 
 namespace qdsl::tool {
@@ -63,6 +65,14 @@ int runWeights() {
       return reportError(rt::describeMisfit(weightsSource, model.getSymName().str(), error));
     if (action == "export")
       metadata["format"] = "pt";
+    // A weight that is not finite would be refused by every later reader:
+    // refused here, where the file that holds it is known.
+    for (const auto &[name, tensor] : result)
+      for (size_t i = 0; i < tensor.data.size(); ++i)
+        if (!std::isfinite(tensor.data[i]))
+          return reportError("'" + weightsSource + "': weight '" + name + "' holds " +
+                             std::to_string(tensor.data[i]) + " at element " +
+                             std::to_string(i) + "; weights must be finite");
   }
   if (int status = refuseOverwritingInput(outputFile))
     return status;
