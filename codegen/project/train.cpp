@@ -494,7 +494,13 @@ private:
                           {"train_subset", std::to_string(o.train_subset)},
                           {"subset_seed", std::to_string(o.subset_seed)},
                           {"crop", std::to_string(o.crop)},
-                          {"flip", o.flip ? "true" : "false"}};
+                          {"flip", o.flip ? "true" : "false"},
+                          // The optimiser's: a resumed run continues with
+                          // them, so a different value given is refused.
+                          {"lr", fmt::format("{}", o.lr)},
+                          {"min_lr", fmt::format("{}", o.min_lr)},
+                          {"weight_decay", fmt::format("{}", o.weight_decay)},
+                          {"clip", fmt::format("{}", o.clip)}};
         if (o.resume) {
             if (!resume(error))
                 return false;

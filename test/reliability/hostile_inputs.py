@@ -513,6 +513,13 @@ def project_cases(q, root, w):
     case("train --resume with another --batch",
          [train] + data_flags() + ["--epochs", "2", "--batch", "32", "--resume", "--out", run1],
          1, "was trained with a global batch of 16 examples, not 32")
+    case("train --resume with another --weight-decay",
+         [train] + data_flags() + ["--epochs", "2", "--weight-decay", "0.1", "--resume", "--out",
+                                   run1], 1,
+         "was trained with --weight-decay 0.05, not 0.1: resume with the flags the run started")
+    case("train --resume with another --lr",
+         [train] + data_flags() + ["--epochs", "2", "--lr", "0.001", "--resume", "--out", run1],
+         1, "was trained with --lr 0.004, not 0.001")
     case("train --batch and --global-batch",
          [train] + data_flags() + ["--batch", "16", "--global-batch", "32"], 2,
          "--batch (per process) and --global-batch (over all processes) say the same thing")
