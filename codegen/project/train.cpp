@@ -520,7 +520,10 @@ private:
         }
         step = state.step;
         update_stop_message();
-        return !rank0 || metrics.open(o.out + "/metrics.jsonl", error, /*append=*/o.resume);
+        if (!rank0)
+            return true;
+        return o.resume ? metrics.resume(o.out + "/metrics.jsonl", state.step, state.epoch, error)
+                        : metrics.open(o.out + "/metrics.jsonl", error, /*append=*/false);
     }
 
     // Creates --out, or takes one that holds no earlier run; one that does

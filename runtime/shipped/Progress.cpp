@@ -1,6 +1,9 @@
 //===- Progress.cpp - a training run's progress bar and metrics log -------===//
 
 #include "Progress.h"
+#include <sstream>
+#include <filesystem>
+#include "TensorFiles.h"
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +13,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <sstream>
 
 namespace qdsl::rt {
 
@@ -91,6 +96,34 @@ bool MetricsLog::open(const std::string &path, std::string &error, bool append) 
     return false;
   }
   return true;
+}
+
+bool MetricsLog::resume(const std::string &path, int64_t step, int64_t epoch,
+                        std::string &error) {
+  std::string text, kept;
+  int64_t dropped = 0;
+  if (!readFileBytes(path, text, error, uint64_t(1) << 30)) {
+    // A run resumed without its log starts one.
+    if (std::filesystem::exists(path))
+      return false;
+    error.clear();
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.contains("step") && record["step"].is_number() &&
+        record["step"].get<double>() > static_cast<double>(step)) {
+      ++dropped;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (dropped > 0 && !writeFileAtomically(path, kept, error))
+    return false;
+  return open(path, error, /*append=*/true) &&
+         write("resume", {{"step", static_cast<double>(step)},
+                          {"epoch", static_cast<double>(epoch)},
+                          {"dropped_records", static_cast<double>(dropped)}});
 }
 
 bool MetricsLog::write(const std::string &event, const std::map<std::string, double> &numbers,

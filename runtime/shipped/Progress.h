@@ -61,6 +61,11 @@ public:
   /// Opens `path`: for appending when `append` (a resumed run continues
   /// its log), else emptied (a new run never mixes with an old one).
   bool open(const std::string &path, std::string &error, bool append = true);
+  /// Opens a resumed run's log: the records of steps after `step` (those
+  /// of a run that stopped before its next checkpoint, which the resumed
+  /// run makes again) are removed, and a {"event": "resume"} record marks
+  /// where the run continues, so that no step is in the log twice.
+  bool resume(const std::string &path, int64_t step, int64_t epoch, std::string &error);
   /// Writes {"event": event, ...numbers, ...texts}; false on a write error.
   bool write(const std::string &event, const std::map<std::string, double> &numbers,
              const std::map<std::string, std::string> &texts = {});

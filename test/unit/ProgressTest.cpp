@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -78,6 +79,35 @@ TEST(MetricsLog, WritesOneJsonObjectALineAndAppends) {
   MetricsLog nowhere;
   EXPECT_FALSE(nowhere.open(::testing::TempDir() + "/no/such/dir/m.jsonl", error));
   EXPECT_NE(error.find("cannot open the metrics log"), std::string::npos) << error;
+}
+
+TEST(MetricsLog, AResumedLogHoldsEachStepOnce) {
+  std::string path = ::testing::TempDir() + "/resumed.jsonl", error;
+  {
+    MetricsLog log;
+    ASSERT_TRUE(log.open(path, error, /*append=*/false)) << error;
+    for (double step : {50, 100, 150})
+      ASSERT_TRUE(log.write("step", {{"step", step}}));
+    ASSERT_TRUE(log.write("note", {}, {{"what", "no step"}}));
+  }
+  // The run stopped after its checkpoint at step 100: step 150 is made
+  // again by the resumed run, after a marker.
+  {
+    MetricsLog log;
+    ASSERT_TRUE(log.resume(path, 100, 2, error)) << error;
+    ASSERT_TRUE(log.write("step", {{"step", 150}}));
+  }
+  std::ifstream in(path);
+  std::vector<nlohmann::json> records;
+  for (std::string line; std::getline(in, line);)
+    records.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[1]["step"], 100);
+  EXPECT_EQ(records[2]["event"], "note");
+  EXPECT_EQ(records[3]["event"], "resume");
+  EXPECT_EQ(records[3]["step"], 100);
+  EXPECT_EQ(records[3]["dropped_records"], 1);
+  EXPECT_EQ(records[4]["step"], 150);
 }
 
 } // namespace
