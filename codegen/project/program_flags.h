@@ -91,6 +91,33 @@ inline int parse_flags(int argc, char **argv, const FlagTable &table,
     return -1;
 }
 
+// Every flag of `table` with its value (given or default), one "--flag
+// value" a line in a fixed order, but those in `per_process`: what ranks of
+// one job compare (same_flags in program_support.h).
+inline std::string describe_flags(const FlagTable &table,
+                                  const std::set<std::string> &per_process) {
+    std::map<std::string, std::string> lines;
+    for (const auto &[name, value] : table.switches)
+        lines[name] = *value ? "true" : "false";
+    for (const auto &[name, value] : table.texts)
+        lines[name] = *value;
+    for (const auto &[name, values] : table.lists) {
+        std::string joined;
+        for (const std::string &v : *values)
+            joined += (joined.empty() ? "" : " ") + v;
+        lines[name] = joined;
+    }
+    for (const auto &[name, spec] : table.integers)
+        lines[name] = std::to_string(*std::get<0>(spec));
+    for (const auto &[name, spec] : table.reals)
+        lines[name] = fmt::format("{}", *std::get<0>(spec));
+    std::string text;
+    for (const auto &[name, value] : lines)
+        if (!per_process.count(name))
+            text += name + " " + value + "\n";
+    return text;
+}
+
 // The comma-separated items of `text` ("0,2,1": three; "": one, empty).
 inline std::vector<std::string> split_commas(const std::string &text) {
     std::vector<std::string> parts;

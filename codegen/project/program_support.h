@@ -90,6 +90,48 @@ inline int end_run(const char *program, const std::string &error, bool collectiv
     return 1;
 }
 
+// Whether every process runs with rank 0's flags (`flags`: describe_flags):
+// ranks launched with different ones (an MPMD launch) would exchange
+// buffers of different sizes. `error` names the first flag that differs.
+inline bool same_flags(const std::string &flags, std::string &error) {
+    std::string first = flags;
+    if (!qdsl::rt::Processes::broadcast(first, error))
+        return false;
+    if (first == flags)
+        return true;
+    auto lines = [](const std::string &text) {
+        std::map<std::string, std::string> out;
+        size_t at = 0;
+        for (size_t end; (end = text.find('\n', at)) != std::string::npos; at = end + 1) {
+            std::string line = text.substr(at, end - at);
+            size_t space = line.find(' ');
+            out[line.substr(0, space)] = space == std::string::npos ? "" : line.substr(space + 1);
+        }
+        return out;
+    };
+    auto ours = lines(flags), theirs = lines(first);
+    for (const auto &[name, value] : ours)
+        if (theirs[name] != value) {
+            error = name + " is '" + value + "' here but '" + theirs[name] +
+                    "' on process 0: every process of a job needs the same flags";
+            return false;
+        }
+    error = "the flags differ from process 0's: every process of a job needs the same flags";
+    return false;
+}
+
+// A checksum of a data set's examples and labels, for comparing the copies
+// the processes read.
+inline uint64_t data_checksum(const qdsl::rt::Dataset &data, uint64_t hash) {
+    auto mix = [&hash](const std::vector<uint8_t> &bytes) {
+        for (uint8_t b : bytes)
+            hash = (hash ^ b) * 1099511628211ULL;
+    };
+    mix(data.pixels);
+    mix(data.labels);
+    return hash;
+}
+
 // Whether every process got through a phase (loading data, resuming); when
 // not, the processes that failed say why (rank 0 alone when all failed
 // alike; nothing for an empty `error`, said already) and `status` is 1.

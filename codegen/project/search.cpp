@@ -126,6 +126,8 @@ struct Options : DataOptions {
     long long score_examples = 0;
     std::string path;
     long long steps = 3;
+    // Every flag's value, for the processes of one job to compare.
+    std::string flags_text;
 };
 
 int parse(int argc, char **argv, Options &o) {
@@ -159,6 +161,7 @@ int parse(int argc, char **argv, Options &o) {
     std::set<std::string> given;
     if (int status = parse_flags(argc, argv, table, given, "search", kUsage); status >= 0)
         return status;
+    o.flags_text = describe_flags(table, {"--threads"});
     if (std::string error = check_data_flags(o, given, /*with_test=*/false); !error.empty())
         return usage(error);
     if (o.gates != "pair" && o.gates != "all")
@@ -323,7 +326,10 @@ public:
     int run() {
         std::string error;
         int status = 0;
-        if (!qdsl_program::agreed("search", prepare(error), error, status))
+        if (!qdsl_program::agreed("search", qdsl_program::same_flags(o.flags_text, error), error,
+                                  status) ||
+            !qdsl_program::agreed("search", prepare(error), error, status) ||
+            !qdsl_program::agreed("search", same_data(error), error, status))
             return status;
         const int64_t steps_per_epoch =
             std::max<int64_t>(1, static_cast<int64_t>(train_ids.size()) / global_batch);
@@ -440,10 +446,20 @@ private:
     bool same_everywhere(std::string &error) {
         if (!Processes::distributed())
             return true;
-        if (Processes::same(qdsl::rt::weightChecksum(model.weights(), flat_alpha()), error))
+        if (Processes::same(qdsl::rt::weightChecksum(model.weights(), flat_alpha()), "weights", error))
             return true;
         error = "after an epoch: " + error + " (weights or architecture parameters)";
         return false;
+    }
+
+    // Each process reads its own copy of the files: they must be equal
+    // (after every process has loaded them: the comparison is collective).
+    bool same_data(std::string &error) {
+        return !Processes::distributed() ||
+               Processes::same(qdsl_program::data_checksum(data, 1469598103934665603ULL),
+                               "training data (each read its own copy of the files: give every "
+                               "process the same files)",
+                               error);
     }
 
     bool prepare(std::string &error) {

@@ -108,6 +108,8 @@ struct Options : DataOptions {
     bool resume = false, overwrite = false, profile = false, benchmark = false;
     bool check_replicas = false;
     std::string gradients, input, labels, weights;
+    // Every flag's value, for the processes of one job to compare.
+    std::string flags_text;
 };
 
 // Parses argv; returns -1 to go on, else the exit status.
@@ -143,6 +145,7 @@ int parse(int argc, char **argv, Options &o) {
     std::set<std::string> given;
     if (int status = parse_flags(argc, argv, table, given, "train", kUsage); status >= 0)
         return status;
+    o.flags_text = describe_flags(table, {"--threads"});
     if (!o.gradients.empty() && (o.input.empty() || o.labels.empty()))
         return usage("--gradients needs --input X.npy and --labels L.npy");
     if (o.gradients.empty() && (!o.input.empty() || !o.labels.empty() || !o.weights.empty()))
@@ -342,7 +345,9 @@ public:
     int run() {
         std::string error;
         int status = 0;
-        if (!agreed(load_data_sets(error), error, status) || !agreed(start(error), error, status))
+        if (!agreed(qdsl_program::same_flags(o.flags_text, error), error, status) ||
+            !agreed(load_data_sets(error), error, status) || !agreed(same_data(error), error, status) ||
+            !agreed(start(error), error, status))
             return status;
         exchange = std::make_unique<GradientExchange>();
         if (!agreed(exchange->start(model, o.bucket_mb, error), error, status))
@@ -387,7 +392,7 @@ private:
     // All processes must hold the same weights: checked after every epoch
     // (and every step with --check-replicas).
     bool check_replicas(std::string &error) {
-        if (!Processes::distributed() || Processes::same(qdsl::rt::weightChecksum(model.weights()), error))
+        if (!Processes::distributed() || Processes::same(qdsl::rt::weightChecksum(model.weights()), "weights", error))
             return true;
         error = "after step " + std::to_string(step) + ": " + error +
                 " although they took the same averaged steps: the MPI library's sums differ "
@@ -426,6 +431,17 @@ private:
 
     // Reads the data sets, checks that they fit the model, draws the
     // subsets and the normalisation.
+    // Each process reads its own copy of the files: they must be equal.
+    bool same_data(std::string &error) {
+        return !Processes::distributed() ||
+               Processes::same(qdsl_program::data_checksum(
+                                   test_set, qdsl_program::data_checksum(train_set,
+                                                                         1469598103934665603ULL)),
+                               "training and test data (each read its own copy of the files: "
+                               "give every process the same files)",
+                               error);
+    }
+
     bool load_data_sets(std::string &error) {
         if (!load_split(o, "train", train_set, classes, error) ||
             !load_split(o, "test", test_set, classes, error))

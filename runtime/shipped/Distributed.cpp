@@ -233,7 +233,7 @@ bool Processes::sum(std::vector<double> &values, std::string &error) {
   return true;
 }
 
-bool Processes::same(uint64_t value, std::string &error) {
+bool Processes::same(uint64_t value, const std::string &what, std::string &error) {
 #ifdef QDSL_WITH_MPI
   if (processCount > 1) {
     uint64_t low = value, high = value;
@@ -247,13 +247,14 @@ bool Processes::same(uint64_t value, std::string &error) {
         !waitAll(requests, "comparing checksums", error))
       return false;
     if (low != high) {
-      error = "the processes' weights differ (checksums from " + std::to_string(low) + " to " +
-              std::to_string(high) + ")";
+      error = "the processes' " + what + " differ (checksums from " + std::to_string(low) +
+              " to " + std::to_string(high) + ")";
       return false;
     }
   }
 #endif
   (void)value;
+  (void)what;
   (void)error;
   return true;
 }

@@ -68,8 +68,9 @@ public:
   static bool allOk(bool ok);
   /// Element-wise sums across processes, in place.
   static bool sum(std::vector<double> &values, std::string &error);
-  /// Whether `value` is the same on every process.
-  static bool same(uint64_t value, std::string &error);
+  /// Whether `value` is the same on every process; the error says that
+  /// the processes' `what` differ.
+  static bool same(uint64_t value, const std::string &what, std::string &error);
   /// Rank 0's `bytes` on every process.
   static bool broadcast(std::string &bytes, std::string &error);
 };

@@ -20,6 +20,7 @@ and checks, with 2 local processes:
 Skips (exit 0, with a message) when there is no mpirun.
 """
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -147,6 +148,40 @@ def check_failed_allreduce(train, work):
                            % (logged, text[-3000:]))
 
 
+def check_ranks_agree(train, work):
+    """Ranks started with different flags (an MPMD launch), or reading
+    different copies of the data, are refused at start, naming the flag or
+    the data, instead of corrupting MPI's buffers or training on a mix."""
+    out = os.path.join(work, "mpmd")
+    base = ["mpirun", "--oversubscribe", "--allow-run-as-root"]
+    expect_failure(base + ["-np", "1", train] + COMMON + ["--batch", "8", "--out", out, ":",
+                                                          "-np", "1", train] + COMMON +
+                   ["--batch", "16", "--out", out],
+                   "--batch is '16' here but '8' on process 0: every process of a job needs "
+                   "the same flags")
+    # The same flags, --data . in two folders: one label differs.
+    same, other = os.path.join(work, "data-same"), os.path.join(work, "data-other")
+    debian = "/usr/share/datasets/fashion-mnist"
+    for folder in (same, other):
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(debian):
+            target = os.path.join(folder, name)
+            if not os.path.exists(target):
+                os.symlink(os.path.join(debian, name), target)
+    labels = os.path.join(other, "train-labels-idx1-ubyte.gz")
+    raw = bytearray(gzip.decompress(open(os.path.join(debian, "train-labels-idx1-ubyte.gz"),
+                                         "rb").read()))
+    raw[8] = (raw[8] + 1) % 10
+    os.unlink(labels)
+    open(labels, "wb").write(gzip.compress(bytes(raw)))
+    flags = COMMON + ["--batch", "8", "--data", ".", "--out", out]
+    expect_failure(base + ["-np", "1", "-wdir", same, train] + flags +
+                   [":", "-np", "1", "-wdir", other, train] + flags,
+                   "the processes' training and test data (each read its own copy of the "
+                   "files: give every process the same files) differ")
+    print("%-44s ranks with other flags or other data are refused" % "")
+
+
 def check_search(qdsl, root, work):
     """The supernet's search on 2 processes x 16 against 1 x 32."""
     project = os.path.join(work, "space")
@@ -225,6 +260,7 @@ def main():
 
     check_killed_rank(train, work)
     check_failed_allreduce(train, work)
+    check_ranks_agree(train, work)
 
     # A project built without MPI refuses to run N unrelated copies.
     run(["cmake", "-S", project, "-B", path("nompi"), "-G", "Ninja", "-DQDSL_MPI=OFF"])
