@@ -63,6 +63,8 @@ struct Target {
 /// The GPU architectures a CUDA project is built for when --cuda-arch names
 /// none (CMAKE_CUDA_ARCHITECTURES): A100 and H100/H200.
 inline constexpr char kDefaultCudaArchitectures[] = "80;90";
+/// The oldest GPU architecture nvcc 13 builds for (Turing, sm_75).
+inline constexpr unsigned kOldestCudaArchitecture = 75;
 
 /// The target when none is named: this machine's.
 inline constexpr char kDefaultTarget[] = "x86-64-avx2";

@@ -4,6 +4,7 @@
 #include "qdsl_model_internal.h"
 
 #include "runtime/shipped/ArenaPlanner.h"
+#include "runtime/shipped/Contract.h"
 #include "runtime/shipped/Parallel.h"
 #include "runtime/shipped/TensorFiles.h"
 
@@ -288,8 +289,9 @@ bool Model::setPaths(const std::vector<int> &active, const std::vector<uint64_t>
     for (size_t l = 0; l < active.size(); ++l) {
         const SearchLayer &layer = kSearchLayers[l];
         size_t count = layer.candidates.size();
-        if (active[l] < 0 || static_cast<size_t>(active[l]) >= count || count > 64 ||
-            (count < 64 && (recomputed[l] >> count) != 0)) {
+        constexpr size_t most = qdsl::contract::kMaxSupernetCandidates;
+        if (active[l] < 0 || static_cast<size_t>(active[l]) >= count || count > most ||
+            (count < most && (recomputed[l] >> count) != 0)) {
             error = "search layer '" + layer.name + "' has " + std::to_string(count) +
                     " candidates; the path picks " + std::to_string(active[l]);
             return false;

@@ -84,6 +84,10 @@ inline constexpr long long kMaxBatch = 65536;
 /// Examples of a subset or a validation split.
 inline constexpr long long kMaxExamples = 1LL << 31;
 
+// --- The most candidates one layer of a supernet may have: a path's
+// recompute set is one 64-bit mask a layer (qdsl_model.cpp's setPaths).
+inline constexpr std::size_t kMaxSupernetCandidates = 64;
+
 // --- A device's name: what `constraint latency("NAME")` gives, the search
 // program's --limit NAME=MS, and the file NAME.json a profile is looked up
 // as. Letters, digits, '-', '_' and '.', not starting with '.', at most

@@ -14,6 +14,7 @@
 #include "codegen/latency/SearchConstraintsEmitter.h"
 #include "dialect/QuadraOps.h"
 #include "passes/Pipelines.h"
+#include "runtime/shipped/Contract.h"
 
 #include "mlir/IR/AsmState.h"
 #include "llvm/ADT/StringExtras.h"
@@ -202,10 +203,17 @@ int cudaArchitecturesFlag(std::string &out) {
     for (StringRef arch : llvm::split(part, ';')) {
       StringRef digits = arch.take_while([](char c) { return isDigit(c); });
       StringRef rest = arch.drop_front(digits.size());
-      if (digits.size() < 2 || digits.size() > 3 || !(rest.empty() || rest == "a"))
+      unsigned number = 0;
+      if (digits.size() < 2 || digits.size() > 3 || !(rest.empty() || rest == "a") ||
+          digits.getAsInteger(10, number))
         return reportError("--cuda-arch '" + cudaArch +
                            "': expected GPU architectures such as 80, 90 or 90a, "
                            "separated by ; or ,");
+      // nvcc 13 builds Turing (75) and newer; older ones fail minutes in.
+      if (number < codegen::kOldestCudaArchitecture)
+        return reportError("--cuda-arch '" + cudaArch + "': architecture " + arch.str() +
+                           " is older than nvcc 13 builds (" +
+                           Twine(codegen::kOldestCudaArchitecture) + " and newer)");
       out += (out.empty() ? "" : ";") + arch.str();
     }
   return 0;
@@ -309,11 +317,24 @@ int writeModelProject(Session &session, mlir::ModuleOp module, mlir::func::FuncO
   std::string searchHeader;
   if (request.search) {
     bool hasChoice = false;
-    model.walk([&](quadra::ChoiceOp) { hasChoice = true; });
+    quadra::ChoiceOp tooWide;
+    model.walk([&](quadra::ChoiceOp choice) {
+      hasChoice = true;
+      if (!tooWide && choice.getCandidates().size() > contract::kMaxSupernetCandidates)
+        tooWide = choice;
+    });
     if (!hasChoice) {
       session.error() << "'" << model.getSymName()
                       << "' has no choices: --search needs a search space"
                       << (session.options.choices.empty() ? "" : " (--choices fixed them all)");
+      return failed(session.finish(false)) ? 1 : 0;
+    }
+    if (tooWide) {
+      tooWide.emitError() << "layer '" << tooWide.getLayer() << "' has "
+                          << tooWide.getCandidates().size()
+                          << " candidates; a supernet takes at most "
+                          << contract::kMaxSupernetCandidates
+                          << " a layer (split the choice, or search it in parts)";
       return failed(session.finish(false)) ? 1 : 0;
     }
     using Constraints = std::vector<cost::SearchConstraint>;

@@ -29,6 +29,8 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 
+#include <thread>
+
 using namespace llvm;
 
 namespace qdsl::tool {
@@ -71,6 +73,20 @@ int checkSearchFlags() {
                        shownNumber(layerScaleInit));
   if (!(clipNorm >= 0 && clipNorm <= 1e30))
     return reportError("--clip must be from 0 (off) to 1e30, got " + shownNumber(clipNorm));
+  // What the programs check too, but only after minutes of building.
+  if (!(labelSmoothing >= 0 && labelSmoothing < 1))
+    return reportError("--label-smoothing must be in [0, 1), got " + shownNumber(labelSmoothing));
+  if (latencyLoss != "additive" && latencyLoss != "multiplicative")
+    return reportError("--latency-loss must be additive or multiplicative, got '" +
+                       latencyLoss + "'");
+  if (!dataDirectory.empty() && !sys::fs::is_directory(dataDirectory))
+    return reportError("--data '" + dataDirectory + "' is not a directory (expected Fashion-"
+                       "MNIST's four IDX files in it)");
+  if (unsigned cpus = std::thread::hardware_concurrency();
+      profileThreads < 1 || (cpus && profileThreads > cpus))
+    return reportError("--threads must be from 1 to the " + Twine(cpus) +
+                       " CPUs of this machine (they are pinned one per CPU), got " +
+                       Twine(profileThreads.getValue()));
   if (searchResume && searchOverwrite)
     return reportError("--resume continues the search in -o, --overwrite replaces it: give one");
   if (launcher.getNumOccurrences()) {
