@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <limits>
 #include <cstdlib>
 #include <cstring>
@@ -40,21 +42,56 @@ template <class K> bool run_blocks(const K &kernel, Context &context) {
 
 namespace qdsl_cuda {
 
+namespace {
+
+// What the tensor cores read of a float32 input: its mantissa rounded (to
+// nearest, ties to even) to `kept` bits — 10 for tf32, 7 for bf16.
+float round_mantissa(float x, int kept) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u)
+        return x;  // inf, NaN
+    const int dropped = 23 - kept;
+    const uint32_t lowest_kept = (u >> dropped) & 1u;
+    u += ((1u << (dropped - 1)) - 1u) + lowest_kept;
+    u &= ~((1u << dropped) - 1u);
+    std::memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+// cuBLASLt's GELU epilogue (the reduced precisions' path): the tanh form.
+float gelu_tanh(float v) {
+    return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+}  // namespace
+
+// The matmul as cuBLASLt computes it in each precision: fp32 exactly;
+// tf32 and bf16 with the inputs rounded as the tensor cores read them,
+// float32 accumulation, and the tanh GELU of the epilogue.
 bool matmul(const MatmulCall &call, Context &context) {
     if (!context.error().empty())
         return false;
+    const int kept = context.precision == Precision::tf32   ? 10
+                     : context.precision == Precision::bf16 ? 7
+                                                            : 23;
+    auto input = [kept](float x) { return kept < 23 ? round_mantissa(x, kept) : x; };
     for (long long j = 0; j < call.n; ++j)
         for (long long i = 0; i < call.m; ++i) {
             float sum = 0.0f;
             for (long long l = 0; l < call.k; ++l)
-                sum += (call.transpose_a ? call.a[l + i * call.lda] : call.a[i + l * call.lda]) *
-                       (call.transpose_b ? call.b[j + l * call.ldb] : call.b[l + j * call.ldb]);
+                sum += input(call.transpose_a ? call.a[l + i * call.lda]
+                                              : call.a[i + l * call.lda]) *
+                       input(call.transpose_b ? call.b[j + l * call.ldb]
+                                              : call.b[l + j * call.ldb]);
             const size_t at = static_cast<size_t>(i + j * call.m);
             if (call.c)
                 sum += call.c[at];
             if (call.bias)
                 sum += call.bias[i];
-            call.d[at] = body::activate(call.activation, sum);
+            call.d[at] = kept < 23 && body::is(call.activation, body::Activation::Gelu)
+                             ? gelu_tanh(sum)
+                             : body::activate(call.activation, sum);
         }
     return true;
 }

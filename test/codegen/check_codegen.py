@@ -968,6 +968,21 @@ def check_cuda(name, qd, model, work, batch, std, flags, args):
           % (name, "cuda", error, built, ran, "ok" if ok else "FAILED"))
     if not ok:
         return False
+    if name == "cuda_fashion_mnist":
+        # The reduced precisions, emulated as the tensor cores round their
+        # inputs: within their bound of the reference, and not fp32's output.
+        for precision in ("tf32", "bf16"):
+            out = os.path.join(work, "y_emulated_%s.npy" % precision)
+            run([os.path.join(emulated, "predict"), "--weights", weights, "--input",
+                 os.path.join(work, "x.npy"), "--output", out, "--precision", precision])
+            reduced = np.load(out)
+            error = normwise_error(reduced, ref)
+            ok = error <= BF16_TOLERANCE and not np.array_equal(reduced, y)
+            print("%-28s        emulated %s: max|y-ref|/max|ref| = %.2e, differs from fp32 "
+                  "by %.1e  %s" % ("", precision, error, normwise_error(reduced, y),
+                                  "ok" if ok else "FAILED"))
+            if not ok:
+                return False
     if "--train" in flags:
         check_training_step(name, qd, model, work, flags, args, build="build-emulate")
     if name == "cuda_fashion_mnist":
