@@ -137,6 +137,16 @@ LogicalResult writeProject(func::FuncOp model, func::FuncOp trainStep,
     if (std::error_code ec = llvm::sys::fs::create_directories(directory + sub))
       return fail("cannot create '" + directory + sub + "': " + ec.message());
   std::string error;
+  // First a CMakeLists.txt that marks the folder as qdsl's and refuses to
+  // build: a write that fails half-way (a full disk) leaves a project that
+  // the next compile may write over and that no build mistakes for whole.
+  // The real one is written last.
+  if (!writeFile(directory + "/CMakeLists.txt",
+                 std::string(kProjectMarker) + ", not finished: the compile that wrote it "
+                 "stopped\nmessage(FATAL_ERROR \"this project was not written to the end: "
+                 "run qdsl compile again\")\n",
+                 error))
+    return fail(error);
   for (const ShippedFile &file : shippedFiles())
     if (belongs(file.path) &&
         !writeFile(directory + "/" + projectPath(file.path), file.contents.str(), error))

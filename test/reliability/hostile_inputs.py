@@ -459,6 +459,41 @@ def qdsl_cases(q, root, w):
                                              w + "/y.npy"], 1, "'%s' is a directory" % w)
 
 
+def disk_full_cases(q, root, w):
+    """On a full disk (a small tmpfs): an output's earlier file is left
+    intact, and a project write that failed half-way can be written over
+    once there is room. Skipped, saying so, where tmpfs cannot be mounted
+    (not root, or a container without the capability)."""
+    fm = os.path.join(root, "examples", "fashion_mnist.qd")
+    disk = os.path.join(w, "small-disk")
+    os.makedirs(disk, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", disk],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        print("SKIP disk-full cases: cannot mount a tmpfs here (%s)"
+              % (mounted.stderr.strip() or "mount failed"))
+        return
+    try:
+        out = os.path.join(disk, "stats.json")
+        subprocess.run([q, "stats", fm, "--json", "-o", out], check=True, capture_output=True)
+        before = digest(out)
+        filler = os.path.join(disk, "filler")
+        subprocess.run(["dd", "if=/dev/zero", "of=" + filler, "bs=4k"], capture_output=True)
+        case("compile --emit=mlir -o an existing file, disk full",
+             [q, "compile", fm, "--emit=mlir", "-o", out], 1,
+             ["cannot write '%s'" % out, "(the earlier file, if any, is unchanged)"],
+             check=unchanged(out, before))
+        os.unlink(filler)
+        project = os.path.join(disk, "project")
+        case("compile -o DIR, the disk full half-way",
+             [q, "compile", fm, "--target=x86-64-avx2", "-o", project], 1, "cannot write")
+        subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)
+        case("compile -o DIR again, with room",
+             [q, "compile", fm, "--target=x86-64-avx2", "-o", project], 0, "wrote")
+    finally:
+        subprocess.run(["umount", disk], capture_output=True)
+
+
 def project_cases(q, root, w):
     """train and predict of a Fashion-MNIST project, on small IDX files."""
     fm = os.path.join(root, "examples", "fashion_mnist.qd")
@@ -635,6 +670,7 @@ def main():
     shutil.rmtree(w, ignore_errors=True)
     os.makedirs(w)
     qdsl_cases(args.qdsl, args.root, w)
+    disk_full_cases(args.qdsl, args.root, w)
     project_cases(args.qdsl, args.root, args.work)
     if FAILURES:
         print("%d hostile inputs were not handled: %s" % (len(FAILURES), ", ".join(FAILURES)))
