@@ -402,6 +402,15 @@ def qdsl_cases(q, root, w):
                   open(os.path.join(earlier, "search", "search.json"), "w"))
     search = [q, "search", space, "--device", test_profile, "--latency-limit", "1s",
               "--from-search", earlier, "-o", w + "/searched"]
+    # A folder with a user's own run is not qdsl search's to write over.
+    users = os.path.join(w, "users-folder")
+    os.makedirs(os.path.join(users, "train"), exist_ok=True)
+    own_run = os.path.join(users, "train", "checkpoint.safetensors")
+    open(own_run, "wb").write(b"the user's checkpoint")
+    case("search -o a folder of the user's", [q, "search", space, "--device", test_profile,
+                                              "-o", users, "--overwrite"], 1,
+         "holds files that qdsl search did not write (no .qdsl-search)",
+         check=unchanged(own_run, digest(own_run)))
     # The launcher is checked before the supernet is compiled.
     case("search --launcher of blanks", [q, "search", space, "--device", test_profile,
                                          "--launcher=  ", "-o", w + "/launcher"], 1,

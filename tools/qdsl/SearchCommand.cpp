@@ -37,6 +37,9 @@ namespace qdsl::tool {
 
 namespace {
 
+/// The file that marks a folder as qdsl search's own.
+constexpr const char *kSearchMarker = ".qdsl-search";
+
 /// What qdsl search refuses before anything is compiled: flags that the
 /// programs it runs check too, but only after minutes of building.
 int checkSearchFlags() {
@@ -140,8 +143,24 @@ int checkSearchFlags() {
   if (searchResume && !stopped)
     return reportError("--resume: -o '" + outputFile + "' holds no stopped search "
                        "(search/checkpoint.safetensors)");
+  // The folder is qdsl search's, or new or empty: a search writes over
+  // DIR/train, DIR/model, ... and must never do so over a user's own run.
+  const std::string marker = outputFile + "/" + kSearchMarker;
+  if (sys::fs::is_directory(outputFile) && !sys::fs::exists(marker) &&
+      !sys::fs::exists(outputFile + "/search/search.json")) {
+    std::error_code ec;
+    sys::fs::directory_iterator first(outputFile, ec), end;
+    if (!ec && first != end)
+      return reportError("-o '" + outputFile + "' holds files that qdsl search did not write (no " +
+                         kSearchMarker + "): give a new or empty directory");
+  } else if (sys::fs::exists(outputFile) && !sys::fs::is_directory(outputFile)) {
+    return reportError("-o '" + outputFile + "' is a file; a search needs a directory");
+  }
   if (std::error_code ec = sys::fs::create_directories(outputFile + "/logs"))
     return reportError("cannot create '" + outputFile + "': " + ec.message());
+  if (!sys::fs::exists(marker) &&
+      writeOutputFile(marker, "qdsl search writes this folder; it may replace what is in it\n"))
+    return 1;
   return 0;
 }
 
