@@ -49,6 +49,11 @@ struct QuadraFixChoices : qdsl::quadra::impl::QuadraFixChoicesBase<QuadraFixChoi
       choices.push_back(choice);
       return WalkResult::skip();
     });
+    if (choices.empty() && (seed >= 0 || !picks.empty())) {
+      emitError(getOperation().getLoc())
+          << "--choices fixes the choices of a search space; this model has none";
+      return signalPassFailure();
+    }
     if (seed < 0 && picks.size() != choices.size()) {
       std::string layers;
       for (ChoiceOp c : choices)

@@ -147,7 +147,7 @@ int checkSearchFlags() {
   // DIR/train, DIR/model, ... and must never do so over a user's own run.
   const std::string marker = outputFile + "/" + kSearchMarker;
   if (sys::fs::is_directory(outputFile) && !sys::fs::exists(marker) &&
-      !sys::fs::exists(outputFile + "/search/search.json")) {
+      !sys::fs::exists(outputFile + "/search/search.json") && !stopped) {
     std::error_code ec;
     sys::fs::directory_iterator first(outputFile, ec), end;
     if (!ec && first != end)

@@ -151,9 +151,17 @@ mlir::func::FuncOp Session::selectModel(mlir::ModuleOp module) {
 mlir::LogicalResult Session::finish(bool compiled) {
   if (verifier)
     return verifier->verify();
-  if (!compiled && errors > 0)
+  if (!compiled && errors > 0) {
     errs() << errors << (errors == 1 ? " error" : " errors") << " in '"
-           << sourceMgr.getMemoryBuffer(mainBuffer)->getBufferIdentifier() << "'\n";
+           << sourceMgr.getMemoryBuffer(mainBuffer)->getBufferIdentifier() << "'";
+    // An error deep in a block may come from a value the command line set.
+    if (!options.defines.empty()) {
+      errs() << ", compiled with";
+      for (const std::string &define : options.defines)
+        errs() << " -D " << define;
+    }
+    errs() << "\n";
+  }
   return mlir::success(compiled);
 }
 
