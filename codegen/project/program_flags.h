@@ -63,7 +63,9 @@ inline int parse_flags(int argc, char **argv, const FlagTable &table,
             fmt::print("{}", usage);
             return 0;
         }
-        given.insert(arg);
+        // One value a flag (but the lists): a second would silently win.
+        if (!given.insert(arg).second && !table.lists.count(arg))
+            return wrong(arg + " is given twice; give it once");
         if (auto flag = table.switches.find(arg); flag != table.switches.end()) {
             *flag->second = true;
             continue;

@@ -564,6 +564,8 @@ def project_cases(q, root, w):
     case("train --resume with another --lr",
          [train] + data_flags() + ["--epochs", "2", "--lr", "0.001", "--resume", "--out", run1],
          1, "was trained with --lr 0.004, not 0.001")
+    case("train --epochs twice", [train] + data_flags() + ["--epochs", "2", "--epochs", "3"], 2,
+         "--epochs is given twice; give it once")
     case("train --batch and --global-batch",
          [train] + data_flags() + ["--batch", "16", "--global-batch", "32"], 2,
          "--batch (per process) and --global-batch (over all processes) say the same thing")
