@@ -532,11 +532,13 @@ def project_cases(q, root, w):
     labels[5] = 12
     idx(bad_labels, labels)
 
-    def data_flags(**override):
+    def data_flags(batch="16", **override):
+        """The data and the run's flags; batch=None leaves --batch to the case
+        (a flag twice is refused)."""
         f = dict(files, **override)
         return ["--dataset", "idx", "--train-images", f["train-images"], "--train-labels",
                 f["train-labels"], "--test-images", f["test-images"], "--test-labels",
-                f["test-labels"], "--batch", "16", "--threads", "2"]
+                f["test-labels"], "--threads", "2"] + (["--batch", batch] if batch else [])
 
     run1 = os.path.join(w, "run1")
     shutil.rmtree(run1, ignore_errors=True)
@@ -555,7 +557,8 @@ def project_cases(q, root, w):
          [train] + data_flags() + ["--epochs", "1", "--overwrite", "--out", run1], 0,
          "train: wrote", check=fresh_metrics)
     case("train --resume with another --batch",
-         [train] + data_flags() + ["--epochs", "2", "--batch", "32", "--resume", "--out", run1],
+         [train] + data_flags(batch=None) + ["--epochs", "2", "--batch", "32", "--resume", "--out",
+                                            run1],
          1, "was trained with a global batch of 16 examples, not 32")
     case("train --resume with another --weight-decay",
          [train] + data_flags() + ["--epochs", "2", "--weight-decay", "0.1", "--resume", "--out",
@@ -567,7 +570,7 @@ def project_cases(q, root, w):
     case("train --epochs twice", [train] + data_flags() + ["--epochs", "2", "--epochs", "3"], 2,
          "--epochs is given twice; give it once")
     case("train --batch and --global-batch",
-         [train] + data_flags() + ["--batch", "16", "--global-batch", "32"], 2,
+         [train] + data_flags(batch=None) + ["--batch", "16", "--global-batch", "32"], 2,
          "--batch (per process) and --global-batch (over all processes) say the same thing")
     case("train --global-batch 0", [train] + data_flags() + ["--global-batch", "0"], 2,
          "--global-batch needs an integer from 1 to 16777216")
@@ -582,7 +585,7 @@ def project_cases(q, root, w):
          "2 processes (PMI_SIZE=2)")
     case("train --epochs 2^62", [train] + data_flags() + ["--epochs", "4611686018427387904"], 2,
          "--epochs needs an integer from 1 to 100000")
-    case("train --batch 2^31", [train] + data_flags() + ["--batch", "2147483648"], 2,
+    case("train --batch 2^31", [train] + data_flags(batch=None) + ["--batch", "2147483648"], 2,
          "--batch needs an integer from 1 to 65536")
     case("train --crop 2^32", [train] + data_flags() + ["--crop", "4294967296"], 2,
          "--crop needs an integer from 0 to 1024")
