@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <limits>
 #include <set>
 #include <string>
@@ -64,6 +65,16 @@ int run(int argc, char **argv) {
         return usage("--input and --output are required");
     if (!weights.empty() && seed_given)
         return usage("--weights and --seed exclude each other");
+    // An output never replaces an input (as a compiler refuses "input file
+    // is the same as output file").
+    for (const std::string *in : {&input_path, &weights})
+        for (const std::string *out : {&output_path, &profile_json}) {
+            std::error_code ec;
+            if (!in->empty() && !out->empty() && std::filesystem::equivalent(*in, *out, ec))
+                return usage(("the output '" + *out + "' is the input '" + *in +
+                              "': give another output file")
+                                 .c_str());
+        }
 
     qdsl_model::Model model;
     const qdsl_model::ModelInfo &info = model.info();

@@ -592,12 +592,22 @@ private:
                     ", which this trainer no longer does; start over with --overwrite";
             return false;
         }
-        // Checkpoints written before settings were recorded have none.
+        // Checkpoints written before settings were recorded have none. The
+        // schedule's flags (the learning rates, the clip) are read afresh at
+        // every step: another value is applied, and said; the others are
+        // refused (the weight decay lives in the checkpoint's optimiser).
         for (const auto &[key, value] : settings) {
             auto saved = state.settings.find(key);
             if (saved != state.settings.end() && saved->second != value) {
                 std::string flag = "--" + key;
                 std::replace(flag.begin(), flag.end(), '_', '-');
+                if (key == "lr" || key == "min_lr" || key == "clip") {
+                    if (rank0)
+                        fmt::print("train: {} {} applied from step {} (the checkpoint's run "
+                                   "had {})\n",
+                                   flag, value, state.step, saved->second);
+                    continue;
+                }
                 if (key == "batch")
                     error = "'" + checkpoint_path + "' was trained with a global batch of " +
                             saved->second + " examples, not " + value + " (" +

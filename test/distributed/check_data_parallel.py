@@ -92,7 +92,7 @@ def check_killed_rank(train, work):
     checkpoint = os.path.join(out, "checkpoint.safetensors")
     before = open(checkpoint, "rb").read()
     job = subprocess.Popen(mpirun(2) + [train] + COMMON +
-                           ["--batch", "32", "--resume", "--log-every", "1", "--out", out],
+                           ["--batch", "32", "--resume", "--out", out],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Wait until the resumed run has taken a few steps.
     deadline = time.time() + 120
