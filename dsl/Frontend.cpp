@@ -11,6 +11,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstdio>
 #include <system_error>
@@ -36,7 +38,15 @@ std::unique_ptr<MemoryBuffer> readSourceFile(StringRef path, size_t maxBytes,
     error = "cannot read '" + path.str() + "': it is a directory";
     return nullptr;
   }
-  std::FILE *file = path == "-" ? stdin : std::fopen(path.str().c_str(), "rb");
+  // Opened without blocking: a FIFO that nothing writes reads as empty
+  // instead of waiting forever; reads block again after.
+  std::FILE *file = stdin;
+  if (path != "-") {
+    int fd = ::open(path.str().c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0)
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    file = fd >= 0 ? ::fdopen(fd, "rb") : nullptr;
+  }
   if (!file) {
     error = "cannot read '" + path.str() + "': " +
             std::error_code(errno, std::generic_category()).message();

@@ -189,6 +189,8 @@ def qdsl_cases(q, root, w):
     os.mkfifo(silent)
     case("a FIFO nothing writes as --device", [q, "estimate", fm, "--device", silent], 1,
          "'%s': not valid JSON" % silent)
+    case("a FIFO nothing writes as the model file", [q, "stats", silent], 1,
+         "error")
 
     # A device name is a file name in the profile folders, never a path.
     escape = os.path.join(w, "escape.qd")
