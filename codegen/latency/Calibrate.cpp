@@ -2,6 +2,8 @@
 
 #include "codegen/latency/Calibrate.h"
 
+#include "llvm/Support/Path.h"
+
 #include "llvm/Support/FormatVariadic.h"
 
 namespace qdsl::cost {
@@ -121,6 +123,17 @@ void printCalibration(const CalibrationRecord &record, llvm::raw_ostream &os) {
                       record.kernelWithin10After * 100);
   os << llvm::formatv("  calibration passes ({0}): RMSPE {1:f1}% -> {2:f1}%\n", record.passes,
                       record.passRmspeBefore * 100, record.passRmspeAfter * 100);
+}
+
+bool isCalibrationOf(const DeviceProfile &calibrated, const DeviceProfile &base) {
+  const std::optional<CalibrationRecord> &record = calibrated.calibration;
+  if (!record || record->base != llvm::sys::path::filename(base.file) ||
+      record->baseSource != base.source)
+    return false;
+  if (record->baseMachine && base.machine)
+    return record->baseMachine->measuredAt == base.machine->measuredAt &&
+           record->baseMachine->cpuModel == base.machine->cpuModel;
+  return true;
 }
 
 } // namespace qdsl::cost

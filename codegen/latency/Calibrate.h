@@ -31,6 +31,12 @@ DeviceProfile calibrateProfile(const DeviceProfile &base, const std::vector<Time
 /// before and after.
 void printCalibration(const CalibrationRecord &record, llvm::raw_ostream &os);
 
+/// Whether `calibrated` is a calibration of `base`: it records `base`'s
+/// file name and source and, when both say, the machine and the time
+/// `base` was measured (a base re-measured elsewhere under the same name
+/// is another base). What qdsl search reuses an earlier calibration on.
+bool isCalibrationOf(const DeviceProfile &calibrated, const DeviceProfile &base);
+
 } // namespace qdsl::cost
 
 #endif // QDSL_CODEGEN_LATENCY_CALIBRATE_H

@@ -190,7 +190,7 @@ def qdsl_cases(q, root, w):
     case("a FIFO nothing writes as --device", [q, "estimate", fm, "--device", silent], 1,
          "'%s': not valid JSON" % silent)
     case("a FIFO nothing writes as the model file", [q, "stats", silent], 1,
-         "error")
+         "'%s' defines no model or space to compile" % silent)
 
     # A device name is a file name in the profile folders, never a path.
     escape = os.path.join(w, "escape.qd")

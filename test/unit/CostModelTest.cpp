@@ -485,6 +485,38 @@ TEST(CostModelTest, CalibrationRecoversAKnownSlowdownPerFamily) {
   EXPECT_NEAR(predictKernel(q, unseen), predictKernel(calibrated, unseen), 1e-15);
 }
 
+TEST(CostModelTest, ACalibrationIsOfTheBaseItRecords) {
+  DeviceProfile base;
+  base.file = "some/dir/host-fmnist.json";
+  base.source = "measured by qdsl profile";
+  MachineRecord there;
+  there.cpuModel = "AMD EPYC";
+  there.measuredAt = "2026-11-30T12:48:57Z";
+  base.machine = there;
+  DeviceProfile calibrated;
+  EXPECT_FALSE(isCalibrationOf(calibrated, base)); // no calibration record
+  CalibrationRecord record;
+  record.base = "host-fmnist.json";
+  record.baseSource = base.source;
+  record.baseMachine = there;
+  calibrated.calibration = record;
+  EXPECT_TRUE(isCalibrationOf(calibrated, base));
+  // The same name and source, re-measured another day: another base.
+  DeviceProfile remeasured = base;
+  remeasured.machine->measuredAt = "2026-12-07T03:00:00Z";
+  EXPECT_FALSE(isCalibrationOf(calibrated, remeasured));
+  DeviceProfile renamed = base;
+  renamed.file = "other.json";
+  EXPECT_FALSE(isCalibrationOf(calibrated, renamed));
+  DeviceProfile resourced = base;
+  resourced.source = "published figures";
+  EXPECT_FALSE(isCalibrationOf(calibrated, resourced));
+  // Written before profiles said where they were measured: name and source.
+  DeviceProfile unplaced = base;
+  unplaced.machine.reset();
+  EXPECT_TRUE(isCalibrationOf(calibrated, unplaced));
+}
+
 TEST(CostModelTest, MalformedMachineAndCalibrationRecords) {
   auto errorOf = [](std::string text) {
     DeviceProfile p;

@@ -12,6 +12,7 @@
 #include "Session.h"
 
 #include "codegen/ProjectWriter.h"
+#include "codegen/latency/Calibrate.h"
 #include "codegen/latency/DeviceProfile.h"
 #include "codegen/latency/HostMachine.h"
 #include "codegen/latency/ProfileLookup.h"
@@ -28,24 +29,6 @@ using namespace llvm;
 namespace qdsl::tool {
 
 namespace {
-
-/// The name a calibration records of its base, as Profiler::calibrate
-/// writes it.
-std::string baseName(const cost::DeviceProfile &base) {
-  return sys::path::filename(base.file).str();
-}
-
-/// Whether `calibrated` is a calibration of `base`: the base's file name,
-/// source and, when both say, the machine and time it was measured.
-bool calibrates(const cost::DeviceProfile &calibrated, const cost::DeviceProfile &base) {
-  const std::optional<cost::CalibrationRecord> &record = calibrated.calibration;
-  if (!record || record->base != baseName(base) || record->baseSource != base.source)
-    return false;
-  if (record->baseMachine && base.machine)
-    return record->baseMachine->measuredAt == base.machine->measuredAt &&
-           record->baseMachine->cpuModel == base.machine->cpuModel;
-  return true;
-}
 
 /// Whether a calibration made earlier still describes this machine: the
 /// same CPU, CPU count, generators and Halide, and the search's threads
@@ -107,7 +90,7 @@ int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
       std::string error;
       if (!cost::readProfile(output, earlier, error))
         return reportError("--resume: " + error);
-      if (noCalibrate || !calibrates(earlier, c.profile))
+      if (noCalibrate || !cost::isCalibrationOf(earlier, c.profile))
         return reportError(
             "--resume: the stopped search was calibrated from '" +
             (earlier.calibration ? earlier.calibration->base : std::string("?")) +
@@ -151,7 +134,7 @@ int calibrateSearchProfiles(mlir::ModuleOp module, mlir::func::FuncOp space,
     std::string earlier = fromSearch.empty() ? "" : fromSearch + file;
     std::string error;
     if (!earlier.empty() && sys::fs::exists(earlier) &&
-        cost::readProfile(earlier, calibrated, error) && calibrates(calibrated, c.profile) &&
+        cost::readProfile(earlier, calibrated, error) && cost::isCalibrationOf(calibrated, c.profile) &&
         madeHere(calibrated)) {
       outs() << "the profile of '" << c.device << "': the calibration of the search it derives "
              << "from, " << earlier << " (of " << c.profile.file << "), copied to " << shown
