@@ -78,6 +78,9 @@ public:
     for (Operation &op : kernel.getKernelOps())
       ops.push_back(&op);
   }
+  /// Reads only `ops`, some of the kernel's.
+  KernelReader(KernelOp kernel, std::vector<Operation *> ops)
+      : kernel(kernel), ops(std::move(ops)) {}
 
   /// The next op if it has type T (and consumes it), else null.
   template <typename T> T take() {
@@ -315,6 +318,57 @@ bool describePointwise(KernelReader &r, CallBuilder &b) {
     b.weight(scale.getScale(), View::Weight, "gamma");
     b.input(residual, View::Rows, "residual");
   }
+  b.output(View::Rows, "y");
+  return true;
+}
+
+/// layernorm linear gelu linear layerscale add: the channel MLP of a block
+/// in one kernel (codegen/halide/mlp_generator.cpp).
+bool describeMLP(KernelReader &r, CallBuilder &b) {
+  auto ln = r.take<LayerNormOp>();
+  auto expand = r.take<LinearOp>();
+  auto gelu = r.take<GeluOp>();
+  auto contract = r.take<LinearOp>();
+  auto scale = r.take<LayerScaleOp>();
+  auto add = r.take<AddOp>();
+  if (!ln || !expand || !gelu || !contract || !scale || !add || !r.done() ||
+      expand.getInput() != ln.getResult() || gelu.getInput() != expand.getResult() ||
+      contract.getInput() != gelu.getResult() || scale.getInput() != contract.getResult())
+    return false;
+  Value residual;
+  if (add.getLhs() == scale.getResult())
+    residual = add.getRhs();
+  else if (add.getRhs() == scale.getResult())
+    residual = add.getLhs();
+  else
+    return false;
+  Value input = ln.getInput();
+  int64_t channels = dim(input, -1), hidden = dim(expand.getResult(), -1);
+  if (dim(contract.getResult(), -1) != channels)
+    return false;
+  int panel = linearPanel(hidden, false, b.target);
+  int panel2 = linearPanel(channels, false, b.target);
+  b.call.implementation = "mlp";
+  b.param("channels", str(channels));
+  b.param("hidden", str(hidden));
+  b.param("eps", strFloat(ln.getEpsilon().convertToDouble()));
+  b.param("bias", str(static_cast<bool>(expand.getBias())));
+  b.param("bias2", str(static_cast<bool>(contract.getBias())));
+  b.param("panel", str(static_cast<int64_t>(panel)));
+  b.param("panel2", str(static_cast<int64_t>(panel2)));
+  b.param("rows", str(rowsPerExample(input) * 8));
+
+  b.input(input, View::Rows, "x");
+  b.weight(ln.getScale(), View::Weight, "ln_scale");
+  b.weight(ln.getOffset(), View::Weight, "ln_offset");
+  b.weight(expand.getWeight(), View::PackedWeight, "w", panel);
+  if (expand.getBias())
+    b.weight(expand.getBias(), View::Weight, "bias");
+  b.weight(contract.getWeight(), View::PackedWeight, "w2", panel2);
+  if (contract.getBias())
+    b.weight(contract.getBias(), View::Weight, "bias2");
+  b.weight(scale.getScale(), View::Weight, "gamma");
+  b.input(residual, View::Rows, "residual");
   b.output(View::Rows, "y");
   return true;
 }
@@ -746,6 +800,37 @@ FailureOr<KernelCall> describeKernel(KernelOp kernel, const Target &target) {
   assert(llvm::is_contained(family->implementations, call.implementation) &&
          "a describer chose an implementation its family does not list");
   return call;
+}
+
+std::vector<KernelPart> describeParts(KernelOp kernel, const Target &target) {
+  const KernelFamily *family = lookupKernelFamily(kernel.getFamily());
+  if (!family || family->parts.empty())
+    return {};
+  std::vector<Operation *> all;
+  for (Operation &op : kernel.getKernelOps())
+    all.push_back(&op);
+  std::vector<KernelPart> parts;
+  size_t next = 0;
+  for (const auto &[name, count] : family->parts) {
+    const KernelFamily *partFamily = lookupKernelFamily(name);
+    if (!partFamily || next + count > all.size())
+      return {};
+    KernelPart part;
+    part.ops.assign(all.begin() + next, all.begin() + next + count);
+    next += count;
+    part.call.name = kernel.getName().str() + "[" + name + "]";
+    part.call.family = name;
+    describers::KernelReader reader(kernel, part.ops);
+    describers::CallBuilder builder{reader, part.call, target};
+    // A part's activations may be values inside the fused kernel, so the
+    // builder's check that they are kernel inputs does not apply.
+    if (!partFamily->describe(reader, builder))
+      return {};
+    parts.push_back(std::move(part));
+  }
+  if (next != all.size())
+    return {};
+  return parts;
 }
 
 } // namespace qdsl::codegen

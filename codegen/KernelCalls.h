@@ -80,6 +80,18 @@ struct KernelCall {
 mlir::FailureOr<KernelCall> describeKernel(quadra::KernelOp kernel,
                                            const Target &target);
 
+/// One of the kernels a fused kernel replaces (KernelFamily::parts): its
+/// ops inside the fused kernel and the call it would make alone — family,
+/// implementation and parameters (its tensors are not resolved).
+struct KernelPart {
+  KernelCall call;
+  std::vector<mlir::Operation *> ops;
+};
+
+/// The parts of `kernel` on `target`; empty when its family has none or its
+/// ops do not split into them.
+std::vector<KernelPart> describeParts(quadra::KernelOp kernel, const Target &target);
+
 /// Whether `value` has the dynamic batch as its first dimension.
 bool isBatched(mlir::Value value);
 
@@ -101,6 +113,7 @@ namespace describers {
 // table says which families each serves.
 bool describeDepthwise(KernelReader &, CallBuilder &);
 bool describePointwise(KernelReader &, CallBuilder &);
+bool describeMLP(KernelReader &, CallBuilder &);
 bool describeConv(KernelReader &, CallBuilder &);
 bool describeHead(KernelReader &, CallBuilder &);
 bool describeAvgPool(KernelReader &, CallBuilder &);

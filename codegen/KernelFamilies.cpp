@@ -16,6 +16,8 @@ const std::vector<KernelImplementation> &implementations() {
   static const std::vector<KernelImplementation> all = {
       {"depthwise", "depthwise", "DepthwiseParams", "DepthwiseTensors"},
       {"pointwise", "pointwise", "PointwiseParams", "PointwiseTensors", true},
+      // Halide only: on a GPU the two products are cuBLASLt matmuls.
+      {"mlp", "mlp"},
       {"conv", "conv", "ConvParams", "ConvTensors"},
       {"head", "head", "HeadParams", "HeadTensors", false, true},
       {"avgpool", "avgpool", "AvgPoolParams", "AvgPoolTensors", false, true},
@@ -49,6 +51,8 @@ const std::vector<KernelFamily> &families() {
       {"pwconv_gelu", "gelu(linear(x))", {"pointwise"}, describePointwise},
       {"ln_pwconv_gelu", "gelu(linear(layernorm(x)))", {"pointwise"}, describePointwise},
       {"pwconv_scale_residual", "r + layerscale(linear(h))", {"pointwise"}, describePointwise},
+      {"ln_mlp_scale_residual", "r + layerscale(linear(gelu(linear(layernorm(x)))))", {"mlp"},
+       describeMLP, {{"ln_pwconv_gelu", 3}, {"pwconv_scale_residual", 3}}},
       {"conv_ln", "layernorm(conv2d(x))", {"conv"}, describeConv},
       {"ln_conv", "conv2d(layernorm(x))", {"conv"}, describeConv},
       {"pool_ln_linear", "linear(layernorm(avgpool(x)))", {"head"}, describeHead},

@@ -53,6 +53,11 @@ struct KernelFamily {
   /// one.
   std::vector<std::string> implementations;
   KernelDescriber describe = nullptr;
+  /// A fused family's parts: the family of each kernel it replaces and how
+  /// many of its ops, in order, that kernel would hold (the cost model
+  /// predicts a kernel from its parts where a profile has no fit of the
+  /// fused family). Empty for the others.
+  std::vector<std::pair<std::string, int>> parts = {};
 };
 
 /// Every family, forward families first.

@@ -16,6 +16,13 @@ std::vector<FusionRule> cpuRules() {
       // The same with a plain depthwise convolution (ConvBlock).
       {"ln_dwconv_scale_residual",
        {"quadra.layernorm", "quadra.dwconv", "quadra.layerscale", "quadra.add"}},
+      // x + γ ⊙ PW2(GELU(PW1(LN(x)))): the channel MLP whole, its hidden
+      // tensor (4× the block's activation) kept tile by tile in the cache.
+      // Formed where nothing else reads the hidden tensor or PW2's output
+      // (inference; a training step's backward reads them).
+      {"ln_mlp_scale_residual",
+       {"quadra.layernorm", "quadra.linear", "quadra.gelu", "quadra.linear",
+        "quadra.layerscale", "quadra.add"}},
       // GELU(PW1(LN(x))): the expanding half of the channel MLP.
       {"ln_pwconv_gelu", {"quadra.layernorm", "quadra.linear", "quadra.gelu"}},
       // x + γ ⊙ PW2(h): the contracting half, with its residual.
@@ -43,7 +50,7 @@ std::vector<FusionRule> cpuRules() {
 std::vector<FusionRule> cudaRules() {
   std::vector<FusionRule> rules;
   for (FusionRule &rule : cpuRules())
-    if (rule.family != "ln_pwconv_gelu")
+    if (rule.family != "ln_pwconv_gelu" && rule.family != "ln_mlp_scale_residual")
       rules.push_back(std::move(rule));
   // GELU(PW1(x)): a matmul with a bias-and-GELU epilogue.
   rules.insert(rules.begin() + 2, {"pwconv_gelu", {"quadra.linear", "quadra.gelu"}});

@@ -349,9 +349,25 @@ void indexMeasurements(DeviceProfile &profile) {
     profile.measuredMedians[key] = median(values);
 }
 
+namespace {
+bool isMeasured(const DeviceProfile &profile, const KernelSample &kernel) {
+  return profile.useMeasured && profile.measuredMedians.count(measuredKey(kernel));
+}
+} // namespace
+
+bool predictedFromParts(const DeviceProfile &profile, const KernelSample &kernel) {
+  return !kernel.parts.empty() && !isMeasured(profile, kernel) &&
+         !profile.families.count(kernel.family) &&
+         std::all_of(kernel.parts.begin(), kernel.parts.end(), [&](const KernelSample &part) {
+           return profile.families.count(part.family) > 0;
+         });
+}
+
 std::string predictorUsed(const DeviceProfile &profile, const KernelSample &kernel) {
-  if (profile.useMeasured && profile.measuredMedians.count(measuredKey(kernel)))
+  if (isMeasured(profile, kernel))
     return "measured";
+  if (predictedFromParts(profile, kernel))
+    return "parts";
   auto it = profile.families.find(kernel.family);
   return it == profile.families.end() ? "fallback roofline" : formName(it->second.form);
 }
@@ -396,17 +412,30 @@ double CalibrationRecord::factor(const std::string &family, int64_t batch) const
   return (it == factors.end() ? overall : it->second).at(batch);
 }
 
-double predictKernel(const DeviceProfile &profile, const KernelSample &kernel) {
-  double calibration =
-      profile.calibration ? profile.calibration->factor(kernel.family, kernel.batch) : 1;
+namespace {
+/// The prediction before calibration.
+double basePrediction(const DeviceProfile &profile, const KernelSample &kernel) {
   if (profile.useMeasured) {
     auto measured = profile.measuredMedians.find(measuredKey(kernel));
     if (measured != profile.measuredMedians.end())
-      return measured->second * calibration;
+      return measured->second;
+  }
+  if (predictedFromParts(profile, kernel)) {
+    double sum = 0;
+    for (const KernelSample &part : kernel.parts)
+      sum += basePrediction(profile, part);
+    return sum;
   }
   auto it = profile.families.find(kernel.family);
   const FamilyModel &model = it == profile.families.end() ? profile.fallback : it->second;
-  return predictWith(model, profile.device, kernel) * calibration;
+  return predictWith(model, profile.device, kernel);
+}
+} // namespace
+
+double predictKernel(const DeviceProfile &profile, const KernelSample &kernel) {
+  double calibration =
+      profile.calibration ? profile.calibration->factor(kernel.family, kernel.batch) : 1;
+  return basePrediction(profile, kernel) * calibration;
 }
 
 double predictCall(const DeviceProfile &profile, const KernelSample &kernel) {

@@ -46,6 +46,12 @@ struct KernelSample {
   std::vector<std::pair<std::string, double>> params;
   /// Median measured time; 0 when not measured.
   double seconds = 0;
+  /// A fused kernel's parts: the kernels it replaces (for
+  /// ln_mlp_scale_residual, its expanding and contracting halves as
+  /// ln_pwconv_gelu and pwconv_scale_residual kernels). A profile with no
+  /// fit of the fused family but fits of every part's predicts the sum of
+  /// the parts (an upper bound: the fused kernel moves less).
+  std::vector<KernelSample> parts;
 };
 
 /// The published or measured figures of a device.
@@ -183,11 +189,17 @@ std::string missingFeature(const FamilyModel &model, const KernelSample &kernel)
 double predictWith(const FamilyModel &model, const DeviceFigures &device,
                    const KernelSample &kernel);
 
+/// Whether `kernel` is predicted as the sum of its parts in `profile`: no
+/// measured median and no fit of its family, a fit of every part's family.
+bool predictedFromParts(const DeviceProfile &profile, const KernelSample &kernel);
+
 /// Which predictor predictKernel uses for `kernel`: "measured", its
-/// family's form, or "fallback roofline".
+/// family's form, "parts", or "fallback roofline".
 std::string predictorUsed(const DeviceProfile &profile, const KernelSample &kernel);
 
-/// Predicted seconds of `kernel`: its family's predictor, or the fallback.
+/// Predicted seconds of `kernel`: its measured median, its family's
+/// predictor, its parts' sum, or the fallback (times the calibration factor
+/// of its family).
 double predictKernel(const DeviceProfile &profile, const KernelSample &kernel);
 
 /// Predicted seconds `kernel` adds to a pass: its own time and the

@@ -34,15 +34,26 @@ FailureOr<ModelLatency> estimateModel(func::FuncOp model, const codegen::Target 
   latency.overhead = profile.passOverhead + profile.exampleOverhead * static_cast<double>(batch);
   latency.total = latency.overhead;
   for (const KernelSample &k : latency.kernels) {
-    auto family = profile.families.find(k.family);
-    const FamilyModel &predictor =
-        family == profile.families.end() ? profile.fallback : family->second;
-    std::string predictorName =
-        family == profile.families.end() ? "the fallback predictor" : "family '" + k.family + "'";
-    if (std::string feature = missingFeature(predictor, k); !feature.empty())
-      return model.emitError("device profile '")
-             << profile.file << "': " << predictorName << " uses the feature '" << feature
-             << "', which kernel '" << k.name << "' does not have";
+    // The predictors this kernel's prediction uses: its family's (or the
+    // fallback), or its parts' families'.
+    std::vector<const KernelSample *> predicted = {&k};
+    if (predictedFromParts(profile, k)) {
+      predicted.clear();
+      for (const KernelSample &part : k.parts)
+        predicted.push_back(&part);
+    }
+    std::string predictorName;
+    for (const KernelSample *sample : predicted) {
+      auto family = profile.families.find(sample->family);
+      const FamilyModel &predictor =
+          family == profile.families.end() ? profile.fallback : family->second;
+      predictorName = family == profile.families.end() ? "the fallback predictor"
+                                                       : "family '" + sample->family + "'";
+      if (std::string feature = missingFeature(predictor, *sample); !feature.empty())
+        return model.emitError("device profile '")
+               << profile.file << "': " << predictorName << " uses the feature '" << feature
+               << "', which kernel '" << k.name << "' does not have";
+    }
     double seconds = predictCall(profile, k);
     if (!std::isfinite(seconds) || seconds < 0)
       return model.emitError("device profile '")

@@ -5,6 +5,8 @@
 #include "codegen/KernelCalls.h"
 #include "dialect/QuadraOps.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 using namespace mlir;
 using namespace qdsl::quadra;
 
@@ -21,6 +23,34 @@ double tensorBytes(Type type, int64_t batch) {
   for (int64_t d : tensor.getShape())
     n *= static_cast<double>(ShapedType::isDynamic(d) ? batch : d);
   return n;
+}
+
+/// The sample of a kernel that is part of a fused one: the ops it would
+/// hold, what it reads from outside them and writes.
+cost::KernelSample partSample(const KernelPart &part, int64_t batch) {
+  cost::KernelSample s;
+  s.name = part.call.name;
+  s.family = part.call.family;
+  s.configuration = part.call.configuration();
+  s.batch = batch;
+  llvm::DenseSet<Operation *> inside(part.ops.begin(), part.ops.end());
+  llvm::DenseSet<Value> read;
+  for (Operation *op : part.ops) {
+    if (auto cost = llvm::dyn_cast<CostOpInterface>(op))
+      if (FailureOr<uint64_t> macs = cost.getMacs(batch); succeeded(macs))
+        s.macs += static_cast<double>(*macs);
+    for (Value operand : op->getOperands())
+      if (!inside.count(operand.getDefiningOp()) && read.insert(operand).second)
+        s.bytes += tensorBytes(operand.getType(), batch);
+  }
+  for (Value result : part.ops.back()->getResults())
+    s.bytes += tensorBytes(result.getType(), batch);
+  for (const auto &[name, value] : part.call.params) {
+    double v;
+    if (!llvm::StringRef(value).getAsDouble(v))
+      s.params.push_back({name, v});
+  }
+  return s;
 }
 
 } // namespace
@@ -58,6 +88,8 @@ kernelSamples(func::FuncOp function, const Target &target, int64_t batch) {
       if (!llvm::StringRef(value).getAsDouble(v))
         s.params.push_back({name, v});
     }
+    for (const KernelPart &part : describeParts(kernel, target))
+      s.parts.push_back(partSample(part, batch));
     samples.push_back(std::move(s));
   }
   return samples;

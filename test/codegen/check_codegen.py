@@ -429,8 +429,8 @@ def check_profile(args):
     with open(profile) as f:
         data = json.load(f)
     families = set(data["families"])
-    needed = {"conv_ln", "ln_qdwconv_scale_residual", "ln_pwconv_gelu",
-              "pwconv_scale_residual", "pool_ln_linear"}
+    needed = {"conv_ln", "ln_qdwconv_scale_residual", "ln_mlp_scale_residual",
+              "pool_ln_linear"}
     if not needed <= families or not data["calibrated"] or not data["measurements"]:
         raise RuntimeError("profile lacks families %s" % sorted(needed - families))
     if {p["batch"] for p in data["passes"]} != {1, 2} or len(data["passes"]) < 8:

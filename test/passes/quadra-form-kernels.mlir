@@ -32,13 +32,21 @@ func.func @quadra_half(%x: tensor<?x8x8x16xf32>) -> tensor<?x8x8x16xf32> {
 
 // -----
 
-// The MLP: layernorm → linear → gelu, then linear → layerscale → add with
-// the residual as an extra input.
+// The MLP whole: layernorm → linear → gelu → linear → layerscale → add is
+// one kernel on the CPU targets; the residual is its input again.
 // CHECK-LABEL: func.func @mlp
 // CHECK-SAME: (%[[X:[^:]*]]: tensor<2x8xf32>)
-// CHECK: %[[K1:.*]] = quadra.kernel "kernel/ln_pwconv_gelu" family "ln_pwconv_gelu" (%[[X]], %s, %o, %w1)
-// CHECK: %[[K2:.*]] = quadra.kernel "kernel/pwconv_scale_residual" family "pwconv_scale_residual" (%[[K1]], %w2, %g, %[[X]])
-// CHECK: return %[[K2]]
+// CHECK: %[[K:.*]] = quadra.kernel "kernel/ln_mlp_scale_residual" family "ln_mlp_scale_residual" (%[[X]], %s, %o, %w1, %w2, %g)
+// CHECK-NEXT: ^bb0(%[[A0:[^:]*]]: tensor<2x8xf32>, %{{.*}}):
+// CHECK-NEXT: %[[N:.*]] = quadra.layernorm %[[A0]]
+// CHECK-NEXT: %[[E:.*]] = quadra.linear %[[N]]
+// CHECK-NEXT: %[[H:.*]] = quadra.gelu %[[E]]
+// CHECK-NEXT: %[[C:.*]] = quadra.linear %[[H]]
+// CHECK-NEXT: %[[L:.*]] = quadra.layerscale %[[C]]
+// CHECK-NEXT: %[[R:.*]] = quadra.add %[[L]], %[[A0]]
+// CHECK-NEXT: quadra.yield %[[R]]
+// CHECK-NOT: quadra.kernel
+// CHECK: return %[[K]]
 // On the cuda target the layer norm stays a kernel of its own: the matmul
 // that does the rest cannot normalise its input.
 // CUDA-LABEL: func.func @mlp
@@ -58,6 +66,32 @@ func.func @mlp(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   %4 = quadra.layerscale %3, %g : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   %5 = quadra.add %4, %x : tensor<2x8xf32>
   return %5 : tensor<2x8xf32>
+}
+
+// -----
+
+// When something else reads the hidden tensor (a training step's backward
+// reads it for the contracting layer's weight gradient), the MLP stays two
+// kernels: the expanding half, then the contracting half.
+// CHECK-LABEL: func.func @mlp_hidden_read
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<2x8xf32>)
+// CHECK: %[[K1:.*]] = quadra.kernel "kernel/ln_pwconv_gelu" family "ln_pwconv_gelu" (%[[X]], %s, %o, %w1)
+// CHECK: %[[K2:.*]] = quadra.kernel "kernel/pwconv_scale_residual" family "pwconv_scale_residual" (%[[K1]], %w2, %g, %[[X]])
+// CHECK-NOT: ln_mlp_scale_residual
+// CHECK: return %[[K2]], %[[K1]]
+func.func @mlp_hidden_read(%x: tensor<2x8xf32>) -> (tensor<2x8xf32>, tensor<2x32xf32>) {
+  %s = quadra.weight "s" ones : tensor<8xf32>
+  %o = quadra.weight "o" zeros : tensor<8xf32>
+  %w1 = quadra.weight "w1" trunc_normal(0.02) : tensor<8x32xf32>
+  %w2 = quadra.weight "w2" trunc_normal(0.02) : tensor<32x8xf32>
+  %g = quadra.weight "g" constant(1.0e-06) : tensor<8xf32>
+  %0 = quadra.layernorm %x, %s, %o eps 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %1 = quadra.linear %0, %w1 : (tensor<2x8xf32>, tensor<8x32xf32>) -> tensor<2x32xf32>
+  %2 = quadra.gelu %1 : tensor<2x32xf32>
+  %3 = quadra.linear %2, %w2 : (tensor<2x32xf32>, tensor<32x8xf32>) -> tensor<2x8xf32>
+  %4 = quadra.layerscale %3, %g : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %5 = quadra.add %4, %x : tensor<2x8xf32>
+  return %5, %2 : tensor<2x8xf32>, tensor<2x32xf32>
 }
 
 // -----

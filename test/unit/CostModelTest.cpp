@@ -191,6 +191,51 @@ TEST(CostModelTest, ProfileRoundTrip) {
               50e-6 + 16e-6 + predictWith(q.fallback, q.device, g[5]), 1e-12);
 }
 
+// A fused kernel whose family the profile has no fit of is predicted as
+// the sum of its parts, when every part's family has one; calibration
+// scales it by the fused family's factor.
+TEST(CostModelTest, FusedKernelFromItsParts) {
+  DeviceProfile p = sampleProfile();
+  p.families["g"] = rooflineModel(3e-6, 0.5, 0.5);
+  std::vector<KernelSample> g = grid();
+  KernelSample fused = g[4];
+  fused.family = "fused";
+  fused.configuration = "fused kernel";
+  KernelSample first = g[5], second = g[6];
+  first.configuration = "first part";
+  second.family = "g";
+  fused.parts = {first, second};
+  double sum = predictWith(p.families["f"], p.device, first) +
+               predictWith(p.families["g"], p.device, second);
+  EXPECT_TRUE(predictedFromParts(p, fused));
+  EXPECT_EQ(predictorUsed(p, fused), "parts");
+  EXPECT_NEAR(predictKernel(p, fused), sum, 1e-15);
+  // A part measured by the profile takes its median.
+  first.configuration = g[0].configuration;
+  first.batch = g[0].batch;
+  fused.parts[0] = first;
+  EXPECT_NEAR(predictKernel(p, fused),
+              2e-3 + predictWith(p.families["g"], p.device, second), 1e-15);
+  // Calibrated: times the fused family's factor (here the overall one).
+  p.calibration = CalibrationRecord();
+  p.calibration->overall.byBatch[1] = 2;
+  EXPECT_NEAR(predictKernel(p, fused),
+              2 * (2e-3 + predictWith(p.families["g"], p.device, second)), 1e-15);
+  p.calibration.reset();
+  // A fit of the fused family itself wins over the parts.
+  p.families["fused"] = rooflineModel(1e-6, 1, 1);
+  EXPECT_FALSE(predictedFromParts(p, fused));
+  EXPECT_EQ(predictorUsed(p, fused), "roofline");
+  EXPECT_NEAR(predictKernel(p, fused), predictWith(p.families["fused"], p.device, fused),
+              1e-15);
+  // A part without a fit: the fallback for the whole kernel.
+  p.families.erase("fused");
+  p.families.erase("g");
+  EXPECT_FALSE(predictedFromParts(p, fused));
+  EXPECT_EQ(predictorUsed(p, fused), "fallback roofline");
+  EXPECT_NEAR(predictKernel(p, fused), predictWith(p.fallback, p.device, fused), 1e-15);
+}
+
 /// Parses `text` and returns the error ("" when it parses).
 std::string parseError(const std::string &text) {
   DeviceProfile p;
