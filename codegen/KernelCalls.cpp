@@ -346,6 +346,15 @@ bool describeMLP(KernelReader &r, CallBuilder &b) {
   int64_t channels = dim(input, -1), hidden = dim(expand.getResult(), -1);
   if (dim(contract.getResult(), -1) != channels)
     return false;
+  // In a training step the kernel also returns the contracting product
+  // and the pre-GELU tensor where the backward pass reads them
+  // (FusionRule::sideOutputs), in that order.
+  auto yielded = r.kernel.getBody().front().getTerminator()->getOperands();
+  bool keepProduct = llvm::is_contained(yielded, contract.getResult());
+  bool keepPre = llvm::is_contained(yielded, expand.getResult());
+  if (yielded.size() != 1u + keepProduct + keepPre || yielded.front() != add.getResult() ||
+      (keepProduct && yielded[1] != contract.getResult()))
+    return false;
   int panel = linearPanel(hidden, false, b.target);
   int panel2 = linearPanel(channels, false, b.target);
   b.call.implementation = "mlp";
@@ -356,6 +365,8 @@ bool describeMLP(KernelReader &r, CallBuilder &b) {
   b.param("bias2", str(static_cast<bool>(contract.getBias())));
   b.param("panel", str(static_cast<int64_t>(panel)));
   b.param("panel2", str(static_cast<int64_t>(panel2)));
+  b.param("keep_product", str(keepProduct));
+  b.param("keep_pre", str(keepPre));
   b.param("rows", str(rowsPerExample(input) * 8));
 
   b.input(input, View::Rows, "x");
@@ -370,6 +381,10 @@ bool describeMLP(KernelReader &r, CallBuilder &b) {
   b.weight(scale.getScale(), View::Weight, "gamma");
   b.input(residual, View::Rows, "residual");
   b.output(View::Rows, "y");
+  if (keepProduct)
+    b.output(View::Rows, "product");
+  if (keepPre)
+    b.output(View::Rows, "pre");
   return true;
 }
 

@@ -18,11 +18,13 @@ std::vector<FusionRule> cpuRules() {
        {"quadra.layernorm", "quadra.dwconv", "quadra.layerscale", "quadra.add"}},
       // x + γ ⊙ PW2(GELU(PW1(LN(x)))): the channel MLP whole, its hidden
       // tensor (4× the block's activation) kept tile by tile in the cache.
-      // Formed where nothing else reads the hidden tensor or PW2's output
-      // (inference; a training step's backward reads them).
+      // In a training step it also returns PW2's output (which the layer
+      // scale's gradient reads) and PW1's (the pre-GELU tensor, when the
+      // memory policy keeps it); the hidden tensor itself never leaves.
       {"ln_mlp_scale_residual",
        {"quadra.layernorm", "quadra.linear", "quadra.gelu", "quadra.linear",
-        "quadra.layerscale", "quadra.add"}},
+        "quadra.layerscale", "quadra.add"},
+       {3, 1}},
       // GELU(PW1(LN(x))): the expanding half of the channel MLP.
       {"ln_pwconv_gelu", {"quadra.layernorm", "quadra.linear", "quadra.gelu"}},
       // x + γ ⊙ PW2(h): the contracting half, with its residual.

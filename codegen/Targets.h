@@ -31,6 +31,11 @@ struct FusionRule {
   std::string family;
   /// Op names in dataflow order, e.g. {"quadra.layernorm", "quadra.linear"}.
   std::vector<std::string> chain;
+  /// Positions in `chain` of ops whose result the backward pass of a
+  /// training step may also read: the kernel then returns it too, after
+  /// the last op's result, in this order. Every other op must be the only
+  /// user of the one before it.
+  std::vector<int> sideOutputs = {};
 };
 
 /// Which code generator implements a target's kernels: a column of the

@@ -214,7 +214,7 @@ public:
       groups.push_back({chain, family});
     }
     for (auto &[ops, family] : groups)
-      outline(ops, family);
+      outline(ops, family, {}, sideOutputs(ops, family));
   }
 
 private:
@@ -225,7 +225,8 @@ private:
     Operation *op = first;
     for (auto [i, name] : llvm::enumerate(rule.chain)) {
       if (i > 0) {
-        op = soleUser(chain.back());
+        bool side = llvm::is_contained(rule.sideOutputs, static_cast<int>(i - 1));
+        op = side ? soleForwardUser(chain.back()) : soleUser(chain.back());
         if (!op || op->getBlock() != first->getBlock())
           return false;
       }
@@ -236,6 +237,47 @@ private:
       chain.push_back(op);
     }
     return true;
+  }
+
+  /// The only user of `op`'s only result that is not a backward op, when
+  /// every other user is one (and comes after it).
+  static Operation *soleForwardUser(Operation *op) {
+    if (op->getNumResults() != 1)
+      return nullptr;
+    Operation *forward = nullptr;
+    for (Operation *user : op->getResult(0).getUsers()) {
+      if (user->hasAttr(kBackwardOfAttr))
+        continue;
+      if (forward && forward != user)
+        return nullptr;
+      forward = user;
+    }
+    if (!forward || forward->getNumOperands() < 1 ||
+        llvm::count(forward->getOperands(), op->getResult(0)) != 1)
+      return nullptr;
+    return forward;
+  }
+
+  /// A kernel's outputs when its rule returns side outputs that something
+  /// outside reads: the last op's results, then those; empty otherwise
+  /// (outline's default).
+  SmallVector<Value> sideOutputs(ArrayRef<Operation *> ops, StringRef family) {
+    const qdsl::codegen::FusionRule *rule = nullptr;
+    for (const qdsl::codegen::FusionRule &r : target.rules)
+      if (r.family == family && r.chain.size() == ops.size())
+        rule = &r;
+    if (!rule || rule->sideOutputs.empty())
+      return {};
+    llvm::DenseSet<Operation *> inside(ops.begin(), ops.end());
+    SmallVector<Value> outputs(ops.back()->getResults());
+    for (int position : rule->sideOutputs) {
+      Value result = ops[position]->getResult(0);
+      if (llvm::any_of(result.getUsers(), [&](Operation *user) { return !inside.count(user); }))
+        outputs.push_back(result);
+    }
+    if (outputs.size() == ops.back()->getNumResults())
+      return {};
+    return outputs;
   }
 
   /// Moves `ops` into a new kernel placed where the last of them was. Its

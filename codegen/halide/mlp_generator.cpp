@@ -12,6 +12,13 @@
 //
 // Each product is blocked in registers as in the pointwise generator (a few
 // rows × the weights' panel of outputs; weights come packed in panels).
+//
+// In a training step the backward pass reads the contracting product
+// (`keep_product`: returned as `product`, and the output becomes
+// residual + γ ⊙ product in a second, C-wide pass) and, when the memory
+// policy keeps it, the pre-GELU tensor (`keep_pre`: returned as `pre`,
+// computed by a pass of its own that the tiles then read). The hidden
+// tensor GELU(pre) is never stored.
 #include "qdsl_generator_common.h"
 
 using namespace Halide;
@@ -29,6 +36,8 @@ public:
     // w1 and w2; codegen/KernelCalls.cpp linearPanel).
     GeneratorParam<int> panel{"panel", 16};
     GeneratorParam<int> panel2{"panel2", 16};
+    GeneratorParam<bool> keep_product{"keep_product", false};
+    GeneratorParam<bool> keep_pre{"keep_pre", false};
     // Rows per task when the kernel has rows enough for every core, and
     // when it has few (a late stage at batch 1). 48 rows (8 register
     // blocks of 6) keep a task's hidden tile (48 × hidden floats: 48 KiB
@@ -54,6 +63,10 @@ public:
             b2 = add_input<Buffer<float, 1>>("b2");
         gamma = add_input<Buffer<float, 1>>("gamma");
         residual = add_input<Buffer<float, 2>>("residual");
+        if (keep_product)
+            product = add_output<Buffer<float, 2>>("product");  // (o, r)
+        if (keep_pre)
+            pre = add_output<Buffer<float, 2>>("pre");  // (j, r)
     }
 
     void generate() {
@@ -68,12 +81,22 @@ public:
         RDom k(0, C, "k");
         expand(j, r) = bias ? Expr((*b1)(j)) : Expr(0.0f);
         expand(j, r) += w1(j % P1, k, j / P1) * lhs(k, r);
-        hidden_tile(j, r) = qdsl_gen::gelu(expand(j, r));
+        if (pre) {
+            (*pre)(j, r) = expand(j, r);
+            hidden_tile(j, r) = qdsl_gen::gelu((*pre)(j, r));
+        } else {
+            hidden_tile(j, r) = qdsl_gen::gelu(expand(j, r));
+        }
 
         RDom m(0, H, "m");
         contract(o, r) = bias2 ? Expr((*b2)(o)) : Expr(0.0f);
         contract(o, r) += (*w2)(o % P2, m, o / P2) * hidden_tile(m, r);
-        output(o, r) = (*residual)(o, r) + (*gamma)(o) * contract(o, r);
+        if (product) {
+            (*product)(o, r) = contract(o, r);
+            output(o, r) = (*residual)(o, r) + (*gamma)(o) * (*product)(o, r);
+        } else {
+            output(o, r) = (*residual)(o, r) + (*gamma)(o) * contract(o, r);
+        }
         reduce_expand = k;
         reduce_contract = m;
 
@@ -94,6 +117,7 @@ private:
     Input<Buffer<float, 1>> *b1 = nullptr, *b2 = nullptr, *gamma = nullptr;
     Input<Buffer<float, 3>> *w2 = nullptr;
     Input<Buffer<float, 2>> *residual = nullptr;
+    Output<Buffer<float, 2>> *product = nullptr, *pre = nullptr;
 
     void declare_shapes() {
         const int C = channels, H = hidden, P1 = panel, P2 = panel2;
@@ -105,6 +129,16 @@ private:
         residual->dim(1).set_stride(C);
         input.set_estimates({{0, C}, {0, rows}});
         output.set_estimates({{0, C}, {0, rows}});
+        if (product) {
+            product->dim(0).set_bounds(0, C).set_stride(1);
+            product->dim(1).set_stride(C);
+            product->set_estimates({{0, C}, {0, rows}});
+        }
+        if (pre) {
+            pre->dim(0).set_bounds(0, H).set_stride(1);
+            pre->dim(1).set_stride(H);
+            pre->set_estimates({{0, H}, {0, rows}});
+        }
         residual->set_estimates({{0, C}, {0, rows}});
         auto packed = [](Input<Buffer<float, 3>> &w, int in, int out, int p) {
             w.dim(0).set_bounds(0, p).set_stride(1);
@@ -149,35 +183,56 @@ private:
                 .vectorize(oi, v2)
                 .unroll(rii);
         };
-        output.compute_root();
+        // The loop nest of the tiles: the output's, or the product's when
+        // the product is returned (the output is then a pass of its own).
+        Func tiles = product ? Func(*product) : Func(output);
+        tiles.compute_root();
         const int big = tile_rows, small = small_tile_rows;
         // Tiles of `big` rows keep 2 threads busy from 32 tiles on; below
         // that, smaller tiles spread the rows (weights re-read more often).
-        tile(output.specialize(output.dim(1).extent() >= 32 * big), big);
-        tile(output, small);
+        tile(tiles.specialize(tiles.output_buffer().dim(1).extent() >= 32 * big), big);
+        tile(tiles, small);
+        if (product) {
+            Var ro("ro"), rr("rr");
+            output.compute_root()
+                .split(r, ro, rr, 64, TailStrategy::GuardWithIf)
+                .parallel(ro)
+                .vectorize(o, V, TailStrategy::GuardWithIf);
+        }
 
-        contract.compute_at(output, ri).vectorize(o, v2).unroll(r);
+        contract.compute_at(tiles, ri).vectorize(o, v2).unroll(r);
         contract.update()
             .reorder(o, r, reduce_contract.x)
             .vectorize(o, v2)
             .unroll(o)
             .unroll(r);
 
-        Var jo("jo"), ji("ji"), hri("hri"), hrii("hrii");
-        hidden_tile.compute_at(output, t)
-            .split(r, hri, hrii, rows1, TailStrategy::GuardWithIf)
+        // The expanding product, register block by register block: into the
+        // hidden tile, or (keep_pre) into `pre` in a pass of its own.
+        Var jo("jo"), ji("ji"), hri("hri"), hrii("hrii"), ht("ht");
+        Func expanded = pre ? Func(*pre) : hidden_tile;
+        if (pre) {
+            pre->compute_root()
+                .split(r, ht, r, big, TailStrategy::GuardWithIf)
+                .parallel(ht);
+            hidden_tile.compute_at(tiles, t).vectorize(j, V);
+            lhs.compute_at(*pre, ht).vectorize(i, V);
+        } else {
+            hidden_tile.compute_at(tiles, t);
+            lhs.compute_at(tiles, t).vectorize(i, V);
+        }
+        expanded.split(r, hri, hrii, rows1, TailStrategy::GuardWithIf)
             .split(j, jo, ji, P1, TailStrategy::GuardWithIf)
             .reorder(ji, hrii, hri, jo)
             .vectorize(ji, v1)
             .unroll(hrii);
-        expand.compute_at(hidden_tile, hri).vectorize(j, v1).unroll(r);
+        expand.compute_at(expanded, hri).vectorize(j, v1).unroll(r);
         expand.update()
             .reorder(j, r, reduce_expand.x)
             .vectorize(j, v1)
             .unroll(j)
             .unroll(r);
 
-        lhs.compute_at(output, t).vectorize(i, V);
         mean.compute_at(lhs, r);
         inv_std.compute_at(lhs, r);
     }
@@ -187,10 +242,22 @@ private:
     void schedule_gpu() {
         Var oo("oo"), oi("oi"), ro("ro"), rio("rio");
         output.compute_root().gpu_tile(o, r, oo, ro, oi, rio, 16, 16, TailStrategy::GuardWithIf);
-        contract.compute_at(output, oi);
+        Func tiles = output;
+        if (product) {
+            tiles = *product;
+            product->compute_root().gpu_tile(o, r, oo, ro, oi, rio, 16, 16,
+                                             TailStrategy::GuardWithIf);
+        }
+        contract.compute_at(tiles, oi);
         hidden_tile.compute_root().gpu_tile(j, r, oo, ro, oi, rio, 16, 16,
                                             TailStrategy::GuardWithIf);
-        expand.compute_at(hidden_tile, oi);
+        Func expanded = hidden_tile;
+        if (pre) {
+            expanded = *pre;
+            pre->compute_root().gpu_tile(j, r, oo, ro, oi, rio, 16, 16,
+                                         TailStrategy::GuardWithIf);
+        }
+        expand.compute_at(expanded, oi);
         lhs.compute_root();
         Var lo("lo"), li("li");
         lhs.gpu_tile(r, lo, li, 64, TailStrategy::GuardWithIf);
