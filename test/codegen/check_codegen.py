@@ -57,7 +57,7 @@ CASES = {
                     ["--train", "--memory-policy", "paper"]),
     "train_input_qdwconv": ("test/codegen/families.qd", "InputQDWConv", "x86-64-avx2", 3,
                             0.5, ["--train"]),
-    "train_wide_mlp": ("test/codegen/families.qd", "WideMLP", "x86-64-avx2", 3, 0.5,
+    "train_flat_mlp": ("test/codegen/families.qd", "FlatMLP", "x86-64-avx2", 3, 0.5,
                        ["--train"]),
     "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
                             "x86-64-avx2", 4, 0.3, ["--train"]),
