@@ -217,6 +217,32 @@ void print_profile(const qdsl_model::Profile &kernels, double data, double optim
     for (const auto &[seconds, family] : sorted)
         fmt::print("{:<32} {:>10.3f} {:>6.1f}%\n", family, seconds,
                    total > 0 ? 100 * seconds / total : 0.0);
+    // The largest families by group of layers (a layer's name without its
+    // last index: stages.2.13 is in stages.2), which names the shapes that
+    // take the time.
+    std::map<std::pair<std::string, std::string>, std::pair<double, int>> groups;
+    for (const auto &e : kernels.entries) {
+        std::string layer = e.kernel.substr(0, e.kernel.find('/'));
+        size_t dot = layer.rfind('.');
+        if (dot != std::string::npos && dot + 1 < layer.size() &&
+            layer.find_first_not_of("0123456789", dot + 1) == std::string::npos)
+            layer.resize(dot);
+        auto &group = groups[{e.family, layer}];
+        group.first += e.seconds;
+        group.second += 1;
+    }
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto &[key, value] : groups)
+        rows.push_back({value.first, fmt::format("{:<32} {:<14} {:>7}", key.first, key.second,
+                                                 value.second)});
+    std::sort(rows.rbegin(), rows.rend());
+    if (rows.size() > 12)
+        rows.resize(12);
+    fmt::print("\n{:<32} {:<14} {:>7} {:>10} {:>7}\n", "kernel family", "layers", "kernels",
+               "seconds", "share");
+    for (const auto &[seconds, row] : rows)
+        fmt::print("{} {:>10.3f} {:>6.1f}%\n", row, seconds,
+                   total > 0 ? 100 * seconds / total : 0.0);
 }
 
 std::string fixed(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
