@@ -32,10 +32,15 @@ def input_shape(mlir):
 # fights them for the two cores.
 OPENBLAS_OPENMP = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 OPENBLAS_PTHREAD = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
-# The settings PyTorch is measured in; the fastest is its figure. The
-# pthread flavour with ACTIVE waiting is left out: its two pools of spinning
-# threads ran QuadraNet36-T up to 2.5x slower here.
-SETTINGS = (("openmp", "ACTIVE"), ("openmp", "PASSIVE"), ("pthread", "PASSIVE"))
+# The settings PyTorch is measured in: OpenBLAS flavour, OpenMP wait policy,
+# and how the pointwise layers run (bench/pytorch_quadranet.py POINTWISE:
+# 1x1 convolutions in oneDNN, or Linear in OpenBLAS). The fastest is its
+# figure. The pthread flavour with ACTIVE waiting is left out: its two pools
+# of spinning threads ran QuadraNet36-T up to 2.5x slower here.
+SETTINGS = tuple((flavour, policy, pointwise)
+                 for pointwise in ("conv1x1", "linear")
+                 for flavour, policy in (("openmp", "ACTIVE"), ("openmp", "PASSIVE"),
+                                         ("pthread", "PASSIVE")))
 OPENBLAS_FLAVOURS = {"openmp": OPENBLAS_OPENMP, "pthread": OPENBLAS_PTHREAD}
 
 
@@ -56,13 +61,15 @@ def pytorch_env(wait_policy=None, openblas=OPENBLAS_OPENMP):
 
 
 def setting_env(setting):
-    """pytorch_env for one of SETTINGS, (flavour, wait policy)."""
-    flavour, wait_policy = setting
-    return pytorch_env(wait_policy, OPENBLAS_FLAVOURS[flavour])
+    """pytorch_env for one of SETTINGS, (flavour, wait policy, pointwise)."""
+    flavour, wait_policy, pointwise = setting
+    env = pytorch_env(wait_policy, OPENBLAS_FLAVOURS[flavour])
+    env["QDSL_PEER_POINTWISE"] = pointwise
+    return env
 
 
 def setting_name(setting):
-    return "OpenBLAS %s, %s" % setting
+    return "OpenBLAS %s, %s, pointwise as %s" % setting
 
 
 def choose_setting(measure, rounds=2):

@@ -29,9 +29,13 @@ convolutions and addcmul. Two rewrites of the reference code keep its maths
 and its parameters but not its slow paths, measured on QuadraNet36-T here:
 the channels-first layer norm runs as F.layer_norm on the channels-last view
 (the reference spells it out in five elementwise ops, a quarter of the time),
-and the pointwise convolutions run as 1x1 convolutions in oneDNN on that
-layout instead of Linear over a permuted view (OpenBLAS, whose own threads
-fight PyTorch's OpenMP threads: 30-80 GFLOP/s instead of about 110).
+and the pointwise convolutions run in one of two ways, chosen by
+QDSL_PEER_POINTWISE: `conv1x1` (the default), 1x1 convolutions in oneDNN on
+that layout with their bias fused, or `linear`, nn.Linear over the
+channels-last view (a GEMM in OpenBLAS; with the pthread flavour its own
+threads fight PyTorch's OpenMP threads). The benchmark drivers measure both
+in each OpenBLAS setting and keep the fastest (bench/benchlib.py SETTINGS),
+for inference and for training apart.
 """
 import argparse
 import json
@@ -92,6 +96,12 @@ class QuadraConv(nn.Module):
         return torch.addcmul(self.conv3(x), self.conv1(x), self.conv2(x))
 
 
+# How the pointwise layers run: "conv1x1" (oneDNN) or "linear" (OpenBLAS).
+POINTWISE = os.environ.get("QDSL_PEER_POINTWISE", "conv1x1")
+if POINTWISE not in ("conv1x1", "linear"):
+    raise SystemExit("QDSL_PEER_POINTWISE=%s: expected conv1x1 or linear" % POINTWISE)
+
+
 def pointwise(linear, x):
     """nn.Linear over the channels of an NCHW tensor, as a 1x1 convolution."""
     return F.conv2d(x, linear.weight[:, :, None, None], linear.bias)
@@ -121,7 +131,12 @@ class Block(nn.Module):
             x = x + self.gamma1[:, None, None] * spatial(self.norm1(x))
         # pwconv1/2 keep nn.Linear's (out, in) weights, so state dicts match
         # the reference; they run as 1x1 convolutions (see the module notes).
-        y = self.norm2(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        y = self.norm2(x.permute(0, 2, 3, 1))
+        if POINTWISE == "linear":
+            # NHWC rows: on a channels-last x the permutes are views.
+            y = self.pwconv2(F.gelu(self.pwconv1(y)))
+            return x + (self.gamma2 * y).permute(0, 3, 1, 2)
+        y = y.permute(0, 3, 1, 2)
         y = F.gelu(pointwise(self.pwconv1, y))
         y = pointwise(self.pwconv2, y)
         return x + self.gamma2[:, None, None] * y
@@ -275,7 +290,7 @@ def bench(args):
                         "images_per_s": batch / best})
     print(json.dumps({"pytorch": torch.__version__, "threads": torch.get_num_threads(),
                       "openblas": "openblas" in config.lower() or "blas_info" in config.lower(),
-                      "blas_library": loaded_blas(),
+                      "blas_library": loaded_blas(), "pointwise": POINTWISE,
                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
                       "tcmalloc": "tcmalloc" in os.environ.get("LD_PRELOAD", ""),
                       "results": results}))

@@ -9,10 +9,11 @@ hurts both alike. All on 2 threads. Prints a Markdown table
 (docs/PERFORMANCE.md holds the last one) and, with --json, the figures.
 
   * the machine's FMA peak (`qdsl machine`, codegen/latency/HostMachine.cpp);
-  * PyTorch's setting: OpenBLAS's OpenMP flavour, tcmalloc, 2 threads,
-    channels-last, and the OpenMP wait policy measured (ACTIVE, PASSIVE) on
-    QuadraNet36-T at batch 8, the faster kept; the pthread flavour with
-    PASSIVE (the setting before) measured too, for the record;
+  * PyTorch's setting: tcmalloc, 2 threads, channels-last; OpenBLAS's
+    flavour and the OpenMP wait policy (OpenMP with ACTIVE or PASSIVE,
+    pthread with PASSIVE) and the pointwise layers as 1×1 convolutions in
+    oneDNN or as Linear in OpenBLAS, each of the six measured on
+    QuadraNet36-T at batch 8, the fastest kept (bench/benchlib.py);
   * the quadratic depthwise convolution (k = 7): qdsl's fused kernel, the
     unfused pipeline qdsl generates after --quadra-expand-qdwconv, and
     PyTorch's three depthwise convolutions + addcmul;
@@ -20,8 +21,9 @@ hurts both alike. All on 2 threads. Prints a Markdown table
     batch 1 and 8: images per second;
   * where QuadraNet36-T's time goes, per kernel family (`predict
     --profile-json`, each kernel's best call), with GFLOP/s and % of peak;
-    its pointwise layers per stage next to OpenBLAS's sgemm and oneDNN's
-    1×1 convolution on the same shapes (bench/gemm_peers.cpp).
+    its channel MLP per stage (one ln_mlp_scale_residual kernel) next to
+    OpenBLAS's sgemm and oneDNN's 1×1 convolution on its two products
+    (bench/gemm_peers.cpp).
 """
 import argparse
 import json
@@ -79,6 +81,8 @@ def pytorch_model_ms(name, batch, env, repeat=3):
 # 64·2^s channels on a 56/2^s map; the expanding layer makes 4× channels).
 STAGES = [(64, 56), (128, 28), (256, 14), (512, 7)]
 POINTWISE = ("ln_pwconv_gelu", "pwconv_scale_residual")
+# The channel MLP as one kernel: both products.
+MLP = "ln_mlp_scale_residual"
 
 
 def family_flops(kernel, family, batch):
@@ -91,6 +95,8 @@ def family_flops(kernel, family, batch):
         rows = batch * hw * hw
         if family in POINTWISE:
             return 2.0 * rows * c * 4 * c
+        if family == MLP:
+            return 2 * 2.0 * rows * c * 4 * c
         if family == "ln_qdwconv_scale_residual":
             return 2.0 * rows * c * (3 * 49 + 1)
     if where.startswith("downsample.") and family == "ln_conv":
@@ -213,28 +219,41 @@ def main():
             results["families"].append({"batch": batch, "family": family, "ms": f["seconds"] * 1e3,
                                         "share": f["seconds"] / total,
                                         "gflop": f["gflop"] if f["counted"] else None})
+        # The channel MLP of each stage: qdsl's one kernel (layer norm
+        # included) against the peers' two products, each alone and warm
+        # (the expanding one with GELU, the contracting one with the
+        # residual), their times added.
         for stage, (c, hw) in enumerate(STAGES):
-            for family in POINTWISE:
-                layers = [seconds for kernel, (fam, seconds) in profile.items()
-                          if fam == family and kernel.startswith("stages.%d." % stage)]
-                cin, cout = (c, 4 * c) if family == "ln_pwconv_gelu" else (4 * c, c)
-                entry = {"batch": batch, "stage": stage, "family": family, "c_in": cin,
-                         "c_out": cout, "hw": hw, "gflop": 2.0 * batch * hw * hw * c * 4 * c / 1e9,
-                         "qdsl_ms": statistics.median(layers) * 1e3, "layers": len(layers)}
-                if peers:
-                    best = {}
-                    command = [peers, "2", "10" if batch == 1 else "4", str(batch), str(hw),
-                               str(cin), str(cout),
-                               "gelu" if family == "ln_pwconv_gelu" else "residual"]
-                    for _ in range(args.rounds):
+            # A block's MLP time: its one kernel, or (a build that does not
+            # fuse it) its two.
+            by_block, families = {}, set()
+            for kernel, (fam, seconds) in profile.items():
+                if fam in (MLP,) + POINTWISE and kernel.startswith("stages.%d." % stage):
+                    block = kernel.split("/")[0]
+                    by_block[block] = by_block.get(block, 0.0) + seconds
+                    families.add(fam)
+            blocks, families = list(by_block.values()), sorted(families)
+            entry = {"batch": batch, "stage": stage, "families": families, "c": c,
+                     "hidden": 4 * c, "hw": hw,
+                     "gflop": 2 * 2.0 * batch * hw * hw * c * 4 * c / 1e9,
+                     "qdsl_ms": statistics.median(blocks) * 1e3, "blocks": len(blocks)}
+            if peers:
+                best = {}
+                for _ in range(args.rounds):
+                    total = {}
+                    for cin, cout, epilogue in ((c, 4 * c, "gelu"), (4 * c, c, "residual")):
+                        command = [peers, "2", "10" if batch == 1 else "4", str(batch), str(hw),
+                                   str(cin), str(cout), epilogue]
                         got = json.loads(run(command, env=dict(torch_env,
                                                                OMP_NUM_THREADS="2")).stdout)
                         for key in ("openblas_sgemm_ms", "onednn_conv1x1_ms"):
-                            best[key] = min(best.get(key, 1e9), got[key])
-                    entry.update(best)
-                    results["gemm_peer_versions"] = {"openblas": got["openblas"],
-                                                     "onednn": got["onednn"]}
-                results["pointwise"].append(entry)
+                            total[key] = total.get(key, 0) + got[key]
+                    for key, ms in total.items():
+                        best[key] = min(best.get(key, 1e9), ms)
+                entry.update(best)
+                results["gemm_peer_versions"] = {"openblas": got["openblas"],
+                                                 "onednn": got["onednn"]}
+            results["pointwise"].append(entry)
 
     # Halide's autoscheduler instead of qdsl's schedules, same kernels.
     manual = next(m for m in results["models"] if m["model"] == "QuadraNet36-T" and m["batch"] == 1)
@@ -289,16 +308,19 @@ def main():
                 cell += "; %.0f GFLOP/s, %.0f%% of peak" % (gf, 100 * gf / peak)
             cells.append(cell)
         lines.append("| `%s` | %s |" % (family, " | ".join(cells)))
-    lines += ["", "QuadraNet36-T's pointwise layers by stage (qdsl: median over the stage's "
-              "layers of each one's best call, in the model; peers: the same shape alone, "
-              "warm; ms and % of FMA peak):", "",
-              "| batch | family | C_in→C_out, map | qdsl | OpenBLAS sgemm | oneDNN 1×1 conv |",
+    lines += ["", "QuadraNet36-T's channel MLP by stage (qdsl: median over the stage's "
+              "blocks of each kernel's best call, in the model, layer norm included; peers: "
+              "the expanding product with GELU and the contracting one with the residual, "
+              "each alone and warm, added; ms and % of FMA peak):", "",
+              "| batch | qdsl kernels | C→4C→C, map | qdsl | OpenBLAS sgemm ×2 | "
+              "oneDNN 1×1 conv ×2 |",
               "|---|---|---|---|---|---|"]
     for e in results["pointwise"]:
         def cell(ms):
             return "%.3f ms, %.0f%%" % (ms, 100 * e["gflop"] / (ms / 1e3) / peak)
-        lines.append("| %d | `%s` | %d→%d, %d² | %s | %s | %s |" % (
-            e["batch"], e["family"], e["c_in"], e["c_out"], e["hw"], cell(e["qdsl_ms"]),
+        lines.append("| %d | %s | %d→%d→%d, %d² | %s | %s | %s |" % (
+            e["batch"], ", ".join("`%s`" % f for f in e["families"]), e["c"], e["hidden"],
+            e["c"], e["hw"], cell(e["qdsl_ms"]),
             cell(e["openblas_sgemm_ms"]) if "openblas_sgemm_ms" in e else "–",
             cell(e["onednn_conv1x1_ms"]) if "onednn_conv1x1_ms" in e else "–"))
     if "autoschedule" in results:

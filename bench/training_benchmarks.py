@@ -14,7 +14,12 @@ best setting (OpenBLAS, tcmalloc, channels-last; bench/pytorch_training.py).
     before the first step; qdsl with the min-memory policy (its default)
     and paper (`train --benchmark`);
   * the quadratic depthwise convolution (k = 7) forward and backward under a
-    pooled 10-way linear head, at N8·C256·14² and N8·C64·56².
+    pooled 10-way linear head, at N8·C256·14² and N8·C64·56²;
+  * where QuadraNet36-T's min-memory step goes: `train --benchmark --profile`
+    (kernel families, and the largest by group of layers).
+PyTorch is measured in each of bench/benchlib.py's SETTINGS (OpenBLAS
+flavour and wait policy; pointwise layers as oneDNN 1×1 convolutions or as
+Linear in OpenBLAS) every round, the fastest kept.
 """
 import argparse
 import json
@@ -46,6 +51,13 @@ def qdsl_step(train, batch, steps):
     out = run([train, "--benchmark", "--batch", str(batch), "--steps", str(steps),
                "--threads", "2"]).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def qdsl_profile(train, batch, steps):
+    """`train --benchmark --profile`'s tables: where the step's time goes."""
+    out = run([train, "--benchmark", "--batch", str(batch), "--steps", str(steps),
+               "--threads", "2", "--profile"]).stdout
+    return [line for line in out.splitlines() if not line.startswith("{")]
 
 
 def pytorch(args, setting):
@@ -116,10 +128,17 @@ def main():
         results.append(entry)
         print(json.dumps(entry), flush=True)
 
+    profile = None
+    if not args.skip_large:
+        train = next(trains for title, _, trains, _, _ in cases
+                     if title.startswith("QuadraNet36-T"))["min-memory"]
+        profile = qdsl_profile(train, 16, 3)
+
     lines = ["One training step (forward, loss, backward, clipping, AdamW), best of %d rounds, "
              "2 threads; memory: peak resident set above the process's before the first step. "
-             "PyTorch: tcmalloc and its fastest of OpenBLAS's OpenMP flavour with either wait "
-             "policy and the pthread flavour with PASSIVE (in brackets)." % args.rounds, "",
+             "PyTorch: tcmalloc and the fastest (in brackets) of OpenBLAS's OpenMP flavour with "
+             "either wait policy and its pthread flavour with PASSIVE, each with the pointwise "
+             "layers as oneDNN 1×1 convolutions and as Linear in OpenBLAS." % args.rounds, "",
              "| case | batch | qdsl min-memory (default) | qdsl paper | PyTorch "
              "| speed vs PyTorch (min-memory; paper) | memory vs PyTorch (min-memory; paper) |",
              "|---|---|---|---|---|---|---|"]
@@ -136,6 +155,10 @@ def main():
             e["case"], e["batch"], cells[0], cells[1], torch["step_s"],
             torch["peak_over_start_mb"], e["pytorch_setting"], "; ".join(speed),
             "; ".join(mem)))
+    if profile:
+        lines += ["", "QuadraNet36-T, batch 16, min-memory: `train --benchmark --batch 16 "
+                  "--steps 3 --profile` (seconds over the 3 steps):", "", "```"] + profile + ["```"]
+        results.append({"case": "QuadraNet36-T profile", "lines": profile})
     write_outputs("\n".join(lines), results, args.markdown, args.json)
     return 0
 
