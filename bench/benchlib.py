@@ -15,6 +15,27 @@ def run(cmd, env=None, cwd=None):
     return result
 
 
+# The CPU features of qdsl's x86-64-avx512 target (codegen/Targets.cpp).
+AVX512_FEATURES = ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
+
+
+def widest_cpu_target():
+    """The x86 target with the widest vectors this CPU runs: the one a user
+    of this machine compiles for, and the width its peers (oneDNN, OpenBLAS)
+    pick for themselves at run time."""
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        flags = set()
+    return "x86-64-avx512" if set(AVX512_FEATURES) <= flags else "x86-64-avx2"
+
+
+def target_peak(qdsl, target):
+    """The FMA peak at the target's vector width, best of three `qdsl machine` runs."""
+    return max(json.loads(run([qdsl, "machine", "--threads", "2", "--target", target,
+                               "--json"]).stdout)["fma_peak_gflops"] for _ in range(3))
+
+
 def input_shape(mlir):
     """One example's shape, from the model's input type in a project's
     model.mlir (tensor<?x28x28x1xf32>)."""

@@ -36,20 +36,21 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from benchlib import (OPENBLAS_OPENMP, choose_setting, run, setting_env,  # noqa: E402
-                      setting_name, write_outputs)
+                      setting_name, target_peak, widest_cpu_target, write_outputs)
 
 QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56), (1, 64, 56)]
 MODELS = [("quadranet36_t", "QuadraNet36-T"), ("quadranet25_t", "QuadraNet25-T"),
           ("convblock36_t", "ConvBlock36-T")]
 
 
-def build_project(qdsl, source, work, name, flags=()):
-    """Compiles and builds once; again whenever qdsl is newer than the project."""
-    directory = os.path.join(work, name)
+def build_project(qdsl, target, source, work, name, flags=()):
+    """Compiles and builds once for `target` (a folder of its own); again
+    whenever qdsl is newer than the project."""
+    directory = os.path.join(work, target, name)
     predict = os.path.join(directory, "build", "predict")
     if (not os.path.exists(predict)
             or os.path.getmtime(qdsl) > os.path.getmtime(os.path.join(directory, "model.mlir"))):
-        run([qdsl, "compile", source, "--target", "x86-64-avx2", "-o", directory] + list(flags))
+        run([qdsl, "compile", source, "--target", target, "-o", directory] + list(flags))
         run([qdsl, "build", directory])
     return os.path.join(directory, "build", "predict")
 
@@ -148,15 +149,17 @@ def main():
     parser.add_argument("--skip-autoschedule", action="store_true",
                         help="leave out QuadraNet36-T under Halide's autoscheduler (its build "
                              "takes minutes)")
+    parser.add_argument("--target", default=widest_cpu_target(),
+                        help="qdsl's target (default: the widest this CPU runs, %(default)s)")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
 
-    peak = max(json.loads(run([args.qdsl, "machine", "--threads", "2", "--json"]).stdout)
-               ["fma_peak_gflops"] for _ in range(3))
+    # The peak at the target's vector width: what its kernels could reach.
+    peak = target_peak(args.qdsl, args.target)
 
-    results = {"fma_peak_gflops": peak, "qdwconv": [], "models": []}
+    results = {"fma_peak_gflops": peak, "target": args.target, "qdwconv": [], "models": []}
 
     # PyTorch's setting: OpenBLAS flavour and wait policy measured, the
     # fastest kept.
@@ -171,8 +174,10 @@ def main():
         source = os.path.join(args.work, "qdwconv_c%d_hw%d.qd" % (c, hw))
         with open(source, "w") as f:
             f.write("model QDW { input f32[%d, %d, %d] layer qdwconv(k = 7) }\n" % (hw, hw, c))
-        fused = build_project(args.qdsl, source, args.work, "qdw_c%d_hw%d" % (c, hw))
-        unfused = build_project(args.qdsl, source, args.work, "qdw_unfused_c%d_hw%d" % (c, hw),
+        fused = build_project(args.qdsl, args.target, source, args.work,
+                              "qdw_c%d_hw%d" % (c, hw))
+        unfused = build_project(args.qdsl, args.target, source, args.work,
+                                "qdw_unfused_c%d_hw%d" % (c, hw),
                                 ["--expand-qdwconv"])
         x = numpy_input(os.path.join(args.work, "x_%d_%d_%d.npy" % (n, c, hw)), (n, hw, hw, c))
         best = {"fused": 1e9, "unfused": 1e9, "pytorch": 1e9}
@@ -185,8 +190,8 @@ def main():
         results["qdwconv"].append({"shape": [n, c, hw], "ms": best, "gflop": flops / 1e9})
 
     for name, title in MODELS:
-        predict = build_project(args.qdsl, os.path.join(ROOT, "examples", name + ".qd"),
-                                args.work, name)
+        predict = build_project(args.qdsl, args.target,
+                                os.path.join(ROOT, "examples", name + ".qd"), args.work, name)
         for batch in (1, 8):
             x = numpy_input(os.path.join(args.work, "img_%d.npy" % batch), (batch, 224, 224, 3))
             qdsl_ms, torch_ms = 1e9, 1e9
@@ -198,8 +203,9 @@ def main():
 
     # Where QuadraNet36-T's time goes, and its pointwise layers next to
     # OpenBLAS and oneDNN on the same shapes.
-    predict = build_project(args.qdsl, os.path.join(ROOT, "examples", "quadranet36_t.qd"),
-                            args.work, "quadranet36_t")
+    predict = build_project(args.qdsl, args.target,
+                            os.path.join(ROOT, "examples", "quadranet36_t.qd"), args.work,
+                            "quadranet36_t")
     peers = gemm_peers_program(args.work)
     results["families"], results["pointwise"] = [], []
     for batch in (1, 8):
@@ -258,8 +264,9 @@ def main():
     # Halide's autoscheduler instead of qdsl's schedules, same kernels.
     manual = next(m for m in results["models"] if m["model"] == "QuadraNet36-T" and m["batch"] == 1)
     if not args.skip_autoschedule:
-        auto = build_project(args.qdsl, os.path.join(ROOT, "examples", "quadranet36_t.qd"),
-                             args.work, "quadranet36_t_mullapudi",
+        auto = build_project(args.qdsl, args.target,
+                             os.path.join(ROOT, "examples", "quadranet36_t.qd"), args.work,
+                             "quadranet36_t_mullapudi",
                              ["--autoschedule=Mullapudi2016"])
         x = numpy_input(os.path.join(args.work, "img_1.npy"), (1, 224, 224, 3))
         auto_ms = min(time_predict(auto, x, 2) for _ in range(args.rounds))
@@ -267,7 +274,8 @@ def main():
                                    "mullapudi2016_ms": auto_ms, "qdsl_ms": manual["qdsl_ms"]}
 
     setting = results["pytorch_setting"]
-    lines = ["Machine FMA peak (2 threads, `qdsl machine`): %.0f GFLOP/s." % peak, "",
+    lines = ["qdsl's target: %s. Machine FMA peak at its vector width (2 threads, "
+             "`qdsl machine --target %s`): %.0f GFLOP/s." % (args.target, args.target, peak), "",
              "PyTorch's setting: %s (%s), tcmalloc, 2 threads, channels-last; chosen as the "
              "fastest on QuadraNet36-T at batch 8: %s." % (
                  setting["chosen"], setting["blas_library"],

@@ -28,20 +28,22 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from benchlib import SETTINGS, run, setting_env, setting_name, write_outputs  # noqa: E402
+from benchlib import (SETTINGS, run, setting_env, setting_name,  # noqa: E402
+                      widest_cpu_target, write_outputs)
 
 QDWCONV_SHAPES = [(8, 256, 14), (8, 64, 56)]
 # The default first.
 POLICIES = [("min-memory", "_min"), ("paper", "_paper")]
 
 
-def build_training(qdsl, source, work, name, flags=()):
-    """Compiles and builds the training project once; again when qdsl is newer."""
-    directory = os.path.join(work, name)
+def build_training(qdsl, target, source, work, name, flags=()):
+    """Compiles and builds the training project for `target` (a folder of its
+    own) once; again when qdsl is newer."""
+    directory = os.path.join(work, target, name)
     train = os.path.join(directory, "build", "train")
     stamp = os.path.join(directory, "model.mlir")
     if not os.path.exists(train) or os.path.getmtime(qdsl) > os.path.getmtime(stamp):
-        run([qdsl, "compile", source, "--train", "--target", "x86-64-avx2", "-o", directory]
+        run([qdsl, "compile", source, "--train", "--target", target, "-o", directory]
             + list(flags))
         run([qdsl, "build", directory])
     return train
@@ -83,6 +85,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-large", action="store_true",
                         help="leave out QuadraNet36-T (its build and steps take the longest)")
+    parser.add_argument("--target", default=widest_cpu_target(),
+                        help="qdsl's target (default: the widest this CPU runs, %(default)s)")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     args = parser.parse_args()
@@ -90,7 +94,7 @@ def main():
 
     def both_policies(example, name):
         source = os.path.join(ROOT, "examples", example + ".qd")
-        return {policy: build_training(args.qdsl, source, args.work, name + suffix,
+        return {policy: build_training(args.qdsl, args.target, source, args.work, name + suffix,
                                        ["--memory-policy", policy])
                 for policy, suffix in POLICIES}
 
@@ -107,7 +111,8 @@ def main():
                     "  return linear(avgpool(qdwconv(x, k = 7)), out = 10)\n}\n"
                     "model QDWHead { input f32[%d, %d, %d]  layer qdw_head }\n" % (hw, hw, c))
         cases.append(("qdwconv k7 fwd+bwd %d·%d·%d²" % (n, c, hw), n, {
-            "min-memory": build_training(args.qdsl, source, args.work, "qdw_c%d_hw%d" % (c, hw))},
+            "min-memory": build_training(args.qdsl, args.target, source, args.work,
+                                         "qdw_c%d_hw%d" % (c, hw))},
             ["qdwconv", "--shape", str(n), str(c), str(hw), "--steps", "5"], 5))
 
     results = []
@@ -134,7 +139,8 @@ def main():
                      if title.startswith("QuadraNet36-T"))["min-memory"]
         profile = qdsl_profile(train, 16, 3)
 
-    lines = ["One training step (forward, loss, backward, clipping, AdamW), best of %d rounds, "
+    lines = ["qdsl's target: %s. " % args.target +
+             "One training step (forward, loss, backward, clipping, AdamW), best of %d rounds, "
              "2 threads; memory: peak resident set above the process's before the first step. "
              "PyTorch: tcmalloc and the fastest (in brackets) of OpenBLAS's OpenMP flavour with "
              "either wait policy and its pthread flavour with PASSIVE, each with the pointwise "

@@ -33,7 +33,7 @@ namespace qdsl::codegen {
 /// One kernel implementation, named as it is in both back ends.
 struct KernelImplementation {
   std::string name;
-  /// The Halide back end (x86-64-avx2, arm64-a76, opencl): the generator
+  /// The Halide back end (x86-64-avx2, x86-64-avx512, arm64-a76, opencl): the generator
   /// codegen/halide/<halideGenerator>_generator.cpp; empty when none.
   std::string halideGenerator;
   /// The CUDA back end (cuda): qdsl_cuda::<name> of codegen/cuda/qdsl_cuda.h

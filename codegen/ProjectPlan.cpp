@@ -211,6 +211,13 @@ void emitModelTables(const Plan &p, const Target &target, const ProjectOptions &
      << cString(options.source) << ", " << cString(target.name) << ", "
      << shapeList(exampleShape(model.getArgument(0).getType())) << ", "
      << shapeList(exampleShape(model.getResultTypes()[0])) << "};\n\n";
+  // The target's CPU features, tested where the program runs (the test
+  // needs each name as a literal).
+  os << "const char *missing_cpu_feature() {\n";
+  for (const std::string &feature : target.cpuFeatures)
+    os << "    if (!__builtin_cpu_supports(" << cString(feature) << "))\n"
+       << "        return " << cString(feature) << ";\n";
+  os << "    return nullptr;\n}\n\n";
   os << "const std::vector<WeightSpec> kWeightSpecs = {\n";
   for (const rt::WeightInfo &w : rt::listWeights(model))
     os << "    {" << cString(w.name) << ", " << shapeList(w.shape)

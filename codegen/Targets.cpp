@@ -2,6 +2,9 @@
 
 #include "codegen/Targets.h"
 
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
+
 namespace qdsl::codegen {
 
 namespace {
@@ -59,15 +62,24 @@ std::vector<FusionRule> cudaRules() {
   return rules;
 }
 
+const std::vector<std::string> kAvx2Features = {"avx2", "fma", "f16c", "sse4.1"};
+
 const std::vector<Target> &targets() {
   static const std::vector<Target> all = {
-      {kDefaultTarget, "x86-64-linux-avx2-fma-f16c-sse41", true, false, 8, cpuRules()},
+      {kDefaultTarget, "x86-64-linux-avx2-fma-f16c-sse41", true, false, 8, cpuRules(),
+       Backend::Halide, "", "", kAvx2Features},
+      // AVX-512 (F, CD, BW, DQ, VL: Skylake-SP and later, AMD Zen 4 and
+      // later): 16-float vectors and 32 registers.
+      {"x86-64-avx512", "x86-64-linux-avx512_skylake-avx512-avx2-fma-f16c-sse41", true, false,
+       16, cpuRules(), Backend::Halide, "", "",
+       {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma", "f16c"}},
       // Cortex-A76: ARMv8.2-A with dot product and fp16 arithmetic.
       {"arm64-a76", "arm-64-linux-arm_dot_prod-arm_fp16", false, false, 4, cpuRules(),
        Backend::Halide, "aarch64", "aarch64-linux-gnu-"},
       // The VPU stand-in: OpenCL kernels (run on PoCL here). The host code
       // around them is x86.
-      {"opencl", "x86-64-linux-avx2-fma-f16c-sse41-opencl", true, true, 8, cpuRules()},
+      {"opencl", "x86-64-linux-avx2-fma-f16c-sse41-opencl", true, true, 8, cpuRules(),
+       Backend::Halide, "", "", kAvx2Features},
       // NVIDIA GPUs (sm_80, sm_90): CUDA C++ and cuBLASLt, built with nvcc.
       // No GPU here: its programs run where one is.
       {"cuda", "", false, true, 32, cudaRules(), Backend::Cuda},
@@ -78,6 +90,16 @@ const std::vector<Target> &targets() {
 } // namespace
 
 llvm::ArrayRef<Target> allTargets() { return targets(); }
+
+std::string missingCpuFeature(const Target &target) {
+  if (target.cpuFeatures.empty())
+    return "";
+  llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  for (const std::string &feature : target.cpuFeatures)
+    if (!host.lookup(feature))
+      return feature;
+  return "";
+}
 
 const Target *lookupTarget(llvm::StringRef name) {
   for (const Target &t : targets())

@@ -43,7 +43,7 @@ struct FusionRule {
 enum class Backend { Halide, Cuda };
 
 struct Target {
-  /// qdsl's name: x86-64-avx2, arm64-a76, opencl, cuda.
+  /// qdsl's name: x86-64-avx2, x86-64-avx512, arm64-a76, opencl, cuda.
   std::string name;
   /// Halide target string (never `host`); empty for the CUDA back end.
   std::string halideTarget;
@@ -63,7 +63,17 @@ struct Target {
   /// (codegen/project/qdsl_cross.cmake); empty when none are built.
   std::string crossProcessor = {};
   std::string crossToolPrefix = {};
+  /// CPU features the kernels' instructions need (the names of GCC's and
+  /// LLVM's host feature tests, e.g. "avx512f"): qdsl refuses to time the
+  /// target on a CPU without one, and its generated programs refuse to run
+  /// there, instead of stopping on an illegal instruction. Empty: nothing
+  /// to check here (a cross target, or code that runs on a GPU).
+  std::vector<std::string> cpuFeatures = {};
 };
+
+/// The first of `target`'s cpuFeatures this machine's CPU lacks; "" when it
+/// has them all (or the target names none).
+std::string missingCpuFeature(const Target &target);
 
 /// The GPU architectures a CUDA project is built for when --cuda-arch names
 /// none (CMAKE_CUDA_ARCHITECTURES): A100 and H100/H200.
@@ -71,7 +81,8 @@ inline constexpr char kDefaultCudaArchitectures[] = "80;90";
 /// The oldest GPU architecture nvcc 13 builds for (Turing, sm_75).
 inline constexpr unsigned kOldestCudaArchitecture = 75;
 
-/// The target when none is named: this machine's.
+/// The target when none is named: one every x86-64 machine of the last
+/// decade runs (x86-64-avx512 is the faster choice where the CPU has it).
 inline constexpr char kDefaultTarget[] = "x86-64-avx2";
 
 /// Every target, in the order `--target` lists them.

@@ -14,7 +14,7 @@ namespace qdsl::quadra {
 
 KernelOptionSet::KernelOptionSet(PassOptions &parent)
     : target(parent, "target",
-             llvm::cl::desc("Target whose fusion rules apply (x86-64-avx2, arm64-a76, opencl)"),
+             llvm::cl::desc("Target whose fusion rules apply (x86-64-avx2, x86-64-avx512, arm64-a76, opencl, cuda)"),
              llvm::cl::init(codegen::kDefaultTarget)),
       expandQDWConv(parent, "expand-qdwconv",
                     llvm::cl::desc("Expand every qdwconv first (the unfused baseline)"),

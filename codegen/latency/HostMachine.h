@@ -48,18 +48,20 @@ inline constexpr double kBusyRoundSpread = 0.10;
 const char *qdslVersion();
 
 /// fp32 FMA GFLOP/s of this machine on `threads` threads, best of a few
-/// short runs lasting about `seconds` in all (AVX2+FMA where the CPU has
-/// it, else 128-bit vectors). 0 if it cannot be measured.
-double measureFmaPeak(int threads, double seconds = 0.3);
+/// short runs lasting about `seconds` in all, on vectors of `vectorFloats`
+/// (a target's width: 16 uses AVX-512 where the CPU has it; else AVX2+FMA
+/// where it has that, else 128-bit vectors). 0 if it cannot be measured.
+double measureFmaPeak(int threads, double seconds = 0.3, int vectorFloats = 8);
 
 /// Streaming bandwidth (a triad over arrays far larger than the caches) on
 /// `threads` threads, GB/s.
 double measureBandwidth(int threads);
 
-/// This machine, measured now for `threads` threads; `generators` and
+/// This machine, measured now for `threads` threads and a target of
+/// `vectorFloats` lanes (the FMA peak is the target's); `generators` and
 /// `halideVersion` come from the caller (they live in the code generator).
 MachineRecord describeThisMachine(int threads, const std::string &generators,
-                                  const std::string &halideVersion);
+                                  const std::string &halideVersion, int vectorFloats = 8);
 
 /// How `here` differs from `recorded` in ways that change kernel times, one
 /// phrase each ("FMA peak 151 GFLOP/s here, 192 when profiled (-21%)");

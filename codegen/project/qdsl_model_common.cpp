@@ -73,6 +73,12 @@ bool write_weights(const std::string &path, const qdsl::rt::TensorMap &weights,
 }
 
 bool check_can_run(bool has_weights, int batch, std::string &error) {
+    if (const char *feature = missing_cpu_feature()) {
+        error = std::string("this model's kernels were built for the ") + kModelInfo.target +
+                " target, which needs the CPU feature " + feature +
+                "; this CPU lacks it: compile the model for a target it has (x86-64-avx2)";
+        return false;
+    }
     if (!has_weights)
         error = "no weights: call initialize() or loadWeights() first";
     else if (batch < 1)

@@ -59,6 +59,9 @@ bool write_weights(const std::string &path, const qdsl::rt::TensorMap &weights,
 
 /// Whether a pass may run: weights set and a batch of at least one; else
 /// `error` says which.
+/// The first CPU feature the target's kernels need that this CPU lacks
+/// (e.g. "avx512f"), or null (model_kernels.cpp, from the target).
+const char *missing_cpu_feature();
 bool check_can_run(bool has_weights, int batch, std::string &error);
 /// Whether every label is a class of the model; else `error` names the
 /// first example that is not.

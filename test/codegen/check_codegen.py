@@ -49,6 +49,11 @@ CASES = {
                       1, 0.05, []),
     "opencl": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "opencl", 2,
                0.3, []),
+    # AVX-512 (16-float vectors: other register blocks and tails than AVX2's),
+    # where the CPU has it.
+    "avx512_families": ("test/codegen/families.qd", "Families", "x86-64-avx512", 3, 0.5, []),
+    "avx512_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
+                             "x86-64-avx512", 4, 0.3, []),
     # Training projects: the generated step's loss and gradients against the
     # reference executor's; the Fashion-MNIST one is also trained.
     "train_families": ("test/codegen/families.qd", "Families", "x86-64-avx2", 3, 0.5,
@@ -61,6 +66,10 @@ CASES = {
                        ["--train"]),
     "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
                             "x86-64-avx2", 4, 0.3, ["--train"]),
+    "avx512_train_families": ("test/codegen/families.qd", "Families", "x86-64-avx512", 3,
+                              0.5, ["--train", "--label-smoothing", "0.1"]),
+    "avx512_train_flat_mlp": ("test/codegen/families.qd", "FlatMLP", "x86-64-avx512", 3, 0.5,
+                              ["--train"]),
     # ARM (check_arm): kernels built here, predict cross-compiled and run
     # under qemu-aarch64, against the reference and the x86 build.
     "arm": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST", "arm64-a76", 2,
@@ -108,7 +117,7 @@ def example_cases(root):
             if line.startswith("model "):
                 model = line.split()[1].split("(")[0].split("{")[0]
                 big = "224" in text
-                for target in ("x86-64-avx2", "opencl", "arm64-a76", "cuda"):
+                for target in ("x86-64-avx2", "x86-64-avx512", "opencl", "arm64-a76", "cuda"):
                     key = "%s@%s" % (name[:-3], target)
                     cases[key] = ("examples/" + name, model, target, 1 if big else 2,
                                   0.05 if big else 0.3, [])
@@ -132,6 +141,16 @@ def input_shape(model_mlir):
                 dims = line[start:line.index("xf32>", start)].split("x")
                 return [int(d) for d in dims]
     raise RuntimeError("no model in " + model_mlir)
+
+
+def have_avx512():
+    """Whether this CPU runs the x86-64-avx512 target's kernels."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return all(f in flags.split() for f in ("avx512f", "avx512cd", "avx512bw", "avx512dq",
+                                                 "avx512vl"))
 
 
 def have_opencl():
@@ -1040,6 +1059,10 @@ def check(name, args):
     qd = os.path.join(args.root, source)
     if target == "opencl" and not have_opencl():
         print("%-14s SKIPPED: no OpenCL platform (install pocl-opencl-icd)" % name)
+        return True
+    if target == "x86-64-avx512" and not have_avx512():
+        print("%-14s SKIPPED: this CPU has no AVX-512 (avx512f, avx512bw, avx512dq, avx512vl)"
+              % name)
         return True
     start = time.time()
     run([args.qdsl, "compile", qd, "--model", model, "--target", target, "-o", work] + flags)

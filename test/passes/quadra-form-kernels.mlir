@@ -3,7 +3,7 @@
 // RUN: qdsl-opt %s --quadra-form-kernels=target=cuda --split-input-file | FileCheck %s --check-prefix=CUDA
 // RUN: not qdsl-opt %s --quadra-form-kernels=target=tpu -o /dev/null 2>&1 | FileCheck %s --check-prefix=TARGET
 
-// TARGET: quadra-form-kernels: unknown target 'tpu'; expected one of x86-64-avx2, arm64-a76, opencl, cuda
+// TARGET: quadra-form-kernels: unknown target 'tpu'; expected one of x86-64-avx2, x86-64-avx512, arm64-a76, opencl, cuda
 
 // The spatial half of a QuadraBlock is one kernel. Its inputs are the values
 // the chain reads from outside, each once: the block input (normalised and

@@ -70,6 +70,26 @@ TEST(KernelFamilies, TheCudaTargetLeavesTheLayerNormBeforeAMatmulAlone) {
         << rule.family;
 }
 
+// A target whose CPU features this machine lacks is named by the first one
+// missing; the x86 targets' vector widths match their Halide targets.
+TEST(KernelFamilies, TargetsNameTheCpuFeaturesTheyNeed) {
+  const codegen::Target *avx2 = codegen::lookupTarget("x86-64-avx2");
+  const codegen::Target *avx512 = codegen::lookupTarget("x86-64-avx512");
+  ASSERT_TRUE(avx2 && avx512);
+  EXPECT_EQ(avx2->vectorFloats, 8);
+  EXPECT_EQ(avx512->vectorFloats, 16);
+  EXPECT_NE(avx512->halideTarget.find("avx512"), std::string::npos);
+  EXPECT_EQ(avx512->rules.size(), avx2->rules.size());
+  codegen::Target imaginary = *avx2;
+  imaginary.cpuFeatures = {"sse2", "no-such-feature", "avx2"};
+  EXPECT_EQ(codegen::missingCpuFeature(imaginary), "no-such-feature");
+  imaginary.cpuFeatures.clear();
+  EXPECT_EQ(codegen::missingCpuFeature(imaginary), "");
+  // Cross and GPU targets check nothing here.
+  EXPECT_TRUE(codegen::lookupTarget("arm64-a76")->cpuFeatures.empty());
+  EXPECT_TRUE(codegen::lookupTarget("cuda")->cpuFeatures.empty());
+}
+
 TEST(KernelFamilies, EveryOpThatCanStandAloneHasAFamily) {
   mlir::MLIRContext context;
   context.loadDialect<quadra::QuadraDialect>();

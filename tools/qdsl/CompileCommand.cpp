@@ -362,8 +362,8 @@ int writeModelProject(Session &session, mlir::ModuleOp module, mlir::func::FuncO
   mlir::func::FuncOp step;
   if (train) {
     if (!t.runnableHere && t.backend != codegen::Backend::Cuda) {
-      session.error() << "--train needs a target this machine runs (x86-64-avx2 or "
-                         "opencl); " << t.name << " kernels can only be built here";
+      session.error() << "--train needs a target this machine runs (x86-64-avx2, "
+                         "x86-64-avx512 or opencl); " << t.name << " kernels can only be built here";
       return failed(session.finish(false)) ? 1 : 0;
     }
     auto built = quadra::buildTrainingStep(model, request.memoryPolicy, request.labelSmoothing);

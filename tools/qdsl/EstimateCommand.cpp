@@ -158,7 +158,7 @@ std::vector<std::string> differencesFromThisMachine(const cost::DeviceProfile &p
   // (The Halide version is what a build finds: not known before one.)
   cost::MachineRecord here = cost::describeThisMachine(
       threads ? static_cast<int>(threads) : profile.machine->threads,
-      codegen::generatorsDigest(), "");
+      codegen::generatorsDigest(), "", target->vectorFloats);
   return cost::machineDifferences(*profile.machine, here);
 }
 

@@ -60,9 +60,11 @@ cl::opt<Emit> emit(
     cl::sub(compileCommand), cl::cat(category));
 
 cl::opt<std::string> target("target",
-                            cl::desc("Code generation target: x86-64-avx2, arm64-a76, opencl, cuda"),
+                            cl::desc("Code generation target: x86-64-avx2, x86-64-avx512, arm64-a76, "
+                                     "opencl, cuda"),
                             cl::value_desc("name"), cl::sub(compileCommand),
-                            cl::sub(profileCommand), cl::cat(category));
+                            cl::sub(profileCommand), cl::sub(machineCommand),
+                            cl::cat(category));
 
 cl::opt<std::string> cudaArch(
     "cuda-arch",

@@ -31,8 +31,17 @@ int runMachine() {
       profileThreads < 1 || (cpus && profileThreads > cpus))
     return reportError("--threads must be from 1 to the " + Twine(cpus) +
                        " CPUs of this machine");
-  cost::MachineRecord m = cost::describeThisMachine(static_cast<int>(profileThreads),
-                                                    codegen::generatorsDigest(), "");
+  // The FMA peak is measured at the target's vector width.
+  const std::string name = target.empty() ? codegen::kDefaultTarget : target.getValue();
+  const codegen::Target *t = codegen::lookupTarget(name);
+  if (!t || !t->runnableHere)
+    return reportError("--target must be a target this machine runs (x86-64-avx2, "
+                       "x86-64-avx512, opencl), got '" + name + "'");
+  if (std::string feature = codegen::missingCpuFeature(*t); !feature.empty())
+    return reportError("target " + name + " needs the CPU feature " + feature +
+                       ", which this machine's CPU lacks");
+  cost::MachineRecord m = cost::describeThisMachine(
+      static_cast<int>(profileThreads), codegen::generatorsDigest(), "", t->vectorFloats);
   if (json) {
     outs() << formatv("{0:2}", cost::machineToJSON(m)) << "\n";
     return 0;
@@ -84,11 +93,14 @@ int checkProfileFlags(cost::DeviceProfile &base, const codegen::Target *&t,
                                  : target.empty() ? codegen::kDefaultTarget : target.getValue();
   t = codegen::lookupTarget(name);
   if (!t)
-    return reportError("unknown target '" + name + "'; qdsl profile measures x86-64-avx2 or "
-                       "opencl kernels on this machine");
+    return reportError("unknown target '" + name + "'; qdsl profile measures x86-64-avx2, "
+                       "x86-64-avx512 or opencl kernels on this machine");
   if (!t->runnableHere)
     return reportError("target " + name + " does not run on this machine; profile it on "
                        "the device itself, or use a shipped profile from profiles/");
+  if (std::string feature = codegen::missingCpuFeature(*t); !feature.empty())
+    return reportError("target " + name + " needs the CPU feature " + feature +
+                       ", which this machine's CPU lacks; profile it on a CPU that has it");
   if (outputFile.empty() || outputFile == "-")
     return reportError("qdsl profile needs -o PROFILE.json");
   // What would fail at the end of a long run fails now.
@@ -135,8 +147,9 @@ int measureProfile(mlir::ModuleOp module, mlir::func::FuncOp space, const codege
 
   // Where the measurements are made: measured before the builds load the
   // machine.
-  cost::MachineRecord machine = cost::describeThisMachine(
-      static_cast<int>(how.settings.threads), codegen::generatorsDigest(), "");
+  cost::MachineRecord machine =
+      cost::describeThisMachine(static_cast<int>(how.settings.threads),
+                                codegen::generatorsDigest(), "", target.vectorFloats);
   outs() << formatv("this machine: {0}, {1} CPUs; on {2} threads FMA peak {3:f0} GFLOP/s, "
                     "memory bandwidth {4:f1} GB/s\n",
                     machine.cpuModel, machine.logicalCpus, machine.threads, machine.fmaPeakGflops,

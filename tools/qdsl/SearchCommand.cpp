@@ -47,8 +47,11 @@ int checkSearchFlags() {
     return reportError("a search needs a directory: add -o DIR");
   const codegen::Target *target = codegen::lookupTarget(searchTarget);
   if (!target || !target->runnableHere)
-    return reportError("--target must be a target this machine runs (x86-64-avx2), got '" +
-                       searchTarget + "'");
+    return reportError("--target must be a target this machine runs (x86-64-avx2, "
+                       "x86-64-avx512), got '" + searchTarget + "'");
+  if (std::string feature = codegen::missingCpuFeature(*target); !feature.empty())
+    return reportError("--target " + searchTarget + " needs the CPU feature " + feature +
+                       ", which this machine's CPU lacks");
   if (!(archLearningRate > 0 && archLearningRate <= 1))
     return reportError("--arch-lr must be in (0, 1], got " + shownNumber(archLearningRate));
   if (archEvery < 1)
