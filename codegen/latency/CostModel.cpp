@@ -222,6 +222,8 @@ FamilyModel fitLogLinear(const std::vector<KernelSample> &samples,
   FamilyModel m;
   m.form = Form::LogLinear;
   m.features = features;
+  for (const KernelSample &k : samples)
+    m.largestMacs[k.batch] = std::max(m.largestMacs[k.batch], k.macs);
   // A light ridge: the features are collinear by construction (log MACs
   // is a sum of logs of parameters), which the penalty resolves.
   if (!leastSquares(a, b, 1e-3 * samples.size(), m.coefficients))
@@ -321,6 +323,17 @@ double predictWith(const FamilyModel &model, const DeviceFigures &device,
       return 0;
     return c[0] + c[1] * kernel.macs + c[2] * kernel.bytes;
   case Form::LogLinear: {
+    auto largest = model.largestMacs.find(kernel.batch);
+    if (largest != model.largestMacs.end() && largest->second > 0 &&
+        kernel.macs > largest->second) {
+      const double scale = kernel.macs / largest->second;
+      KernelSample inRange = kernel;
+      inRange.macs = largest->second;
+      inRange.bytes = kernel.bytes / scale;
+      FamilyModel fitted = model;
+      fitted.largestMacs.clear();
+      return scale * predictWith(fitted, device, inRange);
+    }
     std::vector<double> x = logFeatures(model.features, kernel);
     if (x.size() != c.size())
       return 0;
@@ -347,6 +360,15 @@ void indexMeasurements(DeviceProfile &profile) {
   profile.measuredMedians.clear();
   for (auto &[key, values] : byKey)
     profile.measuredMedians[key] = median(values);
+  // The range the loglinear fits saw (not stored in the file: the
+  // measurements it keeps are those the fits were made from).
+  for (auto &[family, model] : profile.families)
+    if (model.form == Form::LogLinear) {
+      model.largestMacs.clear();
+      for (const KernelSample &k : profile.measurements)
+        if (k.family == family && k.seconds > 0)
+          model.largestMacs[k.batch] = std::max(model.largestMacs[k.batch], k.macs);
+    }
 }
 
 namespace {

@@ -79,6 +79,13 @@ struct FamilyModel {
   std::vector<double> coefficients;
   /// Loglinear only: "macs", "bytes", "batch", then parameter names.
   std::vector<std::string> features;
+  /// Loglinear only: the most MACs a sample had, per batch (from the samples
+  /// when fitted, from the profile's measurements when read). A kernel with
+  /// more is predicted as the largest one timed, scaled in proportion to its
+  /// work: a power law fitted inside the range (time ~ MACs^0.8, say) would
+  /// underestimate a kernel 4x larger than any timed (QuadraNet36-T's
+  /// against a search space of half its width) by a third.
+  std::map<int64_t, double> largestMacs;
   /// Fit quality on its measurements: RMSPE (as a fraction) and the share
   /// within ±10%, in sample and leave-one-out.
   size_t samples = 0;

@@ -119,6 +119,42 @@ TEST(CostModelTest, LogLinearFitFollowsAPowerLaw) {
   EXPECT_EQ(fitFamily(samples, d).form, Form::LogLinear);
 }
 
+// A kernel with more MACs than any sample of its batch is the largest one
+// timed, scaled by its work: the fitted power law (here MACs^0.7) is not
+// carried past the samples, and kernels inside the range keep it. A profile
+// read back recovers the range from its measurements.
+TEST(CostModelTest, BeyondTheLargestSampleTimeGrowsWithWork) {
+  DeviceFigures d = device();
+  std::vector<KernelSample> samples = grid();
+  for (KernelSample &k : samples)
+    k.seconds = 3e-9 * std::pow(k.macs + 1, 0.7);
+  FamilyModel fit = fitForm(Form::LogLinear, samples, d);
+  ASSERT_EQ(fit.largestMacs.size(), 2u);
+  const KernelSample *largest = &samples[0];
+  for (const KernelSample &k : samples)
+    if (k.batch == 8 && k.macs > largest->macs)
+      largest = &k;
+  EXPECT_DOUBLE_EQ(fit.largestMacs.at(8), largest->macs);
+  KernelSample bigger = *largest;
+  bigger.macs *= 4;
+  bigger.bytes *= 4;
+  const double atLargest = predictWith(fit, d, *largest);
+  EXPECT_NEAR(predictWith(fit, d, bigger) / atLargest, 4.0, 1e-9);
+  KernelSample inside = *largest;
+  inside.macs /= 4;
+  inside.bytes /= 4;
+  EXPECT_LT(predictWith(fit, d, inside) / atLargest, 0.5);  // the power law: 4^-0.7
+  EXPECT_GT(predictWith(fit, d, inside) / atLargest, 0.3);
+
+  DeviceProfile profile;
+  profile.device = d;
+  profile.families["f"] = fit;
+  profile.families["f"].largestMacs.clear();
+  profile.measurements = samples;
+  indexMeasurements(profile);
+  EXPECT_EQ(profile.families["f"].largestMacs, fit.largestMacs);
+}
+
 TEST(CostModelTest, FewSamplesGetARoofline) {
   std::vector<KernelSample> samples = grid();
   samples.resize(2);
