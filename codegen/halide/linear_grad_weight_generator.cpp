@@ -34,7 +34,9 @@ public:
         const int CI = in_channels, CO = out_channels;
         const int V = natural_vector_size<float>();
         const int ob = block_of(CO, {3 * V, 2 * V, V});
-        const int ib = block_of(CI, {4, 2});
+        // 4 or 8 inputs: 8 (or 12) accumulators of AVX2's 16 registers,
+        // 16 of AVX-512's 32.
+        const int ib = V >= 16 ? block_of(CI, {8, 4, 2}) : block_of(CI, {4, 2});
         // Output tiles of about 24 KiB: whole register tiles.
         const int OT = ob % V == 0 ? ob * block_of(CO / ob, {4, 3, 2}) : CO;
         const int IT = ib * block_of(CI / ib, {16, 12, 8, 6, 4, 3, 2});

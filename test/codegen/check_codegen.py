@@ -64,11 +64,15 @@ CASES = {
                             0.5, ["--train"]),
     "train_flat_mlp": ("test/codegen/families.qd", "FlatMLP", "x86-64-avx2", 3, 0.5,
                        ["--train"]),
+    "train_wide_mlp": ("test/codegen/families.qd", "WideMLP", "x86-64-avx2", 3, 0.5,
+                       ["--train"]),
     "train_fashion_mnist": ("examples/fashion_mnist.qd", "QuadraNet_FashionMNIST",
                             "x86-64-avx2", 4, 0.3, ["--train"]),
     "avx512_train_families": ("test/codegen/families.qd", "Families", "x86-64-avx512", 3,
                               0.5, ["--train", "--label-smoothing", "0.1"]),
     "avx512_train_flat_mlp": ("test/codegen/families.qd", "FlatMLP", "x86-64-avx512", 3, 0.5,
+                              ["--train"]),
+    "avx512_train_wide_mlp": ("test/codegen/families.qd", "WideMLP", "x86-64-avx512", 3, 0.5,
                               ["--train"]),
     # ARM (check_arm): kernels built here, predict cross-compiled and run
     # under qemu-aarch64, against the reference and the x86 build.
