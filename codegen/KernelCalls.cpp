@@ -166,6 +166,16 @@ const char *const kQuadraticBiases[] = {"ba", "bb", "bc"};
 const char *const kQuadraticLinearBiases[] = {"bias", "bb", "bc"};
 
 namespace {
+/// The residual of `x + scaled` (either order): the operand of `add` that is
+/// not `scaled`; null when `scaled` is neither.
+Value residualOf(AddOp add, Value scaled) {
+  if (add.getLhs() == scaled)
+    return add.getRhs();
+  if (add.getRhs() == scaled)
+    return add.getLhs();
+  return Value();
+}
+
 /// The depthwise kernel's channels and window.
 void depthwiseWindow(CallBuilder &b, Value input, ArrayRef<int64_t> filterShape,
                      ArrayRef<int64_t> stride, ArrayRef<int64_t> padding) {
@@ -200,15 +210,9 @@ bool describeDepthwise(KernelReader &r, CallBuilder &b) {
     return false;
   if (scale && scale.getInput() != conv->getResult(0))
     return false;
-  Value residual;
-  if (add) {
-    if (add.getLhs() == scale.getResult())
-      residual = add.getRhs();
-    else if (add.getRhs() == scale.getResult())
-      residual = add.getLhs();
-    else
-      return false;
-  }
+  Value residual = add ? residualOf(add, scale.getResult()) : Value();
+  if (add && !residual)
+    return false;
   auto filterShape =
       llvm::cast<RankedTensorType>(conv->getOperand(1).getType()).getShape();
   ArrayRef<int64_t> stride = qdw ? qdw.getStride() : dw.getStride();
@@ -277,9 +281,9 @@ bool describePointwise(KernelReader &r, CallBuilder &b) {
   auto add = scale ? r.take<AddOp>() : AddOp();
   if ((scale && !add) || !r.done() || (scale && scale.getInput() != last))
     return false;
-  Value residual;
-  if (add)
-    residual = add.getLhs() == scale.getResult() ? add.getRhs() : add.getLhs();
+  Value residual = add ? residualOf(add, scale.getResult()) : Value();
+  if (add && !residual)
+    return false;
 
   int64_t cin = dim(input, -1), cout = dim(layer->getResult(0), -1);
   bool quadratic = static_cast<bool>(qlin);
@@ -335,12 +339,8 @@ bool describeMLP(KernelReader &r, CallBuilder &b) {
       expand.getInput() != ln.getResult() || gelu.getInput() != expand.getResult() ||
       contract.getInput() != gelu.getResult() || scale.getInput() != contract.getResult())
     return false;
-  Value residual;
-  if (add.getLhs() == scale.getResult())
-    residual = add.getRhs();
-  else if (add.getRhs() == scale.getResult())
-    residual = add.getLhs();
-  else
+  Value residual = residualOf(add, scale.getResult());
+  if (!residual)
     return false;
   Value input = ln.getInput();
   int64_t channels = dim(input, -1), hidden = dim(expand.getResult(), -1);
