@@ -102,6 +102,15 @@ std::string missingCpuFeature(const Target &target) {
 }
 
 const Target *lookupTarget(llvm::StringRef name) {
+  // `host`: the x86 target with the widest vectors this CPU runs.
+  if (name == kHostTarget) {
+#if defined(__x86_64__)
+    for (const char *widest : {"x86-64-avx512", kDefaultTarget})
+      if (const Target *t = lookupTarget(widest); t && missingCpuFeature(*t).empty())
+        return t;
+#endif
+    return nullptr;
+  }
   for (const Target &t : targets())
     if (name == t.name)
       return &t;

@@ -85,9 +85,14 @@ inline constexpr unsigned kOldestCudaArchitecture = 75;
 /// decade runs (x86-64-avx512 is the faster choice where the CPU has it).
 inline constexpr char kDefaultTarget[] = "x86-64-avx2";
 
+/// Not a target of its own: names the x86 target with the widest vectors
+/// this machine's CPU runs (lookupTarget resolves it; none off x86).
+inline constexpr char kHostTarget[] = "host";
+
 /// Every target, in the order `--target` lists them.
 llvm::ArrayRef<Target> allTargets();
-/// Null when `name` is not a target.
+/// Null when `name` is not a target; "host" is the widest x86 target this
+/// CPU runs.
 const Target *lookupTarget(llvm::StringRef name);
 
 } // namespace qdsl::codegen

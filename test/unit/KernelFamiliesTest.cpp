@@ -85,6 +85,12 @@ TEST(KernelFamilies, TargetsNameTheCpuFeaturesTheyNeed) {
   EXPECT_EQ(codegen::missingCpuFeature(imaginary), "no-such-feature");
   imaginary.cpuFeatures.clear();
   EXPECT_EQ(codegen::missingCpuFeature(imaginary), "");
+  // `host` is the widest of the two this CPU runs.
+  const codegen::Target *host = codegen::lookupTarget(codegen::kHostTarget);
+  ASSERT_NE(host, nullptr);
+  EXPECT_TRUE(host == avx2 || host == avx512);
+  EXPECT_EQ(codegen::missingCpuFeature(*host), "");
+  EXPECT_EQ(host == avx512, codegen::missingCpuFeature(*avx512).empty());
   // Cross and GPU targets check nothing here.
   EXPECT_TRUE(codegen::lookupTarget("arm64-a76")->cpuFeatures.empty());
   EXPECT_TRUE(codegen::lookupTarget("cuda")->cpuFeatures.empty());

@@ -37,7 +37,8 @@ const codegen::Target *selectTarget(Session &session) {
   std::string known;
   for (const auto &t : codegen::allTargets())
     known += (known.empty() ? "" : ", ") + t.name;
-  session.error() << "unknown target '" << name << "'; expected one of " << known;
+  session.error() << "unknown target '" << name << "'; expected one of " << known
+                  << ", or " << codegen::kHostTarget << " (the widest this CPU runs)";
   return nullptr;
 }
 

@@ -61,7 +61,8 @@ cl::opt<Emit> emit(
 
 cl::opt<std::string> target("target",
                             cl::desc("Code generation target: x86-64-avx2, x86-64-avx512, arm64-a76, "
-                                     "opencl, cuda"),
+                                     "opencl, cuda, or host (the widest x86 target this "
+                                     "CPU runs)"),
                             cl::value_desc("name"), cl::sub(compileCommand),
                             cl::sub(profileCommand), cl::sub(machineCommand),
                             cl::cat(category));
