@@ -15,19 +15,15 @@ def run(cmd, env=None, cwd=None):
     return result
 
 
-# The CPU features of qdsl's x86-64-avx512 target (codegen/Targets.cpp).
-AVX512_FEATURES = ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
-
-
-def widest_cpu_target():
+def widest_cpu_target(qdsl):
     """The x86 target with the widest vectors this CPU runs: the one a user
     of this machine compiles for, and the width its peers (oneDNN, OpenBLAS)
-    pick for themselves at run time."""
-    try:
-        flags = set(open("/proc/cpuinfo").read().split())
-    except OSError:
-        flags = set()
-    return "x86-64-avx512" if set(AVX512_FEATURES) <= flags else "x86-64-avx2"
+    pick for themselves at run time. qdsl decides (the CPU features each
+    target needs are codegen/Targets.cpp's): `qdsl machine` refuses a target
+    this CPU lacks a feature of."""
+    probe = subprocess.run([qdsl, "machine", "--threads", "1", "--target", "x86-64-avx512",
+                            "--json"], capture_output=True, text=True)
+    return "x86-64-avx512" if probe.returncode == 0 else "x86-64-avx2"
 
 
 def target_peak(qdsl, target):

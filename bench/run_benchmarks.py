@@ -149,11 +149,12 @@ def main():
     parser.add_argument("--skip-autoschedule", action="store_true",
                         help="leave out QuadraNet36-T under Halide's autoscheduler (its build "
                              "takes minutes)")
-    parser.add_argument("--target", default=widest_cpu_target(),
-                        help="qdsl's target (default: the widest this CPU runs, %(default)s)")
+    parser.add_argument("--target",
+                        help="qdsl's target (default: the widest x86 target this CPU runs)")
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     args = parser.parse_args()
+    args.target = args.target or widest_cpu_target(args.qdsl)
     os.makedirs(args.work, exist_ok=True)
 
     # The peak at the target's vector width: what its kernels could reach.

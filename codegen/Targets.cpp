@@ -101,6 +101,15 @@ std::string missingCpuFeature(const Target &target) {
   return "";
 }
 
+std::string whyNotTimedHere(const Target &target) {
+  if (!target.runnableHere)
+    return "target " + target.name + " does not run on this machine";
+  if (std::string feature = missingCpuFeature(target); !feature.empty())
+    return "target " + target.name + " needs the CPU feature " + feature +
+           ", which this machine's CPU lacks";
+  return "";
+}
+
 const Target *lookupTarget(llvm::StringRef name) {
   // `host`: the x86 target with the widest vectors this CPU runs.
   if (name == kHostTarget) {

@@ -75,6 +75,10 @@ struct Target {
 /// has them all (or the target names none).
 std::string missingCpuFeature(const Target &target);
 
+/// Why `target`'s kernels cannot be timed on this machine ("target T does
+/// not run on this machine", or the CPU feature it lacks); "" when they can.
+std::string whyNotTimedHere(const Target &target);
+
 /// The GPU architectures a CUDA project is built for when --cuda-arch names
 /// none (CMAKE_CUDA_ARCHITECTURES): A100 and H100/H200.
 inline constexpr char kDefaultCudaArchitectures[] = "80;90";

@@ -153,6 +153,10 @@ std::vector<std::string> differencesFromThisMachine(const cost::DeviceProfile &p
   const codegen::Target *target = codegen::lookupTarget(profile.device.target);
   if (!profile.calibrated || !target || !target->runnableHere)
     return {};
+  // Its kernels would not run here at all: no speed comparison means anything.
+  if (std::string feature = codegen::missingCpuFeature(*target); !feature.empty())
+    return {"its target " + target->name + " needs the CPU feature " + feature +
+            ", which this machine's CPU lacks"};
   if (!profile.machine)
     return {"does not say which machine it was measured on (written before qdsl 0.15)"};
   // (The Halide version is what a build finds: not known before one.)

@@ -34,12 +34,11 @@ int runMachine() {
   // The FMA peak is measured at the target's vector width.
   const std::string name = target.empty() ? codegen::kDefaultTarget : target.getValue();
   const codegen::Target *t = codegen::lookupTarget(name);
-  if (!t || !t->runnableHere)
+  if (!t)
     return reportError("--target must be a target this machine runs (x86-64-avx2, "
                        "x86-64-avx512, opencl), got '" + name + "'");
-  if (std::string feature = codegen::missingCpuFeature(*t); !feature.empty())
-    return reportError("target " + name + " needs the CPU feature " + feature +
-                       ", which this machine's CPU lacks");
+  if (std::string why = codegen::whyNotTimedHere(*t); !why.empty())
+    return reportError(why);
   cost::MachineRecord m = cost::describeThisMachine(
       static_cast<int>(profileThreads), codegen::generatorsDigest(), "", t->vectorFloats);
   if (json) {
@@ -95,12 +94,9 @@ int checkProfileFlags(cost::DeviceProfile &base, const codegen::Target *&t,
   if (!t)
     return reportError("unknown target '" + name + "'; qdsl profile measures x86-64-avx2, "
                        "x86-64-avx512 or opencl kernels on this machine");
-  if (!t->runnableHere)
-    return reportError("target " + name + " does not run on this machine; profile it on "
-                       "the device itself, or use a shipped profile from profiles/");
-  if (std::string feature = codegen::missingCpuFeature(*t); !feature.empty())
-    return reportError("target " + name + " needs the CPU feature " + feature +
-                       ", which this machine's CPU lacks; profile it on a CPU that has it");
+  if (std::string why = codegen::whyNotTimedHere(*t); !why.empty())
+    return reportError(why + "; profile it on the device itself, or use a shipped "
+                             "profile from profiles/");
   if (outputFile.empty() || outputFile == "-")
     return reportError("qdsl profile needs -o PROFILE.json");
   // What would fail at the end of a long run fails now.

@@ -49,9 +49,8 @@ int checkSearchFlags() {
   if (!target || !target->runnableHere)
     return reportError("--target must be a target this machine runs (x86-64-avx2, "
                        "x86-64-avx512), got '" + searchTarget + "'");
-  if (std::string feature = codegen::missingCpuFeature(*target); !feature.empty())
-    return reportError("--target " + searchTarget + " needs the CPU feature " + feature +
-                       ", which this machine's CPU lacks");
+  if (std::string why = codegen::whyNotTimedHere(*target); !why.empty())
+    return reportError(why);
   if (!(archLearningRate > 0 && archLearningRate <= 1))
     return reportError("--arch-lr must be in (0, 1], got " + shownNumber(archLearningRate));
   if (archEvery < 1)
