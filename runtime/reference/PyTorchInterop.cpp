@@ -129,6 +129,16 @@ std::string toPyTorchName(const std::string &name) {
   return name;
 }
 
+std::vector<TensorSpec> pytorchWeightShapes(func::FuncOp model) {
+  std::vector<TensorSpec> specs;
+  model.walk([&](WeightOp w) {
+    auto shape = w.getType().getShape();
+    specs.push_back({toPyTorchName(w.getName().str()),
+                     pytorchShape(std::vector<int64_t>(shape.begin(), shape.end()), layoutOf(w))});
+  });
+  return specs;
+}
+
 bool exportPyTorch(func::FuncOp model, const TensorMap &weights, TensorMap &state,
                    std::string &error) {
   if (std::vector<std::string> problems = weightProblems(weightShapes(model), weights);

@@ -21,6 +21,10 @@ namespace qdsl::rt {
 /// The PyTorch name of a qdsl weight name.
 std::string toPyTorchName(const std::string &name);
 
+/// Every weight of `model` under its PyTorch name, with its PyTorch shape,
+/// in the order the model declares them.
+std::vector<TensorSpec> pytorchWeightShapes(mlir::func::FuncOp model);
+
 /// qdsl weights → PyTorch names and layouts.
 bool exportPyTorch(mlir::func::FuncOp model, const TensorMap &weights,
                    TensorMap &state, std::string &error);

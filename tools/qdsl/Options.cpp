@@ -23,6 +23,8 @@ cl::SubCommand profileCommand(
     "profile", "Measure kernels of a search space on this machine and fit a device profile");
 cl::SubCommand searchCommand(
     "search", "Search a space for the most accurate architecture within its latency limits");
+cl::SubCommand exportCommand(
+    "export", "Write a model as an ONNX file or a PyTorch module (docs/INTEROP.md)");
 cl::SubCommand machineCommand(
     "machine", "Describe this machine as a profile made here would record it");
 
@@ -31,7 +33,7 @@ cl::OptionCategory category("qdsl options");
 #define QDSL_FRONTEND_COMMANDS                                                 \
   cl::sub(compileCommand), cl::sub(statsCommand), cl::sub(runCommand),         \
       cl::sub(weightsCommand), cl::sub(estimateCommand), cl::sub(profileCommand),  \
-      cl::sub(searchCommand)
+      cl::sub(searchCommand), cl::sub(exportCommand)
 
 cl::opt<std::string> weightsAction(cl::Positional, cl::desc("<init|import|export>"),
                                    cl::Required, cl::sub(weightsCommand),
@@ -329,11 +331,11 @@ cl::opt<unsigned> jobs("j", cl::desc("Parallel build jobs (0: as many as cores)"
 
 cl::opt<std::string> weightsFile("weights", cl::desc("Weights file (safetensors)"),
                                  cl::value_desc("file"), cl::sub(runCommand),
-                                 cl::cat(category));
+                                 cl::sub(exportCommand), cl::cat(category));
 
 cl::opt<uint64_t> seed("seed", cl::desc("Seed of the initial weights (profile: of the sampled architectures)"), cl::init(0),
                        cl::sub(runCommand), cl::sub(weightsCommand), cl::sub(profileCommand),
-                       cl::sub(searchCommand), cl::cat(category));
+                       cl::sub(searchCommand), cl::sub(exportCommand), cl::cat(category));
 
 cl::opt<std::string> npyInput("input", cl::desc("Input examples (.npy, NHWC float32)"),
                               cl::value_desc("file"), cl::sub(runCommand),
@@ -364,12 +366,22 @@ cl::opt<std::string> memoryLimit(
     cl::desc("Most memory a command may plan to use for the model's weights and activations "
              "(bytes, or with K, M, G or T; default: this machine's RAM)"),
     cl::value_desc("size"), cl::sub(compileCommand), cl::sub(runCommand),
-    cl::sub(weightsCommand), cl::cat(category));
+    cl::sub(weightsCommand), cl::sub(exportCommand), cl::cat(category));
 
 cl::opt<double> randomStd(
     "random-std",
     cl::desc("weights init: draw every tensor from N(0, STD) instead of its "
              "initialiser (for tests: no layer starts as the identity)"),
     cl::init(0.0), cl::value_desc("std"), cl::sub(weightsCommand), cl::cat(category));
+
+cl::opt<std::string> exportFormat(
+    "format", cl::desc("onnx (an ONNX model, opset 17) or pytorch (one Python file)"),
+    cl::value_desc("onnx|pytorch"), cl::sub(exportCommand), cl::cat(category));
+
+cl::opt<bool> externalData(
+    "external-data",
+    cl::desc("--format onnx: the weights in OUTPUT.data next to the model (always done above "
+             "2 GB, which one ONNX file cannot hold)"),
+    cl::sub(exportCommand), cl::cat(category));
 
 } // namespace qdsl::tool

@@ -19,7 +19,8 @@ namespace qdsl::tool {
 extern llvm::cl::OptionCategory category;
 
 extern llvm::cl::SubCommand compileCommand, statsCommand, buildCommand,
-    runCommand, weightsCommand, estimateCommand, profileCommand, machineCommand, searchCommand;
+    runCommand, weightsCommand, estimateCommand, profileCommand, machineCommand, searchCommand,
+    exportCommand;
 
 // The front end: every command that reads a .qd file.
 extern llvm::cl::opt<std::string> inputFile, outputFile;
@@ -53,9 +54,13 @@ extern llvm::cl::opt<double> labelSmoothing, randomStd;
 extern llvm::cl::opt<std::string> weightsAction, weightsSource, weightsFormat;
 extern llvm::cl::opt<std::string> memoryLimit;
 
+// export.
+extern llvm::cl::opt<std::string> exportFormat;
+extern llvm::cl::opt<bool> externalData;
+
 // The commands, one file each.
 int runCompile(), runStats(), runBuild(), runReference(), runWeights(), runEstimate(),
-    runProfile(), runMachine(), runSearch();
+    runProfile(), runMachine(), runSearch(), runExport();
 
 // Search.
 extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory, deriveRule, fromSearch,

@@ -120,6 +120,8 @@ int main(int argc, char **argv) {
       "  qdsl weights init FILE.qd -o W.safetensors [--seed N]\n"
       "  qdsl weights import FILE.qd PYTORCH.safetensors -o W.safetensors\n"
       "  qdsl weights export FILE.qd W.safetensors -o PYTORCH.safetensors\n"
+      "  qdsl export FILE.qd --format onnx [--weights W.safetensors] -o MODEL.onnx\n"
+      "  qdsl export FILE.qd --format pytorch -o MODEL.py\n"
       "  qdsl profile SPACE.qd --target=x86-64-avx2 -o PROFILE.json\n"
       "  qdsl profile SPACE.qd --calibrate BASE.json -o PROFILE.json [--threads N]\n"
       "  qdsl machine [--threads N] [--json]\n"
@@ -136,12 +138,12 @@ int main(int argc, char **argv) {
       {&buildCommand, runBuild},     {&runCommand, runReference},
       {&weightsCommand, runWeights}, {&estimateCommand, runEstimate},
       {&profileCommand, runProfile}, {&machineCommand, runMachine},
-      {&searchCommand, runSearch}};
+      {&searchCommand, runSearch},   {&exportCommand, runExport}};
   for (const auto &[command, run] : commands)
     if (*command)
       return run();
   errs() << "qdsl: expected a command: compile, build, stats, run, weights, "
-            "profile, estimate, search or machine "
+            "profile, estimate, search, export or machine "
             "(see qdsl --help)\n";
   return 1;
 }

@@ -1,0 +1,94 @@
+//===- ExportCommand.cpp - qdsl export --format onnx|pytorch --------------===//
+
+#include "Options.h"
+#include "Session.h"
+
+#include "codegen/export/OnnxExport.h"
+#include "codegen/export/PyTorchExport.h"
+#include "runtime/reference/PyTorchInterop.h"
+#include "runtime/reference/ReferenceExecutor.h"
+#include "runtime/shipped/TensorFiles.h"
+
+#include "llvm/Support/Path.h"
+
+using namespace llvm;
+
+namespace qdsl::tool {
+
+namespace {
+
+/// The model's weights as PyTorch's state dict: --weights (qdsl's names and
+/// layouts), else the initialisers drawn from --seed.
+bool stateDict(mlir::func::FuncOp model, rt::TensorMap &state, std::string &error) {
+  rt::TensorMap weights;
+  if (!weightsFile.empty()) {
+    rt::Metadata metadata;
+    if (!rt::readSafetensors(weightsFile, weights, error, &metadata) ||
+        !rt::isOfModel(metadata, model.getSymName().str(), weightsFile, error))
+      return false;
+    std::vector<std::string> problems = rt::weightProblems(rt::weightShapes(model), weights);
+    if (!problems.empty()) {
+      error = rt::describeMisfit(weightsFile, model.getSymName().str(),
+                                 rt::listProblems(problems));
+      return false;
+    }
+  } else {
+    weights = rt::initializeWeights(model, seed);
+  }
+  return rt::exportPyTorch(model, weights, state, error);
+}
+
+} // namespace
+
+int runExport() {
+  const std::string format = exportFormat;
+  if (format != "onnx" && format != "pytorch")
+    return reportError(format.empty() ? std::string("qdsl export needs --format onnx or "
+                                                    "--format pytorch")
+                                      : "unknown --format '" + format +
+                                            "': expected onnx or pytorch");
+  if (format == "pytorch")
+    for (const cl::Option *flag :
+         std::initializer_list<const cl::Option *>{&weightsFile, &seed, &externalData})
+      if (flag->getNumOccurrences())
+        return reportError("--" + flag->ArgStr +
+                           " goes with --format onnx (a PyTorch module loads its weights "
+                           "from `qdsl weights export`)");
+  if (format == "onnx" && outputFile == "-")
+    return reportError("qdsl export --format onnx needs -o FILE.onnx");
+  if (format == "onnx" && weightsFile.getNumOccurrences() && seed.getNumOccurrences())
+    return reportError("--seed draws initial weights; it does not go with --weights");
+  SelectedModel selected;
+  if (int exitCode = loadSelectedModel(selected); exitCode >= 0)
+    return exitCode;
+  mlir::func::FuncOp model = selected.model;
+  std::string error;
+  if (format == "pytorch") {
+    std::string python;
+    if (!exporter::exportPyTorchModule(model, sys::path::filename(inputFile).str(), python,
+                                       error))
+      return reportError("cannot export " + model.getSymName().str() + ": " + error);
+    return writeOutputFile(outputFile, python);
+  }
+  // The weights, the state dict and the file's bytes.
+  if (!fitsInMemory(model, {"qdsl export", 16u, 0, 1}))
+    return failed(selected.session->finish(false)) ? 1 : 0;
+  rt::TensorMap state;
+  if (!stateDict(model, state, error))
+    return reportError(error);
+  const std::string dataPath = outputFile + ".data";
+  exporter::OnnxFiles files;
+  if (!exporter::exportOnnx(model, state, sys::path::filename(dataPath).str(),
+                            externalData ? 0 : exporter::kOnnxExternalDataAbove, files, error))
+    return reportError("cannot export " + model.getSymName().str() + ": " + error);
+  // The weights first: a model file never names data that is not there.
+  if (!files.dataFileName.empty()) {
+    if (int status = refuseOverwritingInput(dataPath))
+      return status;
+    if (!rt::writeFileAtomically(dataPath, files.data, error))
+      return reportError(error);
+  }
+  return writeOutputFile(outputFile, files.model);
+}
+
+} // namespace qdsl::tool
