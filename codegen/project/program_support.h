@@ -123,12 +123,16 @@ inline bool same_flags(const std::string &flags, std::string &error) {
 // A checksum of a data set's examples and labels, for comparing the copies
 // the processes read.
 inline uint64_t data_checksum(const qdsl::rt::Dataset &data, uint64_t hash) {
-    auto mix = [&hash](const std::vector<uint8_t> &bytes) {
-        for (uint8_t b : bytes)
-            hash = (hash ^ b) * 1099511628211ULL;
+    auto mix = [&hash](const void *data, size_t size) {
+        const unsigned char *bytes = static_cast<const unsigned char *>(data);
+        for (size_t i = 0; i < size; ++i)
+            hash = (hash ^ bytes[i]) * 1099511628211ULL;
     };
-    mix(data.pixels);
-    mix(data.labels);
+    mix(data.pixels.data(), data.pixels.size());
+    mix(data.values.data(), data.values.size() * sizeof(float));
+    for (const std::string &file : data.files)  // a folder: the files' names
+        mix(file.data(), file.size() + 1);
+    mix(data.labels.data(), data.labels.size() * sizeof(int32_t));
     return hash;
 }
 
@@ -217,7 +221,9 @@ inline bool evaluate(qdsl_model::Model &model, const qdsl::rt::Dataset &data,
     for (size_t start = 0; start < examples.size(); start += batch) {
         size_t n = std::min<size_t>(batch, examples.size() - start);
         std::vector<size_t> ids(examples.begin() + start, examples.begin() + start + n);
-        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, unused, images.data(), labels.data());
+        if (!qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, unused, images.data(),
+                                     labels.data(), error))
+            return false;
         if (!model.forward(images.data(), static_cast<int>(n), logits.data(), error))
             return false;
         for (size_t i = 0; i < n; ++i) {

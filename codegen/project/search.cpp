@@ -243,7 +243,7 @@ bool load_examples(const Options &o, const qdsl_model::ModelInfo &info, qdsl::rt
                    std::vector<size_t> &train_ids, std::vector<size_t> &validation_ids,
                    std::vector<float> &mean, std::vector<float> &stddev, std::string &error) {
     const int64_t classes = static_cast<int64_t>(info.output_size());
-    if (!load_split(o, "train", data, classes, error))
+    if (!load_split(o, "train", data, classes, info.input_shape, error))
         return false;
     const std::vector<int64_t> example = {data.height, data.width, data.channels};
     if (info.input_shape != example) {
@@ -266,8 +266,9 @@ bool load_examples(const Options &o, const qdsl_model::ModelInfo &info, qdsl::rt
     }
     validation_ids.assign(all.begin(), all.begin() + o.validation);
     train_ids.assign(all.begin() + o.validation, all.end());
-    qdsl::rt::channelStatistics(data, mean, stddev);
-    return true;
+    if (Processes::rank() == 0)
+        fmt::print("{}", qdsl_program::describe_folder(data, "search: training split"));
+    return normalisation(o, data, mean, stddev, error);
 }
 
 // "C0,C1,..." as one candidate per search layer; false with `error`.
@@ -563,8 +564,9 @@ private:
         }
         if (!model.setPaths(active, std::vector<uint64_t>(layers.size(), 0), error))
             return false;
-        qdsl::rt::assembleBatch(data, ids, mean, stddev, o.augmentation(), rng, images.data(),
-                                labels.data());
+        if (!qdsl::rt::assembleBatch(data, ids, mean, stddev, o.augmentation(), rng,
+                                     images.data(), labels.data(), error))
+            return false;
         float l = 0;
         exchange->begin();
         if (!model.trainStep(images.data(), labels.data(), static_cast<int>(ids.size()), l,
@@ -633,7 +635,9 @@ private:
             id = validation_ids[pick(rng)];
         const size_t at = static_cast<size_t>(Processes::rank() * o.batch);
         std::vector<size_t> ids(drawn.begin() + at, drawn.begin() + at + o.batch);
-        qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, rng, images.data(), labels.data());
+        if (!qdsl::rt::assembleBatch(data, ids, mean, stddev, {}, rng, images.data(),
+                                     labels.data(), error))
+            return false;
         float ce = 0;
         double unused_hits = 0;
         exchange->begin();

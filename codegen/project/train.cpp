@@ -20,6 +20,7 @@
 #include "qdsl_model.h"
 #include "program_data.h"
 #include "program_support.h"
+#include "runtime/shipped/BatchLoader.h"
 #include "runtime/shipped/Datasets.h"
 #include "runtime/shipped/Distributed.h"
 #include "runtime/shipped/Optimizer.h"
@@ -256,25 +257,26 @@ int one_step(const Options &o, qdsl_model::Model &model) {
         model.initialize(static_cast<uint64_t>(o.seed));
     else if (!model.loadWeights(o.weights, error))
         return fail(error);
-    qdsl::rt::Tensor input, labels;
+    qdsl::rt::Tensor input;
+    std::vector<int64_t> labels;
     if (!qdsl::rt::readNpy(o.input, input, error) || !qdsl::rt::isFinite(input, o.input, error) ||
-        !qdsl::rt::readNpy(o.labels, labels, error))
+        !qdsl::rt::readNpyLabels(o.labels, labels, error))
         return fail(error);
     std::vector<int64_t> example(input.shape.begin() + (input.shape.empty() ? 0 : 1), input.shape.end());
     if (input.shape.empty() || example != info.input_shape)
         return fail("'" + o.input + "' has shape " + qdsl::rt::describeShape(input.shape) +
                     "; expected [N] + " + qdsl::rt::describeShape(info.input_shape));
     const int batch = static_cast<int>(input.shape[0]);
-    if (labels.shape != std::vector<int64_t>{batch})
-        return fail("'" + o.labels + "' has shape " + qdsl::rt::describeShape(labels.shape) +
-                    "; expected one label per example: [" + std::to_string(batch) + "]");
+    if (labels.size() != static_cast<size_t>(batch))
+        return fail("'" + o.labels + "' has " + std::to_string(labels.size()) +
+                    " labels; expected one label per example: [" + std::to_string(batch) + "]");
     std::vector<int32_t> classes(batch);
     for (int i = 0; i < batch; ++i) {
-        float v = labels.data[i];
-        if (v != std::floor(v) || v < 0 || v > 1e9f)
-            return fail("'" + o.labels + "': label " + fmt::format("{}", v) + " of example " +
-                        std::to_string(i) + " is not a class index");
-        classes[i] = static_cast<int32_t>(v);
+        if (labels[i] < 0 || labels[i] >= static_cast<int64_t>(info.output_size()))
+            return fail("'" + o.labels + "': label " + std::to_string(labels[i]) +
+                        " of example " + std::to_string(i) + " is not a class of " + info.name +
+                        " (0.." + std::to_string(info.output_size() - 1) + ")");
+        classes[i] = static_cast<int32_t>(labels[i]);
     }
     float loss = 0;
     std::vector<float> logits(info.output_size() * batch);
@@ -469,9 +471,20 @@ private:
     }
 
     bool load_data_sets(std::string &error) {
-        if (!load_split(o, "train", train_set, classes, error) ||
-            !load_split(o, "test", test_set, classes, error))
+        if (!load_split(o, "train", train_set, classes, info.input_shape, error) ||
+            !load_split(o, "test", test_set, classes, info.input_shape, error))
             return false;
+        if (train_set.classNames != test_set.classNames) {
+            error = "the training and test folders have different class folders (" +
+                    std::to_string(train_set.classNames.size()) + " and " +
+                    std::to_string(test_set.classNames.size()) +
+                    "): labels are the position of a class among the sorted folder names, "
+                    "so both need the same ones";
+            return false;
+        }
+        if (rank0)
+            fmt::print("{}{}", describe_folder(train_set, "train: training split"),
+                       describe_folder(test_set, "train: test split"));
         for (const auto &[split, data] : {std::pair<const char *, const qdsl::rt::Dataset *>{
                                               "training", &train_set},
                                           {"test", &test_set}}) {
@@ -501,7 +514,8 @@ private:
                     " training examples";
             return false;
         }
-        qdsl::rt::channelStatistics(train_set, mean, stddev);
+        if (!normalisation(o, train_set, mean, stddev, error))
+            return false;
         plan_schedule();
         images.assign(info.input_size() * o.batch, 0.0f);
         logits.assign(info.output_size() * o.batch, 0.0f);
@@ -700,13 +714,23 @@ private:
                         "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                         totals.steps);
         const double start = qdsl::rt::steadyClock()();
+        // The batches of the epoch, assembled on the loader's threads ahead of
+        // the steps; each is this process's shard of the step's global batch.
+        qdsl::rt::BatchLoader loader(
+            [&, epoch, first](int64_t k, float *batch_images, int32_t *batch_labels,
+                              std::string &batch_error) {
+                const int64_t s = first + k;
+                const int64_t at = s * o.global_batch + Processes::rank() * o.batch;
+                std::vector<size_t> ids(order.begin() + at, order.begin() + at + o.batch);
+                return assemble(epoch, s, ids, at - s * o.global_batch, batch_images,
+                                batch_labels, batch_error);
+            },
+            last - first, images.size(), labels.size(), static_cast<int>(o.loader_threads),
+            static_cast<int>(o.loader_threads) + 1);
         for (int64_t s = first; s < last; ++s, ++step) {
-            // This process's shard of the step's global batch.
-            const int64_t at = s * o.global_batch + Processes::rank() * o.batch;
-            std::vector<size_t> ids(order.begin() + at, order.begin() + at + o.batch);
             float loss = 0;
             double lr = 0, correct = 0;
-            if (!train_step(epoch, s, ids, at - s * o.global_batch, loss, correct, lr, error))
+            if (!train_step(epoch, loader, loss, correct, lr, error))
                 return false;
             totals.loss_sum += loss;
             totals.correct += static_cast<size_t>(correct);
@@ -729,11 +753,15 @@ private:
     // clipping and AdamW. `loss` and `correct` come back over the global
     // batch. A loss or gradient that is not finite stops the run before the
     // weights change.
-    bool train_step(int64_t epoch, int64_t s, const std::vector<size_t> &ids, int64_t position,
-                    float &loss, double &correct, double &lr, std::string &error) {
+    bool train_step(int64_t epoch, qdsl::rt::BatchLoader &loader, float &loss, double &correct,
+                    double &lr, std::string &error) {
         double t0 = now();
-        assemble(epoch, s, ids, position);
+        const bool loaded = loader.next(images.data(), labels.data(), error);
         data_time += now() - t0;
+        if (!loaded) {
+            error = "step " + std::to_string(step + 1) + ": " + error;
+            return false;
+        }
         exchange->begin();
         if (!model.trainStep(images.data(), labels.data(), static_cast<int>(o.batch), loss,
                              logits.data(), gradients, error, o.profile ? &kernel_time : nullptr)) {
@@ -777,13 +805,15 @@ private:
 
     // The local batch of step `s`: each example from its own generator
     // when augmenting.
-    void assemble(int64_t epoch, int64_t s, const std::vector<size_t> &ids, int64_t position) {
+    // Runs on the loader's threads: reads only what does not change during
+    // an epoch, writes only `out_images` and `out_labels`.
+    bool assemble(int64_t epoch, int64_t s, const std::vector<size_t> &ids, int64_t position,
+                  float *out_images, int32_t *out_labels, std::string &error) const {
         const qdsl::rt::Augmentation augment = o.augmentation();
-        if (augment.pad == 0 && !augment.flip) {
+        if (augment.pad == 0 && !augment.flip && !augment.resizedCrop) {
             std::mt19937_64 unused(0);
-            qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augment, unused, images.data(),
-                                    labels.data());
-            return;
+            return qdsl::rt::assembleBatch(train_set, ids, mean, stddev, augment, unused,
+                                           out_images, out_labels, error);
         }
         const size_t in = info.input_size();
         for (size_t i = 0; i < ids.size(); ++i) {
@@ -791,9 +821,11 @@ private:
                                 uint32_t(epoch), uint32_t(s), uint32_t(uint64_t(s) >> 32),
                                 uint32_t(position + static_cast<int64_t>(i))};
             std::mt19937_64 rng(seeds);
-            qdsl::rt::assembleBatch(train_set, {ids[i]}, mean, stddev, augment, rng,
-                                    images.data() + i * in, labels.data() + i);
+            if (!qdsl::rt::assembleBatch(train_set, {ids[i]}, mean, stddev, augment, rng,
+                                         out_images + i * in, out_labels + i, error))
+                return false;
         }
+        return true;
     }
 
     // Records why the run stops at a loss or gradient that is not finite.

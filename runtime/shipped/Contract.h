@@ -83,6 +83,8 @@ inline constexpr long long kMaxEpochs = 100000;
 inline constexpr long long kMaxBatch = 65536;
 /// Examples of a subset or a validation split.
 inline constexpr long long kMaxExamples = 1LL << 31;
+/// Classes of a data set (labels are int32; a folder has one subfolder each).
+inline constexpr long long kMaxClasses = 1LL << 20;
 
 // --- The most candidates one layer of a supernet may have: a path's
 // recompute set is one 64-bit mask a layer (qdsl_model.cpp's setPaths).

@@ -1,12 +1,17 @@
 //===- Datasets.cpp - labelled image data sets for training ---------------===//
 
 #include "Datasets.h"
+#include "Contract.h"
+#include "Images.h"
 #include "TensorFiles.h"
 
 #include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <sys/stat.h>
 
 namespace qdsl::rt {
@@ -229,11 +234,13 @@ bool readIdx(const std::string &imagesPath, const std::string &labelsPath,
              Dataset &dataset, std::string &error, int64_t classes) {
   std::string bytes;
   Dataset result;
+  std::vector<uint8_t> labels;
   if (!readMaybeCompressed(imagesPath, bytes, error) ||
       !parseIdxImages(bytes, imagesPath, result, error) ||
       !readMaybeCompressed(labelsPath, bytes, error) ||
-      !parseIdxLabels(bytes, labelsPath, result.labels, error))
+      !parseIdxLabels(bytes, labelsPath, labels, error))
     return false;
+  result.labels.assign(labels.begin(), labels.end());
   if (int64_t(result.labels.size()) != result.count) {
     error = labelsPath + ": " + std::to_string(result.labels.size()) + " labels for the " +
             std::to_string(result.count) + " images of " + imagesPath;
@@ -274,7 +281,7 @@ bool parseCifar10(const std::string &bytes, const std::string &name,
   dataset.pixels.resize(first + records * 3 * kPlane);
   for (size_t r = 0; r < records; ++r) {
     const char *record = bytes.data() + r * kRecord;
-    dataset.labels.push_back(static_cast<uint8_t>(record[0]));
+    dataset.labels.push_back(static_cast<unsigned char>(record[0]));
     uint8_t *out = dataset.pixels.data() + first + r * 3 * kPlane;
     // Planes (R, G, B) to channels last.
     for (size_t p = 0; p < kPlane; ++p)
@@ -335,18 +342,197 @@ bool readFashionMnist(const std::string &directory, const std::string &split,
   return true;
 }
 
+bool readNpyDataset(const std::string &imagesPath, const std::string &labelsPath,
+                    Dataset &dataset, std::string &error, int64_t classes) {
+  std::string bytes;
+  NpyArray images;
+  if (!readFileBytes(imagesPath, bytes, error) ||
+      !parseNpyArray(bytes, imagesPath, images, error))
+    return false;
+  bytes.clear();
+  const bool floats = images.kind == 'f' && images.itemSize == 4;
+  if (!floats && !(images.kind == 'u' && images.itemSize == 1)) {
+    error = "'" + imagesPath + "': holds " + images.typeName() +
+            " images; qdsl reads uint8 (pixels 0-255) or float32 (taken as they are)";
+    return false;
+  }
+  if (images.shape.size() != 3 && images.shape.size() != 4) {
+    error = "'" + imagesPath + "': images of shape " + describeShape(images.shape) +
+            "; expected (N, H, W, C) or (N, H, W), channels last";
+    return false;
+  }
+  Dataset result;
+  result.count = images.shape[0];
+  result.height = images.shape[1];
+  result.width = images.shape[2];
+  result.channels = images.shape.size() == 4 ? images.shape[3] : 1;
+  if (floats) {
+    result.values.resize(images.data.size() / 4);
+    if (!images.data.empty())
+      std::memcpy(result.values.data(), images.data.data(), images.data.size());
+    for (size_t i = 0; i < result.values.size(); ++i)
+      if (!std::isfinite(result.values[i])) {
+        error = "'" + imagesPath + "': value " + std::to_string(result.values[i]) +
+                " at element " + std::to_string(i) + "; images must be finite";
+        return false;
+      }
+  } else {
+    result.pixels.assign(images.data.begin(), images.data.end());
+  }
+  std::vector<int64_t> labels;
+  if (!readNpyLabels(labelsPath, labels, error))
+    return false;
+  if (int64_t(labels.size()) != result.count) {
+    error = "'" + labelsPath + "': " + std::to_string(labels.size()) + " labels for the " +
+            std::to_string(result.count) + " images of " + imagesPath;
+    return false;
+  }
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0 || labels[i] > contract::kMaxClasses) {
+      error = "'" + labelsPath + "': example " + std::to_string(i) + " has label " +
+              std::to_string(labels[i]) + "; expected a class index 0 to " +
+              std::to_string(contract::kMaxClasses);
+      return false;
+    }
+    result.labels.push_back(static_cast<int32_t>(labels[i]));
+  }
+  if (!checkLabels(result, classes, labelsPath, error))
+    return false;
+  dataset = std::move(result);
+  return true;
+}
+
+namespace {
+
+bool isImageName(const std::filesystem::path &path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+/// The first bytes of `path`, enough for its header.
+bool readHead(const std::string &path, std::string &head, std::string &error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = path + ": cannot be read (" + std::strerror(errno) + ")";
+    return false;
+  }
+  head.resize(64 * 1024);
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  if (in.bad()) {
+    error = path + ": cannot be read (" + std::strerror(errno) + ")";
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
+bool readImageFolder(const std::string &directory, int64_t height, int64_t width,
+                     int64_t channels, Dataset &dataset, std::string &error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) {
+    error = directory + ": not a folder (expected one subfolder of images per class)";
+    return false;
+  }
+  std::vector<std::string> classes;
+  for (fs::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec) && it->path().filename().string()[0] != '.')
+      classes.push_back(it->path().filename().string());
+  if (ec) {
+    error = directory + ": cannot be listed (" + ec.message() + ")";
+    return false;
+  }
+  if (classes.empty()) {
+    error = directory + ": holds no class folders (expected one subfolder of images per class, "
+                        "as torchvision's ImageFolder)";
+    return false;
+  }
+  std::sort(classes.begin(), classes.end());
+  if (int64_t(classes.size()) > contract::kMaxClasses) {
+    error = directory + ": " + std::to_string(classes.size()) + " class folders; at most " +
+            std::to_string(contract::kMaxClasses);
+    return false;
+  }
+  Dataset result;
+  result.height = height;
+  result.width = width;
+  result.channels = channels;
+  result.classNames = classes;
+  result.classes = int64_t(classes.size());
+  for (size_t label = 0; label < classes.size(); ++label) {
+    const fs::path folder = fs::path(directory) / classes[label];
+    std::vector<std::string> files;
+    auto options = fs::directory_options::follow_directory_symlink;
+    for (fs::recursive_directory_iterator it(folder, options, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (it->is_directory(ec))
+        continue;
+      if (!isImageName(it->path())) {
+        ++result.skippedFiles;
+        continue;
+      }
+      files.push_back(it->path().string());
+    }
+    if (ec) {
+      error = folder.string() + ": cannot be listed (" + ec.message() + ")";
+      return false;
+    }
+    if (files.empty()) {
+      error = folder.string() + ": class folder '" + classes[label] +
+              "' holds no .jpg, .jpeg or .png file";
+      return false;
+    }
+    std::sort(files.begin(), files.end());
+    for (const std::string &file : files) {
+      std::string head;
+      int64_t h = 0, w = 0;
+      if (!fs::is_regular_file(file, ec)) {
+        error = file + ": not a regular file (a folder, a broken link or a device)";
+        return false;
+      }
+      if (!readHead(file, head, error) || !probeImage(head, file, h, w, error))
+        return false;
+      result.files.push_back(file);
+      result.labels.push_back(static_cast<int32_t>(label));
+    }
+  }
+  result.count = int64_t(result.files.size());
+  if (result.count > contract::kMaxExamples) {
+    error = directory + ": " + std::to_string(result.count) + " images; at most " +
+            std::to_string(contract::kMaxExamples);
+    return false;
+  }
+  dataset = std::move(result);
+  return true;
+}
+
 void channelStatistics(const Dataset &dataset, std::vector<float> &mean,
                        std::vector<float> &stddev) {
   size_t c = size_t(dataset.channels);
+  mean.assign(c, 0.0f);
+  stddev.assign(c, 1.0f);
+  if (dataset.fromFiles()) {
+    // ImageNet's statistics, as torchvision and timm use them; grey: their mean.
+    const float imagenetMean[3] = {0.485f, 0.456f, 0.406f}, imagenetStd[3] = {0.229f, 0.224f, 0.225f};
+    for (size_t k = 0; k < c; ++k) {
+      mean[k] = c == 3 ? imagenetMean[k] : 0.449f;
+      stddev[k] = c == 3 ? imagenetStd[k] : 0.226f;
+    }
+    return;
+  }
   std::vector<double> sum(c, 0.0), squares(c, 0.0);
-  for (size_t i = 0; i < dataset.pixels.size(); ++i) {
-    double v = dataset.pixels[i] / 255.0;
+  const bool floats = !dataset.values.empty();
+  const size_t n_values = floats ? dataset.values.size() : dataset.pixels.size();
+  for (size_t i = 0; i < n_values; ++i) {
+    double v = floats ? dataset.values[i] : dataset.pixels[i] / 255.0;
     sum[i % c] += v;
     squares[i % c] += v * v;
   }
-  double n = std::max<double>(1.0, double(dataset.pixels.size() / std::max<size_t>(1, c)));
-  mean.assign(c, 0.0f);
-  stddev.assign(c, 1.0f);
+  double n = std::max<double>(1.0, double(n_values / std::max<size_t>(1, c)));
   for (size_t k = 0; k < c; ++k) {
     double m = sum[k] / n;
     double variance = std::max(0.0, squares[k] / n - m * m);
@@ -356,16 +542,49 @@ void channelStatistics(const Dataset &dataset, std::vector<float> &mean,
   }
 }
 
-void assembleBatch(const Dataset &dataset, const std::vector<size_t> &indices,
+namespace {
+
+/// One example of a data set of files: decoded, cropped, resized, flipped.
+bool assembleFile(const Dataset &dataset, size_t example, const std::vector<float> &mean,
+                  const std::vector<float> &stddev, const Augmentation &augmentation,
+                  std::mt19937_64 &rng, float *out, std::string &error) {
+  const std::string &path = dataset.files[example];
+  std::string bytes;
+  Image image;
+  const int64_t side = std::min(dataset.height, dataset.width);
+  if (!readFileBytes(path, bytes, error, uint64_t(1) << 30) ||
+      !decodeImage(bytes, path, dataset.channels, image, error, side))
+    return false;
+  CropBox box = augmentation.resizedCrop
+                    ? randomResizedCrop(image.height, image.width, rng)
+                    : centreCrop(image.height, image.width, dataset.height, dataset.width);
+  bool flip = augmentation.flip && std::uniform_int_distribution<int>(0, 1)(rng) == 1;
+  resampleInto(image, box, dataset.height, dataset.width, flip, mean, stddev, out);
+  return true;
+}
+
+} // namespace
+
+bool assembleBatch(const Dataset &dataset, const std::vector<size_t> &indices,
                    const std::vector<float> &mean,
                    const std::vector<float> &stddev,
                    const Augmentation &augmentation, std::mt19937_64 &rng,
-                   float *images, int32_t *labels) {
+                   float *images, int32_t *labels, std::string &error) {
   const int64_t H = dataset.height, W = dataset.width, C = dataset.channels;
+  if (dataset.fromFiles()) {
+    for (size_t b = 0; b < indices.size(); ++b) {
+      if (!assembleFile(dataset, indices[b], mean, stddev, augmentation, rng,
+                        images + b * dataset.exampleBytes(), error))
+        return false;
+      labels[b] = dataset.labels[indices[b]];
+    }
+    return true;
+  }
   const int pad = std::max(0, augmentation.pad);
+  const bool floats = !dataset.values.empty();
   std::vector<float> padValue(C), scale(C);
   for (int64_t c = 0; c < C; ++c) {
-    scale[c] = 1.0f / (255.0f * stddev[c]);
+    scale[c] = (floats ? 1.0f : 1.0f / 255.0f) / stddev[c];
     padValue[c] = -mean[c] / stddev[c];  // a zero pixel, normalised
   }
   for (size_t b = 0; b < indices.size(); ++b) {
@@ -379,19 +598,21 @@ void assembleBatch(const Dataset &dataset, const std::vector<size_t> &indices,
     }
     if (augmentation.flip)
       flip = std::uniform_int_distribution<int>(0, 1)(rng) == 1;
-    const uint8_t *source = dataset.pixels.data() + example * dataset.exampleBytes();
+    const size_t first = example * dataset.exampleBytes();
     float *out = images + b * dataset.exampleBytes();
     for (int64_t y = 0; y < H; ++y)
       for (int64_t x = 0; x < W; ++x) {
         int64_t sy = y + dy, sx = (flip ? W - 1 - x : x) + dx;
         bool inside = sy >= 0 && sy < H && sx >= 0 && sx < W;
-        for (int64_t c = 0; c < C; ++c)
-          out[(y * W + x) * C + c] =
-              inside ? source[(sy * W + sx) * C + c] * scale[c] - mean[c] / stddev[c]
-                     : padValue[c];
+        for (int64_t c = 0; c < C; ++c) {
+          size_t at = first + size_t((sy * W + sx) * C + c);
+          float v = !inside ? 0.0f : floats ? dataset.values[at] : float(dataset.pixels[at]);
+          out[(y * W + x) * C + c] = inside ? v * scale[c] - mean[c] / stddev[c] : padValue[c];
+        }
       }
     labels[b] = dataset.labels[example];
   }
+  return true;
 }
 
 } // namespace qdsl::rt

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -499,8 +500,8 @@ bool readNpy(const std::string &path, Tensor &tensor, std::string &error) {
   return readFileBytes(path, bytes, error) && parseNpy(bytes, path, tensor, error);
 }
 
-bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
-              std::string &error) {
+bool parseNpyArray(const std::string &bytes, const std::string &path, NpyArray &array,
+                   std::string &error) {
   auto fail = [&](const std::string &message) {
     error = "'" + path + "': " + message;
     return false;
@@ -526,10 +527,14 @@ bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
       !headerField(header, "fortran_order", fortran) ||
       !headerField(header, "shape", shapeText))
     return fail("the header needs descr, fortran_order and shape, each once");
-  if (descr != "'<f4'" && !(descr == "'=f4'" && isLittleEndianHost()))
-    return fail("holds " + descr +
-                " data; qdsl needs float32 ('<f4'): save it with "
-                "x.astype(numpy.float32)");
+  // '<f4', '=f4' on a little-endian host, '|u1': kind and size, little-endian.
+  if (descr.size() != 5 || descr.front() != '\'' || descr.back() != '\'' ||
+      !(descr[1] == '<' || descr[1] == '|' || (descr[1] == '=' && isLittleEndianHost())) ||
+      !std::isdigit(static_cast<unsigned char>(descr[3])))
+    return fail("holds " + descr + " data, which qdsl does not read (little-endian float32, "
+                "int32, int64 or uint8 arrays)");
+  array.kind = descr[2];
+  array.itemSize = descr[3] - '0';
   if (fortran == "True")
     return fail("is in Fortran order; save a C-ordered array "
                 "(numpy.ascontiguousarray)");
@@ -556,14 +561,80 @@ bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
   uint64_t elements;
   if (!checkShape(shape, elements, "the array", error))
     return fail(error);
-  if (bytes.size() - dataStart != elements * 4)
+  if (bytes.size() - dataStart != elements * array.itemSize)
     return fail("shape " + describeShape(shape) + " needs " +
-                std::to_string(elements * 4) + " data bytes but the file has " +
+                std::to_string(elements * array.itemSize) + " data bytes but the file has " +
                 std::to_string(bytes.size() - dataStart));
-  tensor.shape = shape;
-  tensor.data.resize(elements);
-  if (elements)
-    std::memcpy(tensor.data.data(), bytes.data() + dataStart, elements * 4);
+  array.shape = shape;
+  array.data = bytes.substr(dataStart);
+  return true;
+}
+
+bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
+              std::string &error) {
+  NpyArray array;
+  if (!parseNpyArray(bytes, path, array, error))
+    return false;
+  if (array.kind != 'f' || array.itemSize != 4) {
+    error = "'" + path + "': holds " + array.typeName() +
+            " data; qdsl needs float32 ('<f4'): save it with x.astype(numpy.float32)";
+    return false;
+  }
+  tensor.shape = array.shape;
+  tensor.data.resize(array.data.size() / 4);
+  if (!array.data.empty())
+    std::memcpy(tensor.data.data(), array.data.data(), array.data.size());
+  return true;
+}
+
+std::string NpyArray::typeName() const {
+  std::string bits = std::to_string(itemSize * 8);
+  switch (kind) {
+  case 'f': return "float" + bits;
+  case 'i': return "int" + bits;
+  case 'u': return "uint" + bits;
+  case 'b': return "bool";
+  default: return std::string("'") + kind + std::to_string(itemSize) + "'";
+  }
+}
+
+bool readNpyLabels(const std::string &path, std::vector<int64_t> &labels, std::string &error) {
+  std::string bytes;
+  NpyArray array;
+  if (!readFileBytes(path, bytes, error) || !parseNpyArray(bytes, path, array, error))
+    return false;
+  size_t count = array.shape.empty() ? 1 : static_cast<size_t>(array.shape[0]);
+  if (array.shape.size() != 1) {
+    error = "'" + path + "': labels are one number per example, a 1-D array; this one has " +
+            "shape " + describeShape(array.shape);
+    return false;
+  }
+  labels.resize(count);
+  const char *data = array.data.data();
+  for (size_t i = 0; i < count; ++i) {
+    if (array.kind == 'i' && array.itemSize == 4) {
+      int32_t v;
+      std::memcpy(&v, data + 4 * i, 4);
+      labels[i] = v;
+    } else if (array.kind == 'i' && array.itemSize == 8) {
+      std::memcpy(&labels[i], data + 8 * i, 8);
+    } else if (array.kind == 'u' && array.itemSize == 1) {
+      labels[i] = static_cast<unsigned char>(data[i]);
+    } else if (array.kind == 'f' && array.itemSize == 4) {
+      float v;
+      std::memcpy(&v, data + 4 * i, 4);
+      if (!(v >= -2147483648.0f && v < 2147483648.0f) || v != std::floor(v)) {
+        error = "'" + path + "': label " + std::to_string(v) + " of example " +
+                std::to_string(i) + " is not a whole number";
+        return false;
+      }
+      labels[i] = static_cast<int64_t>(v);
+    } else {
+      error = "'" + path + "': holds " + array.typeName() +
+              " labels; qdsl reads int32, int64, uint8 or float32 holding whole numbers";
+      return false;
+    }
+  }
   return true;
 }
 

@@ -31,6 +31,24 @@ bool writeSafetensors(const std::string &path, const TensorMap &tensors,
                       const Metadata &metadata, std::string &error);
 
 bool readNpy(const std::string &path, Tensor &tensor, std::string &error);
+
+/// A .npy array of any little-endian numeric type, its data as the file
+/// holds it.
+struct NpyArray {
+  char kind = 'f';  // NumPy's kind: f(loat), i(nt), u(nsigned), b(ool)
+  int itemSize = 4;
+  std::vector<int64_t> shape;
+  std::string data;
+
+  /// "float32", "int64", ...
+  std::string typeName() const;
+};
+bool parseNpyArray(const std::string &bytes, const std::string &name, NpyArray &array,
+                   std::string &error);
+
+/// Class labels, one per example: a 1-D .npy array of int32, int64, uint8,
+/// or float32 holding whole numbers (checked).
+bool readNpyLabels(const std::string &path, std::vector<int64_t> &labels, std::string &error);
 bool parseNpy(const std::string &bytes, const std::string &name, Tensor &tensor,
               std::string &error);
 bool writeNpy(const std::string &path, const Tensor &tensor, std::string &error);

@@ -23,7 +23,7 @@
 # qdsl reads the line setting QDSL_TRAINING_RUNTIME_SOURCES to leave those
 # files (and their headers) out of a project that does not train.
 set(QDSL_RUNTIME_SOURCES TensorFiles.cpp WeightInit.cpp ArenaPlanner.cpp)
-set(QDSL_TRAINING_RUNTIME_SOURCES Datasets.cpp Optimizer.cpp Progress.cpp ArchitectureSearch.cpp Distributed.cpp)
+set(QDSL_TRAINING_RUNTIME_SOURCES BatchLoader.cpp Datasets.cpp Images.cpp Optimizer.cpp Progress.cpp ArchitectureSearch.cpp Distributed.cpp)
 
 set(_qdsl_runtime_dir "${CMAKE_CURRENT_LIST_DIR}")
 get_filename_component(_qdsl_runtime_root "${_qdsl_runtime_dir}/../.." ABSOLUTE)
@@ -55,6 +55,25 @@ if(QDSL_RUNTIME_TRAINING)
   list(TRANSFORM QDSL_TRAINING_RUNTIME_SOURCES PREPEND "${_qdsl_runtime_dir}/")
   add_library(qdsl_training_runtime STATIC ${QDSL_TRAINING_RUNTIME_SOURCES})
   target_link_libraries(qdsl_training_runtime PUBLIC qdsl_runtime ZLIB::ZLIB fmt::fmt)
+  # Folders of images (train --dataset folder): JPEG through libjpeg-turbo's
+  # TurboJPEG, PNG through libpng. Either may be missing (a GPU machine with
+  # only the CUDA toolkit): the programs then say so when they meet such a file.
+  find_path(QDSL_TURBOJPEG_INCLUDE turbojpeg.h)
+  find_library(QDSL_TURBOJPEG_LIBRARY turbojpeg)
+  if(QDSL_TURBOJPEG_INCLUDE AND QDSL_TURBOJPEG_LIBRARY)
+    target_include_directories(qdsl_training_runtime PRIVATE ${QDSL_TURBOJPEG_INCLUDE})
+    target_link_libraries(qdsl_training_runtime PUBLIC ${QDSL_TURBOJPEG_LIBRARY})
+    target_compile_definitions(qdsl_training_runtime PRIVATE QDSL_WITH_JPEG)
+  else()
+    message(STATUS "qdsl: no TurboJPEG (libturbojpeg0-dev): training reads no JPEG files")
+  endif()
+  find_package(PNG QUIET)
+  if(PNG_FOUND)
+    target_link_libraries(qdsl_training_runtime PUBLIC PNG::PNG)
+    target_compile_definitions(qdsl_training_runtime PRIVATE QDSL_WITH_PNG)
+  else()
+    message(STATUS "qdsl: no libpng (libpng-dev): training reads no PNG files")
+  endif()
   set(QDSL_MPI AUTO CACHE STRING "Data-parallel training over MPI: AUTO, ON or OFF")
   set_property(CACHE QDSL_MPI PROPERTY STRINGS AUTO ON OFF)
   if(NOT QDSL_MPI STREQUAL "OFF")

@@ -88,7 +88,7 @@ TEST(Idx, ReadsPlainAndGzipFilesAlike) {
     EXPECT_EQ(d->channels, 1);
     EXPECT_EQ(d->classes, 6);
     EXPECT_EQ(d->pixels, iota(24));
-    EXPECT_EQ(d->labels, (std::vector<uint8_t>{2, 0, 5}));
+    EXPECT_EQ(d->labels, (std::vector<int32_t>{2, 0, 5}));
   }
 }
 
@@ -172,7 +172,7 @@ TEST(Cifar10, PlanesBecomeChannelsLast) {
       << error;
   EXPECT_EQ(d.count, 4);
   EXPECT_EQ(d.classes, 10);
-  EXPECT_EQ(d.labels, (std::vector<uint8_t>{3, 9, 3, 9}));
+  EXPECT_EQ(d.labels, (std::vector<int32_t>{3, 9, 3, 9}));
   // Example 1, pixel 5, channel 2 (blue).
   EXPECT_EQ(d.pixels[1 * 3072 + 5 * 3 + 2], (2 * 50 + 5 + 9) & 0xff);
   EXPECT_FALSE(parseCifar10(bytes.substr(1), "short.bin", d, error));
@@ -211,7 +211,7 @@ TEST(FashionMnist, ReadsDebiansFiles) {
     EXPECT_EQ(d.width, 28);
     EXPECT_EQ(d.classes, 10);
     std::vector<int64_t> perClass(10, 0);
-    for (uint8_t label : d.labels)
+    for (int32_t label : d.labels)
       ++perClass[label];
     for (int64_t n : perClass)
       EXPECT_EQ(n, count / 10);
@@ -243,7 +243,8 @@ TEST(Batches, WithoutAugmentationPixelsAreNormalised) {
   std::vector<float> images(48);
   std::vector<int32_t> labels(2);
   std::mt19937_64 rng(1);
-  assembleBatch(d, {1, 0}, mean, stddev, {}, rng, images.data(), labels.data());
+  std::string error;
+  ASSERT_TRUE(assembleBatch(d, {1, 0}, mean, stddev, {}, rng, images.data(), labels.data(), error));
   EXPECT_EQ(labels, (std::vector<int32_t>{1, 2}));
   for (size_t i = 0; i < 24; ++i) {
     int c = i % 2;
@@ -260,8 +261,9 @@ TEST(Batches, CropsAndFlipsAreShiftsAndMirrorsDrawnFromTheSeed) {
   std::vector<int32_t> labels(32);
   std::vector<size_t> indices(32, 0);
   std::mt19937_64 first(7), second(7);
-  assembleBatch(d, indices, mean, stddev, augmentation, first, a.data(), labels.data());
-  assembleBatch(d, indices, mean, stddev, augmentation, second, b.data(), labels.data());
+  std::string error;
+  ASSERT_TRUE(assembleBatch(d, indices, mean, stddev, augmentation, first, a.data(), labels.data(), error));
+  ASSERT_TRUE(assembleBatch(d, indices, mean, stddev, augmentation, second, b.data(), labels.data(), error));
   EXPECT_EQ(a, b);
   // Every output is the image shifted by at most one pixel, possibly
   // mirrored, with zeros where it was padded; all variants occur.

@@ -157,7 +157,7 @@ TEST(Npy, RoundTripsAndRejectsOtherTypes) {
     const char *error;
   } bad[] = {
       {"{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", std::string(8, '\0'),
-       "holds '<f8' data; qdsl needs float32"},
+       "holds float64 data; qdsl needs float32"},
       {"{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", floats({1}), "Fortran order"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", floats({1}),
        "shape [3] needs 12 data bytes but the file has 4"},

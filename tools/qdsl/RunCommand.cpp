@@ -28,13 +28,16 @@ int runTrainingStep(mlir::func::FuncOp model, const rt::TensorMap &weights,
   if (!(labelSmoothing >= 0 && labelSmoothing < 1))
     return reportError("--label-smoothing must be in [0, 1), got " +
                        shownNumber(labelSmoothing));
-  rt::Tensor labels;
-  if (!rt::readNpy(labelsFile, labels, error))
+  std::vector<int64_t> classes;
+  if (!rt::readNpyLabels(labelsFile, classes, error))
     return reportError(error);
-  if (labels.shape.size() != 1 || input.shape.empty() || labels.shape[0] != input.shape[0])
-    return reportError("'" + std::string(labelsFile) + "' has shape " +
-                       rt::describeShape(labels.shape) + "; expected one label per example: [" +
+  if (input.shape.empty() || int64_t(classes.size()) != input.shape[0])
+    return reportError("'" + std::string(labelsFile) + "' has " + std::to_string(classes.size()) +
+                       " labels; expected one label per example: [" +
                        std::to_string(input.shape.empty() ? 0 : input.shape[0]) + "]");
+  rt::Tensor labels({int64_t(classes.size())});
+  for (size_t i = 0; i < classes.size(); ++i)
+    labels.data[i] = static_cast<float>(classes[i]);  // the reference checks each is a class
   // Any policy computes the same gradients; paper recomputes the least.
   mlir::FailureOr<quadra::TrainingStep> training =
       quadra::buildTrainingStep(model, quadra::MemoryPolicy::Paper, labelSmoothing);
