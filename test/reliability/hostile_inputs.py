@@ -505,6 +505,88 @@ def disk_full_cases(q, root, w):
         subprocess.run(["umount", disk], capture_output=True)
 
 
+def image_folder(root, bad=None):
+    """A folder data set made here (docs/INTEROP.md's layout): train/ and
+    val/, two classes of small JPEG and PNG images of several sizes and
+    kinds (CMYK JPEG, palette and 16-bit PNG, which are read); `bad` =
+    (relative path, bytes) adds one hostile file."""
+    from PIL import Image
+    shutil.rmtree(root, ignore_errors=True)
+    rng = np.random.default_rng(1)
+    for split in ("train", "val"):
+        for label, name in enumerate(("ants", "bees")):
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder)
+            for i in range(8):
+                size = (24 + 5 * i, 30 + 3 * i)
+                pixels = rng.integers(0, 60, size + (3,), dtype=np.uint8) + 150 * label
+                image = Image.fromarray(pixels.astype(np.uint8))
+                kind = i % 4
+                if kind == 0:
+                    image.save(os.path.join(folder, "%d.jpg" % i), quality=90)
+                elif kind == 1:
+                    image.convert("CMYK").save(os.path.join(folder, "%d.jpeg" % i))
+                elif kind == 2:
+                    image.convert("P").save(os.path.join(folder, "%d.png" % i))
+                else:
+                    grey = (pixels[:, :, 0].astype(np.uint16) * 257)
+                    Image.fromarray(grey, "I;16").save(os.path.join(folder, "%d.png" % i))
+    if bad:
+        path = os.path.join(root, bad[0])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if bad[1] is None:
+            os.makedirs(path)
+        else:
+            with open(path, "wb") as f:
+                f.write(bad[1])
+    return root
+
+
+def image_folder_cases(train, w):
+    """train --dataset folder on hostile images: each an error naming the
+    file (exit 1), never a crash."""
+    from PIL import Image
+    good = image_folder(os.path.join(w, "images-good"))
+    jpeg = open(os.path.join(good, "train", "ants", "0.jpg"), "rb").read()
+    import io
+    zero = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(zero, "PNG")
+    zero = bytearray(zero.getvalue())
+    zero[16:24] = bytes(8)  # IHDR: width 0, height 0
+    flags = ["--dataset", "folder", "--epochs", "1", "--batch", "4"]
+    case("train --dataset folder: a good folder", [train] + flags + ["--data", good, "--out",
+         w + "/img-ok"], 0, ["train: training split: 16 images in 2 classes: ants, bees",
+                             "train: wrote"])
+    for name, bad, status, text in [
+            ("a truncated JPEG", ("train/ants/cut.jpg", jpeg[:len(jpeg) // 2]), 1,
+             ("cut.jpg: the JPEG data is damaged or incomplete",
+              "cut.jpg: not a JPEG image the decoder reads")),
+            ("a text file named .jpg", ("train/bees/text.jpg", b"just some words\n"), 1,
+             "text.jpg: neither a JPEG nor a PNG file"),
+            ("a 0x0 PNG", ("val/ants/zero.png", bytes(zero)), 1,
+             "zero.png: the image is 0 × 0 pixels"),
+            ("a broken link named .jpg", ("train/ants/gone.jpg", "link"), 1,
+             "gone.jpg: not a regular file"),
+            ("a file not named as an image", ("train/ants/notes.txt", b"x"), 0,
+             "skipped 1 files not named .jpg, .jpeg or .png"),
+            ("a class folder with no images", ("train/wasps/readme.txt", b"none"), 1,
+             "class folder 'wasps' holds no .jpg, .jpeg or .png file")]:
+        root = image_folder(os.path.join(w, "images-bad"), None if bad[1] == "link" else bad)
+        if bad[1] == "link":
+            os.symlink(os.path.join(root, "nowhere"), os.path.join(root, bad[0]))
+        case("train --dataset folder: " + name,
+             [train] + flags + ["--data", root, "--out", w + "/img-bad", "--overwrite"],
+             status, text)
+    case("train --dataset folder without --data", [train, "--dataset", "folder"], 2,
+         "--dataset folder needs --data DIR")
+    case("train --dataset folder --crop 4", [train] + flags + ["--data", good, "--crop", "4"], 2,
+         "--dataset folder trains on RandomResizedCrop boxes")
+    case("train --mean without --std", [train] + flags + ["--data", good, "--mean", "0.5"], 2,
+         "--mean and --std go together")
+    case("train --std 0", [train] + flags + ["--data", good, "--mean", "0.5", "--std", "0",
+         "--out", w + "/img-std"], 1, "--std takes positive numbers")
+
+
 def project_cases(q, root, w):
     """train and predict of a Fashion-MNIST project, on small IDX files."""
     fm = os.path.join(root, "examples", "fashion_mnist.qd")
@@ -605,6 +687,8 @@ def project_cases(q, root, w):
     case("train: a directory as the images file",
          [train] + data_flags(**{"train-images": data}) + ["--out", w + "/r4"], 1,
          "is a directory")
+
+    image_folder_cases(train, w)
 
     # Checkpoints that training could not have written.
     tensors, meta = read_safetensors(checkpoint)
