@@ -555,7 +555,7 @@ def image_folder_cases(train, w):
     zero[16:24] = bytes(8)  # IHDR: width 0, height 0
     flags = ["--dataset", "folder", "--epochs", "1", "--batch", "4"]
     case("train --dataset folder: a good folder", [train] + flags + ["--data", good, "--out",
-         w + "/img-ok"], 0, ["train: training split: 16 images in 2 classes: ants, bees",
+         w + "/img-ok", "--overwrite"], 0, ["train: training split: 16 images in 2 classes: ants, bees",
                              "train: wrote"])
     for name, bad, status, text in [
             ("a truncated JPEG", ("train/ants/cut.jpg", jpeg[:len(jpeg) // 2]), 1,
