@@ -17,8 +17,12 @@ hurts both alike. All on 2 threads. Prints a Markdown table
   * the quadratic depthwise convolution (k = 7): qdsl's fused kernel, the
     unfused pipeline qdsl generates after --quadra-expand-qdwconv, and
     PyTorch's three depthwise convolutions + addcmul;
+  * ONNX Runtime's setting: graph optimisations all, 2 intra-op threads,
+    its sequential and parallel execution modes measured on QuadraNet36-T at
+    batch 8, the faster kept;
   * QuadraNet36-T, QuadraNet25-T and ConvBlock36-T inference at 224×224,
-    batch 1 and 8: images per second;
+    batch 1 and 8: images per second, qdsl, PyTorch and ONNX Runtime (on
+    the model's `qdsl export --format onnx` file);
   * where QuadraNet36-T's time goes, per kernel family (`predict
     --profile-json`, each kernel's best call), with GFLOP/s and % of peak;
     its channel MLP per stage (one ln_mlp_scale_residual kernel) next to
@@ -32,6 +36,8 @@ import re
 import shutil
 import statistics
 import sys
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -71,6 +77,36 @@ def time_predict(predict, x, repeat):
 def pytorch(args, env):
     return json.loads(run([sys.executable, os.path.join(ROOT, "bench", "pytorch_quadranet.py")]
                           + args, env=env).stdout.strip().splitlines()[-1])
+
+
+ORT_RUNNER = os.path.join(ROOT, "bench", "ort_run.js")
+ORT_MODES = ("sequential", "parallel")
+
+
+def ort_ms(model_file, x_nchw, mode, repeat):
+    """ONNX Runtime (npm's onnxruntime-node) on `qdsl export`'s ONNX file:
+    all graph optimisations, 2 intra-op threads, execution `mode`; the best
+    of `repeat` runs after two warm-up runs."""
+    out = run(["node", ORT_RUNNER, "--model", model_file, "--input", x_nchw, "--threads", "2",
+               "--mode", mode, "--optimization", "all", "--repeat", str(repeat)]).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    return 1e3 * min(got["seconds"]), got["version"]
+
+
+def export_onnx(qdsl, name, work):
+    """The model's ONNX file (initial weights: the times do not depend on them)."""
+    path = os.path.join(work, name + ".onnx")
+    run([qdsl, "export", os.path.join(ROOT, "examples", name + ".qd"), "--format", "onnx",
+         "-o", path])
+    return path
+
+
+def nchw_copy(x):
+    """The NHWC input file as the exported model takes it, channels first."""
+    path = x.replace(".npy", "_nchw.npy")
+    if not os.path.exists(path):
+        np.save(path, np.ascontiguousarray(np.load(x).transpose(0, 3, 1, 2)))
+    return path
 
 
 def pytorch_model_ms(name, batch, env, repeat=3):
@@ -190,17 +226,34 @@ def main():
         flops = 2.0 * n * c * hw * hw * (3 * 49 + 1)
         results["qdwconv"].append({"shape": [n, c, hw], "ms": best, "gflop": flops / 1e9})
 
+    # ONNX Runtime's setting: its execution modes measured on QuadraNet36-T at
+    # batch 8, the faster kept (graph optimisations all, 2 intra-op threads).
+    x8 = numpy_input(os.path.join(args.work, "img_8.npy"), (8, 224, 224, 3))
+    onnx36 = export_onnx(args.qdsl, "quadranet36_t", args.work)
+    ort_modes = {}
+    for _ in range(2):
+        for mode in ORT_MODES:
+            ms, ort_version = ort_ms(onnx36, nchw_copy(x8), mode, 2)
+            ort_modes[mode] = min(ort_modes.get(mode, 1e9), ms)
+    ort_mode = min(ort_modes, key=ort_modes.get)
+    results["ort_setting"] = {"chosen": ort_mode, "version": ort_version,
+                              "quadranet36_t_batch8_ms": ort_modes}
+
     for name, title in MODELS:
         predict = build_project(args.qdsl, args.target,
                                 os.path.join(ROOT, "examples", name + ".qd"), args.work, name)
+        onnx_file = export_onnx(args.qdsl, name, args.work)
         for batch in (1, 8):
             x = numpy_input(os.path.join(args.work, "img_%d.npy" % batch), (batch, 224, 224, 3))
-            qdsl_ms, torch_ms = 1e9, 1e9
+            qdsl_ms, torch_ms, ort_best = 1e9, 1e9, 1e9
+            # Rounds alternate the three, so that drift hits them alike.
             for _ in range(args.rounds):
                 qdsl_ms = min(qdsl_ms, time_predict(predict, x, 3 if batch == 8 else 5))
                 torch_ms = min(torch_ms, pytorch_model_ms(name, batch, torch_env))
+                ort_best = min(ort_best, ort_ms(onnx_file, nchw_copy(x), ort_mode,
+                                                3 if batch == 8 else 5)[0])
             results["models"].append({"model": title, "batch": batch, "qdsl_ms": qdsl_ms,
-                                      "pytorch_ms": torch_ms})
+                                      "pytorch_ms": torch_ms, "ort_ms": ort_best})
 
     # Where QuadraNet36-T's time goes, and its pointwise layers next to
     # OpenBLAS and oneDNN on the same shapes.
@@ -294,12 +347,20 @@ def main():
             cells.append("%.3f ms; %.0f; %.0f%%" % (ms, gf, 100 * gf / peak))
         lines.append("| %d·%d·%d² | %s | %.2f× |" % (n, c, hw, " | ".join(cells),
                                                   q["ms"]["pytorch"] / q["ms"]["fused"]))
-    lines += ["", "Inference at 224×224 (images/s):", "",
-              "| model | batch | qdsl | PyTorch | qdsl vs PyTorch |", "|---|---|---|---|---|"]
+    ort = results["ort_setting"]
+    lines += ["", "ONNX Runtime %s (npm onnxruntime-node, CPU), on `qdsl export --format onnx`'s "
+              "file: graph optimisations all, 2 intra-op threads, execution mode %s, chosen as "
+              "the faster on QuadraNet36-T at batch 8: %s." % (
+                  ort["version"], ort["chosen"],
+                  "; ".join("%s %.0f ms" % item for item in ort["quadranet36_t_batch8_ms"].items())),
+              "", "Inference at 224×224 (images/s):", "",
+              "| model | batch | qdsl | PyTorch | ONNX Runtime | qdsl vs PyTorch | qdsl vs ONNX Runtime |",
+              "|---|---|---|---|---|---|---|"]
     for m in results["models"]:
-        lines.append("| %s | %d | %.2f | %.2f | %.2f× |" % (
+        lines.append("| %s | %d | %.2f | %.2f | %.2f | %.2f× | %.2f× |" % (
             m["model"], m["batch"], m["batch"] / (m["qdsl_ms"] / 1e3),
-            m["batch"] / (m["pytorch_ms"] / 1e3), m["pytorch_ms"] / m["qdsl_ms"]))
+            m["batch"] / (m["pytorch_ms"] / 1e3), m["batch"] / (m["ort_ms"] / 1e3),
+            m["pytorch_ms"] / m["qdsl_ms"], m["ort_ms"] / m["qdsl_ms"]))
     lines += ["", "QuadraNet36-T by kernel family (each kernel's best call; ms per batch; "
               "GFLOP/s; % of FMA peak):", "",
               "| family | batch 1 | batch 8 (per image) |", "|---|---|---|"]

@@ -86,6 +86,9 @@ const std::string kUsageText =
     "measuring the step: --benchmark [--batch N --steps N (3)]: steps of forward,\n"
     "  backward, clipping and AdamW on random data; prints the best step time and\n"
     "  the peak resident memory above the process's before the first step (JSON)\n"
+    "measuring the data loader: --benchmark-loader [--steps N (20)]: the batches of\n"
+    "  the first epoch assembled by --loader-threads threads, no step between them;\n"
+    "  prints images per second (JSON)\n"
     "checking the step (no training): --gradients G.safetensors --input X.npy\n"
     "  --labels L.npy [--weights W.safetensors]   one step's loss and gradients,\n"
     "  as qdsl run --train writes them\n";
@@ -107,6 +110,7 @@ struct Options : DataOptions {
     double bucket_mb = 4, comm_timeout = 600;
     std::string out = "train-out", precision = "fp32";
     bool resume = false, overwrite = false, profile = false, benchmark = false;
+    bool benchmark_loader = false;
     bool check_replicas = false;
     std::string gradients, input, labels, weights;
     // Every flag's value, for the processes of one job to compare.
@@ -118,6 +122,7 @@ int parse(int argc, char **argv, Options &o) {
     FlagTable table;
     table.switches = {{"--resume", &o.resume}, {"--overwrite", &o.overwrite},
                       {"--profile", &o.profile}, {"--benchmark", &o.benchmark},
+                      {"--benchmark-loader", &o.benchmark_loader},
                       {"--check-replicas", &o.check_replicas}};
     table.texts = {{"--out", &o.out},                   {"--gradients", &o.gradients},
                    {"--input", &o.input},               {"--labels", &o.labels},
@@ -206,7 +211,7 @@ void print_profile(const qdsl_model::Profile &kernels, double data, double optim
         families[e.family] += e.seconds;
         total += e.seconds;
     }
-    families["(data: assembling batches)"] = data;
+    families["(data: waiting for the loader)"] = data;
     families["(AdamW, clipping, repacking)"] = optimizer;
     if (allreduce > 0)
         families["(all-reduce after the backward)"] = allreduce;
@@ -374,8 +379,11 @@ public:
         std::string error;
         int status = 0;
         if (!agreed(qdsl_program::same_flags(o.flags_text, error), error, status) ||
-            !agreed(load_data_sets(error), error, status) || !agreed(same_data(error), error, status) ||
-            !agreed(start(error), error, status))
+            !agreed(load_data_sets(error), error, status) || !agreed(same_data(error), error, status))
+            return status;
+        if (o.benchmark_loader)
+            return benchmark_loader();
+        if (!agreed(start(error), error, status))
             return status;
         exchange = std::make_unique<GradientExchange>();
         if (!agreed(exchange->start(model, o.bucket_mb, error), error, status))
@@ -406,6 +414,34 @@ public:
 private:
     int stop(const std::string &error) {
         return qdsl_program::end_run("train", error, collective_error);
+    }
+
+    // --benchmark-loader: the loader alone, as fast as it goes: batches of
+    // the first epoch (its order and augmentation), no step between them.
+    int benchmark_loader() {
+        const int64_t batches = std::min<int64_t>(steps_per_epoch, o.steps > 0 ? o.steps : 20);
+        std::vector<size_t> order = train_ids;
+        std::mt19937_64 shuffle_rng(static_cast<uint64_t>(o.seed) * 1000003ULL);
+        std::shuffle(order.begin(), order.end(), shuffle_rng);
+        const double start = now();
+        qdsl::rt::BatchLoader loader(
+            [&](int64_t s, float *batch_images, int32_t *batch_labels, std::string &batch_error) {
+                std::vector<size_t> ids(order.begin() + s * o.global_batch,
+                                        order.begin() + s * o.global_batch + o.batch);
+                return assemble(0, s, ids, 0, batch_images, batch_labels, batch_error);
+            },
+            batches, images.size(), labels.size(), static_cast<int>(o.loader_threads),
+            static_cast<int>(o.loader_threads) + 1);
+        std::string error;
+        for (int64_t b = 0; b < batches; ++b)
+            if (!loader.next(images.data(), labels.data(), error))
+                return fail(error);
+        const double seconds = now() - start;
+        fmt::print("{{\"loader\": {{\"images_per_second\": {:.1f}, \"batches\": {}, "
+                   "\"batch\": {}, \"threads\": {}, \"seconds\": {:.3f}}}}}\n",
+                   double(batches * o.batch) / seconds, batches, o.batch, o.loader_threads,
+                   seconds);
+        return 0;
     }
 
     // Rank 0 writes the checkpoint; the others go on (a failure ends the job).

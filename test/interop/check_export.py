@@ -12,8 +12,7 @@ onnxruntime-node); the PyTorch module (imports only torch) loaded with the
 weights of `qdsl weights export`, whose state_dict written back through
 `qdsl weights import` must give the original weights bit for bit. Errors
 are normwise, max|y - predict| / max|predict|, and must stay within 1e-5.
---small leaves out the 224x224 models (the test suite's default; the
-224x224 ones are run with no --small, about 10 minutes on 2 cores).
+--small leaves out the 224x224 models (the test suite runs them all).
 """
 import argparse
 import importlib.util
