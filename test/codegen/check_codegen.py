@@ -336,7 +336,7 @@ def check_errors(work, args):
                    "has shape [2, 28, 28, 3]; model QuadraNet_FashionMNIST takes [28, 28, 1]")
     doubles = os.path.join(work, "doubles.npy")
     np.save(doubles, np.zeros((1, 28, 28, 1), np.float64))
-    expect_failure([predict, "--input", doubles, "--output", out], "holds '<f8' data")
+    expect_failure([predict, "--input", doubles, "--output", out], "holds float64 data")
     weights = read_safetensors(os.path.join(work, "w.safetensors"))
     partial = {k: v for k, v in weights.items() if k != "head.fc.bias"}
     partial["extra"] = np.zeros(3, np.float32)

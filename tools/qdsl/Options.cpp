@@ -242,10 +242,14 @@ cl::opt<std::string> latencyLoss("latency-loss",
                                           "multiplicative (CE*(E/T)^beta)"),
                                  cl::init("additive"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> dataDirectory("data",
-                                   cl::desc("Fashion-MNIST's IDX files (default: Debian's "
-                                            "dataset-fashion-mnist)"),
+                                   cl::desc("fashion-mnist: its IDX files (default: Debian's "
+                                            "dataset-fashion-mnist); folder: DIR/train and "
+                                            "DIR/val, one subfolder of JPEG/PNG images per class"),
                                    cl::value_desc("dir"), cl::sub(searchCommand),
                                    cl::cat(category));
+cl::opt<std::string> searchDataset(
+    "dataset", cl::desc("The data the search and the retraining read: fashion-mnist or folder"),
+    cl::init("fashion-mnist"), cl::value_desc("name"), cl::sub(searchCommand), cl::cat(category));
 cl::opt<std::string> deriveRule(
     "derive",
     cl::desc("How the architecture is derived from the search's probabilities: argmax "

@@ -63,7 +63,7 @@ int runCompile(), runStats(), runBuild(), runReference(), runWeights(), runEstim
     runProfile(), runMachine(), runSearch(), runExport();
 
 // Search.
-extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory, deriveRule, fromSearch,
+extern llvm::cl::opt<std::string> searchTarget, latencyLoss, dataDirectory, searchDataset, deriveRule, fromSearch,
     launcher, gateGradients;
 extern llvm::cl::opt<unsigned> searchEpochs, warmupEpochs, retrainEpochs, searchBatch, validation,
     trainSubset, testSubset;

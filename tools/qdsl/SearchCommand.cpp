@@ -84,9 +84,16 @@ int checkSearchFlags() {
   if (latencyLoss != "additive" && latencyLoss != "multiplicative")
     return reportError("--latency-loss must be additive or multiplicative, got '" +
                        latencyLoss + "'");
+  if (searchDataset != "fashion-mnist" && searchDataset != "folder")
+    return reportError("--dataset must be fashion-mnist or folder, got '" + searchDataset + "'");
+  if (searchDataset == "folder" && dataDirectory.empty())
+    return reportError("--dataset folder needs --data DIR (DIR/train and DIR/val, one subfolder "
+                       "of images per class)");
   if (!dataDirectory.empty() && !sys::fs::is_directory(dataDirectory))
-    return reportError("--data '" + dataDirectory + "' is not a directory (expected Fashion-"
-                       "MNIST's four IDX files in it)");
+    return reportError("--data '" + dataDirectory + "' is not a directory (expected " +
+                       (searchDataset == "folder" ? "train/ and val/ folders of images"
+                                                  : "Fashion-MNIST's four IDX files") +
+                       " in it)");
   if (unsigned cpus = std::thread::hardware_concurrency();
       profileThreads < 1 || (cpus && profileThreads > cpus))
     return reportError("--threads must be from 1 to the " + Twine(cpus) +
@@ -246,6 +253,7 @@ int searchSupernet(Session &session, const std::string &directory, const std::st
     args.insert(args.end(), {"--train-subset", std::to_string(trainSubset)});
   if (!dataDirectory.empty())
     args.insert(args.end(), {"--data", dataDirectory});
+  args.insert(args.end(), {"--dataset", searchDataset});
   for (const cost::SearchConstraint &c : constraints)
     args.insert(args.end(), {"--limit", c.device + "=" + exactNumber(c.limitMs)});
   outs() << "searching (" << searchEpochs << " epochs, " << warmupEpochs << " of warm-up)\n";

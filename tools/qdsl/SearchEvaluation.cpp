@@ -82,6 +82,7 @@ int retrainModel(const std::string &qdFile, const std::string &projectDirectory,
     args.insert(args.end(), {"--test-subset", std::to_string(testSubset)});
   if (!dataDirectory.empty())
     args.insert(args.end(), {"--data", dataDirectory});
+  args.insert(args.end(), {"--dataset", searchDataset});
   if (driver::runLaunched(launcher, projectDirectory + "/build/train", args))
     return 1;
   std::string error;

@@ -37,7 +37,8 @@ int checkFlags() {
   for (const cl::opt<std::string> *text :
        {&target, &cudaArch, &autoschedule, &choices, &kernelCache, &outputFile, &deviceProfile,
         &profileWork, &profileBatches, &weightsFile, &npyInput, &labelsFile, &weightsFormat,
-        &memoryLimit, &latencyLimit, &searchTarget, &latencyLoss, &dataDirectory, &deriveRule,
+        &memoryLimit, &latencyLimit, &searchTarget, &latencyLoss, &dataDirectory, &searchDataset,
+        &deriveRule, &exportFormat,
         &fromSearch, &gateGradients})
     if (text->getNumOccurrences() > 0 && text->empty())
       return reportError("-" + Twine(text->ArgStr.size() > 1 ? "-" : "") + text->ArgStr +
