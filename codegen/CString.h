@@ -9,7 +9,8 @@
 
 namespace qdsl::codegen {
 
-/// `s` as a C++ string literal, quotes and backslashes escaped.
+/// `s` as a C++ string literal, quotes and backslashes escaped (also a
+/// Python one, as the PyTorch export writes it).
 inline std::string cString(llvm::StringRef s) {
   std::string out = "\"";
   for (char c : s) {

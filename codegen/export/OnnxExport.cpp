@@ -228,27 +228,27 @@ public:
   }
 
 private:
-  Proto ints(const std::string &name, const std::vector<int64_t> &values) {
+  /// An AttributeProto: `name`, its type, and the value `fill` adds.
+  template <typename Fill> static Proto attribute(const std::string &name, int type, Fill fill) {
     Proto a;
     a.bytes(attribute_proto::Name, name);
-    for (int64_t v : values)
-      a.varint(attribute_proto::Ints, v);
-    a.varint(attribute_proto::Type, attribute_proto::INTS);
+    fill(a);
+    a.varint(attribute_proto::Type, type);
     return a;
   }
-  Proto integer(const std::string &name, int64_t value) {
-    Proto a;
-    a.bytes(attribute_proto::Name, name);
-    a.varint(attribute_proto::I, value);
-    a.varint(attribute_proto::Type, attribute_proto::INT);
-    return a;
+  static Proto ints(const std::string &name, const std::vector<int64_t> &values) {
+    return attribute(name, attribute_proto::INTS, [&](Proto &a) {
+      for (int64_t v : values)
+        a.varint(attribute_proto::Ints, v);
+    });
   }
-  Proto real(const std::string &name, float value) {
-    Proto a;
-    a.bytes(attribute_proto::Name, name);
-    a.float32(attribute_proto::F, value);
-    a.varint(attribute_proto::Type, attribute_proto::FLOAT);
-    return a;
+  static Proto integer(const std::string &name, int64_t value) {
+    return attribute(name, attribute_proto::INT,
+                     [&](Proto &a) { a.varint(attribute_proto::I, value); });
+  }
+  static Proto real(const std::string &name, float value) {
+    return attribute(name, attribute_proto::FLOAT,
+                     [&](Proto &a) { a.float32(attribute_proto::F, value); });
   }
 
   std::string weight(const std::string &name) {

@@ -2,6 +2,7 @@
 
 #include "codegen/export/PyTorchExport.h"
 
+#include "codegen/CString.h"
 #include "codegen/export/ExportGraph.h"
 #include "runtime/reference/PyTorchInterop.h"
 #include "runtime/reference/ReferenceExecutor.h"
@@ -15,14 +16,17 @@ namespace qdsl::exporter {
 
 namespace {
 
-std::string quoted(const std::string &s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "\"";
+/// The module's class: the model's name, unless Python or the file's own
+/// names take it (a model called `F`, `torch` or `lambda`).
+std::string className(const std::string &model) {
+  static const std::set<std::string> taken = {
+      "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+      "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+      "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+      "try", "while", "with", "yield", "torch", "F", "ctypes", "json", "math", "struct",
+      "create", "load_safetensors", "save_safetensors", "WEIGHTS", "INPUT_SHAPE", "OUTPUTS",
+      "_register", "_initialise", "w", "x"};
+  return taken.count(model) ? model + "_Model" : model;
 }
 
 std::string number(double v) {
@@ -125,7 +129,7 @@ private:
     std::string result;
   };
 
-  static std::string param(const std::string &name) { return "w[" + quoted(name) + "]"; }
+  static std::string param(const std::string &name) { return "w[" + codegen::cString(name) + "]"; }
 
   std::string assign(const std::string &expression, std::vector<std::string> reads) {
     std::string name = "v" + std::to_string(++count);
@@ -239,7 +243,7 @@ bool exportPyTorchModule(mlir::func::FuncOp model, const std::string &source,
   std::map<std::string, std::vector<int64_t>> shapes;
   for (const rt::TensorSpec &spec : rt::pytorchWeightShapes(model))
     shapes[spec.name] = spec.shape;
-  std::string name = model.getSymName().str();
+  const std::string name = model.getSymName().str(), cls = className(name);
   std::vector<int64_t> input = exportedInputShape(model);
   auto output = llvm::cast<mlir::RankedTensorType>(model.getResultTypes()[0]).getShape();
 
@@ -263,12 +267,12 @@ bool exportPyTorchModule(mlir::func::FuncOp model, const std::string &source,
          "WEIGHTS = [\n";
   for (const rt::WeightInfo &w : rt::listWeights(model)) {
     std::string torchName = rt::toPyTorchName(w.name);
-    out += "    (" + quoted(torchName) + ", " + tuple(shapes.at(torchName)) + ", " +
+    out += "    (" + codegen::cString(torchName) + ", " + tuple(shapes.at(torchName)) + ", " +
            initText(w.init) + "),\n";
   }
   out += "]\n";
   out += kSupport;
-  out += "\n\nclass " + name + "(torch.nn.Module):\n";
+  out += "\n\nclass " + cls + "(torch.nn.Module):\n";
   out += "    def __init__(self):\n"
          "        super().__init__()\n"
          "        for name, shape, _, _ in WEIGHTS:\n"
@@ -282,7 +286,7 @@ bool exportPyTorchModule(mlir::func::FuncOp model, const std::string &source,
          "    def forward(self, x):\n"
          "        w = dict(self.named_parameters())\n";
   out += builder.body();
-  out += "\n\ndef create():\n    return " + name + "()\n";
+  out += "\n\ndef create():\n    return " + cls + "()\n";
   python = std::move(out);
   return true;
 }

@@ -139,10 +139,15 @@ inline bool load_split(const DataOptions &o, const std::string &split, qdsl::rt:
                     qdsl::rt::describeShape(input);
             return false;
         }
-        std::string dir = o.data + "/" + split;
-        if (!train && !std::filesystem::is_directory(dir)) {
+        // The evaluation split: val/, else test/ (never throws: a link loop or
+        // an unreadable folder reads as absent).
+        std::string dir = o.data + "/train";
+        if (!train) {
+            std::error_code ec;
             dir = o.data + "/val";
-            if (!std::filesystem::is_directory(dir)) {
+            if (!std::filesystem::is_directory(dir, ec))
+                dir = o.data + "/test";
+            if (!std::filesystem::is_directory(dir, ec)) {
                 error = o.data + ": holds no val/ (or test/) folder of images to evaluate on";
                 return false;
             }
@@ -169,10 +174,12 @@ inline bool parse_channels(const std::string &flag, const std::string &text, int
                                                                          : comma - start);
         char *end = nullptr;
         double v = std::strtod(part.c_str(), &end);
-        if (part.empty() || *end != '\0' || !std::isfinite(v) || (positive && !(v > 0))) {
-            error = flag + " takes " + (positive ? "positive " : "") +
-                    "numbers separated by commas, one per channel (or one for all), got '" +
-                    text + "'";
+        const float stored = static_cast<float>(v);  // what normalises: checked as float
+        if (part.empty() || *end != '\0' || !std::isfinite(stored) ||
+            (positive && !(stored >= 1e-30f))) {
+            error = flag + " takes " + (positive ? "positive (at least 1e-30) " : "") +
+                    "finite numbers separated by commas, one per channel (or one for all), "
+                    "got '" + text + "'";
             return false;
         }
         values.push_back(static_cast<float>(v));

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <new>
 
 namespace qdsl::rt {
 
@@ -17,18 +19,27 @@ BatchLoader::BatchLoader(Producer produce, int64_t count, size_t imageFloats,
     slot.images.resize(imageFloats);
     slot.labels.resize(labelCount);
   }
-  for (int i = 0; i < threads; ++i)
-    workers.emplace_back([this] { work(); });
+  try {
+    for (int i = 0; i < threads; ++i)
+      workers.emplace_back([this] { work(); });
+  } catch (...) {
+    // The threads already started must be joined before the vector goes.
+    stop();
+    throw;
+  }
 }
 
-BatchLoader::~BatchLoader() {
+BatchLoader::~BatchLoader() { stop(); }
+
+void BatchLoader::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex);
     stopping = true;
   }
   changed.notify_all();
   for (std::thread &worker : workers)
-    worker.join();
+    if (worker.joinable())
+      worker.join();
 }
 
 void BatchLoader::work() {
@@ -46,7 +57,17 @@ void BatchLoader::work() {
     slot.ready = false;
     lock.unlock();
     std::string error;
-    const bool ok = produce(index, slot.images.data(), slot.labels.data(), error);
+    bool ok = false;
+    // An exception must not leave this thread (it would end the process):
+    // it becomes the batch's error, reported by next() on the step's thread.
+    try {
+      ok = produce(index, slot.images.data(), slot.labels.data(), error);
+    } catch (const std::bad_alloc &) {
+      error = "out of memory assembling batch " + std::to_string(index) +
+              (error.empty() ? std::string() : " (" + error + ")");
+    } catch (const std::exception &e) {
+      error = "assembling batch " + std::to_string(index) + ": " + e.what();
+    }
     lock.lock();
     slot.ok = ok;
     slot.error = std::move(error);

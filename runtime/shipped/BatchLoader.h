@@ -52,6 +52,8 @@ private:
     std::vector<int32_t> labels;
   };
   void work();
+  /// Stops and joins the workers.
+  void stop();
 
   Producer produce;
   const int64_t count;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <sys/stat.h>
 
 namespace qdsl::rt {
@@ -349,7 +350,6 @@ bool readNpyDataset(const std::string &imagesPath, const std::string &labelsPath
   if (!readFileBytes(imagesPath, bytes, error) ||
       !parseNpyArray(bytes, imagesPath, images, error))
     return false;
-  bytes.clear();
   const bool floats = images.kind == 'f' && images.itemSize == 4;
   if (!floats && !(images.kind == 'u' && images.itemSize == 1)) {
     error = "'" + imagesPath + "': holds " + images.typeName() +
@@ -366,10 +366,11 @@ bool readNpyDataset(const std::string &imagesPath, const std::string &labelsPath
   result.height = images.shape[1];
   result.width = images.shape[2];
   result.channels = images.shape.size() == 4 ? images.shape[3] : 1;
+  const size_t size = images.dataBytes(bytes);
   if (floats) {
-    result.values.resize(images.data.size() / 4);
-    if (!images.data.empty())
-      std::memcpy(result.values.data(), images.data.data(), images.data.size());
+    result.values.resize(size / 4);
+    if (size)
+      std::memcpy(result.values.data(), images.data(bytes), size);
     for (size_t i = 0; i < result.values.size(); ++i)
       if (!std::isfinite(result.values[i])) {
         error = "'" + imagesPath + "': value " + std::to_string(result.values[i]) +
@@ -377,8 +378,9 @@ bool readNpyDataset(const std::string &imagesPath, const std::string &labelsPath
         return false;
       }
   } else {
-    result.pixels.assign(images.data.begin(), images.data.end());
+    result.pixels.assign(images.data(bytes), images.data(bytes) + size);
   }
+  std::string().swap(bytes);  // the file's copy: twice the data at most
   std::vector<int64_t> labels;
   if (!readNpyLabels(labelsPath, labels, error))
     return false;
@@ -388,10 +390,10 @@ bool readNpyDataset(const std::string &imagesPath, const std::string &labelsPath
     return false;
   }
   for (size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] < 0 || labels[i] > contract::kMaxClasses) {
+    if (labels[i] < 0 || labels[i] >= contract::kMaxClasses) {
       error = "'" + labelsPath + "': example " + std::to_string(i) + " has label " +
               std::to_string(labels[i]) + "; expected a class index 0 to " +
-              std::to_string(contract::kMaxClasses);
+              std::to_string(contract::kMaxClasses - 1);
       return false;
     }
     result.labels.push_back(static_cast<int32_t>(labels[i]));
@@ -411,6 +413,9 @@ bool isImageName(const std::filesystem::path &path) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
+/// What the scan reads of each file: enough for its header.
+constexpr size_t kHeadBytes = 64 * 1024;
+
 /// The first bytes of `path`, enough for its header.
 bool readHead(const std::string &path, std::string &head, std::string &error) {
   std::ifstream in(path, std::ios::binary);
@@ -418,7 +423,7 @@ bool readHead(const std::string &path, std::string &head, std::string &error) {
     error = path + ": cannot be read (" + std::strerror(errno) + ")";
     return false;
   }
-  head.resize(64 * 1024);
+  head.resize(kHeadBytes);
   in.read(head.data(), static_cast<std::streamsize>(head.size()));
   head.resize(static_cast<size_t>(in.gcount()));
   if (in.bad()) {
@@ -494,8 +499,16 @@ bool readImageFolder(const std::string &directory, int64_t height, int64_t width
         error = file + ": not a regular file (a folder, a broken link or a device)";
         return false;
       }
-      if (!readHead(file, head, error) || !probeImage(head, file, h, w, error))
+      if (!readHead(file, head, error))
         return false;
+      if (!probeImage(head, file, h, w, error)) {
+        // A JPEG's frame header may follow large metadata (ICC profiles,
+        // EXIF): the whole file, then.
+        if (head.size() < kHeadBytes || sniffImageFormat(head) != ImageFormat::Jpeg ||
+            !readFileBytes(file, head, error, uint64_t(1) << 30) ||
+            !probeImage(head, file, h, w, error))
+          return false;
+      }
       result.files.push_back(file);
       result.labels.push_back(static_cast<int32_t>(label));
     }
@@ -551,10 +564,20 @@ bool assembleFile(const Dataset &dataset, size_t example, const std::vector<floa
   const std::string &path = dataset.files[example];
   std::string bytes;
   Image image;
-  const int64_t side = std::min(dataset.height, dataset.width);
-  if (!readFileBytes(path, bytes, error, uint64_t(1) << 30) ||
-      !decodeImage(bytes, path, dataset.channels, image, error, side))
+  // Decode no smaller than the crop needs at the output's resolution: the
+  // evaluation's resize of the shorter side to side / 0.875, or the
+  // smallest RandomResizedCrop box (8% of the area) at full size.
+  const double side = double(std::min(dataset.height, dataset.width));
+  const int64_t atLeast = int64_t(std::ceil(augmentation.resizedCrop ? side / std::sqrt(0.08)
+                                                                     : side / 0.875));
+  try {
+    if (!readFileBytes(path, bytes, error, uint64_t(1) << 30) ||
+        !decodeImage(bytes, path, dataset.channels, image, error, atLeast))
+      return false;
+  } catch (const std::bad_alloc &) {
+    error = path + ": out of memory decoding it";
     return false;
+  }
   CropBox box = augmentation.resizedCrop
                     ? randomResizedCrop(image.height, image.width, rng)
                     : centreCrop(image.height, image.width, dataset.height, dataset.width);

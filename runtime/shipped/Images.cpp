@@ -30,7 +30,9 @@ uint32_t bigEndian(const std::string &s, size_t at, int bytes) {
 }
 
 bool tooLarge(int64_t height, int64_t width, const std::string &path, std::string &error) {
-  if (height > 0 && width > 0 && height * width <= kMaxPixels)
+  // Each side first: two 32-bit sides would overflow their product.
+  if (height > 0 && width > 0 && height <= kMaxPixels && width <= kMaxPixels &&
+      height * width <= kMaxPixels)
     return false;
   error = path + ": the image is " + std::to_string(width) + " × " + std::to_string(height) +
           " pixels; qdsl decodes images of 1 to " + std::to_string(kMaxPixels) + " pixels";
@@ -82,13 +84,18 @@ bool decodeJpeg(const std::string &bytes, const std::string &path, int64_t chann
   const int format = cmyk ? TJPF_CMYK : channels == 1 ? TJPF_GRAY : TJPF_RGB;
   const int depth = tjPixelSize[format];
   std::vector<uint8_t> pixels(size_t(scaledWidth) * scaledHeight * depth);
-  // A file that ends early or is corrupt stops the decoder instead of
-  // coming out grey below the damage.
+  // A file that ends early is an error, not an image grey below the cut.
+  // libjpeg's other warnings ("extraneous bytes before marker", common in
+  // photo collections) leave a whole image, which PIL and torchvision take
+  // too.
   if (tjDecompress2(handle.get(), data, bytes.size(), pixels.data(), scaledWidth, 0,
-                    scaledHeight, format, TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
-    error = path + ": the JPEG data is damaged or incomplete (" +
-            tjGetErrorStr2(handle.get()) + ")";
-    return false;
+                    scaledHeight, format, TJFLAG_LIMITSCANS) != 0) {
+    const std::string why = tjGetErrorStr2(handle.get());
+    if (tjGetErrorCode(handle.get()) != TJERR_WARNING ||
+        why.find("Premature end") != std::string::npos) {
+      error = path + ": the JPEG data is damaged or incomplete (" + why + ")";
+      return false;
+    }
   }
   const int64_t count = int64_t(scaledWidth) * scaledHeight;
   if (cmyk) {

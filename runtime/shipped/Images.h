@@ -5,8 +5,8 @@
 // crops and resizes of torchvision's ImageFolder pipelines, written here.
 //
 // Every failure names the file and says what is wrong with it. A JPEG that
-// ends early is an error (the decoder's warnings stop it), not an image
-// half grey. CMYK JPEGs are converted to RGB (as Photoshop writes them,
+// ends early is an error, not an image half grey; libjpeg's other warnings
+// (extraneous bytes, as many photo collections hold) are not. CMYK JPEGs are converted to RGB (as Photoshop writes them,
 // inverted); PNGs of any colour type and depth (palette, grey, alpha,
 // 16-bit) come out as 8-bit RGB or grey. A project built where the
 // libraries were missing says so when it meets an image.
@@ -41,8 +41,9 @@ bool probeImage(const std::string &head, const std::string &path, int64_t &heigh
                 int64_t &width, std::string &error);
 
 /// Decodes `bytes` (the file `path`) into `channels` (1: grey, 3: RGB)
-/// channels. `atLeast` > 0 lets a JPEG decode at the smallest scale (1/2,
-/// 1/4, 1/8) whose shorter side is still `atLeast` pixels or more.
+/// channels. `atLeast` > 0 lets a JPEG decode at the smallest of
+/// libjpeg-turbo's scales (7/8 down to 1/8) whose shorter side is still
+/// `atLeast` pixels or more.
 bool decodeImage(const std::string &bytes, const std::string &path, int64_t channels,
                  Image &image, std::string &error, int64_t atLeast = 0);
 

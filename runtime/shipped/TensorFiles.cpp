@@ -566,7 +566,7 @@ bool parseNpyArray(const std::string &bytes, const std::string &path, NpyArray &
                 std::to_string(elements * array.itemSize) + " data bytes but the file has " +
                 std::to_string(bytes.size() - dataStart));
   array.shape = shape;
-  array.data = bytes.substr(dataStart);
+  array.dataOffset = dataStart;
   return true;
 }
 
@@ -581,9 +581,9 @@ bool parseNpy(const std::string &bytes, const std::string &path, Tensor &tensor,
     return false;
   }
   tensor.shape = array.shape;
-  tensor.data.resize(array.data.size() / 4);
-  if (!array.data.empty())
-    std::memcpy(tensor.data.data(), array.data.data(), array.data.size());
+  tensor.data.resize(array.dataBytes(bytes) / 4);
+  if (!tensor.data.empty())
+    std::memcpy(tensor.data.data(), array.data(bytes), array.dataBytes(bytes));
   return true;
 }
 
@@ -610,7 +610,7 @@ bool readNpyLabels(const std::string &path, std::vector<int64_t> &labels, std::s
     return false;
   }
   labels.resize(count);
-  const char *data = array.data.data();
+  const char *data = array.data(bytes);
   for (size_t i = 0; i < count; ++i) {
     if (array.kind == 'i' && array.itemSize == 4) {
       int32_t v;

@@ -32,17 +32,22 @@ bool writeSafetensors(const std::string &path, const TensorMap &tensors,
 
 bool readNpy(const std::string &path, Tensor &tensor, std::string &error);
 
-/// A .npy array of any little-endian numeric type, its data as the file
-/// holds it.
+/// A .npy array of any little-endian numeric type: its header, and its data
+/// as the file holds it (at `dataOffset` of the file's bytes).
 struct NpyArray {
   char kind = 'f';  // NumPy's kind: f(loat), i(nt), u(nsigned), b(ool)
   int itemSize = 4;
   std::vector<int64_t> shape;
-  std::string data;
+  size_t dataOffset = 0;
 
   /// "float32", "int64", ...
   std::string typeName() const;
+  /// The data of `bytes`, the file this header was read from.
+  const char *data(const std::string &bytes) const { return bytes.data() + dataOffset; }
+  size_t dataBytes(const std::string &bytes) const { return bytes.size() - dataOffset; }
 };
+/// Reads and checks the header (the data's size against the shape); the
+/// data stays in `bytes`.
 bool parseNpyArray(const std::string &bytes, const std::string &name, NpyArray &array,
                    std::string &error);
 

@@ -19,22 +19,16 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "codegen"))
+from check_codegen import run  # noqa: E402
+
 TOLERANCE = 1e-5
 STEPS = 8
 BATCH = 32
-
-
-def run(cmd, **kw):
-    result = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if result.returncode != 0:
-        raise RuntimeError("command failed (%d): %s\n%s%s" % (
-            result.returncode, " ".join(cmd), result.stdout[-4000:], result.stderr[-4000:]))
-    return result
 
 
 def pytorch_losses(module_file, weights, x, y, lr, weight_decay, clip):

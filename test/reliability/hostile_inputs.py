@@ -583,8 +583,15 @@ def image_folder_cases(train, w):
          "--dataset folder trains on RandomResizedCrop boxes")
     case("train --mean without --std", [train] + flags + ["--data", good, "--mean", "0.5"], 2,
          "--mean and --std go together")
-    case("train --std 0", [train] + flags + ["--data", good, "--mean", "0.5", "--std", "0",
-         "--out", w + "/img-std"], 1, "--std takes positive numbers")
+    for std in ("0", "1e-50"):  # 1e-50 is 0 as a float
+        case("train --std " + std, [train] + flags + ["--data", good, "--mean", "0.5", "--std",
+             std, "--out", w + "/img-std"], 1, "--std takes positive (at least 1e-30)")
+    # val/ a link to itself (ELOOP): no evaluation folder, said, not thrown.
+    looped = image_folder(os.path.join(w, "images-loop"))
+    shutil.rmtree(os.path.join(looped, "val"))
+    os.symlink("val", os.path.join(looped, "val"))
+    case("train --dataset folder: val/ a link loop", [train] + flags + ["--data", looped,
+         "--out", w + "/img-loop"], 1, "holds no val/ (or test/) folder of images")
 
 
 def project_cases(q, root, w):

@@ -116,6 +116,17 @@ TEST(Images, PngOfAnyColourTypeAndDepthComesOutAs8BitRgb) {
   }
 }
 
+TEST(Images, JpegWarningsOtherThanATruncationAreAccepted) {
+  // 100 stray bytes before the end marker: libjpeg warns ("extraneous bytes
+  // before marker 0xd9"), PIL and torchvision read it; so does qdsl.
+  std::string file = jpeg(32, 32);
+  file.insert(file.size() - 2, std::string(100, '\x11'));
+  Image image;
+  std::string error;
+  EXPECT_TRUE(decodeImage(file, "stray.jpg", 3, image, error)) << error;
+  EXPECT_EQ(image.height, 32);
+}
+
 TEST(Images, CmykJpegBecomesRgb) {
   Image image;
   std::string error;
@@ -229,6 +240,18 @@ TEST(ImageFolder, ClassesAreSortedSubfoldersAndProblemsAreNamed) {
   EXPECT_FALSE(assembleBatch(d, all, mean, stddev, {}, rng, images.data(), labels.data(), error));
   EXPECT_NE(error.find("late.jpg: the JPEG data is damaged or incomplete"), std::string::npos)
       << error;
+  // A frame header after 128 KiB of metadata (two APP2 segments, as an ICC
+  // profile is stored): found past the scan's first 64 KiB.
+  std::string metadata;
+  for (int i = 0; i < 2; ++i)
+    metadata += std::string("\xFF\xE2\xFF\xFF", 4) + std::string(65533, 'i');
+  std::string tagged = jpeg(20, 20);
+  tagged.insert(2, metadata);
+  write(root + "/cat/late.jpg", full);
+  write(root + "/cat/icc.jpg", tagged);
+  ASSERT_TRUE(readImageFolder(root, 8, 8, 3, d, error)) << error;
+  Image decoded;
+  EXPECT_TRUE(decodeImage(tagged, "icc.jpg", 3, decoded, error)) << error;
   EXPECT_FALSE(readImageFolder(root + "/none", 8, 8, 3, d, error));
   EXPECT_NE(error.find("not a folder"), std::string::npos) << error;
 }
