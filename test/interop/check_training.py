@@ -13,7 +13,9 @@ or more dimensions, as train does), clipping at global norm 5. The losses
 of 8 steps must agree within 1e-5 relative.
 
 The folder: two classes of JPEG and PNG images of many sizes (dark and
-bright scenes, noisy), train/ and val/; 3 epochs must reach 90% on val/.
+bright scenes, noisy), train/ and val/; 3 epochs must reach 90% on val/,
+and so must the model `qdsl search --dataset folder` derives from the tiny
+test space and retrains on it.
 """
 import argparse
 import importlib.util
@@ -93,6 +95,26 @@ def check_folder(train, work):
     print("train --dataset folder: %.1f%% on val/ after 3 epochs" % (100 * top1))
 
 
+def check_search_on_folder(args, folder):
+    """qdsl search --dataset folder: the tiny test space searched, derived and
+    retrained on the same folder, end to end."""
+    out = os.path.join(args.work, "search")
+    run([args.qdsl, "search", os.path.join(args.root, "test/codegen/tiny_search_space.qd"),
+         "--device", os.path.join(args.root, "test/tools/Inputs/test-profile.json"),
+         "--dataset", "folder", "--data", folder, "-o", out, "--overwrite", "--epochs", "2",
+         "--warmup-epochs", "1", "--retrain-epochs", "2", "--batch", "8", "--validation", "16",
+         "--rank-samples", "0", "-j", str(args.jobs)])
+    with open(os.path.join(out, "report.json")) as f:
+        derived = json.load(f)["derived"]
+    with open(os.path.join(out, "search", "search.json")) as f:
+        dataset = json.load(f)["settings"]["dataset"]
+    if dataset != "folder" or derived["test_accuracy"] < 0.9:
+        raise SystemExit("qdsl search --dataset folder: the search read '%s', the derived model "
+                         "reached %.1f%%" % (dataset, 100 * derived["test_accuracy"]))
+    print("qdsl search --dataset folder: derived %s, %.1f%% on val/" %
+          (derived["choices"], 100 * derived["test_accuracy"]))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--qdsl", required=True)
@@ -144,6 +166,7 @@ def main():
     print("train and PyTorch on the exported module agree over %d steps (worst %.1e)" %
           (STEPS, worst))
     check_folder(os.path.join(project, "build", "train"), args.work)
+    check_search_on_folder(args, os.path.join(args.work, "images"))
 
 
 if __name__ == "__main__":
