@@ -247,8 +247,14 @@ bool exportPyTorchModule(mlir::func::FuncOp model, const std::string &source,
   std::vector<int64_t> input = exportedInputShape(model);
   auto output = llvm::cast<mlir::RankedTensorType>(model.getResultTypes()[0]).getShape();
 
+  // The file's name goes into a comment: no line break may end it early.
+  std::string shownSource = source;
+  for (char &c : shownSource)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = '?';
   std::string out;
-  out += "# " + name + ", exported by qdsl from " + source + " (qdsl export --format pytorch).\n";
+  out += "# " + name + ", exported by qdsl from " + shownSource +
+         " (qdsl export --format pytorch).\n";
   out += "#\n# Input: " +
          std::string(input.size() == 3 ? "images, channels first" : "features") + ", (batch, " +
          joined(input) + ") float32; output: (batch, " +

@@ -511,11 +511,26 @@ private:
             !load_split(o, "test", test_set, classes, info.input_shape, error))
             return false;
         if (train_set.classNames != test_set.classNames) {
+            // The first name one has and the other lacks.
+            std::string only;
+            for (const auto &[a, b, where] :
+                 {std::tuple<const qdsl::rt::Dataset *, const qdsl::rt::Dataset *, const char *>{
+                      &train_set, &test_set, "the training folder"},
+                  {&test_set, &train_set, "the test folder"}})
+                for (const std::string &name : a->classNames)
+                    if (only.empty() &&
+                        std::find(b->classNames.begin(), b->classNames.end(), name) ==
+                            b->classNames.end())
+                        only = "'" + name + "' is only in " + where;
             error = "the training and test folders have different class folders (" +
                     std::to_string(train_set.classNames.size()) + " and " +
-                    std::to_string(test_set.classNames.size()) +
+                    std::to_string(test_set.classNames.size()) + "; " + only +
                     "): labels are the position of a class among the sorted folder names, "
                     "so both need the same ones";
+            return false;
+        }
+        if (test_set.count == 0) {
+            error = "the test split holds no examples: nothing to evaluate on";
             return false;
         }
         if (rank0)

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <set>
 #include <sys/stat.h>
 
 namespace qdsl::rt {
@@ -468,14 +469,41 @@ bool readImageFolder(const std::string &directory, int64_t height, int64_t width
   result.channels = channels;
   result.classNames = classes;
   result.classes = int64_t(classes.size());
+  // Every folder the scan enters, by device and inode: a link may lead
+  // elsewhere, but not back into the data set (a loop would never end; a
+  // link to another class would read its images under this one's label).
+  std::set<std::pair<dev_t, ino_t>> entered;
+  auto identity = [](const fs::path &path, std::pair<dev_t, ino_t> &id) {
+    struct stat info;
+    if (::stat(path.c_str(), &info) != 0)
+      return false;
+    id = {info.st_dev, info.st_ino};
+    return true;
+  };
+  std::vector<fs::path> known = {fs::path(directory)};
+  for (const std::string &name : classes)
+    known.push_back(fs::path(directory) / name);
+  for (const fs::path &folder : known) {
+    std::pair<dev_t, ino_t> id;
+    if (identity(folder, id))
+      entered.insert(id);
+  }
   for (size_t label = 0; label < classes.size(); ++label) {
     const fs::path folder = fs::path(directory) / classes[label];
     std::vector<std::string> files;
     auto options = fs::directory_options::follow_directory_symlink;
     for (fs::recursive_directory_iterator it(folder, options, ec), end; !ec && it != end;
          it.increment(ec)) {
-      if (it->is_directory(ec))
+      if (it->is_directory(ec)) {
+        std::pair<dev_t, ino_t> id;
+        if (identity(it->path(), id) && !entered.insert(id).second) {
+          error = it->path().string() + ": leads back to a folder the scan reads already (a "
+                                        "link loop, or a second way to the same images); "
+                                        "remove the link";
+          return false;
+        }
         continue;
+      }
       if (!isImageName(it->path())) {
         ++result.skippedFiles;
         continue;

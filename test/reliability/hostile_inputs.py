@@ -570,10 +570,22 @@ def image_folder_cases(train, w):
             ("a file not named as an image", ("train/ants/notes.txt", b"x"), 0,
              "skipped 1 files not named .jpg, .jpeg or .png"),
             ("a class folder with no images", ("train/wasps/readme.txt", b"none"), 1,
-             "class folder 'wasps' holds no .jpg, .jpeg or .png file")]:
-        root = image_folder(os.path.join(w, "images-bad"), None if bad[1] == "link" else bad)
-        if bad[1] == "link":
-            os.symlink(os.path.join(root, "nowhere"), os.path.join(root, bad[0]))
+             "class folder 'wasps' holds no .jpg, .jpeg or .png file"),
+            # Links back into the data set: a loop, and another class's images.
+            ("a link loop (up -> ..)", ("train/ants/up", ".."), 1,
+             "up: leads back to a folder the scan reads already"),
+            ("a link to another class", ("train/ants/more", "../bees"), 1,
+             "more: leads back to a folder the scan reads already"),
+            ("classes the test split lacks", ("val/ants", "gone"), 1,
+             "'ants' is only in the training folder")]:
+        links = {"link": os.path.join("..", "nowhere"), "..": "..", "../bees": "../bees"}
+        root = image_folder(os.path.join(w, "images-bad"),
+                            None if bad[1] in links or bad[1] == "gone" else bad)
+        if bad[1] in links:
+            os.symlink(links[bad[1]] if bad[1] != "link" else os.path.join(root, "nowhere"),
+                       os.path.join(root, bad[0]))
+        if bad[1] == "gone":
+            shutil.rmtree(os.path.join(root, bad[0]))
         case("train --dataset folder: " + name,
              [train] + flags + ["--data", root, "--out", w + "/img-bad", "--overwrite"],
              status, text)

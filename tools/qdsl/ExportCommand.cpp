@@ -9,6 +9,7 @@
 #include "runtime/reference/ReferenceExecutor.h"
 #include "runtime/shipped/TensorFiles.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
 using namespace llvm;
@@ -55,7 +56,8 @@ int runExport() {
                            " goes with --format onnx (a PyTorch module loads its weights "
                            "from `qdsl weights export`)");
   if (format == "onnx" && outputFile == "-")
-    return reportError("qdsl export --format onnx needs -o FILE.onnx");
+    return reportError("qdsl export --format onnx writes a binary file: give -o FILE.onnx "
+                       "(not '-')");
   if (format == "onnx" && weightsFile.getNumOccurrences() && seed.getNumOccurrences())
     return reportError("--seed draws initial weights; it does not go with --weights");
   SelectedModel selected;
@@ -81,14 +83,27 @@ int runExport() {
   if (!exporter::exportOnnx(model, state, sys::path::filename(dataPath).str(),
                             externalData ? 0 : exporter::kOnnxExternalDataAbove, files, error))
     return reportError("cannot export " + model.getSymName().str() + ": " + error);
-  // The weights first: a model file never names data that is not there.
-  if (!files.dataFileName.empty()) {
-    if (int status = refuseOverwritingInput(dataPath))
-      return status;
-    if (!rt::writeFileAtomically(dataPath, files.data, error))
-      return reportError(error);
+  if (files.dataFileName.empty())
+    return writeOutputFile(outputFile, files.model);
+  // Two files that must stay a pair: the weights under a temporary name,
+  // then the model, then the weights renamed. A failure before the last
+  // step leaves an earlier pair as it was.
+  if (sys::fs::exists(outputFile) && !sys::fs::is_regular_file(outputFile))
+    return reportError("-o '" + outputFile + "' is not a regular file: the weights go to a "
+                       "file next to the model (" + dataPath + "), so the model needs one too");
+  if (int status = refuseOverwritingInput(dataPath))
+    return status;
+  const std::string partial = dataPath + ".partial";
+  if (!rt::writeFileAtomically(partial, files.data, error))
+    return reportError(error);
+  if (int status = writeOutputFile(outputFile, files.model)) {
+    sys::fs::remove(partial);
+    return status;
   }
-  return writeOutputFile(outputFile, files.model);
+  if (std::error_code ec = sys::fs::rename(partial, dataPath))
+    return reportError("cannot rename '" + partial + "' to '" + dataPath + "': " +
+                       ec.message() + " (the model " + outputFile + " needs its weights there)");
+  return 0;
 }
 
 } // namespace qdsl::tool
