@@ -589,6 +589,20 @@ private:
     // Fresh weights, or the weights, optimiser state and counters of the
     // checkpoint with --resume; then the metrics log.
     bool start(std::string &error) {
+        // No output of the run over one of its inputs (an .npy or IDX file
+        // kept in --out under an output's name).
+        for (const std::string *input :
+             {&o.train_images, &o.train_labels, &o.test_images, &o.test_labels})
+            for (const char *output : {"checkpoint.safetensors", "weights.safetensors",
+                                       "metrics.jsonl"}) {
+                std::error_code ec;
+                if (!input->empty() &&
+                    std::filesystem::equivalent(*input, o.out + "/" + output, ec)) {
+                    error = "--out '" + o.out + "' would write " + output + " over the input '" +
+                            *input + "': give another --out";
+                    return false;
+                }
+            }
         qdsl::rt::AdamWOptions adam;
         adam.learningRate = o.lr;
         adam.weightDecay = o.weight_decay;
@@ -602,6 +616,9 @@ private:
                           {"subset_seed", std::to_string(o.subset_seed)},
                           {"crop", std::to_string(o.crop)},
                           {"flip", o.flip ? "true" : "false"},
+                          {"eval_crop", o.eval_crop ? "true" : "false"},
+                          {"mean", o.mean},
+                          {"std", o.std},
                           // The optimiser's: a resumed run continues with
                           // them, so a different value given is refused.
                           {"lr", fmt::format("{}", o.lr)},

@@ -589,6 +589,20 @@ def image_folder_cases(train, w):
         case("train --dataset folder: " + name,
              [train] + flags + ["--data", root, "--out", w + "/img-bad", "--overwrite"],
              status, text)
+    # An input kept in --out under an output's name is never written over.
+    kept = os.path.join(w, "img-kept")
+    os.makedirs(kept, exist_ok=True)
+    np.save(os.path.join(kept, "x.npy"), np.zeros((8, 28, 28, 1), np.uint8))
+    shutil.copy(os.path.join(kept, "x.npy"), os.path.join(kept, "weights.safetensors"))
+    np.save(os.path.join(kept, "y.npy"), np.arange(8) % 2)
+    before = digest(os.path.join(kept, "weights.safetensors"))
+    case("train --out holding an input under an output's name",
+         [train, "--dataset", "npy", "--train-images", os.path.join(kept, "weights.safetensors"),
+          "--train-labels", os.path.join(kept, "y.npy"), "--test-images",
+          os.path.join(kept, "x.npy"), "--test-labels", os.path.join(kept, "y.npy"),
+          "--batch", "4", "--epochs", "1", "--out", kept, "--overwrite"], 1,
+         "would write weights.safetensors over the input",
+         check=unchanged(os.path.join(kept, "weights.safetensors"), before))
     case("train --dataset folder without --data", [train, "--dataset", "folder"], 2,
          "--dataset folder needs --data DIR")
     case("train --dataset folder --crop 4", [train] + flags + ["--data", good, "--crop", "4"], 2,
