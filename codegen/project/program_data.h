@@ -166,26 +166,19 @@ inline bool load_split(const DataOptions &o, const std::string &split, qdsl::rt:
 // Parses "0.5" or "0.485,0.456,0.406" into one value per channel.
 inline bool parse_channels(const std::string &flag, const std::string &text, int64_t channels,
                            bool positive, std::vector<float> &values, std::string &error) {
+    // Ranges a float holds: a standard deviation from 1e-30 (no 0 after the
+    // cast), a mean within ±1e30.
+    const double min = positive ? 1e-30 : -1e30, max = 1e30;
     values.clear();
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t comma = text.find(',', start);
-        std::string part = text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                         : comma - start);
-        char *end = nullptr;
-        double v = std::strtod(part.c_str(), &end);
-        const float stored = static_cast<float>(v);  // what normalises: checked as float
-        if (part.empty() || *end != '\0' || !std::isfinite(stored) ||
-            (positive && !(stored >= 1e-30f))) {
-            error = flag + " takes " + (positive ? "positive (at least 1e-30) " : "") +
-                    "finite numbers separated by commas, one per channel (or one for all), "
-                    "got '" + text + "'";
+    for (const std::string &part : split_commas(text)) {
+        double v = 0;
+        if (!parse_double(part, min, max, v)) {
+            error = flag + " takes numbers from " + fmt::format("{}", min) + " to " +
+                    fmt::format("{}", max) +
+                    " separated by commas, one per channel (or one for all), got '" + text + "'";
             return false;
         }
         values.push_back(static_cast<float>(v));
-        if (comma == std::string::npos)
-            break;
-        start = comma + 1;
     }
     if (values.size() == 1)
         values.assign(static_cast<size_t>(channels), values[0]);

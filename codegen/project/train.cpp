@@ -420,21 +420,12 @@ private:
     // the first epoch (its order and augmentation), no step between them.
     int benchmark_loader() {
         const int64_t batches = std::min<int64_t>(steps_per_epoch, o.steps > 0 ? o.steps : 20);
-        std::vector<size_t> order = train_ids;
-        std::mt19937_64 shuffle_rng(static_cast<uint64_t>(o.seed) * 1000003ULL);
-        std::shuffle(order.begin(), order.end(), shuffle_rng);
+        const std::vector<size_t> order = epoch_order(0);
         const double start = now();
-        qdsl::rt::BatchLoader loader(
-            [&](int64_t s, float *batch_images, int32_t *batch_labels, std::string &batch_error) {
-                std::vector<size_t> ids(order.begin() + s * o.global_batch,
-                                        order.begin() + s * o.global_batch + o.batch);
-                return assemble(0, s, ids, 0, batch_images, batch_labels, batch_error);
-            },
-            batches, images.size(), labels.size(), static_cast<int>(o.loader_threads),
-            static_cast<int>(o.loader_threads) + 1);
+        std::unique_ptr<qdsl::rt::BatchLoader> loader = epoch_loader(0, order, 0, batches);
         std::string error;
         for (int64_t b = 0; b < batches; ++b)
-            if (!loader.next(images.data(), labels.data(), error))
+            if (!loader->next(images.data(), labels.data(), error))
                 return fail(error);
         const double seconds = now() - start;
         fmt::print("{{\"loader\": {{\"images_per_second\": {:.1f}, \"batches\": {}, "
@@ -768,11 +759,36 @@ private:
 
     // The steps of one epoch, from where the run stands to the epoch's end or
     // --steps; `last` is the step of the epoch it stopped before.
-    bool train_epoch(int64_t epoch, int64_t &last, EpochTotals &totals, std::string &error) {
-        // This epoch's order from the seed and the epoch alone.
+    // The order of the training examples in `epoch`, from the seed and the
+    // epoch alone.
+    std::vector<size_t> epoch_order(int64_t epoch) const {
         std::mt19937_64 shuffle_rng(static_cast<uint64_t>(o.seed) * 1000003ULL + epoch);
         std::vector<size_t> order = train_ids;
         std::shuffle(order.begin(), order.end(), shuffle_rng);
+        return order;
+    }
+
+    // Steps [first, last) of `epoch` over `order` (which must outlive the
+    // loader), assembled on the loader's threads ahead of the steps; each
+    // batch is this process's shard of the step's global batch.
+    std::unique_ptr<qdsl::rt::BatchLoader> epoch_loader(int64_t epoch,
+                                                        const std::vector<size_t> &order,
+                                                        int64_t first, int64_t last) const {
+        return std::make_unique<qdsl::rt::BatchLoader>(
+            [this, &order, epoch, first](int64_t k, float *batch_images, int32_t *batch_labels,
+                                         std::string &batch_error) {
+                const int64_t s = first + k;
+                const int64_t at = s * o.global_batch + Processes::rank() * o.batch;
+                std::vector<size_t> ids(order.begin() + at, order.begin() + at + o.batch);
+                return assemble(epoch, s, ids, at - s * o.global_batch, batch_images,
+                                batch_labels, batch_error);
+            },
+            last - first, images.size(), labels.size(), static_cast<int>(o.loader_threads),
+            static_cast<int>(o.loader_threads) + 1);
+    }
+
+    bool train_epoch(int64_t epoch, int64_t &last, EpochTotals &totals, std::string &error) {
+        const std::vector<size_t> order = epoch_order(epoch);
         const int64_t first = step - epoch * steps_per_epoch;
         last = std::min(steps_per_epoch, stop_at - epoch * steps_per_epoch);
         totals.steps = last - first;
@@ -782,23 +798,11 @@ private:
                         "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                         totals.steps);
         const double start = qdsl::rt::steadyClock()();
-        // The batches of the epoch, assembled on the loader's threads ahead of
-        // the steps; each is this process's shard of the step's global batch.
-        qdsl::rt::BatchLoader loader(
-            [&, epoch, first](int64_t k, float *batch_images, int32_t *batch_labels,
-                              std::string &batch_error) {
-                const int64_t s = first + k;
-                const int64_t at = s * o.global_batch + Processes::rank() * o.batch;
-                std::vector<size_t> ids(order.begin() + at, order.begin() + at + o.batch);
-                return assemble(epoch, s, ids, at - s * o.global_batch, batch_images,
-                                batch_labels, batch_error);
-            },
-            last - first, images.size(), labels.size(), static_cast<int>(o.loader_threads),
-            static_cast<int>(o.loader_threads) + 1);
+        std::unique_ptr<qdsl::rt::BatchLoader> loader = epoch_loader(epoch, order, first, last);
         for (int64_t s = first; s < last; ++s, ++step) {
             float loss = 0;
             double lr = 0, correct = 0;
-            if (!train_step(epoch, loader, loss, correct, lr, error))
+            if (!train_step(epoch, *loader, loss, correct, lr, error))
                 return false;
             totals.loss_sum += loss;
             totals.correct += static_cast<size_t>(correct);

@@ -4,6 +4,7 @@
 
 #include "dialect/QuadraOps.h"
 #include "dialect/QuadraShapes.h"
+#include "runtime/shipped/TensorFiles.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -323,6 +324,23 @@ std::vector<TensorSpec> weightShapes(func::FuncOp model) {
   for (WeightInfo &w : listWeights(model))
     shapes.push_back({std::move(w.name), std::move(w.shape)});
   return shapes;
+}
+
+bool modelWeights(func::FuncOp model, const std::string &path, uint64_t seed,
+                  TensorMap &weights, std::string &error) {
+  if (path.empty()) {
+    weights = initializeWeights(model, seed);
+    return true;
+  }
+  Metadata metadata;
+  if (!readSafetensors(path, weights, error, &metadata) ||
+      !isOfModel(metadata, model.getSymName().str(), path, error))
+    return false;
+  std::vector<std::string> problems = weightProblems(weightShapes(model), weights);
+  if (problems.empty())
+    return true;
+  error = describeMisfit(path, model.getSymName().str(), listProblems(problems));
+  return false;
 }
 
 bool runReference(func::FuncOp model, const TensorMap &weights,

@@ -33,6 +33,12 @@ std::vector<WeightInfo> listWeights(mlir::func::FuncOp model);
 /// it must hold (checked by weightProblems, runtime/shipped/Tensor.h).
 std::vector<TensorSpec> weightShapes(mlir::func::FuncOp model);
 
+/// The weights of `model`: the safetensors file `path` (which must be of
+/// this model and hold exactly its weights, each problem named), or, when
+/// `path` is empty, the initialisers drawn from `seed`.
+bool modelWeights(mlir::func::FuncOp model, const std::string &path, uint64_t seed,
+                  TensorMap &weights, std::string &error);
+
 /// A tensor in double precision: what the reference executor computes
 /// with, so that gradient checks by finite differences are meaningful.
 struct Array {

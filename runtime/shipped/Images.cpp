@@ -134,7 +134,11 @@ bool decodePng(const std::string &bytes, const std::string &path, int64_t channe
     return false;
   }
   // Any colour type and depth → 8-bit grey or RGB (alpha composited on black).
+  // A 16-bit file without gamma information holds sRGB values as every
+  // other tool reads them (PIL, torchvision): scaled to 8 bits, not taken
+  // for linear light and brightened, libpng's default.
   png.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  png.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
   std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(png));
   if (!png_image_finish_read(&png, nullptr, pixels.data(), 0, nullptr)) {
     error = path + ": the PNG data is damaged or incomplete (" + png.message + ")";

@@ -2,13 +2,15 @@
 //
 // Feeds arbitrary bytes to the safetensors and .npy readers that every
 // weights file and input goes through, to the checkpoint reader, and to the
-// data set readers (IDX, gzip, CIFAR-10) that training goes through: they
+// data set readers (IDX, gzip, CIFAR-10, any .npy array, the headers of a
+// folder's JPEG and PNG files) that training goes through: they
 // must refuse malformed files with an error, never crash, hang or allocate
 // what the file merely claims.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/shipped/Datasets.h"
+#include "runtime/shipped/Images.h"
 #include "runtime/shipped/Optimizer.h"
 #include "runtime/shipped/TensorFiles.h"
 
@@ -33,6 +35,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   qdsl::rt::Tensor tensor;
   if (qdsl::rt::parseNpy(bytes, "fuzz.npy", tensor, error) &&
       tensor.data.size() != qdsl::rt::Tensor::numElements(tensor.shape))
+    __builtin_trap();
+  qdsl::rt::NpyArray array;
+  if (qdsl::rt::parseNpyArray(bytes, "fuzz.npy", array, error) &&
+      array.dataBytes(bytes) !=
+          qdsl::rt::Tensor::numElements(array.shape) * size_t(array.itemSize))
+    __builtin_trap();
+  // An image header the scan accepts announces 1 to 2^28 pixels.
+  int64_t height = 0, width = 0;
+  if (qdsl::rt::probeImage(bytes, "fuzz.jpg", height, width, error) &&
+      !(height >= 1 && width >= 1 && height * width <= (int64_t(1) << 28)))
     __builtin_trap();
 
   std::string inflated;

@@ -611,7 +611,7 @@ def image_folder_cases(train, w):
          "--mean and --std go together")
     for std in ("0", "1e-50"):  # 1e-50 is 0 as a float
         case("train --std " + std, [train] + flags + ["--data", good, "--mean", "0.5", "--std",
-             std, "--out", w + "/img-std"], 1, "--std takes positive (at least 1e-30)")
+             std, "--out", w + "/img-std"], 1, "--std takes numbers from 1e-30 to 1e+30")
     # val/ a link to itself (ELOOP): no evaluation folder, said, not thrown.
     looped = image_folder(os.path.join(w, "images-loop"))
     shutil.rmtree(os.path.join(looped, "val"))

@@ -128,10 +128,57 @@ TEST(Images, JpegWarningsOtherThanATruncationAreAccepted) {
 }
 
 TEST(Images, CmykJpegBecomesRgb) {
+  // A flat colour stored as Adobe's inverted CMYK (no black ink: K = 255):
+  // the inks' complements are the RGB values.
+  tjhandle h = tjInitCompress();
+  std::vector<uint8_t> cmyk(16 * 16 * 4);
+  for (size_t i = 0; i < cmyk.size(); i += 4) {
+    cmyk[i] = 200;
+    cmyk[i + 1] = 100;
+    cmyk[i + 2] = 50;
+    cmyk[i + 3] = 255;
+  }
+  unsigned char *out = nullptr;
+  unsigned long size = 0;
+  ASSERT_EQ(tjCompress2(h, cmyk.data(), 16, 0, 16, TJPF_CMYK, &out, &size, TJSAMP_444, 100, 0),
+            0);
+  std::string file(reinterpret_cast<char *>(out), size);
+  tjFree(out);
+  tjDestroy(h);
   Image image;
   std::string error;
-  ASSERT_TRUE(decodeImage(jpeg(16, 16, TJPF_CMYK), "cmyk.jpg", 3, image, error)) << error;
-  EXPECT_EQ(image.pixels.size(), 16u * 16u * 3u);
+  ASSERT_TRUE(decodeImage(file, "cmyk.jpg", 3, image, error)) << error;
+  ASSERT_EQ(image.pixels.size(), 16u * 16u * 3u);
+  EXPECT_NEAR(image.pixels[0], 200, 3);
+  EXPECT_NEAR(image.pixels[1], 100, 3);
+  EXPECT_NEAR(image.pixels[2], 50, 3);
+}
+
+TEST(Images, SixteenBitPngIsScaledNotGammaCorrected) {
+  // 16-bit grey 0x8080 without a gAMA chunk: 0x80 = 128 in 8 bits, as PIL
+  // reads it (libpng's default would take it for linear light: 188).
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  image.width = image.height = 2;
+  image.format = PNG_FORMAT_LINEAR_Y;
+  std::vector<uint16_t> pixels(4, 0x8080);
+  png_alloc_size_t size = 0;
+  ASSERT_TRUE(png_image_write_to_memory(&image, nullptr, &size, 0, pixels.data(), 0, nullptr));
+  std::string file(size, '\0');
+  ASSERT_TRUE(png_image_write_to_memory(&image, file.data(), &size, 0, pixels.data(), 0, nullptr));
+  file.resize(size);
+  // The writer records the values as linear (gAMA 1.0): cut the chunk out
+  // (length, type, 4 bytes of data, CRC) to make a file without gamma.
+  size_t gama = file.find("gAMA");
+  if (gama != std::string::npos)
+    file.erase(gama - 4, 16);
+  ASSERT_EQ(file.find("gAMA"), std::string::npos);
+  ASSERT_EQ(file.find("sRGB"), std::string::npos);
+  Image decoded;
+  std::string error;
+  ASSERT_TRUE(decodeImage(file, "p16.png", 1, decoded, error)) << error;
+  EXPECT_NEAR(decoded.pixels[0], 128, 1);
 }
 
 TEST(Images, HostileFilesAreErrorsNamingTheFile) {

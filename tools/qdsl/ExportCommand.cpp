@@ -16,31 +16,6 @@ using namespace llvm;
 
 namespace qdsl::tool {
 
-namespace {
-
-/// The model's weights as PyTorch's state dict: --weights (qdsl's names and
-/// layouts), else the initialisers drawn from --seed.
-bool stateDict(mlir::func::FuncOp model, rt::TensorMap &state, std::string &error) {
-  rt::TensorMap weights;
-  if (!weightsFile.empty()) {
-    rt::Metadata metadata;
-    if (!rt::readSafetensors(weightsFile, weights, error, &metadata) ||
-        !rt::isOfModel(metadata, model.getSymName().str(), weightsFile, error))
-      return false;
-    std::vector<std::string> problems = rt::weightProblems(rt::weightShapes(model), weights);
-    if (!problems.empty()) {
-      error = rt::describeMisfit(weightsFile, model.getSymName().str(),
-                                 rt::listProblems(problems));
-      return false;
-    }
-  } else {
-    weights = rt::initializeWeights(model, seed);
-  }
-  return rt::exportPyTorch(model, weights, state, error);
-}
-
-} // namespace
-
 int runExport() {
   const std::string format = exportFormat;
   if (format != "onnx" && format != "pytorch")
@@ -75,8 +50,10 @@ int runExport() {
   // The weights, the state dict and the file's bytes.
   if (!fitsInMemory(model, {"qdsl export", 16u, 0, 1}))
     return failed(selected.session->finish(false)) ? 1 : 0;
-  rt::TensorMap state;
-  if (!stateDict(model, state, error))
+  // Initial weights from --seed without --weights; PyTorch's names and layouts.
+  rt::TensorMap weights, state;
+  if (!rt::modelWeights(model, weightsFile, seed, weights, error) ||
+      !rt::exportPyTorch(model, weights, state, error))
     return reportError(error);
   const std::string dataPath = outputFile + ".data";
   exporter::OnnxFiles files;

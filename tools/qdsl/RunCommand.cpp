@@ -85,18 +85,8 @@ int runReference() {
     return failed(selected.session->finish(false)) ? 1 : 0;
 
   rt::TensorMap weights;
-  if (!weightsFile.empty()) {
-    rt::Metadata metadata;
-    if (!rt::readSafetensors(weightsFile, weights, error, &metadata) ||
-        !rt::isOfModel(metadata, model.getSymName().str(), weightsFile, error))
-      return reportError(error);
-    std::vector<std::string> problems = rt::weightProblems(rt::weightShapes(model), weights);
-    if (!problems.empty())
-      return reportError(
-          rt::describeMisfit(weightsFile, model.getSymName().str(), rt::listProblems(problems)));
-  } else {
-    weights = rt::initializeWeights(model, seed);
-  }
+  if (!rt::modelWeights(model, weightsFile, seed, weights, error))
+    return reportError(error);
   rt::Tensor input, output;
   if (!rt::readNpy(npyInput, input, error) || !rt::isFinite(input, npyInput, error))
     return reportError(error);
